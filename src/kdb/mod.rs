@@ -1,0 +1,6 @@
+//! Reading and writing kdb+ on-disk files: symbol lists, vectors, enumerations, nested columns,
+//! compressed (`kxzipped`) files. Byte layouts are in docs/kdb-format.md.
+
+mod types;
+
+pub use types::*;

@@ -1,0 +1,84 @@
+//! The SM layout as data: the one value that the staging view and the commit both render.
+//!
+//! Every path is relative to the HDB mount's baseURI directory and uses `/` separators. The
+//! future tree under the baseURI is exactly the set of [`Node`]s plus, below each
+//! [`NodeKind::Moved`] node, the unchanged subtree of the original entry it names.
+
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// Version of the plan format (bumped when the JSON shape or the layout changes).
+pub const PLAN_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    pub version: u32,
+    /// Absolute path of the HDB mount's baseURI directory (`file://` URI decoded).
+    pub base: PathBuf,
+    /// The original database, relative to `base` (always `data`, the tier store of the HDB tier).
+    pub source: String,
+    /// The kdb+ root q loads after the import, relative to `base`.
+    pub root: String,
+    /// Exact bytes of the generated `par.txt`.
+    pub par_txt: String,
+    pub tiers: Vec<PlanTier>,
+    /// Every date partition of the database, in date order.
+    pub partitions: Vec<PlanPartition>,
+    /// Every entry of the future tree that is not inside a moved subtree, parents first,
+    /// sorted by path.
+    pub nodes: Vec<Node>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PlanTier {
+    pub name: String,
+    /// `local` (a segment symlink in the root) or `object` (an `s3://` line in `par.txt`).
+    pub kind: TierKind,
+    /// The line this tier contributes to `par.txt`.
+    pub par_entry: String,
+    /// Store URI as configured (or defaulted).
+    pub store: String,
+    /// Number of partitions the tier holds.
+    pub partitions: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TierKind {
+    Local,
+    Object,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PlanPartition {
+    /// `YYYY.MM.DD`.
+    pub date: String,
+    pub tier: String,
+    /// Where the partition is now: relative to `base` for a local tier, the object URI otherwise.
+    pub from: String,
+    /// Where its data lives after the import (relative to `base`), for local tiers.
+    pub to: Option<String>,
+    /// The segment symlink that publishes it (relative to `base`), for local tiers.
+    pub link: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Node {
+    pub path: String,
+    #[serde(flatten)]
+    pub kind: NodeKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum NodeKind {
+    /// A directory that does not exist in the original (its children are other nodes).
+    Dir,
+    /// A symbolic link with a relative target.
+    Symlink { target: String },
+    /// A file generated from the plan (e.g. `par.txt`).
+    File { contents: String },
+    /// The original entry at `base/from` (file or whole directory subtree), unchanged,
+    /// under a new name. The view passes it through; the commit renames it.
+    Moved { from: String, is_dir: bool },
+}
