@@ -72,7 +72,8 @@ pub struct Node {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum NodeKind {
-    /// A directory that does not exist in the original (its children are other nodes).
+    /// A directory of the future tree (created by the commit if absent; its children are other
+    /// nodes). `data` already exists in the original and keeps its inode.
     Dir,
     /// A symbolic link with a relative target.
     Symlink { target: String },
