@@ -1,0 +1,1 @@
+//! Integration tests that really mount, load, crash and resume (run as root with /dev/fuse).
