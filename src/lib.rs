@@ -4,5 +4,7 @@
 //! database ([`inventory`]), check every precondition ([`check`]), and build one pure
 //! [`plan`] of the SM layout. The staging view and the commit both render that plan.
 
+pub mod dates;
+pub mod finding;
 pub mod kdb;
 pub mod plan;
