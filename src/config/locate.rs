@@ -37,6 +37,24 @@ impl KeyPath {
         KeyPath(v)
     }
 
+    /// Reads a path as serde_yaml prints it (`tables.trade.columns[0]`, `.` for the root).
+    /// Keys containing `.` or `[` cannot be told apart; such paths only lose precision.
+    pub fn from_serde(s: &str) -> KeyPath {
+        let mut kp = KeyPath::root();
+        for part in s.split('.').filter(|p| !p.is_empty()) {
+            let mut pieces = part.split('[');
+            if let Some(k) = pieces.next().filter(|k| !k.is_empty()) {
+                kp = kp.key(k);
+            }
+            for ix in pieces {
+                if let Ok(n) = ix.trim_end_matches(']').parse() {
+                    kp = kp.index(n);
+                }
+            }
+        }
+        kp
+    }
+
     /// Builds a path from dotted key names (no indices), e.g. `"spec.elements.sm"`.
     pub fn dotted(s: &str) -> KeyPath {
         KeyPath(s.split('.').map(|k| Seg::Key(k.to_string())).collect())
@@ -168,6 +186,36 @@ impl<'a> Locator<'a> {
 
     /// The position of `path`'s last segment, or of the deepest prefix that was found.
     pub fn find(&self, path: &KeyPath) -> Option<Pos> {
+        self.walk(path).0
+    }
+
+    /// Positions of every `key:` directly under the block mapping at `parent` (several when
+    /// the file repeats a key, which serde_yaml reports at the first one only).
+    pub fn find_keys(&self, parent: &KeyPath, key: &str) -> Vec<Pos> {
+        let Some((lo, hi)) = self.walk(parent).1 else {
+            return Vec::new();
+        };
+        let e = &self.entries;
+        if lo >= hi {
+            return Vec::new();
+        }
+        let base = e[lo].indent;
+        (lo..hi)
+            .filter(|&j| {
+                e[j].indent == base
+                    && e[j].kind == Kind::Content
+                    && split_key(e[j].text).is_some_and(|(k, _)| k == key)
+            })
+            .map(|j| Pos {
+                line: e[j].line,
+                column: e[j].indent + 1,
+            })
+            .collect()
+    }
+
+    /// Follows `path`; returns the best position and, when the whole path was followed in
+    /// block style, the entry range of its value.
+    fn walk(&self, path: &KeyPath) -> (Option<Pos>, Option<(usize, usize)>) {
         let e = &self.entries;
         let (mut lo, mut hi) = (0, e.len());
         let mut best = None;
@@ -175,21 +223,21 @@ impl<'a> Locator<'a> {
         let mut i = 0;
         while i < segs.len() {
             if lo >= hi {
-                break;
+                return (best, None);
             }
             let base = e[lo].indent;
             match &segs[i] {
                 Seg::Key(k) => {
                     // A one-line flow mapping as the whole node: search inside it.
                     if e[lo].kind == Kind::Content && e[lo].text.starts_with('{') {
-                        return inline(&e[lo], 0, &segs[i..]).or(best);
+                        return (inline(&e[lo], 0, &segs[i..]).or(best), None);
                     }
                     let Some(j) = (lo..hi).find(|&j| {
                         e[j].indent == base
                             && e[j].kind == Kind::Content
                             && split_key(e[j].text).map(|(key, _)| key) == Some(k.clone())
                     }) else {
-                        break;
+                        return (best, None);
                     };
                     best = Some(Pos {
                         line: e[j].line,
@@ -202,16 +250,18 @@ impl<'a> Locator<'a> {
                         && !value.contains(char::is_whitespace);
                     if !value.is_empty() && !starts_block_scalar(value) && !only_prop {
                         if i + 1 < segs.len() {
-                            let off = e[j].text.len() - split_key(e[j].text).map_or(0, |x| x.1.len());
-                            return inline(&e[j], off, &segs[i + 1..]).or(best);
+                            let off =
+                                e[j].text.len() - split_key(e[j].text).map_or(0, |x| x.1.len());
+                            return (inline(&e[j], off, &segs[i + 1..]).or(best), None);
                         }
-                        return best;
+                        return (best, None);
                     }
                     lo = j + 1;
                     // Sequence dashes may sit at the key's own column.
                     hi = (lo..hi)
                         .find(|&m| {
-                            e[m].indent < base || (e[m].indent == base && e[m].kind == Kind::Content)
+                            e[m].indent < base
+                                || (e[m].indent == base && e[m].kind == Kind::Content)
                         })
                         .unwrap_or(hi);
                 }
@@ -220,7 +270,7 @@ impl<'a> Locator<'a> {
                         .filter(|&j| e[j].indent == base && e[j].kind == Kind::Dash)
                         .nth(*n)
                     else {
-                        break;
+                        return (best, None);
                     };
                     best = Some(Pos {
                         line: e[j].line,
@@ -232,7 +282,7 @@ impl<'a> Locator<'a> {
             }
             i += 1;
         }
-        best
+        (best, Some((lo, hi)))
     }
 }
 
@@ -265,8 +315,8 @@ fn find_flow_key(hay: &str, key: &str) -> Option<usize> {
     let mut start = 0;
     while let Some(p) = hay[start..].find(key) {
         let p = start + p;
-        let before_ok = p == 0
-            || matches!(hay[..p].chars().last(), Some('{' | ',' | ' ' | '"' | '\''));
+        let before_ok =
+            p == 0 || matches!(hay[..p].chars().last(), Some('{' | ',' | ' ' | '"' | '\''));
         let after = hay[p + key.len()..].trim_start_matches(['"', '\'']);
         if before_ok && after.starts_with(':') {
             return Some(p);
@@ -333,7 +383,9 @@ fn strip_comment(v: &str) -> &str {
 fn starts_block_scalar(v: &str) -> bool {
     let v = strip_comment(v).trim();
     (v.starts_with('|') || v.starts_with('>'))
-        && v[1..].chars().all(|c| c == '-' || c == '+' || c.is_ascii_digit())
+        && v[1..]
+            .chars()
+            .all(|c| c == '-' || c == '+' || c.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -419,5 +471,22 @@ sm:
             "tables.\"a.b\""
         );
         assert_eq!(KeyPath::dotted("spec.elements.sm"), p("spec.elements.sm"));
+        assert_eq!(KeyPath::from_serde("."), KeyPath::root());
+        assert_eq!(
+            KeyPath::from_serde("tables.trade.columns[2]"),
+            p("tables.trade.columns[2]")
+        );
+    }
+
+    #[test]
+    fn finds_repeated_keys() {
+        let l = Locator::new(DOC);
+        let t = l.find_keys(&p("tables"), "trade");
+        assert_eq!(t.iter().map(|p| p.line).collect::<Vec<_>>(), [4]);
+        let doc = "a:\n  x: 1\n  y: 2\n  x: 3\nb: 1\n";
+        let l = Locator::new(doc);
+        let x = l.find_keys(&p("a"), "x");
+        assert_eq!(x.iter().map(|p| p.line).collect::<Vec<_>>(), [2, 4]);
+        assert_eq!(l.find_keys(&KeyPath::root(), "b")[0].line, 5);
     }
 }

@@ -27,8 +27,8 @@ const MOUNT_PLACES: [&str; 2] = ["mounts", "spec.mounts"];
 const TABLE_KINDS: [&str; 4] = ["partitioned", "splayed", "basic", "splayed_mem"];
 
 pub(super) fn parse(text: &str, path: &Path) -> Result<AssemblyConfig, ConfigError> {
-    let mut root: Value = serde_yaml::from_str(text).map_err(|e| syntax(path, &e))?;
-    root.apply_merge().map_err(|e| syntax(path, &e))?;
+    let mut root: Value = serde_yaml::from_str(text).map_err(|e| syntax(path, text, &e))?;
+    root.apply_merge().map_err(|e| syntax(path, text, &e))?;
     let w = Walk {
         path,
         loc: Locator::new(text),
@@ -101,16 +101,15 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<AssemblyConfig, ConfigErr
         }
     }
 
-    let (tables_path, tables_v) =
-        w.one_place(root, &TABLE_PLACES, "tables")?.ok_or_else(|| {
-            w.err(
-                InvalidKind::NoTables,
-                &KeyPath::dotted("tables"),
-                "no tables section",
-                "a `tables:` mapping (top level, or beside `sm` under `elements:`/`spec.elements:`)",
-                "add `tables:` with the schema of every table in the database",
-            )
-        })?;
+    let (tables_path, tables_v) = w.one_place(root, &TABLE_PLACES, "tables")?.ok_or_else(|| {
+        w.err(
+            InvalidKind::NoTables,
+            &KeyPath::dotted("tables"),
+            "no tables section",
+            "a `tables:` mapping (top level, or beside `sm` under `elements:`/`spec.elements:`)",
+            "add `tables:` with the schema of every table in the database",
+        )
+    })?;
     let tables = w.tables(tables_v, &tables_path)?;
 
     Ok(AssemblyConfig {
@@ -122,8 +121,14 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<AssemblyConfig, ConfigErr
     })
 }
 
-fn syntax(path: &Path, e: &serde_yaml::Error) -> ConfigError {
+fn syntax(path: &Path, text: &str, e: &serde_yaml::Error) -> ConfigError {
     let loc = e.location();
+    let tab_indent = loc.as_ref().is_some_and(|l| {
+        let line = text.lines().nth(l.line().saturating_sub(1)).unwrap_or("");
+        line.chars()
+            .take_while(|c| c.is_whitespace())
+            .any(|c| c == '\t')
+    });
     let mut message = e.to_string();
     // serde_yaml appends the position; it is already in the `file:line:col` prefix.
     if let Some(l) = &loc {
@@ -131,24 +136,38 @@ fn syntax(path: &Path, e: &serde_yaml::Error) -> ConfigError {
             format!(" at line {} column {}", l.line(), l.column()),
             format!(" at position {}", l.index()),
         ] {
-            if let Some(m) = message.strip_suffix(&suffix) {
-                message = m.to_string();
-            }
+            message = message.replacen(&suffix, "", 1);
         }
     }
-    let fix = if message.contains("duplicate entry") {
+    let mut line = loc.as_ref().map(|l| l.line());
+    let mut column = loc.as_ref().map(|l| l.column());
+    // serde_yaml points a repeated key at its first occurrence; the second is the one to fix.
+    if let Some((parent, key)) = message.split_once("duplicate entry with key ") {
+        let parent = KeyPath::from_serde(parent.trim_end_matches(": "));
+        let key = key.trim_matches('"').to_string();
+        let hits = Locator::new(text).find_keys(&parent, &key);
+        if let [first, second, ..] = hits.as_slice() {
+            message = format!(
+                "duplicate key '{key}' under {parent} (first at line {})",
+                first.line
+            );
+            line = Some(second.line);
+            column = Some(second.column);
+        }
+    }
+    let fix = if message.contains("duplicate") {
         "each mount, table and mapping key may appear only once: rename or remove the second one"
     } else if message.contains("more than one document") {
         "keep a single YAML document in the file (remove the extra `---`)"
-    } else if message.contains("tab") {
+    } else if message.contains("tab") || tab_indent {
         "indent with spaces, not tabs"
     } else {
         "correct the YAML at that position (indentation, a missing ':' or closing quote/bracket)"
     };
     ConfigError::Syntax {
         path: path.to_path_buf(),
-        line: loc.as_ref().map(|l| l.line()),
-        column: loc.as_ref().map(|l| l.column()),
+        line,
+        column,
         message,
         fix: fix.to_string(),
     }
@@ -222,7 +241,13 @@ impl Walk<'_> {
     }
 
     /// A required scalar turned into text (numbers and booleans are accepted as written).
-    fn required_str(&self, m: &Mapping, parent: &KeyPath, k: &str, what: &str) -> Result<String, ConfigError> {
+    fn required_str(
+        &self,
+        m: &Mapping,
+        parent: &KeyPath,
+        k: &str,
+        what: &str,
+    ) -> Result<String, ConfigError> {
         let key = parent.key(k);
         match get(m, k) {
             None | Some(Value::Null) => Err(self.err(
@@ -236,7 +261,13 @@ impl Walk<'_> {
         }
     }
 
-    fn optional_str(&self, m: &Mapping, parent: &KeyPath, k: &str, what: &str) -> Result<Option<String>, ConfigError> {
+    fn optional_str(
+        &self,
+        m: &Mapping,
+        parent: &KeyPath,
+        k: &str,
+        what: &str,
+    ) -> Result<Option<String>, ConfigError> {
         match get(m, k) {
             None | Some(Value::Null) => Ok(None),
             Some(v) => self.scalar_str(v, &parent.key(k), what).map(Some),
@@ -309,7 +340,11 @@ impl Walk<'_> {
                 Err(self.err(
                     InvalidKind::Ambiguous,
                     &found[1].0,
-                    format!("`{what}` appears in {} places: {}", found.len(), list.join(", ")),
+                    format!(
+                        "`{what}` appears in {} places: {}",
+                        found.len(),
+                        list.join(", ")
+                    ),
                     format!("one `{what}` section, in one of: {}", places.join(", ")),
                     "merge them into one section and delete the other",
                 ))
@@ -324,7 +359,10 @@ impl Walk<'_> {
             let name = self.key_name(k, path)?;
             let mp = path.key(&name);
             let mm = self.mapping(v, &mp, &format!("mount '{name}'"))?;
-            let kind = match self.required_str(mm, &mp, "type", "the mount type")?.as_str() {
+            let kind = match self
+                .required_str(mm, &mp, "type", "the mount type")?
+                .as_str()
+            {
                 "stream" => MountKind::Stream,
                 "local" => MountKind::Local,
                 "object" => MountKind::Object,
@@ -391,13 +429,16 @@ impl Walk<'_> {
                              /path/to/dir/data"
                         ),
                     )),
-                    Some(other) => Err(hdb_not_local_at(
-                        self.path,
-                        self.loc.find(&mp.key("baseURI")).map(|p| p.line),
-                        &mp.key("baseURI").to_string(),
-                        one,
-                        Some(other),
-                    )),
+                    Some(other) => {
+                        let (problem, expected, fix) = hdb_not_local_texts(one, Some(other));
+                        Err(self.err(
+                            InvalidKind::HdbNotLocal,
+                            &mp.key("baseURI"),
+                            problem,
+                            expected,
+                            fix,
+                        ))
+                    }
                 }
             }
             [_, second, ..] => Err(many_hdb_error(
@@ -409,7 +450,12 @@ impl Walk<'_> {
         }
     }
 
-    fn tiers(&self, sm: &Mapping, sm_path: &KeyPath, mounts: &[Mount]) -> Result<Vec<Tier>, ConfigError> {
+    fn tiers(
+        &self,
+        sm: &Mapping,
+        sm_path: &KeyPath,
+        mounts: &[Mount],
+    ) -> Result<Vec<Tier>, ConfigError> {
         let tp = sm_path.key("tiers");
         let list = match get(sm, "tiers") {
             None | Some(Value::Null) => &[][..],
@@ -418,7 +464,11 @@ impl Walk<'_> {
         if list.is_empty() {
             return Err(self.err(
                 InvalidKind::NoTiers,
-                if get(sm, "tiers").is_some() { &tp } else { sm_path },
+                if get(sm, "tiers").is_some() {
+                    &tp
+                } else {
+                    sm_path
+                },
                 "the SM section has no tiers",
                 "`tiers:` listing at least one tier on the HDB mount",
                 "add `tiers: [{name: hdb, mount: <HDB mount name>}]`",
@@ -597,7 +647,7 @@ impl Walk<'_> {
             };
             let attr_disk = match self.optional_str(c, &p, "attrDisk", "the on-disk attribute")? {
                 None => None,
-                Some(a) => parse_attr(&a).map_err(|()| {
+                Some(a) => parse_attr(&a).map_err(|_| {
                     self.err(
                         InvalidKind::UnknownValue,
                         &p.key("attrDisk"),
@@ -721,33 +771,34 @@ pub(super) fn many_hdb_error(
 }
 
 pub(super) fn hdb_not_local_error(path: &Path, m: &Mount, uri: Option<&StoreUri>) -> ConfigError {
-    hdb_not_local_at(path, m.line, &format!("mounts.{}.baseURI", m.name), m, uri)
-}
-
-fn hdb_not_local_at(
-    path: &Path,
-    line: Option<usize>,
-    key: &str,
-    m: &Mount,
-    uri: Option<&StoreUri>,
-) -> ConfigError {
+    let (problem, expected, fix) = hdb_not_local_texts(m, uri);
     ConfigError::Invalid(Box::new(Invalid {
         path: path.to_path_buf(),
-        line,
+        line: m.line,
         column: None,
-        key: key.to_string(),
+        key: format!("mounts.{}.baseURI", m.name),
         kind: InvalidKind::HdbNotLocal,
-        problem: match uri {
-            Some(u) => format!("the HDB mount '{}' has baseURI {u}, not a local directory", m.name),
+        problem,
+        expected,
+        fix,
+    }))
+}
+
+fn hdb_not_local_texts(m: &Mount, uri: Option<&StoreUri>) -> (String, String, String) {
+    (
+        match uri {
+            Some(u) => format!(
+                "the HDB mount '{}' has baseURI {u}, not a local directory",
+                m.name
+            ),
             None => format!("the HDB mount '{}' has no baseURI", m.name),
         },
-        expected: "a file:///absolute/dir baseURI (the HDB and its sym file sit in its data \
-                   sub-directory)"
+        "a file:///absolute/dir baseURI (the HDB and its sym file sit in its data sub-directory)"
             .to_string(),
-        fix: "point baseURI at the local directory; put object-storage partitions in the store \
-              of the last HDB tier instead"
+        "point baseURI at the local directory; put object-storage partitions in the store of the \
+         last HDB tier instead"
             .to_string(),
-    }))
+    )
 }
 
 fn get<'v>(m: &'v Mapping, k: &str) -> Option<&'v Value> {
@@ -786,8 +837,7 @@ fn describe(v: &Value) -> String {
 fn valid_tier_name(s: &str) -> bool {
     !s.is_empty()
         && !s.starts_with('.')
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
@@ -798,5 +848,7 @@ fn valid_file_name(s: &str) -> bool {
         && !s.starts_with('.')
         && !s.ends_with('#')
         && !s.ends_with('$')
-        && !s.chars().any(|c| c == '/' || c.is_whitespace() || c.is_control())
+        && !s
+            .chars()
+            .any(|c| c == '/' || c.is_whitespace() || c.is_control())
 }

@@ -3,7 +3,9 @@
 use crate::kdb::{type_letter, type_name, Attr, LogicalType, T_CHAR};
 
 /// Type bytes that have a YAML name (1..=19 minus the unused 3).
-const SIMPLE: [u8; 18] = [1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19];
+const SIMPLE: [u8; 18] = [
+    1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
+];
 
 /// Parses a column `type`: a simple name (`long`), a list name (`longs`, `string` = `chars`),
 /// or a q type letter (`j`; upper case for a list, `C` for string). Words are matched without
@@ -13,7 +15,10 @@ pub fn parse_type(s: &str) -> Option<LogicalType> {
     let mut chars = s.chars();
     if let (Some(c), None) = (chars.next(), chars.next()) {
         let lower = c.to_ascii_lowercase();
-        let t = SIMPLE.iter().copied().find(|&t| type_letter(t) == Some(lower))?;
+        let t = SIMPLE
+            .iter()
+            .copied()
+            .find(|&t| type_letter(t) == Some(lower))?;
         return Some(if c.is_ascii_uppercase() {
             LogicalType::List(Some(t))
         } else {
@@ -65,15 +70,19 @@ pub fn suggest_type(s: &str) -> Option<String> {
 }
 
 /// Parses `attrDisk`: `sorted|unique|parted|grouped` or `s|u|p|g`; `none` or empty means no
-/// attribute. `Err(())` for anything else.
-pub fn parse_attr(s: &str) -> Result<Option<Attr>, ()> {
+/// attribute. Anything else is an error naming the accepted values.
+pub fn parse_attr(s: &str) -> Result<Option<Attr>, String> {
     Ok(match s.trim().to_ascii_lowercase().as_str() {
         "" | "none" => None,
         "sorted" | "s" => Some(Attr::Sorted),
         "unique" | "u" => Some(Attr::Unique),
         "parted" | "p" => Some(Attr::Parted),
         "grouped" | "g" => Some(Attr::Grouped),
-        _ => return Err(()),
+        _ => {
+            return Err(format!(
+                "unknown attribute '{s}': expected {EXPECTED_ATTRS}"
+            ))
+        }
     })
 }
 
@@ -111,7 +120,10 @@ mod tests {
             Some(LogicalType::List(Some(T_TIMESTAMP)))
         );
         assert_eq!(parse_type("times"), Some(LogicalType::List(Some(T_TIME))));
-        assert_eq!(parse_type("Timespan"), Some(LogicalType::Simple(T_TIMESPAN)));
+        assert_eq!(
+            parse_type("Timespan"),
+            Some(LogicalType::Simple(T_TIMESPAN))
+        );
         assert_eq!(parse_type("j"), Some(LogicalType::Simple(T_LONG)));
         assert_eq!(parse_type("J"), Some(LogicalType::List(Some(T_LONG))));
         assert_eq!(parse_type("s"), Some(LogicalType::Simple(T_SYMBOL)));
@@ -146,6 +158,6 @@ mod tests {
         assert_eq!(parse_attr("Sorted"), Ok(Some(Attr::Sorted)));
         assert_eq!(parse_attr("u"), Ok(Some(Attr::Unique)));
         assert_eq!(parse_attr("none"), Ok(None));
-        assert_eq!(parse_attr("partitioned"), Err(()));
+        assert!(parse_attr("partitioned").unwrap_err().contains("parted"));
     }
 }

@@ -141,11 +141,18 @@ fn parse_s3(orig: &str, rest: &str) -> Result<StoreUri, String> {
         ));
     }
     if bucket.contains(|c: char| c.is_whitespace() || c == '?' || c == '#') {
-        return Err(format!("'{orig}': bucket name '{bucket}' contains an invalid character"));
+        return Err(format!(
+            "'{orig}': bucket name '{bucket}' contains an invalid character"
+        ));
     }
     let prefix = prefix.trim_matches('/');
-    if prefix.split('/').any(|s| s.is_empty() && !prefix.is_empty()) {
-        return Err(format!("'{orig}': the prefix contains an empty segment ('//')"));
+    if prefix
+        .split('/')
+        .any(|s| s.is_empty() && !prefix.is_empty())
+    {
+        return Err(format!(
+            "'{orig}': the prefix contains an empty segment ('//')"
+        ));
     }
     Ok(StoreUri::S3 {
         bucket: bucket.to_string(),
@@ -221,7 +228,9 @@ mod tests {
         assert_eq!(u, StoreUri::File(PathBuf::from("/my db/café/100%")));
         assert_eq!(u.to_string(), "file:///my%20db/caf%C3%A9/100%25");
         assert_eq!(StoreUri::parse(&u.to_string()).unwrap(), u);
-        assert!(StoreUri::parse("file:///a%2").unwrap_err().contains("percent"));
+        assert!(StoreUri::parse("file:///a%2")
+            .unwrap_err()
+            .contains("percent"));
         assert!(StoreUri::parse("file:///a%zz").is_err());
         assert!(StoreUri::parse("file:///a%00b").is_err());
     }
@@ -268,6 +277,8 @@ mod tests {
         assert!(StoreUri::parse("s3:///prefix")
             .unwrap_err()
             .contains("empty bucket"));
-        assert!(StoreUri::parse("http://x").unwrap_err().contains("'http://'"));
+        assert!(StoreUri::parse("http://x")
+            .unwrap_err()
+            .contains("'http://'"));
     }
 }
