@@ -118,6 +118,7 @@ pub struct Locator<'a> {
 
 impl<'a> Locator<'a> {
     pub fn new(text: &'a str) -> Locator<'a> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut entries = Vec::new();
         // Inside a block scalar every deeper line is text, not structure.
         let mut scalar_parent: Option<usize> = None;

@@ -801,3 +801,39 @@ impl Case {
         starts[self.nth]
     }
 }
+
+#[test]
+fn errors_are_located_in_other_layouts() {
+    let locate = |text: &str, key: &str, at: &str| {
+        let e = AssemblyConfig::parse(text, &bad_path()).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains(&format!("(at {key})")), "{msg}");
+        let want = line_of(text, at);
+        assert!(
+            msg.starts_with(&format!("/cfg/bad-assembly.yaml:{want}:")),
+            "want line {want}: {msg}\n{text}"
+        );
+    };
+    // Kubernetes layout: the key path carries the real prefix.
+    let spec = placements()[2].1.replacen("mount: idb", "mount: idbx", 1);
+    locate(&spec, "spec.elements.sm.tiers[1].mount", "mount: idbx");
+    let spec = placements()[2].1.replacen("type: long", "type: lng", 1);
+    locate(
+        &spec,
+        "spec.elements.tables.trade.columns[3].type",
+        "type: lng",
+    );
+    // Sequence dashes at the key's own column.
+    let compact = BASE.replacen(
+        "    - name: rdb\n      mount: rdb\n    - name: hdb\n      mount: hdb",
+        "  - name: rdb\n    mount: rdb\n  - name: hdb\n    mount: hbd",
+        1,
+    );
+    locate(&compact, "sm.tiers[1].mount", "mount: hbd");
+    // A whole column list in flow style on one line.
+    let flow = format!(
+        "{}tables:\n  t:\n    type: basic\n    columns: [{{name: a, type: j}}, {{name: b, type: lng}}]\n",
+        BASE.split("tables:").next().unwrap()
+    );
+    locate(&flow, "tables.t.columns[1].type", "columns: [");
+}

@@ -254,6 +254,24 @@ mod tests {
         assert_eq!(b.local_path(), None);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn display_parses_back(
+            segs in proptest::collection::vec("[^/\\x00]{1,12}", 0..5),
+            bucket in "[a-z0-9][a-z0-9.-]{0,20}",
+        ) {
+            let segs: Vec<String> =
+                segs.into_iter().filter(|s| s != "." && s != "..").collect();
+            let p: PathBuf = std::iter::once("/".to_string()).chain(segs.iter().cloned()).collect();
+            let u = StoreUri::File(p);
+            proptest::prop_assert_eq!(StoreUri::parse(&u.to_string()).unwrap(), u.clone());
+            let s3 = StoreUri::S3 { bucket, prefix: segs.iter()
+                .map(|s| s.replace(|c: char| c.is_whitespace() || c == '?' || c == '#', "_"))
+                .collect::<Vec<_>>().join("/") };
+            proptest::prop_assert_eq!(StoreUri::parse(&s3.to_string()).unwrap(), s3.clone());
+        }
+    }
+
     #[test]
     fn rejected_forms_name_both_accepted_forms() {
         for bad in [
