@@ -3,4 +3,10 @@
 
 mod types;
 
+pub mod error;
+pub mod source;
+pub mod unzip;
+
+pub use error::KdbError;
+pub use source::{LocalFile, MemSource, ReadAt};
 pub use types::*;
