@@ -2,5 +2,7 @@
 //! compressed (`kxzipped`) files. Byte layouts are in docs/kdb-format.md.
 
 mod types;
+pub mod write;
+pub mod zip;
 
 pub use types::*;
