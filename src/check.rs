@@ -44,13 +44,17 @@ pub fn hdb_tiers(config: &AssemblyConfig) -> Result<Vec<TierInput>, CheckError> 
     Ok(config
         .tiers_of_mount(&hdb.name)
         .into_iter()
-        .map(|t| TierInput {
-            name: t.name.clone(),
-            kind: match t.store {
-                StoreUri::File(_) => TierKind::Local,
-                StoreUri::S3 { .. } => TierKind::Object,
-            },
-            store: t.store.to_string(),
+        .filter_map(|t| {
+            // Tiers on the HDB mount always have a store (defaulted to <baseURI>/data).
+            let store = t.store.as_ref()?;
+            Some(TierInput {
+                name: t.name.clone(),
+                kind: match store {
+                    StoreUri::File(_) => TierKind::Local,
+                    StoreUri::S3 { .. } => TierKind::Object,
+                },
+                store: store.to_string(),
+            })
         })
         .collect())
 }

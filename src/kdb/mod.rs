@@ -2,6 +2,8 @@
 //! compressed (`kxzipped`) files. Byte layouts are in docs/kdb-format.md.
 
 mod types;
+pub mod write;
+pub mod zip;
 
 pub mod column;
 pub mod error;
