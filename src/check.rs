@@ -558,7 +558,8 @@ pub fn deep_checks(inv: &Inventory) -> Vec<Finding> {
                     let (domain, beyond, max) = match &col.data {
                         kdb::ColumnData::Enum { domain, indices } => {
                             let n = inv.domain(domain).map(|d| d.len()).unwrap_or(0) as i64;
-                            let beyond = indices.iter().filter(|&&i| i >= n || i < 0).count();
+                            // Negative indices are kdb+ nulls (0N), not out of range.
+                            let beyond = indices.iter().filter(|&&i| i >= n).count();
                             (domain.clone(), beyond, indices.iter().copied().max().unwrap_or(0))
                         }
                         _ => return None,

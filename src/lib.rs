@@ -14,4 +14,5 @@ pub mod gen;
 pub mod inventory;
 pub mod kdb;
 pub mod plan;
+pub mod schema_export;
 pub mod verify;

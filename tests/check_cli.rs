@@ -153,14 +153,18 @@ fn cases() -> Vec<Case> {
         Case {
             name: "row counts differ (column cut at an element boundary)",
             setup: |b| {
+                // A consistent but shorter float vector: two rows fewer, header count to match.
                 let t = first_table(b);
                 let f = t.join(price_column(&t));
-                let len = fs::metadata(&f).unwrap().len();
-                fs::OpenOptions::new().write(true).open(&f).unwrap().set_len(len - 16).unwrap();
+                let mut bytes = fs::read(&f).unwrap();
+                bytes.truncate(bytes.len() - 16);
+                let rows = ((bytes.len() - 16) / 8) as u64;
+                bytes[8..16].copy_from_slice(&rows.to_le_bytes());
+                fs::write(&f, bytes).unwrap();
                 nobackup(b)
             },
             code: 1,
-            expect: &["load-row-count-mismatch"],
+            expect: &["load-row-count-mismatch", "price=48"],
         },
         Case {
             name: "truncated column (mid-element)",
@@ -308,10 +312,9 @@ fn cases() -> Vec<Case> {
         Case {
             name: "nested column without its data file",
             setup: |b| {
-                let t = first_table(b);
-                let nested = fs::read_dir(&t)
-                    .unwrap()
-                    .flatten()
+                let nested = tables_in(&first_partition(&b.data()))
+                    .iter()
+                    .flat_map(|t| fs::read_dir(t).unwrap().flatten())
                     .find(|e| e.file_name().to_string_lossy().ends_with('#'))
                     .expect("generated tables carry a nested column");
                 fs::remove_file(nested.path()).unwrap();
@@ -438,13 +441,78 @@ fn torq_air_passes_with_enum_range_warning_when_deep() {
     assert!(range.iter().all(|f| f["message"].as_str().unwrap().contains("129 symbols")));
 }
 
+/// A dolphindb copy whose assembly `tables:` come from `smstage schema` (46-column tables are
+/// not typed by hand); `keep` limits the partitions kept.
+fn dolphindb(keep: Option<&str>) -> Option<Base> {
+    let b = from_fixture("dolphindb-sample", "")?;
+    if let Some(keep) = keep {
+        for e in fs::read_dir(b.data()).unwrap().flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.starts_with("20") && n != keep {
+                fs::remove_dir_all(e.path()).unwrap();
+            }
+        }
+    }
+    let schema = smstage(&["schema", b.data().to_str().unwrap()]);
+    assert_eq!(schema.code, 0, "{}", schema.all());
+    let yaml = fs::read_to_string(b.config()).unwrap().replace("tables:\n", &schema.stdout);
+    fs::write(b.config(), yaml).unwrap();
+    Some(b)
+}
+
 #[test]
 fn dolphindb_reports_tables_absent_from_partitions() {
-    let tables = "  Daily: {type: partitioned, columns: []}\n";
-    let Some(b) = from_fixture("dolphindb-sample", tables) else { return };
+    let Some(b) = dolphindb(None) else { return };
     let before = manifest(b.path());
-    let out = smstage(&["check", "--config", &b.config_str(), "--no-backup-check", "--format", "json"]);
-    // An empty column list is a configuration error; the schema is not the point of this test.
-    assert!(out.code == 1 || out.code == 2, "{}", out.all());
+    let out = smstage(&["check", "--config", &b.config_str(), "--no-backup-check", "--deep", "--format", "json"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let mut absent: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "load-table-absent")
+        .map(|f| f["table"].as_str().unwrap())
+        .collect();
+    absent.sort();
+    assert_eq!(absent, ["Daily", "ORD", "Syms", "TRANSACTION", "quote_cffex"]);
+    let extra: Vec<_> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "load-extra-file")
+        .collect();
+    assert_eq!(extra.len(), 1);
+    assert!(extra[0]["path"].as_str().unwrap().ends_with("2022.06.17/Daily/binary"));
+    assert_eq!(v["findings"].as_array().unwrap().len(), 6, "{}", out.stdout);
     assert_eq!(before, manifest(b.path()));
+}
+
+#[test]
+fn dolphindb_single_partition_passes_deep_check() {
+    let Some(b) = dolphindb(Some("2022.06.17")) else { return };
+    let bak = b.backup();
+    let out = smstage(&["check", "--config", &b.config_str(), "--backup", bak.to_str().unwrap(), "--deep"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let plan = smstage(&["plan", "--config", &b.config_str(), "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    let moved: Vec<&str> = v["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["kind"] == "moved" && n["path"].as_str().unwrap().starts_with("db/"))
+        .map(|n| n["path"].as_str().unwrap())
+        .collect();
+    for want in ["db/sym", "db/sym_ORD", "db/allDataTypes", "db/widetable", "db/charArrayVector"] {
+        assert!(moved.contains(&want), "{want} not in {moved:?}");
+    }
+}
+
+#[test]
+fn schema_export_matches_hand_typed_torq_schema() {
+    let Some(src) = fixture("torq-air") else { return };
+    let out = smstage(&["schema", src.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let want = TORQ_TABLES.replace("    prtnCol: time\n", "");
+    assert_eq!(out.stdout.trim_end(), format!("tables:\n{want}").trim_end());
 }

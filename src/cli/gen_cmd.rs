@@ -44,8 +44,12 @@ pub fn run(args: &GenArgs) -> i32 {
         return EXIT_FINDINGS;
     }
     println!(
-        "generated {:?} in {}\nassembly configuration: {}",
-        summary,
+        "generated {} partitions x {} tables x {} rows ({} files, {} bytes) in {}\nassembly configuration: {}",
+        summary.partitions.len(),
+        summary.tables.len(),
+        summary.rows_per_table,
+        summary.files,
+        summary.bytes,
         base.join("data").display(),
         yaml_path.display()
     );

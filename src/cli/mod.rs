@@ -84,6 +84,12 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// Print the `tables:` section of an assembly configuration matching a database on disk
+    /// (partitioned tables from the last partition holding them, splayed tables from the root).
+    Schema {
+        /// The database root (a plain partitioned database, e.g. `<baseURI>/data`).
+        db: PathBuf,
+    },
     /// Generate a sample date-partitioned kdb+ database (and a matching assembly YAML).
     Gen(gen_cmd::GenArgs),
 }
@@ -111,6 +117,16 @@ pub fn run(cli: Cli) -> i32 {
             format,
         ),
         Command::Gen(args) => gen_cmd::run(&args),
+        Command::Schema { db } => match crate::inventory::take(&db) {
+            Ok(inv) => {
+                print!("{}", crate::schema_export::tables_yaml(&inv));
+                EXIT_OK
+            }
+            Err(e) => {
+                eprintln!("smstage: {e}");
+                EXIT_USAGE
+            }
+        },
     }
 }
 
