@@ -649,3 +649,194 @@ fn trim_zeros(s: &str) -> &str {
         s
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kdb::header::tests::{fd20, fe20};
+    use crate::kdb::unzip::tests::zip_with;
+
+    fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    fn ints(v: &[i32]) -> Vec<u8> {
+        v.iter().flat_map(|x| x.to_le_bytes()).collect()
+    }
+
+    fn longs(v: &[i64]) -> Vec<u8> {
+        v.iter().flat_map(|x| x.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn temporal_rendering() {
+        let d = ColumnData::Date(vec![0, 8203, -14610, i32::MIN, i32::MAX]);
+        let got: Vec<String> = (0..5).map(|i| d.fmt_value(i)).collect();
+        assert_eq!(got, ["2000.01.01", "2022.06.17", "1960.01.01", "", "0W"]);
+        let m = ColumnData::Month(vec![0, -1, 270]);
+        assert_eq!(
+            (0..3).map(|i| m.fmt_value(i)).collect::<Vec<_>>(),
+            ["2000.01", "1999.12", "2022.07"]
+        );
+        let t = ColumnData::Time(vec![34_200_030, i32::MIN]);
+        assert_eq!(
+            (t.fmt_value(0), t.fmt_value(1)),
+            ("09:30:00.030".into(), "".into())
+        );
+        assert_eq!(ColumnData::Minute(vec![840]).fmt_value(0), "14:00");
+        assert_eq!(ColumnData::Second(vec![86_399]).fmt_value(0), "23:59:59");
+        let ns = ColumnData::Timespan(vec![100_000_003, -(86_400_000_000_000 + 1)]);
+        assert_eq!(ns.fmt_value(0), "0D00:00:00.100000003");
+        assert_eq!(ns.fmt_value(1), "-1D00:00:00.000000001");
+        let ts = ColumnData::Timestamp(vec![8203 * 86_400_000_000_000 + 1, -1]);
+        assert_eq!(ts.fmt_value(0), "2022.06.17D00:00:00.000000001");
+        assert_eq!(ts.fmt_value(1), "1999.12.31D23:59:59.999999999");
+        let dt = ColumnData::Datetime(vec![8203.5, f64::NAN]);
+        assert_eq!(dt.fmt_value(0), "2022.06.17T12:00:00.000");
+        assert_eq!(dt.fmt_value(1), "");
+    }
+
+    #[test]
+    fn number_rendering() {
+        assert_eq!(fmt_float(20.58, 17), "20.579999999999998");
+        assert_eq!(fmt_float(20.5, 17), "20.5");
+        assert_eq!(fmt_float(3.953007e10, 7), "3.953007e+10");
+        assert_eq!(fmt_float(2191546.0, 7), "2191546");
+        assert_eq!(fmt_float(0.0006925208, 7), "0.0006925208");
+        assert_eq!(fmt_float(1e-5, 7), "1e-05");
+        assert_eq!(fmt_float(-1.2, 17), "-1.2");
+        assert_eq!(fmt_float(f64::INFINITY, 17), "0w");
+        assert_eq!(ColumnData::Real(vec![0.00023]).fmt_value(0), "0.00023");
+        assert_eq!(ColumnData::Real(vec![f32::NAN]).fmt_value(0), "");
+        assert_eq!(ColumnData::Short(vec![i16::MIN]).fmt_value(0), "");
+        assert_eq!(ColumnData::Long(vec![i64::MAX]).fmt_value(0), "0W");
+        assert_eq!(ColumnData::Byte(vec![0x7f]).fmt_value(0), "7f");
+        assert_eq!(ColumnData::Bool(vec![1, 0]).fmt_value(1), "0");
+        let g: [u8; 16] = core::array::from_fn(|i| i as u8);
+        assert_eq!(
+            ColumnData::Guid(vec![g]).fmt_value(0),
+            "00010203-0405-0607-0809-0a0b0c0d0e0f"
+        );
+    }
+
+    #[test]
+    fn resolve_enum_maps_out_of_range_to_none() {
+        let dom = vec!["a".to_string(), "b".to_string()];
+        assert_eq!(
+            resolve_enum(&[1, 0, 2, -1, i64::MIN], &dom),
+            vec![Some("b".into()), Some("a".into()), None, None, None]
+        );
+    }
+
+    #[test]
+    fn reads_plain_enum_and_compressed_columns() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = write(
+            tmp.path(),
+            "i",
+            &fe20(T_INT, 0, 0, &ints(&[7, i32::MIN, -3])),
+        );
+        let c = read_column(&p).unwrap();
+        assert_eq!(c.data, ColumnData::Int(vec![7, i32::MIN, -3]));
+        assert_eq!(c.data.fmt_value(1), "");
+        let p = write(
+            tmp.path(),
+            "e",
+            &fd20("sym_X", 0, T_ENUM, 0, 0, &longs(&[2, 0])),
+        );
+        let c = read_column(&p).unwrap();
+        assert_eq!(
+            c.data,
+            ColumnData::Enum {
+                domain: "sym_X".into(),
+                indices: vec![2, 0]
+            }
+        );
+        let plain = fe20(T_FLOAT, 0, 0, &longs(&[1.5f64.to_bits() as i64; 9000]));
+        let p = write(tmp.path(), "z", &zip_with(1, 4096, &plain));
+        let c = read_column(&p).unwrap();
+        assert_eq!(c.header.compression.as_ref().map(|c| c.algorithm), Some(1));
+        assert_eq!(c.data, ColumnData::Float(vec![1.5; 9000]));
+    }
+
+    #[test]
+    fn reads_nested_small_large_and_atom_items() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut items = vec![0x89, 2, b'h', b'i']; // "hi" at 0
+        items.extend_from_slice(&[0x75, b'x']); // atom 'x' at 4
+        items.extend_from_slice(&[0, 0]); // pad to 8
+        items.extend_from_slice(&[0xfb, 0, T_INT, 0, 1, 0, 0, 0]); // large item at 8
+        items.extend_from_slice(&3i64.to_le_bytes());
+        items.extend_from_slice(&ints(&[1, 2, 3]));
+        let entry = |off: u8, fmt: u8| [off, 0, 0, 0, 0, 0, 0, fmt];
+        let mut index = Vec::new();
+        for e in [entry(0, 1), entry(4, 1), entry(8, 0)] {
+            index.extend_from_slice(&e);
+        }
+        write(tmp.path(), "c#", &fd20("", 0, T_BYTE, 0, 0, &items));
+        let p = write(tmp.path(), "c", &fd20("", 1, T_ANYMAP, 0, 3, &index));
+        let c = read_column(&p).unwrap();
+        assert!(c.header.nested);
+        assert_eq!(
+            c.data,
+            ColumnData::Nested(vec![
+                ColumnData::Char(b"hi".to_vec()),
+                ColumnData::Char(b"x".to_vec()),
+                ColumnData::Int(vec![1, 2, 3]),
+            ])
+        );
+        assert_eq!(c.data.fmt_value(0), "hi");
+        assert_eq!(c.data.fmt_value(2), "1 2 3");
+        // An index entry pointing past the data is corruption, not a panic.
+        let mut bad = index.clone();
+        bad[16] = 200;
+        let p = write(tmp.path(), "c", &fd20("", 1, T_ANYMAP, 0, 3, &bad));
+        assert!(matches!(
+            read_column(&p).unwrap_err(),
+            KdbError::Corrupt { .. }
+        ));
+        // Missing data file.
+        std::fs::remove_file(tmp.path().join("c#")).unwrap();
+        assert!(matches!(read_column(&p).unwrap_err(), KdbError::Io { .. }));
+    }
+
+    #[test]
+    fn decodes_serialized_objects() {
+        let mut v = vec![0xff, 0x01, 98, 0, 99, 11, 0, 2, 0, 0, 0];
+        v.extend_from_slice(b"a\0b\0");
+        v.extend_from_slice(&[0, 0, 2, 0, 0, 0]);
+        v.extend_from_slice(&[7, 0, 2, 0, 0, 0]);
+        v.extend_from_slice(&longs(&[1, 2]));
+        v.extend_from_slice(&[11, 0, 2, 0, 0, 0]);
+        v.extend_from_slice(b"x\0yy\0");
+        let (d, end) = decode_ipc("t", &v, 2).unwrap();
+        assert_eq!(end, v.len());
+        assert_eq!(d.len(), 2);
+        assert_eq!(d.fmt_value(1), "2,yy");
+        // Truncated.
+        assert!(decode_ipc("t", &v[..v.len() - 3], 2).is_err());
+        // atoms
+        let (a, _) = decode_ipc("t", &[0xf9, 5, 0, 0, 0, 0, 0, 0, 0], 0).unwrap();
+        assert_eq!(a, ColumnData::Long(vec![5]));
+        let (s, _) = decode_ipc("t", b"\xf5ab\0", 0).unwrap();
+        assert_eq!(s, ColumnData::Symbol(vec!["ab".into()]));
+    }
+
+    #[test]
+    fn truncated_values_are_errors() {
+        let h = Header {
+            format: FileFormat::Vector,
+            value_type: T_LONG,
+            attr: Attr::None,
+            count: 3,
+            domain: None,
+            nested: false,
+            compression: None,
+        };
+        let img = fe20(T_LONG, 0, 0, &longs(&[1, 2]));
+        let e = decode_image("t", &h, &img).unwrap_err();
+        assert!(matches!(e, KdbError::Truncated { .. }), "{e}");
+    }
+}

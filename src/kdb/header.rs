@@ -65,10 +65,15 @@ fn compressed_header(src: &dyn ReadAt) -> Result<Header, KdbError> {
     let first = decompress_block(src, &t, 0)?;
     let head = &first[..first.len().min(HEADER_READ)];
     let r = match parse_header(src.path(), head, total) {
-        // A header that spans blocks (tiny block size) or a serialized object: inflate all.
-        Err(Parse::NeedAll) | Err(Parse::Short) if t.blocks.len() > 1 => {
-            let all = decompress_all(src)?;
-            parse_header(src.path(), &all, total)
+        // A serialized object, or a header spanning blocks (tiny block size): use the whole
+        // first block, or everything when it is not the whole image.
+        Err(Parse::NeedAll) | Err(Parse::Short) => {
+            if first.len() as u64 == total {
+                parse_header(src.path(), &first, total)
+            } else {
+                let all = decompress_all(src)?;
+                parse_header(src.path(), &all, total)
+            }
         }
         r => r,
     };
@@ -858,6 +863,16 @@ pub(crate) mod tests {
             (c.algorithm, c.blocks, c.uncompressed_len),
             (2, 2, plain.len() as u64)
         );
+        // A serialized table bigger than 4 KiB in one block, then in several blocks.
+        let mut t = vec![
+            0xff, 0x01, 98, 0, 99, 11, 0, 1, 0, 0, 0, b'a', 0, 0, 0, 1, 0, 0, 0,
+        ];
+        t.extend_from_slice(&[7, 0, 0x10, 0x27, 0, 0]);
+        t.extend_from_slice(&[0u8; 80_000]);
+        for bs in [131_072, 4096] {
+            let h = hdr(zip_with(2, bs, &t)).unwrap();
+            assert_eq!((h.value_type, h.count), (98, 10_000), "block size {bs}");
+        }
         // truncated trailer
         let z = zip_with(2, 65536, &plain);
         let e = hdr(z[..z.len() - 4].to_vec()).unwrap_err();
