@@ -38,7 +38,7 @@ fn main() {
             .map(|e| e.path())
             .collect();
         tops.par_iter()
-            .map(|p| if p.is_dir() { walk(p) } else { walk(p) })
+            .map(|p| walk(p))
             .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
     } else {
         walk(&root)
