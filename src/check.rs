@@ -89,6 +89,22 @@ pub fn run(config: &AssemblyConfig, opts: &CheckOptions) -> Result<CheckOutcome,
         );
     }
 
+    // The import converts the database in place: the HDB tier that holds it must keep its
+    // store at <baseURI>/data (the default), or the layout would point somewhere else.
+    if let Some(primary) = tiers.iter().find(|t| t.kind == TierKind::Local) {
+        let expected = format!("file://{}", source.display());
+        if primary.store.trim_end_matches('/') != expected {
+            findings.push(
+                Finding::error(
+                    code::TIER_UNSUPPORTED,
+                    format!("tier {} stores its data at {}, but the database to import is {}: the in-place import needs the first local HDB tier's store at <baseURI>/data", primary.name, primary.store, source.display()),
+                )
+                .tier(&primary.name)
+                .hint(format!("remove `store:` from tier {} (it defaults to <baseURI>/data), or move the database there", primary.name)),
+            );
+        }
+    }
+
     let inv = match inventory::take(&source) {
         Ok(inv) => inv,
         Err(e) => {

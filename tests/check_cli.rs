@@ -338,6 +338,19 @@ fn cases() -> Vec<Case> {
             expect: &["load-nested-data-missing"],
         },
         Case {
+            name: "HDB tier store is not where the database is",
+            setup: |b| {
+                replace_in_config(
+                    b,
+                    "mount: hdb\n",
+                    "mount: hdb\n      store: file:///elsewhere/data\n",
+                );
+                nobackup(b)
+            },
+            code: 1,
+            expect: &["tier-unsupported", "file:///elsewhere/data", "recent"],
+        },
+        Case {
             name: "extra file not in .d is only a warning",
             setup: |b| {
                 fs::write(first_table(b).join("binary"), b"stray").unwrap();
