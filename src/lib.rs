@@ -6,3 +6,4 @@
 
 pub mod kdb;
 pub mod plan;
+pub mod view;
