@@ -29,7 +29,11 @@ pub fn list_tree(root: &Path) -> Result<Vec<Entry>, (PathBuf, String)> {
         let meta = e
             .metadata()
             .map_err(|err| (e.path().to_path_buf(), err.to_string()))?;
-        let rel = e.path().strip_prefix(root).unwrap_or(e.path()).to_path_buf();
+        let rel = e
+            .path()
+            .strip_prefix(root)
+            .unwrap_or(e.path())
+            .to_path_buf();
         out.push(Entry {
             rel,
             is_dir: meta.is_dir(),
@@ -202,10 +206,16 @@ mod tests {
         assert!(check_backup(&db, &bak, false).is_empty());
         let deep = check_backup(&db, &bak, true);
         assert_eq!(deep.len(), 1);
-        assert!(deep[0].message.contains("2024.01.02/t/a has different bytes"));
+        assert!(deep[0]
+            .message
+            .contains("2024.01.02/t/a has different bytes"));
         fs::remove_file(bak.join("sym")).unwrap();
         let f = check_backup(&db, &bak, false);
-        assert!(f[0].message.contains("sym is missing from the backup"), "{}", f[0].message);
+        assert!(
+            f[0].message.contains("sym is missing from the backup"),
+            "{}",
+            f[0].message
+        );
         assert_eq!(f[0].code, code::BACKUP_MISMATCH);
     }
 
@@ -213,7 +223,10 @@ mod tests {
     fn missing_or_self_backup_is_refused() {
         let d = tree();
         let db = d.path().join("db");
-        assert_eq!(check_backup(&db, &d.path().join("nope"), false)[0].code, code::BACKUP_MISSING);
+        assert_eq!(
+            check_backup(&db, &d.path().join("nope"), false)[0].code,
+            code::BACKUP_MISSING
+        );
         assert_eq!(check_backup(&db, &db, false)[0].code, code::BACKUP_MISSING);
     }
 }

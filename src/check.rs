@@ -67,7 +67,10 @@ pub fn run(config: &AssemblyConfig, opts: &CheckOptions) -> Result<CheckOutcome,
     let mut findings = Vec::new();
 
     findings.extend(sm_state(&base));
-    if findings.iter().any(|f| f.code == code::SM_ALREADY || f.code == code::SM_PENDING) {
+    if findings
+        .iter()
+        .any(|f| f.code == code::SM_ALREADY || f.code == code::SM_PENDING)
+    {
         return Ok(CheckOutcome {
             report: Report::new(findings),
             inventory: None,
@@ -89,9 +92,8 @@ pub fn run(config: &AssemblyConfig, opts: &CheckOptions) -> Result<CheckOutcome,
     let inv = match inventory::take(&source) {
         Ok(inv) => inv,
         Err(e) => {
-            findings.push(
-                Finding::error(code::DATABASE_MISSING, e.to_string()).path(source.display()),
-            );
+            findings
+                .push(Finding::error(code::DATABASE_MISSING, e.to_string()).path(source.display()));
             return Ok(CheckOutcome {
                 report: Report::new(findings),
                 inventory: None,
@@ -192,16 +194,24 @@ pub fn evaluate(config: Option<&AssemblyConfig>, inv: &Inventory) -> Vec<Finding
     let mut seen: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for p in &inv.partitions {
         for t in &p.tables {
-            seen.entry(t.name.as_str()).or_default().push(p.date.as_str());
+            seen.entry(t.name.as_str())
+                .or_default()
+                .push(p.date.as_str());
         }
     }
     let all_dates: Vec<&str> = inv.partitions.iter().map(|p| p.date.as_str()).collect();
 
     if inv.partitions.is_empty() {
-        out.push(Finding::warning(
-            code::PARTITION_NONE,
-            format!("no date partitions in {}: only the root files will be imported", inv.source.display()),
-        ).path(inv.source.display()));
+        out.push(
+            Finding::warning(
+                code::PARTITION_NONE,
+                format!(
+                    "no date partitions in {}: only the root files will be imported",
+                    inv.source.display()
+                ),
+            )
+            .path(inv.source.display()),
+        );
     } else {
         for t in tables.iter().filter(|t| !is_splayed(t) && !is_basic(t)) {
             if !seen.contains_key(t.name.as_str()) {
@@ -241,7 +251,11 @@ pub fn evaluate(config: Option<&AssemblyConfig>, inv: &Inventory) -> Vec<Finding
             _ => {}
         }
         if dates.len() < all_dates.len() {
-            let missing: Vec<&str> = all_dates.iter().filter(|d| !dates.contains(d)).copied().collect();
+            let missing: Vec<&str> = all_dates
+                .iter()
+                .filter(|d| !dates.contains(d))
+                .copied()
+                .collect();
             out.push(
                 Finding::error(
                     code::LOAD_TABLE_ABSENT,
@@ -260,7 +274,10 @@ pub fn evaluate(config: Option<&AssemblyConfig>, inv: &Inventory) -> Vec<Finding
 
     for p in &inv.partitions {
         for t in &p.tables {
-            let schema = configured.get(t.name.as_str()).copied().filter(|s| !is_splayed(s));
+            let schema = configured
+                .get(t.name.as_str())
+                .copied()
+                .filter(|s| !is_splayed(s));
             check_table(t, schema, Some(&p.date), inv, &mut out);
         }
     }
@@ -303,10 +320,18 @@ pub fn evaluate(config: Option<&AssemblyConfig>, inv: &Inventory) -> Vec<Finding
     }
     for t in tables.iter().filter(|t| is_splayed(t)) {
         if !root_tables.contains(t.name.as_str()) {
-            out.push(Finding::error(
-                code::SCHEMA_TABLE_MISSING,
-                format!("splayed table {} is in the configuration but not in the database root", t.name),
-            ).table(&t.name).path(inv.source.join(&t.name).display()).hint("remove it from the configuration or restore the table directory"));
+            out.push(
+                Finding::error(
+                    code::SCHEMA_TABLE_MISSING,
+                    format!(
+                        "splayed table {} is in the configuration but not in the database root",
+                        t.name
+                    ),
+                )
+                .table(&t.name)
+                .path(inv.source.join(&t.name).display())
+                .hint("remove it from the configuration or restore the table directory"),
+            );
         }
     }
     out
@@ -331,16 +356,24 @@ fn check_table(
         None => {
             out.push(at(Finding::error(
                 code::LOAD_DOTD_MISSING,
-                format!("table {} has no .d file: kdb+ cannot know its columns", t.name),
+                format!(
+                    "table {} has no .d file: kdb+ cannot know its columns",
+                    t.name
+                ),
             )
             .path(dotd_path.display())
-            .hint("restore .d from the backup, or write it with `.[`:path/.d;();:;cols]` in q")));
+            .hint(
+                "restore .d from the backup, or write it with `.[`:path/.d;();:;cols]` in q",
+            )));
             return;
         }
         Some(Err(e)) => {
-            out.push(at(Finding::error(code::LOAD_CORRUPT, format!("cannot read .d: {e}"))
-                .path(dotd_path.display())
-                .hint("restore .d from the backup")));
+            out.push(at(Finding::error(
+                code::LOAD_CORRUPT,
+                format!("cannot read .d: {e}"),
+            )
+            .path(dotd_path.display())
+            .hint("restore .d from the backup")));
             return;
         }
         Some(Ok(c)) => c.clone(),
@@ -357,7 +390,10 @@ fn check_table(
                 .position(|(a, b)| a != b)
                 .unwrap_or(want.len().min(have.len()));
             let detail = match (want.get(first), have.get(first)) {
-                (Some(w), Some(h)) => format!("column {} is `{h}` in .d but `{w}` in the configuration", first + 1),
+                (Some(w), Some(h)) => format!(
+                    "column {} is `{h}` in .d but `{w}` in the configuration",
+                    first + 1
+                ),
                 (Some(w), None) => format!(".d ends before configured column {} `{w}`", first + 1),
                 (None, Some(h)) => format!(".d has extra column {} `{h}`", first + 1),
                 (None, None) => String::new(),
@@ -469,7 +505,10 @@ fn check_table(
         }
         out.push(at(Finding::warning(
             code::LOAD_EXTRA_FILE,
-            format!("file {} in table {} is not listed in .d: kdb+ ignores it; it moves with the table", f.name, t.name),
+            format!(
+                "file {} in table {} is not listed in .d: kdb+ ignores it; it moves with the table",
+                f.name, t.name
+            ),
         )
         .path(f.path.display())));
     }
@@ -513,7 +552,12 @@ fn plural(n: usize) -> &'static str {
 
 fn list_some(items: &[&str]) -> String {
     const SHOWN: usize = 5;
-    let mut s = items.iter().take(SHOWN).copied().collect::<Vec<_>>().join(", ");
+    let mut s = items
+        .iter()
+        .take(SHOWN)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
     if items.len() > SHOWN {
         s.push_str(&format!(", … {} more", items.len() - SHOWN));
     }

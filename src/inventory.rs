@@ -171,8 +171,11 @@ pub fn take_with(source: &Path, mode: RootMode) -> Result<Inventory, InventoryEr
             Ok(e) => e,
             Err(e) => {
                 findings.push(
-                    Finding::error(code::LOAD_UNREADABLE, format!("cannot list the database root: {e}"))
-                        .path(source.display()),
+                    Finding::error(
+                        code::LOAD_UNREADABLE,
+                        format!("cannot list the database root: {e}"),
+                    )
+                    .path(source.display()),
                 );
                 continue;
             }
@@ -251,12 +254,14 @@ pub fn take_with(source: &Path, mode: RootMode) -> Result<Inventory, InventoryEr
         } else {
             let header = read_file_header(&path);
             match &header {
-                Ok((h, _)) if h.format == FileFormat::SymbolList => match kdb::read_symbols(&path) {
-                    Ok(symbols) => RootKind::Domain { symbols },
-                    Err(e) => RootKind::File {
-                        header: Err(FileError::from_kdb(&e)),
-                    },
-                },
+                Ok((h, _)) if h.format == FileFormat::SymbolList => {
+                    match kdb::read_symbols(&path) {
+                        Ok(symbols) => RootKind::Domain { symbols },
+                        Err(e) => RootKind::File {
+                            header: Err(FileError::from_kdb(&e)),
+                        },
+                    }
+                }
                 _ => RootKind::File {
                     header: header.map(|(h, _)| h),
                 },
@@ -385,7 +390,10 @@ pub(crate) fn read_table(
         }
         let (header, size) = match read_file_header(&p) {
             Ok((h, s)) => (Ok(h), s),
-            Err(e) => (Err(e), fs::symlink_metadata(&p).map(|m| m.len()).unwrap_or(0)),
+            Err(e) => (
+                Err(e),
+                fs::symlink_metadata(&p).map(|m| m.len()).unwrap_or(0),
+            ),
         };
         let nested_item = match &header {
             Ok(h) if h.nested => {
@@ -436,7 +444,9 @@ pub(crate) fn unreadable(path: &Path, err: &str) -> Finding {
         format!("cannot read {}: {err}", path.display()),
     )
     .path(path.display())
-    .hint("fix the permissions (smstage must read every file of the database), then run check again")
+    .hint(
+        "fix the permissions (smstage must read every file of the database), then run check again",
+    )
 }
 
 pub(crate) fn symlink_finding(path: &Path, canonical_source: &Path) -> Finding {

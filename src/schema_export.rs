@@ -29,7 +29,12 @@ pub fn tables_yaml(inv: &Inventory) -> String {
 
 fn table(out: &mut String, t: &TableInv, kind: &str) {
     let _ = writeln!(out, "  {}:\n    type: {kind}\n    columns:", quote(&t.name));
-    let cols = t.dotd.as_ref().and_then(|d| d.as_ref().ok()).cloned().unwrap_or_default();
+    let cols = t
+        .dotd
+        .as_ref()
+        .and_then(|d| d.as_ref().ok())
+        .cloned()
+        .unwrap_or_default();
     for c in cols {
         let file = t.files.iter().find(|f| f.name == c);
         let (ty, attr) = match file.map(|f| (&f.header, f.nested_item)) {
@@ -56,7 +61,10 @@ fn quote(s: &str) -> String {
     let plain = !s.is_empty()
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !s.chars().next().is_some_and(|c| c.is_ascii_digit())
-        && !matches!(s, "y" | "n" | "yes" | "no" | "on" | "off" | "true" | "false" | "null");
+        && !matches!(
+            s,
+            "y" | "n" | "yes" | "no" | "on" | "off" | "true" | "false" | "null"
+        );
     if plain {
         s.to_string()
     } else {

@@ -172,7 +172,12 @@ fn cases() -> Vec<Case> {
                 let t = first_table(b);
                 let f = t.join(price_column(&t));
                 let len = fs::metadata(&f).unwrap().len();
-                fs::OpenOptions::new().write(true).open(&f).unwrap().set_len(len - 3).unwrap();
+                fs::OpenOptions::new()
+                    .write(true)
+                    .open(&f)
+                    .unwrap()
+                    .set_len(len - 3)
+                    .unwrap();
                 nobackup(b)
             },
             code: 1,
@@ -240,7 +245,12 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "backup missing",
-            setup: |b| vec!["--backup".into(), b.path().join("nope").display().to_string()],
+            setup: |b| {
+                vec![
+                    "--backup".into(),
+                    b.path().join("nope").display().to_string(),
+                ]
+            },
             code: 1,
             expect: &["backup-missing", "nope"],
         },
@@ -266,7 +276,11 @@ fn cases() -> Vec<Case> {
                 let n = bytes.len();
                 bytes[n - 1] ^= 0xff;
                 fs::write(bak.join(&rel), bytes).unwrap();
-                vec!["--backup".into(), bak.display().to_string(), "--deep".into()]
+                vec![
+                    "--backup".into(),
+                    bak.display().to_string(),
+                    "--deep".into(),
+                ]
             },
             code: 1,
             expect: &["backup-mismatch", "different bytes"],
@@ -373,7 +387,14 @@ fn write_dotd(t: &Path, cols: &[String]) {
 fn generated_database_passes_check_and_plans() {
     let b = generated(3, 2, 8, 200);
     let bak = b.backup();
-    let out = smstage(&["check", "--config", &b.config_str(), "--backup", bak.to_str().unwrap(), "--deep"]);
+    let out = smstage(&[
+        "check",
+        "--config",
+        &b.config_str(),
+        "--backup",
+        bak.to_str().unwrap(),
+        "--deep",
+    ]);
     assert_eq!(out.code, 0, "{}", out.all());
     let out = smstage(&["plan", "--config", &b.config_str(), "--format", "json"]);
     assert_eq!(out.code, 0, "{}", out.all());
@@ -398,7 +419,13 @@ fn every_bad_input_is_reported_with_its_place_and_changes_nothing() {
         let out = smstage(&refs);
         let after = manifest(b.path());
         if out.code != c.code {
-            failures.push(format!("{}: exit {} (want {})\n{}", c.name, out.code, c.code, out.all()));
+            failures.push(format!(
+                "{}: exit {} (want {})\n{}",
+                c.name,
+                out.code,
+                c.code,
+                out.all()
+            ));
             continue;
         }
         for e in c.expect {
@@ -424,11 +451,27 @@ fn every_bad_input_is_reported_with_its_place_and_changes_nothing() {
 
 #[test]
 fn torq_air_passes_with_enum_range_warning_when_deep() {
-    let Some(b) = from_fixture("torq-air", TORQ_TABLES) else { return };
+    let Some(b) = from_fixture("torq-air", TORQ_TABLES) else {
+        return;
+    };
     let bak = b.backup();
-    let out = smstage(&["check", "--config", &b.config_str(), "--backup", bak.to_str().unwrap()]);
+    let out = smstage(&[
+        "check",
+        "--config",
+        &b.config_str(),
+        "--backup",
+        bak.to_str().unwrap(),
+    ]);
     assert_eq!(out.code, 0, "{}", out.all());
-    let out = smstage(&["check", "--config", &b.config_str(), "--no-backup-check", "--deep", "--format", "json"]);
+    let out = smstage(&[
+        "check",
+        "--config",
+        &b.config_str(),
+        "--no-backup-check",
+        "--deep",
+        "--format",
+        "json",
+    ]);
     assert_eq!(out.code, 0, "{}", out.all());
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let range: Vec<_> = v["findings"]
@@ -438,7 +481,9 @@ fn torq_air_passes_with_enum_range_warning_when_deep() {
         .filter(|f| f["code"] == "load-enum-beyond-domain")
         .collect();
     assert!(!range.is_empty(), "{}", out.stdout);
-    assert!(range.iter().all(|f| f["message"].as_str().unwrap().contains("129 symbols")));
+    assert!(range
+        .iter()
+        .all(|f| f["message"].as_str().unwrap().contains("129 symbols")));
 }
 
 /// A dolphindb copy whose assembly `tables:` come from `smstage schema` (46-column tables are
@@ -455,7 +500,9 @@ fn dolphindb(keep: Option<&str>) -> Option<Base> {
     }
     let schema = smstage(&["schema", b.data().to_str().unwrap()]);
     assert_eq!(schema.code, 0, "{}", schema.all());
-    let yaml = fs::read_to_string(b.config()).unwrap().replace("tables:\n", &schema.stdout);
+    let yaml = fs::read_to_string(b.config())
+        .unwrap()
+        .replace("tables:\n", &schema.stdout);
     fs::write(b.config(), yaml).unwrap();
     Some(b)
 }
@@ -464,7 +511,15 @@ fn dolphindb(keep: Option<&str>) -> Option<Base> {
 fn dolphindb_reports_tables_absent_from_partitions() {
     let Some(b) = dolphindb(None) else { return };
     let before = manifest(b.path());
-    let out = smstage(&["check", "--config", &b.config_str(), "--no-backup-check", "--deep", "--format", "json"]);
+    let out = smstage(&[
+        "check",
+        "--config",
+        &b.config_str(),
+        "--no-backup-check",
+        "--deep",
+        "--format",
+        "json",
+    ]);
     assert_eq!(out.code, 1, "{}", out.all());
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let mut absent: Vec<&str> = v["findings"]
@@ -475,7 +530,10 @@ fn dolphindb_reports_tables_absent_from_partitions() {
         .map(|f| f["table"].as_str().unwrap())
         .collect();
     absent.sort();
-    assert_eq!(absent, ["Daily", "ORD", "Syms", "TRANSACTION", "quote_cffex"]);
+    assert_eq!(
+        absent,
+        ["Daily", "ORD", "Syms", "TRANSACTION", "quote_cffex"]
+    );
     let extra: Vec<_> = v["findings"]
         .as_array()
         .unwrap()
@@ -483,16 +541,28 @@ fn dolphindb_reports_tables_absent_from_partitions() {
         .filter(|f| f["code"] == "load-extra-file")
         .collect();
     assert_eq!(extra.len(), 1);
-    assert!(extra[0]["path"].as_str().unwrap().ends_with("2022.06.17/Daily/binary"));
+    assert!(extra[0]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("2022.06.17/Daily/binary"));
     assert_eq!(v["findings"].as_array().unwrap().len(), 6, "{}", out.stdout);
     assert_eq!(before, manifest(b.path()));
 }
 
 #[test]
 fn dolphindb_single_partition_passes_deep_check() {
-    let Some(b) = dolphindb(Some("2022.06.17")) else { return };
+    let Some(b) = dolphindb(Some("2022.06.17")) else {
+        return;
+    };
     let bak = b.backup();
-    let out = smstage(&["check", "--config", &b.config_str(), "--backup", bak.to_str().unwrap(), "--deep"]);
+    let out = smstage(&[
+        "check",
+        "--config",
+        &b.config_str(),
+        "--backup",
+        bak.to_str().unwrap(),
+        "--deep",
+    ]);
     assert_eq!(out.code, 0, "{}", out.all());
     let plan = smstage(&["plan", "--config", &b.config_str(), "--format", "json"]);
     let v: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
@@ -503,14 +573,22 @@ fn dolphindb_single_partition_passes_deep_check() {
         .filter(|n| n["kind"] == "moved" && n["path"].as_str().unwrap().starts_with("db/"))
         .map(|n| n["path"].as_str().unwrap())
         .collect();
-    for want in ["db/sym", "db/sym_ORD", "db/allDataTypes", "db/widetable", "db/charArrayVector"] {
+    for want in [
+        "db/sym",
+        "db/sym_ORD",
+        "db/allDataTypes",
+        "db/widetable",
+        "db/charArrayVector",
+    ] {
         assert!(moved.contains(&want), "{want} not in {moved:?}");
     }
 }
 
 #[test]
 fn schema_export_matches_hand_typed_torq_schema() {
-    let Some(src) = fixture("torq-air") else { return };
+    let Some(src) = fixture("torq-air") else {
+        return;
+    };
     let out = smstage(&["schema", src.to_str().unwrap()]);
     assert_eq!(out.code, 0, "{}", out.all());
     let want = TORQ_TABLES.replace("    prtnCol: time\n", "");

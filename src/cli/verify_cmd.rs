@@ -6,12 +6,7 @@ use crate::config::AssemblyConfig;
 use crate::verify::{self, VerifyOptions};
 use std::path::{Path, PathBuf};
 
-pub fn run(
-    root: &Path,
-    config: Option<&PathBuf>,
-    opts: &VerifyOptions,
-    format: Format,
-) -> i32 {
+pub fn run(root: &Path, config: Option<&PathBuf>, opts: &VerifyOptions, format: Format) -> i32 {
     let cfg = match config.map(|c| AssemblyConfig::load(c)).transpose() {
         Ok(c) => c,
         Err(e) => return config_error(&e, format),

@@ -15,13 +15,19 @@ pub fn compare_roots(a: &Loaded, b: &Loaded) -> Vec<Finding> {
     let diff = |msg: String| {
         vec![Finding::error(
             code::VERIFY_DIFFERENT,
-            format!("{} and {} differ: {msg}", a.root.display(), b.root.display()),
+            format!(
+                "{} and {} differ: {msg}",
+                a.root.display(),
+                b.root.display()
+            ),
         )]
     };
 
     // Root entries: domains by symbols, splayed tables by values, other files by bytes.
-    let ra: BTreeMap<&str, &RootKind> = ia.root.iter().map(|r| (r.name.as_str(), &r.kind)).collect();
-    let rb: BTreeMap<&str, &RootKind> = ib.root.iter().map(|r| (r.name.as_str(), &r.kind)).collect();
+    let ra: BTreeMap<&str, &RootKind> =
+        ia.root.iter().map(|r| (r.name.as_str(), &r.kind)).collect();
+    let rb: BTreeMap<&str, &RootKind> =
+        ib.root.iter().map(|r| (r.name.as_str(), &r.kind)).collect();
     if ra.keys().ne(rb.keys()) {
         return diff(format!(
             "root entries {:?} vs {:?}",
@@ -35,10 +41,14 @@ pub fn compare_roots(a: &Loaded, b: &Loaded) -> Vec<Finding> {
         match (ka, kb) {
             (RootKind::Domain { symbols: x }, RootKind::Domain { symbols: y }) => {
                 if x != y {
-                    return diff(format!("enumeration domain {name} holds different symbols ({} vs {})", x.len(), y.len()))
-                        .into_iter()
-                        .map(|f| f.path(*name))
-                        .collect();
+                    return diff(format!(
+                        "enumeration domain {name} holds different symbols ({} vs {})",
+                        x.len(),
+                        y.len()
+                    ))
+                    .into_iter()
+                    .map(|f| f.path(*name))
+                    .collect();
                 }
             }
             (RootKind::Splayed(x), RootKind::Splayed(y)) => {
@@ -72,10 +82,13 @@ pub fn compare_roots(a: &Loaded, b: &Loaded) -> Vec<Finding> {
         let ta: Vec<&str> = pa.tables.iter().map(|t| t.name.as_str()).collect();
         let tb: Vec<&str> = pb.tables.iter().map(|t| t.name.as_str()).collect();
         if ta != tb {
-            return diff(format!("partition {} holds tables {ta:?} vs {tb:?}", pa.date))
-                .into_iter()
-                .map(|f| f.partition(&pa.date))
-                .collect();
+            return diff(format!(
+                "partition {} holds tables {ta:?} vs {tb:?}",
+                pa.date
+            ))
+            .into_iter()
+            .map(|f| f.partition(&pa.date))
+            .collect();
         }
         for (x, y) in pa.tables.iter().zip(&pb.tables) {
             if let Some(f) = table_jobs(Some(&pa.date), x, y, &mut jobs) {
@@ -150,7 +163,12 @@ impl Job {
 }
 
 /// Queues one comparison per column; returns a message when the table shapes already differ.
-fn table_jobs(partition: Option<&str>, x: &TableInv, y: &TableInv, jobs: &mut Vec<Job>) -> Option<String> {
+fn table_jobs(
+    partition: Option<&str>,
+    x: &TableInv,
+    y: &TableInv,
+    jobs: &mut Vec<Job>,
+) -> Option<String> {
     let cx = x.dotd.as_ref().and_then(|d| d.as_ref().ok());
     let cy = y.dotd.as_ref().and_then(|d| d.as_ref().ok());
     if cx != cy {
@@ -183,7 +201,12 @@ fn same_tree_bytes(a: &std::path::Path, b: &std::path::Path) -> bool {
 
 /// Index of the first row whose logical value differs. Floats compare by bits so that nulls
 /// (NaN) are equal to themselves; enumerations compare as the symbols they stand for.
-fn first_difference(x: &ColumnData, ia: &Inventory, y: &ColumnData, ib: &Inventory) -> Option<usize> {
+fn first_difference(
+    x: &ColumnData,
+    ia: &Inventory,
+    y: &ColumnData,
+    ib: &Inventory,
+) -> Option<usize> {
     use ColumnData::*;
     fn pos<T, F: Fn(&T, &T) -> bool>(a: &[T], b: &[T], eq: F) -> Option<usize> {
         a.iter().zip(b).position(|(p, q)| !eq(p, q))
@@ -200,10 +223,13 @@ fn first_difference(x: &ColumnData, ia: &Inventory, y: &ColumnData, ib: &Invento
     };
     match (x, y) {
         (Real(a), Real(b)) => pos(a, b, |p, q| p.to_bits() == q.to_bits()),
-        (Float(a), Float(b)) | (Datetime(a), Datetime(b)) => pos(a, b, |p, q| p.to_bits() == q.to_bits()),
-        (Nested(a), Nested(b)) => a.iter().zip(b).position(|(p, q)| {
-            p.len() != q.len() || first_difference(p, ia, q, ib).is_some()
-        }),
+        (Float(a), Float(b)) | (Datetime(a), Datetime(b)) => {
+            pos(a, b, |p, q| p.to_bits() == q.to_bits())
+        }
+        (Nested(a), Nested(b)) => a
+            .iter()
+            .zip(b)
+            .position(|(p, q)| p.len() != q.len() || first_difference(p, ia, q, ib).is_some()),
         (Enum { .. } | Symbol(_), Enum { .. } | Symbol(_)) => {
             let (a, b) = (syms(x, ia)?, syms(y, ib)?);
             pos(&a, &b, |p, q| p == q)
@@ -213,7 +239,9 @@ fn first_difference(x: &ColumnData, ia: &Inventory, y: &ColumnData, ib: &Invento
             if x == y {
                 None
             } else {
-                (0..x.len()).find(|&i| x.fmt_value(i) != y.fmt_value(i)).or(Some(0))
+                (0..x.len())
+                    .find(|&i| x.fmt_value(i) != y.fmt_value(i))
+                    .or(Some(0))
             }
         }
     }

@@ -79,8 +79,7 @@ pub fn load(root: &Path) -> Result<Loaded, LoadError> {
     let mut part_dirs: Vec<(String, PathBuf)> = Vec::new();
     if segments.is_empty() {
         inventory.findings.push(
-            Finding::error(code::VERIFY_PAR_TXT, "par.txt lists no segment")
-                .path(par.display()),
+            Finding::error(code::VERIFY_PAR_TXT, "par.txt lists no segment").path(par.display()),
         );
     }
     for seg in &segments {

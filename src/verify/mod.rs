@@ -73,7 +73,10 @@ fn run_q(q: &Path, root: &Path, loaded: &Loaded) -> Result<Vec<Finding>, VerifyE
         })?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     match qscript::parse_output(&stdout) {
-        Ok(view) => Ok(qscript::compare(&view, &qscript::expected(&loaded.inventory))),
+        Ok(view) => Ok(qscript::compare(
+            &view,
+            &qscript::expected(&loaded.inventory),
+        )),
         Err(e) => Ok(vec![Finding::error(
             code::VERIFY_DIFFERENT,
             format!(

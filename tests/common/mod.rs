@@ -40,7 +40,10 @@ impl Out {
 }
 
 pub fn smstage(args: &[&str]) -> Out {
-    let o = Command::new(bin()).args(args).output().expect("run smstage");
+    let o = Command::new(bin())
+        .args(args)
+        .output()
+        .expect("run smstage");
     Out {
         code: o.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
