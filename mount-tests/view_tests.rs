@@ -95,7 +95,19 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let tmp = tempfile::tempdir().unwrap();
+    fixture_in(tempfile::tempdir().unwrap())
+}
+
+/// On tmpfs when there is one: creating 100k files there is ten times faster than on ext4.
+fn fast_fixture() -> Fixture {
+    fixture_in(
+        tempfile::tempdir_in("/dev/shm")
+            .or_else(|_| tempfile::tempdir())
+            .unwrap(),
+    )
+}
+
+fn fixture_in(tmp: tempfile::TempDir) -> Fixture {
     let base = tmp.path().join("hdb");
     let mnt = tmp.path().join("mnt");
     std::fs::create_dir_all(&mnt).unwrap();
@@ -264,6 +276,17 @@ fn view_serves_the_plan_and_uses_passthrough() {
     assert_eq!(s.pread_opens.load(Ordering::Relaxed), 1);
     // The whole tree equals the reference model.
     assert_eq!(served(&f.mnt), expected(&plan));
+    // statfs reports the original's filesystem, flagged read-only.
+    let vfs = |p: &Path| {
+        // SAFETY: statvfs is plain data filled by the kernel for a valid path.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        let c = cpath(p);
+        assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut st) }, 0);
+        st
+    };
+    let (v, o) = (vfs(&f.mnt), vfs(&f.base));
+    assert_eq!((v.f_blocks, v.f_bsize), (o.f_blocks, o.f_bsize));
+    assert_ne!(v.f_flag & libc::ST_RDONLY, 0);
     let mi = view::mount::find_mount(h.mountpoint()).expect("listed in mountinfo");
     assert_eq!(mi.fstype, "fuse.smstage");
     assert_eq!(mi.source, "smstage");
@@ -411,7 +434,7 @@ fn a_100k_entry_directory_lists_every_name_once() {
     if !fuse_ready() {
         return;
     }
-    let f = fixture();
+    let f = fast_fixture();
     let big = f.base.join("data/splayed/big");
     std::fs::create_dir(&big).unwrap();
     const N: usize = 100_000;
