@@ -1,1 +1,2 @@
 //! Integration tests that really mount, load, crash and resume (run as root with /dev/fuse).
+mod view_tests;

@@ -16,3 +16,4 @@ pub mod kdb;
 pub mod plan;
 pub mod schema_export;
 pub mod verify;
+pub mod view;
