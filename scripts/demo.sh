@@ -17,4 +17,15 @@ echo "== smstage check"
 "$bin" check --config "$cfg" --backup "$work/backup" --deep
 echo "== smstage plan"
 "$bin" plan --config "$cfg"
+echo "== smstage mount (read-only staging view of the planned layout)"
+mkdir -p "$work/view"
+"$bin" mount --config "$cfg" "$work/view" --background
+trap '"$bin" unmount "$work/view" 2>/dev/null || true' EXIT
+root=$("$bin" plan --config "$cfg" --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["root"])')
+echo "   q would load: $work/view/$root"
+cat "$work/view/$root/par.txt"
+echo "== smstage verify the view, against the original"
+"$bin" verify "$work/view/$root" --config "$cfg" --against "$work/hdb/data" --deep
+"$bin" unmount "$work/view"
+trap - EXIT
 echo "== done: sample database and configuration left in $work"

@@ -3,6 +3,7 @@
 
 mod check_cmd;
 mod gen_cmd;
+mod mount_cmd;
 mod plan_cmd;
 mod verify_cmd;
 
@@ -84,6 +85,22 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// Serve the planned SM layout read-only over FUSE: MOUNTPOINT shows the future contents of
+    /// the HDB mount's baseURI, and MOUNTPOINT/<root> is what q loads.
+    Mount {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// An empty directory.
+        mountpoint: PathBuf,
+        /// Return once the view answers, leaving the server running (stop it with `unmount`).
+        #[arg(long)]
+        background: bool,
+        /// Let other users see the view (needs `user_allow_other` in /etc/fuse.conf unless root).
+        #[arg(long)]
+        allow_other: bool,
+    },
+    /// Unmount a staging view (also clears a stale one left by a killed server).
+    Unmount { mountpoint: PathBuf },
     /// Print the `tables:` section of an assembly configuration matching a database on disk
     /// (partitioned tables from the last partition holding them, splayed tables from the root).
     Schema {
@@ -117,6 +134,20 @@ pub fn run(cli: Cli) -> i32 {
             format,
         ),
         Command::Gen(args) => gen_cmd::run(&args),
+        Command::Mount {
+            config,
+            mountpoint,
+            background,
+            allow_other,
+        } => mount_cmd::mount(
+            &config,
+            &mountpoint,
+            &crate::view::MountOptions {
+                background,
+                allow_other,
+            },
+        ),
+        Command::Unmount { mountpoint } => mount_cmd::unmount(&mountpoint),
         Command::Schema { db } => match crate::inventory::take(&db) {
             Ok(inv) => {
                 print!("{}", crate::schema_export::tables_yaml(&inv));
