@@ -4,5 +4,6 @@
 //! database ([`inventory`]), check every precondition ([`check`]), and build one pure
 //! [`plan`] of the SM layout. The staging view and the commit both render that plan.
 
+pub mod commit;
 pub mod kdb;
 pub mod plan;
