@@ -93,7 +93,18 @@ impl Lock {
             .truncate(false)
             .open(path)
             .map_err(io_err("open lock", path))?;
-        if !try_flock(&file, libc::LOCK_EX).map_err(io_err("flock", path))? {
+        // Wait a little before refusing: a forked child briefly shares our descriptors (and so
+        // any flock we just released) until it execs, and a new holder writes its pid only
+        // just after taking the lock.
+        let mut got = false;
+        for _ in 0..25 {
+            got = try_flock(&file, libc::LOCK_EX).map_err(io_err("flock", path))?;
+            if got {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        if !got {
             let h = read_holder(&mut file);
             return Err(CommitError::Locked {
                 path: path.to_path_buf(),
