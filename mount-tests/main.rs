@@ -1,3 +1,3 @@
-//! Integration tests that touch real directories (and, for the view, FUSE mounts).
+//! Integration tests that really mount, load, crash and resume (run as root with /dev/fuse).
 
 mod commit_tests;

@@ -4,6 +4,16 @@
 //! database ([`inventory`]), check every precondition ([`check`]), and build one pure
 //! [`plan`] of the SM layout. The staging view and the commit both render that plan.
 
+pub mod backup;
+pub mod check;
+pub mod cli;
 pub mod commit;
+pub mod config;
+pub mod dates;
+pub mod finding;
+pub mod gen;
+pub mod inventory;
 pub mod kdb;
 pub mod plan;
+pub mod schema_export;
+pub mod verify;

@@ -2,5 +2,19 @@
 //! compressed (`kxzipped`) files. Byte layouts are in docs/kdb-format.md.
 
 mod types;
+pub mod write;
+pub mod zip;
 
+pub mod column;
+pub mod error;
+pub mod header;
+pub mod source;
+pub mod symbols;
+pub mod unzip;
+
+pub use column::{fmt_float, read_column, resolve_enum, Column, ColumnData};
+pub use error::KdbError;
+pub use header::{logical_type, nested_item_type, read_header, read_header_from};
+pub use source::{LocalFile, MemSource, ReadAt};
+pub use symbols::{parse_symbols, read_symbols};
 pub use types::*;

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Measures `smstage check` against a plain walk that opens every file and reads its first 4 KiB,
+# side by side in one run, on a generated database (default 2,000 partitions × 4 tables ×
+# 10 columns). Prints the ratio; the target is ≤ 2×.
+# Usage: scripts/bench-check.sh [PARTITIONS] [ROUNDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+parts=${1:-2000}
+rounds=${2:-3}
+cargo build --release --locked --bin smstage --example walk4k >/dev/null
+bin=target/release/smstage
+walk=target/release/examples/walk4k
+work=$(mktemp -d /tmp/smstage-bench-check.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+echo "generating $parts partitions x 4 tables x 10 columns in $work ..."
+"$bin" gen --out "$work/hdb" --partitions "$parts" --tables 4 --columns 10 --rows 100 >/dev/null
+nfiles=$(find "$work/hdb/data" -type f | wc -l)
+echo "database: $nfiles files, $(du -sh "$work/hdb/data" | cut -f1)"
+
+t() { local s e; s=$(date +%s.%N); "$@" >/dev/null; e=$(date +%s.%N); awk -v a="$s" -v b="$e" 'BEGIN{printf "%.4f", b-a}'; }
+div() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
+best() { printf '%s\n' "$@" | sort -g | head -1; }
+
+# Warm the page cache once so every contender starts from the same state.
+"$walk" "$work/hdb/data" >/dev/null
+c=(); w=(); wp=()
+for i in $(seq "$rounds"); do
+  c+=("$(t "$bin" check --config "$work/hdb/assembly.yaml" --no-backup-check)")
+  w+=("$(t "$walk" "$work/hdb/data")")
+  wp+=("$(t "$walk" --parallel "$work/hdb/data")")
+done
+bc_=$(best "${c[@]}"); bw=$(best "${w[@]}"); bwp=$(best "${wp[@]}")
+printf 'smstage check:            %.3f s (best of %d)\n' "$bc_" "$rounds"
+printf 'plain walk, 1 thread:     %.3f s\n' "$bw"
+printf 'plain walk, parallel:     %.3f s\n' "$bwp"
+printf 'ratio check / plain walk (1 thread): %sx\n' "$(div "$bc_" "$bw")"
+printf 'ratio check / plain walk (parallel): %sx   (target <= 2x)\n' "$(div "$bc_" "$bwp")"

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the system packages smstage's tests use on a fresh Debian machine (idempotent).
+set -euo pipefail
+need=()
+command -v fusermount3 >/dev/null 2>&1 || need+=(fuse3)
+command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "smstage setup: please install: ${need[*]}" >&2
+  fi
+fi
+if [ ! -e /dev/fuse ]; then
+  echo "smstage setup: /dev/fuse is missing: the mount-tests will fail (load the fuse module, or set SMSTAGE_SKIP_FUSE_TESTS=1 to skip them explicitly)" >&2
+fi

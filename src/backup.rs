@@ -1,0 +1,232 @@
+//! The backup precondition: a copy of the database holding the same files with the same sizes
+//! (and, when asked, the same bytes).
+
+use crate::finding::{code, Finding};
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use walkdir::WalkDir;
+
+/// Relative path, kind and size of every entry of a tree (symlinks not followed), sorted.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Entry {
+    pub rel: PathBuf,
+    pub is_dir: bool,
+    pub size: u64,
+}
+
+pub fn list_tree(root: &Path) -> Result<Vec<Entry>, (PathBuf, String)> {
+    let mut out = Vec::new();
+    for e in WalkDir::new(root).min_depth(1).follow_links(false) {
+        let e = e.map_err(|e| {
+            (
+                e.path().map(Path::to_path_buf).unwrap_or_default(),
+                e.to_string(),
+            )
+        })?;
+        let meta = e
+            .metadata()
+            .map_err(|err| (e.path().to_path_buf(), err.to_string()))?;
+        let rel = e
+            .path()
+            .strip_prefix(root)
+            .unwrap_or(e.path())
+            .to_path_buf();
+        out.push(Entry {
+            rel,
+            is_dir: meta.is_dir(),
+            size: if meta.is_file() { meta.len() } else { 0 },
+        });
+    }
+    out.sort();
+    Ok(out)
+}
+
+pub fn sha256_file(path: &Path) -> std::io::Result<[u8; 32]> {
+    let mut f = fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().into())
+}
+
+/// Compares the database at `source` with its backup at `backup`. Reports at most a handful
+/// of differences by name, then a count, so a wrong directory does not print a million lines.
+pub fn check_backup(source: &Path, backup: &Path, deep: bool) -> Vec<Finding> {
+    const SHOWN: usize = 10;
+    let hint = "make a full copy of the database first, e.g. `cp -a <db> <backup>`, and pass it with --backup; or pass --no-backup-check if you have another backup";
+    if !backup.is_dir() {
+        return vec![Finding::error(
+            code::BACKUP_MISSING,
+            format!("backup directory {} does not exist", backup.display()),
+        )
+        .path(backup.display())
+        .hint(hint)];
+    }
+    if let (Ok(a), Ok(b)) = (fs::canonicalize(source), fs::canonicalize(backup)) {
+        if a == b || a.starts_with(&b) || b.starts_with(&a) {
+            return vec![Finding::error(
+                code::BACKUP_MISSING,
+                format!(
+                    "backup {} is the database itself (or inside it): a backup must be a separate copy",
+                    backup.display()
+                ),
+            )
+            .path(backup.display())
+            .hint(hint)];
+        }
+    }
+    let (src, bak) = match (list_tree(source), list_tree(backup)) {
+        (Ok(s), Ok(b)) => (s, b),
+        (Err((p, e)), _) | (_, Err((p, e))) => {
+            return vec![Finding::error(
+                code::LOAD_UNREADABLE,
+                format!("cannot list {}: {e}", p.display()),
+            )
+            .path(p.display())]
+        }
+    };
+    let bak_map: std::collections::HashMap<&Path, &Entry> =
+        bak.iter().map(|e| (e.rel.as_path(), e)).collect();
+    let mut problems = Vec::new();
+    let mut to_hash = Vec::new();
+    for e in &src {
+        match bak_map.get(e.rel.as_path()) {
+            None => problems.push(format!("{} is missing from the backup", e.rel.display())),
+            Some(b) if b.is_dir != e.is_dir => problems.push(format!(
+                "{} is a {} in the database but a {} in the backup",
+                e.rel.display(),
+                kind(e.is_dir),
+                kind(b.is_dir)
+            )),
+            Some(b) if b.size != e.size => problems.push(format!(
+                "{} has {} bytes in the database but {} in the backup",
+                e.rel.display(),
+                e.size,
+                b.size
+            )),
+            Some(_) if deep && !e.is_dir => to_hash.push(e.rel.clone()),
+            Some(_) => {}
+        }
+    }
+    if deep {
+        let mut differing: Vec<String> = to_hash
+            .par_iter()
+            .filter_map(|rel| {
+                let a = sha256_file(&source.join(rel));
+                let b = sha256_file(&backup.join(rel));
+                match (a, b) {
+                    (Ok(a), Ok(b)) if a == b => None,
+                    (Ok(_), Ok(_)) => Some(format!(
+                        "{} has different bytes in the backup",
+                        rel.display()
+                    )),
+                    (Err(e), _) | (_, Err(e)) => {
+                        Some(format!("{}: cannot read to compare: {e}", rel.display()))
+                    }
+                }
+            })
+            .collect();
+        differing.sort();
+        problems.extend(differing);
+    }
+    if problems.is_empty() {
+        return Vec::new();
+    }
+    let total = problems.len();
+    let mut msg = format!(
+        "backup {} does not match the database {} ({total} difference{}):",
+        backup.display(),
+        source.display(),
+        if total == 1 { "" } else { "s" }
+    );
+    for p in problems.iter().take(SHOWN) {
+        msg.push_str("\n      ");
+        msg.push_str(p);
+    }
+    if total > SHOWN {
+        msg.push_str(&format!("\n      … and {} more", total - SHOWN));
+    }
+    vec![Finding::error(code::BACKUP_MISMATCH, msg)
+        .path(backup.display())
+        .hint(hint)]
+}
+
+fn kind(is_dir: bool) -> &'static str {
+    if is_dir {
+        "directory"
+    } else {
+        "file"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree() -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        fs::create_dir_all(d.path().join("db/2024.01.02/t")).unwrap();
+        fs::write(d.path().join("db/sym"), b"abc").unwrap();
+        fs::write(d.path().join("db/2024.01.02/t/a"), b"12345678").unwrap();
+        d
+    }
+
+    fn copy(from: &Path, to: &Path) {
+        for e in list_tree(from).unwrap() {
+            if e.is_dir {
+                fs::create_dir_all(to.join(&e.rel)).unwrap();
+            } else {
+                fs::copy(from.join(&e.rel), to.join(&e.rel)).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn identical_copy_passes_even_deep() {
+        let d = tree();
+        copy(&d.path().join("db"), &d.path().join("bak"));
+        assert!(check_backup(&d.path().join("db"), &d.path().join("bak"), true).is_empty());
+    }
+
+    #[test]
+    fn missing_file_size_and_bytes_are_reported() {
+        let d = tree();
+        let (db, bak) = (d.path().join("db"), d.path().join("bak"));
+        copy(&db, &bak);
+        fs::write(bak.join("2024.01.02/t/a"), b"12345679").unwrap();
+        assert!(check_backup(&db, &bak, false).is_empty());
+        let deep = check_backup(&db, &bak, true);
+        assert_eq!(deep.len(), 1);
+        assert!(deep[0]
+            .message
+            .contains("2024.01.02/t/a has different bytes"));
+        fs::remove_file(bak.join("sym")).unwrap();
+        let f = check_backup(&db, &bak, false);
+        assert!(
+            f[0].message.contains("sym is missing from the backup"),
+            "{}",
+            f[0].message
+        );
+        assert_eq!(f[0].code, code::BACKUP_MISMATCH);
+    }
+
+    #[test]
+    fn missing_or_self_backup_is_refused() {
+        let d = tree();
+        let db = d.path().join("db");
+        assert_eq!(
+            check_backup(&db, &d.path().join("nope"), false)[0].code,
+            code::BACKUP_MISSING
+        );
+        assert_eq!(check_backup(&db, &db, false)[0].code, code::BACKUP_MISSING);
+    }
+}

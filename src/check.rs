@@ -1,0 +1,641 @@
+//! Preconditions of the import: schema, load health, partitions, tiers, backup, SM state.
+//! [`evaluate`] is pure over the inventory and the configuration; [`run`] does the I/O around it.
+
+use crate::backup;
+use crate::config::{AssemblyConfig, StoreUri, TableSchema};
+use crate::finding::{code, Finding, Report};
+use crate::inventory::{self, FileError, Inventory, RootKind, TableInv};
+use crate::kdb::{self, LogicalType};
+use crate::plan::{self, PlanInput, RootEntry, TierInput, TierKind};
+use rayon::prelude::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub enum BackupCheck {
+    Dir(PathBuf),
+    Skip,
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    pub backup: BackupCheck,
+    /// Decode every value (enumeration ranges, compressed blocks) and compare backup bytes.
+    pub deep: bool,
+}
+
+/// Everything `check` learned: the report, and the plan when the database may be imported.
+#[derive(Debug)]
+pub struct CheckOutcome {
+    pub report: Report,
+    pub inventory: Option<Inventory>,
+    pub plan: Option<plan::Plan>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+}
+
+/// The HDB tiers of the configuration, as the planner sees them.
+pub fn hdb_tiers(config: &AssemblyConfig) -> Result<Vec<TierInput>, CheckError> {
+    let hdb = config.hdb_mount()?;
+    Ok(config
+        .tiers_of_mount(&hdb.name)
+        .into_iter()
+        .filter_map(|t| {
+            // Tiers on the HDB mount always have a store (defaulted to <baseURI>/data).
+            let store = t.store.as_ref()?;
+            Some(TierInput {
+                name: t.name.clone(),
+                kind: match store {
+                    StoreUri::File(_) => TierKind::Local,
+                    StoreUri::S3 { .. } => TierKind::Object,
+                },
+                store: store.to_string(),
+            })
+        })
+        .collect())
+}
+
+/// Runs every check; never writes anything.
+pub fn run(config: &AssemblyConfig, opts: &CheckOptions) -> Result<CheckOutcome, CheckError> {
+    let base = config.hdb_base_dir()?;
+    let source = base.join(plan::SOURCE_DIR);
+    let tiers = hdb_tiers(config)?;
+    let mut findings = Vec::new();
+
+    findings.extend(sm_state(&base));
+    if findings
+        .iter()
+        .any(|f| f.code == code::SM_ALREADY || f.code == code::SM_PENDING)
+    {
+        return Ok(CheckOutcome {
+            report: Report::new(findings),
+            inventory: None,
+            plan: None,
+        });
+    }
+
+    for t in tiers.iter().filter(|t| t.kind == TierKind::Object) {
+        findings.push(
+            Finding::error(
+                code::TIER_UNSUPPORTED,
+                format!("tier {} stores its partitions in object storage ({}): object tiers are not supported by this version of smstage yet", t.name, t.store),
+            )
+            .tier(&t.name)
+            .hint("import the local partitions with a configuration without the object tier, or wait for object-tier support"),
+        );
+    }
+
+    // The import converts the database in place: the HDB tier that holds it must keep its
+    // store at <baseURI>/data (the default), or the layout would point somewhere else.
+    if let Some(primary) = tiers.iter().find(|t| t.kind == TierKind::Local) {
+        let expected = format!("file://{}", source.display());
+        if primary.store.trim_end_matches('/') != expected {
+            findings.push(
+                Finding::error(
+                    code::TIER_UNSUPPORTED,
+                    format!("tier {} stores its data at {}, but the database to import is {}: the in-place import needs the first local HDB tier's store at <baseURI>/data", primary.name, primary.store, source.display()),
+                )
+                .tier(&primary.name)
+                .hint(format!("remove `store:` from tier {} (it defaults to <baseURI>/data), or move the database there", primary.name)),
+            );
+        }
+    }
+
+    let inv = match inventory::take(&source) {
+        Ok(inv) => inv,
+        Err(e) => {
+            findings
+                .push(Finding::error(code::DATABASE_MISSING, e.to_string()).path(source.display()));
+            return Ok(CheckOutcome {
+                report: Report::new(findings),
+                inventory: None,
+                plan: None,
+            });
+        }
+    };
+    findings.extend(evaluate(Some(config), &inv));
+    if opts.deep {
+        findings.extend(deep_checks(&inv));
+    }
+    match &opts.backup {
+        BackupCheck::Dir(dir) => findings.extend(backup::check_backup(&source, dir, opts.deep)),
+        BackupCheck::Skip => {}
+    }
+
+    let plan = match plan::build(&plan_input(&base, &inv, tiers)) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            let c = match e {
+                plan::PlanError::DuplicateDate { .. } => code::TIER_OVERLAP,
+                _ => code::LAYOUT_CLASH,
+            };
+            findings.push(Finding::error(c, e.to_string()));
+            None
+        }
+    };
+    let report = Report::new(findings);
+    let plan = if report.ok { plan } else { None };
+    Ok(CheckOutcome {
+        report,
+        inventory: Some(inv),
+        plan,
+    })
+}
+
+/// What the planner needs from an inventory.
+pub fn plan_input(base: &Path, inv: &Inventory, tiers: Vec<TierInput>) -> PlanInput {
+    PlanInput {
+        base: base.to_path_buf(),
+        root_entries: inv
+            .root
+            .iter()
+            .map(|r| RootEntry {
+                name: r.name.clone(),
+                is_dir: r.is_dir(),
+            })
+            .collect(),
+        tiers,
+        local_partitions: inv.partitions.iter().map(|p| p.date.clone()).collect(),
+        object_partitions: Vec::new(),
+    }
+}
+
+/// Signs that the database was already imported, or that an import is under way.
+fn sm_state(base: &Path) -> Vec<Finding> {
+    let mut f = Vec::new();
+    let journal_dir = base.join(".smstage");
+    if journal_dir.exists() {
+        f.push(
+            Finding::error(
+                code::SM_PENDING,
+                format!("an import journal exists at {}: an import of this database was started (and may have finished)", journal_dir.display()),
+            )
+            .path(journal_dir.display())
+            .hint("run `smstage status --config FILE` to see where it stands, then `smstage commit` to resume it or `smstage rollback` to undo it"),
+        );
+        return f;
+    }
+    let root = base.join(plan::ROOT_DIR);
+    let par = base.join(plan::SOURCE_DIR).join("par.txt");
+    for p in [&root, &par] {
+        if p.exists() {
+            f.push(
+                Finding::error(
+                    code::SM_ALREADY,
+                    format!("{} exists: the database looks like it is already in SM (segmented) format", p.display()),
+                )
+                .path(p.display())
+                .hint("there is nothing to import; if this is left over from another tool, move it away and run check again"),
+            );
+        }
+    }
+    f
+}
+
+/// Every precondition that can be decided from the inventory and the configuration alone.
+/// Without a configuration (`verify` without `--config`) only load health is checked.
+pub fn evaluate(config: Option<&AssemblyConfig>, inv: &Inventory) -> Vec<Finding> {
+    let mut out = inv.findings.clone();
+    let tables: &[TableSchema] = config.map(|c| c.tables.as_slice()).unwrap_or(&[]);
+    let configured: BTreeMap<&str, &TableSchema> =
+        tables.iter().map(|t| (t.name.as_str(), t)).collect();
+    let is_splayed = |t: &TableSchema| t.kind.eq_ignore_ascii_case("splayed");
+    let is_basic = |t: &TableSchema| t.kind.eq_ignore_ascii_case("basic");
+
+    // table -> partitions holding it
+    let mut seen: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for p in &inv.partitions {
+        for t in &p.tables {
+            seen.entry(t.name.as_str())
+                .or_default()
+                .push(p.date.as_str());
+        }
+    }
+    let all_dates: Vec<&str> = inv.partitions.iter().map(|p| p.date.as_str()).collect();
+
+    if inv.partitions.is_empty() {
+        out.push(
+            Finding::warning(
+                code::PARTITION_NONE,
+                format!(
+                    "no date partitions in {}: only the root files will be imported",
+                    inv.source.display()
+                ),
+            )
+            .path(inv.source.display()),
+        );
+    } else {
+        for t in tables.iter().filter(|t| !is_splayed(t) && !is_basic(t)) {
+            if !seen.contains_key(t.name.as_str()) {
+                out.push(
+                    Finding::error(
+                        code::SCHEMA_TABLE_MISSING,
+                        format!("table {} is in the configuration but in no partition of the database", t.name),
+                    )
+                    .table(&t.name)
+                    .path(inv.source.display())
+                    .hint("remove the table from the assembly configuration, or check that the database path is right"),
+                );
+            }
+        }
+    }
+    for (name, dates) in &seen {
+        match configured.get(name) {
+            None if config.is_none() => {}
+            None => out.push(
+                Finding::error(
+                    code::SCHEMA_TABLE_UNEXPECTED,
+                    format!("table {name} is on disk ({} partition{}) but not in the configuration", dates.len(), plural(dates.len())),
+                )
+                .table(*name)
+                .partition(dates[0])
+                .path(inv.source.join(dates[0]).join(name).display())
+                .hint(format!("add table {name} with its columns to the `tables` of the assembly configuration")),
+            ),
+            Some(t) if is_splayed(t) => out.push(
+                Finding::error(
+                    code::SCHEMA_TABLE_UNEXPECTED,
+                    format!("table {name} is configured as splayed but is partitioned on disk"),
+                )
+                .table(*name)
+                .hint("set its type to partitioned in the assembly configuration"),
+            ),
+            _ => {}
+        }
+        if dates.len() < all_dates.len() {
+            let missing: Vec<&str> = all_dates
+                .iter()
+                .filter(|d| !dates.contains(d))
+                .copied()
+                .collect();
+            out.push(
+                Finding::error(
+                    code::LOAD_TABLE_ABSENT,
+                    format!(
+                        "table {name} is absent from {} of {} partitions ({}): kdb+ discovers tables from the last partition, so queries fail on partitions without it",
+                        missing.len(), all_dates.len(), list_some(&missing)
+                    ),
+                )
+                .table(*name)
+                .partition(missing[0])
+                .path(inv.source.join(missing[0]).display())
+                .hint(format!("write an empty {name} (with .d and empty columns) into each of those partitions, e.g. with .Q.chk")),
+            );
+        }
+    }
+
+    for p in &inv.partitions {
+        for t in &p.tables {
+            let schema = configured
+                .get(t.name.as_str())
+                .copied()
+                .filter(|s| !is_splayed(s));
+            check_table(t, schema, Some(&p.date), inv, &mut out);
+        }
+    }
+
+    // Splayed tables in the root.
+    let root_tables: BTreeSet<&str> = inv
+        .root
+        .iter()
+        .filter_map(|r| match &r.kind {
+            RootKind::Splayed(t) => Some(t.name.as_str()),
+            _ => None,
+        })
+        .collect();
+    for r in &inv.root {
+        match &r.kind {
+            RootKind::Splayed(t) => {
+                let schema = configured.get(t.name.as_str()).copied();
+                match schema {
+                    Some(s) if is_splayed(s) => check_table(t, Some(s), None, inv, &mut out),
+                    Some(_) => {
+                        out.push(Finding::error(
+                            code::SCHEMA_TABLE_UNEXPECTED,
+                            format!("{} is a splayed table in the database root, but the configuration declares it partitioned", t.name),
+                        ).table(&t.name).path(r.path.display()).hint("set its type to splayed in the assembly configuration"));
+                        check_table(t, None, None, inv, &mut out);
+                    }
+                    None if config.is_none() => check_table(t, None, None, inv, &mut out),
+                    None => {
+                        out.push(Finding::error(
+                            code::SCHEMA_TABLE_UNEXPECTED,
+                            format!("splayed table {} in the database root is not in the configuration", t.name),
+                        ).table(&t.name).path(r.path.display()).hint(format!("add {} with type: splayed and its columns to the assembly configuration", t.name)));
+                        check_table(t, None, None, inv, &mut out);
+                    }
+                }
+            }
+            RootKind::File { header: Err(e) } => out.push(file_error(e, &r.path).table(&r.name)),
+            _ => {}
+        }
+    }
+    for t in tables.iter().filter(|t| is_splayed(t)) {
+        if !root_tables.contains(t.name.as_str()) {
+            out.push(
+                Finding::error(
+                    code::SCHEMA_TABLE_MISSING,
+                    format!(
+                        "splayed table {} is in the configuration but not in the database root",
+                        t.name
+                    ),
+                )
+                .table(&t.name)
+                .path(inv.source.join(&t.name).display())
+                .hint("remove it from the configuration or restore the table directory"),
+            );
+        }
+    }
+    out
+}
+
+fn check_table(
+    t: &TableInv,
+    schema: Option<&TableSchema>,
+    partition: Option<&str>,
+    inv: &Inventory,
+    out: &mut Vec<Finding>,
+) {
+    let at = |f: Finding| -> Finding {
+        let f = f.table(&t.name);
+        match partition {
+            Some(p) => f.partition(p),
+            None => f,
+        }
+    };
+    let dotd_path = t.path.join(".d");
+    let cols: Vec<String> = match &t.dotd {
+        None => {
+            out.push(at(Finding::error(
+                code::LOAD_DOTD_MISSING,
+                format!(
+                    "table {} has no .d file: kdb+ cannot know its columns",
+                    t.name
+                ),
+            )
+            .path(dotd_path.display())
+            .hint(
+                "restore .d from the backup, or write it with `.[`:path/.d;();:;cols]` in q",
+            )));
+            return;
+        }
+        Some(Err(e)) => {
+            out.push(at(Finding::error(
+                code::LOAD_CORRUPT,
+                format!("cannot read .d: {e}"),
+            )
+            .path(dotd_path.display())
+            .hint("restore .d from the backup")));
+            return;
+        }
+        Some(Ok(c)) => c.clone(),
+    };
+    let file = |name: &str| t.files.iter().find(|f| f.name == name);
+
+    if let Some(s) = schema {
+        let want: Vec<&str> = s.columns.iter().map(|c| c.name.as_str()).collect();
+        let have: Vec<&str> = cols.iter().map(String::as_str).collect();
+        if want != have {
+            let first = want
+                .iter()
+                .zip(&have)
+                .position(|(a, b)| a != b)
+                .unwrap_or(want.len().min(have.len()));
+            let detail = match (want.get(first), have.get(first)) {
+                (Some(w), Some(h)) => format!(
+                    "column {} is `{h}` in .d but `{w}` in the configuration",
+                    first + 1
+                ),
+                (Some(w), None) => format!(".d ends before configured column {} `{w}`", first + 1),
+                (None, Some(h)) => format!(".d has extra column {} `{h}`", first + 1),
+                (None, None) => String::new(),
+            };
+            out.push(at(Finding::error(
+                code::SCHEMA_COLUMNS,
+                format!("columns of {} differ from the configuration: {detail}\n      .d:            {}\n      configuration: {}", t.name, have.join(" "), want.join(" ")),
+            )
+            .path(dotd_path.display())
+            .column(have.get(first).or(want.get(first)).copied().unwrap_or(""))
+            .hint("make the configured columns match the database (names and order), or fix the table on disk")));
+        }
+    }
+
+    let mut counts: Vec<(&str, u64)> = Vec::new();
+    let mut domains_reported = BTreeSet::new();
+    for c in &cols {
+        let Some(f) = file(c) else {
+            out.push(at(Finding::error(
+                code::LOAD_COLUMN_MISSING,
+                format!("column {c} is listed in .d but its file is missing"),
+            )
+            .column(c)
+            .path(t.path.join(c).display())
+            .hint("restore the column file from the backup")));
+            continue;
+        };
+        let h = match &f.header {
+            Ok(h) => h,
+            Err(e) => {
+                out.push(at(file_error(e, &f.path).column(c)));
+                continue;
+            }
+        };
+        counts.push((c.as_str(), h.count));
+        if h.nested {
+            let data = format!("{c}#");
+            match file(&data) {
+                None => out.push(at(Finding::error(
+                    code::LOAD_NESTED_DATA_MISSING,
+                    format!("nested column {c} has no data file {data}"),
+                )
+                .column(c)
+                .path(t.path.join(&data).display())
+                .hint("restore both files of the nested column from the backup"))),
+                Some(d) => {
+                    if let Err(e) = &d.header {
+                        out.push(at(file_error(e, &d.path).column(c)));
+                    }
+                }
+            }
+        }
+        if let Some(dom) = &h.domain {
+            if inv.domain(dom).is_none() && domains_reported.insert(dom.clone()) {
+                out.push(at(Finding::error(
+                    code::LOAD_DOMAIN_MISSING,
+                    format!("column {c} is enumerated against `{dom}`, but the database root has no symbol file {dom}"),
+                )
+                .column(c)
+                .path(inv.source.join(dom).display())
+                .hint(format!("restore the enumeration domain file {dom} into the database root from the backup"))));
+            }
+        }
+        if let Some(s) = schema {
+            if let Some(cs) = s.columns.iter().find(|cs| cs.name == *c) {
+                let found = kdb::logical_type(h, f.nested_item);
+                if !found.satisfies(cs.ty) {
+                    out.push(at(Finding::error(
+                        code::SCHEMA_TYPE,
+                        format!("column {c} is {} on disk but {} in the configuration", describe(found), cs.type_name),
+                    )
+                    .column(c)
+                    .path(f.path.display())
+                    .hint(format!("set the type of {}.{c} to {} in the assembly configuration, or convert the column", t.name, found.config_name()))));
+                }
+                if let Some(a) = cs.attr_disk {
+                    if a != h.attr {
+                        out.push(at(Finding::warning(
+                            code::SCHEMA_ATTR,
+                            format!("column {c} has attribute `{}` on disk but attrDisk `{}` in the configuration", attr_text(h.attr), attr_text(a)),
+                        ).column(c).path(f.path.display())));
+                    }
+                }
+            }
+        }
+    }
+    if let Some(&(first_col, n)) = counts.first() {
+        let odd: Vec<String> = counts
+            .iter()
+            .filter(|(_, m)| *m != n)
+            .map(|(c, m)| format!("{c}={m}"))
+            .collect();
+        if !odd.is_empty() {
+            out.push(at(Finding::error(
+                code::LOAD_ROW_COUNT,
+                format!("columns of {} have different row counts: {first_col}={n} but {}", t.name, odd.join(", ")),
+            )
+            .column(counts.iter().find(|(_, m)| *m != n).map(|(c, _)| *c).unwrap_or(first_col))
+            .path(t.path.display())
+            .hint("a column file is truncated or from another write: restore the table from the backup")));
+        }
+    }
+    // Files kdb+ will not load: not a listed column, nor a nested column's data/domain file.
+    let listed: BTreeSet<&str> = cols.iter().map(String::as_str).collect();
+    for f in &t.files {
+        let stem = f.name.trim_end_matches('#');
+        if listed.contains(f.name.as_str()) || (stem != f.name && listed.contains(stem)) {
+            continue;
+        }
+        out.push(at(Finding::warning(
+            code::LOAD_EXTRA_FILE,
+            format!(
+                "file {} in table {} is not listed in .d: kdb+ ignores it; it moves with the table",
+                f.name, t.name
+            ),
+        )
+        .path(f.path.display())));
+    }
+}
+
+fn file_error(e: &FileError, path: &Path) -> Finding {
+    match e {
+        FileError::Unreadable(m) => Finding::error(code::LOAD_UNREADABLE, m.clone())
+            .path(path.display())
+            .hint("fix the file's permissions so smstage can read it"),
+        FileError::Encrypted(m) => Finding::warning(code::LOAD_ENCRYPTED, m.clone())
+            .path(path.display())
+            .hint("encrypted files are moved unchanged, but smstage cannot verify their contents"),
+        FileError::Corrupt(m) => Finding::error(code::LOAD_CORRUPT, m.clone())
+            .path(path.display())
+            .hint("restore the file from the backup"),
+    }
+}
+
+fn describe(t: LogicalType) -> String {
+    t.config_name()
+}
+
+fn attr_text(a: kdb::Attr) -> &'static str {
+    match a {
+        kdb::Attr::None => "none",
+        kdb::Attr::Sorted => "sorted",
+        kdb::Attr::Unique => "unique",
+        kdb::Attr::Parted => "parted",
+        kdb::Attr::Grouped => "grouped",
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+fn list_some(items: &[&str]) -> String {
+    const SHOWN: usize = 5;
+    let mut s = items
+        .iter()
+        .take(SHOWN)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > SHOWN {
+        s.push_str(&format!(", … {} more", items.len() - SHOWN));
+    }
+    s
+}
+
+/// `--deep`: decode every column; count enumeration indices beyond their domain.
+pub fn deep_checks(inv: &Inventory) -> Vec<Finding> {
+    let mut jobs = Vec::new();
+    for p in &inv.partitions {
+        for t in &p.tables {
+            for f in &t.files {
+                if f.header.is_ok() && !f.name.ends_with('#') {
+                    jobs.push((Some(p.date.as_str()), t.name.as_str(), f));
+                }
+            }
+        }
+    }
+    for r in &inv.root {
+        if let RootKind::Splayed(t) = &r.kind {
+            for f in &t.files {
+                if f.header.is_ok() && !f.name.ends_with('#') {
+                    jobs.push((None, t.name.as_str(), f));
+                }
+            }
+        }
+    }
+    let mut out: Vec<(usize, Finding)> = jobs
+        .par_iter()
+        .enumerate()
+        .filter_map(|(i, (part, table, f))| {
+            let place = |x: Finding| {
+                let x = x.table(*table).column(&f.name).path(f.path.display());
+                match part {
+                    Some(p) => x.partition(*p),
+                    None => x,
+                }
+            };
+            match kdb::read_column(&f.path) {
+                Err(e) => Some((i, place(file_error(&FileError::Corrupt(e.to_string()), &f.path)))),
+                Ok(col) => {
+                    let (domain, beyond, max) = match &col.data {
+                        kdb::ColumnData::Enum { domain, indices } => {
+                            let n = inv.domain(domain).map(|d| d.len()).unwrap_or(0) as i64;
+                            // Negative indices are kdb+ nulls (0N), not out of range.
+                            let beyond = indices.iter().filter(|&&i| i >= n).count();
+                            (domain.clone(), beyond, indices.iter().copied().max().unwrap_or(0))
+                        }
+                        _ => return None,
+                    };
+                    if beyond == 0 {
+                        return None;
+                    }
+                    let n = inv.domain(&domain).map(|d| d.len()).unwrap_or(0);
+                    Some((i, place(Finding::warning(
+                        code::LOAD_ENUM_RANGE,
+                        format!("{beyond} value{} of enumerated column {} index beyond its domain `{domain}` ({n} symbols; largest index {max}, needing {} symbols): kdb+ reads them as null", plural(beyond), f.name, max + 1),
+                    ).hint(format!("restore the complete `{domain}` file from the backup if those symbols were lost")))))
+                }
+            }
+        })
+        .collect();
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, f)| f).collect()
+}

@@ -1,0 +1,150 @@
+//! The `smstage` command line: argument definitions and dispatch. Each subcommand's glue lives
+//! in its own file; the work itself is in the library modules.
+
+mod check_cmd;
+mod gen_cmd;
+mod plan_cmd;
+mod verify_cmd;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Exit codes are a contract: 0 = ok (may import / equal), 1 = blocking findings,
+/// 2 = usage or configuration error.
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_FINDINGS: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "smstage",
+    version,
+    about = "Import a kdb+ date-partitioned HDB into Storage Manager format: check, preview, commit"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct BackupArgs {
+    /// A full copy of the database (the `data` directory) to compare against.
+    #[arg(long, value_name = "DIR", conflicts_with = "no_backup_check")]
+    pub backup: Option<PathBuf>,
+    /// Skip the backup precondition (you vouch for a backup elsewhere).
+    #[arg(long)]
+    pub no_backup_check: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check every precondition of the import; changes nothing.
+    Check {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        #[command(flatten)]
+        backup: BackupArgs,
+        /// Decode every value and compare backup bytes, not only headers and sizes.
+        #[arg(long)]
+        deep: bool,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Show the SM layout this import produces; changes nothing.
+    Plan {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Load a kdb+ root as `\l` does (par.txt, segments, tables, columns, domains) and report
+    /// problems; optionally compare its content with another root or run a real q on it.
+    Verify {
+        /// The kdb+ root (the directory you would pass to q).
+        root: PathBuf,
+        /// Also check tables against the assembly configuration's schema.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Compare the logical content (decoded values) with this other root.
+        #[arg(long, value_name = "ROOT2")]
+        against: Option<PathBuf>,
+        /// Decode every value, not only headers.
+        #[arg(long)]
+        deep: bool,
+        /// Also load the root with this kdb+ `q` binary and compare what it sees.
+        #[arg(long, value_name = "PATH")]
+        q: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Print the `tables:` section of an assembly configuration matching a database on disk
+    /// (partitioned tables from the last partition holding them, splayed tables from the root).
+    Schema {
+        /// The database root (a plain partitioned database, e.g. `<baseURI>/data`).
+        db: PathBuf,
+    },
+    /// Generate a sample date-partitioned kdb+ database (and a matching assembly YAML).
+    Gen(gen_cmd::GenArgs),
+}
+
+pub fn run(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Check {
+            config,
+            backup,
+            deep,
+            format,
+        } => check_cmd::run(&config, &backup, deep, format),
+        Command::Plan { config, format } => plan_cmd::run(&config, format),
+        Command::Verify {
+            root,
+            config,
+            against,
+            deep,
+            q,
+            format,
+        } => verify_cmd::run(
+            &root,
+            config.as_ref(),
+            &crate::verify::VerifyOptions { deep, against, q },
+            format,
+        ),
+        Command::Gen(args) => gen_cmd::run(&args),
+        Command::Schema { db } => match crate::inventory::take(&db) {
+            Ok(inv) => {
+                print!("{}", crate::schema_export::tables_yaml(&inv));
+                EXIT_OK
+            }
+            Err(e) => {
+                eprintln!("smstage: {e}");
+                EXIT_USAGE
+            }
+        },
+    }
+}
+
+/// Prints a usage/config error (JSON when asked) and returns exit code 2.
+pub(crate) fn config_error(err: &dyn std::fmt::Display, format: Format) -> i32 {
+    match format {
+        Format::Json => {
+            let v = serde_json::json!({
+                "ok": false,
+                "findings": [{
+                    "severity": "error",
+                    "code": "config-invalid",
+                    "message": err.to_string(),
+                }]
+            });
+            println!("{v}");
+        }
+        Format::Text => eprintln!("smstage: {err}"),
+    }
+    EXIT_USAGE
+}

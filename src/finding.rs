@@ -1,0 +1,178 @@
+//! Findings: what `check` and `verify` report, with a stable code and the exact place.
+
+use serde::Serialize;
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Blocks the import.
+    Error,
+    /// Reported; does not block.
+    Warning,
+}
+
+/// Stable finding codes: other tools match on these strings, so never rename one.
+pub mod code {
+    pub const SCHEMA_TABLE_MISSING: &str = "schema-table-missing";
+    pub const SCHEMA_TABLE_UNEXPECTED: &str = "schema-table-unexpected";
+    pub const SCHEMA_COLUMNS: &str = "schema-columns-mismatch";
+    pub const SCHEMA_TYPE: &str = "schema-type-mismatch";
+    pub const SCHEMA_ATTR: &str = "schema-attr-mismatch";
+    pub const LOAD_DOTD_MISSING: &str = "load-dotd-missing";
+    pub const LOAD_COLUMN_MISSING: &str = "load-column-missing";
+    pub const LOAD_ROW_COUNT: &str = "load-row-count-mismatch";
+    pub const LOAD_TABLE_ABSENT: &str = "load-table-absent";
+    pub const LOAD_DOMAIN_MISSING: &str = "load-domain-missing";
+    pub const LOAD_CORRUPT: &str = "load-corrupt-file";
+    pub const LOAD_UNREADABLE: &str = "load-unreadable";
+    pub const LOAD_ENCRYPTED: &str = "load-encrypted";
+    pub const LOAD_NESTED_DATA_MISSING: &str = "load-nested-data-missing";
+    pub const LOAD_EXTRA_FILE: &str = "load-extra-file";
+    pub const LOAD_ENUM_RANGE: &str = "load-enum-beyond-domain";
+    pub const LOAD_HIDDEN_FILE: &str = "load-hidden-file";
+    pub const LOAD_NOT_A_TABLE: &str = "load-not-a-table";
+    pub const PARTITION_NOT_DATE: &str = "partition-not-date";
+    pub const PARTITION_NONE: &str = "partition-none";
+    pub const TIER_OVERLAP: &str = "tier-date-overlap";
+    pub const TIER_UNSUPPORTED: &str = "tier-unsupported";
+    pub const BACKUP_MISSING: &str = "backup-missing";
+    pub const BACKUP_MISMATCH: &str = "backup-mismatch";
+    pub const SM_ALREADY: &str = "sm-already-imported";
+    pub const SM_PENDING: &str = "sm-import-pending";
+    pub const SYMLINK_OUTSIDE: &str = "symlink-outside-database";
+    pub const SYMLINK_INSIDE: &str = "symlink-in-database";
+    pub const DATABASE_MISSING: &str = "database-missing";
+    pub const LAYOUT_CLASH: &str = "layout-name-clash";
+    pub const VERIFY_DIFFERENT: &str = "verify-content-differs";
+    pub const VERIFY_PAR_TXT: &str = "verify-par-txt";
+    pub const VERIFY_SEGMENT: &str = "verify-segment";
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    pub code: &'static str,
+    pub message: String,
+    /// The file or directory concerned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    /// What to do about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl Finding {
+    pub fn error(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(Severity::Error, code, message)
+    }
+
+    pub fn warning(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(Severity::Warning, code, message)
+    }
+
+    fn new(severity: Severity, code: &'static str, message: impl Into<String>) -> Self {
+        Finding {
+            severity,
+            code,
+            message: message.into(),
+            path: None,
+            tier: None,
+            partition: None,
+            table: None,
+            column: None,
+            hint: None,
+        }
+    }
+
+    pub fn path(mut self, p: impl fmt::Display) -> Self {
+        self.path = Some(p.to_string());
+        self
+    }
+    pub fn tier(mut self, t: impl Into<String>) -> Self {
+        self.tier = Some(t.into());
+        self
+    }
+    pub fn partition(mut self, p: impl Into<String>) -> Self {
+        self.partition = Some(p.into());
+        self
+    }
+    pub fn table(mut self, t: impl Into<String>) -> Self {
+        self.table = Some(t.into());
+        self
+    }
+    pub fn column(mut self, c: impl Into<String>) -> Self {
+        self.column = Some(c.into());
+        self
+    }
+    pub fn hint(mut self, h: impl Into<String>) -> Self {
+        self.hint = Some(h.into());
+        self
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sev = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(f, "{sev}[{}]: {}", self.code, self.message)?;
+        let mut place = Vec::new();
+        for (k, v) in [
+            ("tier", &self.tier),
+            ("partition", &self.partition),
+            ("table", &self.table),
+            ("column", &self.column),
+        ] {
+            if let Some(v) = v {
+                place.push(format!("{k} {v}"));
+            }
+        }
+        if !place.is_empty() {
+            write!(f, "\n    at {}", place.join(", "))?;
+        }
+        if let Some(p) = &self.path {
+            write!(f, "\n    file {p}")?;
+        }
+        if let Some(h) = &self.hint {
+            write!(f, "\n    fix: {h}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The result of `check` or `verify`, as printed with `--format json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub ok: bool,
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    pub fn new(mut findings: Vec<Finding>) -> Self {
+        // Errors first, then in the order found (stable sort keeps walk order within a class).
+        findings.sort_by_key(|f| f.severity);
+        let ok = !findings.iter().any(|f| f.severity == Severity::Error);
+        Report { ok, findings }
+    }
+
+    pub fn errors(&self) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .count()
+    }
+
+    pub fn warnings(&self) -> usize {
+        self.findings.len() - self.errors()
+    }
+}

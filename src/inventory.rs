@@ -1,0 +1,474 @@
+//! Walks a local kdb+ database into partitions → tables → column files (headers only), never
+//! following a symlink, and notes every entry that is not where a kdb+ database puts things.
+
+use crate::dates::{classify, PartitionName};
+use crate::finding::{code, Finding};
+use crate::kdb::{self, FileFormat, Header};
+use rayon::prelude::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+use walkdir::WalkDir;
+
+#[derive(Debug)]
+pub struct Inventory {
+    /// The database root (`<baseURI>/data`).
+    pub source: PathBuf,
+    /// Valid date partitions, in date order.
+    pub partitions: Vec<PartitionInv>,
+    /// Entries of the root that are not date partitions (and not invalid partition names).
+    pub root: Vec<RootItem>,
+    /// Problems met while walking (bad partition names, symlinks, unreadable entries…).
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug)]
+pub struct PartitionInv {
+    pub date: String,
+    pub path: PathBuf,
+    pub tables: Vec<TableInv>,
+}
+
+#[derive(Debug)]
+pub struct TableInv {
+    pub name: String,
+    pub path: PathBuf,
+    /// Column names from `.d`; `None` when `.d` is missing, `Some(Err)` when unreadable.
+    pub dotd: Option<Result<Vec<String>, String>>,
+    /// Every regular file of the table directory except `.d`, sorted by name.
+    pub files: Vec<FileInv>,
+}
+
+#[derive(Debug)]
+pub struct FileInv {
+    pub name: String,
+    pub path: PathBuf,
+    pub size: u64,
+    pub header: Result<Header, FileError>,
+    /// Item type of a nested column, read from the first item of `col#` (None: empty or n/a).
+    pub nested_item: Option<u8>,
+}
+
+/// Why a file's header could not be read: the classes `check` reports differently.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileError {
+    Unreadable(String),
+    Encrypted(String),
+    Corrupt(String),
+}
+
+impl FileError {
+    fn from_kdb(e: &kdb::KdbError) -> Self {
+        match e {
+            kdb::KdbError::Io { .. } => FileError::Unreadable(e.to_string()),
+            kdb::KdbError::Encrypted { .. } => FileError::Encrypted(e.to_string()),
+            _ => FileError::Corrupt(e.to_string()),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct RootItem {
+    pub name: String,
+    pub path: PathBuf,
+    pub kind: RootKind,
+}
+
+#[derive(Debug)]
+pub enum RootKind {
+    /// A serialized symbol list: an enumeration domain such as `sym`.
+    Domain { symbols: Vec<String> },
+    /// Any other regular file (serialized objects, stray files).
+    File { header: Result<Header, FileError> },
+    /// A directory with a `.d`: a splayed table in the root.
+    Splayed(TableInv),
+    /// Any other directory.
+    Dir,
+    /// A symbolic link (reported; never followed).
+    Symlink,
+}
+
+impl RootItem {
+    pub fn is_dir(&self) -> bool {
+        matches!(self.kind, RootKind::Splayed(_) | RootKind::Dir)
+    }
+}
+
+impl Inventory {
+    pub fn domain(&self, name: &str) -> Option<&[String]> {
+        self.root.iter().find_map(|r| match &r.kind {
+            RootKind::Domain { symbols } if r.name == name => Some(symbols.as_slice()),
+            _ => None,
+        })
+    }
+
+    pub fn file_count(&self) -> usize {
+        self.partitions
+            .iter()
+            .flat_map(|p| &p.tables)
+            .map(|t| t.files.len() + 1)
+            .sum()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InventoryError {
+    #[error("the database directory {path} does not exist: put the database under <baseURI>/data of the HDB mount, or fix the mount's baseURI")]
+    Missing { path: String },
+    #[error("cannot read the database directory {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// How to read the root: a plain partitioned database (the import's source), or a segmented
+/// root whose partitions come from `par.txt` (what `verify` loads).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RootMode {
+    Partitioned,
+    Segmented,
+}
+
+/// Takes the inventory of the partitioned database at `source`. Partitions are read in parallel.
+pub fn take(source: &Path) -> Result<Inventory, InventoryError> {
+    take_with(source, RootMode::Partitioned)
+}
+
+/// Like [`take`]; in [`RootMode::Segmented`] `par.txt` and names ending in `$` (which `\l`
+/// ignores) are skipped, and the caller adds the partitions of each segment.
+pub fn take_with(source: &Path, mode: RootMode) -> Result<Inventory, InventoryError> {
+    let meta = fs::symlink_metadata(source).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => InventoryError::Missing {
+            path: source.display().to_string(),
+        },
+        _ => InventoryError::Io {
+            path: source.display().to_string(),
+            source: e,
+        },
+    })?;
+    if !meta.is_dir() {
+        return Err(InventoryError::Missing {
+            path: source.display().to_string(),
+        });
+    }
+    let canonical_source = fs::canonicalize(source).map_err(|e| InventoryError::Io {
+        path: source.display().to_string(),
+        source: e,
+    })?;
+
+    let mut findings = Vec::new();
+    let mut part_dirs = Vec::new();
+    let mut root = Vec::new();
+    let mut entries: Vec<_> = fs::read_dir(source)
+        .map_err(|e| InventoryError::Io {
+            path: source.display().to_string(),
+            source: e,
+        })?
+        .collect();
+    entries.sort_by_key(|e| e.as_ref().map(|e| e.file_name()).ok());
+    for entry in entries {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                findings.push(
+                    Finding::error(
+                        code::LOAD_UNREADABLE,
+                        format!("cannot list the database root: {e}"),
+                    )
+                    .path(source.display()),
+                );
+                continue;
+            }
+        };
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        if mode == RootMode::Segmented && (name == "par.txt" || name.ends_with('$')) {
+            continue;
+        }
+        let ft = match entry.file_type() {
+            Ok(ft) => ft,
+            Err(e) => {
+                findings.push(unreadable(&path, &e.to_string()));
+                continue;
+            }
+        };
+        if ft.is_symlink() {
+            findings.push(symlink_finding(&path, &canonical_source));
+            root.push(RootItem {
+                name,
+                path,
+                kind: RootKind::Symlink,
+            });
+            continue;
+        }
+        if ft.is_dir() {
+            match classify(&name) {
+                PartitionName::Date if mode == RootMode::Segmented => {
+                    findings.push(
+                        Finding::warning(
+                            code::VERIFY_SEGMENT,
+                            format!("date directory {name} sits in a segmented root: kdb+ loads partitions from the segments in par.txt only, so it is not loaded"),
+                        )
+                        .partition(&name)
+                        .path(path.display()),
+                    );
+                    continue;
+                }
+                PartitionName::Date => {
+                    part_dirs.push((name, path));
+                    continue;
+                }
+                PartitionName::NotADate(shape) => {
+                    findings.push(
+                        Finding::error(
+                            code::PARTITION_NOT_DATE,
+                            format!("partition directory {name} is {shape}, not a YYYY.MM.DD date: the SM import takes date partitions only"),
+                        )
+                        .partition(&name)
+                        .path(path.display())
+                        .hint("rename it to a valid date, or move it out of the database (into the backup) before importing"),
+                    );
+                    continue;
+                }
+                PartitionName::Other => {}
+            }
+        }
+        if name.starts_with('.') {
+            findings.push(
+                Finding::warning(
+                    code::LOAD_HIDDEN_FILE,
+                    format!("hidden entry {name} in the database root: hidden files can stop \\l from loading the root"),
+                )
+                .path(path.display())
+                .hint("remove it if it is not part of the database"),
+            );
+        }
+        let kind = if ft.is_dir() {
+            let dotd = path.join(".d");
+            if dotd.exists() {
+                RootKind::Splayed(read_table(&name, &path, &canonical_source, &mut findings))
+            } else {
+                scan_subtree(&path, &canonical_source, &mut findings);
+                RootKind::Dir
+            }
+        } else {
+            let header = read_file_header(&path);
+            match &header {
+                Ok((h, _)) if h.format == FileFormat::SymbolList => {
+                    match kdb::read_symbols(&path) {
+                        Ok(symbols) => RootKind::Domain { symbols },
+                        Err(e) => RootKind::File {
+                            header: Err(FileError::from_kdb(&e)),
+                        },
+                    }
+                }
+                _ => RootKind::File {
+                    header: header.map(|(h, _)| h),
+                },
+            }
+        };
+        root.push(RootItem { name, path, kind });
+    }
+
+    part_dirs.sort();
+    let partitions: Vec<(PartitionInv, Vec<Finding>)> = part_dirs
+        .into_par_iter()
+        .map(|(date, path)| {
+            let mut f = Vec::new();
+            let tables = read_partition(&date, &path, &canonical_source, &mut f);
+            (PartitionInv { date, path, tables }, f)
+        })
+        .collect();
+    let mut parts = Vec::with_capacity(partitions.len());
+    for (p, f) in partitions {
+        findings.extend(f);
+        parts.push(p);
+    }
+    Ok(Inventory {
+        source: source.to_path_buf(),
+        partitions: parts,
+        root,
+        findings,
+    })
+}
+
+pub(crate) fn read_partition(
+    date: &str,
+    path: &Path,
+    canonical_source: &Path,
+    findings: &mut Vec<Finding>,
+) -> Vec<TableInv> {
+    let mut tables = Vec::new();
+    let entries = match fs::read_dir(path) {
+        Ok(rd) => rd,
+        Err(e) => {
+            findings.push(unreadable(path, &e.to_string()).partition(date));
+            return tables;
+        }
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        match entry {
+            Ok(e) => names.push(e),
+            Err(e) => findings.push(unreadable(path, &e.to_string()).partition(date)),
+        }
+    }
+    names.sort_by_key(|e| e.file_name());
+    for entry in names {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let p = entry.path();
+        match entry.file_type() {
+            Ok(ft) if ft.is_symlink() => {
+                findings.push(symlink_finding(&p, canonical_source).partition(date))
+            }
+            Ok(ft) if ft.is_dir() => {
+                let mut f = Vec::new();
+                let t = read_table(&name, &p, canonical_source, &mut f);
+                findings.extend(f.into_iter().map(|x| x.partition(date)));
+                tables.push(t);
+            }
+            Ok(_) => findings.push(
+                Finding::error(
+                    code::LOAD_NOT_A_TABLE,
+                    format!("file {name} in partition {date} is not a table directory: kdb+ expects only table directories in a partition"),
+                )
+                .partition(date)
+                .path(p.display())
+                .hint("move the file out of the partition"),
+            ),
+            Err(e) => findings.push(unreadable(&p, &e.to_string()).partition(date)),
+        }
+    }
+    tables
+}
+
+/// Reads one table directory (partitioned or splayed): `.d` and the header of every file.
+pub(crate) fn read_table(
+    name: &str,
+    path: &Path,
+    canonical_source: &Path,
+    findings: &mut Vec<Finding>,
+) -> TableInv {
+    let mut files = Vec::new();
+    let mut dotd = None;
+    for entry in WalkDir::new(path)
+        .min_depth(1)
+        .max_depth(1)
+        .follow_links(false)
+        .sort_by_file_name()
+    {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                findings.push(unreadable(path, &e.to_string()).table(name));
+                continue;
+            }
+        };
+        let fname = entry.file_name().to_string_lossy().into_owned();
+        let p = entry.path().to_path_buf();
+        let ft = entry.file_type();
+        if ft.is_symlink() {
+            findings.push(symlink_finding(&p, canonical_source).table(name));
+            continue;
+        }
+        if ft.is_dir() {
+            findings.push(
+                Finding::error(
+                    code::LOAD_NOT_A_TABLE,
+                    format!("directory {fname} inside table {name}: a table directory holds only column files"),
+                )
+                .table(name)
+                .path(p.display())
+                .hint("move the directory out of the table"),
+            );
+            scan_subtree(&p, canonical_source, findings);
+            continue;
+        }
+        if fname == ".d" {
+            dotd = Some(kdb::read_symbols(&p).map_err(|e| e.to_string()));
+            continue;
+        }
+        let (header, size) = match read_file_header(&p) {
+            Ok((h, s)) => (Ok(h), s),
+            Err(e) => (
+                Err(e),
+                fs::symlink_metadata(&p).map(|m| m.len()).unwrap_or(0),
+            ),
+        };
+        let nested_item = match &header {
+            Ok(h) if h.nested => {
+                let data = path.join(format!("{fname}#"));
+                kdb::nested_item_type(&data).ok().flatten()
+            }
+            _ => None,
+        };
+        files.push(FileInv {
+            name: fname,
+            path: p,
+            size,
+            header,
+            nested_item,
+        });
+    }
+    TableInv {
+        name: name.to_string(),
+        path: path.to_path_buf(),
+        dotd,
+        files,
+    }
+}
+
+pub(crate) fn read_file_header(path: &Path) -> Result<(Header, u64), FileError> {
+    let file = kdb::LocalFile::open(path).map_err(|e| FileError::from_kdb(&e))?;
+    let size = kdb::ReadAt::len(&file).map_err(|e| FileError::from_kdb(&e))?;
+    let header = kdb::read_header_from(&file).map_err(|e| FileError::from_kdb(&e))?;
+    Ok((header, size))
+}
+
+/// Walks a non-table directory only to find symlinks, which the import never follows.
+pub(crate) fn scan_subtree(path: &Path, canonical_source: &Path, findings: &mut Vec<Finding>) {
+    for entry in WalkDir::new(path).min_depth(1).follow_links(false) {
+        match entry {
+            Ok(e) if e.file_type().is_symlink() => {
+                findings.push(symlink_finding(e.path(), canonical_source))
+            }
+            Ok(_) => {}
+            Err(e) => findings.push(unreadable(path, &e.to_string())),
+        }
+    }
+}
+
+pub(crate) fn unreadable(path: &Path, err: &str) -> Finding {
+    Finding::error(
+        code::LOAD_UNREADABLE,
+        format!("cannot read {}: {err}", path.display()),
+    )
+    .path(path.display())
+    .hint(
+        "fix the permissions (smstage must read every file of the database), then run check again",
+    )
+}
+
+pub(crate) fn symlink_finding(path: &Path, canonical_source: &Path) -> Finding {
+    let target = fs::read_link(path)
+        .map(|t| t.display().to_string())
+        .unwrap_or_else(|_| "?".into());
+    let inside = fs::canonicalize(path)
+        .map(|c| c.starts_with(canonical_source))
+        .unwrap_or(false);
+    if inside {
+        Finding::error(
+            code::SYMLINK_INSIDE,
+            format!("{} is a symbolic link (-> {target}): the import moves directories, which would break a relative link", path.display()),
+        )
+        .path(path.display())
+        .hint("replace the link with the file or directory it points to")
+    } else {
+        Finding::error(
+            code::SYMLINK_OUTSIDE,
+            format!("{} is a symbolic link pointing outside the database (-> {target}): smstage never follows links out of the database", path.display()),
+        )
+        .path(path.display())
+        .hint("copy the data it points to into the database in place of the link, or remove it")
+    }
+}

@@ -1,0 +1,139 @@
+//! The one error type of the kdb+ reader: every variant names the file and says what was
+//! expected and what was found, so a finding can be reported without re-reading the file.
+
+use thiserror::Error;
+
+/// Failure to read or make sense of a kdb+ file.
+#[derive(Debug, Error)]
+pub enum KdbError {
+    #[error("{path}: i/o error: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The file is shorter than its header or its layout requires.
+    #[error("{path}: truncated: {detail}")]
+    Truncated { path: String, detail: String },
+
+    /// The first bytes are none of the file kinds we know.
+    #[error("{path}: unknown file header bytes {b0:02x} {b1:02x}")]
+    UnknownMagic { path: String, b0: u8, b1: u8 },
+
+    /// A type byte that is not valid where it was found.
+    #[error("{path}: bad type byte 0x{byte:02x} at offset {offset}: expected {expected}")]
+    BadType {
+        path: String,
+        byte: u8,
+        offset: u64,
+        expected: &'static str,
+    },
+
+    /// An attribute byte outside 0..=4.
+    #[error("{path}: bad attribute byte 0x{byte:02x} at offset {offset}: expected 0..=4")]
+    BadAttr { path: String, byte: u8, offset: u64 },
+
+    /// `kxzippEd`: the data is encrypted at rest.
+    #[error("{path}: encrypted (kxzippEd): cannot be read without the key")]
+    Encrypted { path: String },
+
+    /// The trailer of a `kxzipped` file does not describe the file it ends.
+    #[error("{path}: corrupt kxzipped trailer: {detail}")]
+    CorruptTrailer { path: String, detail: String },
+
+    /// A compressed block fails to decompress or yields the wrong length.
+    #[error("{path}: block {block} (algorithm {algorithm}) does not decompress: {detail}")]
+    Decompress {
+        path: String,
+        block: u64,
+        algorithm: u8,
+        detail: String,
+    },
+
+    /// Structure inside the data is inconsistent (nested offsets, serialized objects…).
+    #[error("{path}: corrupt: {detail}")]
+    Corrupt { path: String, detail: String },
+
+    /// Valid kdb+ data this reader does not decode (yet).
+    #[error("{path}: unsupported: {detail}")]
+    Unsupported { path: String, detail: String },
+}
+
+impl KdbError {
+    pub fn io(path: impl Into<String>, source: std::io::Error) -> Self {
+        KdbError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub fn truncated(path: impl Into<String>, detail: impl Into<String>) -> Self {
+        KdbError::Truncated {
+            path: path.into(),
+            detail: detail.into(),
+        }
+    }
+
+    pub fn corrupt(path: impl Into<String>, detail: impl Into<String>) -> Self {
+        KdbError::Corrupt {
+            path: path.into(),
+            detail: detail.into(),
+        }
+    }
+
+    pub fn trailer(path: impl Into<String>, detail: impl Into<String>) -> Self {
+        KdbError::CorruptTrailer {
+            path: path.into(),
+            detail: detail.into(),
+        }
+    }
+
+    pub fn unsupported(path: impl Into<String>, detail: impl Into<String>) -> Self {
+        KdbError::Unsupported {
+            path: path.into(),
+            detail: detail.into(),
+        }
+    }
+
+    /// The file this error is about.
+    pub fn path(&self) -> &str {
+        match self {
+            KdbError::Io { path, .. }
+            | KdbError::Truncated { path, .. }
+            | KdbError::UnknownMagic { path, .. }
+            | KdbError::BadType { path, .. }
+            | KdbError::BadAttr { path, .. }
+            | KdbError::Encrypted { path }
+            | KdbError::CorruptTrailer { path, .. }
+            | KdbError::Decompress { path, .. }
+            | KdbError::Corrupt { path, .. }
+            | KdbError::Unsupported { path, .. } => path,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_file_and_the_facts() {
+        let e = KdbError::UnknownMagic {
+            path: "/db/x".into(),
+            b0: 0x12,
+            b1: 0x34,
+        };
+        assert_eq!(e.to_string(), "/db/x: unknown file header bytes 12 34");
+        assert_eq!(e.path(), "/db/x");
+        let e = KdbError::Encrypted {
+            path: "/db/y".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "/db/y: encrypted (kxzippEd): cannot be read without the key"
+        );
+        let e = KdbError::truncated("/db/z", "header says 3 rows");
+        assert_eq!(e.to_string(), "/db/z: truncated: header says 3 rows");
+    }
+}

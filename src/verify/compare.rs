@@ -1,0 +1,246 @@
+//! `verify --against`: compares the logical content of two roots (decoded values per table,
+//! partition and column; symbols compared as text through each root's own domain).
+
+use super::Loaded;
+use crate::finding::{code, Finding};
+use crate::inventory::{Inventory, RootKind, TableInv};
+use crate::kdb::{self, ColumnData};
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+
+/// Returns no finding when both roots hold the same data, else one finding naming the first
+/// difference in (root entries, then partition, table, column) order.
+pub fn compare_roots(a: &Loaded, b: &Loaded) -> Vec<Finding> {
+    let (ia, ib) = (&a.inventory, &b.inventory);
+    let diff = |msg: String| {
+        vec![Finding::error(
+            code::VERIFY_DIFFERENT,
+            format!(
+                "{} and {} differ: {msg}",
+                a.root.display(),
+                b.root.display()
+            ),
+        )]
+    };
+
+    // Root entries: domains by symbols, splayed tables by values, other files by bytes.
+    let ra: BTreeMap<&str, &RootKind> =
+        ia.root.iter().map(|r| (r.name.as_str(), &r.kind)).collect();
+    let rb: BTreeMap<&str, &RootKind> =
+        ib.root.iter().map(|r| (r.name.as_str(), &r.kind)).collect();
+    if ra.keys().ne(rb.keys()) {
+        return diff(format!(
+            "root entries {:?} vs {:?}",
+            ra.keys().collect::<Vec<_>>(),
+            rb.keys().collect::<Vec<_>>()
+        ));
+    }
+    let mut jobs: Vec<Job> = Vec::new();
+    for (name, ka) in &ra {
+        let kb = rb[name];
+        match (ka, kb) {
+            (RootKind::Domain { symbols: x }, RootKind::Domain { symbols: y }) => {
+                if x != y {
+                    return diff(format!(
+                        "enumeration domain {name} holds different symbols ({} vs {})",
+                        x.len(),
+                        y.len()
+                    ))
+                    .into_iter()
+                    .map(|f| f.path(*name))
+                    .collect();
+                }
+            }
+            (RootKind::Splayed(x), RootKind::Splayed(y)) => {
+                if let Some(f) = table_jobs(None, x, y, &mut jobs) {
+                    return diff(f);
+                }
+            }
+            (RootKind::File { .. }, RootKind::File { .. }) | (RootKind::Dir, RootKind::Dir) => {
+                let pa = ia.source.join(name);
+                let pb = ib.source.join(name);
+                if !same_tree_bytes(&pa, &pb) {
+                    return diff(format!("root entry {name} has different bytes"));
+                }
+            }
+            _ => return diff(format!("root entry {name} is of a different kind")),
+        }
+    }
+
+    let da: Vec<&str> = ia.partitions.iter().map(|p| p.date.as_str()).collect();
+    let db: Vec<&str> = ib.partitions.iter().map(|p| p.date.as_str()).collect();
+    if da != db {
+        let first = da
+            .iter()
+            .zip(&db)
+            .find(|(x, y)| x != y)
+            .map(|(x, y)| format!("{x} vs {y}"))
+            .unwrap_or_else(|| format!("{} vs {} partitions", da.len(), db.len()));
+        return diff(format!("partitions differ: {first}"));
+    }
+    for (pa, pb) in ia.partitions.iter().zip(&ib.partitions) {
+        let ta: Vec<&str> = pa.tables.iter().map(|t| t.name.as_str()).collect();
+        let tb: Vec<&str> = pb.tables.iter().map(|t| t.name.as_str()).collect();
+        if ta != tb {
+            return diff(format!(
+                "partition {} holds tables {ta:?} vs {tb:?}",
+                pa.date
+            ))
+            .into_iter()
+            .map(|f| f.partition(&pa.date))
+            .collect();
+        }
+        for (x, y) in pa.tables.iter().zip(&pb.tables) {
+            if let Some(f) = table_jobs(Some(&pa.date), x, y, &mut jobs) {
+                return diff(f)
+                    .into_iter()
+                    .map(|f| f.partition(&pa.date).table(&x.name))
+                    .collect();
+            }
+        }
+    }
+
+    let first = jobs
+        .par_iter()
+        .enumerate()
+        .filter_map(|(i, j)| j.differs(ia, ib).map(|m| (i, m)))
+        .min_by_key(|(i, _)| *i);
+    match first {
+        None => Vec::new(),
+        Some((i, msg)) => {
+            let j = &jobs[i];
+            let mut f = Finding::error(
+                code::VERIFY_DIFFERENT,
+                format!(
+                    "{} and {} differ in column {} of table {}{}: {msg}",
+                    a.root.display(),
+                    b.root.display(),
+                    j.column,
+                    j.table,
+                    j.partition
+                        .as_deref()
+                        .map(|p| format!(" in partition {p}"))
+                        .unwrap_or_default()
+                ),
+            )
+            .table(&j.table)
+            .column(&j.column)
+            .path(j.a.display());
+            if let Some(p) = &j.partition {
+                f = f.partition(p);
+            }
+            vec![f]
+        }
+    }
+}
+
+struct Job {
+    partition: Option<String>,
+    table: String,
+    column: String,
+    a: std::path::PathBuf,
+    b: std::path::PathBuf,
+}
+
+impl Job {
+    fn differs(&self, ia: &Inventory, ib: &Inventory) -> Option<String> {
+        let x = match kdb::read_column(&self.a) {
+            Ok(c) => c.data,
+            Err(e) => return Some(format!("cannot read {}: {e}", self.a.display())),
+        };
+        let y = match kdb::read_column(&self.b) {
+            Ok(c) => c.data,
+            Err(e) => return Some(format!("cannot read {}: {e}", self.b.display())),
+        };
+        if x.len() != y.len() {
+            return Some(format!("{} rows vs {} rows", x.len(), y.len()));
+        }
+        first_difference(&x, ia, &y, ib)
+            .map(|i| format!("row {i}: {} vs {}", x.fmt_value(i), y.fmt_value(i)))
+    }
+}
+
+/// Queues one comparison per column; returns a message when the table shapes already differ.
+fn table_jobs(
+    partition: Option<&str>,
+    x: &TableInv,
+    y: &TableInv,
+    jobs: &mut Vec<Job>,
+) -> Option<String> {
+    let cx = x.dotd.as_ref().and_then(|d| d.as_ref().ok());
+    let cy = y.dotd.as_ref().and_then(|d| d.as_ref().ok());
+    if cx != cy {
+        return Some(format!("table {} has columns {cx:?} vs {cy:?}", x.name));
+    }
+    for c in cx.into_iter().flatten() {
+        jobs.push(Job {
+            partition: partition.map(String::from),
+            table: x.name.clone(),
+            column: c.clone(),
+            a: x.path.join(c),
+            b: y.path.join(c),
+        });
+    }
+    None
+}
+
+fn same_tree_bytes(a: &std::path::Path, b: &std::path::Path) -> bool {
+    if a.is_file() || b.is_file() {
+        return matches!((std::fs::read(a), std::fs::read(b)), (Ok(x), Ok(y)) if x == y);
+    }
+    let (Ok(ea), Ok(eb)) = (crate::backup::list_tree(a), crate::backup::list_tree(b)) else {
+        return false;
+    };
+    ea == eb
+        && ea.iter().filter(|e| !e.is_dir).all(|e| {
+            matches!((std::fs::read(a.join(&e.rel)), std::fs::read(b.join(&e.rel))), (Ok(x), Ok(y)) if x == y)
+        })
+}
+
+/// Index of the first row whose logical value differs. Floats compare by bits so that nulls
+/// (NaN) are equal to themselves; enumerations compare as the symbols they stand for.
+fn first_difference(
+    x: &ColumnData,
+    ia: &Inventory,
+    y: &ColumnData,
+    ib: &Inventory,
+) -> Option<usize> {
+    use ColumnData::*;
+    fn pos<T, F: Fn(&T, &T) -> bool>(a: &[T], b: &[T], eq: F) -> Option<usize> {
+        a.iter().zip(b).position(|(p, q)| !eq(p, q))
+    }
+    let syms = |d: &ColumnData, inv: &Inventory| -> Option<Vec<Option<String>>> {
+        match d {
+            Enum { domain, indices } => {
+                let dom = inv.domain(domain).unwrap_or(&[]);
+                Some(kdb::resolve_enum(indices, dom))
+            }
+            Symbol(s) => Some(s.iter().cloned().map(Some).collect()),
+            _ => None,
+        }
+    };
+    match (x, y) {
+        (Real(a), Real(b)) => pos(a, b, |p, q| p.to_bits() == q.to_bits()),
+        (Float(a), Float(b)) | (Datetime(a), Datetime(b)) => {
+            pos(a, b, |p, q| p.to_bits() == q.to_bits())
+        }
+        (Nested(a), Nested(b)) => a
+            .iter()
+            .zip(b)
+            .position(|(p, q)| p.len() != q.len() || first_difference(p, ia, q, ib).is_some()),
+        (Enum { .. } | Symbol(_), Enum { .. } | Symbol(_)) => {
+            let (a, b) = (syms(x, ia)?, syms(y, ib)?);
+            pos(&a, &b, |p, q| p == q)
+        }
+        _ if std::mem::discriminant(x) != std::mem::discriminant(y) => Some(0),
+        _ => {
+            if x == y {
+                None
+            } else {
+                (0..x.len())
+                    .find(|&i| x.fmt_value(i) != y.fmt_value(i))
+                    .or(Some(0))
+            }
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! Loads a kdb+ root the way `\l` does: `par.txt` and its segments, or a plain partitioned root.
+
+use crate::dates::{classify, PartitionName};
+use crate::finding::{code, Finding};
+use crate::inventory::{self, Inventory, PartitionInv, RootMode};
+use rayon::prelude::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// One line of `par.txt`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    /// The line as written.
+    pub entry: String,
+    /// Where it resolves: a local directory, or `None` for an object-storage URI.
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug)]
+pub struct Loaded {
+    pub root: PathBuf,
+    /// Empty for a plain partitioned root.
+    pub segments: Vec<Segment>,
+    pub inventory: Inventory,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{0} is not a directory: give the kdb+ root (the directory you would pass to q)")]
+    NotARoot(String),
+    #[error(transparent)]
+    Inventory(#[from] inventory::InventoryError),
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// Parses `par.txt`: one segment per line; blank lines are skipped, a trailing `\r` is dropped.
+pub fn parse_par_txt(root: &Path, text: &str) -> Vec<Segment> {
+    text.lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let dir = if l.contains("://") {
+                None
+            } else {
+                // `\l` makes the root the working directory, so relative lines resolve there.
+                Some(root.join(l))
+            };
+            Segment {
+                entry: l.to_string(),
+                dir,
+            }
+        })
+        .collect()
+}
+
+pub fn load(root: &Path) -> Result<Loaded, LoadError> {
+    if !root.is_dir() {
+        return Err(LoadError::NotARoot(root.display().to_string()));
+    }
+    let par = root.join("par.txt");
+    if !par.exists() {
+        let inventory = inventory::take(root)?;
+        return Ok(Loaded {
+            root: root.to_path_buf(),
+            segments: Vec::new(),
+            inventory,
+        });
+    }
+    let text = fs::read_to_string(&par).map_err(|e| LoadError::Io {
+        path: par.display().to_string(),
+        source: e,
+    })?;
+    let segments = parse_par_txt(root, &text);
+    let mut inventory = inventory::take_with(root, RootMode::Segmented)?;
+    let mut part_dirs: Vec<(String, PathBuf)> = Vec::new();
+    if segments.is_empty() {
+        inventory.findings.push(
+            Finding::error(code::VERIFY_PAR_TXT, "par.txt lists no segment").path(par.display()),
+        );
+    }
+    for seg in &segments {
+        let Some(dir) = &seg.dir else {
+            inventory.findings.push(
+                Finding::error(
+                    code::TIER_UNSUPPORTED,
+                    format!("segment {} is in object storage: this version of smstage cannot read object-storage segments", seg.entry),
+                )
+                .path(par.display()),
+            );
+            continue;
+        };
+        let entries = match fs::read_dir(dir) {
+            Ok(rd) => rd,
+            Err(e) => {
+                inventory.findings.push(
+                    Finding::error(
+                        code::VERIFY_PAR_TXT,
+                        format!("segment {} listed in par.txt cannot be opened ({}): \\l fails", seg.entry, e),
+                    )
+                    .path(dir.display())
+                    .hint("par.txt entries resolve from the root directory; check the path or symlink"),
+                );
+                continue;
+            }
+        };
+        let mut names: Vec<_> = entries.filter_map(Result::ok).collect();
+        names.sort_by_key(|e| e.file_name());
+        for e in names {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.ends_with('$') {
+                continue;
+            }
+            let p = e.path();
+            // Segment entries are often symlinks (SM publishes partitions that way): follow them.
+            let is_dir = p.is_dir();
+            if is_dir && classify(&name) == PartitionName::Date {
+                part_dirs.push((name, p));
+            } else {
+                inventory.findings.push(
+                    Finding::error(
+                        code::VERIFY_SEGMENT,
+                        format!("segment {} holds {name}, which is not a date partition directory: a segment may hold only partitions, \\l fails", seg.entry),
+                    )
+                    .path(p.display())
+                    .hint("move it out of the segment (names ending in $ are ignored)"),
+                );
+            }
+        }
+    }
+    part_dirs.sort();
+    for w in part_dirs.windows(2) {
+        if w[0].0 == w[1].0 {
+            inventory.findings.push(
+                Finding::warning(
+                    code::TIER_OVERLAP,
+                    format!("partition {} appears in two segments; kdb+ combines them, the SM layout never does this", w[0].0),
+                )
+                .partition(&w[0].0),
+            );
+        }
+    }
+    let parts: Vec<(PartitionInv, Vec<Finding>)> = part_dirs
+        .into_par_iter()
+        .map(|(date, path)| {
+            let mut f = Vec::new();
+            let anchor = fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+            let tables = inventory::read_partition(&date, &path, &anchor, &mut f);
+            (PartitionInv { date, path, tables }, f)
+        })
+        .collect();
+    for (p, f) in parts {
+        inventory.findings.extend(f);
+        inventory.partitions.push(p);
+    }
+    Ok(Loaded {
+        root: root.to_path_buf(),
+        segments,
+        inventory,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn par_txt_lines() {
+        let segs = parse_par_txt(Path::new("/r"), "hdb$\n\n/abs/seg\r\ns3://b/p\n");
+        assert_eq!(segs.len(), 3);
+        assert_eq!(segs[0].dir.as_deref(), Some(Path::new("/r/hdb$")));
+        assert_eq!(segs[1].dir.as_deref(), Some(Path::new("/abs/seg")));
+        assert_eq!(segs[2].dir, None);
+        assert_eq!(segs[2].entry, "s3://b/p");
+    }
+}

@@ -1,0 +1,609 @@
+//! `smstage check` and `smstage plan` on generated databases and real fixtures: every bad input
+//! gets its exit code and a message naming the place, and no byte of the database changes.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::path::Path;
+
+struct Case {
+    name: &'static str,
+    /// Mutates the base (database and/or config); returns extra args for `check`.
+    setup: fn(&Base) -> Vec<String>,
+    code: i32,
+    /// Every one of these must appear in stdout+stderr.
+    expect: &'static [&'static str],
+}
+
+fn first_table(b: &Base) -> std::path::PathBuf {
+    tables_in(&first_partition(&b.data()))[0].clone()
+}
+
+fn replace_in_config(b: &Base, from: &str, to: &str) {
+    let text = fs::read_to_string(b.config()).unwrap();
+    assert!(text.contains(from), "config has no {from:?}:\n{text}");
+    fs::write(b.config(), text.replacen(from, to, 1)).unwrap();
+}
+
+fn nobackup(_: &Base) -> Vec<String> {
+    vec!["--no-backup-check".into()]
+}
+
+fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            name: "bad yaml syntax",
+            setup: |b| {
+                let mut t = fs::read_to_string(b.config()).unwrap();
+                t.push_str("\n  broken: [unclosed\n");
+                fs::write(b.config(), t).unwrap();
+                nobackup(b)
+            },
+            code: 2,
+            expect: &["assembly.yaml", "line"],
+        },
+        Case {
+            name: "unknown type name",
+            setup: |b| {
+                replace_in_config(b, "type: float", "type: flaot");
+                nobackup(b)
+            },
+            code: 2,
+            expect: &["flaot", "assembly.yaml"],
+        },
+        Case {
+            name: "no hdb mount",
+            setup: |b| {
+                replace_in_config(b, "partition: date", "partition: ordinal");
+                nobackup(b)
+            },
+            code: 2,
+            expect: &["partition: date"],
+        },
+        Case {
+            name: "no backup flag",
+            setup: |_| vec![],
+            code: 2,
+            expect: &["--backup"],
+        },
+        Case {
+            name: "database directory missing",
+            setup: |b| {
+                fs::rename(b.data(), b.path().join("elsewhere")).unwrap();
+                nobackup(b)
+            },
+            code: 1,
+            expect: &["database-missing", "data"],
+        },
+        Case {
+            name: "configured table missing on disk",
+            setup: |b| {
+                let t = fs::read_to_string(b.config()).unwrap();
+                let t = t.replacen(
+                    "tables:\n",
+                    "tables:\n  ghost:\n    type: partitioned\n    columns:\n      - {name: a, type: long}\n",
+                    1,
+                );
+                fs::write(b.config(), t).unwrap();
+                nobackup(b)
+            },
+            code: 1,
+            expect: &["schema-table-missing", "ghost"],
+        },
+        Case {
+            name: "table on disk not in config",
+            setup: |b| {
+                for p in fs::read_dir(b.data()).unwrap().flatten() {
+                    let t = p.path().join(first_table(b).file_name().unwrap());
+                    if t.is_dir() {
+                        let dst = p.path().join("extra");
+                        fs::create_dir(&dst).unwrap();
+                        for f in fs::read_dir(&t).unwrap().flatten() {
+                            fs::copy(f.path(), dst.join(f.file_name())).unwrap();
+                        }
+                    }
+                }
+                nobackup(b)
+            },
+            code: 1,
+            expect: &["schema-table-unexpected", "extra"],
+        },
+        Case {
+            name: "column order differs from config",
+            setup: |b| {
+                let t = first_table(b);
+                let mut cols = dotd(&t);
+                cols.swap(1, 2);
+                write_dotd(&t, &cols);
+                nobackup(b)
+            },
+            code: 1,
+            expect: &["schema-columns-mismatch", ".d"],
+        },
+        Case {
+            name: "type differs from config",
+            setup: |b| {
+                replace_in_config(b, "type: float", "type: real");
+                nobackup(b)
+            },
+            code: 1,
+            expect: &["schema-type-mismatch", "float", "real"],
+        },
+        Case {
+            name: ".d missing",
+            setup: |b| {
+                fs::remove_file(first_table(b).join(".d")).unwrap();
+                nobackup(b)
+            },
+            code: 1,
+            expect: &["load-dotd-missing", ".d"],
+        },
+        Case {
+            name: "column listed in .d without its file",
+            setup: |b| {
+                let t = first_table(b);
+                let c = dotd(&t)[2].clone();
+                fs::remove_file(t.join(&c)).unwrap();
+                nobackup(b)
+            },
+            code: 1,
+            expect: &["load-column-missing"],
+        },
+        Case {
+            name: "row counts differ (column cut at an element boundary)",
+            setup: |b| {
+                // A consistent but shorter float vector: two rows fewer, header count to match.
+                let t = first_table(b);
+                let f = t.join(price_column(&t));
+                let mut bytes = fs::read(&f).unwrap();
+                bytes.truncate(bytes.len() - 16);
+                let rows = ((bytes.len() - 16) / 8) as u64;
+                bytes[8..16].copy_from_slice(&rows.to_le_bytes());
+                fs::write(&f, bytes).unwrap();
+                nobackup(b)
+            },
+            code: 1,
+            expect: &["load-row-count-mismatch", "price=48"],
+        },
+        Case {
+            name: "truncated column (mid-element)",
+            setup: |b| {
+                let t = first_table(b);
+                let f = t.join(price_column(&t));
+                let len = fs::metadata(&f).unwrap().len();
+                fs::OpenOptions::new()
+                    .write(true)
+                    .open(&f)
+                    .unwrap()
+                    .set_len(len - 3)
+                    .unwrap();
+                nobackup(b)
+            },
+            code: 1,
+            expect: &["load-corrupt-file"],
+        },
+        Case {
+            name: "corrupt header",
+            setup: |b| {
+                let t = first_table(b);
+                let f = t.join(price_column(&t));
+                let mut bytes = fs::read(&f).unwrap();
+                bytes[0] = 0x12;
+                bytes[1] = 0x34;
+                fs::write(&f, bytes).unwrap();
+                nobackup(b)
+            },
+            code: 1,
+            expect: &["load-corrupt-file", "12 34"],
+        },
+        Case {
+            name: "table absent from one partition",
+            setup: |b| {
+                fs::remove_dir_all(first_table(b)).unwrap();
+                nobackup(b)
+            },
+            code: 1,
+            expect: &["load-table-absent"],
+        },
+        Case {
+            name: "enumeration domain missing",
+            setup: |b| {
+                fs::remove_file(b.data().join("sym")).unwrap();
+                nobackup(b)
+            },
+            code: 1,
+            expect: &["load-domain-missing", "sym"],
+        },
+        Case {
+            name: "partition that is not a calendar date",
+            setup: |b| {
+                fs::rename(first_partition(&b.data()), b.data().join("2023.02.30")).unwrap();
+                nobackup(b)
+            },
+            code: 1,
+            expect: &["partition-not-date", "2023.02.30"],
+        },
+        Case {
+            name: "partition without dots",
+            setup: |b| {
+                fs::rename(first_partition(&b.data()), b.data().join("20230101")).unwrap();
+                nobackup(b)
+            },
+            code: 1,
+            expect: &["partition-not-date", "20230101"],
+        },
+        Case {
+            name: "month 13 and int partitions",
+            setup: |b| {
+                fs::create_dir(b.data().join("2023.13.01")).unwrap();
+                fs::create_dir(b.data().join("42")).unwrap();
+                nobackup(b)
+            },
+            code: 1,
+            expect: &["2023.13.01", "42", "partition-not-date"],
+        },
+        Case {
+            name: "backup missing",
+            setup: |b| {
+                vec![
+                    "--backup".into(),
+                    b.path().join("nope").display().to_string(),
+                ]
+            },
+            code: 1,
+            expect: &["backup-missing", "nope"],
+        },
+        Case {
+            name: "backup differs in size",
+            setup: |b| {
+                let bak = b.backup();
+                let t = first_table(b);
+                let rel = t.strip_prefix(b.data()).unwrap().join(".d");
+                fs::write(bak.join(&rel), b"x").unwrap();
+                vec!["--backup".into(), bak.display().to_string()]
+            },
+            code: 1,
+            expect: &["backup-mismatch", ".d"],
+        },
+        Case {
+            name: "backup differs in bytes (--deep)",
+            setup: |b| {
+                let bak = b.backup();
+                let t = first_table(b);
+                let rel = t.strip_prefix(b.data()).unwrap().join(price_column(&t));
+                let mut bytes = fs::read(bak.join(&rel)).unwrap();
+                let n = bytes.len();
+                bytes[n - 1] ^= 0xff;
+                fs::write(bak.join(&rel), bytes).unwrap();
+                vec![
+                    "--backup".into(),
+                    bak.display().to_string(),
+                    "--deep".into(),
+                ]
+            },
+            code: 1,
+            expect: &["backup-mismatch", "different bytes"],
+        },
+        Case {
+            name: "already in SM format",
+            setup: |b| {
+                fs::create_dir(b.path().join("db")).unwrap();
+                nobackup(b)
+            },
+            code: 1,
+            expect: &["sm-already-imported"],
+        },
+        Case {
+            name: "unfinished import pending",
+            setup: |b| {
+                fs::create_dir(b.path().join(".smstage")).unwrap();
+                nobackup(b)
+            },
+            code: 1,
+            expect: &["sm-import-pending", "smstage status"],
+        },
+        Case {
+            name: "symlink pointing outside the database",
+            setup: |b| {
+                let t = first_table(b);
+                fs::write(b.path().join("outside"), b"x").unwrap();
+                std::os::unix::fs::symlink(b.path().join("outside"), t.join("linked")).unwrap();
+                nobackup(b)
+            },
+            code: 1,
+            expect: &["symlink-outside-database", "linked"],
+        },
+        Case {
+            name: "stray file in a partition",
+            setup: |b| {
+                fs::write(first_partition(&b.data()).join("notes.txt"), b"hi").unwrap();
+                nobackup(b)
+            },
+            code: 1,
+            expect: &["load-not-a-table", "notes.txt"],
+        },
+        Case {
+            name: "nested column without its data file",
+            setup: |b| {
+                let nested = tables_in(&first_partition(&b.data()))
+                    .iter()
+                    .flat_map(|t| fs::read_dir(t).unwrap().flatten())
+                    .find(|e| e.file_name().to_string_lossy().ends_with('#'))
+                    .expect("generated tables carry a nested column");
+                fs::remove_file(nested.path()).unwrap();
+                nobackup(b)
+            },
+            code: 1,
+            expect: &["load-nested-data-missing"],
+        },
+        Case {
+            name: "HDB tier store is not where the database is",
+            setup: |b| {
+                replace_in_config(
+                    b,
+                    "mount: hdb\n",
+                    "mount: hdb\n      store: file:///elsewhere/data\n",
+                );
+                nobackup(b)
+            },
+            code: 1,
+            expect: &["tier-unsupported", "file:///elsewhere/data", "recent"],
+        },
+        Case {
+            name: "extra file not in .d is only a warning",
+            setup: |b| {
+                fs::write(first_table(b).join("binary"), b"stray").unwrap();
+                nobackup(b)
+            },
+            code: 0,
+            expect: &["load-extra-file", "binary"],
+        },
+        Case {
+            name: "encrypted file is reported as such",
+            setup: |b| {
+                let t = first_table(b);
+                let f = t.join(price_column(&t));
+                let mut bytes = b"kxzippEd".to_vec();
+                bytes.extend(vec![0u8; 64]);
+                fs::write(&f, bytes).unwrap();
+                nobackup(b)
+            },
+            code: 0,
+            expect: &["load-encrypted"],
+        },
+    ]
+}
+
+/// The first float column of a generated table (its file is a plain `fe 20` vector).
+fn price_column(t: &Path) -> String {
+    for c in dotd(t) {
+        let b = fs::read(t.join(&c)).unwrap();
+        if b.len() > 16 && b[0] == 0xfe && b[1] == 0x20 && b[2] == 9 {
+            return c;
+        }
+    }
+    panic!("no float column in {}", t.display());
+}
+
+fn write_dotd(t: &Path, cols: &[String]) {
+    let mut b = vec![0xff, 0x01, 0x0b, 0x00];
+    b.extend((cols.len() as i32).to_le_bytes());
+    for c in cols {
+        b.extend(c.as_bytes());
+        b.push(0);
+    }
+    fs::write(t.join(".d"), b).unwrap();
+}
+
+#[test]
+fn generated_database_passes_check_and_plans() {
+    let b = generated(3, 2, 8, 200);
+    let bak = b.backup();
+    let out = smstage(&[
+        "check",
+        "--config",
+        &b.config_str(),
+        "--backup",
+        bak.to_str().unwrap(),
+        "--deep",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let out = smstage(&["plan", "--config", &b.config_str(), "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["root"], "db");
+    assert_eq!(v["partitions"].as_array().unwrap().len(), 3);
+    assert!(v["par_txt"].as_str().unwrap().ends_with("$\n"));
+}
+
+#[test]
+fn every_bad_input_is_reported_with_its_place_and_changes_nothing() {
+    let cases = cases();
+    assert!(cases.len() >= 20);
+    let mut failures = Vec::new();
+    for c in &cases {
+        let b = generated(2, 2, 8, 50);
+        let args = (c.setup)(&b);
+        let before = manifest(b.path());
+        let mut argv = vec!["check".to_string(), "--config".into(), b.config_str()];
+        argv.extend(args);
+        let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let out = smstage(&refs);
+        let after = manifest(b.path());
+        if out.code != c.code {
+            failures.push(format!(
+                "{}: exit {} (want {})\n{}",
+                c.name,
+                out.code,
+                c.code,
+                out.all()
+            ));
+            continue;
+        }
+        for e in c.expect {
+            if !out.all().contains(e) {
+                failures.push(format!("{}: output lacks {e:?}\n{}", c.name, out.all()));
+            }
+        }
+        if before != after {
+            failures.push(format!("{}: check changed the tree", c.name));
+        }
+        // JSON carries the same verdict and stable codes.
+        let mut jargv = refs.clone();
+        jargv.extend(["--format", "json"]);
+        let j = smstage(&jargv);
+        assert_eq!(j.code, c.code, "{}: json exit", c.name);
+        let v: serde_json::Value = serde_json::from_str(&j.stdout)
+            .unwrap_or_else(|e| panic!("{}: bad json {e}: {}", c.name, j.stdout));
+        assert_eq!(v["ok"], serde_json::Value::Bool(c.code == 0), "{}", c.name);
+        assert!(v["findings"].is_array());
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn torq_air_passes_with_enum_range_warning_when_deep() {
+    let Some(b) = from_fixture("torq-air", TORQ_TABLES) else {
+        return;
+    };
+    let bak = b.backup();
+    let out = smstage(&[
+        "check",
+        "--config",
+        &b.config_str(),
+        "--backup",
+        bak.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let out = smstage(&[
+        "check",
+        "--config",
+        &b.config_str(),
+        "--no-backup-check",
+        "--deep",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let range: Vec<_> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "load-enum-beyond-domain")
+        .collect();
+    assert!(!range.is_empty(), "{}", out.stdout);
+    assert!(range
+        .iter()
+        .all(|f| f["message"].as_str().unwrap().contains("129 symbols")));
+}
+
+/// A dolphindb copy whose assembly `tables:` come from `smstage schema` (46-column tables are
+/// not typed by hand); `keep` limits the partitions kept.
+fn dolphindb(keep: Option<&str>) -> Option<Base> {
+    let b = from_fixture("dolphindb-sample", "")?;
+    if let Some(keep) = keep {
+        for e in fs::read_dir(b.data()).unwrap().flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.starts_with("20") && n != keep {
+                fs::remove_dir_all(e.path()).unwrap();
+            }
+        }
+    }
+    let schema = smstage(&["schema", b.data().to_str().unwrap()]);
+    assert_eq!(schema.code, 0, "{}", schema.all());
+    let yaml = fs::read_to_string(b.config())
+        .unwrap()
+        .replace("tables:\n", &schema.stdout);
+    fs::write(b.config(), yaml).unwrap();
+    Some(b)
+}
+
+#[test]
+fn dolphindb_reports_tables_absent_from_partitions() {
+    let Some(b) = dolphindb(None) else { return };
+    let before = manifest(b.path());
+    let out = smstage(&[
+        "check",
+        "--config",
+        &b.config_str(),
+        "--no-backup-check",
+        "--deep",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let mut absent: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "load-table-absent")
+        .map(|f| f["table"].as_str().unwrap())
+        .collect();
+    absent.sort();
+    assert_eq!(
+        absent,
+        ["Daily", "ORD", "Syms", "TRANSACTION", "quote_cffex"]
+    );
+    let extra: Vec<_> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "load-extra-file")
+        .collect();
+    assert_eq!(extra.len(), 1);
+    assert!(extra[0]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("2022.06.17/Daily/binary"));
+    assert_eq!(v["findings"].as_array().unwrap().len(), 6, "{}", out.stdout);
+    assert_eq!(before, manifest(b.path()));
+}
+
+#[test]
+fn dolphindb_single_partition_passes_deep_check() {
+    let Some(b) = dolphindb(Some("2022.06.17")) else {
+        return;
+    };
+    let bak = b.backup();
+    let out = smstage(&[
+        "check",
+        "--config",
+        &b.config_str(),
+        "--backup",
+        bak.to_str().unwrap(),
+        "--deep",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let plan = smstage(&["plan", "--config", &b.config_str(), "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    let moved: Vec<&str> = v["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["kind"] == "moved" && n["path"].as_str().unwrap().starts_with("db/"))
+        .map(|n| n["path"].as_str().unwrap())
+        .collect();
+    for want in [
+        "db/sym",
+        "db/sym_ORD",
+        "db/allDataTypes",
+        "db/widetable",
+        "db/charArrayVector",
+    ] {
+        assert!(moved.contains(&want), "{want} not in {moved:?}");
+    }
+}
+
+#[test]
+fn schema_export_matches_hand_typed_torq_schema() {
+    let Some(src) = fixture("torq-air") else {
+        return;
+    };
+    let out = smstage(&["schema", src.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let want = TORQ_TABLES.replace("    prtnCol: time\n", "");
+    assert_eq!(out.stdout.trim_end(), format!("tables:\n{want}").trim_end());
+}

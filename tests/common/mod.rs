@@ -1,0 +1,214 @@
+//! Shared helpers of the integration tests: fixtures, temp databases, manifests, running the binary.
+#![allow(dead_code)]
+
+use sha2::{Digest, Sha256};
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// `../shared/fixtures/real/<name>`, or None with a loud warning (CI has it; a bare clone may not).
+pub fn fixture(name: &str) -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/real")
+        .join(name);
+    if p.is_dir() {
+        Some(p)
+    } else {
+        eprintln!(
+            "\n!!!!!!!! WARNING: real fixture {} is missing: this test is SKIPPED !!!!!!!!\n",
+            p.display()
+        );
+        None
+    }
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_smstage")
+}
+
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+pub fn smstage(args: &[&str]) -> Out {
+    let o = Command::new(bin())
+        .args(args)
+        .output()
+        .expect("run smstage");
+    Out {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+/// Copies a tree (files, dirs, symlinks as symlinks), keeping modes but making it writable.
+pub fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in walkdir::WalkDir::new(from).min_depth(1) {
+        let e = e.unwrap();
+        let rel = e.path().strip_prefix(from).unwrap();
+        let dst = to.join(rel);
+        let ft = e.file_type();
+        if ft.is_dir() {
+            fs::create_dir_all(&dst).unwrap();
+        } else if ft.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(e.path()).unwrap(), &dst).unwrap();
+        } else {
+            fs::copy(e.path(), &dst).unwrap();
+        }
+        if !ft.is_symlink() {
+            let mut perm = fs::metadata(&dst).unwrap().permissions();
+            use std::os::unix::fs::PermissionsExt;
+            perm.set_mode(perm.mode() | 0o200);
+            fs::set_permissions(&dst, perm).unwrap();
+        }
+    }
+}
+
+/// Every entry under `root`: relative path, kind, size, mode, mtime, link target, content hash.
+pub fn manifest(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in walkdir::WalkDir::new(root).sort_by_file_name() {
+        let e = e.unwrap();
+        let rel = e.path().strip_prefix(root).unwrap().display().to_string();
+        let m = fs::symlink_metadata(e.path()).unwrap();
+        let what = if m.file_type().is_symlink() {
+            format!("link {}", fs::read_link(e.path()).unwrap().display())
+        } else if m.is_dir() {
+            "dir".to_string()
+        } else {
+            let mut h = Sha256::new();
+            h.update(fs::read(e.path()).unwrap());
+            format!("file {} {:x}", m.len(), h.finalize())
+        };
+        out.push(format!(
+            "{rel} {what} mode={:o} mtime={}.{}",
+            m.mode(),
+            m.mtime(),
+            m.mtime_nsec()
+        ));
+    }
+    out
+}
+
+/// A temp dir playing the HDB mount's baseURI, with the database at `data/`.
+pub struct Base {
+    pub dir: tempfile::TempDir,
+}
+
+impl Base {
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("assembly.yaml")
+    }
+    pub fn config_str(&self) -> String {
+        self.config().display().to_string()
+    }
+    /// A full copy of the database next to the base, for the backup precondition.
+    pub fn backup(&self) -> PathBuf {
+        let b = self.dir.path().join("backup");
+        if !b.exists() {
+            copy_tree(&self.data(), &b);
+        }
+        b
+    }
+}
+
+/// Generates a sample database with `smstage gen` (database + assembly.yaml).
+pub fn generated(partitions: u32, tables: u32, columns: u32, rows: u32) -> Base {
+    let dir = tempfile::tempdir().unwrap();
+    let out = smstage(&[
+        "gen",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--partitions",
+        &partitions.to_string(),
+        "--tables",
+        &tables.to_string(),
+        "--columns",
+        &columns.to_string(),
+        "--rows",
+        &rows.to_string(),
+    ]);
+    assert_eq!(out.code, 0, "gen failed: {}", out.all());
+    Base { dir }
+}
+
+/// A copy of a real fixture under `data/` with an assembly YAML.
+pub fn from_fixture(name: &str, yaml_tables: &str) -> Option<Base> {
+    let src = fixture(name)?;
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&src, &dir.path().join("data"));
+    let yaml = format!(
+        "mounts:\n  rdb:\n    type: stream\n    baseURI: file:///tmp/unused-rdb\n    partition: none\n  hdb:\n    type: local\n    baseURI: file://{}\n    partition: date\nsm:\n  tiers:\n    - name: streaming\n      mount: rdb\n    - name: hdb\n      mount: hdb\ntables:\n{yaml_tables}",
+        dir.path().display()
+    );
+    fs::write(dir.path().join("assembly.yaml"), yaml).unwrap();
+    Some(Base { dir })
+}
+
+/// The YAML `tables:` body for torq-air (types read off the files with xxd, see the fixture README).
+pub const TORQ_TABLES: &str = "  flights:
+    type: partitioned
+    prtnCol: time
+    columns:
+      - {name: time, type: timestamp}
+      - {name: sym, type: symbol, attrDisk: parted}
+      - {name: depAirport, type: symbol}
+      - {name: depTime, type: datetime}
+      - {name: arivTime, type: datetime}
+      - {name: arivAirport, type: symbol}
+      - {name: flightNumber, type: long}
+      - {name: aircraftType, type: symbol}
+      - {name: registration, type: string}
+      - {name: status, type: symbol}
+";
+
+/// Table directories of the first partition of a database, sorted.
+pub fn first_partition(data: &Path) -> PathBuf {
+    let mut parts: Vec<_> = fs::read_dir(data)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && p.file_name().unwrap().to_string_lossy().starts_with('2'))
+        .collect();
+    parts.sort();
+    parts[0].clone()
+}
+
+pub fn tables_in(partition: &Path) -> Vec<PathBuf> {
+    let mut t: Vec<_> = fs::read_dir(partition)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    t.sort();
+    t
+}
+
+/// Column names of a table from its `.d` (parsed here independently of the library).
+pub fn dotd(table: &Path) -> Vec<String> {
+    let b = fs::read(table.join(".d")).unwrap();
+    assert_eq!(&b[..3], &[0xff, 0x01, 0x0b]);
+    b[8..]
+        .split(|c| *c == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect()
+}

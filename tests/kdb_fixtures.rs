@@ -1,0 +1,442 @@
+//! The kdb+ reader against the real databases in ../shared/fixtures/real: every file's
+//! header, row counts per table, and every decoded cell against the DolphinDB CSV exports.
+
+use smstage::kdb::header::nested_item_type;
+use smstage::kdb::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn fixtures() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/real");
+    if p.is_dir() {
+        Some(p)
+    } else {
+        eprintln!(
+            "WARNING: fixtures not found at {} -- SKIPPING kdb fixture tests",
+            p.display()
+        );
+        None
+    }
+}
+
+fn all_files(root: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = walkdir::WalkDir::new(root)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.into_path())
+        .filter(|p| p.extension().is_none_or(|x| x != "csv"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Table directories (holding `.d`) under `root`.
+fn table_dirs(root: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = all_files(root)
+        .into_iter()
+        .filter(|p| p.file_name().is_some_and(|n| n == ".d"))
+        .map(|p| p.parent().unwrap().to_path_buf())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn every_file_header_reads() {
+    let Some(root) = fixtures() else { return };
+    let mut n = 0;
+    let files = all_files(&root);
+    for f in &files {
+        let r = read_header(f);
+        if f.ends_with("2022.06.17/Daily/binary") {
+            // A stray text file (hex dump) not listed in .d.
+            let e = r.unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    KdbError::UnknownMagic {
+                        b0: 0x30,
+                        b1: 0x30,
+                        ..
+                    }
+                ),
+                "{e}"
+            );
+            continue;
+        }
+        let h = r.unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        n += 1;
+        let name = f.file_name().unwrap().to_string_lossy().to_string();
+        if name == ".d" || name.starts_with("sym") && h.format == FileFormat::SymbolList {
+            assert_eq!(h.value_type, T_SYMBOL, "{}", f.display());
+        }
+        if name.ends_with('#') {
+            assert_eq!(
+                (h.format, h.value_type),
+                (FileFormat::Vector4k, T_BYTE),
+                "{}",
+                f.display()
+            );
+        }
+        let zipped = std::fs::read(f).unwrap().starts_with(b"kxzipped");
+        assert_eq!(h.compression.is_some(), zipped, "{}", f.display());
+    }
+    // Every file but the stray text file.
+    assert_eq!(n, files.len() - 1);
+    assert!(n > 170, "only {n} files read");
+}
+
+/// Row count of every column of a table, by header.
+fn table_counts(dir: &Path) -> BTreeMap<String, u64> {
+    let cols = read_symbols(&dir.join(".d")).unwrap();
+    cols.iter()
+        .map(|c| {
+            let h = read_header(&dir.join(c)).unwrap_or_else(|e| panic!("{c}: {e}"));
+            (c.clone(), h.count)
+        })
+        .collect()
+}
+
+#[test]
+fn row_counts_agree_within_tables() {
+    let Some(root) = fixtures() else { return };
+    let expect: &[(&str, u64, usize)] = &[
+        ("torq-air/2020.11.14/flights", 1718, 10),
+        ("torq-air/2020.11.15/flights", 2303, 10),
+        ("dolphindb-sample/2022.06.17/Daily", 5408, 20),
+        ("dolphindb-sample/2022.06.17/Syms", 5509, 16),
+        ("dolphindb-sample/2022.12.05/ORD", 5000, 12),
+        ("dolphindb-sample/2022.12.05/TRANSACTION", 5000, 14),
+        // The README says 46 columns; .d lists 47 and all 47 files exist.
+        ("dolphindb-sample/2023.03.24/quote_cffex", 0, 47),
+        ("dolphindb-sample/allDataTypes/splayedTable", 2000, 18),
+        ("dolphindb-sample/charArrayVector", 2000, 2),
+        ("dolphindb-sample/compressCharArrayVector", 2000, 2),
+        ("dolphindb-sample/intArrayVector", 4, 2),
+    ];
+    let dirs = table_dirs(&root);
+    assert_eq!(dirs.len(), expect.len(), "{dirs:?}");
+    for (rel, rows, ncols) in expect {
+        let counts = table_counts(&root.join(rel));
+        assert_eq!(counts.len(), *ncols, "{rel}");
+        for (c, n) in &counts {
+            assert_eq!(n, rows, "{rel}/{c}");
+        }
+    }
+}
+
+#[test]
+fn symbol_files_and_domains() {
+    let Some(root) = fixtures() else { return };
+    let torq = read_symbols(&root.join("torq-air/sym")).unwrap();
+    assert_eq!(torq.len(), 129);
+    assert_eq!(&torq[..3], ["EN", "LH", "EW"]);
+    // The header count of the root sym is 0; the header read counts NULs (small file).
+    assert_eq!(read_header(&root.join("torq-air/sym")).unwrap().count, 129);
+    let d = read_symbols(&root.join("dolphindb-sample/compressCharArrayVector/.d")).unwrap();
+    assert_eq!(d, ["id", "nestChar"]);
+    let ord = read_symbols(&root.join("dolphindb-sample/sym_ORD")).unwrap();
+    assert_eq!(ord, ["000155", "XSHE", "IDX", "50", "49"]);
+    let h = read_header(&root.join("dolphindb-sample/2022.12.05/ORD/code")).unwrap();
+    assert_eq!(h.domain.as_deref(), Some("sym_ORD"));
+    let h = read_header(&root.join("torq-air/2020.11.14/flights/sym")).unwrap();
+    assert_eq!((h.attr, h.domain.as_deref()), (Attr::Parted, Some("sym")));
+}
+
+#[test]
+fn nested_columns() {
+    let Some(root) = fixtures() else { return };
+    for (rel, item) in [
+        ("torq-air/2020.11.14/flights/registration", T_CHAR),
+        ("dolphindb-sample/charArrayVector/nestChar", T_CHAR),
+        ("dolphindb-sample/compressCharArrayVector/nestChar", T_CHAR),
+        ("dolphindb-sample/intArrayVector/d", T_LONG),
+        ("dolphindb-sample/intArrayVector/lh", T_CHAR),
+    ] {
+        let f = root.join(rel);
+        let h = read_header(&f).unwrap();
+        assert!(h.nested, "{rel}");
+        let mut data = f.clone().into_os_string();
+        data.push("#");
+        let it = nested_item_type(Path::new(&data)).unwrap();
+        assert_eq!(it, Some(item), "{rel}");
+        assert_eq!(header::logical_type(&h, it), LogicalType::List(Some(item)));
+    }
+    let c = read_column(&root.join("dolphindb-sample/intArrayVector/d")).unwrap();
+    let ColumnData::Nested(items) = &c.data else {
+        panic!()
+    };
+    assert_eq!(items[0], ColumnData::Long(vec![1, 2, 3]));
+    assert_eq!(items[1], ColumnData::Long(vec![4]));
+    assert_eq!(items[3].len(), 30);
+    let c = read_column(&root.join("dolphindb-sample/intArrayVector/lh")).unwrap();
+    let got: Vec<String> = (0..c.data.len()).map(|i| c.data.fmt_value(i)).collect();
+    assert_eq!(got, ["abc", "c", "u", "dolphindb"]);
+    // The compressed copy decodes to the same values as the plain one.
+    let a = read_column(&root.join("dolphindb-sample/charArrayVector/nestChar")).unwrap();
+    let b = read_column(&root.join("dolphindb-sample/compressCharArrayVector/nestChar")).unwrap();
+    assert_eq!(a.data, b.data);
+    assert_eq!(a.data.len(), 2000);
+    let reg = read_column(&root.join("torq-air/2020.11.14/flights/registration")).unwrap();
+    assert_eq!(reg.data.len(), 1718);
+    assert_eq!(reg.data.fmt_value(1), "SXDVO");
+}
+
+#[test]
+fn every_column_of_every_table_decodes() {
+    let Some(root) = fixtures() else { return };
+    for dir in table_dirs(&root) {
+        let counts = table_counts(&dir);
+        for (c, n) in counts {
+            let col = read_column(&dir.join(&c)).unwrap_or_else(|e| panic!("{c}: {e}"));
+            assert_eq!(col.data.len() as u64, n, "{}/{c}", dir.display());
+            for i in 0..col.data.len() {
+                let _ = col.data.fmt_value(i);
+            }
+        }
+    }
+}
+
+// ---- CSV ground truth -------------------------------------------------------------------
+
+fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines().map(|l| l.trim_end_matches('\r'));
+    let head: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
+    let rows: Vec<Vec<String>> = lines
+        .map(|l| l.split(',').map(String::from).collect::<Vec<_>>())
+        .collect();
+    for r in &rows {
+        assert_eq!(r.len(), head.len(), "{}", path.display());
+    }
+    (head, rows)
+}
+
+/// The CSV exports write dates with `-` and datetimes with a space; q writes `.` and `T`.
+fn canon(cell: &str, data: &ColumnData) -> String {
+    match data {
+        ColumnData::Date(_) | ColumnData::Month(_) => cell.replace('-', "."),
+        ColumnData::Timestamp(_) => match cell.split_once('D') {
+            Some((d, t)) => format!("{}D{t}", d.replace('-', ".")),
+            None => cell.to_string(),
+        },
+        ColumnData::Datetime(_) => match cell.split_once(' ') {
+            Some((d, t)) => format!("{}T{t}", d.replace('-', ".")),
+            None => cell.to_string(),
+        },
+        _ => cell.to_string(),
+    }
+}
+
+/// Whether `cell` shows value `i`: exact q rendering; floats may also be written at q's
+/// default 7 significant digits (`\P 7`, Daily.csv), or with 17 digits whose last one the
+/// exporter did not round like `%.17g` (`20.379999999999998` for 20.379999999999999005):
+/// those must parse back to exactly the stored double.
+fn cell_matches(data: &ColumnData, i: usize, cell: &str, domain: Option<&[String]>) -> bool {
+    let want = canon(cell, data);
+    match data {
+        ColumnData::Enum { indices, .. } => {
+            let syms = resolve_enum(&indices[i..=i], domain.unwrap());
+            syms[0].as_deref().unwrap_or("") == want
+        }
+        ColumnData::Float(v) => {
+            data.fmt_value(i) == want
+                || fmt_float(v[i], 7) == want
+                || (significant_digits(&want) >= 16 && want.parse::<f64>().ok() == Some(v[i]))
+        }
+        _ => data.fmt_value(i) == want,
+    }
+}
+
+fn significant_digits(s: &str) -> usize {
+    let m = s.split(['e', 'E']).next().unwrap_or("");
+    m.chars()
+        .filter(|c| c.is_ascii_digit())
+        .collect::<String>()
+        .trim_start_matches('0')
+        .len()
+}
+
+/// `domains`: the directory holding the enumeration domains (the database root the table
+/// is loaded from: for a splayed table, its parent directory).
+fn compare_table(root: &Path, dir: &Path, domains: &Path, csv: &str) -> usize {
+    let (head, rows) = read_csv(&root.join("dolphindb-sample-csv").join(csv));
+    let cols = read_symbols(&dir.join(".d")).unwrap();
+    assert_eq!(head, cols, "{csv}: column order");
+    let mut cells = 0;
+    for (j, c) in cols.iter().enumerate() {
+        let col = read_column(&dir.join(c)).unwrap();
+        assert_eq!(col.data.len(), rows.len(), "{csv}/{c}");
+        let domain = col
+            .header
+            .domain
+            .as_ref()
+            .map(|d| read_symbols(&domains.join(d)).unwrap());
+        for (i, r) in rows.iter().enumerate() {
+            assert!(
+                cell_matches(&col.data, i, &r[j], domain.as_deref()),
+                "{csv} row {i} column {c}: csv {:?}, decoded {:?}",
+                r[j],
+                col.data.fmt_value(i)
+            );
+            cells += 1;
+        }
+    }
+    cells
+}
+
+#[test]
+fn decoded_partitions_match_csv() {
+    let Some(root) = fixtures() else { return };
+    let db = root.join("dolphindb-sample");
+    let mut cells = 0;
+    for (t, csv) in [
+        ("2022.06.17/Daily", "Daily.csv"),
+        ("2022.06.17/Syms", "Syms.csv"),
+        ("2022.12.05/ORD", "Orders.csv"),
+        ("2022.12.05/TRANSACTION", "Trans.csv"),
+    ] {
+        cells += compare_table(&root, &db.join(t), &db, csv);
+    }
+    let splayed = db.join("allDataTypes/splayedTable");
+    cells += compare_table(&root, &splayed, &db.join("allDataTypes"), "test.csv");
+    assert_eq!(
+        cells,
+        5408 * 20 + 5509 * 16 + 5000 * 12 + 5000 * 14 + 2000 * 18
+    );
+}
+
+#[test]
+fn serialized_table_matches_csv() {
+    let Some(root) = fixtures() else { return };
+    let db = root.join("dolphindb-sample");
+    let h = read_header(&db.join("allDataTypes/test")).unwrap();
+    assert_eq!(
+        (h.format, h.value_type, h.count),
+        (FileFormat::Serialized, 98, 2000)
+    );
+    let t = read_column(&db.join("allDataTypes/test")).unwrap();
+    let ColumnData::Table { names, columns } = &t.data else {
+        panic!("{:?}", t.header)
+    };
+    let (head, rows) = read_csv(&root.join("dolphindb-sample-csv/test.csv"));
+    assert_eq!(names, &head);
+    for (j, col) in columns.iter().enumerate() {
+        for (i, r) in rows.iter().enumerate() {
+            assert!(
+                cell_matches(col, i, &r[j], None),
+                "test row {i} column {}: csv {:?}, decoded {:?}",
+                names[j],
+                r[j],
+                col.fmt_value(i)
+            );
+        }
+    }
+    let w = read_header(&db.join("widetable")).unwrap();
+    assert_eq!((w.value_type, w.count), (98, 1));
+    let w = read_column(&db.join("widetable")).unwrap();
+    let ColumnData::Table { names, .. } = &w.data else {
+        panic!()
+    };
+    assert_eq!(names.len(), 130);
+}
+
+#[test]
+fn torq_values() {
+    let Some(root) = fixtures() else { return };
+    let dir = root.join("torq-air/2020.11.14/flights");
+    let syms = read_symbols(&root.join("torq-air/sym")).unwrap();
+    let fl = read_column(&dir.join("flightNumber")).unwrap();
+    assert_eq!(fl.data.fmt_value(0), "931");
+    let dep = read_column(&dir.join("depTime")).unwrap();
+    assert!(
+        dep.data.fmt_value(0).starts_with("2020.11.1"),
+        "{}",
+        dep.data.fmt_value(0)
+    );
+    let t = read_column(&dir.join("time")).unwrap();
+    assert!(
+        t.data.fmt_value(0).starts_with("2020.11.14D"),
+        "{}",
+        t.data.fmt_value(0)
+    );
+    let s = read_column(&dir.join("sym")).unwrap();
+    let ColumnData::Enum { indices, domain } = &s.data else {
+        panic!()
+    };
+    assert_eq!(domain, "sym");
+    // The fixture's root `sym` holds 129 symbols but the column uses indices up to 215:
+    // the domain is stale; kdb+ reads those rows as null symbols.
+    assert_eq!(indices.iter().max(), Some(&215));
+    let resolved = resolve_enum(indices, &syms);
+    for (i, r) in indices.iter().zip(&resolved) {
+        assert_eq!(r.is_some(), *i < 129);
+    }
+    assert_eq!(
+        resolved[0].as_deref(),
+        Some(syms[indices[0] as usize].as_str())
+    );
+}
+
+#[test]
+fn corrupted_copies_are_errors_not_panics() {
+    let Some(root) = fixtures() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let db = root.join("dolphindb-sample");
+    for rel in [
+        "2022.12.05/ORD/price",
+        "2022.12.05/ORD/code",
+        "2022.06.17/Daily/sym",
+        "2022.06.17/Syms/SW1",
+        "allDataTypes/test",
+        "../torq-air/2020.11.14/flights/time",
+    ] {
+        let bytes = std::fs::read(db.join(rel)).unwrap();
+        // Cuts that leave a partial value: a whole-value cut of a file without a header
+        // count is indistinguishable from a shorter column.
+        for cut in [1, 7, 100, bytes.len() / 2 + 3] {
+            let p = tmp.path().join("cut");
+            std::fs::write(&p, &bytes[..bytes.len() - cut]).unwrap();
+            let c = read_column(&p);
+            assert!(c.is_err(), "{rel} cut {cut}");
+            // A header read of a big serialized object looks at its first column only.
+            if !rel.ends_with("test") {
+                assert!(read_header(&p).is_err(), "{rel} cut {cut}");
+            }
+        }
+    }
+    // A nested column whose data file lost its tail.
+    for cut in [1, 500] {
+        let src = db.join("charArrayVector");
+        std::fs::copy(src.join("nestChar"), tmp.path().join("n")).unwrap();
+        let d = std::fs::read(src.join("nestChar#")).unwrap();
+        std::fs::write(tmp.path().join("n#"), &d[..d.len() - cut]).unwrap();
+        let e = read_column(&tmp.path().join("n")).unwrap_err();
+        assert!(matches!(e, KdbError::Corrupt { .. }), "{e}");
+    }
+    // A bad attribute byte, then a bad magic, in otherwise good copies.
+    let mut b = std::fs::read(db.join("2022.12.05/ORD/price")).unwrap();
+    b[3] = 9;
+    let p = tmp.path().join("attr");
+    std::fs::write(&p, &b).unwrap();
+    let e = read_header(&p).unwrap_err();
+    assert!(matches!(e, KdbError::BadAttr { byte: 9, .. }), "{e}");
+    b[0] = 0x12;
+    b[1] = 0x34;
+    let p = tmp.path().join("magic");
+    std::fs::write(&p, &b).unwrap();
+    let e = read_header(&p).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("{}: unknown file header bytes 12 34", p.display())
+    );
+    let mut z = std::fs::read(db.join("2022.06.17/Daily/close")).unwrap();
+    z[..8].copy_from_slice(b"kxzippEd");
+    let p = tmp.path().join("enc");
+    std::fs::write(&p, &z).unwrap();
+    let e = read_column(&p).unwrap_err();
+    assert!(matches!(e, KdbError::Encrypted { .. }), "{e}");
+    let e = read_header(&p).unwrap_err();
+    assert!(matches!(e, KdbError::Encrypted { .. }), "{e}");
+}

@@ -1,0 +1,176 @@
+//! `smstage verify`: plain and segmented roots, `--against`, and the segment rules of `\l`.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::Path;
+
+/// Lays out the SM layout of `plan` beside the original by COPYING (the test's own renderer,
+/// independent of the commit): `<base>/db`, `<base>/data/versions/...` from `<base>/data`.
+fn materialize_copy(base: &Path, plan_json: &serde_json::Value, into: &Path) {
+    for n in plan_json["nodes"].as_array().unwrap() {
+        let path = into.join(n["path"].as_str().unwrap());
+        match n["kind"].as_str().unwrap() {
+            "dir" => fs::create_dir_all(&path).unwrap(),
+            "symlink" => symlink(n["target"].as_str().unwrap(), &path).unwrap(),
+            "file" => fs::write(&path, n["contents"].as_str().unwrap()).unwrap(),
+            "moved" => {
+                let from = base.join(n["from"].as_str().unwrap());
+                if n["is_dir"].as_bool().unwrap() {
+                    copy_tree(&from, &path);
+                } else {
+                    fs::copy(&from, &path).unwrap();
+                }
+            }
+            k => panic!("unknown node kind {k}"),
+        }
+    }
+}
+
+fn plan_of(b: &Base) -> serde_json::Value {
+    let out = smstage(&["plan", "--config", &b.config_str(), "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
+#[test]
+fn original_and_materialized_layout_verify_and_are_equal() {
+    let b = generated(3, 2, 10, 300);
+    let plan = plan_of(&b);
+    let view = b.path().join("materialized");
+    materialize_copy(b.path(), &plan, &view);
+    let root = view.join(plan["root"].as_str().unwrap());
+    assert_eq!(
+        fs::read_to_string(root.join("par.txt")).unwrap(),
+        plan["par_txt"].as_str().unwrap()
+    );
+
+    let out = smstage(&["verify", b.data().to_str().unwrap(), "--deep"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let out = smstage(&[
+        "verify",
+        root.to_str().unwrap(),
+        "--config",
+        &b.config_str(),
+        "--deep",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let out = smstage(&[
+        "verify",
+        root.to_str().unwrap(),
+        "--against",
+        b.data().to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+}
+
+#[test]
+fn against_names_the_first_differing_column() {
+    let b = generated(2, 1, 6, 100);
+    let other = b.path().join("other");
+    copy_tree(&b.data(), &other);
+    // Flip one float in the last partition's price column.
+    let part = fs::read_dir(&other)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .max()
+        .unwrap();
+    let table = tables_in(&part)[0].clone();
+    let col = table.join("price");
+    let mut bytes = fs::read(&col).unwrap();
+    let n = bytes.len();
+    bytes[n - 2] ^= 0x40;
+    fs::write(&col, bytes).unwrap();
+    let out = smstage(&[
+        "verify",
+        b.data().to_str().unwrap(),
+        "--against",
+        other.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let f = &v["findings"][0];
+    assert_eq!(f["code"], "verify-content-differs");
+    assert_eq!(f["column"], "price");
+    assert_eq!(f["partition"], part.file_name().unwrap().to_str().unwrap());
+    assert!(
+        f["message"].as_str().unwrap().contains("row 99"),
+        "{}",
+        f["message"]
+    );
+}
+
+#[test]
+fn segment_rules_of_backslash_l() {
+    let b = generated(2, 1, 6, 50);
+    let plan = plan_of(&b);
+    let view = b.path().join("m");
+    materialize_copy(b.path(), &plan, &view);
+    let root = view.join("db");
+    let seg = fs::read_dir(&root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with('$'))
+        .unwrap();
+    // A name ending in $ inside a segment is ignored, as \l ignores it.
+    fs::write(seg.join("tmp$"), b"x").unwrap();
+    let out = smstage(&["verify", root.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    // Anything else in a segment makes \l fail.
+    fs::write(seg.join("README"), b"x").unwrap();
+    let out = smstage(&["verify", root.to_str().unwrap()]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stdout.contains("verify-segment") && out.stdout.contains("README"),
+        "{}",
+        out.all()
+    );
+    fs::remove_file(seg.join("README")).unwrap();
+    // A par.txt entry that does not resolve.
+    fs::write(root.join("par.txt"), "nowhere$\n").unwrap();
+    let out = smstage(&["verify", root.to_str().unwrap()]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stdout.contains("verify-par-txt") && out.stdout.contains("nowhere$"),
+        "{}",
+        out.all()
+    );
+}
+
+#[test]
+fn real_fixtures_verify_against_themselves() {
+    for name in ["torq-air", "dolphindb-sample"] {
+        let Some(src) = fixture(name) else { continue };
+        let d = tempfile::tempdir().unwrap();
+        copy_tree(&src, &d.path().join("copy"));
+        let out = smstage(&[
+            "verify",
+            d.path().join("copy").to_str().unwrap(),
+            "--against",
+            src.to_str().unwrap(),
+        ]);
+        // dolphindb has tables absent from partitions (a load finding), but equal content.
+        assert!(
+            !out.stdout.contains("verify-content-differs"),
+            "{name}: {}",
+            out.all()
+        );
+        if name == "torq-air" {
+            assert_eq!(out.code, 0, "{}", out.all());
+        }
+    }
+}
+
+#[test]
+fn verify_usage_errors() {
+    let out = smstage(&["verify", "/nonexistent/root"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("/nonexistent/root"), "{}", out.all());
+}
