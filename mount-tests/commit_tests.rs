@@ -5,7 +5,10 @@ use sha2::{Digest, Sha256};
 use smstage::commit::{
     self, commit, rollback, status, CommitError, CommitOptions, Fault, RollbackOptions, State,
 };
-use smstage::plan::{Node, NodeKind, Plan, PlanPartition, PlanTier, TierKind, PLAN_VERSION};
+use smstage::plan::{
+    build, Node, NodeKind, Plan, PlanInput, PlanPartition, PlanTier, RootEntry, TierInput,
+    TierKind, PLAN_VERSION,
+};
 use std::collections::BTreeMap;
 use std::fs::{self, File, FileTimes};
 use std::os::unix::fs::PermissionsExt;
@@ -83,8 +86,57 @@ fn node(path: &str, kind: NodeKind) -> Node {
     }
 }
 
-/// The plan for a pristine `B/data`, per docs/sm-layout.md (one local tier `hdb`).
+/// The plan for a pristine `B/data` from the real builder (one local tier `hdb`).
 fn make_plan(b: &Path) -> Plan {
+    make_plan_with(b, &[])
+}
+
+/// Same, with object tiers `(name, store, dates)` after the local one.
+fn make_plan_with(b: &Path, objects: &[(&str, &str, &[&str])]) -> Plan {
+    let mut input = PlanInput {
+        base: b.to_path_buf(),
+        root_entries: vec![],
+        tiers: vec![TierInput {
+            name: "hdb".into(),
+            kind: TierKind::Local,
+            store: format!("file://{}/data", b.display()),
+        }],
+        local_partitions: vec![],
+        object_partitions: vec![],
+    };
+    let mut names: Vec<_> = fs::read_dir(b.join("data"))
+        .unwrap()
+        .map(|e| e.unwrap())
+        .collect();
+    names.sort_by_key(|e| e.file_name());
+    for e in names {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if is_date(&name) {
+            input.local_partitions.push(name);
+        } else {
+            input.root_entries.push(RootEntry {
+                name,
+                is_dir: e.file_type().unwrap().is_dir(),
+            });
+        }
+    }
+    for (name, store, dates) in objects {
+        input.tiers.push(TierInput {
+            name: name.to_string(),
+            kind: TierKind::Object,
+            store: store.to_string(),
+        });
+        for d in *dates {
+            input
+                .object_partitions
+                .push((d.to_string(), name.to_string()));
+        }
+    }
+    build(&input).unwrap()
+}
+
+/// The plan written by hand from docs/sm-layout.md: the builder must agree with the contract.
+fn hand_plan(b: &Path) -> Plan {
     let mut names: Vec<(String, bool)> = fs::read_dir(b.join("data"))
         .unwrap()
         .map(|e| {
@@ -821,4 +873,36 @@ fn real_fixtures_commit_and_roll_back() {
         rollback(&b, &RollbackOptions::default()).unwrap();
         assert_eq!(manifest(&b), original, "{name}");
     }
+}
+
+#[test]
+fn builder_agrees_with_the_layout_contract() {
+    let (_t, b) = fresh();
+    assert_eq!(make_plan(&b), hand_plan(&b));
+}
+
+#[test]
+fn object_tier_plan_commits_an_empty_local_segment() {
+    // Scenario 2: only the root entries are local, every partition is in object storage.
+    let (_t, b) = fresh_on_disk();
+    for d in ["2024.01.02", "2024.01.03"] {
+        fs::remove_dir_all(b.join("data").join(d)).unwrap();
+    }
+    fix_times(&b.join("data"));
+    let original = manifest(&b);
+    let plan = make_plan_with(&b, &[("s3", "s3://bucket/hdb", &["2024.01.02"])]);
+    commit(&plan, &CommitOptions::default()).unwrap();
+    assert_eq!(
+        fs::read_to_string(b.join("db/par.txt")).unwrap(),
+        "hdb$\ns3://bucket/hdb\n"
+    );
+    assert_eq!(fs::read_dir(b.join("db/hdb$")).unwrap().count(), 0);
+    assert_eq!(fs::read_dir(b.join("data/versions")).unwrap().count(), 0);
+    let left: Vec<_> = fs::read_dir(b.join("data"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("versions")]);
+    rollback(&b, &RollbackOptions::default()).unwrap();
+    assert_eq!(manifest(&b), original);
 }
