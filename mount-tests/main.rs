@@ -1,2 +1,4 @@
 //! Integration tests that really mount, load, crash and resume (run as root with /dev/fuse).
+
+mod commit_tests;
 mod view_tests;

@@ -7,6 +7,7 @@
 pub mod backup;
 pub mod check;
 pub mod cli;
+pub mod commit;
 pub mod config;
 pub mod dates;
 pub mod finding;

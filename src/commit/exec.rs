@@ -1,0 +1,538 @@
+//! Runs the commit: preflight, journal creation or resume, then each step forward with
+//! intent/done records, rolling back automatically on a non-fatal error.
+
+use super::fsutil::{
+    fsync_parent, io_err, remove_replicated, renameat2, replicate, times_of, tmp_name,
+    write_atomic, ReplicaMode,
+};
+use super::journal::{Journal, JournalHeader, JournalState, RecordKind};
+use super::lock::Lock;
+use super::steps::{staging_name, steps, Step};
+use super::{CommitError, CommitOptions, CommitReport, Fault, CRASH_EXIT_CODE};
+use crate::plan::{NodeKind, Plan};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::IsTerminal;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// What a step needs from its environment.
+pub(crate) struct Ctx {
+    pub base: PathBuf,
+    pub mode: ReplicaMode,
+    pub preexisting: BTreeSet<String>,
+}
+
+impl Ctx {
+    pub fn from_header(h: &JournalHeader) -> Ctx {
+        Ctx {
+            base: h.base.clone(),
+            mode: if h.copy_mode {
+                ReplicaMode::Copy
+            } else {
+                ReplicaMode::Link
+            },
+            preexisting: h.preexisting.iter().cloned().collect(),
+        }
+    }
+    pub fn p(&self, rel: &str) -> PathBuf {
+        self.base.join(rel)
+    }
+}
+
+pub(crate) fn smstage_dir(base: &Path) -> PathBuf {
+    base.join(".smstage")
+}
+
+pub(crate) fn journal_path(base: &Path) -> PathBuf {
+    smstage_dir(base).join("journal")
+}
+
+/// What is at a path, without following a final symlink.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Absent,
+    Dir,
+    File,
+    Link(PathBuf),
+}
+
+pub(crate) fn kind(path: &Path) -> Result<Kind, CommitError> {
+    match fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Kind::Absent),
+        Err(e) => Err(io_err("lstat", path)(e)),
+        Ok(m) if m.file_type().is_symlink() => Ok(Kind::Link(
+            fs::read_link(path).map_err(io_err("readlink", path))?,
+        )),
+        Ok(m) if m.is_dir() => Ok(Kind::Dir),
+        Ok(_) => Ok(Kind::File),
+    }
+}
+
+pub(crate) fn unexpected(path: &Path, what: &str) -> CommitError {
+    CommitError::Unexpected {
+        path: path.to_path_buf(),
+        msg: what.to_string(),
+    }
+}
+
+/// Create symlink `path -> target`, or accept an identical one already there.
+pub(crate) fn ensure_symlink(path: &Path, target: &str) -> Result<(), CommitError> {
+    match kind(path)? {
+        Kind::Link(t) if t == Path::new(target) => {}
+        Kind::Absent => {
+            std::os::unix::fs::symlink(target, path).map_err(io_err("symlink", path))?
+        }
+        other => {
+            return Err(unexpected(
+                path,
+                &format!("expected symlink to {target}, found {other:?}"),
+            ))
+        }
+    }
+    fsync_parent(path)
+}
+
+/// Make the symlink `path` point at `target` atomically (temporary symlink renamed over it).
+/// The temporary name ends in `$`, so `\l` never sees it.
+pub(crate) fn point_symlink(path: &Path, target: &str) -> Result<(), CommitError> {
+    let tmp = tmp_name(path, ".smstage-tmp$");
+    if kind(path)? == Kind::Link(PathBuf::from(target)) {
+        let _ = fs::remove_file(&tmp);
+        return fsync_parent(path);
+    }
+    if !matches!(kind(path)?, Kind::Link(_)) {
+        return Err(unexpected(path, "expected a symlink to repoint"));
+    }
+    let _ = fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(target, &tmp).map_err(io_err("symlink", &tmp))?;
+    fs::rename(&tmp, path).map_err(io_err("rename", path))?;
+    fsync_parent(path)
+}
+
+/// Swap a and b with RENAME_EXCHANGE and make both parents durable.
+pub(crate) fn exchange(a: &Path, b: &Path) -> Result<(), CommitError> {
+    renameat2(a, b, libc::RENAME_EXCHANGE).map_err(io_err("renameat2(RENAME_EXCHANGE)", a))?;
+    fsync_parent(a)?;
+    fsync_parent(b)
+}
+
+/// Whether the effect of a forward step is fully in place (the resume probe).
+pub fn is_done(step: &Step, ctx: &Ctx) -> Result<bool, CommitError> {
+    Ok(match step {
+        Step::Mkdir { path } => kind(&ctx.p(path))? == Kind::Dir,
+        Step::WriteFileAtomic { path, contents } => {
+            fs::read(ctx.p(path)).ok().as_deref() == Some(contents.as_bytes())
+        }
+        Step::Symlink { path, target } => kind(&ctx.p(path))? == Kind::Link(target.into()),
+        // A replica is only known complete once the step says so; re-running merges.
+        Step::Replicate { .. } => false,
+        Step::Rename { from, to } => {
+            kind(&ctx.p(from))? == Kind::Absent && kind(&ctx.p(to))? == Kind::Dir
+        }
+        Step::Exchange { a, b } => {
+            matches!(kind(&ctx.p(a))?, Kind::Link(_)) && kind(&ctx.p(b))? == Kind::Dir
+        }
+        Step::ReplaceSymlink { path, target, .. } => {
+            kind(&ctx.p(path))? == Kind::Link(target.into())
+        }
+        Step::UnlinkSymlink { path, .. } => kind(&ctx.p(path))? == Kind::Absent,
+        Step::RemoveTree { path, .. } => kind(&ctx.p(path))? == Kind::Absent,
+    })
+}
+
+/// Run one forward step. Each arm first checks whether the effect is already there, so running
+/// a step again after a crash (intent written, done not) converges instead of failing; every
+/// arm re-syncs the parents it touched, since the crash may have come before the fsync.
+pub(crate) fn run_step(step: &Step, ctx: &Ctx) -> Result<(), CommitError> {
+    match step {
+        Step::Mkdir { path } => {
+            let p = ctx.p(path);
+            if ctx.preexisting.contains(path) {
+                return Ok(());
+            }
+            match kind(&p)? {
+                Kind::Dir => {}
+                Kind::Absent => fs::create_dir(&p).map_err(io_err("mkdir", &p))?,
+                other => {
+                    return Err(unexpected(
+                        &p,
+                        &format!("expected a directory, found {other:?}"),
+                    ))
+                }
+            }
+            fsync_parent(&p)
+        }
+        Step::WriteFileAtomic { path, contents } => {
+            let p = ctx.p(path);
+            if fs::read(&p).ok().as_deref() == Some(contents.as_bytes()) {
+                return fsync_parent(&p);
+            }
+            write_atomic(&p, contents.as_bytes())
+        }
+        Step::Symlink { path, target } => ensure_symlink(&ctx.p(path), target),
+        Step::Replicate { from, to } => replicate(&ctx.p(from), &ctx.p(to), ctx.mode),
+        Step::Rename { from, to } => {
+            let (f, t) = (ctx.p(from), ctx.p(to));
+            if !is_done(step, ctx)? {
+                renameat2(&f, &t, libc::RENAME_NOREPLACE)
+                    .map_err(io_err("renameat2(RENAME_NOREPLACE)", &t))?;
+            }
+            fsync_parent(&f)?;
+            fsync_parent(&t)
+        }
+        Step::Exchange { a, b } => {
+            let (pa, pb) = (ctx.p(a), ctx.p(b));
+            match (kind(&pa)?, kind(&pb)?) {
+                (Kind::Link(_), Kind::Dir) => {
+                    fsync_parent(&pa)?;
+                    fsync_parent(&pb)
+                }
+                (Kind::Dir, Kind::Link(_)) => exchange(&pa, &pb),
+                (x, y) => Err(unexpected(
+                    &pa,
+                    &format!("exchange expects a directory and a symlink, found {x:?} and {y:?}"),
+                )),
+            }
+        }
+        Step::ReplaceSymlink { path, target, .. } => point_symlink(&ctx.p(path), target),
+        Step::UnlinkSymlink { path, target } => {
+            let p = ctx.p(path);
+            match kind(&p)? {
+                Kind::Absent => {}
+                Kind::Link(t) if t == Path::new(target) => {
+                    fs::remove_file(&p).map_err(io_err("unlink", &p))?
+                }
+                other => {
+                    return Err(unexpected(
+                        &p,
+                        &format!("expected symlink to {target}, found {other:?}"),
+                    ))
+                }
+            }
+            fsync_parent(&p)
+        }
+        Step::RemoveTree { path, replica } => {
+            remove_replicated(&ctx.p(path), &ctx.p(replica), ctx.mode)
+        }
+    }
+}
+
+/// sha256 (hex) of the plan's JSON: identifies the plan in the journal.
+pub fn plan_hash(plan: &Plan) -> String {
+    let json = serde_json::to_vec(plan).unwrap_or_default();
+    Sha256::digest(&json)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+pub(crate) fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Check the tree is exactly the plan's "before" and record what rollback needs.
+fn preflight(
+    plan: &Plan,
+    steps: &[Step],
+    opts: &CommitOptions,
+) -> Result<JournalHeader, CommitError> {
+    let base = &plan.base;
+    let data = base.join(&plan.source);
+    let dmd = fs::metadata(&data).map_err(io_err("stat source", &data))?;
+    if !dmd.is_dir() {
+        return Err(CommitError::Preflight(format!(
+            "{} is not a directory",
+            data.display()
+        )));
+    }
+    for name in [plan.root.clone(), staging_name(&plan.root)] {
+        if kind(&base.join(&name))? != Kind::Absent {
+            return Err(CommitError::Preflight(format!(
+                "{} already exists (and no journal says smstage created it)",
+                base.join(&name).display()
+            )));
+        }
+    }
+    let mut covered: BTreeSet<String> = BTreeSet::new();
+    for n in &plan.nodes {
+        if let NodeKind::Moved { from, is_dir } = &n.kind {
+            let k = kind(&base.join(from))?;
+            let ok = if *is_dir {
+                k == Kind::Dir
+            } else {
+                !matches!(k, Kind::Absent | Kind::Dir)
+            };
+            if !ok {
+                return Err(CommitError::Preflight(format!(
+                    "{from} should be a {} but is {k:?}",
+                    if *is_dir { "directory" } else { "file" }
+                )));
+            }
+            covered.insert(from.clone());
+        }
+    }
+    let mut preexisting = Vec::new();
+    for n in &plan.nodes {
+        if n.kind == NodeKind::Dir
+            && n.path != plan.source
+            && kind(&base.join(&n.path))? == Kind::Dir
+        {
+            preexisting.push(n.path.clone());
+            covered.insert(n.path.clone());
+        }
+    }
+    let mut dir_times = vec![(plan.source.clone(), times_of(&dmd))];
+    for e in fs::read_dir(&data).map_err(io_err("readdir", &data))? {
+        let e = e.map_err(io_err("readdir", &data))?;
+        let rel = format!("{}/{}", plan.source, e.file_name().to_string_lossy());
+        if !covered.contains(&rel) {
+            return Err(CommitError::Preflight(format!(
+                "{rel} is not accounted for by the plan; the commit would leave it behind"
+            )));
+        }
+        // Partition subtrees move as a whole and keep their inner times: only their top.
+        let depth = if is_partition(steps, &rel) {
+            0
+        } else {
+            usize::MAX
+        };
+        for w in walkdir::WalkDir::new(e.path())
+            .follow_links(false)
+            .max_depth(depth)
+        {
+            let w = w.map_err(|err| CommitError::Preflight(format!("walking {rel}: {err}")))?;
+            if w.file_type().is_dir() {
+                let md = w
+                    .metadata()
+                    .map_err(|err| CommitError::Preflight(format!("{err}")))?;
+                let r = w.path().strip_prefix(base).unwrap_or(w.path());
+                dir_times.push((r.to_string_lossy().into_owned(), times_of(&md)));
+            }
+        }
+    }
+    let copy_mode =
+        opts.force_copy || fs::metadata(base).map_err(io_err("stat", base))?.dev() != dmd.dev();
+    Ok(JournalHeader {
+        plan_hash: plan_hash(plan),
+        base: base.clone(),
+        source: plan.source.clone(),
+        root: plan.root.clone(),
+        data_dev: dmd.dev(),
+        data_ino: dmd.ino(),
+        copy_mode,
+        steps: steps.to_vec(),
+        preexisting,
+        dir_times,
+        created_unix: now_unix(),
+    })
+}
+
+fn is_partition(steps: &[Step], rel: &str) -> bool {
+    steps
+        .iter()
+        .any(|s| matches!(s, Step::Exchange { a, .. } if a == rel))
+}
+
+/// Stop the process now, as a power cut or kill -9 would (no unwinding, no flushing).
+pub(crate) fn crash() -> ! {
+    // SAFETY: _exit never returns and is async-signal-safe.
+    unsafe { libc::_exit(CRASH_EXIT_CODE) }
+}
+
+pub(crate) fn progress_bar(
+    total: usize,
+    enabled: bool,
+    what: &str,
+) -> Option<indicatif::ProgressBar> {
+    if !enabled || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let pb = indicatif::ProgressBar::new(total as u64);
+    let style = indicatif::ProgressStyle::with_template(
+        "{prefix} [{bar:40}] {pos}/{len} steps, {per_sec}, ETA {eta} {msg}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    pb.set_style(style);
+    pb.set_prefix(what.to_string());
+    Some(pb)
+}
+
+/// Check that the journal at hand belongs to this database (same base, same data inode).
+pub(crate) fn check_identity(
+    h: &JournalHeader,
+    base: &Path,
+    journal: &Path,
+) -> Result<(), CommitError> {
+    let data = base.join(&h.source);
+    let md = fs::metadata(&data).map_err(io_err("stat source", &data))?;
+    if h.base != base || md.dev() != h.data_dev || md.ino() != h.data_ino {
+        return Err(CommitError::ForeignJournal {
+            path: journal.to_path_buf(),
+            reason: format!(
+                "it was written for {} (device {}, inode {}), not for {} (device {}, inode {})",
+                h.base.join(&h.source).display(),
+                h.data_dev,
+                h.data_ino,
+                data.display(),
+                md.dev(),
+                md.ino()
+            ),
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn run_commit(plan: &Plan, opts: &CommitOptions) -> Result<CommitReport, CommitError> {
+    let steps = steps(plan)?;
+    let base = plan.base.clone();
+    let sm = smstage_dir(&base);
+    fs::create_dir_all(&sm).map_err(io_err("mkdir", &sm))?;
+    let lock = Lock::acquire(&sm.join("lock"))?;
+    let jpath = journal_path(&base);
+    let fault = opts.effective_fault();
+
+    let mut resumed = false;
+    let mut journal = match kind(&jpath)? {
+        Kind::Absent => None,
+        _ => Some(Journal::open(&jpath)?),
+    };
+    if let Some(j) = &journal {
+        check_identity(&j.header, &base, &jpath)?;
+        match j.replay.state {
+            Some(JournalState::Committed) => {
+                tracing::info!("already committed (journal {})", jpath.display());
+                return Ok(CommitReport {
+                    already_committed: true,
+                    resumed: false,
+                    steps_total: j.header.steps.len(),
+                    steps_run: 0,
+                    copy_mode: j.header.copy_mode,
+                    journal: jpath,
+                    stale_lock_pid: lock.took_over.as_ref().map(|h| h.pid),
+                });
+            }
+            Some(JournalState::RollingBack) => {
+                return Err(CommitError::RollbackInProgress { journal: jpath })
+            }
+            Some(JournalState::RolledBack) | None => journal = None,
+            Some(JournalState::InProgress) => {
+                if j.header.plan_hash != plan_hash(plan) || j.header.steps != steps {
+                    return Err(CommitError::ForeignJournal {
+                        path: jpath,
+                        reason: "it was written for another plan (finish it with the same \
+                                 configuration, or roll it back)"
+                            .into(),
+                    });
+                }
+                resumed = true;
+                tracing::info!(
+                    done = j.replay.done.len(),
+                    total = steps.len(),
+                    "resuming an interrupted commit"
+                );
+            }
+        }
+    }
+    let mut journal = match journal {
+        Some(j) => j,
+        None => Journal::create(&jpath, preflight(plan, &steps, opts)?)?,
+    };
+    let ctx = Ctx::from_header(&journal.header);
+    let pb = progress_bar(steps.len(), opts.progress, "commit");
+    let mut steps_run = 0;
+    for (k, step) in steps.iter().enumerate() {
+        if journal.replay.done.contains(&k) {
+            if let Some(pb) = &pb {
+                pb.inc(1);
+            }
+            continue;
+        }
+        let result = forward_one(&mut journal, k, step, &ctx, fault);
+        match result {
+            Ok(()) => steps_run += 1,
+            Err(e) if e.is_fatal() => {
+                tracing::error!(
+                    "stopping without rollback: {e}; the next run resumes from the journal"
+                );
+                return Err(e);
+            }
+            Err(e) => {
+                tracing::error!(step = k, "step failed: {e}; rolling back");
+                if let Some(pb) = &pb {
+                    pb.abandon_with_message("failed, rolling back");
+                }
+                return Err(
+                    match super::rollback::undo_all(&mut journal, &ctx, opts.progress, None) {
+                        Ok(_) => CommitError::RolledBack {
+                            source: Box::new(e),
+                        },
+                        Err(r) => CommitError::RollbackFailed {
+                            original: Box::new(e),
+                            rollback: Box::new(r),
+                        },
+                    },
+                );
+            }
+        }
+        if let Some(pb) = &pb {
+            pb.inc(1);
+            pb.set_message(step.label());
+        }
+    }
+    journal.append(RecordKind::Committed, 0)?;
+    if let Some(pb) = pb {
+        pb.finish_with_message("committed");
+    }
+    tracing::info!(steps = steps.len(), "committed");
+    Ok(CommitReport {
+        already_committed: false,
+        resumed,
+        steps_total: steps.len(),
+        steps_run,
+        copy_mode: journal.header.copy_mode,
+        journal: jpath,
+        stale_lock_pid: lock.took_over.as_ref().map(|h| h.pid),
+    })
+}
+
+fn forward_one(
+    journal: &mut Journal,
+    k: usize,
+    step: &Step,
+    ctx: &Ctx,
+    fault: Option<Fault>,
+) -> Result<(), CommitError> {
+    if journal.replay.pending == Some(k) {
+        let done = is_done(step, ctx)?;
+        tracing::info!(
+            step = k,
+            "{}: interrupted step {}",
+            step.label(),
+            if done {
+                "had taken effect"
+            } else {
+                "is re-run"
+            }
+        );
+    } else {
+        journal.append(RecordKind::Intent, k)?;
+    }
+    tracing::debug!(step = k, "{}", step.label());
+    match fault {
+        Some(Fault::CrashAfterIntent(n)) if n == k => crash(),
+        Some(Fault::FailAt(n)) if n == k => return Err(CommitError::Injected { step: k }),
+        _ => {}
+    }
+    // Re-running is the convergence path for a step whose effect may be partial; for steps
+    // already in effect, run_step only re-syncs.
+    run_step(step, ctx)?;
+    if fault == Some(Fault::CrashAfterAction(k)) {
+        crash();
+    }
+    journal.append(RecordKind::Done, k)
+}

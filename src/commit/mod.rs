@@ -1,0 +1,191 @@
+//! The commit: converts the database in place to exactly the plan's layout, durably (journal),
+//! resumably (after a crash at any point) and reversibly (rollback). Design: docs/journal.md.
+
+mod exec;
+mod fsutil;
+mod journal;
+mod lock;
+mod rollback;
+mod status;
+mod steps;
+
+pub use exec::plan_hash;
+pub use fsutil::{normalize, relative};
+pub use journal::{JournalHeader, JournalState, JOURNAL_VERSION};
+pub use lock::{LockHolder, LockInfo};
+pub use status::{status, State, Status};
+pub use steps::{staging_name, steps, Step};
+
+use crate::plan::Plan;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// Exit code of a process stopped by an injected crash.
+pub const CRASH_EXIT_CODE: i32 = 86;
+
+/// A fault to inject (tests only: the CLI never sets one). Step numbers index [`steps`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Exit immediately after the `intent k` record, before step k acts.
+    CrashAfterIntent(usize),
+    /// Exit immediately after step k acted, before its `done k` record.
+    CrashAfterAction(usize),
+    /// Step k fails with an injected error (exercises the automatic rollback).
+    FailAt(usize),
+    /// During a rollback, exit right after undoing step k, before its `undone` record.
+    CrashInRollback(usize),
+}
+
+impl Fault {
+    /// Fault requested through the environment; honoured only with the `fault-injection`
+    /// feature: SMSTAGE_CRASH_AFTER_STEP=k, SMSTAGE_CRASH_AT=k:intent|k:action,
+    /// SMSTAGE_FAIL_AT_STEP=k, SMSTAGE_CRASH_IN_ROLLBACK=k.
+    pub fn from_env() -> Option<Fault> {
+        if !cfg!(feature = "fault-injection") {
+            return None;
+        }
+        let num = |v: &str| std::env::var(v).ok().and_then(|s| s.trim().parse().ok());
+        if let Some(k) = num("SMSTAGE_CRASH_AFTER_STEP") {
+            return Some(Fault::CrashAfterAction(k));
+        }
+        if let Ok(s) = std::env::var("SMSTAGE_CRASH_AT") {
+            let (k, at) = s.split_once(':').unwrap_or((&s, "action"));
+            if let Ok(k) = k.trim().parse() {
+                return Some(if at == "intent" {
+                    Fault::CrashAfterIntent(k)
+                } else {
+                    Fault::CrashAfterAction(k)
+                });
+            }
+        }
+        if let Some(k) = num("SMSTAGE_FAIL_AT_STEP") {
+            return Some(Fault::FailAt(k));
+        }
+        num("SMSTAGE_CRASH_IN_ROLLBACK").map(Fault::CrashInRollback)
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct CommitOptions {
+    /// Show a progress bar when stderr is a terminal (tracing logs otherwise).
+    pub progress: bool,
+    /// Copy root entries even when hard links would work (tests the cross-filesystem path).
+    pub force_copy: bool,
+    /// Injected fault, for tests.
+    #[doc(hidden)]
+    pub fault: Option<Fault>,
+}
+
+impl CommitOptions {
+    fn effective_fault(&self) -> Option<Fault> {
+        self.fault.or_else(Fault::from_env)
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RollbackOptions {
+    pub progress: bool,
+    #[doc(hidden)]
+    pub fault: Option<Fault>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CommitReport {
+    /// The journal already said committed: nothing was changed.
+    pub already_committed: bool,
+    /// An interrupted commit was resumed.
+    pub resumed: bool,
+    pub steps_total: usize,
+    /// Steps run by this invocation.
+    pub steps_run: usize,
+    /// Root entries were copied (different filesystems) rather than hard-linked.
+    pub copy_mode: bool,
+    pub journal: PathBuf,
+    /// A stale lock left by this dead pid was taken over.
+    pub stale_lock_pid: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RollbackReport {
+    pub already_rolled_back: bool,
+    pub steps_undone: usize,
+    pub journal: PathBuf,
+    pub stale_lock_pid: Option<u32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "fsync {path} failed: {source} (fatal: not retried; the next run resumes from the journal)"
+    )]
+    Fsync {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("writing the journal {path} failed: {source} (fatal; the next run resumes from the journal)")]
+    JournalWrite {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("journal {path}: {msg}")]
+    Journal { path: PathBuf, msg: String },
+    #[error("journal {path} does not belong to this database: {reason}")]
+    ForeignJournal { path: PathBuf, reason: String },
+    #[error("no journal at {path}: nothing to roll back")]
+    NoJournal { path: PathBuf },
+    #[error("a rollback is in progress (journal {journal}); run `smstage rollback` to finish it")]
+    RollbackInProgress { journal: PathBuf },
+    #[error("another smstage (pid {pid} on {host}) holds the lock {path}")]
+    Locked {
+        path: PathBuf,
+        pid: u32,
+        host: String,
+    },
+    #[error("the plan cannot be committed: {0}")]
+    Plan(String),
+    #[error("preflight: {0}")]
+    Preflight(String),
+    #[error("{path}: {msg}")]
+    Unexpected { path: PathBuf, msg: String },
+    #[error("{path}: {msg}")]
+    Verify { path: PathBuf, msg: String },
+    #[error("injected failure at step {step}")]
+    Injected { step: usize },
+    #[error("commit failed and was rolled back: {source}")]
+    RolledBack { source: Box<CommitError> },
+    #[error("commit failed ({original}) and the rollback failed too ({rollback}); run `smstage rollback` again")]
+    RollbackFailed {
+        original: Box<CommitError>,
+        rollback: Box<CommitError>,
+    },
+}
+
+impl CommitError {
+    /// Errors after which nothing more is attempted (no automatic rollback): the durability of
+    /// what was written is unknown, so the journal stays as the only truth for the next run.
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            CommitError::Fsync { .. } | CommitError::JournalWrite { .. }
+        )
+    }
+}
+
+/// Convert the database to the plan's layout (or resume an interrupted conversion). On a
+/// non-fatal error the changes are rolled back and the error is returned wrapped in
+/// [`CommitError::RolledBack`].
+pub fn commit(plan: &Plan, opts: &CommitOptions) -> Result<CommitReport, CommitError> {
+    exec::run_commit(plan, opts)
+}
+
+/// Undo a partial or completed commit of the database at `base` (the HDB mount's baseURI
+/// directory), from the journal alone.
+pub fn rollback(base: &Path, opts: &RollbackOptions) -> Result<RollbackReport, CommitError> {
+    rollback::run_rollback(base, opts)
+}

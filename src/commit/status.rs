@@ -1,0 +1,59 @@
+//! `smstage status`: what the journal and the lock say, without taking the lock.
+
+use super::exec::{journal_path, kind, smstage_dir, Kind};
+use super::journal::{read, replay, JournalState};
+use super::lock::{inspect, LockInfo};
+use super::CommitError;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    None,
+    InProgress,
+    Committed,
+    RollingBack,
+    RolledBack,
+}
+
+/// The commit's state; serialises to `{state, steps_done, steps_total, lock, journal}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Status {
+    pub state: State,
+    /// Forward steps currently in effect.
+    pub steps_done: usize,
+    pub steps_total: usize,
+    pub lock: Option<LockInfo>,
+    /// The journal file, if there is one.
+    pub journal: Option<PathBuf>,
+}
+
+pub fn status(base: &Path) -> Result<Status, CommitError> {
+    let lock = inspect(&smstage_dir(base).join("lock"))?;
+    let jpath = journal_path(base);
+    if kind(&jpath)? == Kind::Absent {
+        return Ok(Status {
+            state: State::None,
+            steps_done: 0,
+            steps_total: 0,
+            lock,
+            journal: None,
+        });
+    }
+    let (header, start, bytes) = read(&jpath)?;
+    let r = replay(&bytes[start..], start as u64, &jpath)?;
+    let state = match r.state {
+        None | Some(JournalState::InProgress) => State::InProgress,
+        Some(JournalState::Committed) => State::Committed,
+        Some(JournalState::RollingBack) => State::RollingBack,
+        Some(JournalState::RolledBack) => State::RolledBack,
+    };
+    Ok(Status {
+        state,
+        steps_done: r.done.len(),
+        steps_total: header.steps.len(),
+        lock,
+        journal: Some(jpath),
+    })
+}
