@@ -1,4 +1,5 @@
 //! Integration tests that really mount, load, crash and resume (run as root with /dev/fuse).
 
+mod cli_flow_tests;
 mod commit_tests;
 mod view_tests;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job end to end on a bundled sample database, in a temporary directory:
-# generate → check → plan (→ mount → verify → commit as those land).
+# generate → check → plan → mount → verify the view → commit → verify → status.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -28,4 +28,10 @@ echo "== smstage verify the view, against the original"
 "$bin" verify "$work/view/$root" --config "$cfg" --against "$work/hdb/data" --deep
 "$bin" unmount "$work/view"
 trap - EXIT
+echo "== smstage commit (in place, journaled)"
+"$bin" commit --config "$cfg" --backup "$work/backup" --yes
+echo "== smstage verify the committed root against the backup"
+"$bin" verify "$work/hdb/$root" --config "$cfg" --against "$work/backup" --deep
+echo "== smstage status"
+"$bin" status --config "$cfg"
 echo "== done: sample database and configuration left in $work"

@@ -10,7 +10,8 @@ if [ ! -d ../shared/fixtures/real ]; then
   echo "!!! WARNING: ../shared/fixtures/real is missing: the real-fixture tests will be SKIPPED !!!" >&2
 fi
 
-cargo build --locked --all-targets
-# The mount-tests mount FUSE filesystems and run the smstage binary as a child process;
-# one test thread keeps their mounts and crash points from competing for the two cores.
-cargo test --locked --lib --bins --tests -- --test-threads=2
+# fault-injection makes the test build of the binary honour SMSTAGE_CRASH_AT & co, so the
+# mount-tests can crash a real `smstage commit` at every step; release builds never have it.
+# Two test threads: the mount-tests mount FUSE filesystems and kill child processes, and the
+# machine has two cores.
+cargo test --locked --features fault-injection --lib --bins --tests -- --test-threads=2

@@ -2,6 +2,7 @@
 //! [`evaluate`] is pure over the inventory and the configuration; [`run`] does the I/O around it.
 
 use crate::backup;
+use crate::commit::{State, Status};
 use crate::config::{AssemblyConfig, StoreUri, TableSchema};
 use crate::finding::{code, Finding, Report};
 use crate::inventory::{self, FileError, Inventory, RootKind, TableInv};
@@ -167,17 +168,38 @@ pub fn plan_input(base: &Path, inv: &Inventory, tiers: Vec<TierInput>) -> PlanIn
 /// Signs that the database was already imported, or that an import is under way.
 fn sm_state(base: &Path) -> Vec<Finding> {
     let mut f = Vec::new();
-    let journal_dir = base.join(".smstage");
-    if journal_dir.exists() {
-        f.push(
-            Finding::error(
-                code::SM_PENDING,
-                format!("an import journal exists at {}: an import of this database was started (and may have finished)", journal_dir.display()),
-            )
-            .path(journal_dir.display())
-            .hint("run `smstage status --config FILE` to see where it stands, then `smstage commit` to resume it or `smstage rollback` to undo it"),
-        );
-        return f;
+    match crate::commit::status(base) {
+        Ok(st) => match st.state {
+            State::None | State::RolledBack => {}
+            State::Committed => {
+                f.push(
+                    Finding::error(
+                        code::SM_ALREADY,
+                        format!("{} was already imported into SM format (journal {})", base.display(), journal_text(&st)),
+                    )
+                    .hint("there is nothing to import; `smstage rollback --config FILE` undoes the import if needed"),
+                );
+                return f;
+            }
+            State::InProgress | State::RollingBack => {
+                f.push(
+                    Finding::error(
+                        code::SM_PENDING,
+                        format!("an import of {} is unfinished ({} of {} steps done, journal {})", base.display(), st.steps_done, st.steps_total, journal_text(&st)),
+                    )
+                    .hint("run `smstage status --config FILE` to see where it stands, then `smstage commit` to resume it or `smstage rollback` to undo it"),
+                );
+                return f;
+            }
+        },
+        Err(e) => {
+            f.push(
+                Finding::error(code::SM_PENDING, format!("an import journal exists but cannot be read: {e}"))
+                    .path(base.join(".smstage").display())
+                    .hint("run `smstage status --config FILE`; if the journal is not from smstage, move .smstage away"),
+            );
+            return f;
+        }
     }
     let root = base.join(plan::ROOT_DIR);
     let par = base.join(plan::SOURCE_DIR).join("par.txt");
@@ -194,6 +216,13 @@ fn sm_state(base: &Path) -> Vec<Finding> {
         }
     }
     f
+}
+
+fn journal_text(st: &Status) -> String {
+    st.journal
+        .as_ref()
+        .map(|j| j.display().to_string())
+        .unwrap_or_default()
 }
 
 /// Every precondition that can be decided from the inventory and the configuration alone.

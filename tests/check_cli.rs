@@ -298,6 +298,7 @@ fn cases() -> Vec<Case> {
             name: "unfinished import pending",
             setup: |b| {
                 fs::create_dir(b.path().join(".smstage")).unwrap();
+                fs::write(b.path().join(".smstage/journal"), b"not a journal").unwrap();
                 nobackup(b)
             },
             code: 1,

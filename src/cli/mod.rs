@@ -2,6 +2,7 @@
 //! in its own file; the work itself is in the library modules.
 
 mod check_cmd;
+mod commit_cmd;
 mod gen_cmd;
 mod mount_cmd;
 mod plan_cmd;
@@ -101,6 +102,29 @@ pub enum Command {
     },
     /// Unmount a staging view (also clears a stale one left by a killed server).
     Unmount { mountpoint: PathBuf },
+    /// Convert the database in place to the planned SM layout, with a durable journal
+    /// (re-run after a crash to resume; rolled back automatically on error).
+    Commit {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        #[command(flatten)]
+        backup: BackupArgs,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Undo a partial or completed import, back to the original bytes and names.
+    Rollback {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Show where an import stands: state, steps done of total, lock holder.
+    Status {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
     /// Print the `tables:` section of an assembly configuration matching a database on disk
     /// (partitioned tables from the last partition holding them, splayed tables from the root).
     Schema {
@@ -148,6 +172,13 @@ pub fn run(cli: Cli) -> i32 {
             },
         ),
         Command::Unmount { mountpoint } => mount_cmd::unmount(&mountpoint),
+        Command::Commit {
+            config,
+            backup,
+            yes,
+        } => commit_cmd::commit(&config, &backup, yes),
+        Command::Rollback { config } => commit_cmd::rollback(&config),
+        Command::Status { config, format } => commit_cmd::status(&config, format),
         Command::Schema { db } => match crate::inventory::take(&db) {
             Ok(inv) => {
                 print!("{}", crate::schema_export::tables_yaml(&inv));

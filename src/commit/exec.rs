@@ -45,6 +45,11 @@ pub(crate) fn smstage_dir(base: &Path) -> PathBuf {
     base.join(".smstage")
 }
 
+/// The plan the journal was written for (`plan_hash` in the journal header identifies it).
+pub(crate) fn plan_path(base: &Path) -> PathBuf {
+    smstage_dir(base).join("plan.json")
+}
+
 pub(crate) fn journal_path(base: &Path) -> PathBuf {
     smstage_dir(base).join("journal")
 }
@@ -440,7 +445,15 @@ pub(crate) fn run_commit(plan: &Plan, opts: &CommitOptions) -> Result<CommitRepo
     }
     let mut journal = match journal {
         Some(j) => j,
-        None => Journal::create(&jpath, preflight(plan, &steps, opts)?)?,
+        None => {
+            let header = preflight(plan, &steps, opts)?;
+            // The plan is saved before the journal exists, so a resume after a crash renders
+            // the very plan that was checked, not one re-derived from a half-converted tree.
+            let json = serde_json::to_vec_pretty(plan)
+                .map_err(|e| CommitError::Plan(format!("cannot serialise the plan: {e}")))?;
+            write_atomic(&plan_path(&base), &json)?;
+            Journal::create(&jpath, header)?
+        }
     };
     let ctx = Ctx::from_header(&journal.header);
     let pb = progress_bar(steps.len(), opts.progress, "commit");

@@ -189,3 +189,26 @@ pub fn commit(plan: &Plan, opts: &CommitOptions) -> Result<CommitReport, CommitE
 pub fn rollback(base: &Path, opts: &RollbackOptions) -> Result<RollbackReport, CommitError> {
     rollback::run_rollback(base, opts)
 }
+
+/// The plan an interrupted or finished commit was started with, if any: `commit` resumes with
+/// it (the database is half converted, so it cannot be planned again).
+pub fn saved_plan(base: &Path) -> Result<Option<Plan>, CommitError> {
+    let path = exec::plan_path(base);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(CommitError::Io {
+                op: "read",
+                path,
+                source,
+            })
+        }
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| CommitError::Journal {
+            path,
+            msg: format!("the saved plan is unreadable: {e}"),
+        })
+}

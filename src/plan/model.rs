@@ -4,13 +4,13 @@
 //! future tree under the baseURI is exactly the set of [`Node`]s plus, below each
 //! [`NodeKind::Moved`] node, the unchanged subtree of the original entry it names.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// Version of the plan format (bumped when the JSON shape or the layout changes).
 pub const PLAN_VERSION: u32 = 1;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
     pub version: u32,
     /// Absolute path of the HDB mount's baseURI directory (`file://` URI decoded).
@@ -29,7 +29,7 @@ pub struct Plan {
     pub nodes: Vec<Node>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanTier {
     pub name: String,
     /// `local` (a segment symlink in the root) or `object` (an `s3://` line in `par.txt`).
@@ -42,14 +42,14 @@ pub struct PlanTier {
     pub partitions: usize,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TierKind {
     Local,
     Object,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanPartition {
     /// `YYYY.MM.DD`.
     pub date: String,
@@ -62,14 +62,14 @@ pub struct PlanPartition {
     pub link: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Node {
     pub path: String,
     #[serde(flatten)]
     pub kind: NodeKind,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum NodeKind {
     /// A directory of the future tree (created by the commit if absent; its children are other

@@ -1,0 +1,310 @@
+//! The whole job through the `smstage` binary: mount → commit lists the same tree; kill -9 at
+//! random instants of a commit, verify the root in between, then resume or roll back.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+/// Paths (relative), kinds, link targets, sizes and content hashes of `dirs` under `base`
+/// — no times, which a view and a committed tree legitimately differ in.
+fn listing(base: &Path, dirs: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for d in dirs {
+        for line in manifest(&base.join(d)) {
+            // manifest() lines end with mode=… mtime=…; keep everything up to the mode.
+            let cut = line.find(" mode=").unwrap_or(line.len());
+            out.push(format!("{d}/{}", &line[..cut]));
+        }
+    }
+    out
+}
+
+fn listing_with_modes(base: &Path, dirs: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for d in dirs {
+        for line in manifest(&base.join(d)) {
+            let cut = line.find(" mtime=").unwrap_or(line.len());
+            out.push(format!("{d}/{}", &line[..cut]));
+        }
+    }
+    out
+}
+
+struct Unmount(PathBuf);
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new(bin()).arg("unmount").arg(&self.0).output();
+    }
+}
+
+#[test]
+fn committed_tree_lists_exactly_what_the_view_listed() {
+    let b = generated(4, 3, 9, 500);
+    let outside = tempfile::tempdir().unwrap();
+    let backup = outside.path().join("backup");
+    copy_tree(&b.data(), &backup);
+    let mnt = outside.path().join("view");
+    fs::create_dir(&mnt).unwrap();
+
+    let out = smstage(&[
+        "mount",
+        "--config",
+        &b.config_str(),
+        mnt.to_str().unwrap(),
+        "--background",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let guard = Unmount(mnt.clone());
+    let view = listing(&mnt, &["data", "db"]);
+    let out = smstage(&[
+        "verify",
+        mnt.join("db").to_str().unwrap(),
+        "--against",
+        backup.to_str().unwrap(),
+        "--deep",
+    ]);
+    assert_eq!(out.code, 0, "view does not verify: {}", out.all());
+    let out = smstage(&["unmount", mnt.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    drop(guard);
+
+    let out = smstage(&[
+        "commit",
+        "--config",
+        &b.config_str(),
+        "--backup",
+        backup.to_str().unwrap(),
+        "--yes",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let committed = listing(b.path(), &["data", "db"]);
+    assert_eq!(
+        view, committed,
+        "the commit wrote something else than the view showed"
+    );
+    let out = smstage(&[
+        "verify",
+        b.path().join("db").to_str().unwrap(),
+        "--config",
+        &b.config_str(),
+        "--against",
+        backup.to_str().unwrap(),
+        "--deep",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+
+    // Status says committed; a second commit changes nothing.
+    let st = smstage(&["status", "--config", &b.config_str(), "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();
+    assert_eq!(v["state"], "committed");
+    assert_eq!(v["steps_done"], v["steps_total"]);
+    assert!(v["lock"].is_null());
+    let before = manifest(b.path());
+    let out = smstage(&[
+        "commit",
+        "--config",
+        &b.config_str(),
+        "--backup",
+        backup.to_str().unwrap(),
+        "--yes",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(out.stdout.contains("already committed"), "{}", out.all());
+    assert_eq!(before, manifest(b.path()));
+
+    // Rollback restores the original names, modes, link targets and bytes.
+    let out = smstage(&["rollback", "--config", &b.config_str()]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(!b.path().join("db").exists());
+    assert_eq!(listing_with_modes(b.path(), &["data"]), {
+        let mut l = listing_with_modes(outside.path(), &["backup"]);
+        for x in l.iter_mut() {
+            *x = x.replacen("backup/", "data/", 1);
+        }
+        l
+    });
+    let st = smstage(&["status", "--config", &b.config_str(), "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();
+    assert_eq!(v["state"], "rolled_back");
+    // After a rollback the database may be checked and imported again.
+    let out = smstage(&[
+        "check",
+        "--config",
+        &b.config_str(),
+        "--backup",
+        backup.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+}
+
+/// Small deterministic PRNG (splitmix64) for the kill instants.
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E3779B97F4A7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
+    z ^ (z >> 31)
+}
+
+fn reset(pristine: &Path, base: &Path) {
+    for d in ["data", "db", ".smstage", ".db.smstage-staging"] {
+        let p = base.join(d);
+        if p.exists() {
+            fs::remove_dir_all(&p).unwrap();
+        }
+    }
+    copy_tree(pristine, &base.join("data"));
+}
+
+#[test]
+fn kill_9_at_random_instants_then_verify_resume_or_roll_back() {
+    let b = generated(150, 2, 6, 200);
+    let outside = tempfile::tempdir().unwrap();
+    let pristine = outside.path().join("pristine");
+    copy_tree(&b.data(), &pristine);
+    let original = listing_with_modes(outside.path(), &["pristine"]);
+    let cfg = b.config_str();
+
+    // Reference: one uninterrupted commit, timed.
+    let t0 = Instant::now();
+    let out = smstage(&["commit", "--config", &cfg, "--no-backup-check", "--yes"]);
+    let full = t0.elapsed();
+    assert_eq!(out.code, 0, "{}", out.all());
+    let reference = listing(b.path(), &["data", "db"]);
+
+    let mut seed = 0x5eed_u64;
+    let mut killed_mid_run = 0;
+    for i in 0..20 {
+        reset(&pristine, b.path());
+        let frac = (splitmix(&mut seed) % 1000) as f64 / 1000.0;
+        let delay = full.mul_f64(frac);
+        let mut child = Command::new(bin())
+            .args(["commit", "--config", &cfg, "--no-backup-check", "--yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        let finished = child.try_wait().unwrap().is_some();
+        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        let _ = child.wait();
+        if !finished {
+            killed_mid_run += 1;
+        }
+
+        // (c) Between the crash and the resume, a root loads with the complete original content.
+        let published = b.path().join("db").join("par.txt").exists();
+        let root = if published {
+            b.path().join("db")
+        } else {
+            b.data()
+        };
+        let out = smstage(&[
+            "verify",
+            root.to_str().unwrap(),
+            "--against",
+            pristine.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            out.code,
+            0,
+            "kill #{i} at {delay:?} (published: {published}): root incomplete:\n{}",
+            out.all()
+        );
+
+        if i % 2 == 0 {
+            let out = smstage(&["commit", "--config", &cfg, "--no-backup-check", "--yes"]);
+            assert_eq!(
+                out.code,
+                0,
+                "resume after kill #{i} at {delay:?}: {}",
+                out.all()
+            );
+            assert_eq!(
+                listing(b.path(), &["data", "db"]),
+                reference,
+                "kill #{i} at {delay:?}: resumed tree differs"
+            );
+        } else {
+            let st = smstage(&["status", "--config", &cfg, "--format", "json"]);
+            let v: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();
+            let out = smstage(&["rollback", "--config", &cfg]);
+            if v["state"] == "none" {
+                // Killed before the journal existed: nothing to roll back, nothing changed.
+                assert_eq!(out.code, 1, "{}", out.all());
+            } else {
+                assert_eq!(
+                    out.code,
+                    0,
+                    "rollback after kill #{i} at {delay:?}: {}",
+                    out.all()
+                );
+            }
+            assert!(!b.path().join("db").exists());
+            let mut now = listing_with_modes(b.path(), &["data"]);
+            for x in now.iter_mut() {
+                *x = x.replacen("data/", "pristine/", 1);
+            }
+            assert_eq!(
+                now, original,
+                "kill #{i} at {delay:?}: rollback differs from the original"
+            );
+        }
+    }
+    assert!(
+        killed_mid_run >= 10,
+        "only {killed_mid_run} of 20 kills landed inside a commit"
+    );
+}
+
+#[cfg(feature = "fault-injection")]
+#[test]
+fn binary_crash_points_resume_to_the_same_tree() {
+    let b = generated(3, 2, 6, 100);
+    let outside = tempfile::tempdir().unwrap();
+    let pristine = outside.path().join("pristine");
+    copy_tree(&b.data(), &pristine);
+    let cfg = b.config_str();
+    let out = smstage(&["commit", "--config", &cfg, "--no-backup-check", "--yes"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let reference = listing(b.path(), &["data", "db"]);
+    let total: usize = {
+        let st = smstage(&["status", "--config", &cfg, "--format", "json"]);
+        let v: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();
+        v["steps_total"].as_u64().unwrap() as usize
+    };
+    for k in 0..total {
+        for at in ["intent", "action"] {
+            reset(&pristine, b.path());
+            let o = Command::new(bin())
+                .args(["commit", "--config", &cfg, "--no-backup-check", "--yes"])
+                .env("SMSTAGE_CRASH_AT", format!("{k}:{at}"))
+                .output()
+                .unwrap();
+            assert_eq!(o.status.code(), Some(86), "crash at {k}:{at}");
+            let st = smstage(&["status", "--config", &cfg, "--format", "json"]);
+            let v: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();
+            assert_eq!(v["state"], "in_progress", "{k}:{at}");
+            assert_eq!(v["lock"]["alive"], false, "{k}:{at}: {}", st.stdout);
+            let out = smstage(&["commit", "--config", &cfg, "--no-backup-check", "--yes"]);
+            assert_eq!(out.code, 0, "resume {k}:{at}: {}", out.all());
+            assert_eq!(listing(b.path(), &["data", "db"]), reference, "{k}:{at}");
+        }
+    }
+    // An injected error mid-commit rolls back by itself and says so.
+    reset(&pristine, b.path());
+    let o = Command::new(bin())
+        .args(["commit", "--config", &cfg, "--no-backup-check", "--yes"])
+        .env("SMSTAGE_FAIL_AT_STEP", (total / 2).to_string())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("rolled back"), "{err}");
+    assert!(!b.path().join("db").exists());
+}
