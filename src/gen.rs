@@ -268,10 +268,7 @@ pub fn generate(dir: &Path, spec: &GenSpec) -> Result<GenSummary, GenError> {
     let tables = table_schemas(spec);
     let syms = symbol_names(spec.seed, spec.symbols);
     // Root sym count: 0, as in the TorQ HDB and 4 of the 5 DolphinDB domains.
-    write::write_symbols(&dir.join("sym"), &syms, HeaderCount::Zero)?;
-    let sym_bytes = std::fs::metadata(dir.join("sym"))
-        .map(|m| m.len())
-        .unwrap_or(0);
+    let sym_bytes = write::write_symbols(&dir.join("sym"), &syms, HeaderCount::Zero)?;
     let ctx = Ctx {
         spec,
         zip,
@@ -335,17 +332,13 @@ impl Ctx<'_> {
             let rows = Rows::new(&mut rng, self.spec.rows, self.spec.symbols, date);
             for col in &table.columns {
                 for (name, image) in column_images(col, &rows, &mut rng, self.counts)? {
-                    let path = tdir.join(&name);
-                    write::write_image(&path, &image, self.zip)?;
+                    bytes += write::write_image(&tdir.join(&name), &image, self.zip)?;
                     files += 1;
-                    bytes += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
                 }
             }
             let names: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
-            let d = tdir.join(".d");
-            write::write_symbols(&d, &names, self.counts)?;
+            bytes += write::write_symbols(&tdir.join(".d"), &names, self.counts)?;
             files += 1;
-            bytes += std::fs::metadata(&d).map(|m| m.len()).unwrap_or(0);
         }
         Ok((files, bytes))
     }
@@ -788,6 +781,8 @@ mod tests {
             }
         }
         assert_eq!(sum.files, files);
+        let on_disk: u64 = all_files(dir.path()).iter().map(|f| f.1.len() as u64).sum();
+        assert_eq!(sum.bytes, on_disk);
         // Every simple type 1..=19 except symbol (11), the enum and the nested index.
         let simple: Vec<u8> = kinds.iter().filter(|k| k.0 == 0xfe).map(|k| k.1).collect();
         assert_eq!(
