@@ -19,14 +19,7 @@ fn main() {
     let t = std::time::Instant::now();
     match generate(&cli.dir, &cli.spec) {
         Ok(s) => {
-            eprintln!(
-                "{} partitions x {} tables, {} files, {} bytes in {:.2?}",
-                s.partitions.len(),
-                s.tables.len(),
-                s.files,
-                s.bytes,
-                t.elapsed()
-            );
+            eprintln!("{s} in {:.2?}", t.elapsed());
             if let Some(uri) = cli.yaml {
                 print!("{}", assembly_yaml(&cli.spec, &uri));
             }

@@ -178,11 +178,33 @@ pub struct GenSummary {
     pub partitions: Vec<String>,
     pub tables: Vec<TableSchema>,
     pub rows_per_table: usize,
+    /// Names in the root `sym` (tickers, then venues).
     pub symbols: usize,
     /// Files written (root `sym`, `.d` and column files).
     pub files: usize,
     /// Bytes written (after compression).
     pub bytes: u64,
+}
+
+impl std::fmt::Display for GenSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (first, last) = (
+            self.partitions.first().map(String::as_str).unwrap_or("-"),
+            self.partitions.last().map(String::as_str).unwrap_or("-"),
+        );
+        let tables: Vec<&str> = self.tables.iter().map(|t| t.name.as_str()).collect();
+        write!(
+            f,
+            "{}: {} partitions ({first}..{last}), tables {}, {} rows each, {} symbols, {} files, {} bytes",
+            self.dir.display(),
+            self.partitions.len(),
+            tables.join(","),
+            self.rows_per_table,
+            self.symbols,
+            self.files,
+            self.bytes
+        )
+    }
 }
 
 const BASE_COLUMNS: [(&str, ColumnKind); 4] = [
