@@ -132,6 +132,8 @@ pub enum ColumnKind {
     Simple(u8),
     /// Enumerated symbol against the root `sym`, `p#`.
     Sym,
+    /// Enumerated symbol (a few venue names, also in the root `sym`), `g#`.
+    Venue,
     /// Nested char column (`string`): `col` + `col#`.
     String,
 }
@@ -141,8 +143,17 @@ impl ColumnKind {
     pub fn config_type(self) -> &'static str {
         match self {
             ColumnKind::Simple(t) => type_name(t).unwrap_or("unknown"),
-            ColumnKind::Sym => type_name(T_SYMBOL).unwrap_or("symbol"),
+            ColumnKind::Sym | ColumnKind::Venue => type_name(T_SYMBOL).unwrap_or("symbol"),
             ColumnKind::String => "string",
+        }
+    }
+
+    /// The on-disk attribute the generator gives the column.
+    pub fn attr(self) -> Attr {
+        match self {
+            ColumnKind::Sym => Attr::Parted,
+            ColumnKind::Venue => Attr::Grouped,
+            _ => Attr::None,
         }
     }
 }
@@ -167,11 +178,33 @@ pub struct GenSummary {
     pub partitions: Vec<String>,
     pub tables: Vec<TableSchema>,
     pub rows_per_table: usize,
+    /// Names in the root `sym` (tickers, then venues).
     pub symbols: usize,
     /// Files written (root `sym`, `.d` and column files).
     pub files: usize,
     /// Bytes written (after compression).
     pub bytes: u64,
+}
+
+impl std::fmt::Display for GenSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (first, last) = (
+            self.partitions.first().map(String::as_str).unwrap_or("-"),
+            self.partitions.last().map(String::as_str).unwrap_or("-"),
+        );
+        let tables: Vec<&str> = self.tables.iter().map(|t| t.name.as_str()).collect();
+        write!(
+            f,
+            "{}: {} partitions ({first}..{last}), tables {}, {} rows each, {} symbols, {} files, {} bytes",
+            self.dir.display(),
+            self.partitions.len(),
+            tables.join(","),
+            self.rows_per_table,
+            self.symbols,
+            self.files,
+            self.bytes
+        )
+    }
 }
 
 const BASE_COLUMNS: [(&str, ColumnKind); 4] = [
@@ -181,9 +214,13 @@ const BASE_COLUMNS: [(&str, ColumnKind); 4] = [
     ("size", ColumnKind::Simple(T_LONG)),
 ];
 
+/// Venue names appended to the root `sym` after the tickers, for the `g#` column.
+const VENUES: [&str; 6] = ["XNYS", "XNAS", "ARCX", "BATS", "IEXG", "EDGX"];
+
 /// Column names avoid q keywords and the virtual `date` column of partitioned tables.
-const EXTRA_COLUMNS: [(&str, ColumnKind); 15] = [
+const EXTRA_COLUMNS: [(&str, ColumnKind); 16] = [
     ("comment", ColumnKind::String),
+    ("exch", ColumnKind::Venue),
     ("active", ColumnKind::Simple(T_BOOLEAN)),
     ("orderId", ColumnKind::Simple(T_GUID)),
     ("venue", ColumnKind::Simple(T_BYTE)),
@@ -268,10 +305,7 @@ pub fn generate(dir: &Path, spec: &GenSpec) -> Result<GenSummary, GenError> {
     let tables = table_schemas(spec);
     let syms = symbol_names(spec.seed, spec.symbols);
     // Root sym count: 0, as in the TorQ HDB and 4 of the 5 DolphinDB domains.
-    write::write_symbols(&dir.join("sym"), &syms, HeaderCount::Zero)?;
-    let sym_bytes = std::fs::metadata(dir.join("sym"))
-        .map(|m| m.len())
-        .unwrap_or(0);
+    let sym_bytes = write::write_symbols(&dir.join("sym"), &syms, HeaderCount::Zero)?;
     let ctx = Ctx {
         spec,
         zip,
@@ -335,17 +369,13 @@ impl Ctx<'_> {
             let rows = Rows::new(&mut rng, self.spec.rows, self.spec.symbols, date);
             for col in &table.columns {
                 for (name, image) in column_images(col, &rows, &mut rng, self.counts)? {
-                    let path = tdir.join(&name);
-                    write::write_image(&path, &image, self.zip)?;
+                    bytes += write::write_image(&tdir.join(&name), &image, self.zip)?;
                     files += 1;
-                    bytes += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
                 }
             }
             let names: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
-            let d = tdir.join(".d");
-            write::write_symbols(&d, &names, self.counts)?;
+            bytes += write::write_symbols(&tdir.join(".d"), &names, self.counts)?;
             files += 1;
-            bytes += std::fs::metadata(&d).map(|m| m.len()).unwrap_or(0);
         }
         Ok((files, bytes))
     }
@@ -355,6 +385,8 @@ impl Ctx<'_> {
 /// timespans ascending within each sym.
 struct Rows {
     date: i32,
+    /// Tickers in the domain; venue names follow them.
+    domain: usize,
     syms: Vec<i64>,
     times: Vec<i64>,
 }
@@ -376,6 +408,7 @@ impl Rows {
         pairs.sort_unstable();
         Rows {
             date,
+            domain,
             syms: pairs.iter().map(|p| p.0).collect(),
             times: pairs.iter().map(|p| p.1).collect(),
         }
@@ -398,7 +431,14 @@ fn column_images(
     };
     let ty = match col.kind {
         ColumnKind::Sym => {
-            let img = write::enum_bytes("sym", Attr::Parted, &rows.syms, counts)?;
+            let img = write::enum_bytes("sym", col.kind.attr(), &rows.syms, counts)?;
+            return Ok(vec![(col.name.clone(), img)]);
+        }
+        ColumnKind::Venue => {
+            let v: Vec<i64> = (0..n)
+                .map(|_| (rows.domain + rng.below(VENUES.len() as u64) as usize) as i64)
+                .collect();
+            let img = write::enum_bytes("sym", col.kind.attr(), &v, counts)?;
             return Ok(vec![(col.name.clone(), img)]);
         }
         ColumnKind::String => {
@@ -483,10 +523,11 @@ fn comment(rng: &mut SplitMix) -> Vec<u8> {
     s
 }
 
-/// `count` distinct ticker-like names, deterministic for a seed.
+/// `count` distinct ticker-like names, deterministic for a seed, then the venue names.
 fn symbol_names(seed: u64, count: usize) -> Vec<String> {
     let mut rng = SplitMix::new(seed ^ 0x5359_4d53_594d);
-    let mut seen = std::collections::HashSet::with_capacity(count);
+    let mut seen: std::collections::HashSet<String> =
+        VENUES.iter().map(|v| v.to_string()).collect();
     let mut out = Vec::with_capacity(count);
     while out.len() < count {
         let len = 2 + rng.below(3) as usize + (seen.len() > 10_000) as usize * 2;
@@ -497,6 +538,7 @@ fn symbol_names(seed: u64, count: usize) -> Vec<String> {
             out.push(name);
         }
     }
+    out.extend(VENUES.iter().map(|v| v.to_string()));
     out
 }
 
@@ -639,8 +681,10 @@ pub fn assembly_yaml(spec: &GenSpec, base_uri: &str) -> String {
             .iter()
             .map(|c| {
                 let mut pairs = vec![("name", s(&c.name)), ("type", s(c.kind.config_type()))];
-                if c.kind == ColumnKind::Sym {
-                    pairs.push(("attrDisk", s("parted")));
+                match c.kind.attr() {
+                    Attr::Parted => pairs.push(("attrDisk", s("parted"))),
+                    Attr::Grouped => pairs.push(("attrDisk", s("grouped"))),
+                    _ => {}
                 }
                 map(pairs)
             })
@@ -756,7 +800,8 @@ mod tests {
             vec!["2024.01.02", "2024.01.03", "2024.01.04"]
         );
         let root = sym_list(&std::fs::read(dir.path().join("sym")).unwrap());
-        assert_eq!(root.len(), 100);
+        assert_eq!(root.len(), 100 + VENUES.len());
+        assert_eq!(&root[100..], &VENUES);
         let mut files = 1;
         let mut kinds = std::collections::BTreeSet::new();
         for p in &sum.partitions {
@@ -776,7 +821,12 @@ mod tests {
                 for c in &t.columns {
                     let b = std::fs::read(tdir.join(&c.name)).unwrap();
                     assert_eq!(rows_in(&b), 257, "{p}/{}/{}", t.name, c.name);
-                    kinds.insert((b[0], b[2], if b[0] == 0xfd { b[4082] } else { 0 }));
+                    // (magic, type byte or 4 KiB-file attribute, inner type).
+                    kinds.insert(if b[0] == 0xfd {
+                        (b[0], b[4083], b[4082])
+                    } else {
+                        (b[0], b[2], 0)
+                    });
                     on_disk += 1;
                     if c.kind == ColumnKind::String {
                         assert!(tdir.join(format!("{}#", c.name)).is_file());
@@ -788,13 +838,20 @@ mod tests {
             }
         }
         assert_eq!(sum.files, files);
+        let on_disk: u64 = all_files(dir.path()).iter().map(|f| f.1.len() as u64).sum();
+        assert_eq!(sum.bytes, on_disk);
         // Every simple type 1..=19 except symbol (11), the enum and the nested index.
         let simple: Vec<u8> = kinds.iter().filter(|k| k.0 == 0xfe).map(|k| k.1).collect();
         assert_eq!(
             simple,
             vec![1, 2, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14, 15, 16, 17, 18, 19]
         );
-        assert!(kinds.contains(&(0xfd, 0, 0x14)));
+        let enum_attrs: Vec<u8> = kinds
+            .iter()
+            .filter(|k| k.0 == 0xfd && k.2 == 0x14)
+            .map(|k| k.1)
+            .collect();
+        assert_eq!(enum_attrs, vec![3, 4], "p# sym and g# exch");
         assert!(kinds.contains(&(0xfd, 0, 0x4d)));
     }
 
@@ -983,6 +1040,7 @@ mod tests {
             assert_eq!(v["tables"][names[t]]["prtnCol"], "time");
         }
         assert_eq!(v["tables"]["trade"]["columns"][4]["type"], "string");
+        assert_eq!(v["tables"]["trade"]["columns"][5]["attrDisk"], "grouped");
     }
 
     #[test]

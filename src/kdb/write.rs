@@ -5,7 +5,6 @@
 //! Every layout here was reverse-checked against the real files in shared/fixtures/real;
 //! docs/generator.md lists what is proven byte-identical and what is a best guess.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
@@ -374,34 +373,29 @@ pub fn nested_chars_bytes(items: &[&[u8]], count: HeaderCount) -> (Vec<u8>, Vec<
     (index, data)
 }
 
-/// Write a whole file image, compressed when `zip` is given. The bytes go to a sibling
-/// temporary name first and are renamed into place, so a crashed generator never leaves a
-/// half-written column under a real name.
-pub fn write_image(path: &Path, image: &[u8], zip: Option<ZipParams>) -> Result<(), WriteError> {
+/// Write a whole file image, compressed when `zip` is given; returns the bytes written.
+/// One `write` of the finished image, no temporary name: renaming every file tripled the
+/// generator's system time, and the generator writes `.d` last, so a table interrupted
+/// mid-way has no `.d` and is visibly incomplete.
+pub fn write_image(path: &Path, image: &[u8], zip: Option<ZipParams>) -> Result<u64, WriteError> {
     match zip {
         Some(params) => {
             let packed = zip::compress(image, params).map_err(|source| WriteError::Zip {
                 path: path.to_path_buf(),
                 source,
             })?;
-            write_atomic(path, &packed)
+            write_file(path, &packed)
         }
-        None => write_atomic(path, image),
+        None => write_file(path, image),
     }
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
-    let io = |source| WriteError::Io {
+fn write_file(path: &Path, bytes: &[u8]) -> Result<u64, WriteError> {
+    std::fs::write(path, bytes).map_err(|source| WriteError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".partial");
-    let tmp = PathBuf::from(tmp);
-    let mut f = std::fs::File::create(&tmp).map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(io)
+    })?;
+    Ok(bytes.len() as u64)
 }
 
 /// Write a symbol list file (`sym`, `.d`). `.d` files are never compressed by kdb+ in the
@@ -410,9 +404,9 @@ pub fn write_symbols<S: AsRef<str>>(
     path: &Path,
     names: &[S],
     count: HeaderCount,
-) -> Result<(), WriteError> {
+) -> Result<u64, WriteError> {
     let bytes = symbols_bytes(names, count)?;
-    write_atomic(path, &bytes)
+    write_file(path, &bytes)
 }
 
 #[cfg(test)]
@@ -723,12 +717,13 @@ mod tests {
     }
 
     #[test]
-    fn write_image_compresses_and_leaves_no_partial_file() {
+    fn write_image_compresses_and_reports_errors_with_the_path() {
         let dir = tempfile::tempdir().unwrap();
         let img = vector_bytes(T_LONG, Attr::None, &[7u8; 8 * 1000], HeaderCount::Set).unwrap();
         let p = dir.path().join("size");
-        write_image(&p, &img, Some(ZipParams::new(zip::ALG_ZSTD, 3))).unwrap();
+        let n = write_image(&p, &img, Some(ZipParams::new(zip::ALG_ZSTD, 3))).unwrap();
         let on_disk = std::fs::read(&p).unwrap();
+        assert_eq!(n, on_disk.len() as u64);
         assert_eq!(unzip(&on_disk).image, img);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         let err = write_image(&dir.path().join("no/such/dir"), &img, None).unwrap_err();
