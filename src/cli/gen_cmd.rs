@@ -44,13 +44,7 @@ pub fn run(args: &GenArgs) -> i32 {
         return EXIT_FINDINGS;
     }
     println!(
-        "generated {} partitions x {} tables x {} rows ({} files, {} bytes) in {}\nassembly configuration: {}",
-        summary.partitions.len(),
-        summary.tables.len(),
-        summary.rows_per_table,
-        summary.files,
-        summary.bytes,
-        base.join("data").display(),
+        "generated {summary}\nassembly configuration: {}",
         yaml_path.display()
     );
     EXIT_OK
