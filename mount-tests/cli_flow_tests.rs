@@ -308,3 +308,139 @@ fn binary_crash_points_resume_to_the_same_tree() {
     assert!(err.contains("rolled back"), "{err}");
     assert!(!b.path().join("db").exists());
 }
+
+fn is_mounted(p: &Path) -> bool {
+    let text = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let p = p.to_str().unwrap();
+    text.lines().any(|l| l.split(' ').nth(4) == Some(p))
+}
+
+/// Pid of the process serving `mnt` (a background server re-parents away from us).
+fn server_pid(mnt: &Path) -> Option<i32> {
+    for e in fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmd) = fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmd
+            .split(|b| *b == 0)
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect();
+        if args.iter().any(|a| a == "mount") && args.iter().any(|a| Path::new(a) == mnt) {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+fn wait_until(what: &str, f: impl Fn() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed().as_secs() < 20, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn binary_mount_lifecycle_sigterm_and_stale_after_kill_9() {
+    let b = generated(2, 1, 6, 50);
+    let outside = tempfile::tempdir().unwrap();
+    let mnt = outside.path().join("view");
+    fs::create_dir(&mnt).unwrap();
+    let _guard = Unmount(mnt.clone());
+
+    // Foreground: serves until SIGTERM, then unmounts cleanly and exits 0.
+    let mut fg = Command::new(bin())
+        .args(["mount", "--config", &b.config_str(), mnt.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the foreground mount", || mnt.join("db/par.txt").exists());
+    unsafe { libc::kill(fg.id() as i32, libc::SIGTERM) };
+    let status = fg.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(!is_mounted(&mnt), "SIGTERM left the view mounted");
+
+    // Background: kill -9 the server, leaving a stale mount.
+    let out = smstage(&[
+        "mount",
+        "--config",
+        &b.config_str(),
+        mnt.to_str().unwrap(),
+        "--background",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let pid = server_pid(&mnt).expect("background server process");
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    wait_until(
+        "the stale mount",
+        || matches!(fs::read_dir(&mnt), Err(e) if e.raw_os_error() == Some(libc::ENOTCONN)),
+    );
+    // The next mount recognises its own stale mount, clears it and mounts again.
+    let out = smstage(&[
+        "mount",
+        "--config",
+        &b.config_str(),
+        mnt.to_str().unwrap(),
+        "--background",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(mnt.join("db/par.txt").exists());
+    let pid = server_pid(&mnt).expect("background server process");
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    wait_until(
+        "the stale mount",
+        || matches!(fs::read_dir(&mnt), Err(e) if e.raw_os_error() == Some(libc::ENOTCONN)),
+    );
+    // And `unmount` clears a stale mount too.
+    let out = smstage(&["unmount", mnt.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(!is_mounted(&mnt));
+    // Unmounting again: a clear error, exit 1.
+    let out = smstage(&["unmount", mnt.to_str().unwrap()]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("not a mount point"), "{}", out.all());
+}
+
+#[test]
+fn mount_refuses_bad_mountpoints_and_failing_databases() {
+    let b = generated(2, 1, 6, 50);
+    let outside = tempfile::tempdir().unwrap();
+    let full = outside.path().join("full");
+    fs::create_dir(&full).unwrap();
+    fs::write(full.join("x"), b"x").unwrap();
+    let out = smstage(&[
+        "mount",
+        "--config",
+        &b.config_str(),
+        full.to_str().unwrap(),
+        "--background",
+    ]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("not empty"), "{}", out.all());
+    let out = smstage(&[
+        "mount",
+        "--config",
+        &b.config_str(),
+        "/nonexistent/mnt",
+        "--background",
+    ]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("does not exist"), "{}", out.all());
+    // A database that fails its checks has no plan, so nothing is mounted.
+    fs::remove_file(b.data().join("sym")).unwrap();
+    let empty = outside.path().join("empty");
+    fs::create_dir(&empty).unwrap();
+    let out = smstage(&[
+        "mount",
+        "--config",
+        &b.config_str(),
+        empty.to_str().unwrap(),
+        "--background",
+    ]);
+    assert_eq!(out.code, 1);
+    assert!(out.all().contains("load-domain-missing"), "{}", out.all());
+    assert!(!is_mounted(&empty));
+}

@@ -608,3 +608,33 @@ fn schema_export_matches_hand_typed_torq_schema() {
     let want = TORQ_TABLES.replace("    prtnCol: time\n", "");
     assert_eq!(out.stdout.trim_end(), format!("tables:\n{want}").trim_end());
 }
+
+/// Root reads everything, so the unreadable case runs `check` as `nobody` over a tree that is
+/// world-readable except for one column file.
+#[test]
+fn unreadable_file_is_reported_by_name() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let b = generated(2, 1, 6, 50);
+    for e in walkdir::WalkDir::new(b.path()) {
+        let e = e.unwrap();
+        let mode = if e.file_type().is_dir() { 0o755 } else { 0o644 };
+        fs::set_permissions(e.path(), fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let t = first_table(&b);
+    let victim = t.join(price_column(&t));
+    fs::set_permissions(&victim, fs::Permissions::from_mode(0o000)).unwrap();
+    let before = manifest(b.path());
+    let o = std::process::Command::new(bin())
+        .args(["check", "--config", &b.config_str(), "--no-backup-check"])
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(text.contains("load-unreadable"), "{text}");
+    assert!(text.contains(victim.to_str().unwrap()), "{text}");
+    assert!(text.contains("Permission denied"), "{text}");
+    assert_eq!(before, manifest(b.path()));
+}

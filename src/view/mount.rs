@@ -245,9 +245,20 @@ fn absolute(p: &Path) -> PathBuf {
     }
 }
 
+/// `stat` of a view whose server died can still be answered from the kernel's attribute cache
+/// (the view's TTLs are long), so liveness is probed by opening the directory, which always
+/// reaches the server and fails with ENOTCONN on a dead connection.
+fn probe(path: &Path) -> io::Result<std::fs::Metadata> {
+    let md = std::fs::metadata(path)?;
+    if md.is_dir() {
+        std::fs::read_dir(path)?;
+    }
+    Ok(md)
+}
+
 fn prepare_mountpoint(mountpoint: &Path) -> Result<PathBuf, ViewError> {
     let abs = absolute(mountpoint);
-    match std::fs::metadata(&abs) {
+    match probe(&abs) {
         Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => match find_mount(&abs) {
             Some(mi) if mi.is_smstage() => {
                 tracing::warn!(
