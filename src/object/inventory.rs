@@ -72,8 +72,6 @@ enum Job {
         name: String,
         key: ObjPath,
         size: u64,
-        /// Key and size of `name#`, when listed.
-        nested: Option<(ObjPath, u64)>,
     },
 }
 
@@ -87,6 +85,9 @@ enum Done {
         part: usize,
         table: usize,
         file: FileInv,
+        /// For a nested data file (`col#`): the type of its first item, read from the same
+        /// fetched head, handed to the index file `col` afterwards.
+        data_item: Option<u8>,
     },
 }
 
@@ -125,18 +126,15 @@ impl Job {
                 name,
                 key,
                 size,
-                nested,
             } => {
                 let f = ObjectFile::new(tier, key, size);
                 let r = kdb::read_header_from(&f);
                 let header = read_or_abort(&f, r)?.map_err(|e| file_error(&e));
-                let nested_item = match (&header, nested) {
-                    (Ok(h), Some((nkey, nsize))) if h.nested => {
-                        let nf = ObjectFile::new(tier, nkey, nsize);
-                        let r = kdb::header::nested_item_type_from(&nf);
-                        read_or_abort(&nf, r)?.ok().flatten()
-                    }
-                    _ => None,
+                let data_item = if name.ends_with('#') && header.is_ok() {
+                    let r = kdb::header::nested_item_type_from(&f);
+                    read_or_abort(&f, r)?.ok().flatten()
+                } else {
+                    None
                 };
                 Ok(Done::File {
                     part,
@@ -146,8 +144,9 @@ impl Job {
                         path: PathBuf::from(tier.url_of(f.key())),
                         size,
                         header,
-                        nested_item,
+                        nested_item: None,
                     },
+                    data_item,
                 })
             }
         }
@@ -312,18 +311,12 @@ async fn take_async(tier: &ObjectTier, tier_name: &str) -> Result<ObjectInventor
                     });
                     continue;
                 }
-                let hash = format!("{name}#");
-                let nested = match files.get(&hash) {
-                    Some(&s) => Some((tier.key(&format!("{date}/{table}/{hash}"))?, s)),
-                    None => None,
-                };
                 jobs.push(Job::File {
                     part: pi,
                     table: ti,
                     name: name.clone(),
                     key,
                     size,
-                    nested,
                 });
             }
             tinvs.push(TableInv {
@@ -353,14 +346,32 @@ async fn take_async(tier: &ObjectTier, tier_name: &str) -> Result<ObjectInventor
         .buffer_unordered(CONCURRENCY)
         .try_collect()
         .await?;
+    let mut items: BTreeMap<(usize, usize, String), u8> = BTreeMap::new();
     for d in done {
         match d {
             Done::DotD { part, table, dotd } => partitions[part].tables[table].dotd = Some(dotd),
-            Done::File { part, table, file } => partitions[part].tables[table].files.push(file),
+            Done::File {
+                part,
+                table,
+                file,
+                data_item,
+            } => {
+                if let (Some(t), Some(base)) = (data_item, file.name.strip_suffix('#')) {
+                    items.insert((part, table, base.to_string()), t);
+                }
+                partitions[part].tables[table].files.push(file);
+            }
         }
     }
-    for t in partitions.iter_mut().flat_map(|p| p.tables.iter_mut()) {
-        t.files.sort_by(|a, b| a.name.cmp(&b.name));
+    for (pi, p) in partitions.iter_mut().enumerate() {
+        for (ti, t) in p.tables.iter_mut().enumerate() {
+            t.files.sort_by(|a, b| a.name.cmp(&b.name));
+            for f in &mut t.files {
+                if matches!(&f.header, Ok(h) if h.nested) {
+                    f.nested_item = items.get(&(pi, ti, f.name.clone())).copied();
+                }
+            }
+        }
     }
     Ok(ObjectInventory {
         tier: tier_name.to_string(),

@@ -10,6 +10,9 @@ use std::sync::Mutex;
 
 /// Bytes fetched at once from the start of an object: a header read looks at 4 KiB.
 pub const HEAD_PREFIX: u64 = crate::kdb::header::HEADER_READ as u64;
+/// Ranges up to this size are remembered (at most [`RECENT`] of them).
+const RECENT_MAX: usize = 256 << 10;
+const RECENT: usize = 4;
 /// Prefix for a nested data file (`col#`): its 4 KiB header plus the first item's header.
 pub const NESTED_PREFIX: u64 = HEAD_PREFIX + 8;
 
@@ -28,6 +31,9 @@ pub struct ObjectFile {
     len: u64,
     prefix: u64,
     head: Mutex<Option<Vec<u8>>>,
+    /// A few recent small ranges (trailer, first block): a header read and a nested-item
+    /// read of the same object ask for them twice.
+    recent: Mutex<Vec<(u64, Vec<u8>)>>,
     failure: Mutex<Option<ObjectError>>,
 }
 
@@ -46,6 +52,7 @@ impl ObjectFile {
             len,
             prefix,
             head: Mutex::new(None),
+            recent: Mutex::new(Vec::new()),
             failure: Mutex::new(None),
         }
     }
@@ -131,6 +138,17 @@ impl ReadAt for ObjectFile {
             buf.copy_from_slice(&h[offset as usize..end as usize]);
             return Ok(());
         }
+        {
+            let recent = lock(&self.recent);
+            if let Some((at, b)) = recent
+                .iter()
+                .find(|(at, b)| *at <= offset && end <= at + b.len() as u64)
+            {
+                let from = (offset - at) as usize;
+                buf.copy_from_slice(&b[from..from + buf.len()]);
+                return Ok(());
+            }
+        }
         let bytes = self.fetch(offset, end).map_err(|e| self.to_kdb(e))?;
         if bytes.len() != buf.len() {
             return Err(KdbError::truncated(
@@ -143,6 +161,13 @@ impl ReadAt for ObjectFile {
             ));
         }
         buf.copy_from_slice(&bytes);
+        if bytes.len() <= RECENT_MAX {
+            let mut recent = lock(&self.recent);
+            if recent.len() == RECENT {
+                recent.remove(0);
+            }
+            recent.push((offset, bytes));
+        }
         Ok(())
     }
 
@@ -175,6 +200,10 @@ mod tests {
         assert_eq!(b, [10, 11, 12, 13]);
         f.read_at(9_000, &mut b).unwrap();
         assert_eq!(b, [data[9000], data[9001], data[9002], data[9003]]);
+        // Served from the remembered range, not fetched again.
+        let mut two = [0u8; 2];
+        f.read_at(9_001, &mut two).unwrap();
+        assert_eq!(two, [data[9001], data[9002]]);
         let err = f.read_at(9_998, &mut b).unwrap_err();
         assert!(matches!(err, KdbError::Truncated { .. }), "{err}");
         assert!(f.take_store_error().is_none());

@@ -239,7 +239,25 @@ fn chain(e: &dyn std::error::Error) -> String {
         }
         cur = c.source();
     }
-    s
+    compact_xml(s)
+}
+
+/// Replaces an S3 XML error body with its `Code: Message`.
+fn compact_xml(s: String) -> String {
+    let Some(at) = s.find("<?xml").or_else(|| s.find("<Error>")) else {
+        return s;
+    };
+    let tag = |t: &str| {
+        let open = format!("<{t}>");
+        let from = s[at..].find(&open)? + at + open.len();
+        let to = s[from..].find(&format!("</{t}>"))? + from;
+        Some(s[from..to].to_string())
+    };
+    match (tag("Code"), tag("Message")) {
+        (Some(c), Some(m)) => format!("{}{c}: {m}", &s[..at]),
+        (Some(c), None) => format!("{}{c}", &s[..at]),
+        _ => s,
+    }
 }
 
 /// One bucket/prefix of an object store, with everything needed to name it in errors.
@@ -672,6 +690,16 @@ mod tests {
             matches!(e, ObjectError::Config { .. }) && e.to_string().contains("AWS_ALLOW_HTTP"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn xml_error_bodies_are_compacted() {
+        let s = "403 Forbidden: <?xml version=\"1.0\"?>\n<Error><Code>SignatureDoesNotMatch</Code><Message>bad sig</Message><RequestId>1</RequestId></Error>".to_string();
+        assert_eq!(
+            compact_xml(s),
+            "403 Forbidden: SignatureDoesNotMatch: bad sig"
+        );
+        assert_eq!(compact_xml("plain".into()), "plain");
     }
 
     #[test]
