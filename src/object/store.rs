@@ -513,6 +513,14 @@ pub fn upload_tree(
         path: path.to_path_buf(),
         source,
     };
+    if !local_dir.is_dir() {
+        return Err(local(
+            local_dir,
+            std::io::Error::other(
+                "not a directory: upload_tree uploads the files below a directory",
+            ),
+        ));
+    }
     let mut files = Vec::new();
     for entry in walkdir::WalkDir::new(local_dir)
         .follow_links(false)
