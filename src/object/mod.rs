@@ -14,7 +14,7 @@ pub use inventory::{
 };
 pub use readat::ObjectFile;
 pub use store::{
-    open_s3, open_s3_with, upload_tree, ObjectError, ObjectTier, S3Options, S3Settings,
+    open_s3, open_s3_with, upload_tree, ObjectError, ObjectTier, Place, S3Options, S3Settings,
     UploadSummary,
 };
 
