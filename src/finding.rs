@@ -36,6 +36,8 @@ pub mod code {
     pub const PARTITION_NONE: &str = "partition-none";
     pub const TIER_OVERLAP: &str = "tier-date-overlap";
     pub const TIER_UNSUPPORTED: &str = "tier-unsupported";
+    /// An enumeration domain (`sym`…) stored at the root of an object tier's partitions.
+    pub const OBJECT_DOMAIN_IN_BUCKET: &str = "object-domain-in-bucket";
     pub const BACKUP_MISSING: &str = "backup-missing";
     pub const BACKUP_MISMATCH: &str = "backup-mismatch";
     pub const SM_ALREADY: &str = "sm-already-imported";

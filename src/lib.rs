@@ -14,6 +14,7 @@ pub mod finding;
 pub mod gen;
 pub mod inventory;
 pub mod kdb;
+pub mod object;
 pub mod plan;
 pub mod schema_export;
 pub mod verify;
