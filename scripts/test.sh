@@ -6,6 +6,13 @@ cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
 
+# One local S3 server (SeaweedFS on 127.0.0.1) for every object-tier test; stopped on exit.
+export SMSTAGE_S3_DIR=${SMSTAGE_S3_DIR:-/tmp/smstage-s3-ci.$$}
+if [ "${SMSTAGE_SKIP_S3_TESTS:-0}" != 1 ]; then
+  eval "$(SMSTAGE_S3_PARENT_PID=$$ bash scripts/s3-server.sh start)"
+  trap 'bash scripts/s3-server.sh stop >/dev/null 2>&1 || true' EXIT
+fi
+
 if [ ! -d ../shared/fixtures/real ]; then
   echo "!!! WARNING: ../shared/fixtures/real is missing: the real-fixture tests will be SKIPPED !!!" >&2
 fi

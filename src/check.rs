@@ -23,6 +23,8 @@ pub struct CheckOptions {
     pub backup: BackupCheck,
     /// Decode every value (enumeration ranges, compressed blocks) and compare backup bytes.
     pub deep: bool,
+    /// How object tiers are reached (credentials policy).
+    pub s3: crate::object::S3Options,
 }
 
 /// Everything `check` learned: the report, and the plan when the database may be imported.
@@ -79,17 +81,6 @@ pub fn run(config: &AssemblyConfig, opts: &CheckOptions) -> Result<CheckOutcome,
         });
     }
 
-    for t in tiers.iter().filter(|t| t.kind == TierKind::Object) {
-        findings.push(
-            Finding::error(
-                code::TIER_UNSUPPORTED,
-                format!("tier {} stores its partitions in object storage ({}): object tiers are not supported by this version of smstage yet", t.name, t.store),
-            )
-            .tier(&t.name)
-            .hint("import the local partitions with a configuration without the object tier, or wait for object-tier support"),
-        );
-    }
-
     // The import converts the database in place: the HDB tier that holds it must keep its
     // store at <baseURI>/data (the default), or the layout would point somewhere else.
     if let Some(primary) = tiers.iter().find(|t| t.kind == TierKind::Local) {
@@ -106,7 +97,7 @@ pub fn run(config: &AssemblyConfig, opts: &CheckOptions) -> Result<CheckOutcome,
         }
     }
 
-    let inv = match inventory::take(&source) {
+    let mut inv = match inventory::take(&source) {
         Ok(inv) => inv,
         Err(e) => {
             findings
@@ -118,6 +109,24 @@ pub fn run(config: &AssemblyConfig, opts: &CheckOptions) -> Result<CheckOutcome,
             });
         }
     };
+    for t in config.tiers_of_mount(&config.hdb_mount()?.name) {
+        if let Some(StoreUri::S3 { bucket, prefix }) = &t.store {
+            match object_inventory(&t.name, bucket, prefix, &opts.s3) {
+                Ok((oi, f)) => {
+                    findings.extend(f);
+                    inv.object_tiers.push(oi);
+                }
+                Err(e) => findings.push(
+                    Finding::error(
+                        code::TIER_UNREACHABLE,
+                        format!("object tier {}: {e}", t.name),
+                    )
+                    .tier(&t.name)
+                    .path(format!("s3://{bucket}/{prefix}")),
+                ),
+            }
+        }
+    }
     findings.extend(evaluate(Some(config), &inv));
     if opts.deep {
         findings.extend(deep_checks(&inv));
@@ -147,6 +156,26 @@ pub fn run(config: &AssemblyConfig, opts: &CheckOptions) -> Result<CheckOutcome,
     })
 }
 
+/// Lists an object tier's partitions and reads their headers (ranged GETs only).
+fn object_inventory(
+    name: &str,
+    bucket: &str,
+    prefix: &str,
+    opts: &crate::object::S3Options,
+) -> Result<(inventory::ObjectTierInv, Vec<Finding>), crate::object::ObjectError> {
+    let tier = crate::object::open_s3(bucket, prefix, opts)?;
+    let oi = crate::object::take_object_inventory(&tier, name)?;
+    let findings = oi.findings.into_iter().map(|f| f.tier(name)).collect();
+    Ok((
+        inventory::ObjectTierInv {
+            name: name.to_string(),
+            tier,
+            partitions: oi.partitions,
+        },
+        findings,
+    ))
+}
+
 /// What the planner needs from an inventory.
 pub fn plan_input(base: &Path, inv: &Inventory, tiers: Vec<TierInput>) -> PlanInput {
     PlanInput {
@@ -161,7 +190,15 @@ pub fn plan_input(base: &Path, inv: &Inventory, tiers: Vec<TierInput>) -> PlanIn
             .collect(),
         tiers,
         local_partitions: inv.partitions.iter().map(|p| p.date.clone()).collect(),
-        object_partitions: Vec::new(),
+        object_partitions: inv
+            .object_tiers
+            .iter()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(|p| (p.date.clone(), t.name.clone()))
+            })
+            .collect(),
     }
 }
 
@@ -236,17 +273,44 @@ pub fn evaluate(config: Option<&AssemblyConfig>, inv: &Inventory) -> Vec<Finding
     let is_basic = |t: &TableSchema| t.kind.eq_ignore_ascii_case("basic");
 
     // table -> partitions holding it
+    let all = inv.all_partitions();
     let mut seen: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for p in &inv.partitions {
-        for t in &p.tables {
+    for p in &all {
+        for t in &p.part.tables {
             seen.entry(t.name.as_str())
                 .or_default()
-                .push(p.date.as_str());
+                .push(p.part.date.as_str());
         }
     }
-    let all_dates: Vec<&str> = inv.partitions.iter().map(|p| p.date.as_str()).collect();
+    let all_dates: Vec<&str> = all.iter().map(|p| p.part.date.as_str()).collect();
+    // The SM import forbids a date in two tiers (kdb+ itself would merge them).
+    for w in all.windows(2) {
+        if w[0].part.date == w[1].part.date {
+            let name = |p: &inventory::PartRef| {
+                p.tier
+                    .map(|t| format!("tier {}", t.name))
+                    .unwrap_or_else(|| "local disk".into())
+            };
+            out.push(
+                Finding::error(
+                    code::TIER_OVERLAP,
+                    format!(
+                        "partition {} is both on {} ({}) and in {} ({}): each date must live in exactly one tier",
+                        w[0].part.date,
+                        name(&w[0]),
+                        w[0].part.path.display(),
+                        name(&w[1]),
+                        w[1].part.path.display()
+                    ),
+                )
+                .partition(&w[0].part.date)
+                .path(w[1].part.path.display())
+                .hint("remove one copy (after checking both hold the same data), then run check again"),
+            );
+        }
+    }
 
-    if inv.partitions.is_empty() {
+    if all.is_empty() {
         out.push(
             Finding::warning(
                 code::PARTITION_NONE,
@@ -317,13 +381,19 @@ pub fn evaluate(config: Option<&AssemblyConfig>, inv: &Inventory) -> Vec<Finding
         }
     }
 
-    for p in &inv.partitions {
-        for t in &p.tables {
+    for p in &all {
+        for t in &p.part.tables {
             let schema = configured
                 .get(t.name.as_str())
                 .copied()
                 .filter(|s| !is_splayed(s));
-            check_table(t, schema, Some(&p.date), inv, &mut out);
+            let start = out.len();
+            check_table(t, schema, Some(&p.part.date), inv, &mut out);
+            if let Some(tier) = p.tier {
+                for f in &mut out[start..] {
+                    f.tier = Some(tier.name.clone());
+                }
+            }
         }
     }
 
@@ -612,11 +682,11 @@ fn list_some(items: &[&str]) -> String {
 /// `--deep`: decode every column; count enumeration indices beyond their domain.
 pub fn deep_checks(inv: &Inventory) -> Vec<Finding> {
     let mut jobs = Vec::new();
-    for p in &inv.partitions {
-        for t in &p.tables {
+    for p in inv.all_partitions() {
+        for t in &p.part.tables {
             for f in &t.files {
                 if f.header.is_ok() && !f.name.ends_with('#') {
-                    jobs.push((Some(p.date.as_str()), t.name.as_str(), f));
+                    jobs.push((Some(p.part.date.as_str()), t.name.as_str(), f, p.tier));
                 }
             }
         }
@@ -625,7 +695,7 @@ pub fn deep_checks(inv: &Inventory) -> Vec<Finding> {
         if let RootKind::Splayed(t) = &r.kind {
             for f in &t.files {
                 if f.header.is_ok() && !f.name.ends_with('#') {
-                    jobs.push((None, t.name.as_str(), f));
+                    jobs.push((None, t.name.as_str(), f, None));
                 }
             }
         }
@@ -633,7 +703,7 @@ pub fn deep_checks(inv: &Inventory) -> Vec<Finding> {
     let mut out: Vec<(usize, Finding)> = jobs
         .par_iter()
         .enumerate()
-        .filter_map(|(i, (part, table, f))| {
+        .filter_map(|(i, (part, table, f, tier))| {
             let place = |x: Finding| {
                 let x = x.table(*table).column(&f.name).path(f.path.display());
                 match part {
@@ -641,8 +711,13 @@ pub fn deep_checks(inv: &Inventory) -> Vec<Finding> {
                     None => x,
                 }
             };
-            match kdb::read_column(&f.path) {
-                Err(e) => Some((i, place(file_error(&FileError::Corrupt(e.to_string()), &f.path)))),
+            let column = match tier {
+                None => kdb::read_column(&f.path).map_err(|e| e.to_string()),
+                Some(t) => crate::object::read_object_column(&t.tier, &f.path.to_string_lossy())
+                    .map_err(|e| e.to_string()),
+            };
+            match column {
+                Err(e) => Some((i, place(file_error(&FileError::Corrupt(e), &f.path)))),
                 Ok(col) => {
                     let (domain, beyond, max) = match &col.data {
                         kdb::ColumnData::Enum { domain, indices } => {

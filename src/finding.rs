@@ -36,6 +36,7 @@ pub mod code {
     pub const PARTITION_NONE: &str = "partition-none";
     pub const TIER_OVERLAP: &str = "tier-date-overlap";
     pub const TIER_UNSUPPORTED: &str = "tier-unsupported";
+    pub const TIER_UNREACHABLE: &str = "tier-unreachable";
     /// An enumeration domain (`sym`…) stored at the root of an object tier's partitions.
     pub const OBJECT_DOMAIN_IN_BUCKET: &str = "object-domain-in-bucket";
     pub const BACKUP_MISSING: &str = "backup-missing";

@@ -19,6 +19,23 @@ pub struct Inventory {
     pub root: Vec<RootItem>,
     /// Problems met while walking (bad partition names, symlinks, unreadable entries…).
     pub findings: Vec<Finding>,
+    /// Partitions of object-storage tiers (their `path`s are `s3://` URLs), with the tier
+    /// handle to read them through.
+    pub object_tiers: Vec<ObjectTierInv>,
+}
+
+#[derive(Debug)]
+pub struct ObjectTierInv {
+    pub name: String,
+    pub tier: crate::object::ObjectTier,
+    pub partitions: Vec<PartitionInv>,
+}
+
+/// Where a partition lives: local disk, or an object tier (by name).
+#[derive(Debug, Clone, Copy)]
+pub struct PartRef<'a> {
+    pub part: &'a PartitionInv,
+    pub tier: Option<&'a ObjectTierInv>,
 }
 
 #[derive(Debug)]
@@ -99,6 +116,23 @@ impl Inventory {
             RootKind::Domain { symbols } if r.name == name => Some(symbols.as_slice()),
             _ => None,
         })
+    }
+
+    /// Local and object partitions together, by date (local first on equal dates).
+    pub fn all_partitions(&self) -> Vec<PartRef<'_>> {
+        let mut all: Vec<PartRef<'_>> = self
+            .partitions
+            .iter()
+            .map(|part| PartRef { part, tier: None })
+            .collect();
+        for t in &self.object_tiers {
+            all.extend(t.partitions.iter().map(|part| PartRef {
+                part,
+                tier: Some(t),
+            }));
+        }
+        all.sort_by(|a, b| a.part.date.cmp(&b.part.date));
+        all
     }
 
     pub fn file_count(&self) -> usize {
@@ -289,6 +323,7 @@ pub fn take_with(source: &Path, mode: RootMode) -> Result<Inventory, InventoryEr
         partitions: parts,
         root,
         findings,
+        object_tiers: Vec::new(),
     })
 }
 

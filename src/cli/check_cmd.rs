@@ -6,7 +6,13 @@ use crate::config::AssemblyConfig;
 use crate::finding::Report;
 use std::path::Path;
 
-pub fn run(config: &Path, backup: &BackupArgs, deep: bool, format: Format) -> i32 {
+pub fn run(
+    config: &Path,
+    backup: &BackupArgs,
+    deep: bool,
+    format: Format,
+    s3: &crate::object::S3Options,
+) -> i32 {
     let cfg = match AssemblyConfig::load(config) {
         Ok(c) => c,
         Err(e) => return config_error(&e, format),
@@ -21,7 +27,14 @@ pub fn run(config: &Path, backup: &BackupArgs, deep: bool, format: Format) -> i3
             )
         }
     };
-    let outcome = match check::run(&cfg, &CheckOptions { backup, deep }) {
+    let outcome = match check::run(
+        &cfg,
+        &CheckOptions {
+            backup,
+            deep,
+            s3: s3.clone(),
+        },
+    ) {
         Ok(o) => o,
         Err(e) => return config_error(&e, format),
     };

@@ -14,7 +14,7 @@ fn base_of(config: &Path, format: Format) -> Result<(AssemblyConfig, PathBuf), i
     Ok((cfg, base))
 }
 
-pub fn commit(config: &Path, backup: &BackupArgs, yes: bool) -> i32 {
+pub fn commit(config: &Path, backup: &BackupArgs, yes: bool, s3: &crate::object::S3Options) -> i32 {
     let (cfg, base) = match base_of(config, Format::Text) {
         Ok(x) => x,
         Err(code) => return code,
@@ -69,6 +69,7 @@ pub fn commit(config: &Path, backup: &BackupArgs, yes: bool) -> i32 {
                 &CheckOptions {
                     backup,
                     deep: false,
+                    s3: s3.clone(),
                 },
             ) {
                 Ok(o) => o,

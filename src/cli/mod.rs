@@ -24,6 +24,10 @@ pub const EXIT_USAGE: i32 = 2;
     about = "Import a kdb+ date-partitioned HDB into Storage Manager format: check, preview, commit"
 )]
 pub struct Cli {
+    /// Let object tiers take credentials from the cloud instance-metadata endpoint when none
+    /// are given in the environment (off by default: credentials must be explicit).
+    #[arg(long, global = true)]
+    pub allow_instance_metadata: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -136,14 +140,17 @@ pub enum Command {
 }
 
 pub fn run(cli: Cli) -> i32 {
+    let s3 = crate::object::S3Options {
+        allow_instance_metadata: cli.allow_instance_metadata,
+    };
     match cli.command {
         Command::Check {
             config,
             backup,
             deep,
             format,
-        } => check_cmd::run(&config, &backup, deep, format),
-        Command::Plan { config, format } => plan_cmd::run(&config, format),
+        } => check_cmd::run(&config, &backup, deep, format, &s3),
+        Command::Plan { config, format } => plan_cmd::run(&config, format, &s3),
         Command::Verify {
             root,
             config,
@@ -154,7 +161,12 @@ pub fn run(cli: Cli) -> i32 {
         } => verify_cmd::run(
             &root,
             config.as_ref(),
-            &crate::verify::VerifyOptions { deep, against, q },
+            &crate::verify::VerifyOptions {
+                deep,
+                s3,
+                against,
+                q,
+            },
             format,
         ),
         Command::Gen(args) => gen_cmd::run(&args),
@@ -170,13 +182,14 @@ pub fn run(cli: Cli) -> i32 {
                 background,
                 allow_other,
             },
+            &s3,
         ),
         Command::Unmount { mountpoint } => mount_cmd::unmount(&mountpoint),
         Command::Commit {
             config,
             backup,
             yes,
-        } => commit_cmd::commit(&config, &backup, yes),
+        } => commit_cmd::commit(&config, &backup, yes, &s3),
         Command::Rollback { config } => commit_cmd::rollback(&config),
         Command::Status { config, format } => commit_cmd::status(&config, format),
         Command::Schema { db } => match crate::inventory::take(&db) {

@@ -7,7 +7,12 @@ use crate::config::AssemblyConfig;
 use crate::view::{self, MountOptions};
 use std::path::Path;
 
-pub fn mount(config: &Path, mountpoint: &Path, opts: &MountOptions) -> i32 {
+pub fn mount(
+    config: &Path,
+    mountpoint: &Path,
+    opts: &MountOptions,
+    s3: &crate::object::S3Options,
+) -> i32 {
     let cfg = match AssemblyConfig::load(config) {
         Ok(c) => c,
         Err(e) => return config_error(&e, Format::Text),
@@ -17,6 +22,7 @@ pub fn mount(config: &Path, mountpoint: &Path, opts: &MountOptions) -> i32 {
     let check_opts = CheckOptions {
         backup: BackupCheck::Skip,
         deep: false,
+        s3: s3.clone(),
     };
     let outcome = match check::run(&cfg, &check_opts) {
         Ok(o) => o,

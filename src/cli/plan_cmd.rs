@@ -7,7 +7,7 @@ use crate::config::AssemblyConfig;
 use crate::plan::{NodeKind, Plan};
 use std::path::Path;
 
-pub fn run(config: &Path, format: Format) -> i32 {
+pub fn run(config: &Path, format: Format, s3: &crate::object::S3Options) -> i32 {
     let cfg = match AssemblyConfig::load(config) {
         Ok(c) => c,
         Err(e) => return config_error(&e, format),
@@ -15,6 +15,7 @@ pub fn run(config: &Path, format: Format) -> i32 {
     let opts = CheckOptions {
         backup: BackupCheck::Skip,
         deep: false,
+        s3: s3.clone(),
     };
     let outcome = match check::run(&cfg, &opts) {
         Ok(o) => o,

@@ -67,8 +67,10 @@ pub fn compare_roots(a: &Loaded, b: &Loaded) -> Vec<Finding> {
         }
     }
 
-    let da: Vec<&str> = ia.partitions.iter().map(|p| p.date.as_str()).collect();
-    let db: Vec<&str> = ib.partitions.iter().map(|p| p.date.as_str()).collect();
+    // Which tier holds a partition does not matter: a date is compared wherever it lives.
+    let (pa_all, pb_all) = (ia.all_partitions(), ib.all_partitions());
+    let da: Vec<&str> = pa_all.iter().map(|p| p.part.date.as_str()).collect();
+    let db: Vec<&str> = pb_all.iter().map(|p| p.part.date.as_str()).collect();
     if da != db {
         let first = da
             .iter()
@@ -78,7 +80,8 @@ pub fn compare_roots(a: &Loaded, b: &Loaded) -> Vec<Finding> {
             .unwrap_or_else(|| format!("{} vs {} partitions", da.len(), db.len()));
         return diff(format!("partitions differ: {first}"));
     }
-    for (pa, pb) in ia.partitions.iter().zip(&ib.partitions) {
+    for (ra, rb) in pa_all.iter().zip(&pb_all) {
+        let (pa, pb) = (ra.part, rb.part);
         let ta: Vec<&str> = pa.tables.iter().map(|t| t.name.as_str()).collect();
         let tb: Vec<&str> = pb.tables.iter().map(|t| t.name.as_str()).collect();
         if ta != tb {
@@ -91,11 +94,16 @@ pub fn compare_roots(a: &Loaded, b: &Loaded) -> Vec<Finding> {
             .collect();
         }
         for (x, y) in pa.tables.iter().zip(&pb.tables) {
+            let before = jobs.len();
             if let Some(f) = table_jobs(Some(&pa.date), x, y, &mut jobs) {
                 return diff(f)
                     .into_iter()
                     .map(|f| f.partition(&pa.date).table(&x.name))
                     .collect();
+            }
+            for j in &mut jobs[before..] {
+                j.tier_a = ra.tier.map(|t| t.tier.clone());
+                j.tier_b = rb.tier.map(|t| t.tier.clone());
             }
         }
     }
@@ -135,6 +143,9 @@ pub fn compare_roots(a: &Loaded, b: &Loaded) -> Vec<Finding> {
 }
 
 struct Job {
+    /// The object tier a column is read through (None: local file).
+    tier_a: Option<crate::object::ObjectTier>,
+    tier_b: Option<crate::object::ObjectTier>,
     partition: Option<String>,
     table: String,
     column: String,
@@ -144,12 +155,12 @@ struct Job {
 
 impl Job {
     fn differs(&self, ia: &Inventory, ib: &Inventory) -> Option<String> {
-        let x = match kdb::read_column(&self.a) {
-            Ok(c) => c.data,
+        let x = match read(&self.a, self.tier_a.as_ref()) {
+            Ok(c) => c,
             Err(e) => return Some(format!("cannot read {}: {e}", self.a.display())),
         };
-        let y = match kdb::read_column(&self.b) {
-            Ok(c) => c.data,
+        let y = match read(&self.b, self.tier_b.as_ref()) {
+            Ok(c) => c,
             Err(e) => return Some(format!("cannot read {}: {e}", self.b.display())),
         };
         if x.len() != y.len() {
@@ -157,6 +168,20 @@ impl Job {
         }
         first_difference(&x, ia, &y, ib)
             .map(|i| format!("row {i}: {} vs {}", x.fmt_value(i), y.fmt_value(i)))
+    }
+}
+
+fn read(
+    path: &std::path::Path,
+    tier: Option<&crate::object::ObjectTier>,
+) -> Result<ColumnData, String> {
+    match tier {
+        None => kdb::read_column(path)
+            .map(|c| c.data)
+            .map_err(|e| e.to_string()),
+        Some(t) => crate::object::read_object_column(t, &path.to_string_lossy())
+            .map(|c| c.data)
+            .map_err(|e| e.to_string()),
     }
 }
 
@@ -174,6 +199,8 @@ fn table_jobs(
     }
     for c in cx.into_iter().flatten() {
         jobs.push(Job {
+            tier_a: None,
+            tier_b: None,
             partition: partition.map(String::from),
             table: x.name.clone(),
             column: c.clone(),

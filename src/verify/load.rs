@@ -57,7 +57,7 @@ pub fn parse_par_txt(root: &Path, text: &str) -> Vec<Segment> {
         .collect()
 }
 
-pub fn load(root: &Path) -> Result<Loaded, LoadError> {
+pub fn load(root: &Path, s3: &crate::object::S3Options) -> Result<Loaded, LoadError> {
     if !root.is_dir() {
         return Err(LoadError::NotARoot(root.display().to_string()));
     }
@@ -84,13 +84,19 @@ pub fn load(root: &Path) -> Result<Loaded, LoadError> {
     }
     for seg in &segments {
         let Some(dir) = &seg.dir else {
-            inventory.findings.push(
-                Finding::error(
-                    code::TIER_UNSUPPORTED,
-                    format!("segment {} is in object storage: this version of smstage cannot read object-storage segments", seg.entry),
-                )
-                .path(par.display()),
-            );
+            match load_object_segment(&seg.entry, s3) {
+                Ok((oi, f)) => {
+                    inventory.findings.extend(f);
+                    inventory.object_tiers.push(oi);
+                }
+                Err(e) => inventory.findings.push(
+                    Finding::error(
+                        code::TIER_UNREACHABLE,
+                        format!("segment {} in par.txt cannot be read: {e}", seg.entry),
+                    )
+                    .path(par.display()),
+                ),
+            }
             continue;
         };
         let entries = match fs::read_dir(dir) {
@@ -161,6 +167,31 @@ pub fn load(root: &Path) -> Result<Loaded, LoadError> {
         segments,
         inventory,
     })
+}
+
+/// An `s3://bucket/prefix` line of `par.txt`: listed and read through object_store.
+fn load_object_segment(
+    entry: &str,
+    s3: &crate::object::S3Options,
+) -> Result<(inventory::ObjectTierInv, Vec<Finding>), String> {
+    let (bucket, prefix) = match crate::config::StoreUri::parse(entry) {
+        Ok(crate::config::StoreUri::S3 { bucket, prefix }) => (bucket, prefix),
+        Ok(_) | Err(_) => {
+            return Err(format!(
+                "{entry} is not an s3://bucket/prefix URI (the only object store kdb+ segments use here)"
+            ))
+        }
+    };
+    let tier = crate::object::open_s3(&bucket, &prefix, s3).map_err(|e| e.to_string())?;
+    let oi = crate::object::take_object_inventory(&tier, entry).map_err(|e| e.to_string())?;
+    Ok((
+        inventory::ObjectTierInv {
+            name: entry.to_string(),
+            tier,
+            partitions: oi.partitions,
+        },
+        oi.findings,
+    ))
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use std::process::Command;
 #[derive(Debug, Clone, Default)]
 pub struct VerifyOptions {
     pub deep: bool,
+    pub s3: crate::object::S3Options,
     pub against: Option<PathBuf>,
     pub q: Option<PathBuf>,
 }
@@ -37,13 +38,13 @@ pub fn run(
     config: Option<&AssemblyConfig>,
     opts: &VerifyOptions,
 ) -> Result<Report, VerifyError> {
-    let loaded = load(root)?;
+    let loaded = load(root, &opts.s3)?;
     let mut findings = check::evaluate(config, &loaded.inventory);
     if opts.deep {
         findings.extend(check::deep_checks(&loaded.inventory));
     }
     if let Some(other) = &opts.against {
-        let theirs = load(other)?;
+        let theirs = load(other, &opts.s3)?;
         findings.extend(compare_roots(&loaded, &theirs));
     }
     if let Some(q) = &opts.q {

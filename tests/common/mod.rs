@@ -212,3 +212,66 @@ pub fn dotd(table: &Path) -> Vec<String> {
         .map(|s| String::from_utf8_lossy(s).into_owned())
         .collect()
 }
+
+/// The local S3 server of the object-tier tests: `AWS_*` variables of an already running one
+/// (when `AWS_ENDPOINT` is set), or one started with scripts/s3-server.sh for this test binary.
+/// None (with a loud warning) only when `SMSTAGE_SKIP_S3_TESTS=1`.
+pub fn s3_server() -> Option<&'static std::collections::HashMap<String, String>> {
+    use std::collections::HashMap;
+    use std::sync::OnceLock;
+    static S: OnceLock<Option<HashMap<String, String>>> = OnceLock::new();
+    S.get_or_init(|| {
+        if std::env::var("SMSTAGE_SKIP_S3_TESTS").as_deref() == Ok("1") {
+            eprintln!("\n!!!!!!!! WARNING: SMSTAGE_SKIP_S3_TESTS=1: object-tier tests are SKIPPED !!!!!!!!\n");
+            return None;
+        }
+        if std::env::var("AWS_ENDPOINT").is_ok() {
+            return Some(
+                std::env::vars()
+                    .filter(|(k, _)| k.starts_with("AWS_") || k.starts_with("SMSTAGE_"))
+                    .collect(),
+            );
+        }
+        let state = std::env::temp_dir().join(format!("smstage-s3-{}", std::process::id()));
+        let out = Command::new("bash")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/s3-server.sh"))
+            .arg("start")
+            .env("SMSTAGE_S3_DIR", &state)
+            .env("SMSTAGE_S3_PORT", "8533")
+            .env("SMSTAGE_S3_PARENT_PID", std::process::id().to_string())
+            .output()
+            .expect("run scripts/s3-server.sh");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "scripts/s3-server.sh start failed (set AWS_ENDPOINT to use another server, or SMSTAGE_SKIP_S3_TESTS=1 to skip):\n{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("export "))
+            .unwrap_or_else(|| panic!("no export line from s3-server.sh: {text}"));
+        Some(
+            line.trim_start_matches("export ")
+                .split_whitespace()
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    })
+    .as_ref()
+}
+
+/// Runs smstage with the given extra environment.
+pub fn smstage_env(args: &[&str], env: &std::collections::HashMap<String, String>) -> Out {
+    let o = Command::new(bin())
+        .args(args)
+        .envs(env)
+        .output()
+        .expect("run smstage");
+    Out {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
