@@ -8,7 +8,7 @@ use super::fsutil::{
 use super::journal::{Journal, JournalHeader, JournalState, RecordKind};
 use super::lock::Lock;
 use super::steps::{staging_name, steps, Step};
-use super::{CommitError, CommitOptions, CommitReport, Fault, CRASH_EXIT_CODE};
+use super::{CommitError, CommitOptions, CommitReport, Fault, Pause, CRASH_EXIT_CODE};
 use crate::plan::{NodeKind, Plan};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
@@ -400,6 +400,7 @@ pub(crate) fn run_commit(plan: &Plan, opts: &CommitOptions) -> Result<CommitRepo
     let lock = Lock::acquire(&sm.join("lock"))?;
     let jpath = journal_path(&base);
     let fault = opts.effective_fault();
+    let pause = Pause::from_env(&base);
 
     let mut resumed = false;
     let mut journal = match kind(&jpath)? {
@@ -495,6 +496,9 @@ pub(crate) fn run_commit(plan: &Plan, opts: &CommitOptions) -> Result<CommitRepo
         if let Some(pb) = &pb {
             pb.inc(1);
             pb.set_message(step.label());
+        }
+        if let Some(p) = pause.as_ref().filter(|p| p.step == k) {
+            p.wait();
         }
     }
     journal.append(RecordKind::Committed, 0)?;
