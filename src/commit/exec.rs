@@ -2,8 +2,8 @@
 //! intent/done records, rolling back automatically on a non-fatal error.
 
 use super::fsutil::{
-    fsync_parent, io_err, remove_replicated, renameat2, replicate, times_of, tmp_name,
-    write_atomic, ReplicaMode,
+    ensure_writable, fsync_parent, io_err, remove_replicated, renameat2, replicate, times_of,
+    tmp_name, write_atomic, ReplicaMode,
 };
 use super::journal::{Journal, JournalHeader, JournalState, RecordKind};
 use super::lock::Lock;
@@ -395,6 +395,8 @@ pub(crate) fn check_identity(
 pub(crate) fn run_commit(plan: &Plan, opts: &CommitOptions) -> Result<CommitReport, CommitError> {
     let steps = steps(plan)?;
     let base = plan.base.clone();
+    ensure_writable(&base)?;
+    ensure_writable(&base.join(&plan.source))?;
     let sm = smstage_dir(&base);
     fs::create_dir_all(&sm).map_err(io_err("mkdir", &sm))?;
     let lock = Lock::acquire(&sm.join("lock"))?;

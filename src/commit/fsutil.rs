@@ -45,6 +45,24 @@ fn cstr(p: &Path) -> Result<CString, CommitError> {
     })
 }
 
+/// Refuse to start on a read-only filesystem: every step (and every inverse) writes, so a
+/// commit there would only fail at its first step, and its rollback at the first inverse.
+pub(crate) fn ensure_writable(path: &Path) -> Result<(), CommitError> {
+    let c = cstr(path)?;
+    // SAFETY: statvfs is plain data, fully written by a successful call.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: valid C string and a valid out-pointer.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(io_err("statvfs", path)(io::Error::last_os_error()));
+    }
+    if st.f_flag & libc::ST_RDONLY != 0 {
+        return Err(CommitError::ReadOnly {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
 /// renameat2(2) with flags (RENAME_NOREPLACE / RENAME_EXCHANGE), no fsync.
 pub(crate) fn renameat2(from: &Path, to: &Path, flags: libc::c_uint) -> io::Result<()> {
     let (a, b) = match (cstr(from), cstr(to)) {

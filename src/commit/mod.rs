@@ -199,6 +199,8 @@ pub enum CommitError {
         pid: u32,
         host: String,
     },
+    #[error("{path} is on a read-only filesystem: nothing was changed (remount it read-write, then run the command again)")]
+    ReadOnly { path: PathBuf },
     #[error("the plan cannot be committed: {0}")]
     Plan(String),
     #[error("preflight: {0}")]
@@ -226,6 +228,20 @@ impl CommitError {
             self,
             CommitError::Fsync { .. } | CommitError::JournalWrite { .. }
         )
+    }
+
+    /// The OS error number at the bottom of this error, if any (for a rollback that failed,
+    /// the rollback's): lets the CLI say *why* (e.g. EROFS: the filesystem went read-only).
+    pub fn os_error(&self) -> Option<i32> {
+        match self {
+            CommitError::Io { source, .. }
+            | CommitError::Fsync { source, .. }
+            | CommitError::JournalWrite { source, .. } => source.raw_os_error(),
+            CommitError::ReadOnly { .. } => Some(libc::EROFS),
+            CommitError::RolledBack { source } => source.os_error(),
+            CommitError::RollbackFailed { rollback, .. } => rollback.os_error(),
+            _ => None,
+        }
     }
 }
 
