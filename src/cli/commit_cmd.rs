@@ -21,7 +21,7 @@ pub fn commit(config: &Path, backup: &BackupArgs, yes: bool, s3: &crate::object:
     };
     let status = match commit::status(&base) {
         Ok(s) => s,
-        Err(e) => return fail(&e),
+        Err(e) => return fail(&e, config, "commit"),
     };
     let (plan, resuming) = match status.state {
         State::Committed => {
@@ -51,7 +51,7 @@ pub fn commit(config: &Path, backup: &BackupArgs, yes: bool, s3: &crate::object:
                 eprintln!("smstage: the journal of {} is in progress but its plan is missing; run `smstage rollback --config {}`", base.display(), config.display());
                 return EXIT_FINDINGS;
             }
-            Err(e) => return fail(&e),
+            Err(e) => return fail(&e, config, "commit"),
         },
         State::None | State::RolledBack => {
             let backup = match (&backup.backup, backup.no_backup_check) {
@@ -140,19 +140,40 @@ pub fn commit(config: &Path, backup: &BackupArgs, yes: bool, s3: &crate::object:
             );
             EXIT_OK
         }
-        Err(e) => fail(&e),
+        Err(e) => fail(&e, config, "commit"),
     }
 }
 
-fn fail(e: &CommitError) -> i32 {
+/// Print the error and what to do next; `what` is the command that failed.
+fn fail(e: &CommitError, config: &Path, what: &str) -> i32 {
     eprintln!("smstage: {e}");
+    let cfg = config.display();
+    let why = if e.os_error() == Some(libc::EROFS) {
+        "the filesystem is read-only: once it is writable again"
+    } else {
+        "once the cause is fixed"
+    };
     match e {
         CommitError::RolledBack { .. } => {
             eprintln!("smstage: the database is back in its original state")
         }
-        CommitError::Locked { .. } => {}
+        CommitError::Locked { .. } | CommitError::ReadOnly { .. } => {}
+        CommitError::RollbackFailed { .. } => eprintln!(
+            "smstage: the automatic rollback could not complete, so the database is partly \
+             converted (the journal records how far); {why}, run `smstage rollback --config \
+             {cfg}` to restore the original"
+        ),
+        e if e.is_fatal() && what == "commit" => eprintln!(
+            "smstage: stopped without rolling back (a failed write or fsync is never retried); \
+             {why}, run `smstage commit --config {cfg}` to resume, or `smstage rollback \
+             --config {cfg}` to undo"
+        ),
+        e if e.is_fatal() => eprintln!(
+            "smstage: stopped (a failed write or fsync is never retried); {why}, run `smstage \
+             rollback --config {cfg}` again"
+        ),
         _ => {
-            eprintln!("smstage: run `smstage status --config FILE` to see where the import stands")
+            eprintln!("smstage: run `smstage status --config {cfg}` to see where the import stands")
         }
     }
     EXIT_FINDINGS
@@ -183,7 +204,7 @@ pub fn rollback(config: &Path) -> i32 {
             );
             EXIT_OK
         }
-        Err(e) => fail(&e),
+        Err(e) => fail(&e, config, "rollback"),
     }
 }
 
@@ -194,7 +215,7 @@ pub fn status(config: &Path, format: Format) -> i32 {
     };
     let st = match commit::status(&base) {
         Ok(s) => s,
-        Err(e) => return fail(&e),
+        Err(e) => return fail(&e, config, "status"),
     };
     match format {
         Format::Json => match serde_json::to_string_pretty(&st) {

@@ -2,13 +2,13 @@
 //! intent/done records, rolling back automatically on a non-fatal error.
 
 use super::fsutil::{
-    fsync_parent, io_err, remove_replicated, renameat2, replicate, times_of, tmp_name,
-    write_atomic, ReplicaMode,
+    ensure_writable, fsync_parent, io_err, remove_replicated, renameat2, replicate, times_of,
+    tmp_name, write_atomic, ReplicaMode,
 };
 use super::journal::{Journal, JournalHeader, JournalState, RecordKind};
 use super::lock::Lock;
 use super::steps::{staging_name, steps, Step};
-use super::{CommitError, CommitOptions, CommitReport, Fault, CRASH_EXIT_CODE};
+use super::{CommitError, CommitOptions, CommitReport, Fault, Pause, CRASH_EXIT_CODE};
 use crate::plan::{NodeKind, Plan};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
@@ -395,11 +395,14 @@ pub(crate) fn check_identity(
 pub(crate) fn run_commit(plan: &Plan, opts: &CommitOptions) -> Result<CommitReport, CommitError> {
     let steps = steps(plan)?;
     let base = plan.base.clone();
+    ensure_writable(&base)?;
+    ensure_writable(&base.join(&plan.source))?;
     let sm = smstage_dir(&base);
     fs::create_dir_all(&sm).map_err(io_err("mkdir", &sm))?;
     let lock = Lock::acquire(&sm.join("lock"))?;
     let jpath = journal_path(&base);
     let fault = opts.effective_fault();
+    let pause = Pause::from_env(&base);
 
     let mut resumed = false;
     let mut journal = match kind(&jpath)? {
@@ -495,6 +498,9 @@ pub(crate) fn run_commit(plan: &Plan, opts: &CommitOptions) -> Result<CommitRepo
         if let Some(pb) = &pb {
             pb.inc(1);
             pb.set_message(step.label());
+        }
+        if let Some(p) = pause.as_ref().filter(|p| p.step == k) {
+            p.wait();
         }
     }
     journal.append(RecordKind::Committed, 0)?;

@@ -45,6 +45,24 @@ fn cstr(p: &Path) -> Result<CString, CommitError> {
     })
 }
 
+/// Refuse to start on a read-only filesystem: every step (and every inverse) writes, so a
+/// commit there would only fail at its first step, and its rollback at the first inverse.
+pub(crate) fn ensure_writable(path: &Path) -> Result<(), CommitError> {
+    let c = cstr(path)?;
+    // SAFETY: statvfs is plain data, fully written by a successful call.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: valid C string and a valid out-pointer.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(io_err("statvfs", path)(io::Error::last_os_error()));
+    }
+    if st.f_flag & libc::ST_RDONLY != 0 {
+        return Err(CommitError::ReadOnly {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
 /// renameat2(2) with flags (RENAME_NOREPLACE / RENAME_EXCHANGE), no fsync.
 pub(crate) fn renameat2(from: &Path, to: &Path, flags: libc::c_uint) -> io::Result<()> {
     let (a, b) = match (cstr(from), cstr(to)) {
@@ -212,29 +230,39 @@ fn verify_err(path: &Path, msg: &str) -> CommitError {
 fn copy_verified(from: &Path, to: &Path, md: &fs::Metadata) -> Result<(), CommitError> {
     let tmp = tmp_name(to, ".smstage-copy");
     let _ = fs::remove_file(&tmp);
+    let r = copy_to_tmp(from, &tmp, to, md)
+        .and_then(|()| fs::rename(&tmp, to).map_err(io_err("rename", to)));
+    if r.is_err() {
+        // A half-written copy is useless, holds the space that just ran out (ENOSPC) and, left
+        // in the staging tree, would make the rollback's rmdir fail.
+        let _ = fs::remove_file(&tmp);
+    }
+    r
+}
+
+/// The copy itself (see [`copy_verified`]), under the temporary name `tmp`.
+fn copy_to_tmp(from: &Path, tmp: &Path, to: &Path, md: &fs::Metadata) -> Result<(), CommitError> {
     {
         let mut src = File::open(from).map_err(io_err("open", from))?;
-        let mut dst = File::create(&tmp).map_err(io_err("create", &tmp))?;
-        io::copy(&mut src, &mut dst).map_err(io_err("copy", &tmp))?;
-        dst.flush().map_err(io_err("write", &tmp))?;
+        let mut dst = File::create(tmp).map_err(io_err("create", tmp))?;
+        io::copy(&mut src, &mut dst).map_err(io_err("copy", tmp))?;
+        dst.flush().map_err(io_err("write", tmp))?;
         dst.sync_all().map_err(|source| CommitError::Fsync {
-            path: tmp.clone(),
+            path: tmp.to_path_buf(),
             source,
         })?;
     }
-    let copied = fs::metadata(&tmp).map_err(io_err("stat", &tmp))?;
-    if copied.len() != md.len() || sha256_file(&tmp)? != sha256_file(from)? {
-        let _ = fs::remove_file(&tmp);
+    let copied = fs::metadata(tmp).map_err(io_err("stat", tmp))?;
+    if copied.len() != md.len() || sha256_file(tmp)? != sha256_file(from)? {
         return Err(verify_err(
             to,
             "copy differs from its source (size or sha256)",
         ));
     }
-    fs::set_permissions(&tmp, fs::Permissions::from_mode(md.mode() & 0o7777))
-        .map_err(io_err("chmod", &tmp))?;
-    copy_owner(&tmp, md)?;
-    set_times(&tmp, times_of(md))?;
-    fs::rename(&tmp, to).map_err(io_err("rename", to))
+    fs::set_permissions(tmp, fs::Permissions::from_mode(md.mode() & 0o7777))
+        .map_err(io_err("chmod", tmp))?;
+    copy_owner(tmp, md)?;
+    set_times(tmp, times_of(md))
 }
 
 /// `<path><suffix>` in the same directory.
@@ -299,8 +327,35 @@ pub(crate) fn remove_replica(
     original: &Path,
     mode: ReplicaMode,
 ) -> Result<(), CommitError> {
+    remove_copy_temps(replica, original)?;
     // Removing the replica is removing "path" verified against "replica": same check, reversed.
     remove_replicated(replica, original, mode)
+}
+
+/// Remove the `<name>.smstage-copy` temporaries a copy killed mid-way left in (or next to) a
+/// replica: they are incomplete by construction and have no original to be checked against, so
+/// the verified removal would refuse them and the rollback could never finish. A name that the
+/// original also has is a real entry and is left to the verified removal.
+fn remove_copy_temps(replica: &Path, original: &Path) -> Result<(), CommitError> {
+    const SUFFIX: &str = ".smstage-copy";
+    let mut temps = vec![(tmp_name(replica, SUFFIX), tmp_name(original, SUFFIX))];
+    if fs::symlink_metadata(replica).is_ok_and(|m| m.is_dir()) {
+        for e in walkdir::WalkDir::new(replica).min_depth(1) {
+            let e = e.map_err(|err| verify_err(replica, &format!("walking the replica: {err}")))?;
+            if e.file_name().to_string_lossy().ends_with(SUFFIX) {
+                let rel = e.path().strip_prefix(replica).unwrap_or(e.path());
+                temps.push((e.path().to_path_buf(), original.join(rel)));
+            }
+        }
+    }
+    for (tmp, counterpart) in temps {
+        let is_file = fs::symlink_metadata(&tmp).is_ok_and(|m| m.is_file());
+        if is_file && fs::symlink_metadata(&counterpart).is_err() {
+            fs::remove_file(&tmp).map_err(io_err("unlink", &tmp))?;
+            fsync_parent(&tmp)?;
+        }
+    }
+    Ok(())
 }
 
 /// Write `contents` to `path` atomically: temporary file, fsync, rename, fsync of the parent.
@@ -367,6 +422,52 @@ mod tests {
         );
         assert_eq!(parent_of("db/hdb$/x"), "db/hdb$");
         assert_eq!(parent_of("db"), "");
+    }
+
+    #[test]
+    fn removing_a_replica_drops_the_temporaries_of_an_interrupted_copy() {
+        let t = tempfile::tempdir().unwrap();
+        let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+        fs::create_dir_all(src.join("a")).unwrap();
+        fs::write(src.join("a/f"), b"hello").unwrap();
+        fs::write(src.join("a/g"), b"world").unwrap();
+        // A user's file that merely ends with the suffix is a real entry, replicated as such.
+        fs::write(src.join("a/h.smstage-copy"), b"mine").unwrap();
+        replicate(&src, &dst, ReplicaMode::Copy).unwrap();
+        // As a kill -9 in the middle of copying `g` would leave it:
+        fs::remove_file(dst.join("a/g")).unwrap();
+        fs::write(dst.join("a/g.smstage-copy"), b"wor").unwrap();
+        remove_replica(&dst, &src, ReplicaMode::Copy).unwrap();
+        assert!(!dst.exists());
+        assert_eq!(fs::read(src.join("a/h.smstage-copy")).unwrap(), b"mine");
+
+        // A root file: the temporary sits next to the replica's name.
+        fs::write(t.path().join("sym"), b"abc").unwrap();
+        fs::write(t.path().join("sym2.smstage-copy"), b"a").unwrap();
+        remove_replica(
+            &t.path().join("sym2"),
+            &t.path().join("sym"),
+            ReplicaMode::Copy,
+        )
+        .unwrap();
+        assert!(!t.path().join("sym2.smstage-copy").exists());
+        assert!(t.path().join("sym").exists());
+    }
+
+    #[test]
+    fn a_failed_copy_leaves_no_temporary() {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        fs::create_dir_all(src.join("d")).unwrap();
+        fs::write(src.join("d/f"), b"hello").unwrap();
+        let dst = t.path().join("dst");
+        fs::create_dir_all(dst.join("d")).unwrap();
+        // The copy succeeds but cannot be renamed into place (a non-empty directory is in the
+        // way): the temporary must not stay behind.
+        fs::create_dir_all(dst.join("d/f/x")).unwrap();
+        let md = fs::metadata(src.join("d/f")).unwrap();
+        assert!(copy_verified(&src.join("d/f"), &dst.join("d/f"), &md).is_err());
+        assert!(!dst.join("d/f.smstage-copy").exists());
     }
 
     #[test]

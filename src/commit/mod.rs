@@ -65,6 +65,58 @@ impl Fault {
     }
 }
 
+/// A test-only pause: once step `step` is done, the commit creates `file` and waits until it
+/// is removed, so a test can change the world (remount read-only, fill a disk) between two
+/// steps. Honoured only with the `fault-injection` feature, from SMSTAGE_PAUSE_AT_STEP=k and
+/// SMSTAGE_PAUSE_FILE=path (default `<B>/.smstage/paused`; a path outside B lets the test
+/// release the pause while B is read-only).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Pause {
+    pub step: usize,
+    pub file: PathBuf,
+}
+
+impl Pause {
+    /// Longest wait: a test that dies without releasing the pause must not leave a commit
+    /// hanging for ever.
+    const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
+
+    pub(crate) fn from_env(base: &Path) -> Option<Pause> {
+        if !cfg!(feature = "fault-injection") {
+            return None;
+        }
+        let step = std::env::var("SMSTAGE_PAUSE_AT_STEP")
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        let file = std::env::var_os("SMSTAGE_PAUSE_FILE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| base.join(".smstage").join("paused"));
+        Some(Pause { step, file })
+    }
+
+    /// Create the pause file (holding our pid) and wait for it to disappear.
+    pub(crate) fn wait(&self) {
+        if let Err(e) = std::fs::write(&self.file, format!("{}\n", std::process::id())) {
+            tracing::warn!(
+                "cannot create the pause file {}: {e}; not pausing",
+                self.file.display()
+            );
+            return;
+        }
+        tracing::warn!(
+            step = self.step,
+            "paused until {} is removed",
+            self.file.display()
+        );
+        let t0 = std::time::Instant::now();
+        while self.file.exists() && t0.elapsed() < Self::MAX_WAIT {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct CommitOptions {
     /// Show a progress bar when stderr is a terminal (tracing logs otherwise).
@@ -147,6 +199,8 @@ pub enum CommitError {
         pid: u32,
         host: String,
     },
+    #[error("{path} is on a read-only filesystem: nothing was changed (remount it read-write, then run the command again)")]
+    ReadOnly { path: PathBuf },
     #[error("the plan cannot be committed: {0}")]
     Plan(String),
     #[error("preflight: {0}")]
@@ -174,6 +228,20 @@ impl CommitError {
             self,
             CommitError::Fsync { .. } | CommitError::JournalWrite { .. }
         )
+    }
+
+    /// The OS error number at the bottom of this error, if any (for a rollback that failed,
+    /// the rollback's): lets the CLI say *why* (e.g. EROFS: the filesystem went read-only).
+    pub fn os_error(&self) -> Option<i32> {
+        match self {
+            CommitError::Io { source, .. }
+            | CommitError::Fsync { source, .. }
+            | CommitError::JournalWrite { source, .. } => source.raw_os_error(),
+            CommitError::ReadOnly { .. } => Some(libc::EROFS),
+            CommitError::RolledBack { source } => source.os_error(),
+            CommitError::RollbackFailed { rollback, .. } => rollback.os_error(),
+            _ => None,
+        }
     }
 }
 

@@ -6,7 +6,8 @@ use super::exec::{
     progress_bar, smstage_dir, unexpected, Ctx, Kind,
 };
 use super::fsutil::{
-    fsync_parent, fsync_path, io_err, remove_replica, renameat2, replicate, set_times, tmp_name,
+    ensure_writable, fsync_parent, fsync_path, io_err, remove_replica, renameat2, replicate,
+    set_times, times_of, tmp_name,
 };
 use super::journal::{Journal, JournalState, RecordKind};
 use super::lock::Lock;
@@ -137,7 +138,14 @@ fn restore_times(journal: &Journal, ctx: &Ctx) -> Result<(), CommitError> {
     dirs.sort_by_key(|(p, _)| std::cmp::Reverse(p.matches('/').count()));
     for (rel, t) in dirs {
         let p = ctx.p(&rel);
-        if kind(&p)? == Kind::Dir {
+        if kind(&p)? != Kind::Dir {
+            continue;
+        }
+        // A directory the commit never touched already has its times: writing them anyway
+        // would fail on one that cannot be changed (immutable, read-only) and block a rollback
+        // that has nothing left to do.
+        let now = fs::symlink_metadata(&p).map_err(io_err("lstat", &p))?;
+        if times_of(&now) != t {
             set_times(&p, t)?;
             fsync_path(&p)?;
         }
@@ -154,9 +162,11 @@ pub(crate) fn run_rollback(
     if kind(&jpath)? == Kind::Absent {
         return Err(CommitError::NoJournal { path: jpath });
     }
+    ensure_writable(base)?;
     let lock = Lock::acquire(&sm.join("lock"))?;
     let mut journal = Journal::open(&jpath)?;
     check_identity(&journal.header, base, &jpath)?;
+    ensure_writable(&base.join(&journal.header.source))?;
     let stale_lock_pid = lock.took_over.as_ref().map(|h| h.pid);
     if journal.replay.state == Some(JournalState::RolledBack) {
         return Ok(RollbackReport {
