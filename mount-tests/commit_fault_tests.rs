@@ -175,6 +175,7 @@ fn steps_of(cfg: &Path) -> Vec<Step> {
         &CheckOptions {
             backup: BackupCheck::Skip,
             deep: false,
+            s3: Default::default(),
         },
     )
     .unwrap();
