@@ -10,29 +10,26 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-/// Paths (relative), kinds, link targets, sizes and content hashes of `dirs` under `base`
-/// — no times, which a view and a committed tree legitimately differ in.
-fn listing(base: &Path, dirs: &[&str]) -> Vec<String> {
+/// Manifest lines of `dirs` under `base`, cut before `field` (` mode=` keeps paths, kinds, link
+/// targets, sizes and content hashes; ` mtime=` keeps modes too). A view and a committed tree
+/// legitimately differ in times.
+fn listing_upto(base: &Path, dirs: &[&str], field: &str) -> Vec<String> {
     let mut out = Vec::new();
     for d in dirs {
         for line in manifest(&base.join(d)) {
-            // manifest() lines end with mode=… mtime=…; keep everything up to the mode.
-            let cut = line.find(" mode=").unwrap_or(line.len());
+            let cut = line.find(field).unwrap_or(line.len());
             out.push(format!("{d}/{}", &line[..cut]));
         }
     }
     out
 }
 
+fn listing(base: &Path, dirs: &[&str]) -> Vec<String> {
+    listing_upto(base, dirs, " mode=")
+}
+
 fn listing_with_modes(base: &Path, dirs: &[&str]) -> Vec<String> {
-    let mut out = Vec::new();
-    for d in dirs {
-        for line in manifest(&base.join(d)) {
-            let cut = line.find(" mtime=").unwrap_or(line.len());
-            out.push(format!("{d}/{}", &line[..cut]));
-        }
-    }
-    out
+    listing_upto(base, dirs, " mtime=")
 }
 
 struct Unmount(PathBuf);

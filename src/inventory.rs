@@ -55,6 +55,26 @@ pub struct TableInv {
     pub files: Vec<FileInv>,
 }
 
+impl TableInv {
+    /// Column names from `.d`; empty when `.d` is missing or unreadable (reported elsewhere).
+    pub fn columns(&self) -> &[String] {
+        match &self.dotd {
+            Some(Ok(c)) => c,
+            _ => &[],
+        }
+    }
+
+    pub fn file(&self, name: &str) -> Option<&FileInv> {
+        self.files.iter().find(|f| f.name == name)
+    }
+
+    /// Row count, from the header of the first column (the checks compare the others).
+    pub fn rows(&self) -> Option<u64> {
+        let first = self.columns().first()?;
+        self.file(first)?.header.as_ref().ok().map(|h| h.count)
+    }
+}
+
 #[derive(Debug)]
 pub struct FileInv {
     pub name: String,

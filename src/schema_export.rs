@@ -29,19 +29,13 @@ pub fn tables_yaml(inv: &Inventory) -> String {
 
 fn table(out: &mut String, t: &TableInv, kind: &str) {
     let _ = writeln!(out, "  {}:\n    type: {kind}\n    columns:", quote(&t.name));
-    let cols = t
-        .dotd
-        .as_ref()
-        .and_then(|d| d.as_ref().ok())
-        .cloned()
-        .unwrap_or_default();
-    for c in cols {
-        let file = t.files.iter().find(|f| f.name == c);
+    for c in t.columns() {
+        let file = t.file(c);
         let (ty, attr) = match file.map(|f| (&f.header, f.nested_item)) {
             Some((Ok(h), item)) => (kdb::logical_type(h, item).config_name(), h.attr),
             _ => ("unknown".to_string(), Attr::None),
         };
-        let _ = write!(out, "      - {{name: {}, type: {ty}", quote(&c));
+        let _ = write!(out, "      - {{name: {}, type: {ty}", quote(c));
         let a = match attr {
             Attr::None => None,
             Attr::Sorted => Some("sorted"),

@@ -238,63 +238,14 @@ pub fn ipc_compress(src: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Inverse of [`ipc_compress`]; checks every index so corrupt input is an error, not a panic.
+/// Inverse of [`ipc_compress`] (length prefix included): the reader's decompressor, which
+/// checks every index so corrupt input is an error, not a panic.
 pub fn ipc_decompress(src: &[u8]) -> Result<Vec<u8>, ZipError> {
     let head = src
         .get(..4)
         .ok_or(ZipError::CorruptIpc("shorter than its length prefix"))?;
     let n = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
-    let mut dst = vec![0u8; n];
-    let mut table = [0usize; 256];
-    let (mut d, mut s, mut p) = (4usize, 0usize, 0usize);
-    let mut bit: u16 = 0;
-    let mut flags = 0u8;
-    let byte = |d: &mut usize| -> Result<u8, ZipError> {
-        let b = *src
-            .get(*d)
-            .ok_or(ZipError::CorruptIpc("stream ends early"))?;
-        *d += 1;
-        Ok(b)
-    };
-    while s < n {
-        if bit == 0 {
-            flags = byte(&mut d)?;
-            bit = 1;
-        }
-        let is_ref = flags & (bit as u8) != 0;
-        let mut extra = 0usize;
-        if is_ref {
-            let mut r = table[byte(&mut d)? as usize];
-            extra = byte(&mut d)? as usize;
-            if s + 2 + extra > n || r + 2 + extra > n || r >= s {
-                return Err(ZipError::CorruptIpc("reference out of range"));
-            }
-            for _ in 0..2 {
-                dst[s] = dst[r];
-                s += 1;
-                r += 1;
-            }
-            for m in 0..extra {
-                dst[s + m] = dst[r + m];
-            }
-        } else {
-            dst[s] = byte(&mut d)?;
-            s += 1;
-        }
-        while p + 1 < s {
-            table[(dst[p] ^ dst[p + 1]) as usize] = p;
-            p += 1;
-        }
-        if is_ref {
-            s += extra;
-            p = s;
-        }
-        bit <<= 1;
-        if bit == 256 {
-            bit = 0;
-        }
-    }
-    Ok(dst)
+    super::unzip::q_ipc_decompress(&src[4..], n).map_err(|_| ZipError::CorruptIpc("corrupt stream"))
 }
 
 #[cfg(test)]

@@ -88,22 +88,17 @@ pub fn parse_output(out: &str) -> Result<QView, QParseError> {
 /// What q should print for a root we loaded ourselves.
 pub fn expected(inv: &Inventory) -> QView {
     let mut v = QView::default();
-    // kdb+ discovers partitioned tables from the last partition.
-    if let Some(last) = inv.partitions.last() {
-        for t in &last.tables {
+    // kdb+ discovers partitioned tables from the last partition (of every segment).
+    let all = inv.all_partitions();
+    if let Some(last) = all.last() {
+        for t in &last.part.tables {
             v.tables.push(t.name.clone());
             v.meta.insert(t.name.clone(), meta_of(t, true));
         }
-        for p in &inv.partitions {
-            for t in &p.tables {
-                let n = t
-                    .files
-                    .iter()
-                    .find(|f| Some(&f.name) == dotd_first(t))
-                    .and_then(|f| f.header.as_ref().ok())
-                    .map(|h| h.count)
-                    .unwrap_or(0);
-                v.counts.insert((t.name.clone(), p.date.clone()), n);
+        for p in &all {
+            for t in &p.part.tables {
+                let n = t.rows().unwrap_or(0);
+                v.counts.insert((t.name.clone(), p.part.date.clone()), n);
             }
         }
     }
@@ -111,25 +106,12 @@ pub fn expected(inv: &Inventory) -> QView {
         if let RootKind::Splayed(t) = &r.kind {
             v.tables.push(t.name.clone());
             v.meta.insert(t.name.clone(), meta_of(t, false));
-            let n = t
-                .files
-                .iter()
-                .find(|f| Some(&f.name) == dotd_first(t))
-                .and_then(|f| f.header.as_ref().ok())
-                .map(|h| h.count)
-                .unwrap_or(0);
-            v.counts.insert((t.name.clone(), String::new()), n);
+            v.counts
+                .insert((t.name.clone(), String::new()), t.rows().unwrap_or(0));
         }
     }
     v.tables.sort();
     v
-}
-
-fn dotd_first(t: &TableInv) -> Option<&String> {
-    t.dotd
-        .as_ref()
-        .and_then(|d| d.as_ref().ok())
-        .and_then(|d| d.first())
 }
 
 fn meta_of(t: &TableInv, partitioned: bool) -> Vec<(String, char, String)> {
@@ -138,14 +120,8 @@ fn meta_of(t: &TableInv, partitioned: bool) -> Vec<(String, char, String)> {
         // The virtual partition column comes first in meta of a date-partitioned table.
         out.push(("date".to_string(), 'd', String::new()));
     }
-    let cols = t
-        .dotd
-        .as_ref()
-        .and_then(|d| d.as_ref().ok())
-        .cloned()
-        .unwrap_or_default();
-    for c in cols {
-        let Some(f) = t.files.iter().find(|f| f.name == c) else {
+    for c in t.columns() {
+        let Some(f) = t.file(c) else {
             continue;
         };
         let Ok(h) = &f.header else { continue };
@@ -158,7 +134,7 @@ fn meta_of(t: &TableInv, partitioned: bool) -> Vec<(String, char, String)> {
                 h.attr.q_letter().to_string(),
             )
         };
-        out.push((c, ty, attr));
+        out.push((c.clone(), ty, attr));
     }
     out
 }
