@@ -57,8 +57,7 @@ pub struct Finding {
     pub severity: Severity,
     pub code: &'static str,
     pub message: String,
-    /// The file or directory concerned.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The file or directory concerned (`null` in JSON when the finding has no single place).
     pub path: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tier: Option<String>,
