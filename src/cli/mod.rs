@@ -215,6 +215,7 @@ pub(crate) fn config_error(err: &dyn std::fmt::Display, format: Format) -> i32 {
                     "severity": "error",
                     "code": "config-invalid",
                     "message": err.to_string(),
+                    "path": serde_json::Value::Null,
                 }]
             });
             println!("{v}");
