@@ -2,4 +2,5 @@
 
 mod cli_flow_tests;
 mod commit_tests;
+mod object_view_tests;
 mod view_tests;
