@@ -97,18 +97,18 @@ fn tree_listing(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// The file's bytes through a private mapping, as kdb+ maps columns.
-fn mmap_read(path: &Path) -> Vec<u8> {
+/// The file's bytes through a mapping (`MAP_PRIVATE` or `MAP_SHARED`), as kdb+ maps columns.
+fn mmap_read(path: &Path, flags: libc::c_int) -> Vec<u8> {
     let f = fs::File::open(path).unwrap();
     let len = f.metadata().unwrap().len() as usize;
     assert!(len > 0);
-    // SAFETY: a read-only private mapping of a file we keep open; unmapped before returning.
+    // SAFETY: a read-only mapping of a file we keep open; unmapped before returning.
     unsafe {
         let p = libc::mmap(
             std::ptr::null_mut(),
             len,
             libc::PROT_READ,
-            libc::MAP_PRIVATE,
+            flags,
             f.as_raw_fd(),
             0,
         );
@@ -159,12 +159,11 @@ fn check_validation_view(mnt: &Path, out: &Out, pristine: &Path, archived: &[Str
     let rel = table.strip_prefix(&seg).unwrap();
     for col in ["price", "sym", ".d"] {
         let p = table.join(col);
-        drop_page_cache(&p);
-        assert_eq!(
-            mmap_read(&p),
-            fs::read(pristine.join(rel).join(col)).unwrap(),
-            "{col}"
-        );
+        let want = fs::read(pristine.join(rel).join(col)).unwrap();
+        for flags in [libc::MAP_PRIVATE, libc::MAP_SHARED] {
+            drop_page_cache(&p);
+            assert_eq!(mmap_read(&p, flags), want, "{col} ({flags:#x})");
+        }
     }
 }
 
