@@ -51,6 +51,8 @@ pub struct TableInv {
     pub path: PathBuf,
     /// Column names from `.d`; `None` when `.d` is missing, `Some(Err)` when unreadable.
     pub dotd: Option<Result<Vec<String>, String>>,
+    /// Size of `.d` in bytes (None when there is none): the view needs it to list the file.
+    pub dotd_size: Option<u64>,
     /// Every regular file of the table directory except `.d`, sorted by name.
     pub files: Vec<FileInv>,
 }
@@ -406,6 +408,7 @@ pub(crate) fn read_table(
 ) -> TableInv {
     let mut files = Vec::new();
     let mut dotd = None;
+    let mut dotd_size = None;
     for entry in WalkDir::new(path)
         .min_depth(1)
         .max_depth(1)
@@ -441,6 +444,7 @@ pub(crate) fn read_table(
         }
         if fname == ".d" {
             dotd = Some(kdb::read_symbols(&p).map_err(|e| e.to_string()));
+            dotd_size = entry.metadata().ok().map(|m| m.len());
             continue;
         }
         let (header, size) = match read_file_header(&p) {
@@ -469,6 +473,7 @@ pub(crate) fn read_table(
         name: name.to_string(),
         path: path.to_path_buf(),
         dotd,
+        dotd_size,
         files,
     }
 }

@@ -103,6 +103,16 @@ pub enum Command {
         /// Let other users see the view (needs `user_allow_other` in /etc/fuse.conf unless root).
         #[arg(long)]
         allow_other: bool,
+        /// Validation mode: also show each object tier as a local segment `<tier>$` (its
+        /// files read with ranged GETs through a bounded cache) and list that segment in the
+        /// view's par.txt instead of the s3:// line, so a kdb+ without the object-storage
+        /// module can load those partitions too. The committed par.txt keeps the s3:// line.
+        #[arg(long)]
+        object_tiers_local: bool,
+        /// Memory bound of the object block cache of --object-tiers-local, in MiB.
+        #[arg(long, value_name = "N", default_value_t = crate::view::objread::DEFAULT_CACHE_MB,
+              value_parser = clap::value_parser!(u64).range(1..), requires = "object_tiers_local")]
+        object_cache_mb: u64,
     },
     /// Unmount a staging view (also clears a stale one left by a killed server).
     Unmount { mountpoint: PathBuf },
@@ -175,6 +185,8 @@ pub fn run(cli: Cli) -> i32 {
             mountpoint,
             background,
             allow_other,
+            object_tiers_local,
+            object_cache_mb,
         } => mount_cmd::mount(
             &config,
             &mountpoint,
@@ -183,6 +195,7 @@ pub fn run(cli: Cli) -> i32 {
                 allow_other,
             },
             &s3,
+            object_tiers_local.then_some(object_cache_mb),
         ),
         Command::Unmount { mountpoint } => mount_cmd::unmount(&mountpoint),
         Command::Commit {

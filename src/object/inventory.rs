@@ -323,6 +323,7 @@ async fn take_async(tier: &ObjectTier, tier_name: &str) -> Result<ObjectInventor
                 name: table.clone(),
                 path: PathBuf::from(tier.url_of(&tkey)),
                 dotd: None,
+                dotd_size: files.get(".d").copied(),
                 files: Vec::new(),
             });
         }

@@ -3,13 +3,22 @@
 //!
 //! [`tree`] is the filesystem core (no FUSE types), [`origin`] reads the original without ever
 //! leaving the base directory, [`fuse`] is the fuser glue and [`mount`] the mount lifecycle.
+//! Validation mode (`--object-tiers-local`): [`objects`] adds the object tiers as local
+//! segments, [`objread`] reads their files with ranged GETs through [`blockcache`].
 
+pub mod blockcache;
 pub mod fuse;
 pub mod mount;
+pub mod objects;
+pub mod objread;
 pub mod origin;
 pub mod tree;
 
-pub use mount::{mount, run_mount, run_unmount, spawn, unmount, MountHandle, MountOptions};
+pub use mount::{
+    mount, run_mount, run_mount_view, run_unmount, spawn, spawn_view, unmount, MountHandle,
+    MountOptions,
+};
+pub use objects::{object_overlay, ObjectOverlay, ObjectView};
 
 use std::path::PathBuf;
 use thiserror::Error;

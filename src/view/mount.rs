@@ -2,6 +2,7 @@
 //! unmount on SIGINT/SIGTERM/SIGHUP, detection and cleanup of stale smstage mounts.
 
 use super::fuse::{ViewFs, ViewStats};
+use super::objects::ObjectView;
 use super::tree::Tree;
 use super::ViewError;
 use crate::plan::Plan;
@@ -83,16 +84,23 @@ fn passthrough_wanted() -> bool {
 /// unmounted (`smstage unmount`, or SIGINT/SIGTERM/SIGHUP which unmount cleanly). Background:
 /// returns once the view answers, served by a detached child process.
 pub fn mount(plan: Plan, mountpoint: &Path, opts: &MountOptions) -> Result<(), ViewError> {
-    mount_with(plan, mountpoint, opts, |_| {})
+    mount_with(plan, None, mountpoint, opts, |_| {})
 }
 
 fn mount_with(
     plan: Plan,
+    objects: Option<ObjectView>,
     mountpoint: &Path,
     opts: &MountOptions,
     on_ready: impl FnOnce(&Path),
 ) -> Result<(), ViewError> {
-    let (session, abs, _stats) = establish(&plan, mountpoint, opts, passthrough_wanted())?;
+    let (session, abs, _stats) = establish(
+        &plan,
+        objects.as_ref(),
+        mountpoint,
+        opts,
+        passthrough_wanted(),
+    )?;
     if opts.background {
         serve_background(session, &abs)?;
         on_ready(&abs);
@@ -111,8 +119,21 @@ pub fn spawn(
     opts: &MountOptions,
     passthrough: bool,
 ) -> Result<MountHandle, ViewError> {
+    spawn_view(plan, None, mountpoint, opts, passthrough)
+}
+
+/// [`spawn`], with the object tiers shown as local segments when `objects` is given
+/// (validation mode).
+pub fn spawn_view(
+    plan: Plan,
+    objects: Option<ObjectView>,
+    mountpoint: &Path,
+    opts: &MountOptions,
+    passthrough: bool,
+) -> Result<MountHandle, ViewError> {
     let (session, abs, stats) = establish(
         &plan,
+        objects.as_ref(),
         mountpoint,
         &MountOptions {
             background: false,
@@ -133,9 +154,19 @@ pub fn spawn(
 
 /// CLI entry of `smstage mount`: mounts and tells the user how to use and remove the view.
 pub fn run_mount(plan: Plan, mountpoint: &Path, opts: &MountOptions) -> Result<(), ViewError> {
+    run_mount_view(plan, None, mountpoint, opts)
+}
+
+/// [`run_mount`], in validation mode when `objects` is given.
+pub fn run_mount_view(
+    plan: Plan,
+    objects: Option<ObjectView>,
+    mountpoint: &Path,
+    opts: &MountOptions,
+) -> Result<(), ViewError> {
     let root = plan.root.clone();
     let bg = opts.background;
-    mount_with(plan, mountpoint, opts, |abs| {
+    mount_with(plan, objects, mountpoint, opts, |abs| {
         eprintln!(
             "smstage: staging view mounted read-only at {m}\n  load it with:  q {m}/{root}\n  remove it with: smstage unmount {m}{fg}",
             m = abs.display(),
@@ -166,13 +197,14 @@ pub fn unmount(mountpoint: &Path) -> Result<(), ViewError> {
 
 fn establish(
     plan: &Plan,
+    objects: Option<&ObjectView>,
     mountpoint: &Path,
     opts: &MountOptions,
     passthrough: bool,
 ) -> Result<(Session<ViewFs>, PathBuf, Arc<ViewStats>), ViewError> {
     check_dev_fuse()?;
     let abs = prepare_mountpoint(mountpoint)?;
-    let tree = Arc::new(Tree::new(plan)?);
+    let tree = Arc::new(Tree::build(plan, objects)?);
     let stats = Arc::new(ViewStats::default());
     let fs = ViewFs::new(tree, passthrough, stats.clone());
     let session = Session::new(fs, &abs, &fuse_config(opts)).map_err(|source| {

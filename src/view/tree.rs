@@ -6,6 +6,8 @@
 //! listing) and remembered by their path in the original for the life of the mount, so the same
 //! path always has the same inode. Nothing is ever forgotten: the view is immutable.
 
+use super::objects::{ObjectView, OverlayKind};
+use super::objread::{ObjectLeaf, ObjectReader};
 use super::origin::{plain_relative, OrigKind, Origin};
 use super::ViewError;
 use crate::plan::{NodeKind, Plan};
@@ -97,7 +99,11 @@ enum GenBody {
     Dir(Arc<Vec<Child>>),
     Symlink(Vec<u8>),
     File(Arc<[u8]>),
-    Moved { from: PathBuf },
+    Moved {
+        from: PathBuf,
+    },
+    /// Validation mode: a file whose bytes are an object's.
+    Object(ObjectLeaf),
 }
 
 #[derive(Debug)]
@@ -122,6 +128,7 @@ struct PassTable {
 enum Handle {
     Mem(Arc<[u8]>),
     File { ino: Ino, file: Arc<File> },
+    Object(Ino),
 }
 
 /// Where the content of an inode comes from.
@@ -145,6 +152,14 @@ pub struct Tree {
     open_files: Mutex<HashMap<Ino, Weak<File>>>,
     handles: Mutex<HashMap<u64, Handle>>,
     next_fh: AtomicU64,
+    objects: Option<Arc<ObjectReader>>,
+}
+
+/// What one entry of the generated part of the tree is made from.
+enum Spec<'a> {
+    Plan(&'a NodeKind),
+    Dir,
+    Object(&'a ObjectLeaf),
 }
 
 fn kind_of(k: OrigKind) -> Option<Kind> {
@@ -174,6 +189,12 @@ impl Tree {
     /// Builds the tree of `plan`, checking that it is well formed and that every moved entry
     /// exists in the original.
     pub fn new(plan: &Plan) -> Result<Tree, ViewError> {
+        Tree::build(plan, None)
+    }
+
+    /// The tree of `plan` plus, in validation mode, the object tiers shown as local segments
+    /// (their inodes follow the plan's nodes) and the view's own `par.txt`.
+    pub fn build(plan: &Plan, objects: Option<&ObjectView>) -> Result<Tree, ViewError> {
         let origin = Origin::open(&plan.base).map_err(|source| ViewError::Original {
             path: plan.base.clone(),
             source,
@@ -194,9 +215,22 @@ impl Tree {
             parent: ROOT_INO,
             body: GenBody::Dir(Arc::new(Vec::new())),
         }];
-        for (i, node) in plan.nodes.iter().enumerate() {
+        let plan_items = plan
+            .nodes
+            .iter()
+            .map(|n| (n.path.as_str(), Spec::Plan(&n.kind)));
+        let extra_items = objects.into_iter().flat_map(|o| {
+            o.overlay.nodes.iter().map(|n| {
+                let spec = match &n.kind {
+                    OverlayKind::Dir => Spec::Dir,
+                    OverlayKind::Object(l) => Spec::Object(l),
+                };
+                (n.path.as_str(), spec)
+            })
+        });
+        let par_txt = format!("{}/par.txt", plan.root);
+        for (i, (path, spec)) in plan_items.chain(extra_items).enumerate() {
             let ino = i as Ino + 2;
-            let path = node.path.as_str();
             if path.is_empty() || !plain_relative(Path::new(path)) || path.contains("//") {
                 return Err(bad(path, "not a plain relative path"));
             }
@@ -213,16 +247,26 @@ impl Tree {
                     .get(p)
                     .ok_or_else(|| bad(path, "its parent is not an earlier node"))?,
             };
-            let (body, kind) = match &node.kind {
-                NodeKind::Dir => (GenBody::Dir(Arc::new(Vec::new())), Kind::Dir),
-                NodeKind::Symlink { target } => {
+            let (body, kind) = match spec {
+                Spec::Dir | Spec::Plan(NodeKind::Dir) => {
+                    (GenBody::Dir(Arc::new(Vec::new())), Kind::Dir)
+                }
+                Spec::Object(leaf) => (GenBody::Object(leaf.clone()), Kind::File),
+                Spec::Plan(NodeKind::Symlink { target }) => {
                     (GenBody::Symlink(target.as_bytes().to_vec()), Kind::Symlink)
                 }
-                NodeKind::File { contents } => (
-                    GenBody::File(Arc::from(contents.as_bytes().to_vec())),
-                    Kind::File,
-                ),
-                NodeKind::Moved { from, is_dir } => {
+                Spec::Plan(NodeKind::File { contents }) => {
+                    // Validation mode serves its own par.txt; the plan keeps the committed one.
+                    let contents = match objects {
+                        Some(o) if path == par_txt => &o.overlay.par_txt,
+                        _ => contents,
+                    };
+                    (
+                        GenBody::File(Arc::from(contents.as_bytes().to_vec())),
+                        Kind::File,
+                    )
+                }
+                Spec::Plan(NodeKind::Moved { from, is_dir }) => {
                     let from_p = PathBuf::from(from);
                     if from.is_empty() || !plain_relative(&from_p) {
                         return Err(bad(
@@ -277,6 +321,7 @@ impl Tree {
             open_files: Mutex::new(HashMap::new()),
             handles: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
+            objects: objects.map(|o| o.reader.clone()),
         })
     }
 
@@ -341,6 +386,7 @@ impl Tree {
             }
             GenBody::File(c) => (Kind::File, c.len() as u64, 0o444, 1),
             GenBody::Symlink(t) => (Kind::Symlink, t.len() as u64, 0o777, 1),
+            GenBody::Object(l) => (Kind::File, l.size, 0o444, 1),
             GenBody::Moved { .. } => unreachable!("moved nodes are located as originals"),
         };
         Attr {
@@ -511,6 +557,7 @@ impl Tree {
         let handle = match self.locate(ino)? {
             Loc::Gen(g) => match &g.body {
                 GenBody::File(c) if !write => Handle::Mem(c.clone()),
+                GenBody::Object(_) if !write => Handle::Object(ino),
                 GenBody::Dir(_) if !write => return Err(Errno::EISDIR),
                 GenBody::Symlink(_) if !write => return Err(Errno(libc::ELOOP)),
                 _ => return Err(Errno::EROFS),
@@ -550,6 +597,7 @@ impl Tree {
     pub fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
         let h = match lock(&self.handles).get(&fh) {
             Some(Handle::Mem(c)) => Handle::Mem(c.clone()),
+            Some(Handle::Object(ino)) => Handle::Object(*ino),
             Some(Handle::File { ino, file }) => Handle::File {
                 ino: *ino,
                 file: file.clone(),
@@ -576,7 +624,24 @@ impl Tree {
                 buf.truncate(got);
                 Ok(buf)
             }
+            Handle::Object(ino) => self.read_object(ino, offset, size),
         }
+    }
+
+    fn read_object(&self, ino: Ino, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
+        let leaf = match self.gen.get((ino - 1) as usize).map(|g| &g.body) {
+            Some(GenBody::Object(l)) => l,
+            _ => return Err(Errno::EBADF),
+        };
+        let reader = self.objects.as_ref().ok_or(Errno::EIO)?;
+        reader.read(ino, leaf, offset, size).map_err(|e| {
+            tracing::error!(
+                "smstage view: reading {} (bytes {offset}..{}) failed: {e}",
+                leaf.url,
+                offset + size as u64
+            );
+            Errno::EIO
+        })
     }
 
     /// The kept-open original behind handle `fh`, for kernel passthrough (None for generated).
@@ -916,6 +981,67 @@ pub(crate) mod tests {
             },
         });
         assert!(matches!(Tree::new(&plan), Err(ViewError::Original { .. })));
+    }
+
+    #[test]
+    fn object_tiers_show_as_a_local_segment_in_validation_mode() {
+        use crate::object::faulty::{FaultPlan, FaultyStore};
+        use crate::view::objects::{object_overlay, tests::fake_db_with_archive, ObjectView};
+        let tmp = tempfile::tempdir().unwrap();
+        let (plan, mut inv) = fake_db_with_archive(tmp.path());
+        let faults = FaultPlan::new();
+        inv[0].tier = FaultyStore::wrap(inv[0].tier.clone(), &faults);
+        let ov = ObjectView::new(object_overlay(&plan, &inv).unwrap(), 1 << 20, None);
+        let t = Tree::build(&plan, Some(&ov)).unwrap();
+        let mut want = expected(&plan);
+        want.insert("db/par.txt".into(), Exp::File(b"hdb$\narchive$\n".to_vec()));
+        want.insert("db/archive$".into(), Exp::Dir);
+        let tier = &inv[0].tier;
+        for (rel, _) in tier.list_all("").unwrap() {
+            let (date, _) = rel.split_once('/').unwrap();
+            want.insert(format!("db/archive$/{date}"), Exp::Dir);
+            want.insert(format!("db/archive$/{date}/trade"), Exp::Dir);
+            let url = format!("{}/{rel}", tier.url());
+            let bytes = crate::object::read_object_whole(tier, &url).unwrap();
+            want.insert(format!("db/archive$/{rel}"), Exp::File(bytes));
+        }
+        faults.reset_counts();
+        let got = walk(&t);
+        assert_eq!(got, want);
+        assert!(got.contains_key("db/archive$/2023.12.29/trade/note#"));
+        // Each object was fetched once (one block each), though walk() reads 5 bytes at a time.
+        let by_key = faults.fetched_by_key();
+        assert!(!by_key.is_empty());
+        assert!(by_key.values().all(|(gets, _)| *gets == 1), "{by_key:?}");
+        assert_eq!(t.open_handles(), 0);
+        // The plain view keeps the committed par.txt and has no such segment.
+        let plain = Tree::new(&plan).unwrap();
+        let db = plain.lookup(ROOT_INO, OsStr::new("db")).unwrap();
+        assert_eq!(
+            plain.lookup(db.ino, OsStr::new("archive$")),
+            Err(Errno::ENOENT)
+        );
+        let par = plain.lookup(db.ino, OsStr::new("par.txt")).unwrap();
+        assert_eq!(read_all(&plain, par.ino, 100), b"hdb$\ns3://bkt/arch\n");
+        // Object files are read-only, and a failing store is EIO to the reader.
+        let db = t.lookup(ROOT_INO, OsStr::new("db")).unwrap();
+        let seg = t.lookup(db.ino, OsStr::new("archive$")).unwrap();
+        assert_eq!(seg.perm, 0o555);
+        let d = t.lookup(seg.ino, OsStr::new("2023.12.28")).unwrap();
+        assert_eq!(d.kind, Kind::Dir, "a directory, not a symlink");
+        let tr = t.lookup(d.ino, OsStr::new("trade")).unwrap();
+        let price = t.lookup(tr.ino, OsStr::new("price")).unwrap();
+        assert_eq!(price.perm, 0o444);
+        assert_eq!(price.size, 16 + 8 * 4);
+        assert_eq!(t.open(price.ino, true), Err(Errno::EROFS));
+        let fresh = ObjectView::new(object_overlay(&plan, &inv).unwrap(), 1 << 20, None);
+        let t2 = Tree::build(&plan, Some(&fresh)).unwrap();
+        faults.fail_from(1);
+        let fh = t2.open(price.ino, false).unwrap();
+        assert_eq!(t2.read(fh, 0, 8), Err(Errno::EIO));
+        faults.fail_from(0);
+        assert_eq!(t2.read(fh, 0, 2).unwrap(), [0xfe, 0x20]);
+        t2.release(fh);
     }
 
     #[test]
