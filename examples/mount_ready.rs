@@ -25,6 +25,7 @@ fn main() {
     let opts = CheckOptions {
         backup: BackupCheck::Skip,
         deep: false,
+        s3: Default::default(),
     };
     let plan = match check::run(&cfg, &opts) {
         Ok(check::CheckOutcome { plan: Some(p), .. }) => p,
