@@ -42,6 +42,7 @@ fn main() {
     let bg = MountOptions {
         background: true,
         allow_other: false,
+        ..Default::default()
     };
     if let Err(e) = view::mount(plan, Path::new(mountpoint), &bg) {
         eprintln!("mount_ready: {e}");

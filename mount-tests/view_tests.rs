@@ -494,6 +494,7 @@ fn child_server() {
     let opts = MountOptions {
         background,
         allow_other: false,
+        ..Default::default()
     };
     view::mount(plan_for(Path::new(&base)), Path::new(&mnt), &opts).unwrap();
 }

@@ -32,6 +32,13 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `smstage mount --cache-mode` (clap's face of [`crate::view::CacheMode`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CacheModeArg {
+    Open,
+    NoOpen,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
 pub enum Format {
     #[default]
@@ -103,6 +110,12 @@ pub enum Command {
         /// Let other users see the view (needs `user_allow_other` in /etc/fuse.conf unless root).
         #[arg(long)]
         allow_other: bool,
+        /// `open`: every open asks the view, which hands the kernel the original file
+        /// (passthrough: reads never reach the view). `no-open`: the kernel opens files without
+        /// asking and keeps their page cache across opens; reads that miss it are served by the
+        /// view. Much faster re-opens of small files, slower first reads (see docs/view.md).
+        #[arg(long, value_enum, default_value_t = CacheModeArg::Open)]
+        cache_mode: CacheModeArg,
         /// Validation mode: also show each object tier as a local segment `<tier>$` (its
         /// files read with ranged GETs through a bounded cache) and list that segment in the
         /// view's par.txt instead of the s3:// line, so a kdb+ without the object-storage
@@ -185,6 +198,7 @@ pub fn run(cli: Cli) -> i32 {
             mountpoint,
             background,
             allow_other,
+            cache_mode,
             object_tiers_local,
             object_cache_mb,
         } => mount_cmd::mount(
@@ -193,6 +207,10 @@ pub fn run(cli: Cli) -> i32 {
             &crate::view::MountOptions {
                 background,
                 allow_other,
+                cache_mode: match cache_mode {
+                    CacheModeArg::Open => crate::view::CacheMode::Open,
+                    CacheModeArg::NoOpen => crate::view::CacheMode::NoOpen,
+                },
             },
             &s3,
             object_tiers_local.then_some(object_cache_mb),

@@ -1,6 +1,7 @@
 //! fuser glue over the [`Tree`]: read-only answers with long cache lifetimes, and kernel
 //! passthrough of original files where the kernel offers it (pread fallback otherwise).
 
+use super::lru::Lru;
 use super::tree::{Attr, Errno as TreeErrno, Kind, Tree};
 use fuser::{
     AccessFlags, BackingId, CopyFileRangeFlags, Errno, FileAttr, FileHandle, FileType, Filesystem,
@@ -29,19 +30,46 @@ pub struct ViewStats {
     pub pread_opens: AtomicU64,
     /// READ requests that reached the server.
     pub reads: AtomicU64,
+    /// Passthrough opens answered from the backing-id LRU (no syscall in the server).
+    pub backing_reuses: AtomicU64,
+    /// OPEN requests that reached the server (none after the first in no-open mode).
+    pub open_requests: AtomicU64,
+    /// FLUSH and OPENDIR requests that reached the server (answered ENOSYS: at most one each).
+    pub flush_requests: AtomicU64,
+    pub opendir_requests: AtomicU64,
 }
 
-/// One backing id per inode while any handle on it is open, as the kernel requires.
-#[derive(Debug, Default)]
+/// How the view answers OPEN (see docs/view.md, "Cache modes").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CacheMode {
+    /// Every open is an OPEN round trip answered with a kernel passthrough backing file (reads
+    /// never reach the server); pread when the kernel has no passthrough.
+    #[default]
+    Open,
+    /// OPEN is answered ENOSYS once: the kernel then opens files without asking and keeps
+    /// their page cache across opens; reads that miss it come as READs served by pread.
+    NoOpen,
+}
+
+/// Backing ids of inodes recently opened with passthrough, kept registered after their last
+/// release so a reopen costs no syscall. Each pins one open file of the original in the
+/// kernel (not a descriptor of the server), hence the bound.
+pub const BACKING_LRU: usize = 4096;
+
+/// One backing id per inode while any handle on it is open, as the kernel requires (a second
+/// id for an inode with open files is refused), plus the LRU of recently used ones.
+#[derive(Debug)]
 struct BackingCache {
     by_fh: HashMap<u64, Arc<BackingId>>,
     by_ino: HashMap<u64, Weak<BackingId>>,
+    recent: Lru<u64, Arc<BackingId>>,
 }
 
 #[derive(Debug)]
 pub struct ViewFs {
     tree: Arc<Tree>,
     want_passthrough: bool,
+    mode: CacheMode,
     stats: Arc<ViewStats>,
     backing: Mutex<BackingCache>,
     fallback_logged: AtomicBool,
@@ -84,14 +112,33 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl ViewFs {
-    pub fn new(tree: Arc<Tree>, want_passthrough: bool, stats: Arc<ViewStats>) -> ViewFs {
+    pub fn new(
+        tree: Arc<Tree>,
+        want_passthrough: bool,
+        mode: CacheMode,
+        stats: Arc<ViewStats>,
+    ) -> ViewFs {
         ViewFs {
             tree,
-            want_passthrough,
+            want_passthrough: want_passthrough && mode == CacheMode::Open,
+            mode,
             stats,
-            backing: Mutex::new(BackingCache::default()),
+            backing: Mutex::new(BackingCache {
+                by_fh: HashMap::new(),
+                by_ino: HashMap::new(),
+                recent: Lru::new(BACKING_LRU),
+            }),
             fallback_logged: AtomicBool::new(false),
         }
+    }
+
+    /// A passthrough open of `ino` answered from the LRU, if its backing id is still there.
+    fn reuse_backing(&self, ino: u64) -> Option<(u64, Arc<BackingId>)> {
+        let mut cache = lock(&self.backing);
+        let id = cache.recent.get(&ino)?;
+        let fh = self.tree.new_fh();
+        cache.by_fh.insert(fh, id.clone());
+        Some((fh, id))
     }
 
     fn passthrough_on(&self) -> bool {
@@ -108,6 +155,11 @@ impl ViewFs {
                 Ok(id) => {
                     let id = Arc::new(id);
                     cache.by_ino.insert(ino, Arc::downgrade(&id));
+                    if cache.recent.len() >= BACKING_LRU {
+                        // Forget the dead weak entries of evicted ids now and then.
+                        cache.by_ino.retain(|_, w| w.strong_count() > 0);
+                    }
+                    cache.recent.put(ino, id.clone());
                     id
                 }
                 Err(e) => {
@@ -189,20 +241,39 @@ impl Filesystem for ViewFs {
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        self.stats.open_requests.fetch_add(1, Ordering::Relaxed);
         let write = flags.acc_mode() != OpenAccMode::O_RDONLY
             || flags.0 & (libc::O_TRUNC | libc::O_APPEND | libc::O_CREAT) != 0;
+        if self.mode == CacheMode::NoOpen && !write {
+            // The kernel sets no_open, lets this open succeed with fh 0 and FOPEN_KEEP_CACHE,
+            // and never sends OPEN (nor RELEASE) for files again.
+            return reply.error(Errno::ENOSYS);
+        }
+        if self.passthrough_on() && !write {
+            if let Some((fh, id)) = self.reuse_backing(ino.0) {
+                self.stats.passthrough_opens.fetch_add(1, Ordering::Relaxed);
+                self.stats.backing_reuses.fetch_add(1, Ordering::Relaxed);
+                return reply.opened_passthrough(FileHandle(fh), FopenFlags::FOPEN_NOFLUSH, &id);
+            }
+        }
         let fh = match self.tree.open(ino.0, write) {
             Ok(fh) => fh,
             Err(e) => return reply.error(errno(e)),
         };
         if self.passthrough_on() {
             if let Some(id) = self.backing_for(&reply, fh, ino.0) {
+                // The kernel holds the original open through the backing id and sends no READ:
+                // our descriptor is not needed any more.
+                self.tree.release(fh);
                 self.stats.passthrough_opens.fetch_add(1, Ordering::Relaxed);
-                return reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), &id);
+                return reply.opened_passthrough(FileHandle(fh), FopenFlags::FOPEN_NOFLUSH, &id);
             }
         }
         self.stats.pread_opens.fetch_add(1, Ordering::Relaxed);
-        reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE);
+        reply.opened(
+            FileHandle(fh),
+            FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_NOFLUSH,
+        );
     }
 
     fn read(
@@ -217,7 +288,13 @@ impl Filesystem for ViewFs {
         reply: ReplyData,
     ) {
         self.stats.reads.fetch_add(1, Ordering::Relaxed);
-        match self.tree.read(fh.0, offset, size) {
+        // fh 0: opened without an OPEN (no-open mode).
+        let r = if fh.0 == 0 {
+            self.tree.read_ino(_ino.0, offset, size)
+        } else {
+            self.tree.read(fh.0, offset, size)
+        };
+        match r {
             Ok(b) => reply.data(&b),
             Err(e) => reply.error(errno(e)),
         }
@@ -246,7 +323,10 @@ impl Filesystem for ViewFs {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        reply.ok();
+        // Nothing to flush in a read-only view: ENOSYS makes the kernel stop sending FLUSH
+        // (no_flush), for opens that did not get FOPEN_NOFLUSH (no-open mode).
+        self.stats.flush_requests.fetch_add(1, Ordering::Relaxed);
+        reply.error(Errno::ENOSYS);
     }
 
     fn fsync(
@@ -260,15 +340,12 @@ impl Filesystem for ViewFs {
         reply.ok();
     }
 
-    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        match self.tree.getattr(ino.0) {
-            Ok(a) if a.kind == Kind::Dir => reply.opened(
-                FileHandle(0),
-                FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_CACHE_DIR,
-            ),
-            Ok(_) => reply.error(Errno::ENOTDIR),
-            Err(e) => reply.error(errno(e)),
-        }
+    fn opendir(&self, _req: &Request, _ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        // ENOSYS sets no_opendir: the kernel then opens directories without asking, with
+        // FOPEN_KEEP_CACHE | FOPEN_CACHE_DIR (what we answered before), and sends no
+        // RELEASEDIR. The kernel only opens directory inodes here, so nothing is lost.
+        self.stats.opendir_requests.fetch_add(1, Ordering::Relaxed);
+        reply.error(Errno::ENOSYS);
     }
 
     fn readdir(
@@ -297,17 +374,19 @@ impl Filesystem for ViewFs {
         mut reply: ReplyDirectoryPlus,
     ) {
         let tree = &self.tree;
-        let r = tree.readdir(ino.0, offset, |e| match tree.getattr(e.ino) {
-            Ok(a) => reply.add(
-                INodeNo(e.ino),
-                e.next_offset,
-                e.name,
-                &TTL,
-                &file_attr(&a),
-                Generation(0),
-            ),
-            // Vanished from the original since it was listed: skip it, keep the offsets.
-            Err(_) => false,
+        let r = tree.readdir(ino.0, offset, |e| {
+            match e.attr.ok_or(()).or_else(|_| tree.getattr(e.ino)) {
+                Ok(a) => reply.add(
+                    INodeNo(e.ino),
+                    e.next_offset,
+                    e.name,
+                    &TTL,
+                    &file_attr(&a),
+                    Generation(0),
+                ),
+                // Vanished from the original since it was listed: skip it, keep the offsets.
+                Err(_) => false,
+            }
         });
         match r {
             Ok(()) => reply.ok(),

@@ -8,6 +8,7 @@
 
 pub mod blockcache;
 pub mod fuse;
+pub mod lru;
 pub mod mount;
 pub mod objects;
 pub mod objread;
@@ -15,8 +16,8 @@ pub mod origin;
 pub mod tree;
 
 pub use mount::{
-    mount, run_mount, run_mount_view, run_unmount, spawn, spawn_view, unmount, MountHandle,
-    MountOptions,
+    mount, run_mount, run_mount_view, run_unmount, spawn, spawn_view, unmount, CacheMode,
+    MountHandle, MountOptions,
 };
 pub use objects::{object_overlay, ObjectOverlay, ObjectView};
 

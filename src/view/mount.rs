@@ -1,6 +1,7 @@
 //! Mount lifecycle of the staging view: checks, mount, foreground/background serving, clean
 //! unmount on SIGINT/SIGTERM/SIGHUP, detection and cleanup of stale smstage mounts.
 
+pub use super::fuse::CacheMode;
 use super::fuse::{ViewFs, ViewStats};
 use super::objects::ObjectView;
 use super::tree::Tree;
@@ -27,6 +28,8 @@ pub struct MountOptions {
     /// Let other users read the view (their permissions are still checked against the
     /// original's modes).
     pub allow_other: bool,
+    /// How opens are answered: passthrough per open (default) or no-open.
+    pub cache_mode: CacheMode,
 }
 
 /// A view served by a thread of this process (tests and embedding); unmounts on drop.
@@ -206,7 +209,7 @@ fn establish(
     let abs = prepare_mountpoint(mountpoint)?;
     let tree = Arc::new(Tree::build(plan, objects)?);
     let stats = Arc::new(ViewStats::default());
-    let fs = ViewFs::new(tree, passthrough, stats.clone());
+    let fs = ViewFs::new(tree, passthrough, opts.cache_mode, stats.clone());
     let session = Session::new(fs, &abs, &fuse_config(opts)).map_err(|source| {
         if source.raw_os_error() == Some(libc::EBUSY) {
             ViewError::Busy {
@@ -278,10 +281,19 @@ fn absolute(p: &Path) -> PathBuf {
 }
 
 /// `stat` of a view whose server died can still be answered from the kernel's attribute cache
-/// (the view's TTLs are long), so liveness is probed by opening the directory, which always
-/// reaches the server and fails with ENOTCONN on a dead connection.
+/// (the view's TTLs are long), and so can a listing (the view answers OPENDIR with ENOSYS and
+/// lets the kernel cache directories), so liveness is probed with `statfs`, which is never
+/// cached and fails with ENOTCONN on a dead connection.
 fn probe(path: &Path) -> io::Result<std::fs::Metadata> {
     let md = std::fs::metadata(path)?;
+    let c = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: statfs is plain data; c is a valid NUL-terminated path.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: valid path and out pointer.
+    if unsafe { libc::statfs(c.as_ptr(), &mut st) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
     if md.is_dir() {
         std::fs::read_dir(path)?;
     }

@@ -223,8 +223,45 @@ impl Origin {
         Ok(File::from(fd))
     }
 
+    /// Opens the regular file `rel` read-only with a single `openat2`, and `fstat`s the
+    /// descriptor (one lookup of the path instead of `lstat` + open). A symlink there gives
+    /// ELOOP, a directory EISDIR, anything else that is not a regular file ELOOP; opening never
+    /// blocks (a FIFO swapped in since the listing is opened non-blocking, then refused).
+    pub fn open_regular(&self, rel: &Path) -> io::Result<(File, libc::stat)> {
+        let fd = self.open_beneath(rel, libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY)?;
+        // SAFETY: stat is plain data, filled by the kernel.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: valid fd and out pointer.
+        check(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
+        match OrigKind::from_mode(st.st_mode) {
+            OrigKind::File => {}
+            OrigKind::Dir => return Err(io::Error::from_raw_os_error(libc::EISDIR)),
+            _ => return Err(io::Error::from_raw_os_error(libc::ELOOP)),
+        }
+        // Regular files ignore O_NONBLOCK, but the descriptor may become a passthrough backing
+        // file: leave it with plain read-only flags.
+        // SAFETY: valid fd; F_SETFL with plain flags.
+        check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, 0) })?;
+        Ok((File::from(fd), st))
+    }
+
     /// Names and kinds in directory `rel`, without `.` and `..`, sorted by name bytes.
     pub fn list_dir(&self, rel: &Path) -> io::Result<Vec<(OsString, OrigKind)>> {
+        Ok(self
+            .list_dir_stat(rel, false)?
+            .into_iter()
+            .map(|(n, k, _)| (n, k))
+            .collect())
+    }
+
+    /// [`Origin::list_dir`], with each child's `lstat` taken relative to the open directory
+    /// when `with_stat` (one `fstatat` per child, no path walk); a child that vanished between
+    /// `getdents` and its `fstatat` is left out.
+    pub fn list_dir_stat(
+        &self,
+        rel: &Path,
+        with_stat: bool,
+    ) -> io::Result<Vec<(OsString, OrigKind, Option<libc::stat>)>> {
         let fd = self.open_beneath(rel, libc::O_RDONLY | libc::O_DIRECTORY)?;
         let raw = fd.as_raw_fd();
         // SAFETY: fdopendir takes ownership of the fd on success.
@@ -261,32 +298,35 @@ impl Origin {
             if name == b"." || name == b".." {
                 continue;
             }
-            let kind = match dtype {
-                libc::DT_DIR => OrigKind::Dir,
-                libc::DT_REG => OrigKind::File,
-                libc::DT_LNK => OrigKind::Symlink,
-                libc::DT_UNKNOWN => {
-                    // SAFETY: stat is plain data filled by the kernel.
-                    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-                    let c = CString::new(name.clone())
-                        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-                    // SAFETY: dirfd(dir) is valid; c is a single component.
-                    let r = unsafe {
-                        libc::fstatat(
-                            libc::dirfd(dir),
-                            c.as_ptr(),
-                            &mut st,
-                            libc::AT_SYMLINK_NOFOLLOW,
-                        )
-                    };
-                    if r < 0 {
-                        continue;
-                    }
-                    OrigKind::from_mode(st.st_mode)
+            let mut stat = None;
+            if with_stat || dtype == libc::DT_UNKNOWN {
+                // SAFETY: stat is plain data filled by the kernel.
+                let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                let Ok(c) = CString::new(name.clone()) else {
+                    continue;
+                };
+                // SAFETY: dirfd(dir) is valid; c is a single component.
+                let r = unsafe {
+                    libc::fstatat(
+                        libc::dirfd(dir),
+                        c.as_ptr(),
+                        &mut st,
+                        libc::AT_SYMLINK_NOFOLLOW,
+                    )
+                };
+                if r < 0 {
+                    continue;
                 }
+                stat = Some(st);
+            }
+            let kind = match (stat, dtype) {
+                (Some(st), _) => OrigKind::from_mode(st.st_mode),
+                (None, libc::DT_DIR) => OrigKind::Dir,
+                (None, libc::DT_REG) => OrigKind::File,
+                (None, libc::DT_LNK) => OrigKind::Symlink,
                 _ => OrigKind::Special,
             };
-            out.push((OsString::from_vec(name), kind));
+            out.push((OsString::from_vec(name), kind, stat.filter(|_| with_stat)));
         }
         // SAFETY: dir came from fdopendir and is closed exactly once.
         unsafe { libc::closedir(dir) };

@@ -6,6 +6,7 @@
 //! listing) and remembered by their path in the original for the life of the mount, so the same
 //! path always has the same inode. Nothing is ever forgotten: the view is immutable.
 
+use super::lru::Lru;
 use super::objects::{ObjectView, OverlayKind};
 use super::objread::{ObjectLeaf, ObjectReader};
 use super::origin::{plain_relative, OrigKind, Origin};
@@ -73,6 +74,9 @@ pub struct DirEntry<'a> {
     pub next_offset: u64,
     pub kind: Kind,
     pub name: &'a OsStr,
+    /// The entry's attributes when the listing already knows them (originals, stat'ed once
+    /// when their directory was first listed); `None` means ask [`Tree::getattr`].
+    pub attr: Option<Attr>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,7 +96,13 @@ struct Child {
     name: OsString,
     ino: Ino,
     kind: Kind,
+    /// Originals only: the `lstat` taken when the directory was listed (the view is frozen).
+    attr: Option<Attr>,
 }
+
+/// Original files kept open for READs that come without an OPEN (no-open mode): enough for a
+/// reader's working set, bounded so a full scan does not exhaust descriptors.
+const READ_FDS: usize = 1024;
 
 #[derive(Debug)]
 enum GenBody {
@@ -150,6 +160,7 @@ pub struct Tree {
     pass: RwLock<PassTable>,
     listings: Mutex<HashMap<Ino, Arc<Vec<Child>>>>,
     open_files: Mutex<HashMap<Ino, Weak<File>>>,
+    read_fds: Mutex<Lru<Ino, Arc<File>>>,
     handles: Mutex<HashMap<u64, Handle>>,
     next_fh: AtomicU64,
     objects: Option<Arc<ObjectReader>>,
@@ -183,6 +194,46 @@ fn time(sec: i64, nsec: i64) -> SystemTime {
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic in another request must not take the whole view down.
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Up to `size` bytes of `file` at `offset` (short only at end of file).
+fn pread_full(file: &File, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
+    let mut buf = vec![0u8; size as usize];
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read_at(&mut buf[got..], offset + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Errno::from_io(&e)),
+        }
+    }
+    buf.truncate(got);
+    Ok(buf)
+}
+
+/// The view's attributes of an original entry from its `lstat` (None for FIFOs, devices…).
+fn attr_of(ino: Ino, st: &libc::stat) -> Option<Attr> {
+    let kind = kind_of(OrigKind::from_mode(st.st_mode))?;
+    Some(Attr {
+        ino,
+        kind,
+        size: st.st_size as u64,
+        blocks: st.st_blocks as u64,
+        atime: time(st.st_atime, st.st_atime_nsec),
+        mtime: time(st.st_mtime, st.st_mtime_nsec),
+        ctime: time(st.st_ctime, st.st_ctime_nsec),
+        // Symlink modes mean nothing; keep the usual lrwxrwxrwx.
+        perm: if kind == Kind::Symlink {
+            0o777
+        } else {
+            (st.st_mode & 0o7777 & !0o222) as u16
+        },
+        nlink: st.st_nlink as u32,
+        uid: st.st_uid,
+        gid: st.st_gid,
+        blksize: st.st_blksize as u32,
+    })
 }
 
 impl Tree {
@@ -298,6 +349,7 @@ impl Tree {
                 name: OsString::from(name),
                 ino,
                 kind,
+                attr: None,
             });
             children.push(Vec::new());
             gen.push(GenEntry { parent, body });
@@ -319,6 +371,7 @@ impl Tree {
             pass: RwLock::new(PassTable::default()),
             listings: Mutex::new(HashMap::new()),
             open_files: Mutex::new(HashMap::new()),
+            read_fds: Mutex::new(Lru::new(READ_FDS)),
             handles: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             objects: objects.map(|o| o.reader.clone()),
@@ -407,26 +460,7 @@ impl Tree {
 
     fn orig_attr(&self, ino: Ino, orig: &Path) -> Result<Attr, Errno> {
         let st = self.origin.lstat(orig).map_err(|e| Errno::from_io(&e))?;
-        let kind = kind_of(OrigKind::from_mode(st.st_mode)).ok_or(Errno::ENOENT)?;
-        Ok(Attr {
-            ino,
-            kind,
-            size: st.st_size as u64,
-            blocks: st.st_blocks as u64,
-            atime: time(st.st_atime, st.st_atime_nsec),
-            mtime: time(st.st_mtime, st.st_mtime_nsec),
-            ctime: time(st.st_ctime, st.st_ctime_nsec),
-            // Symlink modes mean nothing; keep the usual lrwxrwxrwx.
-            perm: if kind == Kind::Symlink {
-                0o777
-            } else {
-                (st.st_mode & 0o7777 & !0o222) as u16
-            },
-            nlink: st.st_nlink as u32,
-            uid: st.st_uid,
-            gid: st.st_gid,
-            blksize: st.st_blksize as u32,
-        })
+        attr_of(ino, &st).ok_or(Errno::ENOENT)
     }
 
     pub fn getattr(&self, ino: Ino) -> Result<Attr, Errno> {
@@ -453,21 +487,24 @@ impl Tree {
                 _ => Err(Errno::ENOTDIR),
             },
             Loc::Orig { path, .. } => {
-                let st = self.origin.lstat(&path).map_err(|e| Errno::from_io(&e))?;
-                if OrigKind::from_mode(st.st_mode) != OrigKind::Dir {
-                    return Err(Errno::ENOTDIR);
+                // A listed directory already knows its children's attributes.
+                if let Some(kids) = lock(&self.listings).get(&parent).cloned() {
+                    if let Ok(i) = kids.binary_search_by(|c| c.name.as_bytes().cmp(b)) {
+                        if let Some(a) = kids[i].attr {
+                            return Ok(a);
+                        }
+                    }
                 }
+                // One lstat: opening the parent with O_DIRECTORY gives ENOTDIR if it is not one.
                 let child = path.join(name);
+                let st = self.origin.lstat(&child).map_err(|e| Errno::from_io(&e))?;
+                // Check it is servable before handing out an inode.
+                kind_of(OrigKind::from_mode(st.st_mode)).ok_or(Errno::ENOENT)?;
                 let ino = match self.pass_ino(&child) {
                     Some(ino) => ino,
-                    None => {
-                        // Check it exists (and is servable) before handing out an inode.
-                        let st = self.origin.lstat(&child).map_err(|e| Errno::from_io(&e))?;
-                        kind_of(OrigKind::from_mode(st.st_mode)).ok_or(Errno::ENOENT)?;
-                        self.intern(parent, child.clone())
-                    }
+                    None => self.intern(parent, child),
                 };
-                self.orig_attr(ino, &child)
+                attr_of(ino, &st).ok_or(Errno::ENOENT)
             }
         }
     }
@@ -493,14 +530,20 @@ impl Tree {
                 }
                 let names = self
                     .origin
-                    .list_dir(&path)
+                    .list_dir_stat(&path, true)
                     .map_err(|e| Errno::from_io(&e))?;
                 let kids: Vec<Child> = names
                     .into_iter()
-                    .filter_map(|(name, k)| {
+                    .filter_map(|(name, k, st)| {
                         let kind = kind_of(k)?;
-                        let ino = self.intern(ino, path.join(&name));
-                        Some(Child { name, ino, kind })
+                        let child_ino = self.intern(ino, path.join(&name));
+                        let attr = st.and_then(|st| attr_of(child_ino, &st));
+                        Some(Child {
+                            name,
+                            ino: child_ino,
+                            kind,
+                            attr,
+                        })
                     })
                     .collect();
                 let kids = Arc::new(kids);
@@ -522,12 +565,12 @@ impl Tree {
         let (parent, kids) = self.children(ino)?;
         let total = kids.len() as u64 + 2;
         for i in offset..total {
-            let (name, e_ino, kind) = match i {
-                0 => (OsStr::new("."), ino, Kind::Dir),
-                1 => (OsStr::new(".."), parent, Kind::Dir),
+            let (name, e_ino, kind, attr) = match i {
+                0 => (OsStr::new("."), ino, Kind::Dir, None),
+                1 => (OsStr::new(".."), parent, Kind::Dir, None),
                 _ => {
                     let c = &kids[(i - 2) as usize];
-                    (c.name.as_os_str(), c.ino, c.kind)
+                    (c.name.as_os_str(), c.ino, c.kind, c.attr)
                 }
             };
             if add(DirEntry {
@@ -535,6 +578,7 @@ impl Tree {
                 next_offset: i + 1,
                 kind,
                 name,
+                attr,
             }) {
                 break;
             }
@@ -570,17 +614,11 @@ impl Tree {
                 let file = match files.get(&ino).and_then(Weak::upgrade) {
                     Some(f) => f,
                     None => {
-                        let st = self.origin.lstat(&path).map_err(|e| Errno::from_io(&e))?;
-                        match OrigKind::from_mode(st.st_mode) {
-                            OrigKind::File => {}
-                            OrigKind::Dir => return Err(Errno::EISDIR),
-                            _ => return Err(Errno(libc::ELOOP)),
-                        }
-                        let f = Arc::new(
-                            self.origin
-                                .open_file(&path)
-                                .map_err(|e| Errno::from_io(&e))?,
-                        );
+                        let (f, _) = self
+                            .origin
+                            .open_regular(&path)
+                            .map_err(|e| Errno::from_io(&e))?;
+                        let f = Arc::new(f);
                         files.insert(ino, Arc::downgrade(&f));
                         f
                     }
@@ -610,22 +648,47 @@ impl Tree {
                 let end = start.saturating_add(size as usize).min(c.len());
                 Ok(c[start..end].to_vec())
             }
-            Handle::File { file, .. } => {
-                let mut buf = vec![0u8; size as usize];
-                let mut got = 0;
-                while got < buf.len() {
-                    match file.read_at(&mut buf[got..], offset + got as u64) {
-                        Ok(0) => break,
-                        Ok(n) => got += n,
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(Errno::from_io(&e)),
-                    }
-                }
-                buf.truncate(got);
-                Ok(buf)
-            }
+            Handle::File { file, .. } => pread_full(&file, offset, size),
             Handle::Object(ino) => self.read_object(ino, offset, size),
         }
+    }
+
+    /// A READ without an open handle (the kernel stopped sending OPEN: no-open mode): up to
+    /// `size` bytes of file `ino` at `offset`. Originals are opened once and kept in a small
+    /// LRU of descriptors (shared with open handles).
+    pub fn read_ino(&self, ino: Ino, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
+        match self.locate(ino)? {
+            Loc::Gen(g) => match &g.body {
+                GenBody::File(c) => {
+                    let start = (offset as usize).min(c.len());
+                    let end = start.saturating_add(size as usize).min(c.len());
+                    Ok(c[start..end].to_vec())
+                }
+                GenBody::Object(_) => self.read_object(ino, offset, size),
+                GenBody::Dir(_) => Err(Errno::EISDIR),
+                _ => Err(Errno::EINVAL),
+            },
+            Loc::Orig { path, .. } => {
+                let file = self.reader_file(ino, &path)?;
+                pread_full(&file, offset, size)
+            }
+        }
+    }
+
+    fn reader_file(&self, ino: Ino, path: &Path) -> Result<Arc<File>, Errno> {
+        if let Some(f) = lock(&self.open_files).get(&ino).and_then(Weak::upgrade) {
+            return Ok(f);
+        }
+        if let Some(f) = lock(&self.read_fds).get(&ino) {
+            return Ok(f);
+        }
+        let (f, _) = self
+            .origin
+            .open_regular(path)
+            .map_err(|e| Errno::from_io(&e))?;
+        let f = Arc::new(f);
+        lock(&self.read_fds).put(ino, f.clone());
+        Ok(f)
     }
 
     fn read_object(&self, ino: Ino, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
@@ -642,6 +705,12 @@ impl Tree {
             );
             Errno::EIO
         })
+    }
+
+    /// A fresh handle number with nothing behind it (passthrough opens answered without
+    /// opening the original); [`Tree::release`] of it is a no-op.
+    pub fn new_fh(&self) -> u64 {
+        self.next_fh.fetch_add(1, Ordering::Relaxed)
     }
 
     /// The kept-open original behind handle `fh`, for kernel passthrough (None for generated).
@@ -845,7 +914,16 @@ pub(crate) mod tests {
                 let a = t.lookup(ino, &name).unwrap();
                 assert_eq!(a.ino, e_ino, "readdir and lookup agree on {name:?}");
                 assert_eq!(a.kind, kind);
-                assert_eq!(t.getattr(e_ino).unwrap(), a);
+                // Lookups in a listed directory answer from the listing's lstat; atime of the
+                // original may have moved since (reads through the view), nothing else may.
+                let fresh = t.getattr(e_ino).unwrap();
+                assert_eq!(
+                    Attr {
+                        atime: a.atime,
+                        ..fresh
+                    },
+                    a
+                );
                 if kind != Kind::Symlink {
                     assert_eq!(a.perm & 0o222, 0, "no write bit on {name:?}");
                 }
