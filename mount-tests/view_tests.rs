@@ -713,3 +713,75 @@ fn real_fixtures_are_served_exactly() {
         assert_eq!(manifest(&base), before, "{name} untouched");
     }
 }
+
+#[test]
+fn passthrough_reopens_skip_flush_and_reuse_the_backing_id() {
+    if !fuse_ready() {
+        return;
+    }
+    let f = fixture();
+    let h = spawn(&f, true);
+    let s = h.stats();
+    let orig = std::fs::read(f.base.join("data/2024.01.02/trade/price")).unwrap();
+    let col = f.mnt.join("db/hdb$/2024.01.02/trade/price");
+    for _ in 0..3 {
+        assert!(std::fs::read(&col).unwrap() == orig);
+    }
+    assert_eq!(s.passthrough_opens.load(Ordering::Relaxed), 3);
+    assert_eq!(
+        s.backing_reuses.load(Ordering::Relaxed),
+        2,
+        "reopens answered from the backing-id LRU"
+    );
+    assert_eq!(s.reads.load(Ordering::Relaxed), 0);
+    assert_eq!(
+        s.flush_requests.load(Ordering::Relaxed),
+        0,
+        "FOPEN_NOFLUSH: close sends no FLUSH"
+    );
+    // OPENDIR is answered ENOSYS once; the kernel then lists without asking, twice the same.
+    let plan = plan_for(&f.base);
+    assert_eq!(served(&f.mnt), expected(&plan));
+    assert_eq!(served(&f.mnt), expected(&plan));
+    assert_eq!(s.opendir_requests.load(Ordering::Relaxed), 1);
+    h.unmount().unwrap();
+}
+
+#[test]
+fn no_open_mode_serves_the_plan_keeps_the_page_cache_and_maps() {
+    if !fuse_ready() {
+        return;
+    }
+    let f = fixture();
+    let opts = MountOptions {
+        cache_mode: view::CacheMode::NoOpen,
+        ..Default::default()
+    };
+    let h = view::spawn(plan_for(&f.base), &f.mnt, &opts, true).unwrap();
+    let s = h.stats();
+    let plan = plan_for(&f.base);
+    assert_eq!(served(&f.mnt), expected(&plan));
+    assert!(!s.passthrough_enabled.load(Ordering::Relaxed));
+    assert_eq!(s.passthrough_opens.load(Ordering::Relaxed), 0);
+    assert_eq!(
+        s.open_requests.load(Ordering::Relaxed),
+        1,
+        "one OPEN, answered ENOSYS, then none"
+    );
+    assert!(s.flush_requests.load(Ordering::Relaxed) <= 1);
+    let orig = std::fs::read(f.base.join("data/2024.01.02/trade/price")).unwrap();
+    let col = f.mnt.join("db/hdb$/2024.01.02/trade/price");
+    assert!(std::fs::read(&col).unwrap() == orig);
+    let reads = s.reads.load(Ordering::Relaxed);
+    assert!(reads > 0, "bytes came through READ");
+    // Reopened: served from the kept page cache, no request at all.
+    assert!(std::fs::read(&col).unwrap() == orig);
+    check_mmap(&col, &orig, libc::MAP_SHARED);
+    check_mmap(&col, &orig, libc::MAP_PRIVATE);
+    assert_eq!(s.reads.load(Ordering::Relaxed), reads);
+    assert_eq!(s.open_requests.load(Ordering::Relaxed), 1);
+    let par = std::fs::read(f.mnt.join("db/par.txt")).unwrap();
+    assert_eq!(par, plan.par_txt.as_bytes());
+    check_mmap(&f.mnt.join("db/par.txt"), &par, libc::MAP_SHARED);
+    h.unmount().unwrap();
+}

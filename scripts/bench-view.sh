@@ -11,6 +11,8 @@
 #   (c) mount-ready time (`smstage mount --background` until it returns, then the first
 #       `ls MOUNT/db`), split into plan and after-plan; server peak RSS (VmHWM) after (b);
 #       targets <= 1 s and <= 200 MB.
+# (a) and (b) run once per cache mode of the view (MODES, default "open no-open": passthrough
+# per open, the default, and --cache-mode no-open).
 # Needs root (drop_caches, FUSE). Usage: scripts/bench-view.sh [PARTITIONS] [ROWS] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +20,7 @@ parts=${1:-2250}
 rows=${2:-2000}
 rounds=${3:-3}
 big=${BIG:-1}
+modes=${MODES:-open no-open}
 cargo build --release --locked --bin smstage --example seqread --example materialize \
   --example mount_ready >/dev/null 2>&1
 bin=$PWD/target/release/smstage
@@ -40,7 +43,8 @@ best() { printf '%s\n' "$@" | sort -g | head -1; }
 dropc() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 # Quiet on success; on failure show what the command said.
 quiet() { "$@" >"$work/cmd.log" 2>&1 || { cat "$work/cmd.log" >&2; return 1; }; }
-mount_view() { quiet "$bin" mount --config "$1" "$2" --background; }
+mode=open
+mount_view() { quiet "$bin" mount --config "$1" "$2" --background --cache-mode "$mode"; }
 unmount_view() { quiet "$bin" unmount "$1"; }
 # The background server is the forked child of `smstage mount`: same command line.
 server_pid() {
@@ -91,6 +95,10 @@ printf 'mount --background, warm (best of %d): %.3f s; first ls of db: %.4f s   
 printf '  of which building the plan (checks): %.3f s, mounting after the plan: %.3f s\n' \
   "$(best "${sp[@]}")" "$(best "${sa[@]}")"
 
+seg=
+run_mode() {
+echo
+echo "######## cache mode: $mode"
 echo
 echo "== (b) find + lstat of every entry: view vs the layout materialised on disk"
 dropc
@@ -156,7 +164,6 @@ unmount_view "$mnt"
 if [ "$big" = 1 ]; then
   echo
   echo "== (a') the same read on large column files: 20 partitions x 4 tables x 100,000 rows"
-  "$bin" gen --out "$work/big" --partitions 20 --tables 4 --columns 10 --rows 100000 >/dev/null
   (cd "$work/big/data" && find 2* -type f | sort) >"$work/list-big"
   nb=$(wc -l <"$work/list-big"); bb=$(du -sb "$work/big/data" | cut -f1)
   echo "$nb files, $bb bytes ($((bb / nb)) B avg)"
@@ -164,3 +171,9 @@ if [ "$big" = 1 ]; then
   readcmp "large files" "$work/big/data" "$mnt2/db/$(head -1 "$mnt2/db/par.txt")" "$work/list-big"
   unmount_view "$mnt2"
 fi
+}
+
+if [ "$big" = 1 ]; then
+  "$bin" gen --out "$work/big" --partitions 20 --tables 4 --columns 10 --rows 100000 >/dev/null
+fi
+for mode in $modes; do run_mode; done

@@ -351,6 +351,50 @@ mod tests {
     use std::os::unix::fs::symlink;
 
     #[test]
+    fn open_regular_refuses_dirs_links_and_fifos_without_blocking() {
+        let t = tempfile::tempdir().unwrap();
+        let base = t.path();
+        std::fs::create_dir(base.join("d")).unwrap();
+        std::fs::write(base.join("d/f"), b"hello").unwrap();
+        symlink("f", base.join("d/l")).unwrap();
+        let fifo = CString::new(base.join("d/p").as_os_str().as_bytes()).unwrap();
+        // SAFETY: valid path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        let o = Origin::open(base).unwrap();
+        let (f, st) = o.open_regular(Path::new("d/f")).unwrap();
+        assert_eq!(st.st_size, 5);
+        // SAFETY: valid fd.
+        let fl = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_GETFL) };
+        assert_eq!(fl & libc::O_NONBLOCK, 0, "plain read-only flags");
+        let mut s = String::new();
+        use std::io::Read;
+        (&f).read_to_string(&mut s).unwrap();
+        assert_eq!(s, "hello");
+        let code = |r: io::Result<(File, libc::stat)>| r.err().and_then(|e| e.raw_os_error());
+        assert_eq!(code(o.open_regular(Path::new("d"))), Some(libc::EISDIR));
+        assert_eq!(code(o.open_regular(Path::new("d/l"))), Some(libc::ELOOP));
+        assert_eq!(code(o.open_regular(Path::new("d/p"))), Some(libc::ELOOP));
+        let listed = o.list_dir_stat(Path::new("d"), true).unwrap();
+        let sizes: Vec<_> = listed
+            .iter()
+            .map(|(n, k, st)| (n.to_str().unwrap(), *k, st.map(|s| s.st_size)))
+            .collect();
+        assert_eq!(
+            sizes,
+            vec![
+                ("f", OrigKind::File, Some(5)),
+                ("l", OrigKind::Symlink, Some(1)),
+                ("p", OrigKind::Special, Some(0)),
+            ]
+        );
+        assert!(o
+            .list_dir_stat(Path::new("d"), false)
+            .unwrap()
+            .iter()
+            .all(|(_, _, st)| st.is_none()));
+    }
+
+    #[test]
     fn never_follows_symlinks_or_dotdot() {
         let t = tempfile::tempdir().unwrap();
         let base = t.path().join("b");

@@ -958,6 +958,43 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn reads_without_a_handle_match_reads_through_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let plan = fake_db(tmp.path());
+        let t = Tree::new(&plan).unwrap();
+        let mut stack = vec![ROOT_INO];
+        let mut files = 0;
+        while let Some(ino) = stack.pop() {
+            for (name, e_ino, kind) in list(&t, ino, 100).into_iter().skip(2) {
+                match kind {
+                    Kind::Dir => {
+                        assert_eq!(t.read_ino(e_ino, 0, 10), Err(Errno::EISDIR), "{name:?}");
+                        stack.push(e_ino);
+                    }
+                    Kind::File => {
+                        let want = read_all(&t, e_ino, 7);
+                        let size = t.getattr(e_ino).unwrap().size;
+                        assert_eq!(want.len() as u64, size);
+                        let got = t.read_ino(e_ino, 0, size as u32 + 10).unwrap();
+                        assert_eq!(got, want, "{name:?}");
+                        if size > 2 {
+                            assert_eq!(t.read_ino(e_ino, 1, 1).unwrap(), want[1..2].to_vec());
+                        }
+                        files += 1;
+                    }
+                    Kind::Symlink => {}
+                }
+            }
+        }
+        assert!(files >= 10, "walked {files} files");
+        assert_eq!(t.open_handles(), 0);
+        assert!(
+            lock(&t.read_fds).len() > 0,
+            "originals kept open for the next READ"
+        );
+    }
+
+    #[test]
     fn core_matches_reference_model() {
         let tmp = tempfile::tempdir().unwrap();
         let plan = fake_db(tmp.path());
