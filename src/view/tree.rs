@@ -989,7 +989,7 @@ pub(crate) mod tests {
         assert!(files >= 10, "walked {files} files");
         assert_eq!(t.open_handles(), 0);
         assert!(
-            lock(&t.read_fds).len() > 0,
+            !lock(&t.read_fds).is_empty(),
             "originals kept open for the next READ"
         );
     }
