@@ -21,4 +21,4 @@ fi
 # mount-tests can crash a real `smstage commit` at every step; release builds never have it.
 # Two test threads: the mount-tests mount FUSE filesystems and kill child processes, and the
 # machine has two cores.
-cargo test --locked --features fault-injection --lib --bins --tests -- --test-threads=2
+cargo test --locked --no-fail-fast --features fault-injection --lib --bins --tests -- --test-threads=2
