@@ -366,6 +366,17 @@ fn parse_fault(s: &str) -> Fault {
 
 /// Run `what` (commit | rollback | hold-lock) on `b` in a child process; returns its status.
 fn child(what: &str, b: &Path, fault: Option<Fault>, copy: bool) -> std::process::Child {
+    child_with(what, b, fault, copy, &[])
+}
+
+/// [`child`] with extra environment variables (e.g. the barrier mode).
+fn child_with(
+    what: &str,
+    b: &Path,
+    fault: Option<Fault>,
+    copy: bool,
+    env: &[(&str, &str)],
+) -> std::process::Child {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args([
         "commit_tests::child_entry",
@@ -378,7 +389,8 @@ fn child(what: &str, b: &Path, fault: Option<Fault>, copy: bool) -> std::process
     .env("SMSTAGE_TEST_BASE", b)
     .env("SMSTAGE_TEST_COPY", if copy { "1" } else { "0" })
     .stdout(std::process::Stdio::null())
-    .stderr(std::process::Stdio::null());
+    .stderr(std::process::Stdio::null())
+    .envs(env.iter().copied());
     if let Some(f) = fault {
         cmd.env("SMSTAGE_TEST_FAULT", fault_arg(f));
     }
@@ -591,7 +603,19 @@ fn crash_matrix(copy: bool, only: impl Fn(&commit::Step) -> bool) {
             let (_t, b) = fresh();
             // The plan is made from the pristine tree; resume uses the same plan.
             let plan = make_plan(&b);
-            let code = run_child("commit", &b, Some(fault), copy);
+            // Both barriers: directory fsyncs in the crashing run, syncfs (the default here) in
+            // the resumed one.
+            let code = child_with(
+                "commit",
+                &b,
+                Some(fault),
+                copy,
+                &[("SMSTAGE_BARRIER", "dirs")],
+            )
+            .wait()
+            .unwrap()
+            .code()
+            .unwrap_or(-1);
             assert_eq!(code, commit::CRASH_EXIT_CODE, "{fault:?}");
             assert_eq!(
                 logical(&b),

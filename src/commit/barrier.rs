@@ -46,17 +46,60 @@ pub enum SyncMode {
     Dirs,
     /// One syncfs(2) per filesystem written (that of `B` and that of `B/<source>`).
     Syncfs,
+    /// Syncfs where every filesystem written is a local one known to implement it fully
+    /// (ext4, xfs, btrfs, f2fs, tmpfs); directory fsyncs elsewhere (NFS, FUSE, ...: syncfs
+    /// there may flush less than it says, or nothing).
+    Auto,
 }
 
+/// statfs(2) magic numbers of the filesystems whose syncfs(2) writes back and commits
+/// everything (and, since Linux 5.8, reports writeback errors).
+const SYNCFS_OK: [i64; 5] = [
+    0xEF53,      // ext2/3/4
+    0x5846_5342, // xfs
+    0x9123_683E, // btrfs
+    0xF2F5_2010, // f2fs
+    0x0102_1994, // tmpfs
+];
+
 impl SyncMode {
-    /// The default, or `SMSTAGE_BARRIER=dirs|syncfs` (a tuning knob, measured in
-    /// docs/performance.md; both are equally safe).
+    /// [`SyncMode::Auto`], or `SMSTAGE_BARRIER=dirs|syncfs` (a tuning knob, measured in
+    /// docs/journal.md; all are equally safe on ext4/xfs/btrfs).
     pub fn from_env() -> SyncMode {
         match std::env::var("SMSTAGE_BARRIER").as_deref() {
             Ok("syncfs") => SyncMode::Syncfs,
-            _ => SyncMode::Dirs,
+            Ok("dirs") => SyncMode::Dirs,
+            _ => SyncMode::Auto,
         }
     }
+
+    /// Resolve [`SyncMode::Auto`] for the filesystems holding `roots`.
+    pub fn resolve(self, roots: &[PathBuf]) -> SyncMode {
+        if self != SyncMode::Auto {
+            return self;
+        }
+        let all_ok = roots
+            .iter()
+            .all(|r| fs_magic(r).is_some_and(|m| SYNCFS_OK.contains(&m)));
+        if all_ok {
+            SyncMode::Syncfs
+        } else {
+            SyncMode::Dirs
+        }
+    }
+}
+
+fn fs_magic(path: &Path) -> Option<i64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statfs is plain data, fully written by a successful call.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: valid C string and a valid out-pointer.
+    if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    #[allow(clippy::unnecessary_cast)]
+    Some(st.f_type as i64)
 }
 
 fn fsync_err(path: &Path) -> impl FnOnce(std::io::Error) -> CommitError {
@@ -77,8 +120,8 @@ pub(crate) fn barrier(
         return Ok(());
     }
     let dirs = std::mem::take(&mut dirty.dirs);
-    match mode {
-        SyncMode::Dirs => {
+    match mode.resolve(roots) {
+        SyncMode::Dirs | SyncMode::Auto => {
             for d in &dirs {
                 let f = match File::open(d) {
                     Ok(f) => f,
@@ -121,7 +164,7 @@ mod tests {
         d.parent(&a);
         assert_eq!(d.len(), 2);
         d.dir(&t.path().join("gone"));
-        for mode in [SyncMode::Dirs, SyncMode::Syncfs] {
+        for mode in [SyncMode::Dirs, SyncMode::Syncfs, SyncMode::Auto] {
             let mut d2 = Dirty::default();
             d2.dir(&a);
             d2.dir(&t.path().join("gone"));
@@ -134,5 +177,22 @@ mod tests {
         let mut d3 = Dirty::default();
         d3.dir(&file.join("sub"));
         assert!(barrier(&mut d3, SyncMode::Dirs, &[]).is_err());
+    }
+
+    #[test]
+    fn auto_uses_syncfs_on_tmpfs_and_dirs_where_unknown() {
+        let shm = PathBuf::from("/dev/shm");
+        if fs_magic(&shm) == Some(0x0102_1994) {
+            assert_eq!(
+                SyncMode::Auto.resolve(std::slice::from_ref(&shm)),
+                SyncMode::Syncfs
+            );
+        }
+        // /proc is no filesystem to syncfs: directory fsyncs.
+        assert_eq!(
+            SyncMode::Auto.resolve(&[shm, PathBuf::from("/proc")]),
+            SyncMode::Dirs
+        );
+        assert_eq!(SyncMode::Dirs.resolve(&[]), SyncMode::Dirs);
     }
 }

@@ -32,9 +32,11 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     pub fn from_header(h: &JournalHeader) -> Ctx {
+        let roots = vec![h.base.clone(), h.base.join(&h.source)];
         Ctx {
-            sync: SyncMode::from_env(),
-            roots: vec![h.base.clone(), h.base.join(&h.source)],
+            // Resolved once: the filesystems do not change under a running commit.
+            sync: SyncMode::from_env().resolve(&roots),
+            roots,
             base: h.base.clone(),
             mode: if h.copy_mode {
                 ReplicaMode::Copy
