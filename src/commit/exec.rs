@@ -342,6 +342,13 @@ fn preflight(
             covered.insert(n.path.clone());
         }
     }
+    let partitions: BTreeSet<&str> = steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Exchange { a, .. } => Some(a.as_str()),
+            _ => None,
+        })
+        .collect();
     let mut dir_times = vec![(plan.source.clone(), times_of(&dmd))];
     for e in fs::read_dir(&data).map_err(io_err("readdir", &data))? {
         let e = e.map_err(io_err("readdir", &data))?;
@@ -352,7 +359,7 @@ fn preflight(
             )));
         }
         // Partition subtrees move as a whole and keep their inner times: only their top.
-        let depth = if is_partition(steps, &rel) {
+        let depth = if partitions.contains(rel.as_str()) {
             0
         } else {
             usize::MAX
@@ -387,12 +394,6 @@ fn preflight(
         dir_times,
         created_unix: now_unix(),
     })
-}
-
-fn is_partition(steps: &[Step], rel: &str) -> bool {
-    steps
-        .iter()
-        .any(|s| matches!(s, Step::Exchange { a, .. } if a == rel))
 }
 
 /// Stop the process now, as a power cut or kill -9 would (no unwinding, no flushing).

@@ -251,20 +251,31 @@ pub fn waves(plan: &Plan) -> Result<Vec<Vec<Step>>, CommitError> {
     );
 
     let mut made: BTreeSet<&str> = BTreeSet::new();
+    let src_set: BTreeSet<&str> = src_dirs.iter().copied().collect();
     for (to, from) in &parts {
         if !moved_parts.contains(to.as_str()) {
             return Err(bad(format!(
                 "partition {from} has no moved node at its destination {to}"
             )));
         }
-        for d in &src_dirs {
-            if to.starts_with(&format!("{d}/")) && made.insert(d) {
-                put(
-                    Slot::SourceDir(depth(d)),
-                    Step::Mkdir {
-                        path: d.to_string(),
-                    },
-                );
+        // The source dirs above this partition, outermost first (a scan of every source dir
+        // per partition would be quadratic: 2,000 partitions make 2,001 source dirs).
+        let mut above: Vec<&str> = Vec::new();
+        let mut d = parent_of(to);
+        while !d.is_empty() {
+            above.push(d);
+            d = parent_of(d);
+        }
+        for d in above.into_iter().rev() {
+            if let Some(d) = src_set.get(d) {
+                if made.insert(d) {
+                    put(
+                        Slot::SourceDir(depth(d)),
+                        Step::Mkdir {
+                            path: d.to_string(),
+                        },
+                    );
+                }
             }
         }
         let placeholder = relative(parent_of(from), to);
