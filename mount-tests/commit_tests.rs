@@ -366,6 +366,17 @@ fn parse_fault(s: &str) -> Fault {
 
 /// Run `what` (commit | rollback | hold-lock) on `b` in a child process; returns its status.
 fn child(what: &str, b: &Path, fault: Option<Fault>, copy: bool) -> std::process::Child {
+    child_with(what, b, fault, copy, &[])
+}
+
+/// [`child`] with extra environment variables (e.g. the barrier mode).
+fn child_with(
+    what: &str,
+    b: &Path,
+    fault: Option<Fault>,
+    copy: bool,
+    env: &[(&str, &str)],
+) -> std::process::Child {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args([
         "commit_tests::child_entry",
@@ -378,7 +389,8 @@ fn child(what: &str, b: &Path, fault: Option<Fault>, copy: bool) -> std::process
     .env("SMSTAGE_TEST_BASE", b)
     .env("SMSTAGE_TEST_COPY", if copy { "1" } else { "0" })
     .stdout(std::process::Stdio::null())
-    .stderr(std::process::Stdio::null());
+    .stderr(std::process::Stdio::null())
+    .envs(env.iter().copied());
     if let Some(f) = fault {
         cmd.env("SMSTAGE_TEST_FAULT", fault_arg(f));
     }
@@ -475,6 +487,19 @@ fn n_steps(b: &Path) -> usize {
     commit::steps(&make_plan(b)).unwrap().len()
 }
 
+/// First step of the group (a wave, or a chunk of one) that step `k` runs in: a crash anywhere
+/// in the group leaves the steps before it done and the group's own steps pending.
+fn group_start(waves: &[Vec<commit::Step>], k: usize) -> usize {
+    let mut start = 0;
+    for w in waves {
+        if k < start + w.len() {
+            return start + (k - start) / commit::MAX_BATCH_STEPS * commit::MAX_BATCH_STEPS;
+        }
+        start += w.len();
+    }
+    panic!("step {k} is in no wave");
+}
+
 /// Reference results: the original manifest and an uninterrupted commit's.
 fn reference(copy: bool) -> (BTreeMap<String, Entry>, BTreeMap<String, Entry>) {
     let (_t, b) = fresh();
@@ -563,8 +588,13 @@ fn uninterrupted_commit_renders_the_plan_and_keeps_data() {
 fn crash_matrix(copy: bool, only: impl Fn(&commit::Step) -> bool) {
     let (original, committed) = reference(copy);
     let (_t0, b0) = fresh();
-    let all = commit::steps(&make_plan(&b0)).unwrap();
+    let waves = commit::waves(&make_plan(&b0)).unwrap();
+    let all = waves.concat();
     let n = all.len();
+    assert!(
+        waves.iter().any(|w| w.len() > 1),
+        "no wave of several steps"
+    );
     let logical_original = logical(&b0);
     assert!(n > 15, "only {n} steps");
     for k in (0..n).filter(|&k| only(&all[k])) {
@@ -573,7 +603,19 @@ fn crash_matrix(copy: bool, only: impl Fn(&commit::Step) -> bool) {
             let (_t, b) = fresh();
             // The plan is made from the pristine tree; resume uses the same plan.
             let plan = make_plan(&b);
-            let code = run_child("commit", &b, Some(fault), copy);
+            // Both barriers: directory fsyncs in the crashing run, syncfs (the default here) in
+            // the resumed one.
+            let code = child_with(
+                "commit",
+                &b,
+                Some(fault),
+                copy,
+                &[("SMSTAGE_BARRIER", "dirs")],
+            )
+            .wait()
+            .unwrap()
+            .code()
+            .unwrap_or(-1);
             assert_eq!(code, commit::CRASH_EXIT_CODE, "{fault:?}");
             assert_eq!(
                 logical(&b),
@@ -583,10 +625,7 @@ fn crash_matrix(copy: bool, only: impl Fn(&commit::Step) -> bool) {
             let s = status(&b).unwrap();
             assert_eq!(s.state, State::InProgress, "{fault:?}");
             assert_eq!(s.lock.as_ref().map(|l| l.alive), Some(false), "{fault:?}");
-            let expect_done = match fault {
-                Fault::CrashAfterIntent(k) | Fault::CrashAfterAction(k) => k,
-                _ => unreachable!(),
-            };
+            let expect_done = group_start(&waves, k);
             assert_eq!(s.steps_done, expect_done, "{fault:?}");
             let opts = CommitOptions {
                 force_copy: copy,
@@ -594,7 +633,7 @@ fn crash_matrix(copy: bool, only: impl Fn(&commit::Step) -> bool) {
             };
             let r = commit(&plan, &opts).unwrap();
             assert!(r.resumed, "{fault:?}");
-            assert_eq!(r.steps_run, n - k, "{fault:?}");
+            assert_eq!(r.steps_run, n - expect_done, "{fault:?}");
             assert_eq!(
                 without_mtimes(&manifest(&b)),
                 without_mtimes(&committed),
@@ -630,6 +669,113 @@ fn crash_in_every_copying_step_in_copy_mode() {
             commit::Step::Replicate { .. } | commit::Step::RemoveTree { .. }
         )
     });
+}
+
+/// Undo the effect of `step` on disk by hand, as if a power cut had kept it from reaching the
+/// disk while other steps of its wave did (the barrier had not run yet).
+fn lose(b: &Path, step: &commit::Step) {
+    use commit::Step::*;
+    let p = |r: &str| b.join(r);
+    match step {
+        Mkdir { path } => fs::remove_dir(p(path)).unwrap(),
+        Symlink { path, .. } | WriteFileAtomic { path, .. } => fs::remove_file(p(path)).unwrap(),
+        Replicate { to, .. } => {
+            if p(to).symlink_metadata().unwrap().is_dir() {
+                fs::remove_dir_all(p(to)).unwrap()
+            } else {
+                fs::remove_file(p(to)).unwrap()
+            }
+        }
+        Exchange { a, b: bb } => {
+            let (x, y) = (
+                std::ffi::CString::new(p(a).to_str().unwrap()).unwrap(),
+                std::ffi::CString::new(p(bb).to_str().unwrap()).unwrap(),
+            );
+            // SAFETY: valid NUL-terminated paths.
+            let rc = unsafe {
+                libc::renameat2(
+                    libc::AT_FDCWD,
+                    x.as_ptr(),
+                    libc::AT_FDCWD,
+                    y.as_ptr(),
+                    libc::RENAME_EXCHANGE,
+                )
+            };
+            assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+        }
+        ReplaceSymlink {
+            path, old_target, ..
+        } => {
+            fs::remove_file(p(path)).unwrap();
+            std::os::unix::fs::symlink(old_target, p(path)).unwrap();
+        }
+        UnlinkSymlink { path, target } => std::os::unix::fs::symlink(target, p(path)).unwrap(),
+        RemoveTree { path, replica } => {
+            let ok = Command::new("cp")
+                .arg("-a")
+                .arg("--link")
+                .arg(p(replica))
+                .arg(p(path))
+                .status()
+                .unwrap();
+            assert!(ok.success());
+        }
+        Rename { .. } => panic!("the publication is a wave of its own"),
+    }
+}
+
+#[test]
+fn power_loss_mid_wave_with_any_subset_of_the_wave_on_disk() {
+    // Every step of a wave has acted, none is synced: a power cut may keep any subset. Keep
+    // only the last step (not a prefix: the steps ran in order) or only the first; the database
+    // must load, resume must converge to the uninterrupted result, rollback to the original.
+    let (original, committed) = reference(false);
+    let (_t0, b0) = fresh();
+    let waves = commit::waves(&make_plan(&b0)).unwrap();
+    let all = waves.concat();
+    let logical_original = logical(&b0);
+    let mut start = 0;
+    let mut tested = 0;
+    for w in &waves {
+        let last = start + w.len() - 1;
+        if w.len() >= 2 {
+            for lost in [vec![start], (start + 1..=last).collect::<Vec<_>>()] {
+                for then_rollback in [false, true] {
+                    let what = format!("wave at {start}, lost {lost:?}, rollback {then_rollback}");
+                    let (_t, b) = fresh();
+                    let plan = make_plan(&b);
+                    let code = run_child("commit", &b, Some(Fault::CrashAfterAction(last)), false);
+                    assert_eq!(code, commit::CRASH_EXIT_CODE, "{what}");
+                    for &k in &lost {
+                        lose(&b, &all[k]);
+                    }
+                    assert_eq!(logical(&b), logical_original, "not loadable: {what}");
+                    let s = status(&b).unwrap();
+                    assert_eq!(
+                        (s.state, s.steps_done),
+                        (State::InProgress, start),
+                        "{what}"
+                    );
+                    if then_rollback {
+                        rollback(&b, &RollbackOptions::default()).unwrap();
+                        assert_eq!(manifest(&b), original, "{what}");
+                    } else {
+                        let r = commit(&plan, &CommitOptions::default()).unwrap();
+                        assert!(r.resumed, "{what}");
+                        assert_eq!(r.steps_run, all.len() - start, "{what}");
+                        assert_eq!(
+                            without_mtimes(&manifest(&b)),
+                            without_mtimes(&committed),
+                            "{what}"
+                        );
+                    }
+                }
+            }
+            tested += 1;
+        }
+        start = last + 1;
+    }
+    assert!(tested >= 6, "only {tested} waves of several steps");
 }
 
 #[test]

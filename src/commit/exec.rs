@@ -1,19 +1,22 @@
-//! Runs the commit: preflight, journal creation or resume, then each step forward with
-//! intent/done records, rolling back automatically on a non-fatal error.
+//! Runs the commit: preflight, journal creation or resume, then the steps wave by wave (group
+//! commit: the intents of a wave, its actions, one barrier, its dones), rolling back
+//! automatically on a non-fatal error.
 
+use super::barrier::{barrier, Dirty, SyncMode};
 use super::fsutil::{
-    ensure_writable, fsync_parent, io_err, remove_replicated, renameat2, replicate, times_of,
-    tmp_name, write_atomic, ReplicaMode,
+    ensure_writable, io_err, remove_replicated, renameat2, replicate, times_of, tmp_name,
+    write_atomic, write_atomic_now, ReplicaMode,
 };
-use super::journal::{Journal, JournalHeader, JournalState, RecordKind};
+use super::journal::{Journal, JournalHeader, JournalState, RecordKind, MAX_BATCH_STEPS};
 use super::lock::Lock;
-use super::steps::{staging_name, steps, Step};
+use super::steps::{staging_name, wave_lens, waves, Step};
 use super::{CommitError, CommitOptions, CommitReport, Fault, Pause, CRASH_EXIT_CODE};
 use crate::plan::{NodeKind, Plan};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::IsTerminal;
+use std::ops::Range;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -22,11 +25,18 @@ pub(crate) struct Ctx {
     pub base: PathBuf,
     pub mode: ReplicaMode,
     pub preexisting: BTreeSet<String>,
+    pub sync: SyncMode,
+    /// A directory on each filesystem the commit writes to (`B`, `B/<source>`), for syncfs.
+    pub roots: Vec<PathBuf>,
 }
 
 impl Ctx {
     pub fn from_header(h: &JournalHeader) -> Ctx {
+        let roots = vec![h.base.clone(), h.base.join(&h.source)];
         Ctx {
+            // Resolved once: the filesystems do not change under a running commit.
+            sync: SyncMode::from_env().resolve(&roots),
+            roots,
             base: h.base.clone(),
             mode: if h.copy_mode {
                 ReplicaMode::Copy
@@ -39,6 +49,29 @@ impl Ctx {
     pub fn p(&self, rel: &str) -> PathBuf {
         self.base.join(rel)
     }
+
+    /// Make what `dirty` records durable (the wave's barrier).
+    pub fn barrier(&self, dirty: &mut Dirty) -> Result<(), CommitError> {
+        barrier(dirty, self.sync, &self.roots)
+    }
+}
+
+/// The groups the steps run in: each wave, cut into chunks of at most [`MAX_BATCH_STEPS`].
+/// Every group is journaled as one intent batch and one done batch around one barrier.
+pub(crate) fn groups(wave_lens: &[usize]) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for &len in wave_lens {
+        let end = start + len;
+        let mut a = start;
+        while a < end {
+            let b = (a + MAX_BATCH_STEPS).min(end);
+            out.push(a..b);
+            a = b;
+        }
+        start = end;
+    }
+    out
 }
 
 pub(crate) fn smstage_dir(base: &Path) -> PathBuf {
@@ -83,7 +116,11 @@ pub(crate) fn unexpected(path: &Path, what: &str) -> CommitError {
 }
 
 /// Create symlink `path -> target`, or accept an identical one already there.
-pub(crate) fn ensure_symlink(path: &Path, target: &str) -> Result<(), CommitError> {
+pub(crate) fn ensure_symlink(
+    path: &Path,
+    target: &str,
+    dirty: &mut Dirty,
+) -> Result<(), CommitError> {
     match kind(path)? {
         Kind::Link(t) if t == Path::new(target) => {}
         Kind::Absent => {
@@ -96,31 +133,37 @@ pub(crate) fn ensure_symlink(path: &Path, target: &str) -> Result<(), CommitErro
             ))
         }
     }
-    fsync_parent(path)
+    dirty.parent(path);
+    Ok(())
 }
 
 /// Make the symlink `path` point at `target` atomically (temporary symlink renamed over it).
 /// The temporary name ends in `$`, so `\l` never sees it.
-pub(crate) fn point_symlink(path: &Path, target: &str) -> Result<(), CommitError> {
+pub(crate) fn point_symlink(
+    path: &Path,
+    target: &str,
+    dirty: &mut Dirty,
+) -> Result<(), CommitError> {
     let tmp = tmp_name(path, ".smstage-tmp$");
+    dirty.parent(path);
     if kind(path)? == Kind::Link(PathBuf::from(target)) {
         let _ = fs::remove_file(&tmp);
-        return fsync_parent(path);
+        return Ok(());
     }
     if !matches!(kind(path)?, Kind::Link(_)) {
         return Err(unexpected(path, "expected a symlink to repoint"));
     }
     let _ = fs::remove_file(&tmp);
     std::os::unix::fs::symlink(target, &tmp).map_err(io_err("symlink", &tmp))?;
-    fs::rename(&tmp, path).map_err(io_err("rename", path))?;
-    fsync_parent(path)
+    fs::rename(&tmp, path).map_err(io_err("rename", path))
 }
 
-/// Swap a and b with RENAME_EXCHANGE and make both parents durable.
-pub(crate) fn exchange(a: &Path, b: &Path) -> Result<(), CommitError> {
+/// Swap a and b with RENAME_EXCHANGE; both parents are recorded for the barrier.
+pub(crate) fn exchange(a: &Path, b: &Path, dirty: &mut Dirty) -> Result<(), CommitError> {
     renameat2(a, b, libc::RENAME_EXCHANGE).map_err(io_err("renameat2(RENAME_EXCHANGE)", a))?;
-    fsync_parent(a)?;
-    fsync_parent(b)
+    dirty.parent(a);
+    dirty.parent(b);
+    Ok(())
 }
 
 /// Whether the effect of a forward step is fully in place (the resume probe).
@@ -147,16 +190,19 @@ pub fn is_done(step: &Step, ctx: &Ctx) -> Result<bool, CommitError> {
     })
 }
 
-/// Run one forward step. Each arm first checks whether the effect is already there, so running
-/// a step again after a crash (intent written, done not) converges instead of failing; every
-/// arm re-syncs the parents it touched, since the crash may have come before the fsync.
-pub(crate) fn run_step(step: &Step, ctx: &Ctx) -> Result<(), CommitError> {
+/// Run one forward step, without syncing: every directory it changes (or would have changed)
+/// is recorded in `dirty` for the wave's barrier. Each arm first checks whether the effect is
+/// already there, so running a step again after a crash (intent written, done not) converges
+/// instead of failing; every arm records its parents even then, since the crash may have come
+/// before the barrier.
+pub(crate) fn run_step(step: &Step, ctx: &Ctx, dirty: &mut Dirty) -> Result<(), CommitError> {
     match step {
         Step::Mkdir { path } => {
             let p = ctx.p(path);
             if ctx.preexisting.contains(path) {
                 return Ok(());
             }
+            dirty.parent(&p);
             match kind(&p)? {
                 Kind::Dir => {}
                 Kind::Absent => fs::create_dir(&p).map_err(io_err("mkdir", &p))?,
@@ -167,43 +213,47 @@ pub(crate) fn run_step(step: &Step, ctx: &Ctx) -> Result<(), CommitError> {
                     ))
                 }
             }
-            fsync_parent(&p)
+            Ok(())
         }
         Step::WriteFileAtomic { path, contents } => {
             let p = ctx.p(path);
             if fs::read(&p).ok().as_deref() == Some(contents.as_bytes()) {
-                return fsync_parent(&p);
+                dirty.parent(&p);
+                return Ok(());
             }
-            write_atomic(&p, contents.as_bytes())
+            write_atomic(&p, contents.as_bytes(), dirty)
         }
-        Step::Symlink { path, target } => ensure_symlink(&ctx.p(path), target),
-        Step::Replicate { from, to } => replicate(&ctx.p(from), &ctx.p(to), ctx.mode),
+        Step::Symlink { path, target } => ensure_symlink(&ctx.p(path), target, dirty),
+        Step::Replicate { from, to } => replicate(&ctx.p(from), &ctx.p(to), ctx.mode, dirty),
         Step::Rename { from, to } => {
             let (f, t) = (ctx.p(from), ctx.p(to));
             if !is_done(step, ctx)? {
                 renameat2(&f, &t, libc::RENAME_NOREPLACE)
                     .map_err(io_err("renameat2(RENAME_NOREPLACE)", &t))?;
             }
-            fsync_parent(&f)?;
-            fsync_parent(&t)
+            dirty.parent(&f);
+            dirty.parent(&t);
+            Ok(())
         }
         Step::Exchange { a, b } => {
             let (pa, pb) = (ctx.p(a), ctx.p(b));
             match (kind(&pa)?, kind(&pb)?) {
                 (Kind::Link(_), Kind::Dir) => {
-                    fsync_parent(&pa)?;
-                    fsync_parent(&pb)
+                    dirty.parent(&pa);
+                    dirty.parent(&pb);
+                    Ok(())
                 }
-                (Kind::Dir, Kind::Link(_)) => exchange(&pa, &pb),
+                (Kind::Dir, Kind::Link(_)) => exchange(&pa, &pb, dirty),
                 (x, y) => Err(unexpected(
                     &pa,
                     &format!("exchange expects a directory and a symlink, found {x:?} and {y:?}"),
                 )),
             }
         }
-        Step::ReplaceSymlink { path, target, .. } => point_symlink(&ctx.p(path), target),
+        Step::ReplaceSymlink { path, target, .. } => point_symlink(&ctx.p(path), target, dirty),
         Step::UnlinkSymlink { path, target } => {
             let p = ctx.p(path);
+            dirty.parent(&p);
             match kind(&p)? {
                 Kind::Absent => {}
                 Kind::Link(t) if t == Path::new(target) => {
@@ -216,10 +266,10 @@ pub(crate) fn run_step(step: &Step, ctx: &Ctx) -> Result<(), CommitError> {
                     ))
                 }
             }
-            fsync_parent(&p)
+            Ok(())
         }
         Step::RemoveTree { path, replica } => {
-            remove_replicated(&ctx.p(path), &ctx.p(replica), ctx.mode)
+            remove_replicated(&ctx.p(path), &ctx.p(replica), ctx.mode, dirty)
         }
     }
 }
@@ -243,9 +293,10 @@ pub(crate) fn now_unix() -> u64 {
 /// Check the tree is exactly the plan's "before" and record what rollback needs.
 fn preflight(
     plan: &Plan,
-    steps: &[Step],
+    waves: &[Vec<Step>],
     opts: &CommitOptions,
 ) -> Result<JournalHeader, CommitError> {
+    let steps = &waves.concat();
     let base = &plan.base;
     let data = base.join(&plan.source);
     let dmd = fs::metadata(&data).map_err(io_err("stat source", &data))?;
@@ -291,6 +342,13 @@ fn preflight(
             covered.insert(n.path.clone());
         }
     }
+    let partitions: BTreeSet<&str> = steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Exchange { a, .. } => Some(a.as_str()),
+            _ => None,
+        })
+        .collect();
     let mut dir_times = vec![(plan.source.clone(), times_of(&dmd))];
     for e in fs::read_dir(&data).map_err(io_err("readdir", &data))? {
         let e = e.map_err(io_err("readdir", &data))?;
@@ -301,7 +359,7 @@ fn preflight(
             )));
         }
         // Partition subtrees move as a whole and keep their inner times: only their top.
-        let depth = if is_partition(steps, &rel) {
+        let depth = if partitions.contains(rel.as_str()) {
             0
         } else {
             usize::MAX
@@ -331,16 +389,11 @@ fn preflight(
         data_ino: dmd.ino(),
         copy_mode,
         steps: steps.to_vec(),
+        wave_lens: wave_lens(waves),
         preexisting,
         dir_times,
         created_unix: now_unix(),
     })
-}
-
-fn is_partition(steps: &[Step], rel: &str) -> bool {
-    steps
-        .iter()
-        .any(|s| matches!(s, Step::Exchange { a, .. } if a == rel))
 }
 
 /// Stop the process now, as a power cut or kill -9 would (no unwinding, no flushing).
@@ -393,7 +446,8 @@ pub(crate) fn check_identity(
 }
 
 pub(crate) fn run_commit(plan: &Plan, opts: &CommitOptions) -> Result<CommitReport, CommitError> {
-    let steps = steps(plan)?;
+    let waves = waves(plan)?;
+    let steps = waves.concat();
     let base = plan.base.clone();
     ensure_writable(&base)?;
     ensure_writable(&base.join(&plan.source))?;
@@ -429,7 +483,10 @@ pub(crate) fn run_commit(plan: &Plan, opts: &CommitOptions) -> Result<CommitRepo
             }
             Some(JournalState::RolledBack) | None => journal = None,
             Some(JournalState::InProgress) => {
-                if j.header.plan_hash != plan_hash(plan) || j.header.steps != steps {
+                if j.header.plan_hash != plan_hash(plan)
+                    || j.header.steps != steps
+                    || j.header.wave_lens != wave_lens(&waves)
+                {
                     return Err(CommitError::ForeignJournal {
                         path: jpath,
                         reason: "it was written for another plan (finish it with the same \
@@ -440,6 +497,7 @@ pub(crate) fn run_commit(plan: &Plan, opts: &CommitOptions) -> Result<CommitRepo
                 resumed = true;
                 tracing::info!(
                     done = j.replay.done.len(),
+                    pending = j.replay.pending.len(),
                     total = steps.len(),
                     "resuming an interrupted commit"
                 );
@@ -449,28 +507,31 @@ pub(crate) fn run_commit(plan: &Plan, opts: &CommitOptions) -> Result<CommitRepo
     let mut journal = match journal {
         Some(j) => j,
         None => {
-            let header = preflight(plan, &steps, opts)?;
+            let header = preflight(plan, &waves, opts)?;
             // The plan is saved before the journal exists, so a resume after a crash renders
             // the very plan that was checked, not one re-derived from a half-converted tree.
             let json = serde_json::to_vec_pretty(plan)
                 .map_err(|e| CommitError::Plan(format!("cannot serialise the plan: {e}")))?;
-            write_atomic(&plan_path(&base), &json)?;
+            write_atomic_now(&plan_path(&base), &json)?;
             Journal::create(&jpath, header)?
         }
     };
     let ctx = Ctx::from_header(&journal.header);
     let pb = progress_bar(steps.len(), opts.progress, "commit");
     let mut steps_run = 0;
-    for (k, step) in steps.iter().enumerate() {
-        if journal.replay.done.contains(&k) {
-            if let Some(pb) = &pb {
-                pb.inc(1);
-            }
+    for group in groups(&journal.header.wave_lens) {
+        let todo: Vec<usize> = group
+            .clone()
+            .filter(|k| !journal.replay.done.contains(k))
+            .collect();
+        if let Some(pb) = &pb {
+            pb.inc((group.len() - todo.len()) as u64);
+        }
+        if todo.is_empty() {
             continue;
         }
-        let result = forward_one(&mut journal, k, step, &ctx, fault);
-        match result {
-            Ok(()) => steps_run += 1,
+        match forward_group(&mut journal, &todo, &steps, &ctx, fault) {
+            Ok(()) => steps_run += todo.len(),
             Err(e) if e.is_fatal() => {
                 tracing::error!(
                     "stopping without rollback: {e}; the next run resumes from the journal"
@@ -478,7 +539,7 @@ pub(crate) fn run_commit(plan: &Plan, opts: &CommitOptions) -> Result<CommitRepo
                 return Err(e);
             }
             Err(e) => {
-                tracing::error!(step = k, "step failed: {e}; rolling back");
+                tracing::error!("step failed: {e}; rolling back");
                 if let Some(pb) = &pb {
                     pb.abandon_with_message("failed, rolling back");
                 }
@@ -496,14 +557,14 @@ pub(crate) fn run_commit(plan: &Plan, opts: &CommitOptions) -> Result<CommitRepo
             }
         }
         if let Some(pb) = &pb {
-            pb.inc(1);
-            pb.set_message(step.label());
+            pb.inc(todo.len() as u64);
+            pb.set_message(steps[group.start].label());
         }
-        if let Some(p) = pause.as_ref().filter(|p| p.step == k) {
+        if let Some(p) = pause.as_ref().filter(|p| group.contains(&p.step)) {
             p.wait();
         }
     }
-    journal.append(RecordKind::Committed, 0)?;
+    journal.append(RecordKind::Committed)?;
     if let Some(pb) = pb {
         pb.finish_with_message("committed");
     }
@@ -519,39 +580,67 @@ pub(crate) fn run_commit(plan: &Plan, opts: &CommitOptions) -> Result<CommitRepo
     })
 }
 
-fn forward_one(
+/// Run one group of independent steps (those of `todo`, all in one wave): their intents in one
+/// batch, their actions without syncing, one barrier, their dones in one batch. Steps already
+/// pending (intent without done, from an interrupted run) are probed, logged and run again:
+/// any subset of a wave may have reached the disk.
+fn forward_group(
     journal: &mut Journal,
-    k: usize,
-    step: &Step,
+    todo: &[usize],
+    steps: &[Step],
     ctx: &Ctx,
     fault: Option<Fault>,
 ) -> Result<(), CommitError> {
-    if journal.replay.pending == Some(k) {
-        let done = is_done(step, ctx)?;
-        tracing::info!(
-            step = k,
-            "{}: interrupted step {}",
-            step.label(),
+    let mut fresh = Vec::with_capacity(todo.len());
+    let (mut in_effect, mut rerun) = (0, 0);
+    for &k in todo {
+        if journal.replay.pending.contains(&k) {
+            let done = is_done(&steps[k], ctx)?;
+            tracing::debug!(
+                step = k,
+                "{}: interrupted step {}",
+                steps[k].label(),
+                if done {
+                    "had taken effect"
+                } else {
+                    "is re-run"
+                }
+            );
             if done {
-                "had taken effect"
+                in_effect += 1
             } else {
-                "is re-run"
+                rerun += 1
             }
+        } else {
+            fresh.push(k);
+        }
+    }
+    if in_effect + rerun > 0 {
+        tracing::info!(
+            first = todo[0],
+            "{} interrupted steps: {in_effect} had taken effect, {rerun} are re-run",
+            in_effect + rerun
         );
-    } else {
-        journal.append(RecordKind::Intent, k)?;
     }
-    tracing::debug!(step = k, "{}", step.label());
-    match fault {
-        Some(Fault::CrashAfterIntent(n)) if n == k => crash(),
-        Some(Fault::FailAt(n)) if n == k => return Err(CommitError::Injected { step: k }),
-        _ => {}
+    if !fresh.is_empty() {
+        journal.append_steps(RecordKind::Intent, &fresh)?;
     }
-    // Re-running is the convergence path for a step whose effect may be partial; for steps
-    // already in effect, run_step only re-syncs.
-    run_step(step, ctx)?;
-    if fault == Some(Fault::CrashAfterAction(k)) {
-        crash();
+    let mut dirty = Dirty::default();
+    for &k in todo {
+        let step = &steps[k];
+        tracing::debug!(step = k, "{}", step.label());
+        match fault {
+            Some(Fault::CrashAfterIntent(n)) if n == k => crash(),
+            Some(Fault::FailAt(n)) if n == k => return Err(CommitError::Injected { step: k }),
+            _ => {}
+        }
+        // Re-running is the convergence path for a step whose effect may be partial; for steps
+        // already in effect, run_step only records what to re-sync.
+        run_step(step, ctx, &mut dirty)?;
+        if fault == Some(Fault::CrashAfterAction(k)) {
+            crash();
+        }
     }
-    journal.append(RecordKind::Done, k)
+    ctx.barrier(&mut dirty)?;
+    journal.append_steps(RecordKind::Done, todo)
 }

@@ -1,11 +1,13 @@
 //! Durable filesystem primitives for the commit: fsync, renameat2, tree replication (hard links
 //! or verified copies), verified tree removal, timestamps.
 //!
-//! Every function here either returns after its effect is durable (the affected directories
-//! were fsynced) or returns an error. An fsync failure is reported as [`CommitError::Fsync`],
-//! which the caller treats as fatal: after a failed fsync the kernel may have dropped the dirty
-//! pages, so retrying would report success over lost data.
+//! The tree operations record the directories they change in a [`Dirty`] set, made durable by
+//! the wave's barrier (`barrier.rs`); file contents (copies, generated files) are fsynced before
+//! they are renamed into place. An fsync failure is reported as [`CommitError::Fsync`], which
+//! the caller treats as fatal: after a failed fsync the kernel may have dropped the dirty pages,
+//! so retrying would report success over lost data.
 
+use super::barrier::Dirty;
 use super::CommitError;
 use sha2::{Digest, Sha256};
 use std::ffi::CString;
@@ -165,13 +167,25 @@ pub enum ReplicaMode {
 /// (so a re-run after a crash completes a partial replica instead of failing). Files already
 /// present at `to` are complete (copies are written under a temporary name and renamed), so they
 /// are kept. Directory modes, owners and times are copied after their children exist, so the
-/// replica's metadata equals the source's. Everything created is fsynced before returning.
-pub(crate) fn replicate(from: &Path, to: &Path, mode: ReplicaMode) -> Result<(), CommitError> {
-    replicate_entry(from, to, mode)?;
-    fsync_parent(to)
+/// replica's metadata equals the source's. Every directory created is recorded in `dirty` for
+/// the wave's barrier (copied files are fsynced before they are renamed into place).
+pub(crate) fn replicate(
+    from: &Path,
+    to: &Path,
+    mode: ReplicaMode,
+    dirty: &mut Dirty,
+) -> Result<(), CommitError> {
+    replicate_entry(from, to, mode, dirty)?;
+    dirty.parent(to);
+    Ok(())
 }
 
-fn replicate_entry(from: &Path, to: &Path, mode: ReplicaMode) -> Result<(), CommitError> {
+fn replicate_entry(
+    from: &Path,
+    to: &Path,
+    mode: ReplicaMode,
+    dirty: &mut Dirty,
+) -> Result<(), CommitError> {
     let md = fs::symlink_metadata(from).map_err(io_err("lstat", from))?;
     let ft = md.file_type();
     let existing = fs::symlink_metadata(to).ok();
@@ -188,13 +202,13 @@ fn replicate_entry(from: &Path, to: &Path, mode: ReplicaMode) -> Result<(), Comm
             .map_err(io_err("readdir", from))?;
         names.sort();
         for n in names {
-            replicate_entry(&from.join(&n), &to.join(&n), mode)?;
+            replicate_entry(&from.join(&n), &to.join(&n), mode, dirty)?;
         }
         fs::set_permissions(to, fs::Permissions::from_mode(md.mode() & 0o7777))
             .map_err(io_err("chmod", to))?;
         copy_owner(to, &md)?;
-        fsync_path(to)?;
         set_times(to, times_of(&md))?;
+        dirty.dir(to);
         return Ok(());
     }
     if existing.is_some() {
@@ -274,20 +288,27 @@ pub(crate) fn tmp_name(path: &Path, suffix: &str) -> PathBuf {
 
 /// Remove the tree at `path`, but only entry by entry after checking that `replica` holds the
 /// same entry (same inode in link mode; same size and sha256 in copy mode), so no data can be
-/// lost even if the replica was damaged. Idempotent: a missing `path` is done.
+/// lost even if the replica was damaged. Idempotent: a missing `path` is done (its parent is
+/// still recorded in `dirty`: a re-run must re-sync what a crash may have left unsynced).
 pub(crate) fn remove_replicated(
     path: &Path,
     replica: &Path,
     mode: ReplicaMode,
+    dirty: &mut Dirty,
 ) -> Result<(), CommitError> {
+    dirty.parent(path);
     if fs::symlink_metadata(path).is_err() {
         return Ok(());
     }
-    remove_entry(path, replica, mode)?;
-    fsync_parent(path)
+    remove_entry(path, replica, mode, dirty)
 }
 
-fn remove_entry(path: &Path, replica: &Path, mode: ReplicaMode) -> Result<(), CommitError> {
+fn remove_entry(
+    path: &Path,
+    replica: &Path,
+    mode: ReplicaMode,
+    dirty: &mut Dirty,
+) -> Result<(), CommitError> {
     let md = fs::symlink_metadata(path).map_err(io_err("lstat", path))?;
     let rmd = fs::symlink_metadata(replica)
         .map_err(|_| verify_err(replica, "replica missing: refusing to remove the original"))?;
@@ -297,9 +318,10 @@ fn remove_entry(path: &Path, replica: &Path, mode: ReplicaMode) -> Result<(), Co
         }
         for e in fs::read_dir(path).map_err(io_err("readdir", path))? {
             let n = e.map_err(io_err("readdir", path))?.file_name();
-            remove_entry(&path.join(&n), &replica.join(&n), mode)?;
+            remove_entry(&path.join(&n), &replica.join(&n), mode, dirty)?;
         }
-        fsync_path(path)?;
+        // Synced at the barrier if the rmdir below does not happen (a later entry fails).
+        dirty.dir(path);
         return fs::remove_dir(path).map_err(io_err("rmdir", path));
     }
     let same = if md.file_type().is_symlink() {
@@ -326,17 +348,22 @@ pub(crate) fn remove_replica(
     replica: &Path,
     original: &Path,
     mode: ReplicaMode,
+    dirty: &mut Dirty,
 ) -> Result<(), CommitError> {
-    remove_copy_temps(replica, original)?;
+    remove_copy_temps(replica, original, dirty)?;
     // Removing the replica is removing "path" verified against "replica": same check, reversed.
-    remove_replicated(replica, original, mode)
+    remove_replicated(replica, original, mode, dirty)
 }
 
 /// Remove the `<name>.smstage-copy` temporaries a copy killed mid-way left in (or next to) a
 /// replica: they are incomplete by construction and have no original to be checked against, so
 /// the verified removal would refuse them and the rollback could never finish. A name that the
 /// original also has is a real entry and is left to the verified removal.
-fn remove_copy_temps(replica: &Path, original: &Path) -> Result<(), CommitError> {
+fn remove_copy_temps(
+    replica: &Path,
+    original: &Path,
+    dirty: &mut Dirty,
+) -> Result<(), CommitError> {
     const SUFFIX: &str = ".smstage-copy";
     let mut temps = vec![(tmp_name(replica, SUFFIX), tmp_name(original, SUFFIX))];
     if fs::symlink_metadata(replica).is_ok_and(|m| m.is_dir()) {
@@ -352,14 +379,19 @@ fn remove_copy_temps(replica: &Path, original: &Path) -> Result<(), CommitError>
         let is_file = fs::symlink_metadata(&tmp).is_ok_and(|m| m.is_file());
         if is_file && fs::symlink_metadata(&counterpart).is_err() {
             fs::remove_file(&tmp).map_err(io_err("unlink", &tmp))?;
-            fsync_parent(&tmp)?;
+            dirty.parent(&tmp);
         }
     }
     Ok(())
 }
 
-/// Write `contents` to `path` atomically: temporary file, fsync, rename, fsync of the parent.
-pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), CommitError> {
+/// Write `contents` to `path` atomically: temporary file, fsync, rename; the parent is recorded
+/// in `dirty` for the barrier.
+pub(crate) fn write_atomic(
+    path: &Path,
+    contents: &[u8],
+    dirty: &mut Dirty,
+) -> Result<(), CommitError> {
     let tmp = tmp_name(path, ".smstage-tmp");
     let _ = fs::remove_file(&tmp);
     {
@@ -371,6 +403,13 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), CommitErr
         })?;
     }
     fs::rename(&tmp, path).map_err(io_err("rename", path))?;
+    dirty.parent(path);
+    Ok(())
+}
+
+/// [`write_atomic`] made durable at once (files written outside the waves).
+pub(crate) fn write_atomic_now(path: &Path, contents: &[u8]) -> Result<(), CommitError> {
+    write_atomic(path, contents, &mut Dirty::default())?;
     fsync_parent(path)
 }
 
@@ -433,11 +472,11 @@ mod tests {
         fs::write(src.join("a/g"), b"world").unwrap();
         // A user's file that merely ends with the suffix is a real entry, replicated as such.
         fs::write(src.join("a/h.smstage-copy"), b"mine").unwrap();
-        replicate(&src, &dst, ReplicaMode::Copy).unwrap();
+        replicate(&src, &dst, ReplicaMode::Copy, &mut Dirty::default()).unwrap();
         // As a kill -9 in the middle of copying `g` would leave it:
         fs::remove_file(dst.join("a/g")).unwrap();
         fs::write(dst.join("a/g.smstage-copy"), b"wor").unwrap();
-        remove_replica(&dst, &src, ReplicaMode::Copy).unwrap();
+        remove_replica(&dst, &src, ReplicaMode::Copy, &mut Dirty::default()).unwrap();
         assert!(!dst.exists());
         assert_eq!(fs::read(src.join("a/h.smstage-copy")).unwrap(), b"mine");
 
@@ -448,6 +487,7 @@ mod tests {
             &t.path().join("sym2"),
             &t.path().join("sym"),
             ReplicaMode::Copy,
+            &mut Dirty::default(),
         )
         .unwrap();
         assert!(!t.path().join("sym2.smstage-copy").exists());
@@ -481,9 +521,9 @@ mod tests {
         fs::set_permissions(src.join("a"), fs::Permissions::from_mode(0o750)).unwrap();
         for (mode, name) in [(ReplicaMode::Link, "lnk"), (ReplicaMode::Copy, "cpy")] {
             let dst = t.path().join(name);
-            replicate(&src, &dst, mode).unwrap();
+            replicate(&src, &dst, mode, &mut Dirty::default()).unwrap();
             // idempotent re-run
-            replicate(&src, &dst, mode).unwrap();
+            replicate(&src, &dst, mode, &mut Dirty::default()).unwrap();
             assert_eq!(fs::read(dst.join("a/b/f")).unwrap(), b"hello");
             assert_eq!(fs::read_link(dst.join("l")).unwrap(), Path::new("a/b/f"));
             let sm = fs::metadata(src.join("a")).unwrap();
@@ -496,10 +536,22 @@ mod tests {
         }
         // a damaged copy blocks removal of the original
         fs::write(t.path().join("cpy/g"), b"WORLD").unwrap();
-        let err = remove_replicated(&src, &t.path().join("cpy"), ReplicaMode::Copy).unwrap_err();
+        let err = remove_replicated(
+            &src,
+            &t.path().join("cpy"),
+            ReplicaMode::Copy,
+            &mut Dirty::default(),
+        )
+        .unwrap_err();
         assert!(matches!(err, CommitError::Verify { .. }), "{err}");
         assert!(src.join("g").exists());
-        remove_replicated(&src, &t.path().join("lnk"), ReplicaMode::Link).unwrap();
+        remove_replicated(
+            &src,
+            &t.path().join("lnk"),
+            ReplicaMode::Link,
+            &mut Dirty::default(),
+        )
+        .unwrap();
         assert!(!src.exists());
         assert_eq!(fs::read(t.path().join("lnk/g")).unwrap(), b"world");
     }

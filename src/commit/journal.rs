@@ -1,5 +1,6 @@
-//! The commit journal: a checksummed header (fingerprint, steps, original metadata) followed by
-//! fixed-size CRC'd records appended and fdatasync'ed one by one. Format: docs/journal.md.
+//! The commit journal: a checksummed header (fingerprint, steps, waves, original metadata)
+//! followed by CRC'd record batches (one batch per wave: all its intents, or all its dones),
+//! each written and fdatasync'ed at once. Format: docs/journal.md.
 
 use super::fsutil::{fsync_parent, io_err, Times};
 use super::steps::Step;
@@ -12,9 +13,14 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 pub const MAGIC: &[u8; 8] = b"SMSTAGEJ";
-pub const JOURNAL_VERSION: u32 = 1;
-pub const RECORD_LEN: usize = 16;
-const RECORD_MARK: u8 = 0xA5;
+pub const JOURNAL_VERSION: u32 = 2;
+/// Fixed part of a batch; then 8 bytes per step index.
+pub const BATCH_HEAD: usize = 16;
+/// Most step indices in one batch: waves are cut into chunks of at most this many steps, which
+/// bounds the memory of a batch and the redo work after a crash.
+pub const MAX_BATCH_STEPS: usize = 4096;
+const MAX_BATCH_BYTES: usize = BATCH_HEAD + 8 * MAX_BATCH_STEPS;
+const BATCH_MARK: u8 = 0xA6;
 const FIXED_HEADER: usize = 52;
 
 /// Everything needed to finish or undo the commit without the plan (after a partial commit the
@@ -32,6 +38,8 @@ pub struct JournalHeader {
     /// Root entries are copied (different filesystems) instead of hard-linked.
     pub copy_mode: bool,
     pub steps: Vec<Step>,
+    /// Lengths of the waves `steps` is cut into (they add up to `steps.len()`).
+    pub wave_lens: Vec<usize>,
     /// Directory nodes of the plan that already existed (their Mkdir is a no-op both ways).
     pub preexisting: Vec<String>,
     /// Times of the original directories whose entries the commit changes, restored by rollback.
@@ -109,12 +117,37 @@ pub struct Replay {
     pub state: Option<JournalState>,
     /// Forward steps whose effect is in place (done and not undone).
     pub done: BTreeSet<usize>,
-    /// Forward step with an intent but no done record (its effect may be partial).
-    pub pending: Option<usize>,
-    /// Bytes of valid journal (a torn last record is excluded).
+    /// Forward steps with an intent but no done record (their effect may be partial, or absent).
+    pub pending: BTreeSet<usize>,
+    /// Bytes of valid journal (a torn last batch is excluded).
     pub valid_len: u64,
-    /// A torn trailing record was found and ignored.
+    /// A torn trailing batch was found and ignored.
     pub torn: bool,
+}
+
+impl Replay {
+    /// Apply one batch.
+    fn apply(&mut self, kind: RecordKind, steps: &[usize]) {
+        match kind {
+            RecordKind::Intent => self.pending.extend(steps),
+            RecordKind::Done => {
+                for k in steps {
+                    self.done.insert(*k);
+                    self.pending.remove(k);
+                }
+            }
+            RecordKind::RollbackBegin => self.state = Some(JournalState::RollingBack),
+            RecordKind::UndoIntent => {}
+            RecordKind::UndoDone => {
+                for k in steps {
+                    self.done.remove(k);
+                    self.pending.remove(k);
+                }
+            }
+            RecordKind::Committed => self.state = Some(JournalState::Committed),
+            RecordKind::RolledBack => self.state = Some(JournalState::RolledBack),
+        }
+    }
 }
 
 /// IEEE CRC-32 (the zlib one), bitwise: records are tiny.
@@ -133,28 +166,92 @@ pub fn crc32(data: &[u8]) -> u32 {
     !c
 }
 
-pub fn encode_record(kind: RecordKind, step: u64) -> [u8; RECORD_LEN] {
-    let mut r = [0u8; RECORD_LEN];
-    r[0] = RECORD_MARK;
-    r[1] = kind as u8;
-    r[4..12].copy_from_slice(&step.to_le_bytes());
-    let crc = crc32(&r[..12]);
-    r[12..16].copy_from_slice(&crc.to_le_bytes());
+/// One batch: `kind` for each of `steps` (none for the state marks 3, 6, 7).
+pub fn encode_batch(kind: RecordKind, steps: &[usize]) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(8 * steps.len());
+    for k in steps {
+        payload.extend_from_slice(&(*k as u64).to_le_bytes());
+    }
+    let mut r = Vec::with_capacity(BATCH_HEAD + payload.len());
+    r.push(BATCH_MARK);
+    r.push(kind as u8);
+    r.extend_from_slice(&[0, 0]);
+    r.extend_from_slice(&(steps.len() as u32).to_le_bytes());
+    r.extend_from_slice(&crc32(&payload).to_le_bytes());
+    let head_crc = crc32(&r[..12]);
+    r.extend_from_slice(&head_crc.to_le_bytes());
+    r.extend_from_slice(&payload);
     r
 }
 
-fn decode_record(r: &[u8]) -> Option<(RecordKind, u64)> {
-    if r.len() != RECORD_LEN || r[0] != RECORD_MARK || r[2] != 0 || r[3] != 0 {
-        return None;
+/// How a batch at the start of `b` reads.
+enum Decoded {
+    Ok(RecordKind, Vec<usize>, usize),
+    /// Cut short by the end of the file, or damaged where only a torn write can explain it.
+    Torn,
+    Damaged(&'static str),
+}
+
+/// Whether `b` starts with a batch whose header and payload both check.
+fn whole_batch(b: &[u8]) -> bool {
+    if b.len() < BATCH_HEAD || b[0] != BATCH_MARK {
+        return false;
     }
-    let crc = u32::from_le_bytes(r[12..16].try_into().ok()?);
-    if crc != crc32(&r[..12]) {
-        return None;
+    let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    let n = u32_at(4) as usize;
+    u32_at(12) == crc32(&b[..12])
+        && n <= MAX_BATCH_STEPS
+        && b.len() >= BATCH_HEAD + 8 * n
+        && crc32(&b[BATCH_HEAD..BATCH_HEAD + 8 * n]) == u32_at(8)
+}
+
+fn decode_batch(b: &[u8]) -> Decoded {
+    // A batch is one write followed by fdatasync, and nothing is appended after a batch that is
+    // not durable: so a damaged batch is a torn write when it is the last thing in the file
+    // (nothing longer than the largest batch follows, and no whole batch), corruption otherwise.
+    let torn_or = |msg| {
+        let later_batch = (1..b.len()).any(|off| whole_batch(&b[off..]));
+        if b.len() <= MAX_BATCH_BYTES && !later_batch {
+            Decoded::Torn
+        } else {
+            Decoded::Damaged(msg)
+        }
+    };
+    if b.len() < BATCH_HEAD {
+        return Decoded::Torn;
     }
-    Some((
-        RecordKind::from_u8(r[1])?,
-        u64::from_le_bytes(r[4..12].try_into().ok()?),
-    ))
+    let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    if b[0] != BATCH_MARK || b[2] != 0 || b[3] != 0 || u32_at(12) != crc32(&b[..12]) {
+        return torn_or("bad batch header");
+    }
+    let Some(kind) = RecordKind::from_u8(b[1]) else {
+        return Decoded::Damaged("unknown record kind");
+    };
+    let n = u32_at(4) as usize;
+    if n > MAX_BATCH_STEPS {
+        return Decoded::Damaged("batch longer than any smstage writes");
+    }
+    let end = BATCH_HEAD + 8 * n;
+    if b.len() < end {
+        return Decoded::Torn;
+    }
+    let payload = &b[BATCH_HEAD..end];
+    if crc32(payload) != u32_at(8) {
+        return if b.len() == end {
+            Decoded::Torn
+        } else {
+            Decoded::Damaged("batch payload checksum mismatch")
+        };
+    }
+    let steps = payload
+        .chunks_exact(8)
+        .map(|c| {
+            let mut x = [0u8; 8];
+            x.copy_from_slice(c);
+            u64::from_le_bytes(x) as usize
+        })
+        .collect();
+    Decoded::Ok(kind, steps, end)
 }
 
 pub fn encode_header(h: &JournalHeader) -> Result<Vec<u8>, CommitError> {
@@ -202,48 +299,42 @@ pub fn decode_header(bytes: &[u8], path: &Path) -> Result<(JournalHeader, usize)
     if h.fingerprint()[..] != bytes[12..44] {
         return Err(bad("header fingerprint does not match its payload"));
     }
+    if h.wave_lens.iter().sum::<usize>() != h.steps.len() || h.wave_lens.contains(&0) {
+        return Err(bad("header waves do not cut the step list"));
+    }
     Ok((h, end + 32))
 }
 
-/// Replay the records after the header. Only the last record may be damaged (records are
-/// fdatasync'ed one at a time, so power loss can tear at most the one being written).
+/// Replay the batches after the header. Only the last batch may be damaged (each is
+/// fdatasync'ed before the next is written, so power loss can tear at most the one being
+/// written).
 pub fn replay(records: &[u8], start: u64, path: &Path) -> Result<Replay, CommitError> {
     let mut r = Replay {
         state: Some(JournalState::InProgress),
         valid_len: start,
         ..Default::default()
     };
-    let chunks: Vec<&[u8]> = records.chunks(RECORD_LEN).collect();
-    for (i, c) in chunks.iter().enumerate() {
-        let Some((kind, step)) = decode_record(c) else {
-            if i + 1 == chunks.len() {
+    let mut at = 0;
+    let mut i = 0;
+    while at < records.len() {
+        match decode_batch(&records[at..]) {
+            Decoded::Ok(kind, steps, len) => {
+                r.apply(kind, &steps);
+                at += len;
+                r.valid_len += len as u64;
+                i += 1;
+            }
+            Decoded::Torn => {
                 r.torn = true;
                 break;
             }
-            return Err(CommitError::Journal {
-                path: path.to_path_buf(),
-                msg: format!("damaged record {i} before the end of the journal"),
-            });
-        };
-        let step = step as usize;
-        match kind {
-            RecordKind::Intent => r.pending = Some(step),
-            RecordKind::Done => {
-                r.done.insert(step);
-                r.pending = None;
+            Decoded::Damaged(msg) => {
+                return Err(CommitError::Journal {
+                    path: path.to_path_buf(),
+                    msg: format!("damaged batch {i} before the end of the journal: {msg}"),
+                })
             }
-            RecordKind::RollbackBegin => r.state = Some(JournalState::RollingBack),
-            RecordKind::UndoIntent => {}
-            RecordKind::UndoDone => {
-                r.done.remove(&step);
-                if r.pending == Some(step) {
-                    r.pending = None;
-                }
-            }
-            RecordKind::Committed => r.state = Some(JournalState::Committed),
-            RecordKind::RolledBack => r.state = Some(JournalState::RolledBack),
         }
-        r.valid_len += RECORD_LEN as u64;
     }
     Ok(r)
 }
@@ -277,7 +368,7 @@ impl Journal {
         Self::open(path)
     }
 
-    /// Read the journal, replay it and open it for appending. A torn last record is cut off
+    /// Read the journal, replay it and open it for appending. A torn last batch is cut off
     /// (and the cut made durable) so new records follow the last valid one.
     pub fn open(path: &Path) -> Result<Journal, CommitError> {
         let (header, start, bytes) = read(path)?;
@@ -299,32 +390,29 @@ impl Journal {
         })
     }
 
-    /// Append one record and make it durable before returning.
-    pub fn append(&mut self, kind: RecordKind, step: usize) -> Result<(), CommitError> {
+    /// Append a state mark (rollback-begin, committed, rolled-back) durably.
+    pub fn append(&mut self, kind: RecordKind) -> Result<(), CommitError> {
+        self.append_steps(kind, &[])
+    }
+
+    /// Append `kind` for every step of `steps` as batches (one write and one fdatasync each),
+    /// durable before returning.
+    pub fn append_steps(&mut self, kind: RecordKind, steps: &[usize]) -> Result<(), CommitError> {
         use std::io::{Seek, SeekFrom};
-        let rec = encode_record(kind, step as u64);
-        self.file
-            .seek(SeekFrom::Start(self.replay.valid_len))
-            .map_err(write_err(&self.path))?;
-        self.file.write_all(&rec).map_err(write_err(&self.path))?;
-        self.file.sync_data().map_err(write_err(&self.path))?;
-        self.replay.valid_len += RECORD_LEN as u64;
-        match kind {
-            RecordKind::Intent => self.replay.pending = Some(step),
-            RecordKind::Done => {
-                self.replay.done.insert(step);
-                self.replay.pending = None;
-            }
-            RecordKind::RollbackBegin => self.replay.state = Some(JournalState::RollingBack),
-            RecordKind::UndoIntent => {}
-            RecordKind::UndoDone => {
-                self.replay.done.remove(&step);
-                if self.replay.pending == Some(step) {
-                    self.replay.pending = None;
-                }
-            }
-            RecordKind::Committed => self.replay.state = Some(JournalState::Committed),
-            RecordKind::RolledBack => self.replay.state = Some(JournalState::RolledBack),
+        let chunks: Vec<&[usize]> = if steps.is_empty() {
+            vec![&[]]
+        } else {
+            steps.chunks(MAX_BATCH_STEPS).collect()
+        };
+        for chunk in chunks {
+            let rec = encode_batch(kind, chunk);
+            self.file
+                .seek(SeekFrom::Start(self.replay.valid_len))
+                .map_err(write_err(&self.path))?;
+            self.file.write_all(&rec).map_err(write_err(&self.path))?;
+            self.file.sync_data().map_err(write_err(&self.path))?;
+            self.replay.valid_len += rec.len() as u64;
+            self.replay.apply(kind, chunk);
         }
         Ok(())
     }
@@ -360,6 +448,7 @@ mod tests {
                     b: "data/v/d/1".into(),
                 },
             ],
+            wave_lens: vec![1, 1],
             preexisting: vec![],
             dir_times: vec![],
             created_unix: 0,
@@ -387,60 +476,101 @@ mod tests {
     }
 
     #[test]
-    fn torn_last_record_is_ignored_and_truncated() {
+    fn torn_last_batch_is_ignored_and_truncated() {
         let t = tempfile::tempdir().unwrap();
         let p = t.path().join("journal");
         let mut j = Journal::create(&p, header()).unwrap();
-        j.append(RecordKind::Intent, 0).unwrap();
-        j.append(RecordKind::Done, 0).unwrap();
-        j.append(RecordKind::Intent, 1).unwrap();
+        j.append_steps(RecordKind::Intent, &[0]).unwrap();
+        j.append_steps(RecordKind::Done, &[0]).unwrap();
+        j.append_steps(RecordKind::Intent, &[1, 2, 3]).unwrap();
         let good_len = fs::metadata(&p).unwrap().len();
-        // a half-written record, as power loss would leave it
-        let mut f = OpenOptions::new().append(true).open(&p).unwrap();
-        f.write_all(&encode_record(RecordKind::Done, 1)[..7])
-            .unwrap();
-        drop(f);
+        assert_eq!(good_len as usize, j.replay.valid_len as usize);
+        // Half of a batch, as power loss would leave it; then the same batch complete in
+        // length but with its first page lost (zeros), as a reordered writeback would.
+        let done = encode_batch(RecordKind::Done, &[1, 2, 3]);
+        for torn in [done[..21].to_vec(), {
+            let mut z = done.clone();
+            z[..16].fill(0);
+            z
+        }] {
+            let mut f = OpenOptions::new().append(true).open(&p).unwrap();
+            f.write_all(&torn).unwrap();
+            drop(f);
+            let j = Journal::open(&p).unwrap();
+            assert!(j.replay.torn);
+            assert_eq!(j.replay.pending, BTreeSet::from([1, 2, 3]));
+            assert_eq!(j.replay.done, BTreeSet::from([0]));
+            assert_eq!(fs::metadata(&p).unwrap().len(), good_len);
+        }
         let mut j = Journal::open(&p).unwrap();
-        assert!(j.replay.torn);
-        assert_eq!(j.replay.pending, Some(1));
-        assert_eq!(j.replay.done, BTreeSet::from([0]));
-        assert_eq!(fs::metadata(&p).unwrap().len(), good_len);
-        j.append(RecordKind::Done, 1).unwrap();
+        j.append_steps(RecordKind::Done, &[1, 3]).unwrap();
         let j = Journal::open(&p).unwrap();
-        assert_eq!(j.replay.done, BTreeSet::from([0, 1]));
+        assert_eq!(j.replay.done, BTreeSet::from([0, 1, 3]));
+        assert_eq!(j.replay.pending, BTreeSet::from([2]));
         assert!(!j.replay.torn);
     }
 
     #[test]
-    fn damaged_record_in_the_middle_is_an_error() {
+    fn batch_layout_is_as_documented() {
+        let b = encode_batch(RecordKind::Done, &[7, 0x0102_0304_0506]);
+        assert_eq!(b.len(), BATCH_HEAD + 16);
+        assert_eq!(&b[..4], &[0xA6, 2, 0, 0]);
+        assert_eq!(&b[4..8], &2u32.to_le_bytes());
+        assert_eq!(&b[8..12], &crc32(&b[16..]).to_le_bytes());
+        assert_eq!(&b[12..16], &crc32(&b[..12]).to_le_bytes());
+        assert_eq!(&b[16..24], &7u64.to_le_bytes());
+        let mark = encode_batch(RecordKind::Committed, &[]);
+        assert_eq!(mark.len(), BATCH_HEAD);
+        assert_eq!(&mark[8..12], &crc32(b"").to_le_bytes());
+        // A long list is written as several batches of at most MAX_BATCH_STEPS.
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("journal");
+        let mut j = Journal::create(&p, header()).unwrap();
+        let many: Vec<usize> = (0..MAX_BATCH_STEPS + 5).collect();
+        j.append_steps(RecordKind::Intent, &many).unwrap();
+        let j = Journal::open(&p).unwrap();
+        assert_eq!(j.replay.pending.len(), MAX_BATCH_STEPS + 5);
+    }
+
+    #[test]
+    fn damaged_batch_in_the_middle_is_an_error() {
         let mut recs = Vec::new();
-        recs.extend_from_slice(&encode_record(RecordKind::Intent, 0));
-        let mut bad = encode_record(RecordKind::Done, 0);
+        recs.extend_from_slice(&encode_batch(RecordKind::Intent, &[0, 1]));
+        let mut bad = encode_batch(RecordKind::Done, &[0, 1]);
         bad[5] ^= 0xff;
+        let good_tail = encode_batch(RecordKind::Intent, &[2]);
         recs.extend_from_slice(&bad);
-        recs.extend_from_slice(&encode_record(RecordKind::Intent, 1));
+        recs.extend_from_slice(&good_tail);
         assert!(replay(&recs, 0, Path::new("j")).is_err());
-        let r = replay(&recs[..32], 0, Path::new("j")).unwrap();
+        // The same damage with nothing after it is a torn write.
+        let cut = recs.len() - good_tail.len();
+        let r = replay(&recs[..cut], 0, Path::new("j")).unwrap();
         assert!(r.torn);
-        assert_eq!(r.pending, Some(0));
+        assert_eq!(r.pending, BTreeSet::from([0, 1]));
+        // A damaged payload followed by more bytes is corruption, not a tear.
+        let mut recs2 = encode_batch(RecordKind::Intent, &[0, 1]);
+        recs2[20] ^= 1;
+        recs2.extend_from_slice(&good_tail);
+        assert!(replay(&recs2, 0, Path::new("j")).is_err());
     }
 
     #[test]
     fn undo_records_and_states() {
         let mut recs = Vec::new();
         for (k, s) in [
-            (RecordKind::Intent, 0),
-            (RecordKind::Done, 0),
-            (RecordKind::Intent, 1),
-            (RecordKind::RollbackBegin, 0),
-            (RecordKind::UndoIntent, 1),
-            (RecordKind::UndoDone, 1),
+            (RecordKind::Intent, vec![0, 1]),
+            (RecordKind::Done, vec![0, 1]),
+            (RecordKind::Intent, vec![2, 3]),
+            (RecordKind::RollbackBegin, vec![]),
+            (RecordKind::UndoIntent, vec![3, 2]),
+            (RecordKind::UndoDone, vec![3, 2]),
+            (RecordKind::UndoIntent, vec![1]),
         ] {
-            recs.extend_from_slice(&encode_record(k, s));
+            recs.extend_from_slice(&encode_batch(k, &s));
         }
         let r = replay(&recs, 0, Path::new("j")).unwrap();
         assert_eq!(r.state, Some(JournalState::RollingBack));
-        assert_eq!(r.done, BTreeSet::from([0]));
-        assert_eq!(r.pending, None);
+        assert_eq!(r.done, BTreeSet::from([0, 1]));
+        assert!(r.pending.is_empty());
     }
 }

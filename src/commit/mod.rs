@@ -1,6 +1,7 @@
 //! The commit: converts the database in place to exactly the plan's layout, durably (journal),
 //! resumably (after a crash at any point) and reversibly (rollback). Design: docs/journal.md.
 
+mod barrier;
 mod exec;
 mod fsutil;
 mod journal;
@@ -9,12 +10,14 @@ mod rollback;
 mod status;
 mod steps;
 
+pub use barrier::SyncMode;
 pub use exec::plan_hash;
 pub use fsutil::{normalize, relative};
+pub use journal::MAX_BATCH_STEPS;
 pub use journal::{JournalHeader, JournalState, JOURNAL_VERSION};
 pub use lock::{LockHolder, LockInfo};
 pub use status::{status, State, Status};
-pub use steps::{staging_name, steps, Step};
+pub use steps::{staging_name, steps, wave_lens, waves, Step};
 
 use crate::plan::Plan;
 use serde::Serialize;
@@ -23,16 +26,19 @@ use std::path::{Path, PathBuf};
 /// Exit code of a process stopped by an injected crash.
 pub const CRASH_EXIT_CODE: i32 = 86;
 
-/// A fault to inject (tests only: the CLI never sets one). Step numbers index [`steps`].
+/// A fault to inject (tests only: the CLI never sets one). Step numbers index [`steps`]. Steps
+/// run in groups (a wave, or a chunk of one): intents of the group, actions, one barrier, dones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
-    /// Exit immediately after the `intent k` record, before step k acts.
+    /// Exit right before step k acts: its group's intents are durable, the steps of the group
+    /// before k have acted (not yet synced), k and the rest have not.
     CrashAfterIntent(usize),
-    /// Exit immediately after step k acted, before its `done k` record.
+    /// Exit right after step k acted: before the rest of its group, the barrier and the dones.
     CrashAfterAction(usize),
     /// Step k fails with an injected error (exercises the automatic rollback).
     FailAt(usize),
-    /// During a rollback, exit right after undoing step k, before its `undone` record.
+    /// During a rollback, exit right after undoing step k, before the rest of its group, the
+    /// barrier and the undo-done records.
     CrashInRollback(usize),
 }
 
@@ -65,8 +71,8 @@ impl Fault {
     }
 }
 
-/// A test-only pause: once step `step` is done, the commit creates `file` and waits until it
-/// is removed, so a test can change the world (remount read-only, fill a disk) between two
+/// A test-only pause: once step `step` is done (its whole group is: dones durable), the commit
+/// creates `file` and waits until it is removed, so a test can change the world (remount read-only, fill a disk) between two
 /// steps. Honoured only with the `fault-injection` feature, from SMSTAGE_PAUSE_AT_STEP=k and
 /// SMSTAGE_PAUSE_FILE=path (default `<B>/.smstage/paused`; a path outside B lets the test
 /// release the pause while B is read-only).

@@ -1,24 +1,27 @@
-//! Rollback: undo every step in effect, newest first, journaled so a crash during the rollback
-//! resumes it; then restore the original directories' times. Works from the journal alone.
+//! Rollback: undo every step in effect, newest wave first (one undo-intent batch, the inverses,
+//! one barrier, one undo-done batch per wave), journaled so a crash during the rollback resumes
+//! it; then restore the original directories' times. Works from the journal alone.
 
+use super::barrier::Dirty;
 use super::exec::{
-    check_identity, crash, ensure_symlink, exchange, journal_path, kind, point_symlink,
+    check_identity, crash, ensure_symlink, exchange, groups, journal_path, kind, point_symlink,
     progress_bar, smstage_dir, unexpected, Ctx, Kind,
 };
 use super::fsutil::{
-    ensure_writable, fsync_parent, fsync_path, io_err, remove_replica, renameat2, replicate,
-    set_times, times_of, tmp_name,
+    ensure_writable, io_err, remove_replica, renameat2, replicate, set_times, times_of, tmp_name,
 };
 use super::journal::{Journal, JournalState, RecordKind};
 use super::lock::Lock;
 use super::steps::Step;
 use super::{CommitError, Fault, RollbackOptions, RollbackReport};
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 
 /// Undo one forward step. Idempotent, and harmless on a step that never took effect (or took
-/// effect partially), because rollback also undoes the step that was in flight.
-pub(crate) fn undo_step(step: &Step, ctx: &Ctx) -> Result<(), CommitError> {
+/// effect partially), because rollback also undoes the steps that were in flight. Syncs
+/// nothing: the directories it changes are recorded in `dirty` for the wave's barrier.
+pub(crate) fn undo_step(step: &Step, ctx: &Ctx, dirty: &mut Dirty) -> Result<(), CommitError> {
     match step {
         Step::Mkdir { path } => {
             let p = ctx.p(path);
@@ -28,7 +31,8 @@ pub(crate) fn undo_step(step: &Step, ctx: &Ctx) -> Result<(), CommitError> {
             if kind(&p)? == Kind::Dir {
                 fs::remove_dir(&p).map_err(io_err("rmdir", &p))?;
             }
-            fsync_parent(&p)
+            dirty.parent(&p);
+            Ok(())
         }
         Step::WriteFileAtomic { path, .. } => {
             let p = ctx.p(path);
@@ -37,7 +41,8 @@ pub(crate) fn undo_step(step: &Step, ctx: &Ctx) -> Result<(), CommitError> {
                     fs::remove_file(&f).map_err(io_err("unlink", &f))?;
                 }
             }
-            fsync_parent(&p)
+            dirty.parent(&p);
+            Ok(())
         }
         Step::Symlink { path, target } => {
             let p = ctx.p(path);
@@ -53,27 +58,29 @@ pub(crate) fn undo_step(step: &Step, ctx: &Ctx) -> Result<(), CommitError> {
                     ))
                 }
             }
-            fsync_parent(&p)
+            dirty.parent(&p);
+            Ok(())
         }
-        Step::Replicate { from, to } => {
-            let t = ctx.p(to);
-            remove_replica(&t, &ctx.p(from), ctx.mode)?;
-            fsync_parent(&t)
-        }
+        Step::Replicate { from, to } => remove_replica(&ctx.p(to), &ctx.p(from), ctx.mode, dirty),
         Step::Rename { from, to } => {
             let (f, t) = (ctx.p(from), ctx.p(to));
             if kind(&f)? == Kind::Absent && kind(&t)? != Kind::Absent {
                 renameat2(&t, &f, libc::RENAME_NOREPLACE)
                     .map_err(io_err("renameat2(RENAME_NOREPLACE)", &f))?;
             }
-            fsync_parent(&f)?;
-            fsync_parent(&t)
+            dirty.parent(&f);
+            dirty.parent(&t);
+            Ok(())
         }
         Step::Exchange { a, b } => {
             let (pa, pb) = (ctx.p(a), ctx.p(b));
             match (kind(&pa)?, kind(&pb)?) {
-                (Kind::Link(_), Kind::Dir) => exchange(&pa, &pb),
-                (Kind::Dir, Kind::Link(_)) | (Kind::Dir, Kind::Absent) => Ok(()),
+                (Kind::Link(_), Kind::Dir) => exchange(&pa, &pb, dirty),
+                (Kind::Dir, Kind::Link(_)) | (Kind::Dir, Kind::Absent) => {
+                    dirty.parent(&pa);
+                    dirty.parent(&pb);
+                    Ok(())
+                }
                 (x, y) => Err(unexpected(
                     &pa,
                     &format!("cannot undo exchange: found {x:?} and {y:?}"),
@@ -82,13 +89,15 @@ pub(crate) fn undo_step(step: &Step, ctx: &Ctx) -> Result<(), CommitError> {
         }
         Step::ReplaceSymlink {
             path, old_target, ..
-        } => point_symlink(&ctx.p(path), old_target),
-        Step::UnlinkSymlink { path, target } => ensure_symlink(&ctx.p(path), target),
-        Step::RemoveTree { path, replica } => replicate(&ctx.p(replica), &ctx.p(path), ctx.mode),
+        } => point_symlink(&ctx.p(path), old_target, dirty),
+        Step::UnlinkSymlink { path, target } => ensure_symlink(&ctx.p(path), target, dirty),
+        Step::RemoveTree { path, replica } => {
+            replicate(&ctx.p(replica), &ctx.p(path), ctx.mode, dirty)
+        }
     }
 }
 
-/// Undo every forward step in effect (done, or in flight), newest first, then restore the
+/// Undo every forward step in effect (done, or in flight), newest wave first, then restore the
 /// recorded directory times and mark the journal rolled back. Returns the number undone.
 pub(crate) fn undo_all(
     journal: &mut Journal,
@@ -97,45 +106,59 @@ pub(crate) fn undo_all(
     fault: Option<Fault>,
 ) -> Result<usize, CommitError> {
     if journal.replay.state != Some(JournalState::RollingBack) {
-        journal.append(RecordKind::RollbackBegin, 0)?;
+        journal.append(RecordKind::RollbackBegin)?;
     }
-    let mut todo: Vec<usize> = journal.replay.done.iter().copied().collect();
-    todo.extend(journal.replay.pending);
-    todo.sort_unstable();
-    todo.dedup();
     let steps = journal.header.steps.clone();
-    let pb = progress_bar(todo.len(), progress, "rollback");
-    for &k in todo.iter().rev() {
-        let step = steps.get(k).ok_or_else(|| CommitError::Journal {
+    let in_effect: BTreeSet<usize> = journal
+        .replay
+        .done
+        .union(&journal.replay.pending)
+        .copied()
+        .collect();
+    if let Some(&k) = in_effect.iter().find(|&&k| k >= steps.len()) {
+        return Err(CommitError::Journal {
             path: journal.path.clone(),
             msg: format!("record names step {k}, the journal has {}", steps.len()),
-        })?;
-        journal.append(RecordKind::UndoIntent, k)?;
-        tracing::debug!(step = k, "undo {}", step.label());
-        undo_step(step, ctx)?;
-        if fault == Some(Fault::CrashInRollback(k)) {
-            crash();
+        });
+    }
+    let pb = progress_bar(in_effect.len(), progress, "rollback");
+    for group in groups(&journal.header.wave_lens).into_iter().rev() {
+        // Inverses of one wave are as independent as the steps were; newest first anyway.
+        let todo: Vec<usize> = group.rev().filter(|k| in_effect.contains(k)).collect();
+        if todo.is_empty() {
+            continue;
         }
-        journal.append(RecordKind::UndoDone, k)?;
+        journal.append_steps(RecordKind::UndoIntent, &todo)?;
+        let mut dirty = Dirty::default();
+        for &k in &todo {
+            tracing::debug!(step = k, "undo {}", steps[k].label());
+            undo_step(&steps[k], ctx, &mut dirty)?;
+            if fault == Some(Fault::CrashInRollback(k)) {
+                crash();
+            }
+        }
+        ctx.barrier(&mut dirty)?;
+        journal.append_steps(RecordKind::UndoDone, &todo)?;
         if let Some(pb) = &pb {
-            pb.inc(1);
+            pb.inc(todo.len() as u64);
         }
     }
     restore_times(journal, ctx)?;
-    journal.append(RecordKind::RolledBack, 0)?;
+    journal.append(RecordKind::RolledBack)?;
     if let Some(pb) = pb {
         pb.finish_with_message("rolled back");
     }
-    tracing::info!(undone = todo.len(), "rolled back");
-    Ok(todo.len())
+    tracing::info!(undone = in_effect.len(), "rolled back");
+    Ok(in_effect.len())
 }
 
 /// Entries added and removed during the commit changed the mtimes of the original directories;
 /// put back the recorded values, deepest first (setting a child's times does not touch its
-/// parent's, but being orderly costs nothing).
+/// parent's, but being orderly costs nothing), then make them durable with one barrier.
 fn restore_times(journal: &Journal, ctx: &Ctx) -> Result<(), CommitError> {
     let mut dirs = journal.header.dir_times.clone();
     dirs.sort_by_key(|(p, _)| std::cmp::Reverse(p.matches('/').count()));
+    let mut dirty = Dirty::default();
     for (rel, t) in dirs {
         let p = ctx.p(&rel);
         if kind(&p)? != Kind::Dir {
@@ -147,10 +170,10 @@ fn restore_times(journal: &Journal, ctx: &Ctx) -> Result<(), CommitError> {
         let now = fs::symlink_metadata(&p).map_err(io_err("lstat", &p))?;
         if times_of(&now) != t {
             set_times(&p, t)?;
-            fsync_path(&p)?;
+            dirty.dir(&p);
         }
     }
-    Ok(())
+    ctx.barrier(&mut dirty)
 }
 
 pub(crate) fn run_rollback(

@@ -70,9 +70,47 @@ fn under(path: &str, dir: &str) -> bool {
     path == dir || path.starts_with(&format!("{dir}/"))
 }
 
-/// Derive the steps of the commit from the plan. Fails on a plan shape the commit does not
-/// know how to render (e.g. a moved entry that is neither a partition nor a root entry).
+/// Derive the steps of the commit from the plan, in execution order: [`waves`] concatenated.
+/// Fails on a plan shape the commit does not know how to render (e.g. a moved entry that is
+/// neither a partition nor a root entry).
 pub fn steps(plan: &Plan) -> Result<Vec<Step>, CommitError> {
+    Ok(waves(plan)?.concat())
+}
+
+/// Lengths of the waves, in order (what the journal header stores).
+pub fn wave_lens(waves: &[Vec<Step>]) -> Vec<usize> {
+    waves.iter().map(Vec::len).collect()
+}
+
+/// Where a step goes: the staging tree is built in waves of rising directory depth, then every
+/// other staging entry at once; after publication, each partition's sequence is cut by kind so
+/// that wave `i` holds every partition's `i`-th kind of step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Slot {
+    StagingDir(usize),
+    StagingEntry,
+    Publish,
+    SourceDir(usize),
+    Placeholder,
+    Exchange,
+    Repoint,
+    Unlink,
+    LateDir(usize),
+    Removal,
+}
+
+fn depth(p: &str) -> usize {
+    p.matches('/').count()
+}
+
+/// The commit's steps grouped into WAVES. Steps of one wave are independent (they touch
+/// different partitions or entries, none inside another's path), so the executor journals them
+/// together and makes them durable with one barrier; waves run in order, each only after the
+/// previous one is durable. Every partition goes through exactly the sequence of states of the
+/// one-step-at-a-time order (mkdirs, placeholder, exchange, repoint, unlink), and the root
+/// entries, the staging tree and the publication keep their relative order. Empty waves are
+/// left out. Why every instant stays loadable: docs/journal.md.
+pub fn waves(plan: &Plan) -> Result<Vec<Vec<Step>>, CommitError> {
     let root = plan.root.as_str();
     let src = plan.source.as_str();
     if root.is_empty() || root.contains('/') || src.is_empty() || src.contains('/') {
@@ -100,9 +138,9 @@ pub fn steps(plan: &Plan) -> Result<Vec<Step>, CommitError> {
         }
     }
 
-    let mut out = Vec::new();
+    let mut out: BTreeMap<Slot, Vec<Step>> = BTreeMap::new();
+    let mut put = |slot: Slot, step: Step| out.entry(slot).or_default().push(step);
     let mut repoint: BTreeMap<String, Vec<Step>> = BTreeMap::new();
-    let mut removals = Vec::new();
     let mut src_dirs: Vec<&str> = Vec::new();
     let mut moved_parts: BTreeSet<&str> = BTreeSet::new();
 
@@ -111,11 +149,14 @@ pub fn steps(plan: &Plan) -> Result<Vec<Step>, CommitError> {
         if under(path, root) {
             let st = to_staging(path);
             match &node.kind {
-                NodeKind::Dir => out.push(Step::Mkdir { path: st }),
-                NodeKind::File { contents } => out.push(Step::WriteFileAtomic {
-                    path: st,
-                    contents: contents.clone(),
-                }),
+                NodeKind::Dir => put(Slot::StagingDir(depth(path)), Step::Mkdir { path: st }),
+                NodeKind::File { contents } => put(
+                    Slot::StagingEntry,
+                    Step::WriteFileAtomic {
+                        path: st,
+                        contents: contents.clone(),
+                    },
+                ),
                 NodeKind::Symlink { target } => {
                     let dir = parent_of(path);
                     let resolved = normalize(&format!("{dir}/{target}"));
@@ -123,10 +164,13 @@ pub fn steps(plan: &Plan) -> Result<Vec<Step>, CommitError> {
                         // Until the partition moves, the link points at where it is now.
                         Some(from) => {
                             let initial = relative(dir, from);
-                            out.push(Step::Symlink {
-                                path: st,
-                                target: initial.clone(),
-                            });
+                            put(
+                                Slot::StagingEntry,
+                                Step::Symlink {
+                                    path: st,
+                                    target: initial.clone(),
+                                },
+                            );
                             repoint
                                 .entry(resolved)
                                 .or_default()
@@ -136,10 +180,13 @@ pub fn steps(plan: &Plan) -> Result<Vec<Step>, CommitError> {
                                     old_target: initial,
                                 });
                         }
-                        None => out.push(Step::Symlink {
-                            path: st,
-                            target: target.clone(),
-                        }),
+                        None => put(
+                            Slot::StagingEntry,
+                            Step::Symlink {
+                                path: st,
+                                target: target.clone(),
+                            },
+                        ),
                     }
                 }
                 NodeKind::Moved { from, .. } => {
@@ -148,14 +195,20 @@ pub fn steps(plan: &Plan) -> Result<Vec<Step>, CommitError> {
                             "{path} is moved from {from}, which is not inside {src}/"
                         )));
                     }
-                    out.push(Step::Replicate {
-                        from: from.clone(),
-                        to: st,
-                    });
-                    removals.push(Step::RemoveTree {
-                        path: from.clone(),
-                        replica: path.to_string(),
-                    });
+                    put(
+                        Slot::StagingEntry,
+                        Step::Replicate {
+                            from: from.clone(),
+                            to: st,
+                        },
+                    );
+                    put(
+                        Slot::Removal,
+                        Step::RemoveTree {
+                            path: from.clone(),
+                            replica: path.to_string(),
+                        },
+                    );
                 }
             }
         } else if under(path, src) {
@@ -189,49 +242,79 @@ pub fn steps(plan: &Plan) -> Result<Vec<Step>, CommitError> {
         )));
     }
     // The new root exists completely (pointing at the partitions where they are): publish it.
-    out.push(Step::Rename {
-        from: staging.clone(),
-        to: root.to_string(),
-    });
+    put(
+        Slot::Publish,
+        Step::Rename {
+            from: staging.clone(),
+            to: root.to_string(),
+        },
+    );
 
     let mut made: BTreeSet<&str> = BTreeSet::new();
+    let src_set: BTreeSet<&str> = src_dirs.iter().copied().collect();
     for (to, from) in &parts {
         if !moved_parts.contains(to.as_str()) {
             return Err(bad(format!(
                 "partition {from} has no moved node at its destination {to}"
             )));
         }
-        for d in &src_dirs {
-            if to.starts_with(&format!("{d}/")) && made.insert(d) {
-                out.push(Step::Mkdir {
-                    path: d.to_string(),
-                });
+        // The source dirs above this partition, outermost first (a scan of every source dir
+        // per partition would be quadratic: 2,000 partitions make 2,001 source dirs).
+        let mut above: Vec<&str> = Vec::new();
+        let mut d = parent_of(to);
+        while !d.is_empty() {
+            above.push(d);
+            d = parent_of(d);
+        }
+        for d in above.into_iter().rev() {
+            if let Some(d) = src_set.get(d) {
+                if made.insert(d) {
+                    put(
+                        Slot::SourceDir(depth(d)),
+                        Step::Mkdir {
+                            path: d.to_string(),
+                        },
+                    );
+                }
             }
         }
         let placeholder = relative(parent_of(from), to);
-        out.push(Step::Symlink {
-            path: to.clone(),
-            target: placeholder.clone(),
-        });
-        out.push(Step::Exchange {
-            a: from.to_string(),
-            b: to.clone(),
-        });
-        out.extend(repoint.remove(to).unwrap_or_default());
-        out.push(Step::UnlinkSymlink {
-            path: from.to_string(),
-            target: placeholder,
-        });
+        put(
+            Slot::Placeholder,
+            Step::Symlink {
+                path: to.clone(),
+                target: placeholder.clone(),
+            },
+        );
+        put(
+            Slot::Exchange,
+            Step::Exchange {
+                a: from.to_string(),
+                b: to.clone(),
+            },
+        );
+        for r in repoint.remove(to).unwrap_or_default() {
+            put(Slot::Repoint, r);
+        }
+        put(
+            Slot::Unlink,
+            Step::UnlinkSymlink {
+                path: from.to_string(),
+                target: placeholder,
+            },
+        );
     }
     for d in &src_dirs {
         if made.insert(d) {
-            out.push(Step::Mkdir {
-                path: d.to_string(),
-            });
+            put(
+                Slot::LateDir(depth(d)),
+                Step::Mkdir {
+                    path: d.to_string(),
+                },
+            );
         }
     }
-    out.extend(removals);
-    Ok(out)
+    Ok(out.into_values().collect())
 }
 
 #[cfg(test)]
@@ -312,36 +395,73 @@ mod tests {
 
     #[test]
     fn steps_of_a_two_partition_plan() {
-        let s = steps(&sample_plan()).unwrap();
-        let labels: Vec<String> = s.iter().map(|s| s.label()).collect();
+        let w = waves(&sample_plan()).unwrap();
+        let labels: Vec<Vec<String>> = w
+            .iter()
+            .map(|w| w.iter().map(|s| s.label()).collect())
+            .collect();
         let st = ".db.smstage-staging";
-        let expect = vec![
-            format!("mkdir {st}"),
-            format!("mkdir {st}/hdb$"),
-            format!("symlink {st}/hdb$/2024.01.02 -> ../../data/2024.01.02"),
-            format!("symlink {st}/hdb$/2024.01.03 -> ../../data/2024.01.03"),
-            format!("write {st}/par.txt"),
-            format!("replicate data/sym as {st}/sym"),
-            format!("rename {st} to db"),
-            "mkdir data/versions".to_string(),
-            "mkdir data/versions/2024.01.02".to_string(),
-            "symlink data/versions/2024.01.02/1 -> versions/2024.01.02/1".to_string(),
-            "exchange data/2024.01.02 <-> data/versions/2024.01.02/1".to_string(),
-            "repoint db/hdb$/2024.01.02 -> ../../data/versions/2024.01.02/1".to_string(),
-            "unlink data/2024.01.02".to_string(),
-            "mkdir data/versions/2024.01.03".to_string(),
-            "symlink data/versions/2024.01.03/1 -> versions/2024.01.03/1".to_string(),
-            "exchange data/2024.01.03 <-> data/versions/2024.01.03/1".to_string(),
-            "repoint db/hdb$/2024.01.03 -> ../../data/versions/2024.01.03/1".to_string(),
-            "unlink data/2024.01.03".to_string(),
-            "remove original names of data/sym".to_string(),
+        let (d2, d3) = ("2024.01.02", "2024.01.03");
+        let expect: Vec<Vec<String>> = vec![
+            vec![format!("mkdir {st}")],
+            vec![format!("mkdir {st}/hdb$")],
+            vec![
+                format!("symlink {st}/hdb$/{d2} -> ../../data/{d2}"),
+                format!("symlink {st}/hdb$/{d3} -> ../../data/{d3}"),
+                format!("write {st}/par.txt"),
+                format!("replicate data/sym as {st}/sym"),
+            ],
+            vec![format!("rename {st} to db")],
+            vec!["mkdir data/versions".to_string()],
+            vec![
+                format!("mkdir data/versions/{d2}"),
+                format!("mkdir data/versions/{d3}"),
+            ],
+            vec![
+                format!("symlink data/versions/{d2}/1 -> versions/{d2}/1"),
+                format!("symlink data/versions/{d3}/1 -> versions/{d3}/1"),
+            ],
+            vec![
+                format!("exchange data/{d2} <-> data/versions/{d2}/1"),
+                format!("exchange data/{d3} <-> data/versions/{d3}/1"),
+            ],
+            vec![
+                format!("repoint db/hdb$/{d2} -> ../../data/versions/{d2}/1"),
+                format!("repoint db/hdb$/{d3} -> ../../data/versions/{d3}/1"),
+            ],
+            vec![format!("unlink data/{d2}"), format!("unlink data/{d3}")],
+            vec!["remove original names of data/sym".to_string()],
         ];
         assert_eq!(labels, expect);
-        match &s[11] {
+        assert_eq!(wave_lens(&w), vec![1, 1, 4, 1, 1, 2, 2, 2, 2, 2, 1]);
+        assert_eq!(steps(&sample_plan()).unwrap(), w.concat());
+        match &w[8][0] {
             Step::ReplaceSymlink { old_target, .. } => {
-                assert_eq!(old_target, "../../data/2024.01.02")
+                assert_eq!(old_target, &format!("../../data/{d2}"))
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    /// Every partition goes through the same kinds of step in the same order as it would one
+    /// partition at a time, and no wave holds two steps of one partition.
+    #[test]
+    fn waves_keep_each_partitions_sequence_and_touch_a_partition_once() {
+        let w = waves(&sample_plan()).unwrap();
+        for d in ["2024.01.02", "2024.01.03"] {
+            let mut kinds = vec![];
+            for wave in &w {
+                let mine: Vec<&Step> = wave.iter().filter(|s| s.label().contains(d)).collect();
+                assert!(mine.len() <= 1, "{d} twice in one wave: {mine:?}");
+                if let Some(s) = mine.first() {
+                    kinds.push(s.label().split(' ').next().unwrap().to_string());
+                }
+            }
+            assert_eq!(
+                kinds,
+                ["symlink", "mkdir", "symlink", "exchange", "repoint", "unlink"],
+                "{d}"
+            );
         }
     }
 
