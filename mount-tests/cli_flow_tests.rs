@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -30,13 +30,6 @@ fn listing(base: &Path, dirs: &[&str]) -> Vec<String> {
 
 fn listing_with_modes(base: &Path, dirs: &[&str]) -> Vec<String> {
     listing_upto(base, dirs, " mtime=")
-}
-
-struct Unmount(PathBuf);
-impl Drop for Unmount {
-    fn drop(&mut self) {
-        let _ = Command::new(bin()).arg("unmount").arg(&self.0).output();
-    }
 }
 
 #[test]

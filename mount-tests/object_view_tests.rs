@@ -8,70 +8,14 @@
 mod common;
 
 use common::*;
-use smstage::object::{open_s3_with, upload_tree, S3Options, S3Settings};
 use std::collections::HashMap;
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-
-fn dates(data: &Path) -> Vec<String> {
-    let mut d: Vec<String> = fs::read_dir(data)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("20"))
-        .collect();
-    d.sort();
-    d
-}
-
-/// Uploads `parts` to a fresh prefix, deletes them locally and adds the `archive` tier with
-/// that store to the assembly (as tests/object_scenarios.rs does). Returns the store URI.
-fn move_to_archive(
-    b: &Base,
-    env: &HashMap<String, String>,
-    name: &str,
-    parts: &[String],
-) -> String {
-    let bucket = env
-        .get("SMSTAGE_TEST_BUCKET")
-        .cloned()
-        .unwrap_or_else(|| "smstage-test".into());
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let pfx = format!("objview/{name}-{}-{nanos}", std::process::id());
-    let settings = S3Settings::from_lookup(|k| env.get(k).cloned());
-    let tier = open_s3_with(&bucket, &pfx, &settings, &S3Options::default()).unwrap();
-    for d in parts {
-        upload_tree(&tier, &b.data().join(d), d).unwrap();
-        fs::remove_dir_all(b.data().join(d)).unwrap();
-    }
-    let store = format!("s3://{bucket}/{pfx}");
-    let yaml = fs::read_to_string(b.config()).unwrap();
-    let yaml = yaml.replacen(
-        "      mount: hdb\n",
-        &format!("      mount: hdb\n    - name: archive\n      mount: hdb\n      store: {store}\n"),
-        1,
-    );
-    fs::write(b.config(), yaml).unwrap();
-    store
-}
-
-struct Unmount(PathBuf);
-impl Drop for Unmount {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new(bin())
-            .arg("unmount")
-            .arg(&self.0)
-            .output();
-    }
-}
 
 /// Mounts the view in the background with `extra` flags; the guard unmounts it.
 fn mount(b: &Base, env: &HashMap<String, String>, mnt: &Path, extra: &[&str]) -> (Unmount, Out) {
@@ -174,7 +118,7 @@ fn scenario_1_older_partitions_in_s3_validate_as_a_local_segment() {
     let pristine = b.path().join("pristine");
     copy_tree(&b.data(), &pristine);
     let older: Vec<String> = dates(&b.data())[..2].to_vec();
-    let store = move_to_archive(&b, env, "s1", &older);
+    let store = move_to_object_tier(&b, env, "s1", &older, true);
 
     let outside = tempfile::tempdir().unwrap();
     let mnt = outside.path().join("view");
@@ -202,7 +146,7 @@ fn scenario_2_only_sym_local_validates_every_partition_from_s3() {
     let pristine = b.path().join("pristine");
     copy_tree(&b.data(), &pristine);
     let all = dates(&b.data());
-    let store = move_to_archive(&b, env, "s2", &all);
+    let store = move_to_object_tier(&b, env, "s2", &all, true);
     let left: Vec<_> = fs::read_dir(b.data())
         .unwrap()
         .flatten()
@@ -276,7 +220,7 @@ fn block_cache_bound_is_honoured() {
     let pristine = b.path().join("pristine");
     copy_tree(&b.data(), &pristine);
     let all = dates(&b.data());
-    move_to_archive(&b, env, "cache", &all);
+    move_to_object_tier(&b, env, "cache", &all, true);
     let upstream = env["AWS_ENDPOINT"]
         .trim_start_matches("http://")
         .trim_end_matches('/')

@@ -4,62 +4,10 @@
 mod common;
 
 use common::*;
-use smstage::object::{open_s3_with, upload_tree, S3Options, S3Settings};
+use smstage::object::{open_s3_with, S3Options, S3Settings};
 use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
-
-fn prefix(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("scenario/{name}-{}-{nanos}", std::process::id())
-}
-
-fn dates(data: &Path) -> Vec<String> {
-    let mut d: Vec<String> = fs::read_dir(data)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("20"))
-        .collect();
-    d.sort();
-    d
-}
-
-/// Uploads the given partitions to `s3://bucket/prefix/<date>/…` and (if `remove`) deletes them
-/// locally; adds an `archive` tier with that store to the assembly. Returns the store URI.
-fn move_to_object_tier(
-    b: &Base,
-    env: &HashMap<String, String>,
-    name: &str,
-    parts: &[String],
-    remove: bool,
-) -> String {
-    let bucket = env
-        .get("SMSTAGE_TEST_BUCKET")
-        .cloned()
-        .unwrap_or_else(|| "smstage-test".into());
-    let pfx = prefix(name);
-    let settings = S3Settings::from_lookup(|k| env.get(k).cloned());
-    let tier = open_s3_with(&bucket, &pfx, &settings, &S3Options::default()).unwrap();
-    for d in parts {
-        upload_tree(&tier, &b.data().join(d), d).unwrap();
-        if remove {
-            fs::remove_dir_all(b.data().join(d)).unwrap();
-        }
-    }
-    let store = format!("s3://{bucket}/{pfx}");
-    let yaml = fs::read_to_string(b.config()).unwrap();
-    let yaml = yaml.replacen(
-        "      mount: hdb\n",
-        &format!("      mount: hdb\n    - name: archive\n      mount: hdb\n      store: {store}\n"),
-        1,
-    );
-    fs::write(b.config(), yaml).unwrap();
-    store
-}
 
 fn plan(b: &Base, env: &HashMap<String, String>) -> serde_json::Value {
     let out = smstage_env(
@@ -68,16 +16,6 @@ fn plan(b: &Base, env: &HashMap<String, String>) -> serde_json::Value {
     );
     assert_eq!(out.code, 0, "{}", out.all());
     serde_json::from_str(&out.stdout).unwrap()
-}
-
-struct Unmount(std::path::PathBuf);
-impl Drop for Unmount {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new(bin())
-            .arg("unmount")
-            .arg(&self.0)
-            .output();
-    }
 }
 
 /// check → plan → mount + verify the view → commit → verify, against a pristine copy.

@@ -275,3 +275,63 @@ pub fn smstage_env(args: &[&str], env: &std::collections::HashMap<String, String
         stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
     }
 }
+
+/// Date partition names of a database directory, sorted.
+pub fn dates(data: &Path) -> Vec<String> {
+    let mut d: Vec<String> = fs::read_dir(data)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("20"))
+        .collect();
+    d.sort();
+    d
+}
+
+/// Uploads the given partitions to a fresh `s3://bucket/<name>-…` prefix of the test server,
+/// deletes them locally when `remove`, and adds an `archive` tier with that store to the
+/// assembly (after the local HDB tier). Returns the store URI.
+pub fn move_to_object_tier(
+    b: &Base,
+    env: &std::collections::HashMap<String, String>,
+    name: &str,
+    parts: &[String],
+    remove: bool,
+) -> String {
+    use smstage::object::{open_s3_with, upload_tree, S3Options, S3Settings};
+    let bucket = env
+        .get("SMSTAGE_TEST_BUCKET")
+        .cloned()
+        .unwrap_or_else(|| "smstage-test".into());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let pfx = format!("tests/{name}-{}-{nanos}", std::process::id());
+    let settings = S3Settings::from_lookup(|k| env.get(k).cloned());
+    let tier = open_s3_with(&bucket, &pfx, &settings, &S3Options::default()).unwrap();
+    for d in parts {
+        upload_tree(&tier, &b.data().join(d), d).unwrap();
+        if remove {
+            fs::remove_dir_all(b.data().join(d)).unwrap();
+        }
+    }
+    let store = format!("s3://{bucket}/{pfx}");
+    let yaml = fs::read_to_string(b.config()).unwrap();
+    let yaml = yaml.replacen(
+        "      mount: hdb\n",
+        &format!("      mount: hdb\n    - name: archive\n      mount: hdb\n      store: {store}\n"),
+        1,
+    );
+    fs::write(b.config(), yaml).unwrap();
+    store
+}
+
+/// Unmounts a view when dropped, so a failing test never leaves a mount behind.
+pub struct Unmount(pub PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new(bin()).arg("unmount").arg(&self.0).output();
+    }
+}
