@@ -158,12 +158,17 @@ impl Inventory {
     }
 
     pub fn file_count(&self) -> usize {
-        self.partitions
-            .iter()
-            .flat_map(|p| &p.tables)
-            .map(|t| t.files.len() + 1)
-            .sum()
+        count_files(&self.partitions)
     }
+}
+
+/// Files of some partitions: every column file plus one `.d` per table (what a header pass reads).
+pub fn count_files(parts: &[PartitionInv]) -> usize {
+    parts
+        .iter()
+        .flat_map(|p| &p.tables)
+        .map(|t| t.files.len() + 1)
+        .sum()
 }
 
 #[derive(Debug, thiserror::Error)]

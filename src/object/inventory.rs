@@ -41,11 +41,7 @@ impl ObjectInventory {
 
     /// Objects read (as in `Inventory::file_count`: files plus one `.d` per table).
     pub fn file_count(&self) -> usize {
-        self.partitions
-            .iter()
-            .flat_map(|p| &p.tables)
-            .map(|t| t.files.len() + 1)
-            .sum()
+        crate::inventory::count_files(&self.partitions)
     }
 }
 
