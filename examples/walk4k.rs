@@ -1,6 +1,6 @@
 //! Benchmark baseline for `scripts/bench-check.sh`: a plain walk of a database that opens every
 //! file and reads its first 4 KiB, nothing else. `--parallel` splits the walk by top-level
-//! directory over rayon's pool, as `smstage check` does with partitions.
+//! directory over smstage's I/O pool (`smstage::io_pool`), as `smstage check` does with partitions.
 
 use rayon::prelude::*;
 use std::io::Read;
@@ -37,9 +37,12 @@ fn main() {
             .flatten()
             .map(|e| e.path())
             .collect();
-        tops.par_iter()
-            .map(|p| walk(p))
-            .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+        // The same pool (and so the same I/O concurrency) as `smstage check`'s inventory.
+        smstage::io_pool::install(|| {
+            tops.par_iter()
+                .map(|p| walk(p))
+                .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+        })
     } else {
         walk(&root)
     };

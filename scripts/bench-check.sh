@@ -36,3 +36,21 @@ printf 'plain walk, 1 thread:     %.3f s\n' "$bw"
 printf 'plain walk, parallel:     %.3f s\n' "$bwp"
 printf 'ratio check / plain walk (1 thread): %sx\n' "$(div "$bc_" "$bw")"
 printf 'ratio check / plain walk (parallel): %sx   (target <= 2x)\n' "$(div "$bc_" "$bwp")"
+
+# Cold (root only): page cache dropped before each contender. Both parallel contenders use
+# the I/O pool (SMSTAGE_IO_THREADS, default 16); `check, 2 threads` is what check did before
+# the pool (one thread per core).
+if [ "$(id -u)" = 0 ]; then
+  dropc() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+  cc=(); cw=(); c2=()
+  for i in $(seq "$rounds"); do
+    dropc; cc+=("$(t "$bin" check --config "$work/hdb/assembly.yaml" --no-backup-check)")
+    dropc; cw+=("$(t "$walk" --parallel "$work/hdb/data")")
+    dropc; c2+=("$(t env SMSTAGE_IO_THREADS=2 "$bin" check --config "$work/hdb/assembly.yaml" --no-backup-check)")
+  done
+  bcc=$(best "${cc[@]}"); bcw=$(best "${cw[@]}"); bc2=$(best "${c2[@]}")
+  printf 'cold: smstage check %.3f s, plain walk (parallel) %.3f s, ratio %sx; check with 2 threads %.3f s (%sx slower than with the I/O pool)\n' \
+    "$bcc" "$bcw" "$(div "$bcc" "$bcw")" "$bc2" "$(div "$bc2" "$bcc")"
+else
+  echo "cold round skipped: needs root (drop_caches)"
+fi

@@ -332,14 +332,18 @@ pub fn take_with(source: &Path, mode: RootMode) -> Result<Inventory, InventoryEr
     }
 
     part_dirs.sort();
-    let partitions: Vec<(PartitionInv, Vec<Finding>)> = part_dirs
-        .into_par_iter()
-        .map(|(date, path)| {
-            let mut f = Vec::new();
-            let tables = read_partition(&date, &path, &canonical_source, &mut f);
-            (PartitionInv { date, path, tables }, f)
-        })
-        .collect();
+    // Blocked on open/pread nearly all the time when cold: the I/O pool keeps many reads in
+    // flight (see io_pool).
+    let partitions: Vec<(PartitionInv, Vec<Finding>)> = crate::io_pool::install(|| {
+        part_dirs
+            .into_par_iter()
+            .map(|(date, path)| {
+                let mut f = Vec::new();
+                let tables = read_partition(&date, &path, &canonical_source, &mut f);
+                (PartitionInv { date, path, tables }, f)
+            })
+            .collect()
+    });
     let mut parts = Vec::with_capacity(partitions.len());
     for (p, f) in partitions {
         findings.extend(f);

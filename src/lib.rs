@@ -13,6 +13,7 @@ pub mod dates;
 pub mod finding;
 pub mod gen;
 pub mod inventory;
+pub mod io_pool;
 pub mod kdb;
 pub mod object;
 pub mod plan;

@@ -149,15 +149,17 @@ pub fn load(root: &Path, s3: &crate::object::S3Options) -> Result<Loaded, LoadEr
             );
         }
     }
-    let parts: Vec<(PartitionInv, Vec<Finding>)> = part_dirs
-        .into_par_iter()
-        .map(|(date, path)| {
-            let mut f = Vec::new();
-            let anchor = fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-            let tables = inventory::read_partition(&date, &path, &anchor, &mut f);
-            (PartitionInv { date, path, tables }, f)
-        })
-        .collect();
+    let parts: Vec<(PartitionInv, Vec<Finding>)> = crate::io_pool::install(|| {
+        part_dirs
+            .into_par_iter()
+            .map(|(date, path)| {
+                let mut f = Vec::new();
+                let anchor = fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+                let tables = inventory::read_partition(&date, &path, &anchor, &mut f);
+                (PartitionInv { date, path, tables }, f)
+            })
+            .collect()
+    });
     for (p, f) in parts {
         inventory.findings.extend(f);
         inventory.partitions.push(p);
