@@ -73,7 +73,15 @@ pub struct ViewFs {
     stats: Arc<ViewStats>,
     backing: Mutex<BackingCache>,
     fallback_logged: AtomicBool,
+    /// Concurrent listers of the metadata prefetch started at INIT (0: none).
+    prefetch_threads: usize,
+    /// Set when the session ends: the prefetch stops listing.
+    prefetch_stop: Arc<AtomicBool>,
 }
+
+/// Lists run concurrently by the metadata prefetch: I/O concurrency, not CPU (the listers wait
+/// on the disk); a cold disk serves 16 concurrent listings ~3x faster than 2.
+pub const PREFETCH_THREADS: usize = 16;
 
 fn errno(e: TreeErrno) -> Errno {
     Errno::from_i32(e.0)
@@ -129,6 +137,44 @@ impl ViewFs {
                 recent: Lru::new(BACKING_LRU),
             }),
             fallback_logged: AtomicBool::new(false),
+            prefetch_threads: 0,
+            prefetch_stop: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Once the kernel's INIT arrives (the mount answers), list every directory below the
+    /// plan's moved nodes in the background with `threads` concurrent listers (0: never).
+    pub fn with_prefetch(mut self, threads: usize) -> ViewFs {
+        self.prefetch_threads = threads;
+        self
+    }
+
+    fn start_prefetch(&self) {
+        if self.prefetch_threads == 0 {
+            return;
+        }
+        let (tree, stop, threads) = (
+            self.tree.clone(),
+            self.prefetch_stop.clone(),
+            self.prefetch_threads,
+        );
+        let spawned = std::thread::Builder::new()
+            .name("smstage-prefetch".into())
+            .spawn(move || {
+                let t0 = std::time::Instant::now();
+                let s = tree.prefetch(threads, &stop);
+                tracing::info!(
+                    "smstage view: metadata prefetch listed {} directories ({} entries, {} unreadable) in {:.2} s{}",
+                    s.dirs,
+                    s.entries,
+                    s.failed,
+                    t0.elapsed().as_secs_f64(),
+                    if stop.load(Ordering::Relaxed) { " (stopped by unmount)" } else { "" }
+                );
+            });
+        if let Err(e) = spawned {
+            // Only slower: every directory is still listed on demand.
+            tracing::warn!("smstage view: no metadata prefetch ({e})");
         }
     }
 
@@ -177,6 +223,12 @@ impl ViewFs {
     }
 }
 
+impl Drop for ViewFs {
+    fn drop(&mut self) {
+        self.prefetch_stop.store(true, Ordering::Relaxed);
+    }
+}
+
 impl Filesystem for ViewFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         let caps = config.capabilities();
@@ -206,6 +258,7 @@ impl Filesystem for ViewFs {
             let _ = config.set_max_readahead(max);
         }
         let _ = config.set_max_background(64);
+        self.start_prefetch();
         let _ = config.set_congestion_threshold(48);
         tracing::info!(
             "smstage view: kernel FUSE features enabled: {}{}",
@@ -217,6 +270,10 @@ impl Filesystem for ViewFs {
             }
         );
         Ok(())
+    }
+
+    fn destroy(&mut self) {
+        self.prefetch_stop.store(true, Ordering::Relaxed);
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {

@@ -2,7 +2,7 @@
 //! unmount on SIGINT/SIGTERM/SIGHUP, detection and cleanup of stale smstage mounts.
 
 pub use super::fuse::CacheMode;
-use super::fuse::{ViewFs, ViewStats};
+use super::fuse::{ViewFs, ViewStats, PREFETCH_THREADS};
 use super::objects::ObjectView;
 use super::tree::Tree;
 use super::ViewError;
@@ -81,6 +81,15 @@ impl Drop for MountHandle {
 
 fn passthrough_wanted() -> bool {
     std::env::var_os("SMSTAGE_NO_PASSTHROUGH").is_none()
+}
+
+/// Listers of the metadata prefetch: `SMSTAGE_PREFETCH_THREADS` (0 turns it off, for
+/// measurements), [`PREFETCH_THREADS`] otherwise.
+fn prefetch_threads() -> usize {
+    std::env::var("SMSTAGE_PREFETCH_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(PREFETCH_THREADS)
 }
 
 /// Mounts the view of `plan` at `mountpoint`. Foreground (the default): blocks until the view is
@@ -209,7 +218,8 @@ fn establish(
     let abs = prepare_mountpoint(mountpoint)?;
     let tree = Arc::new(Tree::build(plan, objects)?);
     let stats = Arc::new(ViewStats::default());
-    let fs = ViewFs::new(tree, passthrough, opts.cache_mode, stats.clone());
+    let fs = ViewFs::new(tree, passthrough, opts.cache_mode, stats.clone())
+        .with_prefetch(prefetch_threads());
     let session = Session::new(fs, &abs, &fuse_config(opts)).map_err(|source| {
         if source.raw_os_error() == Some(libc::EBUSY) {
             ViewError::Busy {
