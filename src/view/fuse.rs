@@ -142,22 +142,43 @@ impl ViewFs {
         }
     }
 
-    /// Once the kernel's INIT arrives (the mount answers), list every directory below the
-    /// plan's moved nodes in the background with `threads` concurrent listers (0: never).
+    /// Lists every directory below the plan's moved nodes with `threads` concurrent listers
+    /// (0: never) once [`Prefetcher::start`] is called; it stops when the session ends.
     pub fn with_prefetch(mut self, threads: usize) -> ViewFs {
         self.prefetch_threads = threads;
         self
     }
 
-    fn start_prefetch(&self) {
-        if self.prefetch_threads == 0 {
+    /// The metadata prefetch of this view, to start in the process that serves it: fuser
+    /// answers INIT inside `Session::new`, before `--background` forks, so `init` is too early.
+    pub fn prefetcher(&self) -> Prefetcher {
+        Prefetcher {
+            tree: self.tree.clone(),
+            stop: self.prefetch_stop.clone(),
+            threads: self.prefetch_threads,
+        }
+    }
+}
+
+/// A metadata prefetch not started yet (see [`ViewFs::prefetcher`]).
+#[derive(Debug)]
+pub struct Prefetcher {
+    tree: Arc<Tree>,
+    stop: Arc<AtomicBool>,
+    threads: usize,
+}
+
+impl Prefetcher {
+    /// Starts listing in a background thread; returns at once.
+    pub fn start(self) {
+        let Prefetcher {
+            tree,
+            stop,
+            threads,
+        } = self;
+        if threads == 0 {
             return;
         }
-        let (tree, stop, threads) = (
-            self.tree.clone(),
-            self.prefetch_stop.clone(),
-            self.prefetch_threads,
-        );
         let spawned = std::thread::Builder::new()
             .name("smstage-prefetch".into())
             .spawn(move || {
@@ -177,7 +198,9 @@ impl ViewFs {
             tracing::warn!("smstage view: no metadata prefetch ({e})");
         }
     }
+}
 
+impl ViewFs {
     /// A passthrough open of `ino` answered from the LRU, if its backing id is still there.
     fn reuse_backing(&self, ino: u64) -> Option<(u64, Arc<BackingId>)> {
         let mut cache = lock(&self.backing);
@@ -258,7 +281,6 @@ impl Filesystem for ViewFs {
             let _ = config.set_max_readahead(max);
         }
         let _ = config.set_max_background(64);
-        self.start_prefetch();
         let _ = config.set_congestion_threshold(48);
         tracing::info!(
             "smstage view: kernel FUSE features enabled: {}{}",
