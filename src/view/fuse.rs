@@ -73,7 +73,15 @@ pub struct ViewFs {
     stats: Arc<ViewStats>,
     backing: Mutex<BackingCache>,
     fallback_logged: AtomicBool,
+    /// Concurrent listers of the metadata prefetch started at INIT (0: none).
+    prefetch_threads: usize,
+    /// Set when the session ends: the prefetch stops listing.
+    prefetch_stop: Arc<AtomicBool>,
 }
+
+/// Lists run concurrently by the metadata prefetch: I/O concurrency, not CPU (the listers wait
+/// on the disk); a cold disk serves 16 concurrent listings ~3x faster than 2.
+pub const PREFETCH_THREADS: usize = 16;
 
 fn errno(e: TreeErrno) -> Errno {
     Errno::from_i32(e.0)
@@ -129,9 +137,70 @@ impl ViewFs {
                 recent: Lru::new(BACKING_LRU),
             }),
             fallback_logged: AtomicBool::new(false),
+            prefetch_threads: 0,
+            prefetch_stop: Arc::new(AtomicBool::new(false)),
         }
     }
 
+    /// Lists every directory below the plan's moved nodes with `threads` concurrent listers
+    /// (0: never) once [`Prefetcher::start`] is called; it stops when the session ends.
+    pub fn with_prefetch(mut self, threads: usize) -> ViewFs {
+        self.prefetch_threads = threads;
+        self
+    }
+
+    /// The metadata prefetch of this view, to start in the process that serves it: fuser
+    /// answers INIT inside `Session::new`, before `--background` forks, so `init` is too early.
+    pub fn prefetcher(&self) -> Prefetcher {
+        Prefetcher {
+            tree: self.tree.clone(),
+            stop: self.prefetch_stop.clone(),
+            threads: self.prefetch_threads,
+        }
+    }
+}
+
+/// A metadata prefetch not started yet (see [`ViewFs::prefetcher`]).
+#[derive(Debug)]
+pub struct Prefetcher {
+    tree: Arc<Tree>,
+    stop: Arc<AtomicBool>,
+    threads: usize,
+}
+
+impl Prefetcher {
+    /// Starts listing in a background thread; returns at once.
+    pub fn start(self) {
+        let Prefetcher {
+            tree,
+            stop,
+            threads,
+        } = self;
+        if threads == 0 {
+            return;
+        }
+        let spawned = std::thread::Builder::new()
+            .name("smstage-prefetch".into())
+            .spawn(move || {
+                let t0 = std::time::Instant::now();
+                let s = tree.prefetch(threads, &stop);
+                tracing::info!(
+                    "smstage view: metadata prefetch listed {} directories ({} entries, {} unreadable) in {:.2} s{}",
+                    s.dirs,
+                    s.entries,
+                    s.failed,
+                    t0.elapsed().as_secs_f64(),
+                    if stop.load(Ordering::Relaxed) { " (stopped by unmount)" } else { "" }
+                );
+            });
+        if let Err(e) = spawned {
+            // Only slower: every directory is still listed on demand.
+            tracing::warn!("smstage view: no metadata prefetch ({e})");
+        }
+    }
+}
+
+impl ViewFs {
     /// A passthrough open of `ino` answered from the LRU, if its backing id is still there.
     fn reuse_backing(&self, ino: u64) -> Option<(u64, Arc<BackingId>)> {
         let mut cache = lock(&self.backing);
@@ -177,6 +246,12 @@ impl ViewFs {
     }
 }
 
+impl Drop for ViewFs {
+    fn drop(&mut self) {
+        self.prefetch_stop.store(true, Ordering::Relaxed);
+    }
+}
+
 impl Filesystem for ViewFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         let caps = config.capabilities();
@@ -217,6 +292,10 @@ impl Filesystem for ViewFs {
             }
         );
         Ok(())
+    }
+
+    fn destroy(&mut self) {
+        self.prefetch_stop.store(true, Ordering::Relaxed);
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {

@@ -2,7 +2,7 @@
 //! unmount on SIGINT/SIGTERM/SIGHUP, detection and cleanup of stale smstage mounts.
 
 pub use super::fuse::CacheMode;
-use super::fuse::{ViewFs, ViewStats};
+use super::fuse::{Prefetcher, ViewFs, ViewStats, PREFETCH_THREADS};
 use super::objects::ObjectView;
 use super::tree::Tree;
 use super::ViewError;
@@ -83,6 +83,15 @@ fn passthrough_wanted() -> bool {
     std::env::var_os("SMSTAGE_NO_PASSTHROUGH").is_none()
 }
 
+/// Listers of the metadata prefetch: `SMSTAGE_PREFETCH_THREADS` (0 turns it off, for
+/// measurements), [`PREFETCH_THREADS`] otherwise.
+fn prefetch_threads() -> usize {
+    std::env::var("SMSTAGE_PREFETCH_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(PREFETCH_THREADS)
+}
+
 /// Mounts the view of `plan` at `mountpoint`. Foreground (the default): blocks until the view is
 /// unmounted (`smstage unmount`, or SIGINT/SIGTERM/SIGHUP which unmount cleanly). Background:
 /// returns once the view answers, served by a detached child process.
@@ -97,7 +106,7 @@ fn mount_with(
     opts: &MountOptions,
     on_ready: impl FnOnce(&Path),
 ) -> Result<(), ViewError> {
-    let (session, abs, _stats) = establish(
+    let (session, abs, _stats, prefetcher) = establish(
         &plan,
         objects.as_ref(),
         mountpoint,
@@ -105,11 +114,12 @@ fn mount_with(
         passthrough_wanted(),
     )?;
     if opts.background {
-        serve_background(session, &abs)?;
+        serve_background(session, &abs, prefetcher)?;
         on_ready(&abs);
         Ok(())
     } else {
         on_ready(&abs);
+        prefetcher.start();
         serve_foreground(session, &abs)
     }
 }
@@ -134,7 +144,7 @@ pub fn spawn_view(
     opts: &MountOptions,
     passthrough: bool,
 ) -> Result<MountHandle, ViewError> {
-    let (session, abs, stats) = establish(
+    let (session, abs, stats, prefetcher) = establish(
         &plan,
         objects.as_ref(),
         mountpoint,
@@ -148,6 +158,7 @@ pub fn spawn_view(
         path: abs.clone(),
         source,
     })?;
+    prefetcher.start();
     Ok(MountHandle {
         mountpoint: abs,
         stats,
@@ -204,12 +215,14 @@ fn establish(
     mountpoint: &Path,
     opts: &MountOptions,
     passthrough: bool,
-) -> Result<(Session<ViewFs>, PathBuf, Arc<ViewStats>), ViewError> {
+) -> Result<(Session<ViewFs>, PathBuf, Arc<ViewStats>, Prefetcher), ViewError> {
     check_dev_fuse()?;
     let abs = prepare_mountpoint(mountpoint)?;
     let tree = Arc::new(Tree::build(plan, objects)?);
     let stats = Arc::new(ViewStats::default());
-    let fs = ViewFs::new(tree, passthrough, opts.cache_mode, stats.clone());
+    let fs = ViewFs::new(tree, passthrough, opts.cache_mode, stats.clone())
+        .with_prefetch(prefetch_threads());
+    let prefetcher = fs.prefetcher();
     let session = Session::new(fs, &abs, &fuse_config(opts)).map_err(|source| {
         if source.raw_os_error() == Some(libc::EBUSY) {
             ViewError::Busy {
@@ -223,7 +236,7 @@ fn establish(
             }
         }
     })?;
-    Ok((session, abs, stats))
+    Ok((session, abs, stats, prefetcher))
 }
 
 fn fuse_config(opts: &MountOptions) -> Config {
@@ -559,7 +572,11 @@ fn serve_foreground(mut session: Session<ViewFs>, abs: &Path) -> Result<(), View
 }
 
 /// Forks a detached server for the already-mounted session; returns once the view answers.
-fn serve_background(session: Session<ViewFs>, abs: &Path) -> Result<(), ViewError> {
+fn serve_background(
+    session: Session<ViewFs>,
+    abs: &Path,
+    prefetcher: Prefetcher,
+) -> Result<(), ViewError> {
     let bg_err = |why: String| ViewError::Background {
         path: abs.to_path_buf(),
         why,
@@ -572,6 +589,8 @@ fn serve_background(session: Session<ViewFs>, abs: &Path) -> Result<(), ViewErro
     }
     if pid == 0 {
         detach_child();
+        // Threads do not survive fork: the child, which serves, lists.
+        prefetcher.start();
         let code = match serve_foreground(session, abs) {
             Ok(()) => 0,
             Err(_) => 1,

@@ -18,8 +18,9 @@ use std::fs::File;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Condvar, Mutex, RwLock, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub type Ino = u64;
@@ -91,6 +92,15 @@ pub struct StatFs {
     pub frsize: u32,
 }
 
+/// What [`Tree::prefetch`] listed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PrefetchStats {
+    pub dirs: u64,
+    pub entries: u64,
+    /// Directories that could not be listed (left to the on-demand path, which reports why).
+    pub failed: u64,
+}
+
 #[derive(Clone, Debug)]
 struct Child {
     name: OsString,
@@ -111,6 +121,8 @@ enum GenBody {
     File(Arc<[u8]>),
     Moved {
         from: PathBuf,
+        /// The original's attributes when the view was built (the view serves them frozen).
+        attr: Attr,
     },
     /// Validation mode: a file whose bytes are an object's.
     Object(ObjectLeaf),
@@ -337,7 +349,10 @@ impl Tree {
                     if (kind == Kind::Dir) != *is_dir {
                         return Err(bad(path, "is_dir disagrees with the original entry"));
                     }
-                    (GenBody::Moved { from: from_p }, kind)
+                    let attr = attr_of(ino, &st).ok_or_else(|| {
+                        bad(path, "moved entry is not a file, directory or symlink")
+                    })?;
+                    (GenBody::Moved { from: from_p, attr }, kind)
                 }
             };
             let parent_idx = (parent - 1) as usize;
@@ -389,7 +404,7 @@ impl Tree {
         if ino < self.first_pass {
             let g = &self.gen[(ino - 1) as usize];
             return Ok(match &g.body {
-                GenBody::Moved { from } => Loc::Orig {
+                GenBody::Moved { from, .. } => Loc::Orig {
                     path: from.clone(),
                     parent: g.parent,
                 },
@@ -407,28 +422,30 @@ impl Tree {
         })
     }
 
-    /// The inode of original entry `orig` (child of `parent`), allocating it on first sight.
-    fn intern(&self, parent: Ino, orig: PathBuf) -> Ino {
-        if let Some(ino) = self
-            .pass
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .by_path
-            .get(&orig)
-        {
-            return *ino;
-        }
+    /// The inodes of the original entries `parent_path/name` (children of `parent`), allocating
+    /// them on first sight; one write lock per directory, however many children it has.
+    fn intern_all<'n>(
+        &self,
+        parent: Ino,
+        parent_path: &Path,
+        names: impl Iterator<Item = &'n OsStr>,
+    ) -> Vec<Ino> {
         let mut t = self.pass.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(ino) = t.by_path.get(&orig) {
-            return *ino;
-        }
-        let ino = self.first_pass + t.entries.len() as Ino;
-        t.entries.push(PassEntry {
-            orig: orig.clone(),
-            parent,
-        });
-        t.by_path.insert(orig, ino);
-        ino
+        names
+            .map(|name| {
+                let orig = parent_path.join(name);
+                if let Some(ino) = t.by_path.get(&orig) {
+                    return *ino;
+                }
+                let ino = self.first_pass + t.entries.len() as Ino;
+                t.entries.push(PassEntry {
+                    orig: orig.clone(),
+                    parent,
+                });
+                t.by_path.insert(orig, ino);
+                ino
+            })
+            .collect()
     }
 
     fn gen_attr(&self, ino: Ino, g: &GenEntry) -> Attr {
@@ -463,11 +480,60 @@ impl Tree {
         attr_of(ino, &st).ok_or(Errno::ENOENT)
     }
 
+    /// The attributes the view serves for original entry `ino`: taken once, when the view was
+    /// built (moved nodes) or when its directory was listed (entries below them), and frozen
+    /// from then on. None for generated entries, and for an entry whose directory has not been
+    /// listed (it cannot have been served yet: inodes below moved nodes come from listings).
+    fn served_attr(&self, ino: Ino) -> Option<Attr> {
+        if ino < self.first_pass {
+            return match &self.gen.get((ino.checked_sub(1)?) as usize)?.body {
+                GenBody::Moved { attr, .. } => Some(*attr),
+                _ => None,
+            };
+        }
+        let (parent, name) = {
+            let t = self.pass.read().unwrap_or_else(|p| p.into_inner());
+            let e = t.entries.get((ino - self.first_pass) as usize)?;
+            (e.parent, e.orig.file_name()?.to_os_string())
+        };
+        let kids = lock(&self.listings).get(&parent)?.clone();
+        let i = kids
+            .binary_search_by(|c| c.name.as_bytes().cmp(name.as_bytes()))
+            .ok()?;
+        kids[i].attr
+    }
+
     pub fn getattr(&self, ino: Ino) -> Result<Attr, Errno> {
         match self.locate(ino)? {
             Loc::Gen(g) => Ok(self.gen_attr(ino, g)),
-            Loc::Orig { path, .. } => self.orig_attr(ino, &path),
+            Loc::Orig { path, .. } => match self.served_attr(ino) {
+                Some(a) => Ok(a),
+                None => self.orig_attr(ino, &path),
+            },
         }
+    }
+
+    /// Refuses to serve the bytes of an original that changed since its attributes were served
+    /// (the kernel caches them for an hour; kdb+ would map a file whose size it got wrong).
+    /// `st` is the `fstat` of the freshly opened original.
+    fn check_unchanged(&self, ino: Ino, path: &Path, st: &libc::stat) -> Result<(), Errno> {
+        let Some(served) = self.served_attr(ino) else {
+            return Ok(());
+        };
+        let now = (st.st_size as u64, time(st.st_mtime, st.st_mtime_nsec));
+        if now == (served.size, served.mtime) {
+            return Ok(());
+        }
+        tracing::error!(
+            "smstage view: {}: the original changed since the view was mounted: remount \
+             (size {} -> {}, mtime {:?} -> {:?})",
+            self.origin.base().join(path).display(),
+            served.size,
+            now.0,
+            served.mtime,
+            now.1
+        );
+        Err(Errno::EIO)
     }
 
     pub fn lookup(&self, parent: Ino, name: &OsStr) -> Result<Attr, Errno> {
@@ -486,36 +552,26 @@ impl Tree {
                 }
                 _ => Err(Errno::ENOTDIR),
             },
-            Loc::Orig { path, .. } => {
-                // A listed directory already knows its children's attributes.
-                if let Some(kids) = lock(&self.listings).get(&parent).cloned() {
-                    if let Ok(i) = kids.binary_search_by(|c| c.name.as_bytes().cmp(b)) {
-                        if let Some(a) = kids[i].attr {
-                            return Ok(a);
-                        }
-                    }
+            Loc::Orig { .. } => {
+                // Never look through a symlink or a file of the original.
+                if self
+                    .served_attr(parent)
+                    .is_some_and(|a| a.kind != Kind::Dir)
+                {
+                    return Err(Errno::ENOTDIR);
                 }
-                // One lstat: opening the parent with O_DIRECTORY gives ENOTDIR if it is not one.
-                let child = path.join(name);
-                let st = self.origin.lstat(&child).map_err(|e| Errno::from_io(&e))?;
-                // Check it is servable before handing out an inode.
-                kind_of(OrigKind::from_mode(st.st_mode)).ok_or(Errno::ENOENT)?;
-                let ino = match self.pass_ino(&child) {
-                    Some(ino) => ino,
-                    None => self.intern(parent, child),
-                };
-                attr_of(ino, &st).ok_or(Errno::ENOENT)
+                // Every attribute served below a moved node comes from a listing (frozen, and
+                // what OPEN checks the original against): list the directory on first lookup.
+                let (_, kids) = self.children(parent)?;
+                let i = kids
+                    .binary_search_by(|c| c.name.as_bytes().cmp(b))
+                    .map_err(|_| Errno::ENOENT)?;
+                match kids[i].attr {
+                    Some(a) => Ok(a),
+                    None => self.getattr(kids[i].ino),
+                }
             }
         }
-    }
-
-    fn pass_ino(&self, orig: &Path) -> Option<Ino> {
-        self.pass
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .by_path
-            .get(orig)
-            .copied()
     }
 
     fn children(&self, ino: Ino) -> Result<(Ino, Arc<Vec<Child>>), Errno> {
@@ -532,18 +588,19 @@ impl Tree {
                     .origin
                     .list_dir_stat(&path, true)
                     .map_err(|e| Errno::from_io(&e))?;
+                let names: Vec<_> = names
+                    .into_iter()
+                    .filter_map(|(name, k, st)| Some((name, kind_of(k)?, st)))
+                    .collect();
+                let inos = self.intern_all(ino, &path, names.iter().map(|n| n.0.as_os_str()));
                 let kids: Vec<Child> = names
                     .into_iter()
-                    .filter_map(|(name, k, st)| {
-                        let kind = kind_of(k)?;
-                        let child_ino = self.intern(ino, path.join(&name));
-                        let attr = st.and_then(|st| attr_of(child_ino, &st));
-                        Some(Child {
-                            name,
-                            ino: child_ino,
-                            kind,
-                            attr,
-                        })
+                    .zip(inos)
+                    .map(|((name, kind, st), child_ino)| Child {
+                        name,
+                        ino: child_ino,
+                        kind,
+                        attr: st.and_then(|st| attr_of(child_ino, &st)),
                     })
                     .collect();
                 let kids = Arc::new(kids);
@@ -551,6 +608,81 @@ impl Tree {
                 let l = lock(&self.listings).entry(ino).or_insert(kids).clone();
                 Ok((parent, l))
             }
+        }
+    }
+
+    /// Lists every directory below the moved nodes (the part of the tree passed through from
+    /// the original) into the same listing cache the on-demand path fills, `threads` at a time:
+    /// a cold disk answers many concurrent small reads far faster than one after another, and
+    /// a walk through the view then pays only the FUSE round trips. Racing with requests is
+    /// harmless: whoever lists a directory first fills the cache, both get the same inodes
+    /// (allocated by path). Returns early, with what was done, once `stop` is set.
+    pub fn prefetch(&self, threads: usize, stop: &AtomicBool) -> PrefetchStats {
+        struct Queue {
+            todo: Vec<Ino>,
+            busy: usize,
+        }
+        let roots: Vec<Ino> = self
+            .gen
+            .iter()
+            .enumerate()
+            .filter_map(|(i, g)| match &g.body {
+                GenBody::Moved { attr, .. } if attr.kind == Kind::Dir => Some(i as Ino + 1),
+                _ => None,
+            })
+            .collect();
+        let queue = Mutex::new(Queue {
+            todo: roots,
+            busy: 0,
+        });
+        let wake = Condvar::new();
+        let (dirs, entries, failed) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
+        let worker = || loop {
+            let ino = {
+                let mut q = lock(&queue);
+                loop {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    if let Some(ino) = q.todo.pop() {
+                        q.busy += 1;
+                        break ino;
+                    }
+                    if q.busy == 0 {
+                        return;
+                    }
+                    q = wake.wait(q).unwrap_or_else(|p| p.into_inner());
+                }
+            };
+            let sub: Vec<Ino> = match self.children(ino) {
+                Ok((_, kids)) => {
+                    dirs.fetch_add(1, Ordering::Relaxed);
+                    entries.fetch_add(kids.len() as u64, Ordering::Relaxed);
+                    kids.iter()
+                        .filter(|c| c.kind == Kind::Dir)
+                        .map(|c| c.ino)
+                        .collect()
+                }
+                // Unreadable here is unreadable on demand too: the request will say why.
+                Err(_) => {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                    Vec::new()
+                }
+            };
+            let mut q = lock(&queue);
+            q.todo.extend(sub);
+            q.busy -= 1;
+            wake.notify_all();
+        };
+        std::thread::scope(|s| {
+            for _ in 0..threads.max(1) {
+                s.spawn(worker);
+            }
+        });
+        PrefetchStats {
+            dirs: dirs.into_inner(),
+            entries: entries.into_inner(),
+            failed: failed.into_inner(),
         }
     }
 
@@ -614,10 +746,11 @@ impl Tree {
                 let file = match files.get(&ino).and_then(Weak::upgrade) {
                     Some(f) => f,
                     None => {
-                        let (f, _) = self
+                        let (f, st) = self
                             .origin
                             .open_regular(&path)
                             .map_err(|e| Errno::from_io(&e))?;
+                        self.check_unchanged(ino, &path, &st)?;
                         let f = Arc::new(f);
                         files.insert(ino, Arc::downgrade(&f));
                         f
@@ -682,10 +815,11 @@ impl Tree {
         if let Some(f) = lock(&self.read_fds).get(&ino) {
             return Ok(f);
         }
-        let (f, _) = self
+        let (f, st) = self
             .origin
             .open_regular(path)
             .map_err(|e| Errno::from_io(&e))?;
+        self.check_unchanged(ino, path, &st)?;
         let f = Arc::new(f);
         lock(&self.read_fds).put(ino, f.clone());
         Ok(f)
@@ -955,6 +1089,120 @@ pub(crate) mod tests {
             }
         }
         m
+    }
+
+    /// The inode of view path `p` (slash-separated), by lookups from the root.
+    fn resolve(t: &Tree, p: &str) -> Ino {
+        p.split('/').fold(ROOT_INO, |ino, name| {
+            t.lookup(ino, OsStr::new(name))
+                .unwrap_or_else(|e| panic!("{p}: {name}: {e:?}"))
+                .ino
+        })
+    }
+
+    #[test]
+    fn prefetch_racing_with_walks_serves_the_reference_tree() {
+        let tmp = tempfile::tempdir().unwrap();
+        let plan = fake_db(tmp.path());
+        let want = expected(&plan);
+        let moved_dirs: Vec<String> = plan
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.kind, NodeKind::Moved { is_dir: true, .. }))
+            .map(|n| format!("{}/", n.path))
+            .collect();
+        let below = |pred: &dyn Fn(&Exp) -> bool| {
+            want.iter()
+                .filter(|(k, v)| moved_dirs.iter().any(|d| k.starts_with(d)) && pred(v))
+                .count() as u64
+        };
+        let want_entries = below(&|_| true);
+        let want_dirs = moved_dirs.len() as u64 + below(&|v| *v == Exp::Dir);
+        assert!(
+            want_dirs >= 5 && want_entries >= 12,
+            "{want_dirs} {want_entries}"
+        );
+        for round in 0..6 {
+            let t = Tree::new(&plan).unwrap();
+            let stop = AtomicBool::new(false);
+            let (stats, got) = std::thread::scope(|s| {
+                let h = s.spawn(|| t.prefetch(1 + round % 3 * 4, &stop));
+                let got = walk(&t);
+                (h.join().unwrap(), got)
+            });
+            assert_eq!(got, want, "round {round}");
+            assert_eq!(
+                stats,
+                PrefetchStats {
+                    dirs: want_dirs,
+                    entries: want_entries,
+                    failed: 0
+                }
+            );
+            // One inode per original path, however the prefetch and the walk interleaved.
+            let pass = t.pass.read().unwrap();
+            assert_eq!(pass.entries.len(), pass.by_path.len());
+            assert_eq!(pass.entries.len() as u64, want_entries);
+            drop(pass);
+            assert_eq!(lock(&t.listings).len() as u64, want_dirs);
+        }
+        // Prefetched first, then walked: the same tree, no listing left to do.
+        let t = Tree::new(&plan).unwrap();
+        let stats = t.prefetch(3, &AtomicBool::new(false));
+        assert_eq!(lock(&t.listings).len() as u64, stats.dirs);
+        let price = resolve(&t, "data/versions/2024.01.03/1/trade/price");
+        assert_eq!(walk(&t), want);
+        assert_eq!(resolve(&t, "data/versions/2024.01.03/1/trade/price"), price);
+        // A stopped prefetch lists nothing.
+        let t = Tree::new(&plan).unwrap();
+        assert_eq!(
+            t.prefetch(4, &AtomicBool::new(true)),
+            PrefetchStats::default()
+        );
+        assert!(lock(&t.listings).is_empty());
+    }
+
+    #[test]
+    fn an_original_changed_since_it_was_listed_is_refused_with_eio() {
+        let tmp = tempfile::tempdir().unwrap();
+        let plan = fake_db(tmp.path());
+        let d = tmp.path().join("data");
+        let t = Tree::new(&plan).unwrap();
+        let price = resolve(&t, "data/versions/2024.01.03/1/trade/price");
+        let size = resolve(&t, "data/versions/2024.01.03/1/trade/size");
+        let other = resolve(&t, "data/versions/2024.01.02/1/trade/price");
+        let sym = resolve(&t, "db/sym");
+        let served = t.getattr(price).unwrap();
+        let fh = t.open(price, false).unwrap();
+        t.release(fh);
+        // Grown after the listing: refused, in both open paths.
+        std::fs::write(d.join("2024.01.03/trade/price"), vec![1u8; 100]).unwrap();
+        assert_eq!(t.open(price, false), Err(Errno::EIO));
+        assert_eq!(t.read_ino(price, 0, 10), Err(Errno::EIO));
+        // The attributes served stay the ones captured.
+        assert_eq!(t.getattr(price).unwrap(), served);
+        assert_eq!(served.size, 16 + 8 * 5);
+        // Same size, another mtime: refused too.
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(d.join("2024.01.03/trade/size"))
+            .unwrap();
+        f.set_modified(SystemTime::now() - Duration::from_secs(3600))
+            .unwrap();
+        assert_eq!(t.read_ino(size, 0, 1), Err(Errno::EIO));
+        assert_eq!(t.open(size, false), Err(Errno::EIO));
+        // A moved file node is checked against what the view was built with.
+        std::fs::write(d.join("sym"), b"other domain").unwrap();
+        assert_eq!(t.open(sym, false), Err(Errno::EIO));
+        // Untouched files still open and read.
+        let fh = t.open(other, false).unwrap();
+        assert_eq!(t.read(fh, 0, 4).unwrap(), vec![7u8; 4]);
+        t.release(fh);
+        assert_eq!(t.read_ino(other, 16, 2).unwrap(), vec![7u8; 2]);
+        // A fresh view (a remount) serves the new file.
+        let t2 = Tree::new(&plan).unwrap();
+        let p2 = resolve(&t2, "data/versions/2024.01.03/1/trade/price");
+        assert_eq!(read_all(&t2, p2, 64), vec![1u8; 100]);
     }
 
     #[test]
