@@ -1,19 +1,25 @@
 #!/usr/bin/env bash
-# Measures `smstage commit` and `smstage rollback` side by side in one run, on fresh copies of a
-# generated database (default 2,000 partitions × 4 tables × 10 columns × 100 rows, 90,001 files),
-# against:
-#   - bare_commit (examples/bare_commit.rs): the same mkdirs, renames, symlinks and par.txt
-#     from the plan JSON, with no journal, no lock, no fsync, no checks (target commit <= 1.5x);
+# Measures `smstage commit` and `smstage rollback` side by side in one run, on ONE generated
+# database (default 2,000 partitions x 4 tables x 10 columns x 5,000 rows: 90,001 files,
+# ~2.7 GB), against:
+#   - bare_commit --same-steps (examples/bare_commit.rs): the issue's baseline, THE SAME steps
+#     as the commit (mkdir, symlink, renameat2 NOREPLACE/EXCHANGE, repoint, unlink, par.txt), in
+#     the same order, as bare syscalls: no journal, no probes, no fsync/syncfs, no lock, no
+#     checks (target commit <= 1.5x);
+#   - bare_commit (minimal): mkdir + rename + symlink per partition, the least any commit does
+#     (3 namespace ops per partition against the 7 that keep the root loadable at every instant);
 #   - `cp -a` of the database (target: commit >= 100x faster), and `cp -a` + `sync`.
-# Every contender starts from a fresh copy after `sync` (copying is not timed, except for
-# `cp -a` itself). One more round with caches dropped, then one commit under `strace -f -c -w`
-# to show where the time goes. Prints ratios; absolute times vary on a shared machine.
+# Contenders cycle on the same tree (forward, then its own rollback) in interleaved rounds whose
+# order alternates; after every rollback the tree must list exactly as the pristine one. Prints best
+# and median of each, the ratios, one round with caches dropped, and one commit under strace.
 # Needs root for drop_caches. Usage: scripts/bench-commit.sh [PARTITIONS] [ROWS] [ROUNDS]
+# (BENCH_SETTLE=seconds shortens the settling wait below, for development runs only.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 parts=${1:-2000}
-rows=${2:-100}
-rounds=${3:-2}
+rows=${2:-5000}
+rounds=${3:-5}
+cprounds=$((rounds < 3 ? rounds : 3))
 cargo build --release --locked --bin smstage --example bare_commit >/dev/null 2>&1
 bin=$PWD/target/release/smstage
 bare=$PWD/target/release/examples/bare_commit
@@ -24,59 +30,143 @@ cfg=$b/assembly.yaml
 
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.4f", b-a}'; }
-t() { local s; s=$(now); "$@" >/dev/null; since "$s"; }
+# Time a command; `sync` first (not timed) so no contender pays for another's writeback.
+t() { local s; sync; s=$(now); "$@" >/dev/null || { echo "FAILED: $*" >&2; exit 1; }; since "$s"; }
 div() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", a/b}'; }
+add() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.4f", a+b}'; }
 best() { printf '%s\n' "$@" | sort -g | head -1; }
+median() {
+  printf '%s\n' "$@" | sort -g |
+    awk '{a[NR]=$1} END{if (NR%2) print a[(NR+1)/2]; else printf "%.4f\n", (a[NR/2]+a[NR/2+1])/2}'
+}
 dropc() { sync; echo 3 >/proc/sys/vm/drop_caches; }
-# A fresh database at $b, everything on disk, so no contender pays for earlier writeback.
-fresh() { rm -rf "$b"; cp -a "$work/pristine" "$b"; sync; }
+# Cheap listing hash of the database (the journal directory .smstage aside): paths, types, link
+# targets, modes, and sizes of everything but directories (ext4 directories never shrink).
+listing() {
+  (cd "$b" && find . -path ./.smstage -prune -o -type d -printf '%p d %m\n' \
+    -o -printf '%p %y %l %m %s\n' | sort | md5sum | cut -c1-12)
+}
+# The layout compared with the minimal bare (it has no staging/tmp history, same names).
 layout() { (cd "$b" && find data db -printf '%p %y %l\n' | sort | md5sum | cut -c1-12); }
+content() {
+  (cd "$b" && find . -path ./.smstage -prune -o -type f -print0 | sort -z | xargs -0 md5sum |
+    md5sum | cut -c1-12)
+}
 commit() { "$bin" commit --config "$cfg" --no-backup-check --yes; }
 rollback() { "$bin" rollback --config "$cfg"; }
+check() { "$bin" check --config "$cfg" --no-backup-check; }
+pristine_or_die() {
+  local l; l=$(listing)
+  [ "$l" = "$pristine" ] || { echo "FATAL: after $1 the tree is not the pristine one ($l vs $pristine)" >&2; exit 1; }
+}
 
 echo "generating $parts partitions x 4 tables x 10 columns x $rows rows in $work ..."
 "$bin" gen --out "$b" --partitions "$parts" --tables 4 --columns 10 --rows "$rows" >/dev/null
-cp -a "$b" "$work/pristine"
-echo "database: $(find "$b/data" -type f | wc -l) files, $(du -sh "$b/data" | cut -f1)"
-sync
 "$bin" plan --config "$cfg" --format json >"$work/plan.json"
-tp=$(t "$bin" plan --config "$cfg" --format json)
+pristine=$(listing)
+pristine_content=$(content)
+nfiles=$(find "$b/data" -type f | wc -l)
+kb=$(du -sk "$b/data" | cut -f1)
+echo "database: $nfiles files, $(du -sh "$b/data" | cut -f1) on disk ($(du -sh --apparent-size "$b/data" | cut -f1) apparent)"
+# Every `cp -a` goes to a new directory and none is removed before the end: removing a tree just
+# before a contender would bill it for the removal (see the comment on `sleep` below).
+need=$(((2 * cprounds + 2) * kb + 2 * 1024 * 1024))
+avail=$(df -k --output=avail "$work" | tail -1)
+[ "$avail" -gt "$need" ] || { echo "not enough space: the cp -a contenders need $((need / 1024)) MB, $((avail / 1024)) MB free" >&2; exit 1; }
 
-c=(); r=(); bc=(); br=(); cp_=(); cps=()
-for i in $(seq "$rounds"); do
-  fresh; c+=("$(t commit)"); lc=$(layout); r+=("$(t rollback)")
-  fresh; bc+=("$(t "$bare" "$work/plan.json")"); lb=$(layout)
-  br+=("$(t "$bare" --rollback "$work/plan.json")")
-  cp_+=("$(t cp -a "$b/data" "$work/cpa")"); rm -rf "$work/cpa"; sync
-  s=$(now); cp -a "$b/data" "$work/cpa"; sync; cps+=("$(since "$s")"); rm -rf "$work/cpa"; sync
+# On ext4 without a journal (this machine's root), allocating an inode skips every candidate
+# deleted in the last 60 s (300 s while its bitmap buffer is dirty): recently_deleted() in
+# find_inode_bit. The generator just wrote 90,001 files (and any earlier run may have removed
+# some): wait, on a synced disk, until no such window is open, so the contender that allocates
+# more inodes is not billed for scanning past them. The window cannot be avoided between
+# contenders cycling on one tree (each rollback removes thousands of links and directories, and
+# while an inode-table block is dirty the window is 360 s): the commit and the same-steps bare
+# allocate and free exactly the same inodes, and the rounds alternate their order
+# (commit, same, minimal / same, commit, minimal), after one untimed minimal cycle, so that each
+# follows the other's rollback and the minimal one's equally often.
+sync
+sleep "${BENCH_SETTLE:-61}"
+"$bare" "$work/plan.json" >/dev/null
+"$bare" --rollback "$work/plan.json" >/dev/null
+
+declare -A fw bw lay
+ck=()
+for i in $(seq 0 $((rounds - 1))); do
+  ck+=("$(t check)")
+  if [ $((i % 2)) = 0 ]; then names=(commit same minimal); else names=(same commit minimal); fi
+  for n in "${names[@]}"; do
+    case $n in
+      commit) f=$(t commit); [ "$i" -gt 0 ] || { lay[commit]=$(listing); lay[commit_l]=$(layout); }
+              r=$(t rollback) ;;
+      same) f=$(t "$bare" --same-steps "$work/plan.json"); [ "$i" -gt 0 ] || lay[same]=$(listing)
+            r=$(t "$bare" --same-steps --rollback "$work/plan.json") ;;
+      minimal) f=$(t "$bare" "$work/plan.json"); [ "$i" -gt 0 ] || lay[minimal]=$(layout)
+               r=$(t "$bare" --rollback "$work/plan.json") ;;
+    esac
+    pristine_or_die "$n rollback (round $((i + 1)))"
+    fw[$n]="${fw[$n]:-} $f"; bw[$n]="${bw[$n]:-} $r"
+  done
 done
-[ "$lc" = "$lb" ] && same=yes || same="NO ($lc vs $lb)"
-# Cold: page cache dropped before each contender.
-fresh; dropc; cc=$(t commit); rollback >/dev/null
-fresh; dropc; bcc=$(t "$bare" "$work/plan.json")
-rm -rf "$b"; dropc; cpc=$(t cp -a "$work/pristine/data" "$work/cpa"); rm -rf "$work/cpa"
+[ "${lay[commit]}" = "${lay[same]}" ] && same=yes || same="NO (${lay[commit]} vs ${lay[same]})"
+[ "${lay[commit_l]}" = "${lay[minimal]}" ] && samemin=yes || samemin="NO (${lay[commit_l]} vs ${lay[minimal]})"
+
+# Cold: page cache dropped before each contender (on the same cycling tree).
+dropc; cc=$(t commit); rollback >/dev/null; pristine_or_die "cold commit rollback"
+dropc; bcc=$(t "$bare" --same-steps "$work/plan.json"); "$bare" --same-steps --rollback "$work/plan.json" >/dev/null
+pristine_or_die "cold bare rollback"
+
+cpa=(); cps=()
+for i in $(seq "$cprounds"); do
+  cpa+=("$(t cp -a "$b/data" "$work/cpa$i")")
+  sync; s=$(now); cp -a "$b/data" "$work/cps$i"; sync; cps+=("$(since "$s")")
+done
+dropc; cpc=$(t cp -a "$b/data" "$work/cpc")
+final_content=$(content)
+[ "$final_content" = "$pristine_content" ] && intact=yes || intact="NO ($final_content vs $pristine_content)"
+
 # Where the time goes (strace slows every syscall down: use the counts, and the shares).
-fresh
+sync
 strace -f -c -w -o "$work/strace.txt" "$bin" commit --config "$cfg" --no-backup-check --yes \
   >"$work/commit.out"
 steps=$(grep -o '[0-9]* steps' "$work/commit.out" | head -1)
 
-bc_=$(best "${c[@]}"); br_=$(best "${r[@]}"); bb=$(best "${bc[@]}"); bbr=$(best "${br[@]}")
-bcp=$(best "${cp_[@]}"); bcps=$(best "${cps[@]}")
+# shellcheck disable=SC2086 # the lists are space-separated on purpose
+{
+  c=$(best ${fw[commit]}); cm=$(median ${fw[commit]})
+  r=$(best ${bw[commit]}); rm_=$(median ${bw[commit]})
+  s=$(best ${fw[same]}); sm=$(median ${fw[same]})
+  sr=$(best ${bw[same]}); srm=$(median ${bw[same]})
+  m=$(best ${fw[minimal]}); mm=$(median ${fw[minimal]})
+  mr=$(best ${bw[minimal]}); mrm=$(median ${bw[minimal]})
+}
+k=$(best "${ck[@]}"); km=$(median "${ck[@]}")
+a=$(best "${cpa[@]}"); am=$(median "${cpa[@]}")
+y=$(best "${cps[@]}"); ym=$(median "${cps[@]}")
 echo
-echo "final layouts of smstage commit and bare_commit identical: $same"
-printf 'smstage plan (checks + plan, part of commit): %.3f s\n' "$tp"
-printf 'warm, best of %d:\n' "$rounds"
-printf '  smstage commit    %8.3f s\n' "$bc_"
-printf '  bare_commit       %8.3f s   ratio commit/bare %sx   (target <= 1.5x); commit/(plan+bare) %sx\n' \
-  "$bb" "$(div "$bc_" "$bb")" "$(div "$bc_" "$(awk -v a="$tp" -v b="$bb" 'BEGIN{print a+b}')")"
-printf '  cp -a             %8.3f s   ratio cp -a/commit %sx   (target >= 100x)\n' "$bcp" "$(div "$bcp" "$bc_")"
-printf '  cp -a + sync      %8.3f s   ratio (cp -a + sync)/commit %sx\n' "$bcps" "$(div "$bcps" "$bc_")"
-printf '  smstage rollback  %8.3f s\n' "$br_"
-printf '  bare rollback     %8.3f s   ratio rollback/bare %sx\n' "$bbr" "$(div "$br_" "$bbr")"
-printf 'caches dropped before each: commit %.3f s, bare %.3f s (ratio %sx), cp -a %.3f s (cp -a/commit %sx)\n' \
+echo "final layout of commit and bare --same-steps identical: $same; commit and minimal bare: $samemin"
+echo "tree listed as pristine after every rollback: yes; contents intact at the end: $intact"
+printf 'warm, %d rounds (cp -a: %d); best / median:\n' "$rounds" "$cprounds"
+row() { printf '  %-30s %8.3f / %8.3f s\n' "$1" "$2" "$3"; }
+row "smstage commit" "$c" "$cm"
+row "bare --same-steps" "$s" "$sm"
+row "bare minimal" "$m" "$mm"
+row "smstage check (part of commit)" "$k" "$km"
+row "smstage rollback" "$r" "$rm_"
+row "bare --same-steps --rollback" "$sr" "$srm"
+row "bare minimal --rollback" "$mr" "$mrm"
+row "cp -a" "$a" "$am"
+row "cp -a + sync" "$y" "$ym"
+echo "ratios (best, median):"
+ratio() { printf '  %-34s %6sx %6sx   %s\n' "$1" "$(div "$2" "$3")" "$(div "$4" "$5")" "${6:-}"; }
+ratio "commit / bare same steps" "$c" "$s" "$cm" "$sm" "(target <= 1.5x)"
+ratio "commit / bare minimal" "$c" "$m" "$cm" "$mm"
+ratio "commit / (check + bare same steps)" "$c" "$(add "$k" "$s")" "$cm" "$(add "$km" "$sm")"
+ratio "rollback / bare same-steps rollback" "$r" "$sr" "$rm_" "$srm"
+ratio "cp -a / commit" "$a" "$c" "$am" "$cm" "(target >= 100x)"
+ratio "(cp -a + sync) / commit" "$y" "$c" "$ym" "$cm"
+printf 'caches dropped before each: commit %.3f s, bare same steps %.3f s (ratio %sx), cp -a %.3f s (cp -a/commit %sx)\n' \
   "$cc" "$bcc" "$(div "$cc" "$bcc")" "$cpc" "$(div "$cpc" "$cc")"
 echo
 echo "one smstage commit ($steps) under strace -f -c -w (wall time in each syscall, all threads):"
-awk 'NR<=2 || /fsync|fdatasync|sync_file|total|openat|statx|pread|symlink|rename|mkdir|getdents|futex/' \
+awk 'NR<=2 || /fsync|fdatasync|syncfs|sync_file|total|openat|statx|pread|readlink|symlink|rename|mkdir|unlink|getdents|futex|write/' \
   "$work/strace.txt"

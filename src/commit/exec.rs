@@ -4,8 +4,8 @@
 
 use super::barrier::{barrier, Dirty, SyncMode};
 use super::fsutil::{
-    ensure_writable, io_err, remove_replicated, renameat2, replicate, times_of, tmp_name,
-    write_atomic, write_atomic_now, ReplicaMode,
+    ensure_writable, io_err, parent_of, remove_replicated, renameat2, replicate, times_of,
+    tmp_name, write_atomic, write_atomic_now, ReplicaMode,
 };
 use super::journal::{Journal, JournalHeader, JournalState, RecordKind, MAX_BATCH_STEPS};
 use super::lock::Lock;
@@ -146,15 +146,24 @@ pub(crate) fn point_symlink(
 ) -> Result<(), CommitError> {
     let tmp = tmp_name(path, ".smstage-tmp$");
     dirty.parent(path);
-    if kind(path)? == Kind::Link(PathBuf::from(target)) {
-        let _ = fs::remove_file(&tmp);
-        return Ok(());
+    match kind(path)? {
+        Kind::Link(t) if t == Path::new(target) => {
+            // Already pointed: only a temporary left by an interrupted run may remain.
+            let _ = fs::remove_file(&tmp);
+            return Ok(());
+        }
+        Kind::Link(_) => {}
+        _ => return Err(unexpected(path, "expected a symlink to repoint")),
     }
-    if !matches!(kind(path)?, Kind::Link(_)) {
-        return Err(unexpected(path, "expected a symlink to repoint"));
+    // A temporary left by an interrupted run is replaced; the common case is one symlink(2),
+    // without a blind unlink first.
+    if let Err(e) = std::os::unix::fs::symlink(target, &tmp) {
+        if e.kind() != std::io::ErrorKind::AlreadyExists {
+            return Err(io_err("symlink", &tmp)(e));
+        }
+        fs::remove_file(&tmp).map_err(io_err("unlink", &tmp))?;
+        std::os::unix::fs::symlink(target, &tmp).map_err(io_err("symlink", &tmp))?;
     }
-    let _ = fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(target, &tmp).map_err(io_err("symlink", &tmp))?;
     fs::rename(&tmp, path).map_err(io_err("rename", path))
 }
 
@@ -276,11 +285,23 @@ pub(crate) fn run_step(step: &Step, ctx: &Ctx, dirty: &mut Dirty) -> Result<(), 
 
 /// sha256 (hex) of the plan's JSON: identifies the plan in the journal.
 pub fn plan_hash(plan: &Plan) -> String {
-    let json = serde_json::to_vec(plan).unwrap_or_default();
-    Sha256::digest(&json)
+    hex_sha256(&serde_json::to_vec(plan).unwrap_or_default())
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// The plan's JSON, as saved in `.smstage/plan.json`, and its [`plan_hash`], from one
+/// serialisation (the hash of the saved file's bytes is the journal's `plan_hash`).
+fn plan_json_and_hash(plan: &Plan) -> Result<(Vec<u8>, String), CommitError> {
+    let json = serde_json::to_vec(plan)
+        .map_err(|e| CommitError::Plan(format!("cannot serialise the plan: {e}")))?;
+    let hash = hex_sha256(&json);
+    Ok((json, hash))
 }
 
 pub(crate) fn now_unix() -> u64 {
@@ -293,10 +314,11 @@ pub(crate) fn now_unix() -> u64 {
 /// Check the tree is exactly the plan's "before" and record what rollback needs.
 fn preflight(
     plan: &Plan,
-    waves: &[Vec<Step>],
+    steps: Vec<Step>,
+    wave_lens: Vec<usize>,
+    plan_hash: String,
     opts: &CommitOptions,
 ) -> Result<JournalHeader, CommitError> {
-    let steps = &waves.concat();
     let base = &plan.base;
     let data = base.join(&plan.source);
     let dmd = fs::metadata(&data).map_err(io_err("stat source", &data))?;
@@ -333,13 +355,27 @@ fn preflight(
         }
     }
     let mut preexisting = Vec::new();
+    // Directories found absent: nothing below one of them can exist, so it needs no lstat (the
+    // root is absent, checked above; the plan lists parents before their children). Saves one
+    // lstat per partition (`<source>/versions/<date>`, `<root>/<tier>`).
+    let mut absent: BTreeSet<&str> = BTreeSet::from([plan.root.as_str()]);
     for n in &plan.nodes {
-        if n.kind == NodeKind::Dir
-            && n.path != plan.source
-            && kind(&base.join(&n.path))? == Kind::Dir
-        {
-            preexisting.push(n.path.clone());
-            covered.insert(n.path.clone());
+        if n.kind != NodeKind::Dir || n.path == plan.source {
+            continue;
+        }
+        if absent.contains(parent_of(&n.path)) {
+            absent.insert(&n.path);
+            continue;
+        }
+        match kind(&base.join(&n.path))? {
+            Kind::Dir => {
+                preexisting.push(n.path.clone());
+                covered.insert(n.path.clone());
+            }
+            Kind::Absent => {
+                absent.insert(&n.path);
+            }
+            _ => {}
         }
     }
     let partitions: BTreeSet<&str> = steps
@@ -358,16 +394,17 @@ fn preflight(
                 "{rel} is not accounted for by the plan; the commit would leave it behind"
             )));
         }
-        // Partition subtrees move as a whole and keep their inner times: only their top.
-        let depth = if partitions.contains(rel.as_str()) {
-            0
-        } else {
-            usize::MAX
-        };
-        for w in walkdir::WalkDir::new(e.path())
-            .follow_links(false)
-            .max_depth(depth)
-        {
+        // Partition subtrees move as a whole and keep their inner times: only their top, with
+        // one lstat (a walk of depth 0 cost two, and a directory open).
+        if partitions.contains(rel.as_str()) {
+            let p = e.path();
+            let md = fs::symlink_metadata(&p).map_err(io_err("lstat", &p))?;
+            if md.is_dir() {
+                dir_times.push((rel, times_of(&md)));
+            }
+            continue;
+        }
+        for w in walkdir::WalkDir::new(e.path()).follow_links(false) {
             let w = w.map_err(|err| CommitError::Preflight(format!("walking {rel}: {err}")))?;
             if w.file_type().is_dir() {
                 let md = w
@@ -381,15 +418,15 @@ fn preflight(
     let copy_mode =
         opts.force_copy || fs::metadata(base).map_err(io_err("stat", base))?.dev() != dmd.dev();
     Ok(JournalHeader {
-        plan_hash: plan_hash(plan),
+        plan_hash,
         base: base.clone(),
         source: plan.source.clone(),
         root: plan.root.clone(),
         data_dev: dmd.dev(),
         data_ino: dmd.ino(),
         copy_mode,
-        steps: steps.to_vec(),
-        wave_lens: wave_lens(waves),
+        steps,
+        wave_lens,
         preexisting,
         dir_times,
         created_unix: now_unix(),
@@ -507,11 +544,10 @@ pub(crate) fn run_commit(plan: &Plan, opts: &CommitOptions) -> Result<CommitRepo
     let mut journal = match journal {
         Some(j) => j,
         None => {
-            let header = preflight(plan, &waves, opts)?;
+            let (json, hash) = plan_json_and_hash(plan)?;
+            let header = preflight(plan, steps.clone(), wave_lens(&waves), hash, opts)?;
             // The plan is saved before the journal exists, so a resume after a crash renders
             // the very plan that was checked, not one re-derived from a half-converted tree.
-            let json = serde_json::to_vec_pretty(plan)
-                .map_err(|e| CommitError::Plan(format!("cannot serialise the plan: {e}")))?;
             write_atomic_now(&plan_path(&base), &json)?;
             Journal::create(&jpath, header)?
         }
@@ -643,4 +679,118 @@ fn forward_group(
     }
     ctx.barrier(&mut dirty)?;
     journal.append_steps(RecordKind::Done, todo)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commit::steps::steps;
+    use crate::commit::steps::tests::sample_plan;
+
+    fn link_of(p: &Path) -> PathBuf {
+        fs::read_link(p).unwrap()
+    }
+
+    #[test]
+    fn point_symlink_repoints_and_replaces_a_leftover_temporary() {
+        let t = tempfile::tempdir().unwrap();
+        let l = t.path().join("l");
+        let tmp = tmp_name(&l, ".smstage-tmp$");
+        std::os::unix::fs::symlink("old", &l).unwrap();
+        let mut dirty = Dirty::default();
+        point_symlink(&l, "new", &mut dirty).unwrap();
+        assert_eq!(link_of(&l), PathBuf::from("new"));
+        assert_eq!(kind(&tmp).unwrap(), Kind::Absent);
+        assert_eq!(dirty.len(), 1);
+        // An interrupted run left its temporary (pointing elsewhere): it is replaced.
+        std::os::unix::fs::symlink("stale", &tmp).unwrap();
+        point_symlink(&l, "newer", &mut dirty).unwrap();
+        assert_eq!(link_of(&l), PathBuf::from("newer"));
+        assert_eq!(kind(&tmp).unwrap(), Kind::Absent);
+        // Already pointed: only the leftover temporary goes.
+        std::os::unix::fs::symlink("stale", &tmp).unwrap();
+        point_symlink(&l, "newer", &mut dirty).unwrap();
+        assert_eq!(link_of(&l), PathBuf::from("newer"));
+        assert_eq!(kind(&tmp).unwrap(), Kind::Absent);
+    }
+
+    #[test]
+    fn point_symlink_refuses_what_is_not_a_symlink() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("d");
+        fs::create_dir(&d).unwrap();
+        let e = point_symlink(&d, "x", &mut Dirty::default()).unwrap_err();
+        assert!(matches!(e, CommitError::Unexpected { .. }), "{e}");
+        let e = point_symlink(&t.path().join("none"), "x", &mut Dirty::default()).unwrap_err();
+        assert!(matches!(e, CommitError::Unexpected { .. }), "{e}");
+        assert_eq!(kind(&d).unwrap(), Kind::Dir);
+    }
+
+    /// The sample plan's "before" tree in a temporary base.
+    fn before_tree() -> (tempfile::TempDir, Plan) {
+        let t = tempfile::tempdir().unwrap();
+        let mut plan = sample_plan();
+        plan.base = t.path().to_path_buf();
+        for d in ["data/2024.01.02", "data/2024.01.03"] {
+            fs::create_dir_all(t.path().join(d).join("trade")).unwrap();
+        }
+        fs::write(t.path().join("data/sym"), b"s").unwrap();
+        (t, plan)
+    }
+
+    fn header_of(plan: &Plan) -> Result<JournalHeader, CommitError> {
+        let w = waves(plan).unwrap();
+        let (_, hash) = plan_json_and_hash(plan).unwrap();
+        preflight(
+            plan,
+            w.concat(),
+            wave_lens(&w),
+            hash,
+            &CommitOptions::default(),
+        )
+    }
+
+    #[test]
+    fn preflight_records_preexisting_dirs_and_the_partition_tops_times() {
+        let (t, plan) = before_tree();
+        let h = header_of(&plan).unwrap();
+        assert!(h.preexisting.is_empty(), "{:?}", h.preexisting);
+        assert_eq!(h.plan_hash, plan_hash(&plan));
+        assert_eq!(h.steps, steps(&plan).unwrap());
+        let mut dirs: Vec<&str> = h.dir_times.iter().map(|(p, _)| p.as_str()).collect();
+        dirs.sort();
+        // Partition tops only (their inside moves with them): not data/<date>/trade.
+        assert_eq!(dirs, ["data", "data/2024.01.02", "data/2024.01.03"]);
+        let md = fs::symlink_metadata(t.path().join("data/2024.01.03")).unwrap();
+        let recorded = h.dir_times.iter().find(|(p, _)| p == "data/2024.01.03");
+        assert_eq!(recorded.map(|(_, t)| *t), Some(times_of(&md)));
+
+        // A directory of the plan that already exists is recorded, and walked with its times.
+        fs::create_dir_all(t.path().join("data/versions/2024.01.02")).unwrap();
+        let h = header_of(&plan).unwrap();
+        assert_eq!(h.preexisting, ["data/versions", "data/versions/2024.01.02"]);
+        let dirs: Vec<&str> = h.dir_times.iter().map(|(p, _)| p.as_str()).collect();
+        assert!(dirs.contains(&"data/versions/2024.01.02"), "{dirs:?}");
+    }
+
+    #[test]
+    fn preflight_refuses_an_existing_root_and_an_unplanned_entry() {
+        let (t, plan) = before_tree();
+        fs::create_dir(t.path().join("db")).unwrap();
+        assert!(matches!(header_of(&plan), Err(CommitError::Preflight(_))));
+        fs::remove_dir(t.path().join("db")).unwrap();
+        fs::write(t.path().join("data/stray"), b"x").unwrap();
+        let e = header_of(&plan).unwrap_err();
+        assert!(e.to_string().contains("data/stray"), "{e}");
+    }
+
+    #[test]
+    fn saved_plan_bytes_hash_to_the_plan_hash() {
+        let plan = sample_plan();
+        let (json, hash) = plan_json_and_hash(&plan).unwrap();
+        assert_eq!(hash, plan_hash(&plan));
+        assert_eq!(hash.len(), 64);
+        let back: Plan = serde_json::from_slice(&json).unwrap();
+        assert_eq!(plan_hash(&back), hash);
+    }
 }

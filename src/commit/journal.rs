@@ -365,7 +365,24 @@ impl Journal {
         }
         fs::rename(&tmp, path).map_err(write_err(path))?;
         fsync_parent(path)?;
-        Self::open(path)
+        // What `open` would find, without reading back and parsing the header just written
+        // (1.4 MB of JSON for 2,000 partitions): a header and no record yet.
+        let file = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(write_err(path))?;
+        Ok(Journal {
+            path: path.to_path_buf(),
+            header,
+            replay: Replay {
+                state: Some(JournalState::InProgress),
+                done: BTreeSet::new(),
+                pending: BTreeSet::new(),
+                valid_len: bytes.len() as u64,
+                torn: false,
+            },
+            file,
+        })
     }
 
     /// Read the journal, replay it and open it for appending. A torn last batch is cut off
@@ -473,6 +490,22 @@ mod tests {
         let mut corrupt = bytes.clone();
         corrupt[60] ^= 1;
         assert!(decode_header(&corrupt, Path::new("j")).is_err());
+    }
+
+    #[test]
+    fn create_returns_what_open_reads_back() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("journal");
+        let mut j = Journal::create(&p, header()).unwrap();
+        let back = Journal::open(&p).unwrap();
+        assert_eq!(back.header, j.header);
+        assert_eq!(back.replay, j.replay);
+        assert_eq!(j.replay.valid_len, fs::metadata(&p).unwrap().len());
+        // The first append lands right after the header.
+        j.append_steps(RecordKind::Intent, &[1]).unwrap();
+        let back = Journal::open(&p).unwrap();
+        assert_eq!(back.replay, j.replay);
+        assert_eq!(back.replay.pending, BTreeSet::from([1]));
     }
 
     #[test]

@@ -318,7 +318,7 @@ pub fn waves(plan: &Plan) -> Result<Vec<Vec<Step>>, CommitError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::plan::{Node, PlanPartition, PlanTier, TierKind, PLAN_VERSION};
 
@@ -329,7 +329,7 @@ mod tests {
         }
     }
 
-    fn sample_plan() -> Plan {
+    pub(crate) fn sample_plan() -> Plan {
         let dates = ["2024.01.02", "2024.01.03"];
         let mut nodes = vec![
             node("data", NodeKind::Dir),
