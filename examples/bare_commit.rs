@@ -20,9 +20,7 @@
 
 use smstage::commit::{waves, Step};
 use smstage::plan::{NodeKind, Plan};
-use std::ffi::CString;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -86,24 +84,9 @@ fn with_path(e: io::Error, op: &str, p: &Path) -> io::Error {
     io::Error::new(e.kind(), format!("{op} {}: {e}", p.display()))
 }
 
+// The commit's own syscall wrapper, with the path added to the error for the benchmark's output.
 fn renameat2(from: &Path, to: &Path, flags: libc::c_uint) -> io::Result<()> {
-    let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).map_err(io::Error::other);
-    let (a, b) = (c(from)?, c(to)?);
-    // SAFETY: both pointers are valid NUL-terminated strings for the duration of the call.
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            a.as_ptr(),
-            libc::AT_FDCWD,
-            b.as_ptr(),
-            flags,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(with_path(io::Error::last_os_error(), "renameat2", to))
-    }
+    smstage::commit::renameat2(from, to, flags).map_err(|e| with_path(e, "renameat2", to))
 }
 
 fn tmp(path: &Path) -> PathBuf {

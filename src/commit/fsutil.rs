@@ -66,7 +66,7 @@ pub(crate) fn ensure_writable(path: &Path) -> Result<(), CommitError> {
 }
 
 /// renameat2(2) with flags (RENAME_NOREPLACE / RENAME_EXCHANGE), no fsync.
-pub(crate) fn renameat2(from: &Path, to: &Path, flags: libc::c_uint) -> io::Result<()> {
+pub fn renameat2(from: &Path, to: &Path, flags: libc::c_uint) -> io::Result<()> {
     let (a, b) = match (cstr(from), cstr(to)) {
         (Ok(a), Ok(b)) => (a, b),
         _ => return Err(io::Error::from(io::ErrorKind::InvalidInput)),

@@ -12,7 +12,7 @@ mod steps;
 
 pub use barrier::SyncMode;
 pub use exec::plan_hash;
-pub use fsutil::{normalize, relative};
+pub use fsutil::{normalize, relative, renameat2};
 pub use journal::MAX_BATCH_STEPS;
 pub use journal::{JournalHeader, JournalState, JOURNAL_VERSION};
 pub use lock::{LockHolder, LockInfo};
