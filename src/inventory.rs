@@ -418,6 +418,7 @@ pub(crate) fn read_table(
     let mut files = Vec::new();
     let mut dotd = None;
     let mut dotd_size = None;
+    let mut nested_data: Option<(String, kdb::LocalFile)> = None;
     for entry in WalkDir::new(path)
         .min_depth(1)
         .max_depth(1)
@@ -456,7 +457,13 @@ pub(crate) fn read_table(
             dotd_size = entry.metadata().ok().map(|m| m.len());
             continue;
         }
-        let (header, size) = match read_file_header(&p) {
+        // A nested column's data file was opened for its item type just before (sorted walk:
+        // `col` comes right before `col#`): read its header from the same descriptor.
+        let opened = match nested_data.take() {
+            Some((n, f)) if n == fname => Some(f),
+            _ => None,
+        };
+        let (header, size) = match opened.map_or_else(|| read_file_header(&p), |f| header_of(&f)) {
             Ok((h, s)) => (Ok(h), s),
             Err(e) => (
                 Err(e),
@@ -465,8 +472,15 @@ pub(crate) fn read_table(
         };
         let nested_item = match &header {
             Ok(h) if h.nested => {
-                let data = path.join(format!("{fname}#"));
-                kdb::nested_item_type(&data).ok().flatten()
+                let name = format!("{fname}#");
+                match kdb::LocalFile::open(&path.join(&name)) {
+                    Ok(f) => {
+                        let item = kdb::header::nested_item_type_from(&f).ok().flatten();
+                        nested_data = Some((name, f));
+                        item
+                    }
+                    Err(_) => None,
+                }
             }
             _ => None,
         };
@@ -489,8 +503,12 @@ pub(crate) fn read_table(
 
 pub(crate) fn read_file_header(path: &Path) -> Result<(Header, u64), FileError> {
     let file = kdb::LocalFile::open(path).map_err(|e| FileError::from_kdb(&e))?;
-    let size = kdb::ReadAt::len(&file).map_err(|e| FileError::from_kdb(&e))?;
-    let header = kdb::read_header_from(&file).map_err(|e| FileError::from_kdb(&e))?;
+    header_of(&file)
+}
+
+fn header_of(file: &kdb::LocalFile) -> Result<(Header, u64), FileError> {
+    let size = kdb::ReadAt::len(file).map_err(|e| FileError::from_kdb(&e))?;
+    let header = kdb::read_header_from(file).map_err(|e| FileError::from_kdb(&e))?;
     Ok((header, size))
 }
 
