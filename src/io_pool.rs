@@ -8,6 +8,7 @@
 //! nothing measurable (0.39 s vs 0.45 s). CPU-bound work (decoding values, comparing columns)
 //! stays on rayon's global pool.
 
+use std::ops::RangeInclusive;
 use std::sync::OnceLock;
 
 /// Environment variable that sets the pool's size (1..=256).
@@ -18,21 +19,34 @@ pub const ENV: &str = "SMSTAGE_IO_THREADS";
 pub const DEFAULT_THREADS: usize = 16;
 
 /// The pool's size: `SMSTAGE_IO_THREADS` when it is a number in 1..=256, else the default.
-/// A malformed value is reported once on the log and ignored, never fatal: it only tunes speed.
 pub fn threads() -> usize {
-    parse_threads(std::env::var(ENV).ok().as_deref())
+    threads_from_env(ENV, DEFAULT_THREADS, 1..=256)
 }
 
-fn parse_threads(v: Option<&str>) -> usize {
+/// A thread count from environment variable `var`: its value when it is a number in `range`,
+/// else `default`. A malformed or out-of-range value is reported on the log and ignored, never
+/// fatal: it only tunes speed.
+pub fn threads_from_env(var: &str, default: usize, range: RangeInclusive<usize>) -> usize {
+    parse_threads(var, std::env::var(var).ok().as_deref(), default, range)
+}
+
+fn parse_threads(
+    var: &str,
+    v: Option<&str>,
+    default: usize,
+    range: RangeInclusive<usize>,
+) -> usize {
     match v.map(str::trim) {
-        None | Some("") => DEFAULT_THREADS,
+        None | Some("") => default,
         Some(s) => match s.parse::<usize>() {
-            Ok(n) if (1..=256).contains(&n) => n,
+            Ok(n) if range.contains(&n) => n,
             _ => {
                 tracing::warn!(
-                    "{ENV}={s:?} is not a number of threads in 1..=256: using {DEFAULT_THREADS}"
+                    "{var}={s:?} is not a number of threads in {}..={}: using {default}",
+                    range.start(),
+                    range.end()
                 );
-                DEFAULT_THREADS
+                default
             }
         },
     }
@@ -63,13 +77,17 @@ mod tests {
 
     #[test]
     fn size_comes_from_the_environment_value_within_bounds() {
-        assert_eq!(parse_threads(None), DEFAULT_THREADS);
-        assert_eq!(parse_threads(Some("")), DEFAULT_THREADS);
-        assert_eq!(parse_threads(Some("4")), 4);
-        assert_eq!(parse_threads(Some(" 64 ")), 64);
-        assert_eq!(parse_threads(Some("0")), DEFAULT_THREADS);
-        assert_eq!(parse_threads(Some("257")), DEFAULT_THREADS);
-        assert_eq!(parse_threads(Some("many")), DEFAULT_THREADS);
+        let p = |v| parse_threads(ENV, v, DEFAULT_THREADS, 1..=256);
+        assert_eq!(p(None), DEFAULT_THREADS);
+        assert_eq!(p(Some("")), DEFAULT_THREADS);
+        assert_eq!(p(Some("4")), 4);
+        assert_eq!(p(Some(" 64 ")), 64);
+        assert_eq!(p(Some("0")), DEFAULT_THREADS);
+        assert_eq!(p(Some("257")), DEFAULT_THREADS);
+        assert_eq!(p(Some("many")), DEFAULT_THREADS);
+        // The prefetch's range: 0 (off) is a valid value there.
+        assert_eq!(parse_threads("X", Some("0"), 16, 0..=usize::MAX), 0);
+        assert_eq!(parse_threads("X", Some("-1"), 16, 0..=usize::MAX), 16);
     }
 
     #[test]

@@ -73,8 +73,6 @@ pub struct ViewFs {
     stats: Arc<ViewStats>,
     backing: Mutex<BackingCache>,
     fallback_logged: AtomicBool,
-    /// Concurrent listers of the metadata prefetch started at INIT (0: none).
-    prefetch_threads: usize,
     /// Set when the session ends: the prefetch stops listing.
     prefetch_stop: Arc<AtomicBool>,
 }
@@ -137,25 +135,19 @@ impl ViewFs {
                 recent: Lru::new(BACKING_LRU),
             }),
             fallback_logged: AtomicBool::new(false),
-            prefetch_threads: 0,
             prefetch_stop: Arc::new(AtomicBool::new(false)),
         }
     }
 
-    /// Lists every directory below the plan's moved nodes with `threads` concurrent listers
-    /// (0: never) once [`Prefetcher::start`] is called; it stops when the session ends.
-    pub fn with_prefetch(mut self, threads: usize) -> ViewFs {
-        self.prefetch_threads = threads;
-        self
-    }
-
-    /// The metadata prefetch of this view, to start in the process that serves it: fuser
+    /// The metadata prefetch of this view: lists every directory below the plan's moved nodes
+    /// with `threads` concurrent listers (0: never) once [`Prefetcher::start`] is called, and
+    /// stops when the session ends. To start in the process that serves the view: fuser
     /// answers INIT inside `Session::new`, before `--background` forks, so `init` is too early.
-    pub fn prefetcher(&self) -> Prefetcher {
+    pub fn prefetcher(&self, threads: usize) -> Prefetcher {
         Prefetcher {
             tree: self.tree.clone(),
             stop: self.prefetch_stop.clone(),
-            threads: self.prefetch_threads,
+            threads,
         }
     }
 }

@@ -86,10 +86,7 @@ fn passthrough_wanted() -> bool {
 /// Listers of the metadata prefetch: `SMSTAGE_PREFETCH_THREADS` (0 turns it off, for
 /// measurements), [`PREFETCH_THREADS`] otherwise.
 fn prefetch_threads() -> usize {
-    std::env::var("SMSTAGE_PREFETCH_THREADS")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(PREFETCH_THREADS)
+    crate::io_pool::threads_from_env("SMSTAGE_PREFETCH_THREADS", PREFETCH_THREADS, 0..=usize::MAX)
 }
 
 /// Mounts the view of `plan` at `mountpoint`. Foreground (the default): blocks until the view is
@@ -220,9 +217,8 @@ fn establish(
     let abs = prepare_mountpoint(mountpoint)?;
     let tree = Arc::new(Tree::build(plan, objects)?);
     let stats = Arc::new(ViewStats::default());
-    let fs = ViewFs::new(tree, passthrough, opts.cache_mode, stats.clone())
-        .with_prefetch(prefetch_threads());
-    let prefetcher = fs.prefetcher();
+    let fs = ViewFs::new(tree, passthrough, opts.cache_mode, stats.clone());
+    let prefetcher = fs.prefetcher(prefetch_threads());
     let session = Session::new(fs, &abs, &fuse_config(opts)).map_err(|source| {
         if source.raw_os_error() == Some(libc::EBUSY) {
             ViewError::Busy {
