@@ -191,11 +191,14 @@ fn counting_proxy(upstream: String) -> (String, Arc<AtomicU64>, Arc<AtomicBool>)
                             let _ = from.shutdown(Shutdown::Both);
                             break;
                         }
-                        if n == 0 || to.write_all(&buf[..n]).is_err() {
-                            break;
-                        }
+                        // Counted before forwarding: once the view has the bytes, the
+                        // count already includes them (counting after the write raced
+                        // the reader and lost the last chunk to the next measurement).
                         if let Some(c) = &count {
                             c.fetch_add(n as u64, Ordering::SeqCst);
+                        }
+                        if n == 0 || to.write_all(&buf[..n]).is_err() {
+                            break;
                         }
                     }
                     let _ = to.shutdown(Shutdown::Write);
