@@ -785,3 +785,108 @@ fn no_open_mode_serves_the_plan_keeps_the_page_cache_and_maps() {
     check_mmap(&f.mnt.join("db/par.txt"), &par, libc::MAP_SHARED);
     h.unmount().unwrap();
 }
+
+/// Pages of `path` in the page cache (mincore of a fresh mapping: mapping faults nothing in).
+fn resident_pages(path: &Path) -> usize {
+    let f = std::fs::File::open(path).unwrap();
+    let len = f.metadata().unwrap().len() as usize;
+    if len == 0 {
+        return 0;
+    }
+    use std::os::fd::AsRawFd;
+    // SAFETY: a read-only mapping of a file we opened, never dereferenced, unmapped below.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            f.as_raw_fd(),
+            0,
+        )
+    };
+    assert_ne!(p, libc::MAP_FAILED);
+    let mut vec = vec![0u8; len.div_ceil(4096)];
+    // SAFETY: vec has one byte per page of the mapping.
+    assert_eq!(unsafe { libc::mincore(p, len, vec.as_mut_ptr()) }, 0);
+    // SAFETY: unmapping exactly what was mapped.
+    unsafe { libc::munmap(p, len) };
+    vec.iter().filter(|b| *b & 1 == 1).count()
+}
+
+/// Writes back and evicts `path`'s pages (fresh files are dirty; DONTNEED skips dirty pages).
+fn evict(path: &Path) {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(path).unwrap();
+    f.sync_all().unwrap();
+    // SAFETY: plain syscall on an open descriptor.
+    let r = unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    assert_eq!(r, 0);
+}
+
+#[test]
+fn a_reader_opening_a_table_from_its_first_file_finds_the_rest_read_ahead() {
+    if !fuse_ready() {
+        return;
+    }
+    let mib_pages = (1usize << 20) / 4096;
+    for window in [None, Some(0)] {
+        let f = fixture();
+        let table = f.base.join("data/2024.01.02/trade");
+        let (price, size) = (table.join("price"), table.join("size"));
+        let opts = MountOptions {
+            readahead_files: window,
+            ..Default::default()
+        };
+        let h = view::spawn(plan_for(&f.base), &f.mnt, &opts, true).unwrap();
+        let s = h.stats();
+        for p in [&price, &size] {
+            evict(p);
+            assert_eq!(
+                resident_pages(p),
+                0,
+                "{p:?} still cached: the check would prove nothing"
+            );
+        }
+        // Opening `.d` (the first entry, as q does) is all the reader does here.
+        let d = std::fs::read(f.mnt.join("db/hdb$/2024.01.02/trade/.d")).unwrap();
+        assert_eq!(d, b"cols of 2024.01.02");
+        let t0 = Instant::now();
+        let advised = || s.readahead.advised.load(Ordering::Relaxed);
+        if window.is_none() {
+            // The default window: `price` (its first MiB) and `size` (whole) are read ahead.
+            while advised() < 2 && t0.elapsed() < Duration::from_secs(10) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            assert!(advised() >= 2, "advised {}", advised());
+            let want = [(&price, mib_pages), (&size, (PRICE_ROWS).div_ceil(4096))];
+            for (p, n) in want {
+                while resident_pages(p) < n && t0.elapsed() < Duration::from_secs(10) {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                assert!(
+                    resident_pages(p) >= n,
+                    "{p:?}: {} of {n} pages",
+                    resident_pages(p)
+                );
+            }
+            let whole = std::fs::metadata(&price).unwrap().len() as usize / 4096;
+            assert!(
+                resident_pages(&price) < whole,
+                "only the head of a large column is read ahead"
+            );
+        } else {
+            std::thread::sleep(Duration::from_millis(300));
+            assert_eq!(advised(), 0);
+            for p in [&price, &size] {
+                assert_eq!(resident_pages(p), 0, "{p:?} read with the readahead off");
+            }
+        }
+        // What is read through the view is still the original's bytes.
+        assert!(
+            std::fs::read(f.mnt.join("db/hdb$/2024.01.02/trade/price")).unwrap()
+                == std::fs::read(&price).unwrap()
+        );
+        h.unmount().unwrap();
+    }
+}

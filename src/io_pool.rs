@@ -20,29 +20,24 @@ pub const DEFAULT_THREADS: usize = 16;
 
 /// The pool's size: `SMSTAGE_IO_THREADS` when it is a number in 1..=256, else the default.
 pub fn threads() -> usize {
-    threads_from_env(ENV, DEFAULT_THREADS, 1..=256)
+    tuning_from_env(ENV, DEFAULT_THREADS, 1..=256)
 }
 
-/// A thread count from environment variable `var`: its value when it is a number in `range`,
-/// else `default`. A malformed or out-of-range value is reported on the log and ignored, never
+/// A tuning count (threads, files) from environment variable `var`: its value when it is a
+/// number in `range`, else `default`. A malformed or out-of-range value is reported on the log and ignored, never
 /// fatal: it only tunes speed.
-pub fn threads_from_env(var: &str, default: usize, range: RangeInclusive<usize>) -> usize {
-    parse_threads(var, std::env::var(var).ok().as_deref(), default, range)
+pub fn tuning_from_env(var: &str, default: usize, range: RangeInclusive<usize>) -> usize {
+    parse_tuning(var, std::env::var(var).ok().as_deref(), default, range)
 }
 
-fn parse_threads(
-    var: &str,
-    v: Option<&str>,
-    default: usize,
-    range: RangeInclusive<usize>,
-) -> usize {
+fn parse_tuning(var: &str, v: Option<&str>, default: usize, range: RangeInclusive<usize>) -> usize {
     match v.map(str::trim) {
         None | Some("") => default,
         Some(s) => match s.parse::<usize>() {
             Ok(n) if range.contains(&n) => n,
             _ => {
                 tracing::warn!(
-                    "{var}={s:?} is not a number of threads in {}..={}: using {default}",
+                    "{var}={s:?} is not a number in {}..={}: using {default}",
                     range.start(),
                     range.end()
                 );
@@ -77,7 +72,7 @@ mod tests {
 
     #[test]
     fn size_comes_from_the_environment_value_within_bounds() {
-        let p = |v| parse_threads(ENV, v, DEFAULT_THREADS, 1..=256);
+        let p = |v| parse_tuning(ENV, v, DEFAULT_THREADS, 1..=256);
         assert_eq!(p(None), DEFAULT_THREADS);
         assert_eq!(p(Some("")), DEFAULT_THREADS);
         assert_eq!(p(Some("4")), 4);
@@ -86,8 +81,8 @@ mod tests {
         assert_eq!(p(Some("257")), DEFAULT_THREADS);
         assert_eq!(p(Some("many")), DEFAULT_THREADS);
         // The prefetch's range: 0 (off) is a valid value there.
-        assert_eq!(parse_threads("X", Some("0"), 16, 0..=usize::MAX), 0);
-        assert_eq!(parse_threads("X", Some("-1"), 16, 0..=usize::MAX), 16);
+        assert_eq!(parse_tuning("X", Some("0"), 16, 0..=usize::MAX), 0);
+        assert_eq!(parse_tuning("X", Some("-1"), 16, 0..=usize::MAX), 16);
     }
 
     #[test]

@@ -211,6 +211,7 @@ pub fn run(cli: Cli) -> i32 {
                     CacheModeArg::Open => crate::view::CacheMode::Open,
                     CacheModeArg::NoOpen => crate::view::CacheMode::NoOpen,
                 },
+                readahead_files: None,
             },
             &s3,
             object_tiers_local.then_some(object_cache_mb),

@@ -2,6 +2,7 @@
 //! passthrough of original files where the kernel offers it (pread fallback otherwise).
 
 use super::lru::Lru;
+use super::readahead::{Readahead, ReadaheadStats};
 use super::tree::{Attr, Errno as TreeErrno, Kind, Tree};
 use fuser::{
     AccessFlags, BackingId, CopyFileRangeFlags, Errno, FileAttr, FileHandle, FileType, Filesystem,
@@ -13,7 +14,7 @@ use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, SystemTime};
 
 /// The view never changes while mounted, so the kernel may cache names and attributes long.
@@ -37,6 +38,8 @@ pub struct ViewStats {
     /// FLUSH and OPENDIR requests that reached the server (answered ENOSYS: at most one each).
     pub flush_requests: AtomicU64,
     pub opendir_requests: AtomicU64,
+    /// The cross-file readahead (files advised, files skipped).
+    pub readahead: Arc<ReadaheadStats>,
 }
 
 /// How the view answers OPEN (see docs/view.md, "Cache modes").
@@ -63,6 +66,8 @@ struct BackingCache {
     by_fh: HashMap<u64, Arc<BackingId>>,
     by_ino: HashMap<u64, Weak<BackingId>>,
     recent: Lru<u64, Arc<BackingId>>,
+    /// `by_ino`'s size at which its dead entries are swept next.
+    sweep_at: usize,
 }
 
 #[derive(Debug)]
@@ -75,6 +80,11 @@ pub struct ViewFs {
     fallback_logged: AtomicBool,
     /// Set when the session ends: the prefetch stops listing.
     prefetch_stop: Arc<AtomicBool>,
+    /// Directory entries read ahead of a sequential reader (0: off).
+    readahead_window: usize,
+    /// Started on first use, in the process that serves (`--background` forks after
+    /// `Session::new`; threads started before would not survive); None if it could not start.
+    readahead: OnceLock<Option<Readahead>>,
 }
 
 /// Lists run concurrently by the metadata prefetch: I/O concurrency, not CPU (the listers wait
@@ -133,9 +143,48 @@ impl ViewFs {
                 by_fh: HashMap::new(),
                 by_ino: HashMap::new(),
                 recent: Lru::new(BACKING_LRU),
+                sweep_at: 2 * BACKING_LRU,
             }),
             fallback_logged: AtomicBool::new(false),
             prefetch_stop: Arc::new(AtomicBool::new(false)),
+            readahead_window: super::readahead::WINDOW,
+            readahead: OnceLock::new(),
+        }
+    }
+
+    /// Reads `files` directory entries ahead of a sequential reader (0: no readahead).
+    pub fn with_readahead(mut self, files: usize) -> ViewFs {
+        self.readahead_window = files;
+        self
+    }
+
+    /// Reads ahead the files that follow `ino` in its directory, if the opens look sequential.
+    fn read_ahead(&self, ino: u64) {
+        if self.readahead_window == 0 {
+            return;
+        }
+        let files = self.tree.read_ahead_after(ino, self.readahead_window);
+        if files.is_empty() {
+            return;
+        }
+        let ra = self.readahead.get_or_init(|| {
+            let started = self
+                .tree
+                .origin()
+                .and_then(|o| Readahead::start(o, self.stats.readahead.clone()));
+            match started {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    // Only slower: every file is still read when it is opened.
+                    tracing::warn!("smstage view: no cross-file readahead ({e})");
+                    None
+                }
+            }
+        });
+        if let Some(ra) = ra {
+            for (rel, len) in files {
+                ra.advise(rel, len);
+            }
         }
     }
 
@@ -216,9 +265,12 @@ impl ViewFs {
                 Ok(id) => {
                     let id = Arc::new(id);
                     cache.by_ino.insert(ino, Arc::downgrade(&id));
-                    if cache.recent.len() >= BACKING_LRU {
-                        // Forget the dead weak entries of evicted ids now and then.
+                    if cache.by_ino.len() >= cache.sweep_at {
+                        // Forget the dead weak entries of evicted ids, once the map has doubled
+                        // since the last sweep (amortised O(1)): sweeping on every registration
+                        // once the LRU was full made each cold open scan 4,096 entries.
                         cache.by_ino.retain(|_, w| w.strong_count() > 0);
+                        cache.sweep_at = (2 * cache.by_ino.len()).max(2 * BACKING_LRU);
                     }
                     cache.recent.put(ino, id.clone());
                     id
@@ -320,6 +372,9 @@ impl Filesystem for ViewFs {
             // and never sends OPEN (nor RELEASE) for files again.
             return reply.error(Errno::ENOSYS);
         }
+        if !write {
+            self.read_ahead(ino.0);
+        }
         if self.passthrough_on() && !write {
             if let Some((fh, id)) = self.reuse_backing(ino.0) {
                 self.stats.passthrough_opens.fetch_add(1, Ordering::Relaxed);
@@ -361,6 +416,10 @@ impl Filesystem for ViewFs {
         self.stats.reads.fetch_add(1, Ordering::Relaxed);
         // fh 0: opened without an OPEN (no-open mode).
         let r = if fh.0 == 0 {
+            if offset == 0 {
+                // No OPEN in this mode: the first read of a file stands for its open.
+                self.read_ahead(_ino.0);
+            }
             self.tree.read_ino(_ino.0, offset, size)
         } else {
             self.tree.read(fh.0, offset, size)

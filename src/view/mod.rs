@@ -2,7 +2,8 @@
 //! the import is approved.
 //!
 //! [`tree`] is the filesystem core (no FUSE types), [`origin`] reads the original without ever
-//! leaving the base directory, [`fuse`] is the fuser glue and [`mount`] the mount lifecycle.
+//! leaving the base directory, [`readahead`] reads the next files of a directory ahead of a
+//! reader, [`fuse`] is the fuser glue and [`mount`] the mount lifecycle.
 //! Validation mode (`--object-tiers-local`): [`objects`] adds the object tiers as local
 //! segments, [`objread`] reads their files with ranged GETs through [`blockcache`].
 
@@ -13,6 +14,7 @@ pub mod mount;
 pub mod objects;
 pub mod objread;
 pub mod origin;
+pub mod readahead;
 pub mod tree;
 
 pub use mount::{

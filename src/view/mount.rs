@@ -4,6 +4,7 @@
 pub use super::fuse::CacheMode;
 use super::fuse::{Prefetcher, ViewFs, ViewStats, PREFETCH_THREADS};
 use super::objects::ObjectView;
+use super::readahead;
 use super::tree::Tree;
 use super::ViewError;
 use crate::plan::Plan;
@@ -30,6 +31,9 @@ pub struct MountOptions {
     pub allow_other: bool,
     /// How opens are answered: passthrough per open (default) or no-open.
     pub cache_mode: CacheMode,
+    /// Directory entries read ahead of a sequential reader (see `view::readahead`; 0: off);
+    /// None: `SMSTAGE_READAHEAD_FILES`, else the default.
+    pub readahead_files: Option<usize>,
 }
 
 /// A view served by a thread of this process (tests and embedding); unmounts on drop.
@@ -86,7 +90,7 @@ fn passthrough_wanted() -> bool {
 /// Listers of the metadata prefetch: `SMSTAGE_PREFETCH_THREADS` (0 turns it off, for
 /// measurements), [`PREFETCH_THREADS`] otherwise.
 fn prefetch_threads() -> usize {
-    crate::io_pool::threads_from_env("SMSTAGE_PREFETCH_THREADS", PREFETCH_THREADS, 0..=usize::MAX)
+    crate::io_pool::tuning_from_env("SMSTAGE_PREFETCH_THREADS", PREFETCH_THREADS, 0..=usize::MAX)
 }
 
 /// Mounts the view of `plan` at `mountpoint`. Foreground (the default): blocks until the view is
@@ -217,7 +221,11 @@ fn establish(
     let abs = prepare_mountpoint(mountpoint)?;
     let tree = Arc::new(Tree::build(plan, objects)?);
     let stats = Arc::new(ViewStats::default());
-    let fs = ViewFs::new(tree, passthrough, opts.cache_mode, stats.clone());
+    let readahead = opts.readahead_files.unwrap_or_else(|| {
+        crate::io_pool::tuning_from_env("SMSTAGE_READAHEAD_FILES", readahead::WINDOW, 0..=1024)
+    });
+    let fs =
+        ViewFs::new(tree, passthrough, opts.cache_mode, stats.clone()).with_readahead(readahead);
     let prefetcher = fs.prefetcher(prefetch_threads());
     let session = Session::new(fs, &abs, &fuse_config(opts)).map_err(|source| {
         if source.raw_os_error() == Some(libc::EBUSY) {

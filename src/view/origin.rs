@@ -79,6 +79,15 @@ impl Origin {
         &self.base
     }
 
+    /// A second handle on the same base directory (a duplicate descriptor, not a new lookup of
+    /// the path: it cannot end up somewhere else).
+    pub fn try_clone(&self) -> io::Result<Origin> {
+        Ok(Origin {
+            base: self.base.clone(),
+            base_fd: self.base_fd.try_clone()?,
+        })
+    }
+
     /// Opens `rel` (empty = the base itself) beneath the base without following any symlink.
     fn open_beneath(&self, rel: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
         if !plain_relative(rel) {

@@ -10,6 +10,7 @@ use super::lru::Lru;
 use super::objects::{ObjectView, OverlayKind};
 use super::objread::{ObjectLeaf, ObjectReader};
 use super::origin::{plain_relative, OrigKind, Origin};
+use super::readahead::{Streams, FILE_HEAD};
 use super::ViewError;
 use crate::plan::{NodeKind, Plan};
 use std::collections::HashMap;
@@ -110,6 +111,22 @@ struct Child {
     attr: Option<Attr>,
 }
 
+/// Directories looked at to find where a scan goes next (see [`Tree::read_ahead_after`]).
+const NEXT_DIR_VISITS: usize = 64;
+
+/// The files among `kids` (entries of directory `dir`, relative to the base) with the bytes to
+/// read ahead of each.
+fn files_to_read(kids: &[Child], dir: &Path) -> Vec<(PathBuf, u64)> {
+    kids.iter()
+        .filter_map(|c| match c.attr {
+            Some(a) if c.kind == Kind::File && a.size > 0 => {
+                Some((dir.join(&c.name), a.size.min(FILE_HEAD)))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// Original files kept open for READs that come without an OPEN (no-open mode): enough for a
 /// reader's working set, bounded so a full scan does not exhaust descriptors.
 const READ_FDS: usize = 1024;
@@ -176,6 +193,7 @@ pub struct Tree {
     handles: Mutex<HashMap<u64, Handle>>,
     next_fh: AtomicU64,
     objects: Option<Arc<ObjectReader>>,
+    streams: Mutex<Streams>,
 }
 
 /// What one entry of the generated part of the tree is made from.
@@ -390,6 +408,7 @@ impl Tree {
             handles: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             objects: objects.map(|o| o.reader.clone()),
+            streams: Mutex::new(Streams::default()),
         })
     }
 
@@ -841,6 +860,115 @@ impl Tree {
         })
     }
 
+    /// Original file `ino` was opened: the files of its directory to read ahead now (see
+    /// [`super::readahead`]), as paths relative to the base with the bytes to read of each.
+    /// Only entries of listed directories take part: a name found by lookup alone has no
+    /// known successor.
+    pub fn read_ahead_after(&self, ino: Ino, window: usize) -> Vec<(PathBuf, u64)> {
+        if ino < self.first_pass {
+            return Vec::new();
+        }
+        let (parent, path) = {
+            let t = self.pass.read().unwrap_or_else(|p| p.into_inner());
+            match t.entries.get((ino - self.first_pass) as usize) {
+                Some(e) => (e.parent, e.orig.clone()),
+                None => return Vec::new(),
+            }
+        };
+        let (Some(name), Some(dir)) = (path.file_name(), path.parent()) else {
+            return Vec::new();
+        };
+        let Some(kids) = lock(&self.listings).get(&parent).cloned() else {
+            return Vec::new();
+        };
+        let Ok(idx) = kids.binary_search_by(|c| c.name.as_bytes().cmp(name.as_bytes())) else {
+            return Vec::new();
+        };
+        let range = lock(&self.streams).opened(parent, idx, kids.len(), window);
+        let reaches_end = !range.is_empty() && range.end == kids.len();
+        let mut files = files_to_read(&kids[range], dir);
+        // The window ran off the end of this directory: a scan goes on with the next one
+        // (the next table of the partition, the next partition), so read its head too.
+        if reaches_end {
+            if let Some((next, next_kids, next_path)) = self.next_dir_with_files(parent) {
+                let k = window.min(next_kids.len());
+                if lock(&self.streams).seed(next, k) {
+                    files.extend(files_to_read(&next_kids[..k], &next_path));
+                }
+            }
+        }
+        files
+    }
+
+    fn parent_of(&self, ino: Ino) -> Option<Ino> {
+        Some(match self.locate(ino).ok()? {
+            Loc::Gen(g) => g.parent,
+            Loc::Orig { parent, .. } => parent,
+        })
+    }
+
+    /// The children of directory `ino` if known without I/O (generated, or listed already),
+    /// with its path in the original for a passed-through directory.
+    fn listed(&self, ino: Ino) -> Option<(Arc<Vec<Child>>, Option<PathBuf>)> {
+        match self.locate(ino).ok()? {
+            Loc::Gen(g) => match &g.body {
+                GenBody::Dir(kids) => Some((kids.clone(), None)),
+                _ => None,
+            },
+            Loc::Orig { path, .. } => Some((lock(&self.listings).get(&ino)?.clone(), Some(path))),
+        }
+    }
+
+    /// The directory after `dir` in a depth-first, name-ordered walk of the view that holds
+    /// original files, looking only at what is listed already and at no more than
+    /// `NEXT_DIR_VISITS` directories (empty directories cannot make a request slow).
+    fn next_dir_with_files(&self, dir: Ino) -> Option<(Ino, Arc<Vec<Child>>, PathBuf)> {
+        let mut budget = NEXT_DIR_VISITS;
+        let mut cur = dir;
+        loop {
+            let parent = self.parent_of(cur)?;
+            if parent == cur {
+                return None;
+            }
+            let (siblings, _) = self.listed(parent)?;
+            let i = siblings.iter().position(|c| c.ino == cur)?;
+            for s in siblings[i + 1..].iter().filter(|c| c.kind == Kind::Dir) {
+                if let Some(found) = self.first_dir_with_files(s.ino, &mut budget) {
+                    return Some(found);
+                }
+                if budget == 0 {
+                    return None;
+                }
+            }
+            cur = parent;
+        }
+    }
+
+    fn first_dir_with_files(
+        &self,
+        dir: Ino,
+        budget: &mut usize,
+    ) -> Option<(Ino, Arc<Vec<Child>>, PathBuf)> {
+        *budget = budget.checked_sub(1)?;
+        let (kids, path) = self.listed(dir)?;
+        if let Some(path) = path {
+            if kids.iter().any(|c| c.kind == Kind::File) {
+                return Some((dir, kids, path));
+            }
+        }
+        for sub in kids.iter().filter(|c| c.kind == Kind::Dir) {
+            if let Some(found) = self.first_dir_with_files(sub.ino, budget) {
+                return Some(found);
+            }
+        }
+        None
+    }
+
+    /// A second handle on the original's base directory (for the readahead workers).
+    pub fn origin(&self) -> std::io::Result<Origin> {
+        self.origin.try_clone()
+    }
+
     /// A fresh handle number with nothing behind it (passthrough opens answered without
     /// opening the original); [`Tree::release`] of it is a no-op.
     pub fn new_fh(&self) -> u64 {
@@ -1098,6 +1226,69 @@ pub(crate) mod tests {
                 .unwrap_or_else(|e| panic!("{p}: {name}: {e:?}"))
                 .ino
         })
+    }
+
+    #[test]
+    fn read_ahead_follows_a_scan_across_tables_and_partitions() {
+        let tmp = tempfile::tempdir().unwrap();
+        let plan = fake_db(tmp.path());
+        let listed_tree = || {
+            let t = Tree::new(&plan).unwrap();
+            t.prefetch(2, &AtomicBool::new(false));
+            t
+        };
+        let ahead = |t: &Tree, path: &str, window: usize| -> Vec<String> {
+            let ino = resolve(t, &format!("data/versions/{path}"));
+            t.read_ahead_after(ino, window)
+                .into_iter()
+                .map(|(p, n)| format!("{} {n}", p.display()))
+                .collect()
+        };
+        // A scan from the first entry: the rest of the directory (files with bytes only, not
+        // the empty one nor the symlink), then the head of the next directory that has files,
+        // two levels up and one partition over.
+        let t = listed_tree();
+        assert_eq!(
+            ahead(&t, "2024.01.02/1/trade/.d", 8),
+            [
+                "data/2024.01.02/trade/price 40",
+                "data/2024.01.02/trade/size 3",
+                "data/2024.01.03/trade/.d 15",
+                "data/2024.01.03/trade/price 56",
+                "data/2024.01.03/trade/size 5",
+            ]
+        );
+        // Continuing the scan, into the next partition too, reads nothing twice.
+        for f in ["2024.01.02/1/trade/price", "2024.01.02/1/trade/size"] {
+            assert!(ahead(&t, f, 8).is_empty(), "{f}");
+        }
+        assert!(ahead(&t, "2024.01.03/1/trade/.d", 8).is_empty());
+
+        // Random access: nothing is read ahead, and two consecutive opens at the end of a
+        // directory have nothing left to read.
+        let t = listed_tree();
+        assert!(ahead(&t, "2024.01.03/1/trade/price", 8).is_empty());
+        assert!(ahead(&t, "2024.01.03/1/trade/size", 8).is_empty());
+
+        // The window bounds it: 3 entries after `.d` are `empty`, the symlink and `price`.
+        let t = listed_tree();
+        assert_eq!(
+            ahead(&t, "2024.01.02/1/trade/.d", 3),
+            ["data/2024.01.02/trade/price 40"]
+        );
+        assert!(ahead(&listed_tree(), "2024.01.02/1/trade/.d", 0).is_empty());
+
+        // Only listed directories take part: without the prefetch, the lookups listed this
+        // directory but not the next partition's, which is not read ahead (no I/O is done to
+        // find it).
+        let t = Tree::new(&plan).unwrap();
+        assert_eq!(
+            ahead(&t, "2024.01.02/1/trade/.d", 8),
+            [
+                "data/2024.01.02/trade/price 40",
+                "data/2024.01.02/trade/size 3"
+            ]
+        );
     }
 
     #[test]
