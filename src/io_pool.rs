@@ -24,8 +24,8 @@ pub fn threads() -> usize {
 }
 
 /// A tuning count (threads, files) from environment variable `var`: its value when it is a
-/// number in `range`, else `default`. A malformed or out-of-range value is reported on the log and ignored, never
-/// fatal: it only tunes speed.
+/// number in `range`, else `default`. A malformed or out-of-range value is reported on the log
+/// and ignored, never fatal: it only tunes speed.
 pub fn tuning_from_env(var: &str, default: usize, range: RangeInclusive<usize>) -> usize {
     parse_tuning(var, std::env::var(var).ok().as_deref(), default, range)
 }

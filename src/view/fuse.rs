@@ -405,7 +405,7 @@ impl Filesystem for ViewFs {
     fn read(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         size: u32,
@@ -418,9 +418,9 @@ impl Filesystem for ViewFs {
         let r = if fh.0 == 0 {
             if offset == 0 {
                 // No OPEN in this mode: the first read of a file stands for its open.
-                self.read_ahead(_ino.0);
+                self.read_ahead(ino.0);
             }
-            self.tree.read_ino(_ino.0, offset, size)
+            self.tree.read_ino(ino.0, offset, size)
         } else {
             self.tree.read(fh.0, offset, size)
         };
