@@ -12,7 +12,8 @@
 #       `ls MOUNT/db`), split into plan and after-plan; server peak RSS (VmHWM) after (b);
 #       targets <= 1 s and <= 200 MB.
 # (a) and (b) run once per cache mode of the view (MODES, default "open no-open": passthrough
-# per open, the default, and --cache-mode no-open).
+# per open, the default, and --cache-mode no-open); (a) adds one cold pass with the view's
+# cross-file readahead off.
 # Needs root (drop_caches, FUSE). Usage: scripts/bench-view.sh [PARTITIONS] [ROWS] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -159,6 +160,13 @@ readcmp() { # LABEL DIRECT_ROOT VIEW_ROOT LIST
 }
 readcmp "small files ($(($(du -sb "$work/hdb/data" | cut -f1) / nfiles)) B avg)" \
   "$work/hdb/data" "$mnt/db/$seg" "$work/list"
+unmount_view "$mnt"
+# What the cross-file readahead is worth: the same cold read with it off, against the direct
+# read right after it.
+SMSTAGE_READAHEAD_FILES=0 mount_view "$cfg" "$mnt"
+dropc; v=$(rd "$mnt/db/$seg" "$work/list"); dropc; d=$(rd "$work/hdb/data" "$work/list")
+printf 'small files read, cold, readahead off (SMSTAGE_READAHEAD_FILES=0):  direct %.3f s, view %.3f s, throughput view/direct %sx\n' \
+  "$d" "$v" "$(div "$d" "$v")"
 unmount_view "$mnt"
 
 if [ "$big" = 1 ]; then
