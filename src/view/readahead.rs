@@ -21,7 +21,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 
 /// Directory entries read ahead of the last one opened (`SMSTAGE_READAHEAD_FILES`, 0 = off).
-pub const WINDOW: usize = 8;
+pub const WINDOW: usize = 32;
 /// Bytes advised per file: small columns whole, the head of a large one (the kernel's own
 /// readahead takes over once the reader streams it).
 pub const FILE_HEAD: u64 = 1 << 20;
@@ -48,17 +48,24 @@ pub struct Streams {
 }
 
 impl Streams {
-    /// Entry `idx` of directory `dir` (which has `len` entries) was opened: the entries to read
-    /// ahead now. A stream starts at the directory's first entry (a reader starting there is
+    /// Entry `idx` of directory `dir` (which has `len` entries) was opened. None when the open
+    /// is random access; else the entries of `dir` to read ahead now (possibly none: already
+    /// read ahead). A stream starts at the directory's first entry (a reader starting there is
     /// about to scan it), or with the second of two consecutive opens anywhere; it goes on while
     /// each open is the next entry or one already read ahead, `window` entries ahead of the
-    /// reader. Any other open (random access) reads nothing ahead; reopening the last entry
-    /// changes nothing.
-    pub fn opened(&mut self, dir: Ino, idx: usize, len: usize, window: usize) -> Range<usize> {
+    /// reader (the caller carries what lies past the end of `dir` over to the directories that
+    /// follow, with [`Streams::extend`]). Reopening the last entry opened reads nothing more.
+    pub fn opened(
+        &mut self,
+        dir: Ino,
+        idx: usize,
+        len: usize,
+        window: usize,
+    ) -> Option<Range<usize>> {
         let prev = self.by_dir.get(&dir).copied();
         let sequential = match prev {
             None => idx == 0,
-            Some(s) if s.last == Some(idx) => return 0..0,
+            Some(s) if s.last == Some(idx) => return Some(0..0),
             Some(s) => {
                 let next = s.last.map_or(0, |l| l + 1);
                 next <= idx && idx < s.ahead.max(next + 1)
@@ -75,7 +82,7 @@ impl Streams {
                     ahead: idx + 1,
                 },
             );
-            return 0..0;
+            return None;
         }
         let from = prev.map_or(0, |s| s.ahead).max(idx + 1);
         let to = len.min(idx + 1 + window).max(from);
@@ -86,19 +93,23 @@ impl Streams {
                 ahead: to,
             },
         );
-        from..to
+        Some(from..to)
     }
 
-    /// A scan is about to reach directory `dir`, whose first `ahead` entries are being read
-    /// ahead: its first open then continues the stream. False (and nothing changes) when `dir`
-    /// already has a stream: it was read ahead, or is being read, already.
-    pub fn seed(&mut self, dir: Ino, ahead: usize) -> bool {
-        if self.by_dir.contains_key(&dir) {
-            return false;
+    /// A scan is about to reach directory `dir`: its first `upto` entries should be read ahead.
+    /// Returns those not read ahead yet (and records them), so that the reader's first open
+    /// there continues the stream and nothing is read twice.
+    pub fn extend(&mut self, dir: Ino, upto: usize) -> Range<usize> {
+        if !self.by_dir.contains_key(&dir) {
+            self.make_room();
         }
-        self.make_room();
-        self.by_dir.insert(dir, Stream { last: None, ahead });
-        true
+        let s = self.by_dir.entry(dir).or_insert(Stream {
+            last: None,
+            ahead: 0,
+        });
+        let from = s.ahead;
+        s.ahead = s.ahead.max(upto);
+        from..s.ahead
     }
 
     fn make_room(&mut self) {
@@ -184,69 +195,74 @@ mod tests {
     #[test]
     fn a_scan_from_the_first_entry_stays_a_window_ahead() {
         let mut s = Streams::default();
-        assert_eq!(s.opened(7, 0, 20, 4), 1..5);
-        assert_eq!(s.opened(7, 1, 20, 4), 5..6);
-        assert_eq!(s.opened(7, 2, 20, 4), 6..7);
+        assert_eq!(s.opened(7, 0, 20, 4), Some(1..5));
+        assert_eq!(s.opened(7, 1, 20, 4), Some(5..6));
+        assert_eq!(s.opened(7, 2, 20, 4), Some(6..7));
         // Skipping forward inside what was read ahead keeps the stream.
-        assert_eq!(s.opened(7, 5, 20, 4), 7..10);
-        // The end of the directory bounds the window.
-        assert_eq!(s.opened(7, 6, 8, 4), 10..10);
-        assert_eq!(s.opened(7, 7, 8, 4), 10..10);
+        assert_eq!(s.opened(7, 5, 20, 4), Some(7..10));
+        // The end of the directory bounds the window; the stream goes on.
+        assert_eq!(s.opened(7, 6, 8, 4), Some(10..10));
+        assert_eq!(s.opened(7, 7, 8, 4), Some(10..10));
+        assert_eq!(s.opened(7, 7, 8, 4), Some(0..0), "reopen");
     }
 
     #[test]
     fn random_opens_read_nothing_ahead_until_two_are_consecutive() {
         let mut s = Streams::default();
-        assert_eq!(s.opened(1, 9, 20, 4), 0..0);
-        assert_eq!(s.opened(1, 3, 20, 4), 0..0, "backwards");
-        assert_eq!(s.opened(1, 3, 20, 4), 0..0, "reopen");
+        assert_eq!(s.opened(1, 9, 20, 4), None);
+        assert_eq!(s.opened(1, 3, 20, 4), None, "backwards");
         assert_eq!(
             s.opened(1, 4, 20, 4),
-            5..9,
+            Some(5..9),
             "second of two consecutive opens"
         );
-        assert_eq!(s.opened(1, 15, 20, 4), 0..0, "jump past the window");
-        assert_eq!(s.opened(1, 16, 20, 4), 17..20);
+        assert_eq!(s.opened(1, 15, 20, 4), None, "jump past the window");
+        assert_eq!(s.opened(1, 16, 20, 4), Some(17..20));
     }
 
     #[test]
     fn directories_are_followed_independently_and_the_table_is_bounded() {
         let mut s = Streams::default();
-        assert_eq!(s.opened(1, 0, 3, 8), 1..3);
-        assert_eq!(s.opened(2, 0, 3, 8), 1..3);
-        assert_eq!(s.opened(1, 1, 3, 8), 3..3);
+        assert_eq!(s.opened(1, 0, 3, 8), Some(1..3));
+        assert_eq!(s.opened(2, 0, 3, 8), Some(1..3));
+        assert_eq!(s.opened(1, 1, 3, 8), Some(3..3));
         for d in 10..10 + MAX_STREAMS as Ino {
             s.opened(d, 5, 9, 1);
         }
         assert!(s.by_dir.len() <= MAX_STREAMS);
         // A window of 0 never reads ahead.
-        assert_eq!(Streams::default().opened(1, 0, 5, 0), 1..1);
+        assert_eq!(Streams::default().opened(1, 0, 5, 0), Some(1..1));
     }
 
     #[test]
-    fn a_seeded_directory_continues_the_scan_without_reading_twice() {
+    fn an_extended_directory_continues_the_scan_without_reading_twice() {
         let mut s = Streams::default();
-        assert!(s.seed(3, 4));
-        assert!(!s.seed(3, 4), "seeded once");
+        assert_eq!(s.extend(3, 4), 0..4);
+        assert_eq!(s.extend(3, 4), 4..4, "extended once");
+        assert_eq!(s.extend(3, 6), 4..6, "further");
         assert_eq!(
             s.opened(3, 0, 10, 4),
-            4..5,
-            "entries 1..4 were read ahead with the seed"
+            Some(6..6),
+            "entries 1..5 were read ahead already"
         );
-        assert_eq!(s.opened(3, 1, 10, 4), 5..6);
-        assert!(!s.seed(3, 8), "a directory being read is not seeded again");
+        assert_eq!(s.opened(3, 1, 10, 6), Some(6..8));
+        assert_eq!(
+            s.extend(3, 8),
+            8..8,
+            "a directory being read is not read twice"
+        );
         let mut s = Streams::default();
-        assert!(s.seed(4, 4));
+        s.extend(4, 4);
         assert_eq!(
             s.opened(4, 2, 10, 4),
-            4..7,
-            "an open inside the seeded window"
+            Some(4..7),
+            "an open inside the extended window"
         );
         let mut s = Streams::default();
-        assert!(s.seed(5, 2));
+        s.extend(5, 2);
         assert_eq!(
             s.opened(5, 6, 10, 4),
-            0..0,
+            None,
             "a jump past it is random access"
         );
     }

@@ -884,18 +884,24 @@ impl Tree {
         let Ok(idx) = kids.binary_search_by(|c| c.name.as_bytes().cmp(name.as_bytes())) else {
             return Vec::new();
         };
-        let range = lock(&self.streams).opened(parent, idx, kids.len(), window);
-        let reaches_end = !range.is_empty() && range.end == kids.len();
+        let Some(range) = lock(&self.streams).opened(parent, idx, kids.len(), window) else {
+            return Vec::new();
+        };
         let mut files = files_to_read(&kids[range], dir);
-        // The window ran off the end of this directory: a scan goes on with the next one
-        // (the next table of the partition, the next partition), so read its head too.
-        if reaches_end {
-            if let Some((next, next_kids, next_path)) = self.next_dir_with_files(parent) {
-                let k = window.min(next_kids.len());
-                if lock(&self.streams).seed(next, k) {
-                    files.extend(files_to_read(&next_kids[..k], &next_path));
-                }
-            }
+        // The window runs past the end of this directory: a scan goes on with the next ones
+        // (the next table of the partition, then the next partition), so read their heads too.
+        let mut past_end = (idx + 1 + window).saturating_sub(kids.len());
+        let (mut cur, mut visits) = (parent, NEXT_DIR_VISITS);
+        while past_end > 0 {
+            let Some((next, next_kids, next_path)) = self.next_dir_with_files(cur, &mut visits)
+            else {
+                break;
+            };
+            let upto = past_end.min(next_kids.len());
+            let range = lock(&self.streams).extend(next, upto);
+            files.extend(files_to_read(&next_kids[range], &next_path));
+            past_end -= upto;
+            cur = next;
         }
         files
     }
@@ -920,10 +926,13 @@ impl Tree {
     }
 
     /// The directory after `dir` in a depth-first, name-ordered walk of the view that holds
-    /// original files, looking only at what is listed already and at no more than
-    /// `NEXT_DIR_VISITS` directories (empty directories cannot make a request slow).
-    fn next_dir_with_files(&self, dir: Ino) -> Option<(Ino, Arc<Vec<Child>>, PathBuf)> {
-        let mut budget = NEXT_DIR_VISITS;
+    /// original files, looking only at what is listed already and visiting at most `budget`
+    /// directories (empty directories cannot make a request slow).
+    fn next_dir_with_files(
+        &self,
+        dir: Ino,
+        budget: &mut usize,
+    ) -> Option<(Ino, Arc<Vec<Child>>, PathBuf)> {
         let mut cur = dir;
         loop {
             let parent = self.parent_of(cur)?;
@@ -933,10 +942,10 @@ impl Tree {
             let (siblings, _) = self.listed(parent)?;
             let i = siblings.iter().position(|c| c.ino == cur)?;
             for s in siblings[i + 1..].iter().filter(|c| c.kind == Kind::Dir) {
-                if let Some(found) = self.first_dir_with_files(s.ino, &mut budget) {
+                if let Some(found) = self.first_dir_with_files(s.ino, budget) {
                     return Some(found);
                 }
-                if budget == 0 {
+                if *budget == 0 {
                     return None;
                 }
             }
@@ -1244,9 +1253,10 @@ pub(crate) mod tests {
                 .map(|(p, n)| format!("{} {n}", p.display()))
                 .collect()
         };
-        // A scan from the first entry: the rest of the directory (files with bytes only, not
-        // the empty one nor the symlink), then the head of the next directory that has files,
-        // two levels up and one partition over.
+        // A scan from the first entry, 8 entries ahead: the 4 other entries of the directory
+        // (of which the files with bytes: not the empty one nor the symlink), then the first 4
+        // entries of the next directory that has files, two levels up and one partition over
+        // (`.d`, the symlink `alias`, `empty`, `price`).
         let t = listed_tree();
         assert_eq!(
             ahead(&t, "2024.01.02/1/trade/.d", 8),
@@ -1255,20 +1265,35 @@ pub(crate) mod tests {
                 "data/2024.01.02/trade/size 3",
                 "data/2024.01.03/trade/.d 15",
                 "data/2024.01.03/trade/price 56",
-                "data/2024.01.03/trade/size 5",
             ]
         );
-        // Continuing the scan, into the next partition too, reads nothing twice.
-        for f in ["2024.01.02/1/trade/price", "2024.01.02/1/trade/size"] {
+        // Each open moves the window on by one entry, across the directory boundary; nothing
+        // is read twice.
+        assert_eq!(
+            ahead(&t, "2024.01.02/1/trade/empty", 8),
+            ["data/2024.01.03/trade/size 5"]
+        );
+        // Past the last partition the walk goes on in the view's order: the splayed table.
+        assert_eq!(
+            ahead(&t, "2024.01.02/1/trade/price", 8),
+            ["data/splayed/.d 12", "data/splayed/a 4"]
+        );
+        for f in [
+            "2024.01.02/1/trade/size",
+            "2024.01.03/1/trade/.d",
+            "2024.01.03/1/trade/price",
+        ] {
             assert!(ahead(&t, f, 8).is_empty(), "{f}");
         }
-        assert!(ahead(&t, "2024.01.03/1/trade/.d", 8).is_empty());
 
-        // Random access: nothing is read ahead, and two consecutive opens at the end of a
-        // directory have nothing left to read.
+        // Random access reads nothing ahead; two consecutive opens at the end of a directory
+        // start a stream whose window lies past it, in the next directory.
         let t = listed_tree();
         assert!(ahead(&t, "2024.01.03/1/trade/price", 8).is_empty());
-        assert!(ahead(&t, "2024.01.03/1/trade/size", 8).is_empty());
+        assert_eq!(
+            ahead(&t, "2024.01.03/1/trade/size", 8),
+            ["data/splayed/.d 12", "data/splayed/a 4"]
+        );
 
         // The window bounds it: 3 entries after `.d` are `empty`, the symlink and `price`.
         let t = listed_tree();
