@@ -445,3 +445,87 @@ fn mount_refuses_bad_mountpoints_and_failing_databases() {
     assert!(out.all().contains("load-domain-missing"), "{}", out.all());
     assert!(!is_mounted(&empty));
 }
+
+/// `smstage ARGS` started with its open-file limit set to `soft`/`hard` (`ulimit -S -n` / `-H -n`).
+fn smstage_with_nofile(args: &[&str], soft: u64, hard: u64) -> Out {
+    use std::os::unix::process::CommandExt;
+    let mut c = Command::new(bin());
+    c.args(args);
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        c.pre_exec(move || {
+            let r = libc::rlimit {
+                rlim_cur: soft,
+                rlim_max: hard,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &r) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let o = c.output().expect("run smstage");
+    Out {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+/// The soft open-file limit of process `pid`.
+fn soft_nofile(pid: i32) -> u64 {
+    let limits = fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    line.split_whitespace().nth(3).unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_low_open_file_limit_does_not_fail_reads_through_the_view() {
+    // 12 partitions x 2 tables x (10 columns + .d): 264 partition files, more than the limit.
+    let b = generated(12, 2, 10, 20);
+    let outside = tempfile::tempdir().unwrap();
+    let mnt = outside.path().join("view");
+    fs::create_dir(&mnt).unwrap();
+    let _guard = Unmount(mnt.clone());
+    let mount = [
+        "mount",
+        "--config",
+        &b.config_str(),
+        mnt.to_str().unwrap(),
+        "--background",
+        "--cache-mode",
+        "no-open",
+    ];
+
+    // A hard limit of 128: the server cannot raise it, keeps fewer descriptors for its READs
+    // (it used to keep up to 1,024 and then fail opens with EMFILE) and serves every file.
+    let out = smstage_with_nofile(&mount, 128, 128);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(soft_nofile(server_pid(&mnt).unwrap()), 128);
+    let seg = fs::read_to_string(mnt.join("db/par.txt")).unwrap();
+    let seg = mnt.join("db").join(seg.lines().next().unwrap());
+    let mut n = 0;
+    for e in walkdir::WalkDir::new(b.data()).min_depth(3).max_depth(3) {
+        let e = e.unwrap();
+        let rel = e.path().strip_prefix(b.data()).unwrap();
+        let through = fs::read(seg.join(rel)).unwrap_or_else(|err| panic!("{rel:?}: {err}"));
+        assert!(through == fs::read(e.path()).unwrap(), "{rel:?}");
+        n += 1;
+    }
+    assert!(
+        n > 128,
+        "only {n} files read: the limit was never in the way"
+    );
+    let out = smstage(&["unmount", mnt.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.all());
+
+    // A soft limit under a higher hard one: the server raises it, as servers do.
+    let out = smstage_with_nofile(&mount, 128, 4096);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(soft_nofile(server_pid(&mnt).unwrap()), 4096);
+    let out = smstage(&["unmount", mnt.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.all());
+}

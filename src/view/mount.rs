@@ -218,6 +218,7 @@ fn establish(
     passthrough: bool,
 ) -> Result<(Session<ViewFs>, PathBuf, Arc<ViewStats>, Prefetcher), ViewError> {
     check_dev_fuse()?;
+    raise_open_file_limit();
     let abs = prepare_mountpoint(mountpoint)?;
     let tree = Arc::new(Tree::build(plan, objects)?);
     let stats = Arc::new(ViewStats::default());
@@ -264,6 +265,32 @@ fn fuse_config(opts: &MountOptions) -> Config {
     c.n_threads = Some(4);
     c.clone_fd = true;
     c
+}
+
+/// Raises the soft limit on open files to the hard limit (as servers do; the usual soft limit
+/// is 1,024): in pread and `no-open` modes the server holds a descriptor per file q has open,
+/// plus those it keeps for speed. Set before `--background` forks, so the server inherits it.
+/// Not fatal: the view sizes what it keeps by the limit it has.
+fn raise_open_file_limit() {
+    let Some(r) = super::tree::open_file_limits() else {
+        return;
+    };
+    if r.rlim_cur >= r.rlim_max {
+        return;
+    }
+    let want = libc::rlimit {
+        rlim_cur: r.rlim_max,
+        rlim_max: r.rlim_max,
+    };
+    // SAFETY: plain data in-parameter.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &want) } != 0 {
+        tracing::warn!(
+            "smstage view: cannot raise the open-file limit from {} to {}: {}",
+            r.rlim_cur,
+            r.rlim_max,
+            io::Error::last_os_error()
+        );
+    }
 }
 
 fn check_dev_fuse() -> Result<(), ViewError> {

@@ -131,6 +131,22 @@ fn files_to_read(kids: &[Child], dir: &Path) -> Vec<(PathBuf, u64)> {
 /// reader's working set, bounded so a full scan does not exhaust descriptors.
 const READ_FDS: usize = 1024;
 
+/// How many descriptors [`READ_FDS`] may really take under a soft open-file limit of `soft`:
+/// a quarter of it, so open handles (one per file q has open in pread mode) keep the rest.
+fn read_fd_cap(soft: u64) -> usize {
+    (soft / 4).clamp(8, READ_FDS as u64) as usize
+}
+
+/// This process's limits on open files (`RLIMIT_NOFILE`: soft, hard).
+pub(crate) fn open_file_limits() -> Option<libc::rlimit> {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain data out-parameter.
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0).then_some(r)
+}
+
 #[derive(Debug)]
 enum GenBody {
     Dir(Arc<Vec<Child>>),
@@ -404,7 +420,9 @@ impl Tree {
             pass: RwLock::new(PassTable::default()),
             listings: Mutex::new(HashMap::new()),
             open_files: Mutex::new(HashMap::new()),
-            read_fds: Mutex::new(Lru::new(READ_FDS)),
+            read_fds: Mutex::new(Lru::new(read_fd_cap(
+                open_file_limits().map_or(1024, |r| r.rlim_cur),
+            ))),
             handles: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             objects: objects.map(|o| o.reader.clone()),
@@ -1235,6 +1253,14 @@ pub(crate) mod tests {
                 .unwrap_or_else(|e| panic!("{p}: {name}: {e:?}"))
                 .ino
         })
+    }
+
+    #[test]
+    fn kept_descriptors_leave_most_of_the_open_file_limit_to_open_handles() {
+        assert_eq!(read_fd_cap(1024), 256);
+        assert_eq!(read_fd_cap(256), 64);
+        assert_eq!(read_fd_cap(20), 8);
+        assert_eq!(read_fd_cap(1 << 20), READ_FDS);
     }
 
     #[test]
