@@ -464,12 +464,7 @@ fn smstage_with_nofile(args: &[&str], soft: u64, hard: u64) -> Out {
             Ok(())
         });
     }
-    let o = c.output().expect("run smstage");
-    Out {
-        code: o.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
+    run(c)
 }
 
 /// The soft open-file limit of process `pid`.

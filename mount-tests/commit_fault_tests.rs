@@ -89,12 +89,7 @@ struct Running(Option<Child>);
 
 impl Running {
     fn finish(mut self) -> Out {
-        let o = self.0.take().unwrap().wait_with_output().unwrap();
-        Out {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
+        self.0.take().unwrap().wait_with_output().unwrap().into()
     }
 }
 

@@ -40,14 +40,24 @@ impl Out {
 }
 
 pub fn smstage(args: &[&str]) -> Out {
-    let o = Command::new(bin())
-        .args(args)
-        .output()
-        .expect("run smstage");
-    Out {
-        code: o.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    let mut c = Command::new(bin());
+    c.args(args);
+    run(c)
+}
+
+/// Runs `c` to the end and collects its exit code and output.
+pub fn run(mut c: Command) -> Out {
+    c.output().expect("run smstage").into()
+}
+
+impl From<std::process::Output> for Out {
+    /// The exit code is -1 for a process killed by a signal.
+    fn from(o: std::process::Output) -> Out {
+        Out {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
     }
 }
 
@@ -264,16 +274,9 @@ pub fn s3_server() -> Option<&'static std::collections::HashMap<String, String>>
 
 /// Runs smstage with the given extra environment.
 pub fn smstage_env(args: &[&str], env: &std::collections::HashMap<String, String>) -> Out {
-    let o = Command::new(bin())
-        .args(args)
-        .envs(env)
-        .output()
-        .expect("run smstage");
-    Out {
-        code: o.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
+    let mut c = Command::new(bin());
+    c.args(args).envs(env);
+    run(c)
 }
 
 /// Date partition names of a database directory, sorted.
