@@ -528,16 +528,25 @@ impl Tree {
                 _ => None,
             };
         }
+        let (_, kids, i) = self.listing_position(ino)?;
+        kids[i].attr
+    }
+
+    /// Where original entry `ino` (below a moved node) stands in its directory's listing: the
+    /// directory, its listing and the index of `ino` in it. None before the directory is listed.
+    fn listing_position(&self, ino: Ino) -> Option<(Ino, Arc<Vec<Child>>, usize)> {
         let (parent, name) = {
             let t = self.pass.read().unwrap_or_else(|p| p.into_inner());
-            let e = t.entries.get((ino - self.first_pass) as usize)?;
+            let e = t
+                .entries
+                .get((ino.checked_sub(self.first_pass)?) as usize)?;
             (e.parent, e.orig.file_name()?.to_os_string())
         };
         let kids = lock(&self.listings).get(&parent)?.clone();
         let i = kids
             .binary_search_by(|c| c.name.as_bytes().cmp(name.as_bytes()))
             .ok()?;
-        kids[i].attr
+        Some((parent, kids, i))
     }
 
     pub fn getattr(&self, ino: Ino) -> Result<Attr, Errno> {
@@ -883,29 +892,16 @@ impl Tree {
     /// Only entries of listed directories take part: a name found by lookup alone has no
     /// known successor.
     pub fn read_ahead_after(&self, ino: Ino, window: usize) -> Vec<(PathBuf, u64)> {
-        if ino < self.first_pass {
-            return Vec::new();
-        }
-        let (parent, path) = {
-            let t = self.pass.read().unwrap_or_else(|p| p.into_inner());
-            match t.entries.get((ino - self.first_pass) as usize) {
-                Some(e) => (e.parent, e.orig.clone()),
-                None => return Vec::new(),
-            }
-        };
-        let (Some(name), Some(dir)) = (path.file_name(), path.parent()) else {
+        let Some((parent, kids, idx)) = self.listing_position(ino) else {
             return Vec::new();
         };
-        let Some(kids) = lock(&self.listings).get(&parent).cloned() else {
-            return Vec::new();
-        };
-        let Ok(idx) = kids.binary_search_by(|c| c.name.as_bytes().cmp(name.as_bytes())) else {
+        let Ok(Loc::Orig { path: dir, .. }) = self.locate(parent) else {
             return Vec::new();
         };
         let Some(range) = lock(&self.streams).opened(parent, idx, kids.len(), window) else {
             return Vec::new();
         };
-        let mut files = files_to_read(&kids[range], dir);
+        let mut files = files_to_read(&kids[range], &dir);
         // The window runs past the end of this directory: a scan goes on with the next ones
         // (the next table of the partition, then the next partition), so read their heads too.
         let mut past_end = (idx + 1 + window).saturating_sub(kids.len());
