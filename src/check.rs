@@ -311,16 +311,19 @@ pub fn evaluate(config: Option<&AssemblyConfig>, inv: &Inventory) -> Vec<Finding
     }
 
     if all.is_empty() {
-        out.push(
-            Finding::warning(
-                code::PARTITION_NONE,
-                format!(
-                    "no date partitions in {}: only the root files will be imported",
-                    inv.source.display()
-                ),
-            )
-            .path(inv.source.display()),
-        );
+        // Non-date partitions have their own finding: "no partitions" would mislead there.
+        if inv.other_partitions.is_empty() {
+            out.push(
+                Finding::warning(
+                    code::PARTITION_NONE,
+                    format!(
+                        "no date partitions in {}: only the root files will be imported",
+                        inv.source.display()
+                    ),
+                )
+                .path(inv.source.display()),
+            );
+        }
     } else {
         for t in tables.iter().filter(|t| !is_splayed(t) && !is_basic(t)) {
             if !seen.contains_key(t.name.as_str()) {
@@ -336,8 +339,33 @@ pub fn evaluate(config: Option<&AssemblyConfig>, inv: &Inventory) -> Vec<Finding
             }
         }
     }
+    // q discovers a partitioned database's tables from its last partition: a table missing
+    // there is invisible to q, whatever the other partitions hold.
+    let last_date = all.iter().map(|p| p.part.date.as_str()).max();
+    let visible: BTreeSet<&str> = all
+        .iter()
+        .filter(|p| Some(p.part.date.as_str()) == last_date)
+        .flat_map(|p| p.part.tables.iter().map(|t| t.name.as_str()))
+        .collect();
     for (name, dates) in &seen {
+        let is_visible = visible.contains(name);
         match configured.get(name) {
+            None if !is_visible => {
+                out.push(
+                    Finding::warning(
+                        code::LOAD_TABLE_HIDDEN,
+                        format!(
+                            "table {name} is in {} partition{} ({}) but not in the last partition {}: q discovers tables from the last partition, so it does not see {name}; its directories move with their partitions unchanged",
+                            dates.len(), plural(dates.len()), list_some(dates), last_date.unwrap_or("")
+                        ),
+                    )
+                    .table(*name)
+                    .partition(dates[0])
+                    .path(inv.source.join(dates[0]).join(name).display())
+                    .hint(format!("nothing to do if {name} is not meant to be queried; to make it queryable, write it into every partition (e.g. with .Q.chk) and add it to the configuration")),
+                );
+                continue;
+            }
             None if config.is_none() => {}
             None => out.push(
                 Finding::error(
@@ -388,7 +416,12 @@ pub fn evaluate(config: Option<&AssemblyConfig>, inv: &Inventory) -> Vec<Finding
                 .copied()
                 .filter(|s| !is_splayed(s));
             let start = out.len();
-            check_table(t, schema, Some(&p.part.date), inv, &mut out);
+            let order = if Some(p.part.date.as_str()) == last_date {
+                ColumnOrder::Strict
+            } else {
+                ColumnOrder::ByName
+            };
+            check_table(t, schema, Some(&p.part.date), order, inv, &mut out);
             if let Some(tier) = p.tier {
                 for f in &mut out[start..] {
                     f.tier = Some(tier.name.clone());
@@ -411,25 +444,41 @@ pub fn evaluate(config: Option<&AssemblyConfig>, inv: &Inventory) -> Vec<Finding
             RootKind::Splayed(t) => {
                 let schema = configured.get(t.name.as_str()).copied();
                 match schema {
-                    Some(s) if is_splayed(s) => check_table(t, Some(s), None, inv, &mut out),
+                    Some(s) if is_splayed(s) => check_table(t, Some(s), None, ColumnOrder::Strict, inv, &mut out),
                     Some(_) => {
                         out.push(Finding::error(
                             code::SCHEMA_TABLE_UNEXPECTED,
                             format!("{} is a splayed table in the database root, but the configuration declares it partitioned", t.name),
                         ).table(&t.name).path(r.path.display()).hint("set its type to splayed in the assembly configuration"));
-                        check_table(t, None, None, inv, &mut out);
+                        check_table(t, None, None, ColumnOrder::Strict, inv, &mut out);
                     }
-                    None if config.is_none() => check_table(t, None, None, inv, &mut out),
+                    None if config.is_none() => check_table(t, None, None, ColumnOrder::Strict, inv, &mut out),
                     None => {
                         out.push(Finding::error(
                             code::SCHEMA_TABLE_UNEXPECTED,
                             format!("splayed table {} in the database root is not in the configuration", t.name),
                         ).table(&t.name).path(r.path.display()).hint(format!("add {} with type: splayed and its columns to the assembly configuration", t.name)));
-                        check_table(t, None, None, inv, &mut out);
+                        check_table(t, None, None, ColumnOrder::Strict, inv, &mut out);
                     }
                 }
             }
+            RootKind::File { header: Err(FileError::NotKdb(m)) } => out.push(
+                Finding::error(
+                    code::LOAD_ROOT_NOT_KDB,
+                    format!("{} in the database root is not kdb+ data ({m}): `\\l` loads every file of the root, so loading the database fails on it", r.name),
+                )
+                .path(r.path.display())
+                .hint("move it out of the database root (it stays in the backup); if it is a script, give it the .q extension"),
+            ),
             RootKind::File { header: Err(e) } => out.push(file_error(e, &r.path).table(&r.name)),
+            RootKind::Script => out.push(
+                Finding::warning(
+                    code::LOAD_ROOT_SCRIPT,
+                    format!("{} is a q script in the database root: `\\l` of the database executes it on every load; it moves with the root unchanged", r.name),
+                )
+                .path(r.path.display())
+                .hint("review what it does: it runs in every process that loads this database, before and after the import"),
+            ),
             _ => {}
         }
     }
@@ -452,10 +501,21 @@ pub fn evaluate(config: Option<&AssemblyConfig>, inv: &Inventory) -> Vec<Finding
     out
 }
 
+/// How a table's `.d` order must match the configuration.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ColumnOrder {
+    /// The last partition and root tables: q takes the table's columns, in order, from here.
+    Strict,
+    /// Earlier partitions: q reads their columns by name (in the last partition's order), so
+    /// the same columns in another order load and query the same.
+    ByName,
+}
+
 fn check_table(
     t: &TableInv,
     schema: Option<&TableSchema>,
     partition: Option<&str>,
+    order: ColumnOrder,
     inv: &Inventory,
     out: &mut Vec<Finding>,
 ) {
@@ -498,7 +558,20 @@ fn check_table(
     if let Some(s) = schema {
         let want: Vec<&str> = s.columns.iter().map(|c| c.name.as_str()).collect();
         let have: Vec<&str> = cols.iter().map(String::as_str).collect();
-        if want != have {
+        let same_set = || {
+            let (mut w, mut h) = (want.clone(), have.clone());
+            w.sort_unstable();
+            h.sort_unstable();
+            w == h
+        };
+        if want != have && order == ColumnOrder::ByName && same_set() {
+            out.push(at(Finding::warning(
+                code::SCHEMA_COLUMN_ORDER,
+                format!("columns of {} are listed in another order in this partition's .d: q reads them by name (in the last partition's order), so queries are unaffected; the partition moves unchanged\n      .d:            {}\n      configuration: {}", t.name, have.join(" "), want.join(" ")),
+            )
+            .path(dotd_path.display())
+            .hint("nothing to do; to tidy it, rewrite this .d in the configured order")));
+        } else if want != have {
             let first = want
                 .iter()
                 .zip(&have)
@@ -543,6 +616,16 @@ fn check_table(
                 continue;
             }
         };
+        if let Some(what) = not_a_vector(h) {
+            out.push(at(Finding::error(
+                code::LOAD_COLUMN_NOT_VECTOR,
+                format!("column file {c} holds {what}, not a vector: a column must hold one item per row"),
+            )
+            .column(c)
+            .path(f.path.display())
+            .hint("restore the column from the backup; if it was written this way, rewrite it as a vector of the table's row count")));
+            continue;
+        }
         counts.push((c.as_str(), h.count));
         if h.nested {
             let data = format!("{c}#");
@@ -575,7 +658,17 @@ fn check_table(
         if let Some(s) = schema {
             if let Some(cs) = s.columns.iter().find(|cs| cs.name == *c) {
                 let found = kdb::logical_type(h, f.nested_item);
-                if !found.satisfies(cs.ty) {
+                if is_untyped_empty(h) && !found.satisfies(cs.ty) {
+                    // q writes a 0-row table's column whose type it never learnt as an empty
+                    // general list: no value contradicts the configured type.
+                    out.push(at(Finding::warning(
+                        code::SCHEMA_UNTYPED_EMPTY,
+                        format!("column {c} is an empty untyped list on disk (a 0-row table's column, stored as an empty general list); compatible with the configured {}", cs.type_name),
+                    )
+                    .column(c)
+                    .path(f.path.display())
+                    .hint("nothing to do: the first write-down gives it the configured type")));
+                } else if !found.satisfies(cs.ty) {
                     out.push(at(Finding::error(
                         code::SCHEMA_TYPE,
                         format!("column {c} is {} on disk but {} in the configuration", describe(found), cs.type_name),
@@ -640,7 +733,37 @@ fn file_error(e: &FileError, path: &Path) -> Finding {
         FileError::Corrupt(m) => Finding::error(code::LOAD_CORRUPT, m.clone())
             .path(path.display())
             .hint("restore the file from the backup"),
+        FileError::Unsupported(m) => Finding::error(
+            code::LOAD_UNSUPPORTED,
+            format!("{m}: this is a kdb+ file variant smstage does not read yet, not a sign of corruption (the data may well be fine), but smstage cannot check it"),
+        )
+        .path(path.display())
+        .hint(format!("send us the message above and the first 4 KiB of the file (`xxd -l 4096 {}`) so we can add the variant; until then the import cannot prove this column", path.display())),
+        FileError::NotKdb(m) => Finding::error(
+            code::LOAD_CORRUPT,
+            format!("{m}: not a kdb+ file where kdb+ data is expected"),
+        )
+        .path(path.display())
+        .hint("restore the file from the backup, or move it out of the database if it does not belong there"),
     }
+}
+
+/// What a column file holds when it is not a list (a serialized atom, dictionary or table).
+fn not_a_vector(h: &kdb::Header) -> Option<String> {
+    if h.format != kdb::FileFormat::Serialized {
+        return None;
+    }
+    match h.value_type {
+        98 => Some("a serialized table".into()),
+        99 | 127 => Some("a serialized dictionary".into()),
+        t if t >= 0x80 => Some(format!("a serialized atom (type -{})", t.wrapping_neg())),
+        _ => None,
+    }
+}
+
+/// An empty general list: the form q gives a column of a 0-row table that never had a type.
+fn is_untyped_empty(h: &kdb::Header) -> bool {
+    h.value_type == kdb::T_MIXED && !h.nested && h.count == 0
 }
 
 fn describe(t: LogicalType) -> String {

@@ -34,6 +34,25 @@ pub mod code {
     pub const LOAD_NOT_A_TABLE: &str = "load-not-a-table";
     pub const PARTITION_NOT_DATE: &str = "partition-not-date";
     pub const PARTITION_NONE: &str = "partition-none";
+    /// Int sub-directories below a date (a tailer's intraday layout).
+    pub const PARTITION_INT_SUBDIRS: &str = "partition-int-subdirs";
+    /// A serialized (flat) table file inside a date partition.
+    pub const LOAD_FLAT_TABLE: &str = "load-flat-table-in-partition";
+    /// A column file that holds a serialized atom, dictionary or table, not a vector.
+    pub const LOAD_COLUMN_NOT_VECTOR: &str = "load-column-not-vector";
+    /// Valid-looking kdb+ data of a variant smstage does not read yet (not corruption).
+    pub const LOAD_UNSUPPORTED: &str = "load-unsupported-variant";
+    /// A root file that is not kdb+ data: `\l` of the root fails on it.
+    pub const LOAD_ROOT_NOT_KDB: &str = "load-root-not-kdb";
+    /// A q/k script in the root: `\l` executes it.
+    pub const LOAD_ROOT_SCRIPT: &str = "load-root-script";
+    /// A table that is in some partitions but not in the last one: q does not see it.
+    pub const LOAD_TABLE_HIDDEN: &str = "load-table-hidden";
+    /// A partition whose `.d` lists the configured columns in another order (q reads columns
+    /// by name, so queries are unaffected).
+    pub const SCHEMA_COLUMN_ORDER: &str = "schema-column-order";
+    /// An empty untyped column (a 0-row table's general list): compatible with any type.
+    pub const SCHEMA_UNTYPED_EMPTY: &str = "schema-type-untyped-empty";
     pub const TIER_OVERLAP: &str = "tier-date-overlap";
     pub const TIER_UNSUPPORTED: &str = "tier-unsupported";
     pub const TIER_UNREACHABLE: &str = "tier-unreachable";

@@ -22,6 +22,18 @@ pub struct Inventory {
     /// Partitions of object-storage tiers (their `path`s are `s3://` URLs), with the tier
     /// handle to read them through.
     pub object_tiers: Vec<ObjectTierInv>,
+    /// Root directories named like partitions that are not dates (months, years, ints…), in
+    /// name order: refused by `check`, but `schema` still reads their tables.
+    pub other_partitions: Vec<OtherPartition>,
+}
+
+/// A root directory that looks like a partition but is not a date.
+#[derive(Debug, Clone)]
+pub struct OtherPartition {
+    pub name: String,
+    /// What it looks like ("a month partition", …).
+    pub shape: &'static str,
+    pub path: PathBuf,
 }
 
 #[derive(Debug)]
@@ -92,14 +104,22 @@ pub struct FileInv {
 pub enum FileError {
     Unreadable(String),
     Encrypted(String),
+    /// Bytes kdb+ cannot have written: restore from the backup.
     Corrupt(String),
+    /// Valid-looking kdb+ data of a variant the reader does not decode yet: the data may well
+    /// be fine, so this must never be reported as corrupt.
+    Unsupported(String),
+    /// Not kdb+ data at all (first bytes of no kdb+ file kind): a stray file.
+    NotKdb(String),
 }
 
 impl FileError {
-    fn from_kdb(e: &kdb::KdbError) -> Self {
+    pub(crate) fn from_kdb(e: &kdb::KdbError) -> Self {
         match e {
             kdb::KdbError::Io { .. } => FileError::Unreadable(e.to_string()),
             kdb::KdbError::Encrypted { .. } => FileError::Encrypted(e.to_string()),
+            kdb::KdbError::Unsupported { .. } => FileError::Unsupported(e.to_string()),
+            kdb::KdbError::UnknownMagic { .. } => FileError::NotKdb(e.to_string()),
             _ => FileError::Corrupt(e.to_string()),
         }
     }
@@ -124,6 +144,8 @@ pub enum RootKind {
     Dir,
     /// A symbolic link (reported; never followed).
     Symlink,
+    /// A q or k script (`*.q`, `*.k`): `\l` of the root executes it.
+    Script,
 }
 
 impl RootItem {
@@ -219,6 +241,7 @@ pub fn take_with(source: &Path, mode: RootMode) -> Result<Inventory, InventoryEr
 
     let mut findings = Vec::new();
     let mut part_dirs = Vec::new();
+    let mut other_partitions = Vec::new();
     let mut root = Vec::new();
     let mut entries: Vec<_> = fs::read_dir(source)
         .map_err(|e| InventoryError::Io {
@@ -280,15 +303,7 @@ pub fn take_with(source: &Path, mode: RootMode) -> Result<Inventory, InventoryEr
                     continue;
                 }
                 PartitionName::NotADate(shape) => {
-                    findings.push(
-                        Finding::error(
-                            code::PARTITION_NOT_DATE,
-                            format!("partition directory {name} is {shape}, not a YYYY.MM.DD date: the SM import takes date partitions only"),
-                        )
-                        .partition(&name)
-                        .path(path.display())
-                        .hint("rename it to a valid date, or move it out of the database (into the backup) before importing"),
-                    );
+                    other_partitions.push(OtherPartition { name, shape, path });
                     continue;
                 }
                 PartitionName::Other => {}
@@ -304,7 +319,9 @@ pub fn take_with(source: &Path, mode: RootMode) -> Result<Inventory, InventoryEr
                 .hint("remove it if it is not part of the database"),
             );
         }
-        let kind = if ft.is_dir() {
+        let kind = if ft.is_file() && is_script(&name) {
+            RootKind::Script
+        } else if ft.is_dir() {
             let dotd = path.join(".d");
             if dotd.exists() {
                 RootKind::Splayed(read_table(&name, &path, &canonical_source, &mut findings))
@@ -331,6 +348,7 @@ pub fn take_with(source: &Path, mode: RootMode) -> Result<Inventory, InventoryEr
         root.push(RootItem { name, path, kind });
     }
 
+    findings.extend(not_date_findings(&other_partitions));
     part_dirs.sort();
     // Blocked on open/pread nearly all the time when cold: the I/O pool keeps many reads in
     // flight (see io_pool).
@@ -355,7 +373,75 @@ pub fn take_with(source: &Path, mode: RootMode) -> Result<Inventory, InventoryEr
         root,
         findings,
         object_tiers: Vec::new(),
+        other_partitions,
     })
+}
+
+fn plural_shape(shape: &str) -> String {
+    match shape {
+        "a date that does not exist on the calendar" => {
+            "dates that do not exist on the calendar".into()
+        }
+        "a month partition" => "month partitions".into(),
+        "a year partition (or an int partition)" => "year partitions (or int partitions)".into(),
+        "an int partition (or a date without dots)" => {
+            "int partitions (or dates without dots)".into()
+        }
+        "a malformed partition name" => "malformed partition names".into(),
+        other => other.to_string(),
+    }
+}
+
+/// q executes these when `\l` loads the root (`.q` scripts, `.k` scripts).
+fn is_script(name: &str) -> bool {
+    name.ends_with(".q") || name.ends_with(".k")
+}
+
+/// One finding per kind of non-date partition name (a database of 5,000 month partitions
+/// gets one finding, not 5,000), naming the kind: the SM import takes date partitions only.
+fn not_date_findings(others: &[OtherPartition]) -> Vec<Finding> {
+    let mut shapes: Vec<&'static str> = others.iter().map(|o| o.shape).collect();
+    shapes.sort();
+    shapes.dedup();
+    shapes
+        .into_iter()
+        .map(|shape| {
+            let these: Vec<&OtherPartition> = others.iter().filter(|o| o.shape == shape).collect();
+            let names: Vec<&str> = these.iter().map(|o| o.name.as_str()).collect();
+            let n = names.len();
+            let listed = if n > 5 {
+                format!("{} … {}", names[..3].join(", "), names[n - 1])
+            } else {
+                names.join(", ")
+            };
+            let what = if n == 1 {
+                format!("partition directory {listed} is {shape}, not a YYYY.MM.DD date")
+            } else {
+                format!("{n} partition directories ({listed}) are {}, not YYYY.MM.DD dates", plural_shape(shape))
+            };
+            let (why, fix) = if shape.contains("month") {
+                (
+                    "the database is partitioned by month, and the SM import takes date-partitioned databases only",
+                    "SM's historical tier partitions by date: re-partition the data by date (one directory per day) before importing; smstage does not convert month partitions",
+                )
+            } else if shape.contains("int") || shape.contains("year") {
+                (
+                    "the database is partitioned by year or int, and the SM import takes date-partitioned databases only",
+                    "re-partition the data by date before importing, or move these directories out of the database (into the backup)",
+                )
+            } else {
+                (
+                    "the SM import takes date partitions only",
+                    "rename each to its valid date, or move it out of the database (into the backup) before importing",
+                )
+            };
+            let what = format!("{what}: {why}");
+            Finding::error(code::PARTITION_NOT_DATE, what)
+                .partition(&these[0].name)
+                .path(these[0].path.display())
+                .hint(fix)
+        })
+        .collect()
 }
 
 pub(crate) fn read_partition(
@@ -380,6 +466,7 @@ pub(crate) fn read_partition(
         }
     }
     names.sort_by_key(|e| e.file_name());
+    let mut int_dirs = Vec::new();
     for entry in names {
         let name = entry.file_name().to_string_lossy().into_owned();
         let p = entry.path();
@@ -387,25 +474,67 @@ pub(crate) fn read_partition(
             Ok(ft) if ft.is_symlink() => {
                 findings.push(symlink_finding(&p, canonical_source).partition(date))
             }
+            // A tailer (intraday writer) keeps int sub-partitions below the date until they
+            // are merged: not tables, and not something kdb+ loads from a date partition.
+            Ok(ft)
+                if ft.is_dir()
+                    && name.bytes().all(|b| b.is_ascii_digit())
+                    && !p.join(".d").exists() =>
+            {
+                int_dirs.push(name)
+            }
             Ok(ft) if ft.is_dir() => {
                 let mut f = Vec::new();
                 let t = read_table(&name, &p, canonical_source, &mut f);
                 findings.extend(f.into_iter().map(|x| x.partition(date)));
                 tables.push(t);
             }
-            Ok(_) => findings.push(
-                Finding::error(
-                    code::LOAD_NOT_A_TABLE,
-                    format!("file {name} in partition {date} is not a table directory: kdb+ expects only table directories in a partition"),
-                )
-                .partition(date)
-                .path(p.display())
-                .hint("move the file out of the partition"),
-            ),
+            Ok(_) => findings.push(partition_file_finding(date, &name, &p)),
             Err(e) => findings.push(unreadable(&p, &e.to_string()).partition(date)),
         }
     }
+    if !int_dirs.is_empty() {
+        let n = int_dirs.len();
+        let shown = if n > 5 {
+            format!("{} … {}", int_dirs[..3].join(", "), int_dirs[n - 1])
+        } else {
+            int_dirs.join(", ")
+        };
+        findings.push(
+            Finding::error(
+                code::PARTITION_INT_SUBDIRS,
+                format!("date partition {date} holds {n} int sub-director{} ({shown}) instead of table directories: this is a tailer's intraday layout (int partitions below a date), which kdb+ does not load as a date partition", if n == 1 { "y" } else { "ies" }),
+            )
+            .partition(date)
+            .path(path.join(&int_dirs[0]).display())
+            .hint("merge the int sub-partitions into the date partition's tables (as the tailer's end-of-day merge does) before importing"),
+        );
+    }
     tables
+}
+
+/// A regular file where a partition holds only table directories: a flat (serialized) table
+/// gets its own code, since kdb+ loads partitioned tables only splayed.
+fn partition_file_finding(date: &str, name: &str, p: &Path) -> Finding {
+    let flat = matches!(
+        read_file_header(p),
+        Ok((h, _)) if h.format == FileFormat::Serialized && matches!(h.value_type, 98 | 99 | 127)
+    );
+    let f = if flat {
+        Finding::error(
+            code::LOAD_FLAT_TABLE,
+            format!("{name} in partition {date} is a flat (serialized) table: kdb+ loads a partition's tables only as splayed directories (name/.d + one file per column)"),
+        )
+        .table(name)
+        .hint(format!("splay it (e.g. `.[`:{date}/{name}/;();:;.Q.en[`:.] get `:{date}/{name}]` in q, after moving the file aside), or move it out of the partition"))
+    } else {
+        Finding::error(
+            code::LOAD_NOT_A_TABLE,
+            format!("file {name} in partition {date} is not a table directory: kdb+ expects only table directories in a partition"),
+        )
+        .hint("move the file out of the partition")
+    };
+    f.partition(date).path(p.display())
 }
 
 /// Reads one table directory (partitioned or splayed): `.d` and the header of every file.

@@ -226,7 +226,11 @@ pub fn run(cli: Cli) -> i32 {
         Command::Status { config, format } => commit_cmd::status(&config, format),
         Command::Schema { db } => match crate::inventory::take(&db) {
             Ok(inv) => {
-                print!("{}", crate::schema_export::tables_yaml(&inv));
+                let ex = crate::schema_export::export(&inv);
+                print!("{}", ex.yaml);
+                for n in &ex.notes {
+                    eprintln!("smstage schema: note: {n}");
+                }
                 EXIT_OK
             }
             Err(e) => {

@@ -1,6 +1,6 @@
 //! Column type names and on-disk attribute names of the assembly YAML, mapped to kdb+ types.
 
-use crate::kdb::{type_letter, type_name, Attr, LogicalType, T_CHAR};
+use crate::kdb::{type_letter, type_name, Attr, LogicalType, T_CHAR, T_MIXED};
 
 /// Type bytes that have a YAML name (1..=19 minus the unused 3).
 const SIMPLE: [u8; 18] = [
@@ -29,6 +29,10 @@ pub fn parse_type(s: &str) -> Option<LogicalType> {
     if w == "string" {
         return Some(LogicalType::List(Some(T_CHAR)));
     }
+    // A general list (q type 0): rows of any type, e.g. lists of lists.
+    if w == "mixed" {
+        return Some(LogicalType::Simple(T_MIXED));
+    }
     for t in SIMPLE {
         let name = type_name(t)?;
         if w == name {
@@ -46,7 +50,7 @@ pub fn expected_types() -> String {
     let names: Vec<&str> = SIMPLE.iter().filter_map(|&t| type_name(t)).collect();
     format!(
         "one of {}, or a list type such as 'string'/'longs' (a simple name plus 's'; \
-         'string' = 'chars'), or a q type letter ('j', 's'; upper case for a list, 'C' for string)",
+         'string' = 'chars'), 'mixed' for a general list, or a q type letter ('j', 's'; upper case for a list, 'C' for string)",
         names.join(", ")
     )
 }

@@ -153,13 +153,16 @@ impl LogicalType {
     /// The name the assembly YAML uses: `long`, `symbol`, `string` (list of char), `longs`…
     pub fn config_name(self) -> String {
         match self {
+            // A general list (q type 0; meta shows " ").
+            LogicalType::Simple(T_MIXED) | LogicalType::List(Some(T_MIXED)) => "mixed".to_string(),
             LogicalType::Simple(t) => type_name(t).unwrap_or("unknown").to_string(),
             LogicalType::List(Some(T_CHAR)) => "string".to_string(),
             LogicalType::List(Some(t)) => match type_name(t) {
                 Some(n) => format!("{n}s"),
-                None => "list".to_string(),
+                None => "mixed".to_string(),
             },
-            LogicalType::List(None) => "list".to_string(),
+            // Item type unknown (no rows): any list type fits; see `satisfies`.
+            LogicalType::List(None) => "mixed".to_string(),
         }
     }
 
@@ -167,6 +170,10 @@ impl LogicalType {
     /// A nested column whose item type is unknown (no rows) satisfies any list type.
     pub fn satisfies(self, want: LogicalType) -> bool {
         match (self, want) {
+            // `mixed` (a general list) holds any item, lists included.
+            (LogicalType::Simple(T_MIXED) | LogicalType::List(_), LogicalType::Simple(T_MIXED)) => {
+                true
+            }
             (LogicalType::Simple(a), LogicalType::Simple(b)) => norm(a) == norm(b),
             (LogicalType::List(None), LogicalType::List(_)) => true,
             (LogicalType::List(_), LogicalType::List(None)) => true,

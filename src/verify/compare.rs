@@ -56,7 +56,9 @@ pub fn compare_roots(a: &Loaded, b: &Loaded) -> Vec<Finding> {
                     return diff(f);
                 }
             }
-            (RootKind::File { .. }, RootKind::File { .. }) | (RootKind::Dir, RootKind::Dir) => {
+            (RootKind::File { .. }, RootKind::File { .. })
+            | (RootKind::Script, RootKind::Script)
+            | (RootKind::Dir, RootKind::Dir) => {
                 let pa = ia.source.join(name);
                 let pb = ib.source.join(name);
                 if !same_tree_bytes(&pa, &pb) {
