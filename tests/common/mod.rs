@@ -7,6 +7,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub mod corpus;
+
 /// `../shared/fixtures/real/<name>`, or None with a loud warning (CI has it; a bare clone may not).
 pub fn fixture(name: &str) -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
