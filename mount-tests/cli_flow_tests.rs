@@ -10,28 +10,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-/// Manifest lines of `dirs` under `base`, cut before `field` (` mode=` keeps paths, kinds, link
-/// targets, sizes and content hashes; ` mtime=` keeps modes too). A view and a committed tree
-/// legitimately differ in times.
-fn listing_upto(base: &Path, dirs: &[&str], field: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for d in dirs {
-        for line in manifest(&base.join(d)) {
-            let cut = line.find(field).unwrap_or(line.len());
-            out.push(format!("{d}/{}", &line[..cut]));
-        }
-    }
-    out
-}
-
-fn listing(base: &Path, dirs: &[&str]) -> Vec<String> {
-    listing_upto(base, dirs, " mode=")
-}
-
-fn listing_with_modes(base: &Path, dirs: &[&str]) -> Vec<String> {
-    listing_upto(base, dirs, " mtime=")
-}
-
 #[test]
 fn committed_tree_lists_exactly_what_the_view_listed() {
     let b = generated(4, 3, 9, 500);

@@ -3,5 +3,6 @@
 mod cli_flow_tests;
 mod commit_fault_tests;
 mod commit_tests;
+mod corpus_tests;
 mod object_view_tests;
 mod view_tests;

@@ -22,7 +22,8 @@ pub const CORPUS: &[Expect] = &[
         name: "advkdb-ipc",
         exit: 0,
         findings: &[("load-table-hidden", 2), ("schema-column-order", 1)],
-        reason: "kdb+ 3.x, q IPC compressed price/qty, stale header counts (q maps by size): every \
+        reason:
+            "kdb+ 3.x, q IPC compressed price/qty, stale header counts (q maps by size): every \
                  file is readable. MarketInfo and Quote exist only in 2019.06.02, not in the last \
                  partition, so q does not see them (warning, they move unchanged); 2019.06.02's \
                  Trade lists its columns in another order, which q does not mind (it reads \
@@ -78,6 +79,17 @@ pub const CORPUS: &[Expect] = &[
     },
 ];
 
+/// The corpus, or only the databases named in `SMSTAGE_CORPUS` (comma-separated) when set:
+/// a debugging aid; CI leaves it unset and runs all of them.
+pub fn selected() -> Vec<&'static Expect> {
+    let only = std::env::var("SMSTAGE_CORPUS").unwrap_or_default();
+    let names: Vec<&str> = only.split(',').filter(|s| !s.is_empty()).collect();
+    CORPUS
+        .iter()
+        .filter(|e| names.is_empty() || names.contains(&e.name))
+        .collect()
+}
+
 /// The fixture at `data/` of a fresh base, with an assembly whose `tables:` is what
 /// `smstage schema` prints for it. None (loudly) when the fixture is absent.
 pub fn corpus_base(name: &str) -> Option<Base> {
@@ -100,7 +112,8 @@ pub fn corpus_base(name: &str) -> Option<Base> {
 pub fn finding_counts(report: &serde_json::Value) -> Vec<(String, usize)> {
     let mut m = std::collections::BTreeMap::new();
     for f in report["findings"].as_array().expect("findings array") {
-        *m.entry(f["code"].as_str().unwrap().to_string()).or_insert(0) += 1;
+        *m.entry(f["code"].as_str().unwrap().to_string())
+            .or_insert(0) += 1;
     }
     m.into_iter().collect()
 }

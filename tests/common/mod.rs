@@ -113,6 +113,28 @@ pub fn manifest(root: &Path) -> Vec<String> {
     out
 }
 
+/// Manifest lines of `dirs` under `base`, cut before `field` (` mode=` keeps paths, kinds, link
+/// targets, sizes and content hashes; ` mtime=` keeps modes too). A view and a committed tree
+/// legitimately differ in times.
+pub fn listing_upto(base: &Path, dirs: &[&str], field: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for d in dirs {
+        for line in manifest(&base.join(d)) {
+            let cut = line.find(field).unwrap_or(line.len());
+            out.push(format!("{d}/{}", &line[..cut]));
+        }
+    }
+    out
+}
+
+pub fn listing(base: &Path, dirs: &[&str]) -> Vec<String> {
+    listing_upto(base, dirs, " mode=")
+}
+
+pub fn listing_with_modes(base: &Path, dirs: &[&str]) -> Vec<String> {
+    listing_upto(base, dirs, " mtime=")
+}
+
 /// A temp dir playing the HDB mount's baseURI, with the database at `data/`.
 pub struct Base {
     pub dir: tempfile::TempDir,
