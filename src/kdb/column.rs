@@ -128,6 +128,8 @@ pub fn decode_image(path: &str, h: &Header, image: &[u8]) -> Result<ColumnData, 
             if h.nested {
                 return Err(KdbError::unsupported(
                     path,
+                    off as u64,
+                    &[],
                     "a nested index decodes together with its # file (use read_column)",
                 ));
             }
@@ -378,7 +380,9 @@ pub fn decode_ipc(path: &str, b: &[u8], at: usize) -> Result<(ColumnData, usize)
         }
         _ => Err(KdbError::unsupported(
             path,
-            format!("serialized object of type {t} at offset {at}"),
+            at as u64,
+            &b[at..b.len().min(at + 8)],
+            format!("serialized q object of type {t}"),
         )),
     }
 }
