@@ -501,3 +501,32 @@ fn q_ipc_compressed_files() {
         assert_eq!(zip::ipc_compress(&img).as_deref(), Some(block), "{rel}");
     }
 }
+
+/// The trailer's version field (3 in these files, 2 from older kdb+) does not change how the
+/// blocks decode: a real compressed file with either value reads the same.
+#[test]
+fn kxzipped_trailer_version_is_not_a_verdict() {
+    let Some(root) = fixtures() else { return };
+    for rel in [
+        "advkdb-ipc/2019.03.17/Trade/price",
+        "torq-crypto-gzip/2019.08.29/zb/bid#",
+        "dolphindb-sample/2022.06.17/Daily/close",
+    ] {
+        let real = std::fs::read(root.join(rel)).unwrap();
+        let f = MemSource::new(rel, real.clone());
+        let t = unzip::read_compressed_trailer(&f).unwrap();
+        let at = real.len() - 8 - 8 * t.blocks.len() - 32;
+        assert_eq!(&real[at..at + 4], &[3, 0, 0, 0], "{rel}");
+        let want = unzip::decompress_all(&f).unwrap();
+        for v in [2i32, 1, 4] {
+            let mut m = real.clone();
+            m[at..at + 4].copy_from_slice(&v.to_le_bytes());
+            let src = MemSource::new(rel, m);
+            assert_eq!(
+                unzip::decompress_all(&src).unwrap(),
+                want,
+                "{rel} version {v}"
+            );
+        }
+    }
+}

@@ -71,24 +71,14 @@ pub fn read_compressed_trailer(src: &dyn ReadAt) -> Result<Trailer, KdbError> {
     let n = n as u64;
     let trailer_start = len - 8 - 8 * n - TRAILER_FIXED;
     let tail = read_vec(src, trailer_start, (TRAILER_FIXED + 8 * n) as usize)?;
-    let version = le_i32(&tail[0..4]);
+    // tail[0..4] is a format version (3, or 2 from older kdb+, per real files) and tail[6..8]
+    // padding: neither changes how the blocks decode, so neither is checked. The file-level
+    // algorithm is reported as stored; each block's own entry decides how it decodes.
     let algorithm = tail[4];
     let level = tail[5];
     let uncompressed_len = le_i64(&tail[8..16]);
     let stated_offset = le_i64(&tail[16..24]);
     let block_size = le_i64(&tail[24..32]);
-    if version != 3 {
-        return Err(KdbError::trailer(
-            path,
-            format!("expected trailer marker 3, found {version}"),
-        ));
-    }
-    if algorithm > 5 {
-        return Err(KdbError::trailer(
-            path,
-            format!("expected algorithm 0..=5, found {algorithm}"),
-        ));
-    }
     if stated_offset != trailer_start as i64 {
         return Err(KdbError::trailer(
             path,
@@ -117,7 +107,9 @@ pub fn read_compressed_trailer(src: &dyn ReadAt) -> Result<Trailer, KdbError> {
         let e = &tail[(TRAILER_FIXED + 8 * i) as usize..(TRAILER_FIXED + 8 * i + 8) as usize];
         let clen = le_i32(&e[0..4]);
         let balg = le_i32(&e[4..8]);
-        if clen < 0 || !(0..=5).contains(&balg) {
+        // An algorithm number we do not know (6..=255) is left to decompress_block to report
+        // as unsupported; a negative length or an algorithm beyond a byte cannot be kdb+'s.
+        if clen < 0 || !(0..=255).contains(&balg) {
             return Err(KdbError::trailer(
                 path,
                 format!("block {i}: length {clen}, algorithm {balg}"),
@@ -521,6 +513,28 @@ pub(crate) mod tests {
             assert_eq!(decompress_all(&src).unwrap(), data, "algorithm {alg}");
             assert_eq!(decompress_block(&src, &t, 1).unwrap(), data[65536..]);
         }
+    }
+
+    #[test]
+    fn fields_that_do_not_change_decoding_are_not_checked() {
+        let data = sample(70_000);
+        let img = zip_with(2, 65536, &data);
+        let t = img.len() - 8 - 2 * 8 - 32;
+        for (at, v) in [(t, 2u8), (t, 1), (t + 4, 9), (t + 6, 0xaa), (t + 7, 0x55)] {
+            let mut m = img.clone();
+            m[at] = v;
+            let src = MemSource::new("m", m);
+            assert_eq!(decompress_all(&src).unwrap(), data, "byte {} = {v}", at - t);
+        }
+        // A block algorithm number past 5: a variant we do not decode, at that block.
+        let mut m = img.clone();
+        let e1 = img.len() - 8 - 8 + 4;
+        m[e1] = 6;
+        let e = decompress_all(&MemSource::new("m", m)).unwrap_err();
+        assert!(
+            matches!(e, KdbError::Unsupported { offset, .. } if offset > 8),
+            "{e}"
+        );
     }
 
     #[test]
