@@ -3,14 +3,13 @@
 //! writes them to CSV. Sizes are checked first, so bad files are errors, never panics.
 
 use super::error::KdbError;
-use super::header::{
-    data_offset, ipc_skip, parse_header_image, Walk, ENUM3X_WIDTH, VECTOR4K_HEADER,
-};
+use super::header::{data_offset, ipc_skip, parse_header_image, Walk, ENUM3X_WIDTH};
 use super::source::{LocalFile, ReadAt};
 use super::symbols::{parse_symbols, read_image};
 use super::types::*;
 use super::unzip::{read_compressed_trailer, MAGIC_ZIPPED};
-use std::path::{Path, PathBuf};
+use std::io::ErrorKind;
+use std::path::Path;
 
 /// Decoded values, as kdb+ stores them (temporal types keep their raw epoch-2000 numbers).
 #[derive(Clone, Debug, PartialEq)]
@@ -60,46 +59,69 @@ pub struct Column {
     pub data: ColumnData,
 }
 
-/// Decode the whole column file at `path`; a nested column also reads `path#`.
+/// Opens a file beside a column (`col#`, `col##`) by path, wherever the column lives.
+pub type Opener<'a> = &'a dyn Fn(&str) -> Result<Box<dyn ReadAt + 'a>, KdbError>;
+
+/// Decode the whole column file at `path`; a nested column also reads `path#` (and, for
+/// nested symbols, `path##`).
 pub fn read_column(path: &Path) -> Result<Column, KdbError> {
-    let (header, image) = read_file_image(path)?;
-    let name = path.display().to_string();
-    let data = if header.nested {
-        let mut dp = path.as_os_str().to_owned();
-        dp.push("#");
-        let dp = PathBuf::from(dp);
-        let (dh, dimage) = read_file_image(&dp)?;
+    let src = LocalFile::open(path)?;
+    read_column_from(&src, &|p: &str| {
+        LocalFile::open(Path::new(p)).map(|f| Box::new(f) as Box<dyn ReadAt>)
+    })
+}
+
+/// [`read_column`] over any byte source; `open` gives the files beside it by path (the
+/// column's path with `#` or `##` appended). A missing `##` is only an error when a nested
+/// symbol item needs it; `open` reports a missing file as `KdbError::Io` of kind `NotFound`.
+pub fn read_column_from(src: &dyn ReadAt, open: Opener) -> Result<Column, KdbError> {
+    let (header, image) = file_image(src)?;
+    let name = src.path();
+    if !header.nested {
+        let data = decode_image(name, &header, &image)?;
+        return Ok(Column { header, data });
+    }
+    let dpath = format!("{name}#");
+    let dsrc = open(&dpath)?;
+    let data = if header.format == FileFormat::Compound {
+        super::compound::decode_from(name, &header, &image, &*dsrc)?
+    } else {
+        let (dh, dimage) = file_image(&*dsrc)?;
         if dh.format != FileFormat::Vector4k || dh.value_type != T_BYTE || dh.nested {
             return Err(KdbError::BadType {
-                path: dp.display().to_string(),
+                path: dpath,
                 byte: dh.value_type,
                 offset: 4082,
                 expected: "a nested data file (fd 20 with inner header fd 00 04)",
             });
         }
-        decode_nested(
-            &name,
-            &image,
-            header.count,
-            &dp.display().to_string(),
-            &dimage,
-        )?
-    } else {
-        decode_image(&name, &header, &image)?
+        let domains = |at: u64| -> Result<Vec<String>, KdbError> {
+            let p = format!("{name}##");
+            match open(&p) {
+                Ok(s) => super::symbols::read_symbols_from(&*s),
+                Err(KdbError::Io { source, .. }) if source.kind() == ErrorKind::NotFound => {
+                    Err(KdbError::corrupt(
+                        &dpath,
+                        format!("the symbol item at offset {at} needs the domain list {p}, which is missing"),
+                    ))
+                }
+                Err(e) => Err(e),
+            }
+        };
+        super::nested::decode(name, &image, header.count, &dpath, &dimage, &domains)?
     };
     Ok(Column { header, data })
 }
 
-/// Header and uncompressed image of one file.
-fn read_file_image(path: &Path) -> Result<(Header, Vec<u8>), KdbError> {
-    let src = LocalFile::open(path)?;
-    let image = read_image(&src)?;
+/// Header (with compression facts) and uncompressed image of one file.
+fn file_image(src: &dyn ReadAt) -> Result<(Header, Vec<u8>), KdbError> {
+    let image = read_image(src)?;
     let mut header = parse_header_image(src.path(), &image)?;
     let mut magic = [0u8; 8];
     if src.len()? >= 8 {
         src.read_at(0, &mut magic)?;
         if &magic == MAGIC_ZIPPED {
-            header.compression = Some(read_compressed_trailer(&src)?.compression);
+            header.compression = Some(read_compressed_trailer(src)?.compression);
         }
     }
     Ok((header, image))
@@ -124,10 +146,20 @@ pub fn decode_image(path: &str, h: &Header, image: &[u8]) -> Result<ColumnData, 
                     .collect(),
             })
         }
-        FileFormat::Vector | FileFormat::Vector4k => {
+        FileFormat::CompoundData => {
+            let w = type_width(h.value_type).unwrap_or(1);
+            decode_simple(
+                path,
+                h.value_type,
+                slice(path, image, 0, h.count as usize, w)?,
+            )
+        }
+        FileFormat::Vector | FileFormat::Vector4k | FileFormat::Compound => {
             if h.nested {
                 return Err(KdbError::unsupported(
                     path,
+                    off as u64,
+                    &[],
                     "a nested index decodes together with its # file (use read_column)",
                 ));
             }
@@ -239,67 +271,6 @@ pub fn decode_simple(path: &str, t: u8, bytes: &[u8]) -> Result<ColumnData, KdbE
     })
 }
 
-/// Decode a nested column from its index image (`col`) and data image (`col#`).
-pub fn decode_nested(
-    path: &str,
-    index: &[u8],
-    rows: u64,
-    data_path: &str,
-    data: &[u8],
-) -> Result<ColumnData, KdbError> {
-    let base = VECTOR4K_HEADER as usize;
-    let entries = slice(path, index, base, rows as usize, 8)?;
-    let items = data.get(base..).unwrap_or(&[]);
-    let mut out = Vec::with_capacity(rows as usize);
-    for (row, e) in entries.chunks_exact(8).enumerate() {
-        // Low 7 bytes: offset into the data; top byte: item format (1 small, 0 large).
-        let off = u64::from_le_bytes([e[0], e[1], e[2], e[3], e[4], e[5], e[6], 0]) as usize;
-        let item = decode_item(items, off).map_err(|detail| {
-            KdbError::corrupt(
-                data_path,
-                format!("row {row}: item at data offset {off}: {detail}"),
-            )
-        })?;
-        out.push(item);
-    }
-    Ok(ColumnData::Nested(out))
-}
-
-/// One item of a `col#` data file at `off` (relative to byte 4096).
-fn decode_item(items: &[u8], off: usize) -> Result<ColumnData, String> {
-    let b0 = *items
-        .get(off)
-        .ok_or_else(|| format!("beyond the {} data bytes", items.len()))?;
-    let (t, n, start) = if b0 == 0xfb {
-        let h = items
-            .get(off..off + 16)
-            .ok_or("large item header cut short")?;
-        let n = i64::from_le_bytes([h[8], h[9], h[10], h[11], h[12], h[13], h[14], h[15]]);
-        if n < 0 {
-            return Err(format!("negative item count {n}"));
-        }
-        (h[2], n as usize, off + 16)
-    } else {
-        let t = i16::from(b0) - 0x7f;
-        if t < 0 {
-            ((-t) as u8, 1, off + 1)
-        } else {
-            let n = *items.get(off + 1).ok_or("small item count missing")?;
-            (t as u8, n as usize, off + 2)
-        }
-    };
-    let w = match t {
-        T_SYMBOL | T_ENUM => return Err(format!("symbol items (type {t}) are not decoded")),
-        t => type_width(t).ok_or_else(|| format!("unknown item type {t}"))?,
-    };
-    let bytes = n
-        .checked_mul(w)
-        .and_then(|l| l.checked_add(start))
-        .and_then(|end| items.get(start..end))
-        .ok_or_else(|| format!("{n} values of {w} bytes run past the data end"))?;
-    decode_simple("", t, bytes).map_err(|e| e.to_string())
-}
-
 /// Decode the IPC object at `at`; returns the value and its end offset.
 pub fn decode_ipc(path: &str, b: &[u8], at: usize) -> Result<(ColumnData, usize), KdbError> {
     let short = || {
@@ -378,7 +349,9 @@ pub fn decode_ipc(path: &str, b: &[u8], at: usize) -> Result<(ColumnData, usize)
         }
         _ => Err(KdbError::unsupported(
             path,
-            format!("serialized object of type {t} at offset {at}"),
+            at as u64,
+            &b[at..b.len().min(at + 8)],
+            format!("serialized q object of type {t}"),
         )),
     }
 }
@@ -655,6 +628,7 @@ mod tests {
     use super::*;
     use crate::kdb::header::tests::{fd20, fe20};
     use crate::kdb::unzip::tests::zip_with;
+    use std::path::PathBuf;
 
     fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
         let p = dir.join(name);
@@ -833,6 +807,7 @@ mod tests {
             count: 3,
             domain: None,
             nested: false,
+            item_type: None,
             compression: None,
         };
         let img = fe20(T_LONG, 0, 0, &longs(&[1, 2]));

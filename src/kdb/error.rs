@@ -43,10 +43,12 @@ pub enum KdbError {
     CorruptTrailer { path: String, detail: String },
 
     /// A compressed block fails to decompress or yields the wrong length.
-    #[error("{path}: block {block} (algorithm {algorithm}) does not decompress: {detail}")]
+    #[error("{path}: block {block} at offset {offset} (algorithm {algorithm}) does not decompress: {detail}")]
     Decompress {
         path: String,
         block: u64,
+        /// Where the block's compressed bytes start in the file.
+        offset: u64,
         algorithm: u8,
         detail: String,
     },
@@ -55,9 +57,15 @@ pub enum KdbError {
     #[error("{path}: corrupt: {detail}")]
     Corrupt { path: String, detail: String },
 
-    /// Valid kdb+ data this reader does not decode (yet).
-    #[error("{path}: unsupported: {detail}")]
-    Unsupported { path: String, detail: String },
+    /// Bytes that may well be valid kdb+ data but that this reader does not decode: never a
+    /// reason to call the file corrupt. `bytes` (hex) are the ones found at `offset`.
+    #[error("{path}: unsupported at offset {offset} (bytes {bytes}): {detail}")]
+    Unsupported {
+        path: String,
+        offset: u64,
+        bytes: String,
+        detail: String,
+    },
 }
 
 impl KdbError {
@@ -89,9 +97,18 @@ impl KdbError {
         }
     }
 
-    pub fn unsupported(path: impl Into<String>, detail: impl Into<String>) -> Self {
+    /// `bytes` are the (first few) bytes at `offset` that make the data a variant we do not
+    /// decode; at most 16 are kept.
+    pub fn unsupported(
+        path: impl Into<String>,
+        offset: u64,
+        bytes: &[u8],
+        detail: impl Into<String>,
+    ) -> Self {
         KdbError::Unsupported {
             path: path.into(),
+            offset,
+            bytes: hex(&bytes[..bytes.len().min(16)]),
             detail: detail.into(),
         }
     }
@@ -113,6 +130,14 @@ impl KdbError {
     }
 }
 
+/// Space-separated lower-case hex, as in `xxd`.
+pub fn hex(b: &[u8]) -> String {
+    b.iter()
+        .map(|x| format!("{x:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +157,11 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "/db/y: encrypted (kxzippEd): cannot be read without the key"
+        );
+        let e = KdbError::unsupported("/db/u", 4096, &[0xfb, 0, 0x4d], "list items");
+        assert_eq!(
+            e.to_string(),
+            "/db/u: unsupported at offset 4096 (bytes fb 00 4d): list items"
         );
         let e = KdbError::truncated("/db/z", "header says 3 rows");
         assert_eq!(e.to_string(), "/db/z: truncated: header says 3 rows");

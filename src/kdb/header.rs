@@ -53,6 +53,25 @@ pub fn read_header_from(src: &dyn ReadAt) -> Result<Header, KdbError> {
     }
 }
 
+/// Length of the uncompressed image of `src` (the trailer's for a `kxzipped` file) and the
+/// compression facts.
+pub fn image_len(src: &dyn ReadAt) -> Result<(u64, Option<Compression>), KdbError> {
+    let len = src.len()?;
+    let mut head = [0u8; 8];
+    let n = len.min(8) as usize;
+    src.read_at(0, &mut head[..n])?;
+    if n == 8 && &head == MAGIC_ENCRYPTED {
+        return Err(KdbError::Encrypted {
+            path: src.path().into(),
+        });
+    }
+    if n == 8 && &head == MAGIC_ZIPPED {
+        let t = read_compressed_trailer(src)?;
+        return Ok((t.compression.uncompressed_len, Some(t.compression)));
+    }
+    Ok((len, None))
+}
+
 fn compressed_header(src: &dyn ReadAt) -> Result<Header, KdbError> {
     let t = read_compressed_trailer(src)?;
     let total = t.compression.uncompressed_len;
@@ -100,18 +119,22 @@ pub fn data_offset(h: &Header) -> u64 {
         FileFormat::Vector => VECTOR_HEADER,
         FileFormat::Vector4k => VECTOR4K_HEADER,
         FileFormat::Enum3x => ENUM3X_HEADER,
+        FileFormat::Compound => VECTOR_HEADER,
+        FileFormat::CompoundData => 0,
     }
 }
 
 /// Item type of the first item in a nested column's data file (`col#`); `None` when the
-/// column holds no items.
+/// column holds no items. Enumerated symbol items report `T_SYMBOL`; an item that is itself
+/// a list reports `T_MIXED` (configured as `list`).
 pub fn nested_item_type(data_file: &Path) -> Result<Option<u8>, KdbError> {
     nested_item_type_from(&LocalFile::open(data_file)?)
 }
 
 /// [`nested_item_type`] over any byte source.
 pub fn nested_item_type_from(src: &dyn ReadAt) -> Result<Option<u8>, KdbError> {
-    const WANT: usize = VECTOR4K_HEADER as usize + 3;
+    // The 4 KiB header and the largest item header (16 bytes).
+    const WANT: usize = VECTOR4K_HEADER as usize + 16;
     let path = src.path();
     let len = src.len()?;
     let mut head = [0u8; 8];
@@ -151,32 +174,27 @@ pub fn nested_item_type_from(src: &dyn ReadAt) -> Result<Option<u8>, KdbError> {
         return Ok(None);
     }
     let at = VECTOR4K_HEADER as usize;
-    let first = *image
-        .get(at)
-        .ok_or_else(|| KdbError::truncated(path, "first nested item header missing"))?;
-    let t = if first == 0xfb {
-        *image
-            .get(at + 2)
-            .ok_or_else(|| KdbError::truncated(path, "first nested item header cut short"))?
-    } else {
-        (i16::from(first) - 0x7f).unsigned_abs() as u8
-    };
-    if t > T_ENUM || t == 3 {
-        return Err(KdbError::BadType {
+    let items = image.get(at..).unwrap_or(&[]);
+    super::nested::first_item_type(items)
+        .map(Some)
+        .map_err(|(byte, expected)| KdbError::BadType {
             path: path.into(),
-            byte: first,
+            byte,
             offset: at as u64,
-            expected: "a nested item header (type+0x7f, or fb for a large item)",
-        });
-    }
-    Ok(Some(t))
+            expected,
+        })
 }
 
-/// The schema-level type of a column: nested columns are lists of their item type, enums are
-/// symbols.
+/// The schema-level type of a column: nested columns are lists of their item type (named by
+/// the header for a 3.x compound column, else `nested_item` from [`nested_item_type`]), enums
+/// are symbols.
 pub fn logical_type(h: &Header, nested_item: Option<u8>) -> LogicalType {
     if h.nested {
-        return LogicalType::List(nested_item);
+        let item = h.item_type.or(nested_item).map(|t| match t {
+            T_ENUM => T_SYMBOL,
+            t => t,
+        });
+        return LogicalType::List(item);
     }
     match h.value_type {
         T_ENUM | T_SYMBOL => LogicalType::Simple(T_SYMBOL),
@@ -315,12 +333,22 @@ fn vector(path: &str, head: &[u8], total: u64) -> Result<Header, Parse> {
         return Err(short_header(path, total, VECTOR_HEADER));
     }
     let t = head[2];
+    if let Some(item) = super::compound::item_type_of(t) {
+        let attr = attr_at(path, head, 3)?;
+        return Ok(super::compound::index_header(
+            path,
+            item,
+            attr,
+            le_i64(head, 8),
+            total,
+        )?);
+    }
     if !is_vector_type(t) {
         return Err(KdbError::BadType {
             path: path.into(),
             byte: t,
             offset: 2,
-            expected: "a simple vector type (1, 2, 4..=10, 12..=19)",
+            expected: "a simple vector type (1, 2, 4..=10, 12..=19) or a compound type (78..=96)",
         }
         .into());
     }
@@ -334,6 +362,7 @@ fn vector(path: &str, head: &[u8], total: u64) -> Result<Header, Parse> {
         count,
         domain: None,
         nested: false,
+        item_type: None,
         compression: None,
     })
 }
@@ -400,6 +429,7 @@ fn vector4k(path: &str, head: &[u8], total: u64) -> Result<Header, Parse> {
         count,
         domain: if value_type == T_ENUM { domain } else { None },
         nested,
+        item_type: None,
         compression: None,
     })
 }
@@ -427,6 +457,7 @@ fn enum3x(path: &str, head: &[u8], total: u64) -> Result<Header, Parse> {
         count,
         domain: Some(domain),
         nested: false,
+        item_type: None,
         compression: None,
     })
 }
@@ -461,6 +492,7 @@ fn serialized(path: &str, head: &[u8], total: u64, complete: bool) -> Result<Hea
             count,
             domain: None,
             nested: false,
+            item_type: None,
             compression: None,
         });
     }
@@ -491,6 +523,7 @@ fn serialized(path: &str, head: &[u8], total: u64, complete: bool) -> Result<Hea
         count,
         domain: None,
         nested: false,
+        item_type: None,
         compression: None,
     })
 }

@@ -6,13 +6,15 @@ pub mod write;
 pub mod zip;
 
 pub mod column;
+pub mod compound;
 pub mod error;
 pub mod header;
+pub mod nested;
 pub mod source;
 pub mod symbols;
 pub mod unzip;
 
-pub use column::{fmt_float, read_column, resolve_enum, Column, ColumnData};
+pub use column::{fmt_float, read_column, read_column_from, resolve_enum, Column, ColumnData};
 pub use error::KdbError;
 pub use header::{logical_type, nested_item_type, read_header, read_header_from};
 pub use source::{LocalFile, MemSource, ReadAt};

@@ -31,8 +31,9 @@ pub fn read_vec(src: &dyn ReadAt, offset: u64, len: usize) -> Result<Vec<u8>, Kd
 /// Read the whole source.
 pub fn read_all(src: &dyn ReadAt) -> Result<Vec<u8>, KdbError> {
     let len = src.len()?;
-    let len = usize::try_from(len)
-        .map_err(|_| KdbError::unsupported(src.path(), format!("{len} bytes do not fit memory")))?;
+    let len = usize::try_from(len).map_err(|_| {
+        KdbError::unsupported(src.path(), 0, &[], format!("{len} bytes do not fit memory"))
+    })?;
     read_vec(src, 0, len)
 }
 

@@ -205,6 +205,10 @@ pub enum FileFormat {
     Vector4k,
     /// `fe` + domain name: kdb+ 3.x enumeration.
     Enum3x,
+    /// `fe 20` with type 77 + t: kdb+ 3.x compound column (index of cumulative end offsets).
+    Compound,
+    /// The `col#` of a compound column: raw items of one type, no header at all.
+    CompoundData,
 }
 
 /// `kxzipped` trailer facts.
@@ -223,7 +227,9 @@ pub struct Compression {
 pub struct Header {
     pub format: FileFormat,
     /// Type byte of the values: 1..=19 simple, 11 symbol list, 20 enum (4.x and 3.x),
-    /// 0 for a nested column's index file (`fd 01 4d`), or the serialized object's type.
+    /// 0 for a nested column's index file (`fd 01 4d`, or a 3.x compound `fe 20` 77+t), the
+    /// serialized object's type (negative as a byte, e.g. `0xf9`, for an atom), or for
+    /// `CompoundData` the item type.
     pub value_type: u8,
     pub attr: Attr,
     /// Row count per the count rules in docs/kdb-format.md (header count for u#/p#/g#,
@@ -233,6 +239,10 @@ pub struct Header {
     pub domain: Option<String>,
     /// True for the index file of a nested column (`col`, with `col#` beside it).
     pub nested: bool,
+    /// Item type of a nested column when the index file itself names it (3.x compound:
+    /// type byte 77 + t gives t); `None` for 4.x nested columns, whose `col#` items say it
+    /// (see `nested_item_type`).
+    pub item_type: Option<u8>,
     /// Present when the file is `kxzipped`.
     pub compression: Option<Compression>,
 }

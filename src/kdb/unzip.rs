@@ -1,7 +1,7 @@
 //! `kxzipped` files: parse the block table in the trailer and decompress blocks (stored,
 //! q IPC, gzip, snappy, lz4hc, zstd) back into the exact uncompressed file image.
 
-use super::error::KdbError;
+use super::error::{hex, KdbError};
 use super::source::{read_vec, ReadAt};
 use super::types::Compression;
 use std::io::Read;
@@ -71,24 +71,14 @@ pub fn read_compressed_trailer(src: &dyn ReadAt) -> Result<Trailer, KdbError> {
     let n = n as u64;
     let trailer_start = len - 8 - 8 * n - TRAILER_FIXED;
     let tail = read_vec(src, trailer_start, (TRAILER_FIXED + 8 * n) as usize)?;
-    let version = le_i32(&tail[0..4]);
+    // tail[0..4] is a format version (3, or 2 from older kdb+, per real files) and tail[6..8]
+    // padding: neither changes how the blocks decode, so neither is checked. The file-level
+    // algorithm is reported as stored; each block's own entry decides how it decodes.
     let algorithm = tail[4];
     let level = tail[5];
     let uncompressed_len = le_i64(&tail[8..16]);
     let stated_offset = le_i64(&tail[16..24]);
     let block_size = le_i64(&tail[24..32]);
-    if version != 3 {
-        return Err(KdbError::trailer(
-            path,
-            format!("expected trailer marker 3, found {version}"),
-        ));
-    }
-    if algorithm > 5 {
-        return Err(KdbError::trailer(
-            path,
-            format!("expected algorithm 0..=5, found {algorithm}"),
-        ));
-    }
     if stated_offset != trailer_start as i64 {
         return Err(KdbError::trailer(
             path,
@@ -117,7 +107,9 @@ pub fn read_compressed_trailer(src: &dyn ReadAt) -> Result<Trailer, KdbError> {
         let e = &tail[(TRAILER_FIXED + 8 * i) as usize..(TRAILER_FIXED + 8 * i + 8) as usize];
         let clen = le_i32(&e[0..4]);
         let balg = le_i32(&e[4..8]);
-        if clen < 0 || !(0..=5).contains(&balg) {
+        // An algorithm number we do not know (6..=255) is left to decompress_block to report
+        // as unsupported; a negative length or an algorithm beyond a byte cannot be kdb+'s.
+        if clen < 0 || !(0..=255).contains(&balg) {
             return Err(KdbError::trailer(
                 path,
                 format!("block {i}: length {clen}, algorithm {balg}"),
@@ -166,13 +158,23 @@ pub fn decompress_block(
         )
     })?;
     let raw = read_vec(src, b.offset, b.compressed_len as usize)?;
-    let out_len = usize::try_from(b.uncompressed_len)
-        .map_err(|_| KdbError::unsupported(src.path(), "block larger than memory"))?;
-    decompress_bytes(b.algorithm, &raw, out_len).map_err(|detail| KdbError::Decompress {
-        path: src.path().into(),
-        block: index as u64,
-        algorithm: b.algorithm,
-        detail,
+    let out_len = usize::try_from(b.uncompressed_len).map_err(|_| {
+        KdbError::unsupported(src.path(), b.offset, &[], "block larger than memory")
+    })?;
+    decompress_bytes(b.algorithm, &raw, out_len).map_err(|f| match f {
+        BlockFail::Corrupt(detail) => KdbError::Decompress {
+            path: src.path().into(),
+            block: index as u64,
+            offset: b.offset,
+            algorithm: b.algorithm,
+            detail,
+        },
+        BlockFail::Unsupported { at, bytes, detail } => KdbError::unsupported(
+            src.path(),
+            b.offset + at,
+            &bytes,
+            format!("block {index} (algorithm {}): {detail}", b.algorithm),
+        ),
     })
 }
 
@@ -180,7 +182,7 @@ pub fn decompress_block(
 pub fn decompress_all(src: &dyn ReadAt) -> Result<Vec<u8>, KdbError> {
     let t = read_compressed_trailer(src)?;
     let total = usize::try_from(t.compression.uncompressed_len)
-        .map_err(|_| KdbError::unsupported(src.path(), "file larger than memory"))?;
+        .map_err(|_| KdbError::unsupported(src.path(), 0, &[], "file larger than memory"))?;
     let mut out = Vec::with_capacity(total);
     for i in 0..t.blocks.len() {
         out.extend_from_slice(&decompress_block(src, &t, i)?);
@@ -197,8 +199,28 @@ pub fn decompress_all(src: &dyn ReadAt) -> Result<Vec<u8>, KdbError> {
     Ok(out)
 }
 
+/// Why one block does not decompress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlockFail {
+    /// The bytes cannot be what kdb+ wrote.
+    Corrupt(String),
+    /// Well-formed bytes of a variant this reader does not decode; `at` is relative to the
+    /// block's first byte.
+    Unsupported {
+        at: u64,
+        bytes: Vec<u8>,
+        detail: String,
+    },
+}
+
+impl From<String> for BlockFail {
+    fn from(s: String) -> Self {
+        BlockFail::Corrupt(s)
+    }
+}
+
 /// Decompress one block's bytes with `algorithm`, insisting on exactly `out_len` bytes out.
-pub fn decompress_bytes(algorithm: u8, input: &[u8], out_len: usize) -> Result<Vec<u8>, String> {
+pub fn decompress_bytes(algorithm: u8, input: &[u8], out_len: usize) -> Result<Vec<u8>, BlockFail> {
     let out = match algorithm {
         0 => input.to_vec(),
         1 => q_ipc_block(input, out_len)?,
@@ -216,30 +238,62 @@ pub fn decompress_bytes(algorithm: u8, input: &[u8], out_len: usize) -> Result<V
             .map_err(|e| format!("snappy: {e}"))?,
         4 => lz4_flex::block::decompress(input, out_len).map_err(|e| format!("lz4: {e}"))?,
         5 => zstd::bulk::decompress(input, out_len).map_err(|e| format!("zstd: {e}"))?,
-        a => return Err(format!("unknown algorithm {a}")),
+        a => {
+            return Err(BlockFail::Unsupported {
+                at: 0,
+                bytes: input[..input.len().min(8)].to_vec(),
+                detail: format!("compression algorithm {a} (this reader knows 0..=5)"),
+            })
+        }
     };
     if out.len() != out_len {
-        return Err(format!(
+        return Err(BlockFail::Corrupt(format!(
             "expected {out_len} bytes uncompressed, got {}",
             out.len()
-        ));
+        )));
     }
     Ok(out)
 }
 
-/// A q-IPC-compressed block. The IPC message form carries a 4-byte uncompressed length
-/// (which counts the 8-byte message header) before the stream; accept a block with or
-/// without that prefix. No fixture has such a block, so this framing is not verified.
-fn q_ipc_block(input: &[u8], out_len: usize) -> Result<Vec<u8>, String> {
-    if input.len() >= 4 {
-        let prefix = le_i32(&input[0..4]) as i64;
-        if prefix == out_len as i64 + 8 || (prefix == out_len as i64 && out_len > 0) {
-            if let Ok(v) = q_ipc_decompress(&input[4..], out_len) {
-                return Ok(v);
-            }
+/// Length of the IPC message framing in front of an algorithm-1 stream.
+pub const IPC_FRAME: usize = 12;
+
+/// An algorithm-1 block is a whole compressed q IPC message, as `-18!` makes it (checked on
+/// `advkdb-ipc/2019.03.17/Trade/price`): 8-byte message header (byte 0 endianness, 1 little;
+/// byte 2 compressed flag 1; bytes 4..8 the message length, i.e. the block length), an int32
+/// uncompressed message length (the block's bytes + the 8 header bytes), then the stream.
+/// Only the uncompressed length changes how the stream decodes, so only it is insisted on.
+fn q_ipc_block(input: &[u8], out_len: usize) -> Result<Vec<u8>, BlockFail> {
+    let frame = input.get(..IPC_FRAME).ok_or_else(|| {
+        BlockFail::Corrupt(format!(
+            "{} bytes cannot hold the {IPC_FRAME}-byte IPC message framing",
+            input.len()
+        ))
+    })?;
+    let stated = match frame[0] {
+        1 => i32::from_le_bytes([frame[8], frame[9], frame[10], frame[11]]),
+        0 => i32::from_be_bytes([frame[8], frame[9], frame[10], frame[11]]),
+        _ => {
+            return Err(BlockFail::Unsupported {
+                at: 0,
+                bytes: frame[..4].to_vec(),
+                detail: "IPC message header with an endianness byte other than 0 or 1".into(),
+            })
         }
+    };
+    if frame[2] != 1 {
+        return Err(BlockFail::Unsupported {
+            at: 2,
+            bytes: frame[..4].to_vec(),
+            detail: "algorithm-1 block whose IPC message header is not flagged compressed".into(),
+        });
     }
-    q_ipc_decompress(input, out_len)
+    if i64::from(stated) != out_len as i64 + 8 {
+        return Err(BlockFail::Corrupt(format!(
+            "IPC framing says {stated} bytes uncompressed (with its 8-byte header), the block holds {out_len}"
+        )));
+    }
+    q_ipc_decompress(&input[IPC_FRAME..], out_len).map_err(BlockFail::Corrupt)
 }
 
 /// The q IPC decompressor (kdb+'s LZ-style scheme). A control byte precedes every 8 items;
@@ -312,78 +366,11 @@ fn le_i64(b: &[u8]) -> i64 {
     i64::from_le_bytes(a)
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter()
-        .map(|x| format!("{x:02x}"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
     use crate::kdb::source::MemSource;
     use std::io::Write;
-
-    /// A q IPC compressor that mirrors the decompressor's hash model exactly, so every
-    /// stream it makes must round-trip.
-    pub(crate) fn q_ipc_compress(data: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut table: [Option<usize>; 256] = [None; 256];
-        let (mut s, mut p) = (0usize, 0usize);
-        let mut bit = 0u32;
-        let mut ctrl = 0usize;
-        while s < data.len() {
-            if bit == 0 {
-                ctrl = out.len();
-                out.push(0);
-                bit = 1;
-            }
-            let mut matched = None;
-            if s + 2 <= data.len() {
-                let h = data[s] ^ data[s + 1];
-                if let Some(r) = table[h as usize] {
-                    if data[r] == data[s] && data[r + 1] == data[s + 1] {
-                        let mut n = 0;
-                        while n < 255
-                            && s + 2 + n < data.len()
-                            && data[r + 2 + n] == data[s + 2 + n]
-                        {
-                            n += 1;
-                        }
-                        matched = Some((h, n));
-                    }
-                }
-            }
-            match matched {
-                Some((h, n)) => {
-                    out[ctrl] |= bit as u8;
-                    out.push(h);
-                    out.push(n as u8);
-                    s += 2;
-                    while p + 1 < s {
-                        table[(data[p] ^ data[p + 1]) as usize] = Some(p);
-                        p += 1;
-                    }
-                    s += n;
-                    p = s;
-                }
-                None => {
-                    out.push(data[s]);
-                    s += 1;
-                    while p + 1 < s {
-                        table[(data[p] ^ data[p + 1]) as usize] = Some(p);
-                        p += 1;
-                    }
-                }
-            }
-            bit <<= 1;
-            if bit == 256 {
-                bit = 0;
-            }
-        }
-        out
-    }
 
     /// Build a kxzipped image from already-compressed blocks.
     pub(crate) fn zipped(
@@ -417,7 +404,11 @@ pub(crate) mod tests {
             .map(|c| {
                 let b = match algorithm {
                     0 => c.to_vec(),
-                    1 => q_ipc_compress(c),
+                    // kdb+ stores a block raw (block algorithm 0) when IPC compression gives up.
+                    1 => match crate::kdb::zip::ipc_compress(c) {
+                        Some(b) => b,
+                        None => return (c.to_vec(), 0),
+                    },
                     2 => {
                         let mut e = flate2::write::ZlibEncoder::new(
                             Vec::new(),
@@ -456,13 +447,16 @@ pub(crate) mod tests {
     #[test]
     fn q_ipc_round_trips_and_compresses() {
         let data = sample(10_000);
-        let c = q_ipc_compress(&data);
+        let c = crate::kdb::zip::ipc_compress(&data).unwrap();
         assert!(c.len() < data.len() / 2, "{} vs {}", c.len(), data.len());
-        assert_eq!(q_ipc_decompress(&c, data.len()).unwrap(), data);
+        assert_eq!(&c[..4], &[1, 0, 1, 0]);
+        assert_eq!(le_i32(&c[4..8]) as usize, c.len());
+        assert_eq!(le_i32(&c[8..12]) as usize, data.len() + 8);
+        assert_eq!(decompress_bytes(1, &c, data.len()).unwrap(), data);
         let text =
             b"the quick brown fox jumps over the lazy dog; the quick brown fox again".repeat(5);
-        let c = q_ipc_compress(&text);
-        assert_eq!(q_ipc_decompress(&c, text.len()).unwrap(), text);
+        let c = crate::kdb::zip::ipc_compress(&text).unwrap();
+        assert_eq!(decompress_bytes(1, &c, text.len()).unwrap(), text);
     }
 
     #[test]
@@ -471,6 +465,39 @@ pub(crate) mod tests {
         assert!(q_ipc_decompress(&[0x01, 0x00, 0x00], 2).is_err());
         // Input ends early.
         assert!(q_ipc_decompress(&[0x00, b'a'], 2).is_err());
+    }
+
+    #[test]
+    fn q_ipc_framing_is_checked() {
+        let data = sample(5000);
+        let good = crate::kdb::zip::ipc_compress(&data).unwrap();
+        // The uncompressed length decides the decode: a wrong one is corruption.
+        let mut b = good.clone();
+        b[8..12].copy_from_slice(&((data.len() + 9) as i32).to_le_bytes());
+        assert!(matches!(
+            decompress_bytes(1, &b, data.len()),
+            Err(BlockFail::Corrupt(_))
+        ));
+        // The message length does not change how the stream decodes.
+        let mut b = good.clone();
+        b[4..8].copy_from_slice(&7i32.to_le_bytes());
+        assert_eq!(decompress_bytes(1, &b, data.len()).unwrap(), data);
+        // An IPC message not flagged compressed is a variant we do not decode, not corrupt.
+        let mut b = good.clone();
+        b[2] = 0;
+        assert!(matches!(
+            decompress_bytes(1, &b, data.len()),
+            Err(BlockFail::Unsupported { at: 2, .. })
+        ));
+        assert!(matches!(
+            decompress_bytes(1, &good[..5], data.len()),
+            Err(BlockFail::Corrupt(_))
+        ));
+        // An algorithm number past 5 is unknown to us, not proof of damage.
+        assert!(matches!(
+            decompress_bytes(9, &good, data.len()),
+            Err(BlockFail::Unsupported { .. })
+        ));
     }
 
     #[test]
@@ -489,11 +516,25 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn ipc_block_with_length_prefix_is_accepted() {
-        let data = sample(5000);
-        let mut b = ((data.len() + 8) as i32).to_le_bytes().to_vec();
-        b.extend(q_ipc_compress(&data));
-        assert_eq!(decompress_bytes(1, &b, data.len()).unwrap(), data);
+    fn fields_that_do_not_change_decoding_are_not_checked() {
+        let data = sample(70_000);
+        let img = zip_with(2, 65536, &data);
+        let t = img.len() - 8 - 2 * 8 - 32;
+        for (at, v) in [(t, 2u8), (t, 1), (t + 4, 9), (t + 6, 0xaa), (t + 7, 0x55)] {
+            let mut m = img.clone();
+            m[at] = v;
+            let src = MemSource::new("m", m);
+            assert_eq!(decompress_all(&src).unwrap(), data, "byte {} = {v}", at - t);
+        }
+        // A block algorithm number past 5: a variant we do not decode, at that block.
+        let mut m = img.clone();
+        let e1 = img.len() - 8 - 8 + 4;
+        m[e1] = 6;
+        let e = decompress_all(&MemSource::new("m", m)).unwrap_err();
+        assert!(
+            matches!(e, KdbError::Unsupported { offset, .. } if offset > 8),
+            "{e}"
+        );
     }
 
     #[test]

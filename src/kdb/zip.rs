@@ -166,24 +166,30 @@ fn compress_block(algorithm: u8, level: u8, data: &[u8]) -> Result<Option<Vec<u8
     })
 }
 
-/// kdb+'s IPC compressor (the one behind `-18!` and algorithm 1) applied to one block:
-/// `[u32 uncompressed length][stream]`. In the stream a control byte announces 8 items,
-/// bit set = back-reference `[hash byte][extra length]` to the last position whose byte pair
-/// XORs to that hash, bit clear = one literal byte. Returns `None` when it does not pay.
+/// kdb+'s IPC compressor (the one behind `-18!`, and algorithm 1), applied to one block as
+/// kdb+ writes it to a file: a whole compressed IPC message (layout in
+/// docs/kdb-format.md, checked on `advkdb-ipc/2019.03.17/Trade/price`):
+/// `01 00 01 00`, int32 block length, int32 `src.len() + 8`, then the stream. Returns `None`
+/// when the output would pass half the message, where kdb+ gives up too.
 ///
-/// The IPC message form copies an 8-byte message header first and starts at offset 8; a file
-/// block has no message header, so positions here start at 0 (an assumption: no algorithm-1
-/// file was available to check against).
+/// The stream is the one of kx's `c.java`: positions count from 8 (the message header is
+/// never hashed, so position 0 means "no entry"); a control byte announces 8 items; bit set =
+/// back-reference `[hash][extra]` to the last position whose byte pair XORs to that hash,
+/// copying 2 + extra bytes; bit clear = one literal byte; the last two bytes are literals.
 pub fn ipc_compress(src: &[u8]) -> Option<Vec<u8>> {
-    let t = src.len();
-    let budget = t.checked_sub(17)?;
-    let mut out = Vec::with_capacity(t / 2 + 8);
-    out.extend_from_slice(&(u32::try_from(t).ok()?).to_le_bytes());
+    const H: usize = 8;
+    let t = src.len().checked_add(H)?;
+    let total = i32::try_from(t).ok()?;
+    // Byte at message position `i` (positions below 8 are the header, never read).
+    let at = |i: usize| src[i - H];
+    let budget = (t / 2).checked_sub(17)?;
+    let mut out = Vec::with_capacity(t / 2 + 16);
+    out.extend_from_slice(&[1, 0, 1, 0, 0, 0, 0, 0]);
+    out.extend_from_slice(&total.to_le_bytes());
     let mut table = [0usize; 256];
     let mut bit: u16 = 0;
-    let mut flags: u8 = 0;
     let mut ctrl = 0usize;
-    let mut s = 0usize;
+    let mut s = H;
     let (mut pending, mut pending_hash) = (0usize, 0usize);
     let mut h = 0usize;
     while s < t {
@@ -191,21 +197,19 @@ pub fn ipc_compress(src: &[u8]) -> Option<Vec<u8>> {
             if out.len() > budget {
                 return None;
             }
-            if ctrl != 0 {
-                out[ctrl] = flags;
-            }
             ctrl = out.len();
             out.push(0);
-            flags = 0;
             bit = 1;
         }
         let mut literal = s + 3 > t;
         let mut p = 0;
         if !literal {
-            h = (src[s] ^ src[s + 1]) as usize;
+            h = (at(s) ^ at(s + 1)) as usize;
             p = table[h];
-            literal = p == 0 || src[s] != src[p];
+            literal = p == 0 || at(s) != at(p);
         }
+        // The pair at the previous literal enters the table only now, after this lookup:
+        // the decompressor hashes a pair once both its bytes and the next item are out.
         if pending > 0 {
             table[pending_hash] = pending;
             pending = 0;
@@ -213,16 +217,16 @@ pub fn ipc_compress(src: &[u8]) -> Option<Vec<u8>> {
         if literal {
             pending_hash = h;
             pending = s;
-            out.push(src[s]);
+            out.push(at(s));
             s += 1;
         } else {
             table[h] = s;
-            flags |= bit as u8;
+            out[ctrl] |= bit as u8;
             p += 2;
             s += 2;
             let start = s;
             let limit = (s + 255).min(t);
-            while s < limit && src[p] == src[s] {
+            while s < limit && at(p) == at(s) {
                 s += 1;
                 p += 1;
             }
@@ -234,18 +238,24 @@ pub fn ipc_compress(src: &[u8]) -> Option<Vec<u8>> {
             bit = 0;
         }
     }
-    out[ctrl] = flags;
+    let len = i32::try_from(out.len()).ok()?;
+    out[4..8].copy_from_slice(&len.to_le_bytes());
     Some(out)
 }
 
-/// Inverse of [`ipc_compress`] (length prefix included): the reader's decompressor, which
-/// checks every index so corrupt input is an error, not a panic.
+/// Inverse of [`ipc_compress`]: the reader's decompressor (framing checked, every index
+/// checked so corrupt input is an error, not a panic).
 pub fn ipc_decompress(src: &[u8]) -> Result<Vec<u8>, ZipError> {
-    let head = src
-        .get(..4)
-        .ok_or(ZipError::CorruptIpc("shorter than its length prefix"))?;
-    let n = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
-    super::unzip::q_ipc_decompress(&src[4..], n).map_err(|_| ZipError::CorruptIpc("corrupt stream"))
+    let frame = src
+        .get(8..12)
+        .ok_or(ZipError::CorruptIpc("shorter than its IPC framing"))?;
+    let n = i32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]);
+    let n = usize::try_from(n)
+        .ok()
+        .and_then(|n| n.checked_sub(8))
+        .ok_or(ZipError::CorruptIpc("negative length"))?;
+    super::unzip::decompress_bytes(ALG_QIPC, src, n)
+        .map_err(|_| ZipError::CorruptIpc("corrupt stream"))
 }
 
 #[cfg(test)]
@@ -407,11 +417,16 @@ pub(crate) mod tests {
 
     #[test]
     fn ipc_decompressor_rejects_garbage() {
+        let frame = |n: u8| vec![1, 0, 1, 0, 0, 0, 0, 0, n + 8, 0, 0, 0];
         assert!(ipc_decompress(&[1, 2]).is_err());
         // Claims 100 bytes, then a reference with an empty table at position 0.
-        assert!(ipc_decompress(&[100, 0, 0, 0, 0x01, 0x00, 0x05]).is_err());
+        let mut b = frame(100);
+        b.extend_from_slice(&[0x01, 0x00, 0x05]);
+        assert!(ipc_decompress(&b).is_err());
         // Claims 10 bytes, supplies 2 literals.
-        assert!(ipc_decompress(&[10, 0, 0, 0, 0x00, b'a', b'b']).is_err());
+        let mut b = frame(10);
+        b.extend_from_slice(&[0x00, b'a', b'b']);
+        assert!(ipc_decompress(&b).is_err());
     }
 
     proptest::proptest! {

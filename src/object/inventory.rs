@@ -8,7 +8,7 @@ use super::store::{ObjectError, ObjectTier};
 use crate::dates::{classify, PartitionName};
 use crate::finding::{code, Finding};
 use crate::inventory::{FileError, FileInv, PartitionInv, TableInv};
-use crate::kdb::{self, FileFormat, Header, KdbError};
+use crate::kdb::{self, FileFormat, KdbError};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use object_store::path::Path as ObjPath;
 use object_store::ObjectStoreExt;
@@ -399,38 +399,36 @@ pub fn read_object_whole(tier: &ObjectTier, url: &str) -> Result<Vec<u8>, Object
     .map_err(|e| tier.err("GET", &key, &e))
 }
 
-/// Header (with compression facts) and uncompressed image of stored bytes.
-fn image_of(url: &str, bytes: Vec<u8>) -> Result<(Header, Vec<u8>), KdbError> {
-    let src = kdb::MemSource::new(url, bytes);
-    let image = kdb::symbols::read_image(&src)?;
-    let mut h = kdb::header::parse_header_image(url, &image)?;
-    if src.bytes().starts_with(kdb::unzip::MAGIC_ZIPPED) {
-        h.compression = Some(kdb::unzip::read_compressed_trailer(&src)?.compression);
-    }
-    Ok((h, image))
-}
-
-/// Decodes the whole column object at `url` (and `url#` for a nested column), as
+/// Decodes the whole column object at `url` (and `url#`, `url##` for a nested column), as
 /// `kdb::read_column` does for a local file: the `--deep` check of object tiers.
 pub fn read_object_column(tier: &ObjectTier, url: &str) -> Result<kdb::Column, ObjectError> {
-    let (header, image) = image_of(url, read_object_whole(tier, url)?)?;
-    let data = if header.nested {
-        let durl = format!("{url}#");
-        let (dh, dimage) = image_of(&durl, read_object_whole(tier, &durl)?)?;
-        if dh.format != FileFormat::Vector4k || dh.value_type != kdb::T_BYTE || dh.nested {
-            return Err(KdbError::BadType {
-                path: durl,
-                byte: dh.value_type,
-                offset: 4082,
-                expected: "a nested data file (fd 20 with inner header fd 00 04)",
+    let src = kdb::MemSource::new(url, read_object_whole(tier, url)?);
+    // The object error of a companion file, kept to return as itself rather than as a
+    // reader error.
+    let failed: std::cell::RefCell<Option<ObjectError>> = std::cell::RefCell::new(None);
+    let open = |u: &str| -> Result<Box<dyn kdb::ReadAt + '_>, KdbError> {
+        match read_object_whole(tier, u) {
+            Ok(b) => Ok(Box::new(kdb::MemSource::new(u, b))),
+            Err(e) => {
+                let kind = if matches!(e, ObjectError::NotFound { .. }) {
+                    std::io::ErrorKind::NotFound
+                } else {
+                    std::io::ErrorKind::Other
+                };
+                let k = KdbError::io(u, std::io::Error::new(kind, e.to_string()));
+                if kind != std::io::ErrorKind::NotFound || !u.ends_with("##") {
+                    *failed.borrow_mut() = Some(e);
+                }
+                Err(k)
             }
-            .into());
         }
-        kdb::column::decode_nested(url, &image, header.count, &durl, &dimage)?
-    } else {
-        kdb::column::decode_image(url, &header, &image)?
     };
-    Ok(kdb::Column { header, data })
+    let r = kdb::read_column_from(&src, &open);
+    match (r, failed.into_inner()) {
+        (Ok(c), _) => Ok(c),
+        (Err(_), Some(e)) => Err(e),
+        (Err(e), None) => Err(e.into()),
+    }
 }
 
 #[cfg(test)]
