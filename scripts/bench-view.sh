@@ -11,6 +11,11 @@
 #   (c) mount-ready time (`smstage mount --background` until it returns, then the first
 #       `ls MOUNT/db`), split into plan and after-plan; server peak RSS (VmHWM) after (b);
 #       targets <= 1 s and <= 200 MB.
+#   (d) a q-like workload (examples/qlike.rs): par.txt, the last partition's tables, .d, then
+#       mmap of every column of every partition with the maps held per partition, a cold pass
+#       then three warm re-runs, through the view and on the same layout on disk, on both the
+#       small-file and the large-file database: the workload the default --cache-mode is
+#       chosen by.
 # (a) and (b) run once per cache mode of the view (MODES, default "open no-open": passthrough
 # per open, the default, and --cache-mode no-open); (a) adds one cold pass with the view's
 # cross-file readahead off.
@@ -23,7 +28,7 @@ rounds=${3:-3}
 big=${BIG:-1}
 modes=${MODES:-open no-open}
 cargo build --release --locked --bin smstage --example seqread --example materialize \
-  --example mount_ready >/dev/null 2>&1
+  --example mount_ready --example qlike >/dev/null 2>&1
 bin=$PWD/target/release/smstage
 ex=$PWD/target/release/examples
 work=$(mktemp -d /tmp/smstage-bench-view.XXXXXX)
@@ -179,9 +184,35 @@ if [ "$big" = 1 ]; then
   readcmp "large files" "$work/big/data" "$mnt2/db/$(head -1 "$mnt2/db/par.txt")" "$work/list-big"
   unmount_view "$mnt2"
 fi
+
+echo
+echo "== (d) q-like workload: par.txt, tables of the last partition, .d, mmap of every column of"
+echo "   every partition (maps held per partition), one cold pass then 3 warm re-runs (qlike)"
+mount_view "$cfg" "$mnt"
+qcmp "small files" "$work/mat/db" "$mnt/db"
+unmount_view "$mnt"
+if [ "$big" = 1 ]; then
+  mount_view "$work/big/assembly.yaml" "$mnt2"
+  qcmp "large files" "$work/mat-big/db" "$mnt2/db"
+  unmount_view "$mnt2"
+fi
+}
+
+# qlike prints "cold warm1 warm2 warm3 files N bytes B sum S"; compares LABEL DIRECT VIEW.
+qcmp() {
+  local d v
+  dropc; v=$("$ex/qlike" "$3" - - 4); dropc; d=$("$ex/qlike" "$2" - - 4)
+  local dc vc dw vw
+  dc=$(awk '{print $1}' <<<"$d"); vc=$(awk '{print $1}' <<<"$v")
+  dw=$(awk '{m=$2; if ($3<m) m=$3; if ($4<m) m=$4; print m}' <<<"$d")
+  vw=$(awk '{m=$2; if ($3<m) m=$3; if ($4<m) m=$4; print m}' <<<"$v")
+  printf '%s, %s files mapped per pass: cold direct %.3f s, view %.3f s, view/direct throughput %sx; warm re-runs (best of 3) direct %.3f s, view %.3f s, %sx\n' \
+    "$1" "$(awk '{print $6}' <<<"$d")" "$dc" "$vc" "$(div "$dc" "$vc")" "$dw" "$vw" "$(div "$dw" "$vw")"
 }
 
 if [ "$big" = 1 ]; then
   "$bin" gen --out "$work/big" --partitions 20 --tables 4 --columns 10 --rows 100000 >/dev/null
+  "$bin" plan --config "$work/big/assembly.yaml" --format json >"$work/plan-big.json"
+  "$ex/materialize" "$work/plan-big.json" "$work/mat-big" >/dev/null
 fi
 for mode in $modes; do run_mode; done
