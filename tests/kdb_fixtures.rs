@@ -643,3 +643,45 @@ fn anymap_nested_columns_and_nested_symbols() {
         );
     }
 }
+
+/// Serialized column files: the untyped columns of torq-gateway-empty's empty `packets`
+/// (`ff 01 00 00` + count 0: an empty general list) and serialized atoms beside sewio's table.
+#[test]
+fn serialized_columns_and_atoms() {
+    let Some(root) = fixtures() else { return };
+    let t = root.join("torq-gateway-empty/2022.01.03/packets");
+    for col in ["data", "flags"] {
+        let p = t.join(col);
+        assert_eq!(std::fs::read(&p).unwrap(), [0xff, 1, 0, 0, 0, 0, 0, 0]);
+        let h = read_header(&p).unwrap();
+        assert_eq!(
+            (h.format, h.value_type, h.count, h.is_atom()),
+            (FileFormat::Serialized, T_MIXED, 0, false),
+            "{col}"
+        );
+        let c = read_column(&p).unwrap();
+        assert_eq!(c.data, ColumnData::Nested(vec![]), "{col}");
+    }
+    // The other columns of the table agree on 0 rows.
+    for (c, n) in table_counts(&t) {
+        assert_eq!(n, 0, "{c}");
+    }
+    // A timestamp atom (-12) as a file: a header read says atom, so it can be refused as
+    // "not a vector"; a deep read decodes its one value.
+    let p = root.join("sewio-nested-sym/AXSTATE_UX_ACCESSTIME");
+    let h = read_header(&p).unwrap();
+    assert_eq!(
+        (h.format, h.value_type as i8, h.count),
+        (FileFormat::Serialized, -12, 1)
+    );
+    assert!(h.is_atom());
+    let c = read_column(&p).unwrap();
+    assert!(matches!(c.data, ColumnData::Timestamp(ref v) if v.len() == 1));
+    // A dictionary (`kdb`/`stateVersion`): the header reads (2 keys); decoding it is a variant
+    // this reader does not do, never corruption.
+    let p = root.join("sewio-nested-sym/AXSTATE_VERSION");
+    let h = read_header(&p).unwrap();
+    assert_eq!((h.value_type, h.count, h.is_atom()), (99, 2, false));
+    let e = read_column(&p).unwrap_err();
+    assert!(matches!(e, KdbError::Unsupported { offset: 2, .. }), "{e}");
+}

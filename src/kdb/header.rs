@@ -3,6 +3,7 @@
 //! rules of docs/kdb-format.md and rejecting truncated or malformed files.
 
 use super::error::KdbError;
+use super::ipc::Walk;
 use super::source::{read_all, LocalFile, ReadAt};
 use super::types::*;
 use super::unzip::{
@@ -496,7 +497,7 @@ fn serialized(path: &str, head: &[u8], total: u64, complete: bool) -> Result<Hea
             compression: None,
         });
     }
-    let (ty, attr, count) = match ipc_rows(head, 2) {
+    let (ty, attr, count) = match super::ipc::rows(head, 2) {
         Ok(r) => r,
         Err(Walk::Short) if complete => {
             return Err(KdbError::truncated(
@@ -506,15 +507,7 @@ fn serialized(path: &str, head: &[u8], total: u64, complete: bool) -> Result<Hea
             .into())
         }
         Err(Walk::Short) => return Err(Parse::NeedAll),
-        Err(Walk::Bad { byte, offset }) => {
-            return Err(KdbError::BadType {
-                path: path.into(),
-                byte,
-                offset: offset as u64,
-                expected: "a q object type (-19..=19, 98, 99)",
-            }
-            .into())
-        }
+        Err(w) => return Err(super::ipc::walk_err(path, head, w).into()),
     };
     Ok(Header {
         format: FileFormat::Serialized,
@@ -526,156 +519,6 @@ fn serialized(path: &str, head: &[u8], total: u64, complete: bool) -> Result<Hea
         item_type: None,
         compression: None,
     })
-}
-
-/// Why an IPC walk stopped.
-pub(crate) enum Walk {
-    Short,
-    Bad { byte: u8, offset: usize },
-}
-
-fn get(b: &[u8], at: usize) -> Result<u8, Walk> {
-    b.get(at).copied().ok_or(Walk::Short)
-}
-
-fn need(b: &[u8], end: usize) -> Result<(), Walk> {
-    if end <= b.len() {
-        Ok(())
-    } else {
-        Err(Walk::Short)
-    }
-}
-
-/// Width of an atom or vector element of IPC type `t` (absolute value), symbols excluded.
-fn ipc_width(t: u8) -> Option<usize> {
-    match t {
-        1 | 4 | 10 => Some(1),
-        2 => Some(16),
-        5 => Some(2),
-        6 | 8 | 13 | 14 | 17 | 18 | 19 => Some(4),
-        7 | 9 | 12 | 15 | 16 => Some(8),
-        20..=76 => Some(4),
-        _ => None,
-    }
-}
-
-/// Type byte, attribute and row count of the IPC object at `at`.
-pub(crate) fn ipc_rows(b: &[u8], at: usize) -> Result<(u8, Attr, u64), Walk> {
-    let t = get(b, at)?;
-    match t {
-        0..=76 => {
-            let attr = Attr::from_byte(get(b, at + 1)?).ok_or(Walk::Bad {
-                byte: b[at + 1],
-                offset: at + 1,
-            })?;
-            need(b, at + 6)?;
-            Ok((t, attr, le_i32(b, at + 2).max(0) as u64))
-        }
-        98 => {
-            // flip: attr, then a dict of column names -> list of columns.
-            if get(b, at + 2)? != 99 {
-                return Err(Walk::Bad {
-                    byte: b[at + 2],
-                    offset: at + 2,
-                });
-            }
-            let vals = ipc_skip(b, at + 3)?;
-            if get(b, vals)? != 0 {
-                return Err(Walk::Bad {
-                    byte: b[vals],
-                    offset: vals,
-                });
-            }
-            need(b, vals + 6)?;
-            let ncols = le_i32(b, vals + 2);
-            let rows = if ncols > 0 {
-                ipc_rows(b, vals + 6)?.2
-            } else {
-                0
-            };
-            Ok((98, Attr::None, rows))
-        }
-        99 | 127 => Ok((t, Attr::None, ipc_rows(b, at + 1)?.2)),
-        0x80.. => {
-            let a = t.wrapping_neg();
-            if a == 0 || a > 19 || a == 3 {
-                return Err(Walk::Bad {
-                    byte: t,
-                    offset: at,
-                });
-            }
-            Ok((t, Attr::None, 1))
-        }
-        _ => Err(Walk::Bad {
-            byte: t,
-            offset: at,
-        }),
-    }
-}
-
-/// End offset of the IPC object starting at `at`.
-pub(crate) fn ipc_skip(b: &[u8], at: usize) -> Result<usize, Walk> {
-    let t = get(b, at)?;
-    match t {
-        0 => {
-            need(b, at + 6)?;
-            let n = le_i32(b, at + 2).max(0) as usize;
-            let mut p = at + 6;
-            for _ in 0..n {
-                p = ipc_skip(b, p)?;
-            }
-            Ok(p)
-        }
-        11 => {
-            need(b, at + 6)?;
-            let n = le_i32(b, at + 2).max(0) as usize;
-            let mut p = at + 6;
-            for _ in 0..n {
-                let z = b[p.min(b.len())..]
-                    .iter()
-                    .position(|&c| c == 0)
-                    .ok_or(Walk::Short)?;
-                p += z + 1;
-            }
-            Ok(p)
-        }
-        1..=76 => {
-            need(b, at + 6)?;
-            let n = le_i32(b, at + 2).max(0) as usize;
-            let w = ipc_width(t).ok_or(Walk::Bad {
-                byte: t,
-                offset: at,
-            })?;
-            let end = at + 6 + n * w;
-            need(b, end)?;
-            Ok(end)
-        }
-        98 => ipc_skip(b, at + 2),
-        99 | 127 => {
-            let v = ipc_skip(b, at + 1)?;
-            ipc_skip(b, v)
-        }
-        0xf5 => {
-            // symbol atom: NUL-terminated
-            let z = b[(at + 1).min(b.len())..]
-                .iter()
-                .position(|&c| c == 0)
-                .ok_or(Walk::Short)?;
-            Ok(at + 2 + z)
-        }
-        0x80.. => {
-            let w = ipc_width(t.wrapping_neg()).ok_or(Walk::Bad {
-                byte: t,
-                offset: at,
-            })?;
-            need(b, at + 1 + w)?;
-            Ok(at + 1 + w)
-        }
-        _ => Err(Walk::Bad {
-            byte: t,
-            offset: at,
-        }),
-    }
 }
 
 #[cfg(test)]
