@@ -429,7 +429,10 @@ fn corrupted_copies_are_errors_not_panics() {
     let e = read_header(&p).unwrap_err();
     assert_eq!(
         e.to_string(),
-        format!("{}: unknown file header bytes 12 34", p.display())
+        format!(
+            "{}: unknown file header bytes 12 34 at offset 0",
+            p.display()
+        )
     );
     let mut z = std::fs::read(db.join("2022.06.17/Daily/close")).unwrap();
     z[..8].copy_from_slice(b"kxzippEd");

@@ -103,6 +103,7 @@ pub fn read_column_from(src: &dyn ReadAt, open: Opener) -> Result<Column, KdbErr
                 Err(KdbError::Io { source, .. }) if source.kind() == ErrorKind::NotFound => {
                     Err(KdbError::corrupt(
                         &dpath,
+                        at,
                         format!("the symbol item at offset {at} needs the domain list {p}, which is missing"),
                     ))
                 }
@@ -191,6 +192,7 @@ fn slice<'a>(
         .ok_or_else(|| {
             KdbError::truncated(
                 path,
+                image.len() as u64,
                 format!(
                     "{count} values of {w} bytes from offset {off} but the file holds {} bytes",
                     image.len()

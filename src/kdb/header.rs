@@ -79,6 +79,7 @@ fn compressed_header(src: &dyn ReadAt) -> Result<Header, KdbError> {
     if t.blocks.is_empty() {
         return Err(KdbError::truncated(
             src.path(),
+            0,
             "kxzipped file with 0 bytes uncompressed".to_string(),
         ));
     }
@@ -224,6 +225,7 @@ fn finish(r: Result<Header, Parse>, path: &str, total: u64) -> Result<Header, Kd
         Err(Parse::Err(e)) => Err(e),
         Err(Parse::Short) | Err(Parse::NeedAll) => Err(KdbError::truncated(
             path,
+            total,
             format!("the file holds {total} bytes, fewer than its header needs"),
         )),
     }
@@ -235,6 +237,7 @@ pub(crate) fn parse_header(path: &str, head: &[u8], total: u64) -> Result<Header
     if head.len() < 2 {
         return Err(KdbError::truncated(
             path,
+            total,
             format!("the file holds {total} bytes; a kdb+ file has at least a 2-byte header"),
         )
         .into());
@@ -292,15 +295,19 @@ pub(crate) fn derive_count(
     header_count: i64,
 ) -> Result<u64, KdbError> {
     let w = width as u64;
+    // Every header ends with its int64 count.
+    let count_at = header_len - 8;
     if total < header_len {
         return Err(KdbError::truncated(
             path,
+            total,
             format!("the header needs {header_len} bytes but the file holds {total} bytes"),
         ));
     }
     if header_count < 0 {
         return Err(KdbError::corrupt(
             path,
+            count_at,
             format!("negative row count {header_count} in the header"),
         ));
     }
@@ -310,6 +317,7 @@ pub(crate) fn derive_count(
     if (attr.has_index_data() || hc > 0) && over {
         return Err(KdbError::truncated(
             path,
+            total,
             format!(
                 "header says {hc} rows of {w} bytes but the file holds {total} bytes ({header_len}-byte header)"
             ),
@@ -321,6 +329,7 @@ pub(crate) fn derive_count(
     if payload % w != 0 {
         return Err(KdbError::truncated(
             path,
+            total - payload % w,
             format!(
                 "{payload} data bytes after the {header_len}-byte header are not a whole number of {w}-byte values"
             ),
@@ -372,6 +381,7 @@ fn short_header(path: &str, total: u64, need: u64) -> Parse {
     if total < need {
         Parse::Err(KdbError::truncated(
             path,
+            total,
             format!("the header needs {need} bytes but the file holds {total} bytes"),
         ))
     } else {
@@ -389,6 +399,7 @@ fn vector4k(path: &str, head: &[u8], total: u64) -> Result<Header, Parse> {
     if head[INNER] != 0xfd {
         return Err(KdbError::corrupt(
             path,
+            INNER as u64,
             format!(
                 "inner header at {INNER}: expected byte fd, found {:02x}",
                 head[INNER]
@@ -405,6 +416,7 @@ fn vector4k(path: &str, head: &[u8], total: u64) -> Result<Header, Parse> {
             if domain.is_none() {
                 return Err(KdbError::corrupt(
                     path,
+                    16,
                     "enum column (type 20) without a domain name at bytes 16..4080",
                 )
                 .into());
@@ -412,6 +424,17 @@ fn vector4k(path: &str, head: &[u8], total: u64) -> Result<Header, Parse> {
             (T_ENUM, 8, false)
         }
         (0, t) if is_vector_type(t) => (t, type_width(t).unwrap_or(1), false),
+        // q types that a 4 KiB header could plausibly carry but that we have never seen
+        // there: a nested index of another map type, or a mapped list type with flag 0.
+        (1, 77..=97) | (0, 77..=97) | (0, T_MIXED) => {
+            return Err(KdbError::unsupported(
+                path,
+                INNER as u64,
+                &head[INNER..INNER + 4],
+                format!("4 KiB-header file with flag {flag} and type {t}"),
+            )
+            .into())
+        }
         _ => {
             return Err(KdbError::BadType {
                 path: path.into(),
@@ -478,6 +501,7 @@ fn serialized(path: &str, head: &[u8], total: u64, complete: bool) -> Result<Hea
             if !body.is_empty() && body[body.len() - 1] != 0 {
                 return Err(KdbError::truncated(
                     path,
+                    total,
                     format!("symbol list of {total} bytes does not end with a NUL"),
                 )
                 .into());
@@ -502,6 +526,7 @@ fn serialized(path: &str, head: &[u8], total: u64, complete: bool) -> Result<Hea
         Err(Walk::Short) if complete => {
             return Err(KdbError::truncated(
                 path,
+                total,
                 format!("serialized object ends early: the file holds {total} bytes"),
             )
             .into())
@@ -585,7 +610,7 @@ pub(crate) mod tests {
         let e = hdr(fe20(T_LONG, 0, 1718, &[0u8; 8984])).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "t: truncated: header says 1718 rows of 8 bytes but the file holds 9000 bytes (16-byte header)"
+            "t: truncated at offset 9000: header says 1718 rows of 8 bytes but the file holds 9000 bytes (16-byte header)"
         );
         let e = hdr(fe20(T_LONG, 0, 0, &[0u8; 13])).unwrap_err();
         assert!(matches!(e, KdbError::Truncated { .. }), "{e}");
@@ -600,7 +625,10 @@ pub(crate) mod tests {
     #[test]
     fn bad_magic_type_attr() {
         let e = hdr(vec![0x12, 0x34, 0, 0]).unwrap_err();
-        assert_eq!(e.to_string(), "t: unknown file header bytes 12 34");
+        assert_eq!(
+            e.to_string(),
+            "t: unknown file header bytes 12 34 at offset 0"
+        );
         let e = hdr(fe20(3, 0, 0, &[])).unwrap_err();
         assert!(
             matches!(
@@ -631,6 +659,15 @@ pub(crate) mod tests {
         assert!(matches!(e, KdbError::BadAttr { offset: 4083, .. }), "{e}");
         let e = hdr(fd20("", 2, T_LONG, 0, 0, &[])).unwrap_err();
         assert!(matches!(e, KdbError::BadType { .. }), "{e}");
+        // A map type where we have only seen 0x4d: plausible, not decoded, not corrupt.
+        let e = hdr(fd20("", 1, 0x56, 0, 0, &[])).unwrap_err();
+        assert!(
+            matches!(e, KdbError::Unsupported { offset: 4080, .. }),
+            "{e}"
+        );
+        // A negative header count sits at the end of the header.
+        let e = hdr(fe20(T_LONG, 0, -1, &[])).unwrap_err();
+        assert!(matches!(e, KdbError::Corrupt { offset: 8, .. }), "{e}");
     }
 
     #[test]

@@ -240,6 +240,7 @@ pub(crate) fn walk_err(path: &str, b: &[u8], w: Walk) -> KdbError {
     match w {
         Walk::Short => KdbError::truncated(
             path,
+            b.len() as u64,
             format!(
                 "serialized object ends early: it runs past the end of the {} bytes at offset {}",
                 b.len(),
@@ -328,6 +329,7 @@ fn decode_at(
                 }
                 _ => Err(KdbError::corrupt(
                     path,
+                    at as u64,
                     format!("the table at offset {at} is not a dict of symbol names to a list of as many columns"),
                 )),
             }

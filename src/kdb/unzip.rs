@@ -44,6 +44,7 @@ pub fn read_compressed_trailer(src: &dyn ReadAt) -> Result<Trailer, KdbError> {
     if len < min {
         return Err(KdbError::trailer(
             path,
+            len,
             format!("file holds {len} bytes, a kxzipped file needs at least {min}"),
         ));
     }
@@ -55,6 +56,7 @@ pub fn read_compressed_trailer(src: &dyn ReadAt) -> Result<Trailer, KdbError> {
     if &magic != MAGIC_ZIPPED {
         return Err(KdbError::trailer(
             path,
+            0,
             format!("expected magic kxzipped, found {}", hex(&magic)),
         ));
     }
@@ -65,6 +67,7 @@ pub fn read_compressed_trailer(src: &dyn ReadAt) -> Result<Trailer, KdbError> {
     if n < 0 || n as u64 > room || n as u64 > MAX_BLOCKS {
         return Err(KdbError::trailer(
             path,
+            len - 8,
             format!("block count {n} does not fit a file of {len} bytes (room for {room})"),
         ));
     }
@@ -82,12 +85,14 @@ pub fn read_compressed_trailer(src: &dyn ReadAt) -> Result<Trailer, KdbError> {
     if stated_offset != trailer_start as i64 {
         return Err(KdbError::trailer(
             path,
+            trailer_start + 16,
             format!("trailer says it starts at {stated_offset}, but {n} block entries put it at {trailer_start}"),
         ));
     }
     if uncompressed_len < 0 || block_size <= 0 {
         return Err(KdbError::trailer(
             path,
+            trailer_start + 8,
             format!("uncompressed length {uncompressed_len} / block size {block_size} invalid"),
         ));
     }
@@ -96,6 +101,7 @@ pub fn read_compressed_trailer(src: &dyn ReadAt) -> Result<Trailer, KdbError> {
     if want_blocks != n {
         return Err(KdbError::trailer(
             path,
+            trailer_start + 8,
             format!(
                 "{ulen} bytes in blocks of {bsize} need {want_blocks} blocks, trailer lists {n}"
             ),
@@ -112,6 +118,7 @@ pub fn read_compressed_trailer(src: &dyn ReadAt) -> Result<Trailer, KdbError> {
         if clen < 0 || !(0..=255).contains(&balg) {
             return Err(KdbError::trailer(
                 path,
+                trailer_start + TRAILER_FIXED + 8 * i,
                 format!("block {i}: length {clen}, algorithm {balg}"),
             ));
         }
@@ -127,6 +134,7 @@ pub fn read_compressed_trailer(src: &dyn ReadAt) -> Result<Trailer, KdbError> {
     if offset != trailer_start {
         return Err(KdbError::trailer(
             path,
+            trailer_start + TRAILER_FIXED,
             format!("blocks end at {offset} but the trailer starts at {trailer_start}"),
         ));
     }
@@ -151,6 +159,7 @@ pub fn decompress_block(
     let b = trailer.blocks.get(index).ok_or_else(|| {
         KdbError::trailer(
             src.path(),
+            0,
             format!(
                 "block {index} asked, trailer lists {}",
                 trailer.blocks.len()
@@ -190,6 +199,7 @@ pub fn decompress_all(src: &dyn ReadAt) -> Result<Vec<u8>, KdbError> {
     if out.len() != total {
         return Err(KdbError::trailer(
             src.path(),
+            8,
             format!(
                 "trailer says {total} bytes uncompressed, blocks gave {}",
                 out.len()
