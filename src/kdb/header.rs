@@ -126,6 +126,16 @@ pub fn data_offset(h: &Header) -> u64 {
     }
 }
 
+/// Header of a nested column's data file (`col#`) given the header of its column file: a
+/// 3.x compound column's `col#` has no header of its own (raw items), so it is read as
+/// `CompoundData` of the column's item type; any other `col#` has its own header.
+pub fn read_data_header_from(src: &dyn ReadAt, column: &Header) -> Result<Header, KdbError> {
+    match (column.format, column.item_type) {
+        (FileFormat::Compound, Some(item)) => super::compound::data_header(src, item),
+        _ => read_header_from(src),
+    }
+}
+
 /// Item type of the first item in a nested column's data file (`col#`); `None` when the
 /// column holds no items. Enumerated symbol items report `T_SYMBOL`; an item that is itself
 /// a list reports `T_MIXED` (configured as `list`).
@@ -720,6 +730,23 @@ pub(crate) mod tests {
             nested_item_type_from(&MemSource::new("z#", z)).unwrap(),
             Some(T_CHAR)
         );
+    }
+
+    #[test]
+    fn data_header_follows_the_column_kind() {
+        let floats: Vec<u8> = [1.0f64, 2.0, 3.0]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        let col = hdr(fe20(86, 0, 1, &3i64.to_le_bytes())).unwrap();
+        let d = read_data_header_from(&MemSource::new("c#", floats.clone()), &col).unwrap();
+        assert_eq!(
+            (d.format, d.value_type, d.count),
+            (FileFormat::CompoundData, 9, 3)
+        );
+        // The same bytes beside a 4.x nested column must carry their own header.
+        let col = hdr(fd20("", 1, T_ANYMAP, 0, 0, &[0u8; 8])).unwrap();
+        assert!(read_data_header_from(&MemSource::new("c#", floats), &col).is_err());
     }
 
     #[test]
