@@ -3,7 +3,8 @@
 //! writes them to CSV. Sizes are checked first, so bad files are errors, never panics.
 
 use super::error::KdbError;
-use super::header::{data_offset, ipc_skip, parse_header_image, Walk, ENUM3X_WIDTH};
+use super::header::{data_offset, parse_header_image, ENUM3X_WIDTH};
+pub use super::ipc::decode as decode_ipc;
 use super::source::{LocalFile, ReadAt};
 use super::symbols::{parse_symbols, read_image};
 use super::types::*;
@@ -102,6 +103,7 @@ pub fn read_column_from(src: &dyn ReadAt, open: Opener) -> Result<Column, KdbErr
                 Err(KdbError::Io { source, .. }) if source.kind() == ErrorKind::NotFound => {
                     Err(KdbError::corrupt(
                         &dpath,
+                        at,
                         format!("the symbol item at offset {at} needs the domain list {p}, which is missing"),
                     ))
                 }
@@ -190,6 +192,7 @@ fn slice<'a>(
         .ok_or_else(|| {
             KdbError::truncated(
                 path,
+                image.len() as u64,
                 format!(
                     "{count} values of {w} bytes from offset {off} but the file holds {} bytes",
                     image.len()
@@ -269,106 +272,6 @@ pub fn decode_simple(path: &str, t: u8, bytes: &[u8]) -> Result<ColumnData, KdbE
             })
         }
     })
-}
-
-/// Decode the IPC object at `at`; returns the value and its end offset.
-pub fn decode_ipc(path: &str, b: &[u8], at: usize) -> Result<(ColumnData, usize), KdbError> {
-    let short = || {
-        KdbError::truncated(
-            path,
-            format!("serialized object ends early ({} bytes)", b.len()),
-        )
-    };
-    let bad = |byte: u8, offset: usize| KdbError::BadType {
-        path: path.into(),
-        byte,
-        offset: offset as u64,
-        expected: "a q object type (-19..=19, 98)",
-    };
-    let t = *b.get(at).ok_or_else(short)?;
-    let count_at = |p: usize| -> Result<usize, KdbError> {
-        let c = b.get(p..p + 4).ok_or_else(short)?;
-        Ok(i32::from_le_bytes([c[0], c[1], c[2], c[3]]).max(0) as usize)
-    };
-    match t {
-        0 => {
-            let n = count_at(at + 2)?;
-            let mut p = at + 6;
-            let mut items = Vec::with_capacity(n.min(1 << 20));
-            for _ in 0..n {
-                let (d, e) = decode_ipc(path, b, p)?;
-                items.push(d);
-                p = e;
-            }
-            Ok((ColumnData::Nested(items), p))
-        }
-        T_SYMBOL => {
-            let end = ipc_skip(b, at).map_err(|w| walk_err(path, b, w))?;
-            let body = &b[at + 6..end];
-            let syms = body
-                .split(|&c| c == 0)
-                .take(count_at(at + 2)?)
-                .map(|s| String::from_utf8_lossy(s).into_owned())
-                .collect();
-            Ok((ColumnData::Symbol(syms), end))
-        }
-        1..=19 => {
-            let n = count_at(at + 2)?;
-            let w = type_width(t).ok_or_else(|| bad(t, at))?;
-            let bytes = slice(path, b, at + 6, n, w)?;
-            Ok((decode_simple(path, t, bytes)?, at + 6 + n * w))
-        }
-        98 => {
-            if b.get(at + 2) != Some(&99) {
-                return Err(bad(*b.get(at + 2).unwrap_or(&0), at + 2));
-            }
-            let (keys, p) = decode_ipc(path, b, at + 3)?;
-            let (vals, end) = decode_ipc(path, b, p)?;
-            match (keys, vals) {
-                (ColumnData::Symbol(names), ColumnData::Nested(columns))
-                    if names.len() == columns.len() =>
-                {
-                    Ok((ColumnData::Table { names, columns }, end))
-                }
-                _ => Err(KdbError::corrupt(
-                    path,
-                    "table is not a dict of symbol names to a list of columns",
-                )),
-            }
-        }
-        0xf5 => {
-            let end = ipc_skip(b, at).map_err(|w| walk_err(path, b, w))?;
-            let s = String::from_utf8_lossy(&b[at + 1..end - 1]).into_owned();
-            Ok((ColumnData::Symbol(vec![s]), end))
-        }
-        0xed..=0xff => {
-            let a = t.wrapping_neg();
-            let w = type_width(a).ok_or_else(|| bad(t, at))?;
-            let bytes = slice(path, b, at + 1, 1, w)?;
-            Ok((decode_simple(path, a, bytes)?, at + 1 + w))
-        }
-        _ => Err(KdbError::unsupported(
-            path,
-            at as u64,
-            &b[at..b.len().min(at + 8)],
-            format!("serialized q object of type {t}"),
-        )),
-    }
-}
-
-fn walk_err(path: &str, b: &[u8], w: Walk) -> KdbError {
-    match w {
-        Walk::Short => KdbError::truncated(
-            path,
-            format!("serialized object ends early ({} bytes)", b.len()),
-        ),
-        Walk::Bad { byte, offset } => KdbError::BadType {
-            path: path.into(),
-            byte,
-            offset: offset as u64,
-            expected: "a q object type",
-        },
-    }
 }
 
 /// Symbols of an enumeration; an index outside the domain (or null) reads as `None`, which

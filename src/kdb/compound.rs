@@ -49,6 +49,7 @@ pub fn data_header(src: &dyn ReadAt, item: u8) -> Result<Header, KdbError> {
     if total % w as u64 != 0 {
         return Err(KdbError::truncated(
             path,
+            total - total % w as u64,
             format!(
                 "{total} bytes of compound items (type {item}) are not a whole number of {w}-byte values: the last value is cut at offset {}",
                 total - total % w as u64
@@ -102,6 +103,7 @@ pub fn decode(
         .ok_or_else(|| {
             KdbError::truncated(
                 path,
+                index.len() as u64,
                 format!(
                     "{rows} offsets from offset {base} but the file holds {} bytes",
                     index.len()
@@ -111,6 +113,7 @@ pub fn decode(
     if data.len() % w != 0 {
         return Err(KdbError::truncated(
             data_path,
+            (data.len() - data.len() % w) as u64,
             format!(
                 "{} bytes of items are not a whole number of {w}-byte values: the last is cut at offset {}",
                 data.len(),
@@ -130,6 +133,7 @@ pub fn decode(
             .ok_or_else(|| {
                 KdbError::corrupt(
                     path,
+                    at as u64,
                     format!(
                         "row {row}: end offset {end} at offset {at} is not between the previous end {start} and the {held} items {data_path} holds"
                     ),

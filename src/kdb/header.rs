@@ -3,6 +3,7 @@
 //! rules of docs/kdb-format.md and rejecting truncated or malformed files.
 
 use super::error::KdbError;
+use super::ipc::Walk;
 use super::source::{read_all, LocalFile, ReadAt};
 use super::types::*;
 use super::unzip::{
@@ -78,6 +79,7 @@ fn compressed_header(src: &dyn ReadAt) -> Result<Header, KdbError> {
     if t.blocks.is_empty() {
         return Err(KdbError::truncated(
             src.path(),
+            0,
             "kxzipped file with 0 bytes uncompressed".to_string(),
         ));
     }
@@ -121,6 +123,16 @@ pub fn data_offset(h: &Header) -> u64 {
         FileFormat::Enum3x => ENUM3X_HEADER,
         FileFormat::Compound => VECTOR_HEADER,
         FileFormat::CompoundData => 0,
+    }
+}
+
+/// Header of a nested column's data file (`col#`) given the header of its column file: a
+/// 3.x compound column's `col#` has no header of its own (raw items), so it is read as
+/// `CompoundData` of the column's item type; any other `col#` has its own header.
+pub fn read_data_header_from(src: &dyn ReadAt, column: &Header) -> Result<Header, KdbError> {
+    match (column.format, column.item_type) {
+        (FileFormat::Compound, Some(item)) => super::compound::data_header(src, item),
+        _ => read_header_from(src),
     }
 }
 
@@ -223,6 +235,7 @@ fn finish(r: Result<Header, Parse>, path: &str, total: u64) -> Result<Header, Kd
         Err(Parse::Err(e)) => Err(e),
         Err(Parse::Short) | Err(Parse::NeedAll) => Err(KdbError::truncated(
             path,
+            total,
             format!("the file holds {total} bytes, fewer than its header needs"),
         )),
     }
@@ -234,6 +247,7 @@ pub(crate) fn parse_header(path: &str, head: &[u8], total: u64) -> Result<Header
     if head.len() < 2 {
         return Err(KdbError::truncated(
             path,
+            total,
             format!("the file holds {total} bytes; a kdb+ file has at least a 2-byte header"),
         )
         .into());
@@ -291,15 +305,19 @@ pub(crate) fn derive_count(
     header_count: i64,
 ) -> Result<u64, KdbError> {
     let w = width as u64;
+    // Every header ends with its int64 count.
+    let count_at = header_len - 8;
     if total < header_len {
         return Err(KdbError::truncated(
             path,
+            total,
             format!("the header needs {header_len} bytes but the file holds {total} bytes"),
         ));
     }
     if header_count < 0 {
         return Err(KdbError::corrupt(
             path,
+            count_at,
             format!("negative row count {header_count} in the header"),
         ));
     }
@@ -309,6 +327,7 @@ pub(crate) fn derive_count(
     if (attr.has_index_data() || hc > 0) && over {
         return Err(KdbError::truncated(
             path,
+            total,
             format!(
                 "header says {hc} rows of {w} bytes but the file holds {total} bytes ({header_len}-byte header)"
             ),
@@ -320,6 +339,7 @@ pub(crate) fn derive_count(
     if payload % w != 0 {
         return Err(KdbError::truncated(
             path,
+            total - payload % w,
             format!(
                 "{payload} data bytes after the {header_len}-byte header are not a whole number of {w}-byte values"
             ),
@@ -371,6 +391,7 @@ fn short_header(path: &str, total: u64, need: u64) -> Parse {
     if total < need {
         Parse::Err(KdbError::truncated(
             path,
+            total,
             format!("the header needs {need} bytes but the file holds {total} bytes"),
         ))
     } else {
@@ -388,6 +409,7 @@ fn vector4k(path: &str, head: &[u8], total: u64) -> Result<Header, Parse> {
     if head[INNER] != 0xfd {
         return Err(KdbError::corrupt(
             path,
+            INNER as u64,
             format!(
                 "inner header at {INNER}: expected byte fd, found {:02x}",
                 head[INNER]
@@ -404,6 +426,7 @@ fn vector4k(path: &str, head: &[u8], total: u64) -> Result<Header, Parse> {
             if domain.is_none() {
                 return Err(KdbError::corrupt(
                     path,
+                    16,
                     "enum column (type 20) without a domain name at bytes 16..4080",
                 )
                 .into());
@@ -411,6 +434,17 @@ fn vector4k(path: &str, head: &[u8], total: u64) -> Result<Header, Parse> {
             (T_ENUM, 8, false)
         }
         (0, t) if is_vector_type(t) => (t, type_width(t).unwrap_or(1), false),
+        // q types that a 4 KiB header could plausibly carry but that we have never seen
+        // there: a nested index of another map type, or a mapped list type with flag 0.
+        (1, 77..=97) | (0, 77..=97) | (0, T_MIXED) => {
+            return Err(KdbError::unsupported(
+                path,
+                INNER as u64,
+                &head[INNER..INNER + 4],
+                format!("4 KiB-header file with flag {flag} and type {t}"),
+            )
+            .into())
+        }
         _ => {
             return Err(KdbError::BadType {
                 path: path.into(),
@@ -477,6 +511,7 @@ fn serialized(path: &str, head: &[u8], total: u64, complete: bool) -> Result<Hea
             if !body.is_empty() && body[body.len() - 1] != 0 {
                 return Err(KdbError::truncated(
                     path,
+                    total,
                     format!("symbol list of {total} bytes does not end with a NUL"),
                 )
                 .into());
@@ -496,25 +531,18 @@ fn serialized(path: &str, head: &[u8], total: u64, complete: bool) -> Result<Hea
             compression: None,
         });
     }
-    let (ty, attr, count) = match ipc_rows(head, 2) {
+    let (ty, attr, count) = match super::ipc::rows(head, 2) {
         Ok(r) => r,
         Err(Walk::Short) if complete => {
             return Err(KdbError::truncated(
                 path,
+                total,
                 format!("serialized object ends early: the file holds {total} bytes"),
             )
             .into())
         }
         Err(Walk::Short) => return Err(Parse::NeedAll),
-        Err(Walk::Bad { byte, offset }) => {
-            return Err(KdbError::BadType {
-                path: path.into(),
-                byte,
-                offset: offset as u64,
-                expected: "a q object type (-19..=19, 98, 99)",
-            }
-            .into())
-        }
+        Err(w) => return Err(super::ipc::walk_err(path, head, w).into()),
     };
     Ok(Header {
         format: FileFormat::Serialized,
@@ -526,156 +554,6 @@ fn serialized(path: &str, head: &[u8], total: u64, complete: bool) -> Result<Hea
         item_type: None,
         compression: None,
     })
-}
-
-/// Why an IPC walk stopped.
-pub(crate) enum Walk {
-    Short,
-    Bad { byte: u8, offset: usize },
-}
-
-fn get(b: &[u8], at: usize) -> Result<u8, Walk> {
-    b.get(at).copied().ok_or(Walk::Short)
-}
-
-fn need(b: &[u8], end: usize) -> Result<(), Walk> {
-    if end <= b.len() {
-        Ok(())
-    } else {
-        Err(Walk::Short)
-    }
-}
-
-/// Width of an atom or vector element of IPC type `t` (absolute value), symbols excluded.
-fn ipc_width(t: u8) -> Option<usize> {
-    match t {
-        1 | 4 | 10 => Some(1),
-        2 => Some(16),
-        5 => Some(2),
-        6 | 8 | 13 | 14 | 17 | 18 | 19 => Some(4),
-        7 | 9 | 12 | 15 | 16 => Some(8),
-        20..=76 => Some(4),
-        _ => None,
-    }
-}
-
-/// Type byte, attribute and row count of the IPC object at `at`.
-pub(crate) fn ipc_rows(b: &[u8], at: usize) -> Result<(u8, Attr, u64), Walk> {
-    let t = get(b, at)?;
-    match t {
-        0..=76 => {
-            let attr = Attr::from_byte(get(b, at + 1)?).ok_or(Walk::Bad {
-                byte: b[at + 1],
-                offset: at + 1,
-            })?;
-            need(b, at + 6)?;
-            Ok((t, attr, le_i32(b, at + 2).max(0) as u64))
-        }
-        98 => {
-            // flip: attr, then a dict of column names -> list of columns.
-            if get(b, at + 2)? != 99 {
-                return Err(Walk::Bad {
-                    byte: b[at + 2],
-                    offset: at + 2,
-                });
-            }
-            let vals = ipc_skip(b, at + 3)?;
-            if get(b, vals)? != 0 {
-                return Err(Walk::Bad {
-                    byte: b[vals],
-                    offset: vals,
-                });
-            }
-            need(b, vals + 6)?;
-            let ncols = le_i32(b, vals + 2);
-            let rows = if ncols > 0 {
-                ipc_rows(b, vals + 6)?.2
-            } else {
-                0
-            };
-            Ok((98, Attr::None, rows))
-        }
-        99 | 127 => Ok((t, Attr::None, ipc_rows(b, at + 1)?.2)),
-        0x80.. => {
-            let a = t.wrapping_neg();
-            if a == 0 || a > 19 || a == 3 {
-                return Err(Walk::Bad {
-                    byte: t,
-                    offset: at,
-                });
-            }
-            Ok((t, Attr::None, 1))
-        }
-        _ => Err(Walk::Bad {
-            byte: t,
-            offset: at,
-        }),
-    }
-}
-
-/// End offset of the IPC object starting at `at`.
-pub(crate) fn ipc_skip(b: &[u8], at: usize) -> Result<usize, Walk> {
-    let t = get(b, at)?;
-    match t {
-        0 => {
-            need(b, at + 6)?;
-            let n = le_i32(b, at + 2).max(0) as usize;
-            let mut p = at + 6;
-            for _ in 0..n {
-                p = ipc_skip(b, p)?;
-            }
-            Ok(p)
-        }
-        11 => {
-            need(b, at + 6)?;
-            let n = le_i32(b, at + 2).max(0) as usize;
-            let mut p = at + 6;
-            for _ in 0..n {
-                let z = b[p.min(b.len())..]
-                    .iter()
-                    .position(|&c| c == 0)
-                    .ok_or(Walk::Short)?;
-                p += z + 1;
-            }
-            Ok(p)
-        }
-        1..=76 => {
-            need(b, at + 6)?;
-            let n = le_i32(b, at + 2).max(0) as usize;
-            let w = ipc_width(t).ok_or(Walk::Bad {
-                byte: t,
-                offset: at,
-            })?;
-            let end = at + 6 + n * w;
-            need(b, end)?;
-            Ok(end)
-        }
-        98 => ipc_skip(b, at + 2),
-        99 | 127 => {
-            let v = ipc_skip(b, at + 1)?;
-            ipc_skip(b, v)
-        }
-        0xf5 => {
-            // symbol atom: NUL-terminated
-            let z = b[(at + 1).min(b.len())..]
-                .iter()
-                .position(|&c| c == 0)
-                .ok_or(Walk::Short)?;
-            Ok(at + 2 + z)
-        }
-        0x80.. => {
-            let w = ipc_width(t.wrapping_neg()).ok_or(Walk::Bad {
-                byte: t,
-                offset: at,
-            })?;
-            need(b, at + 1 + w)?;
-            Ok(at + 1 + w)
-        }
-        _ => Err(Walk::Bad {
-            byte: t,
-            offset: at,
-        }),
-    }
 }
 
 #[cfg(test)]
@@ -742,7 +620,7 @@ pub(crate) mod tests {
         let e = hdr(fe20(T_LONG, 0, 1718, &[0u8; 8984])).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "t: truncated: header says 1718 rows of 8 bytes but the file holds 9000 bytes (16-byte header)"
+            "t: truncated at offset 9000: header says 1718 rows of 8 bytes but the file holds 9000 bytes (16-byte header)"
         );
         let e = hdr(fe20(T_LONG, 0, 0, &[0u8; 13])).unwrap_err();
         assert!(matches!(e, KdbError::Truncated { .. }), "{e}");
@@ -757,7 +635,10 @@ pub(crate) mod tests {
     #[test]
     fn bad_magic_type_attr() {
         let e = hdr(vec![0x12, 0x34, 0, 0]).unwrap_err();
-        assert_eq!(e.to_string(), "t: unknown file header bytes 12 34");
+        assert_eq!(
+            e.to_string(),
+            "t: unknown file header bytes 12 34 at offset 0"
+        );
         let e = hdr(fe20(3, 0, 0, &[])).unwrap_err();
         assert!(
             matches!(
@@ -788,6 +669,15 @@ pub(crate) mod tests {
         assert!(matches!(e, KdbError::BadAttr { offset: 4083, .. }), "{e}");
         let e = hdr(fd20("", 2, T_LONG, 0, 0, &[])).unwrap_err();
         assert!(matches!(e, KdbError::BadType { .. }), "{e}");
+        // A map type where we have only seen 0x4d: plausible, not decoded, not corrupt.
+        let e = hdr(fd20("", 1, 0x56, 0, 0, &[])).unwrap_err();
+        assert!(
+            matches!(e, KdbError::Unsupported { offset: 4080, .. }),
+            "{e}"
+        );
+        // A negative header count sits at the end of the header.
+        let e = hdr(fe20(T_LONG, 0, -1, &[])).unwrap_err();
+        assert!(matches!(e, KdbError::Corrupt { offset: 8, .. }), "{e}");
     }
 
     #[test]
@@ -840,6 +730,23 @@ pub(crate) mod tests {
             nested_item_type_from(&MemSource::new("z#", z)).unwrap(),
             Some(T_CHAR)
         );
+    }
+
+    #[test]
+    fn data_header_follows_the_column_kind() {
+        let floats: Vec<u8> = [1.0f64, 2.0, 3.0]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        let col = hdr(fe20(86, 0, 1, &3i64.to_le_bytes())).unwrap();
+        let d = read_data_header_from(&MemSource::new("c#", floats.clone()), &col).unwrap();
+        assert_eq!(
+            (d.format, d.value_type, d.count),
+            (FileFormat::CompoundData, 9, 3)
+        );
+        // The same bytes beside a 4.x nested column must carry their own header.
+        let col = hdr(fd20("", 1, T_ANYMAP, 0, 0, &[0u8; 8])).unwrap();
+        assert!(read_data_header_from(&MemSource::new("c#", floats), &col).is_err());
     }
 
     #[test]

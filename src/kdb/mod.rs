@@ -9,6 +9,7 @@ pub mod column;
 pub mod compound;
 pub mod error;
 pub mod header;
+pub mod ipc;
 pub mod nested;
 pub mod source;
 pub mod symbols;

@@ -203,6 +203,7 @@ pub fn decode(
         .ok_or_else(|| {
             KdbError::truncated(
                 path,
+                index.len() as u64,
                 format!(
                     "{rows} entries of 8 bytes from offset {base} but the file holds {} bytes",
                     index.len()
@@ -223,6 +224,7 @@ pub fn decode(
             Err(ItemFail::Corrupt(detail)) => {
                 return Err(KdbError::corrupt(
                     data_path,
+                    at,
                     format!(
                         "row {row} (entry at offset {} of {path}): item at offset {at}: {detail}",
                         base + 8 * row
@@ -247,7 +249,7 @@ mod tests {
     use super::*;
 
     fn no_domains(_: u64) -> Result<Vec<String>, KdbError> {
-        Err(KdbError::corrupt("c##", "missing"))
+        Err(KdbError::corrupt("c##", 0, "missing"))
     }
 
     fn index(offs: &[u64]) -> Vec<u8> {

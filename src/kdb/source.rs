@@ -73,13 +73,14 @@ impl ReadAt for LocalFile {
                 // The file shrank after open.
                 KdbError::truncated(
                     self.path.clone(),
+                    offset,
                     format!(
                         "wanted {} bytes at offset {offset} but the file ended first",
                         buf.len()
                     ),
                 )
             } else {
-                KdbError::io(self.path.clone(), e)
+                KdbError::io_at(self.path.clone(), offset, e)
             }
         })
     }
@@ -133,6 +134,7 @@ fn check_range(path: &str, len: u64, offset: u64, want: usize) -> Result<(), Kdb
         Some(end) if end <= len => Ok(()),
         _ => Err(KdbError::truncated(
             path,
+            len.min(offset),
             format!("wanted {want} bytes at offset {offset} but the file holds {len} bytes"),
         )),
     }

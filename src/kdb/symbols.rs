@@ -52,6 +52,7 @@ pub fn parse_symbol_bytes<'a>(path: &str, bytes: &'a [u8]) -> Result<Vec<&'a [u8
     if bytes.len() < 8 {
         return Err(KdbError::truncated(
             path,
+            bytes.len() as u64,
             format!(
                 "a symbol list has an 8-byte header, the file holds {} bytes",
                 bytes.len()
@@ -80,6 +81,7 @@ pub fn parse_symbol_bytes<'a>(path: &str, bytes: &'a [u8]) -> Result<Vec<&'a [u8
     if body[body.len() - 1] != 0 {
         return Err(KdbError::truncated(
             path,
+            bytes.len() as u64,
             format!(
                 "symbol list of {} bytes does not end with a NUL",
                 bytes.len()

@@ -246,3 +246,11 @@ pub struct Header {
     /// Present when the file is `kxzipped`.
     pub compression: Option<Compression>,
 }
+
+impl Header {
+    /// A serialized atom (`ff 01` + a negative type byte): a single value, not a vector, so
+    /// not something a column file may hold.
+    pub fn is_atom(&self) -> bool {
+        self.format == FileFormat::Serialized && (self.value_type as i8) < 0
+    }
+}

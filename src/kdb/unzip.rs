@@ -44,6 +44,7 @@ pub fn read_compressed_trailer(src: &dyn ReadAt) -> Result<Trailer, KdbError> {
     if len < min {
         return Err(KdbError::trailer(
             path,
+            len,
             format!("file holds {len} bytes, a kxzipped file needs at least {min}"),
         ));
     }
@@ -55,6 +56,7 @@ pub fn read_compressed_trailer(src: &dyn ReadAt) -> Result<Trailer, KdbError> {
     if &magic != MAGIC_ZIPPED {
         return Err(KdbError::trailer(
             path,
+            0,
             format!("expected magic kxzipped, found {}", hex(&magic)),
         ));
     }
@@ -65,6 +67,7 @@ pub fn read_compressed_trailer(src: &dyn ReadAt) -> Result<Trailer, KdbError> {
     if n < 0 || n as u64 > room || n as u64 > MAX_BLOCKS {
         return Err(KdbError::trailer(
             path,
+            len - 8,
             format!("block count {n} does not fit a file of {len} bytes (room for {room})"),
         ));
     }
@@ -82,12 +85,14 @@ pub fn read_compressed_trailer(src: &dyn ReadAt) -> Result<Trailer, KdbError> {
     if stated_offset != trailer_start as i64 {
         return Err(KdbError::trailer(
             path,
+            trailer_start + 16,
             format!("trailer says it starts at {stated_offset}, but {n} block entries put it at {trailer_start}"),
         ));
     }
     if uncompressed_len < 0 || block_size <= 0 {
         return Err(KdbError::trailer(
             path,
+            trailer_start + 8,
             format!("uncompressed length {uncompressed_len} / block size {block_size} invalid"),
         ));
     }
@@ -96,6 +101,7 @@ pub fn read_compressed_trailer(src: &dyn ReadAt) -> Result<Trailer, KdbError> {
     if want_blocks != n {
         return Err(KdbError::trailer(
             path,
+            trailer_start + 8,
             format!(
                 "{ulen} bytes in blocks of {bsize} need {want_blocks} blocks, trailer lists {n}"
             ),
@@ -112,6 +118,7 @@ pub fn read_compressed_trailer(src: &dyn ReadAt) -> Result<Trailer, KdbError> {
         if clen < 0 || !(0..=255).contains(&balg) {
             return Err(KdbError::trailer(
                 path,
+                trailer_start + TRAILER_FIXED + 8 * i,
                 format!("block {i}: length {clen}, algorithm {balg}"),
             ));
         }
@@ -127,6 +134,7 @@ pub fn read_compressed_trailer(src: &dyn ReadAt) -> Result<Trailer, KdbError> {
     if offset != trailer_start {
         return Err(KdbError::trailer(
             path,
+            trailer_start + TRAILER_FIXED,
             format!("blocks end at {offset} but the trailer starts at {trailer_start}"),
         ));
     }
@@ -151,6 +159,7 @@ pub fn decompress_block(
     let b = trailer.blocks.get(index).ok_or_else(|| {
         KdbError::trailer(
             src.path(),
+            0,
             format!(
                 "block {index} asked, trailer lists {}",
                 trailer.blocks.len()
@@ -183,13 +192,15 @@ pub fn decompress_all(src: &dyn ReadAt) -> Result<Vec<u8>, KdbError> {
     let t = read_compressed_trailer(src)?;
     let total = usize::try_from(t.compression.uncompressed_len)
         .map_err(|_| KdbError::unsupported(src.path(), 0, &[], "file larger than memory"))?;
-    let mut out = Vec::with_capacity(total);
+    // Grown block by block: the trailer's length is checked, not trusted for allocation.
+    let mut out = Vec::new();
     for i in 0..t.blocks.len() {
         out.extend_from_slice(&decompress_block(src, &t, i)?);
     }
     if out.len() != total {
         return Err(KdbError::trailer(
             src.path(),
+            8,
             format!(
                 "trailer says {total} bytes uncompressed, blocks gave {}",
                 out.len()
@@ -225,7 +236,7 @@ pub fn decompress_bytes(algorithm: u8, input: &[u8], out_len: usize) -> Result<V
         0 => input.to_vec(),
         1 => q_ipc_block(input, out_len)?,
         2 => {
-            let mut out = Vec::with_capacity(out_len);
+            let mut out = Vec::with_capacity(out_len.min(input.len().saturating_mul(8)));
             // `take` bounds the output so a corrupt stream cannot balloon memory.
             flate2::read::ZlibDecoder::new(input)
                 .take(out_len as u64 + 1)
@@ -233,11 +244,39 @@ pub fn decompress_bytes(algorithm: u8, input: &[u8], out_len: usize) -> Result<V
                 .map_err(|e| format!("zlib: {e}"))?;
             out
         }
-        3 => snap::raw::Decoder::new()
-            .decompress_vec(input)
-            .map_err(|e| format!("snappy: {e}"))?,
-        4 => lz4_flex::block::decompress(input, out_len).map_err(|e| format!("lz4: {e}"))?,
-        5 => zstd::bulk::decompress(input, out_len).map_err(|e| format!("zstd: {e}"))?,
+        3 => {
+            // The stream states its length first; the decoder allocates that much, so it
+            // must be the block's length before anything is decoded.
+            let n = snap::raw::decompress_len(input).map_err(|e| format!("snappy: {e}"))?;
+            if n != out_len {
+                return Err(BlockFail::Corrupt(format!(
+                    "snappy stream says {n} bytes, the block holds {out_len}"
+                )));
+            }
+            snap::raw::Decoder::new()
+                .decompress_vec(input)
+                .map_err(|e| format!("snappy: {e}"))?
+        }
+        4 => {
+            // An LZ4 sequence expands at most ~255 times; a longer claim is not LZ4 output
+            // and must not size an allocation.
+            if out_len > input.len().saturating_mul(256).saturating_add(64) {
+                return Err(BlockFail::Corrupt(format!(
+                    "{} lz4 bytes cannot expand to {out_len}",
+                    input.len()
+                )));
+            }
+            lz4_flex::block::decompress(input, out_len).map_err(|e| format!("lz4: {e}"))?
+        }
+        5 => {
+            let mut out = Vec::with_capacity(out_len.min(input.len().saturating_mul(8)));
+            zstd::stream::read::Decoder::with_buffer(input)
+                .map_err(|e| format!("zstd: {e}"))?
+                .take(out_len as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| format!("zstd: {e}"))?;
+            out
+        }
         a => {
             return Err(BlockFail::Unsupported {
                 at: 0,
@@ -301,7 +340,8 @@ fn q_ipc_block(input: &[u8], out_len: usize) -> Result<Vec<u8>, BlockFail> {
 /// whose byte pair hashed (XOR) to `hash`; bit clear: one literal byte. The hash table is
 /// rebuilt from the output exactly as the compressor built it, so it is never transmitted.
 pub fn q_ipc_decompress(input: &[u8], out_len: usize) -> Result<Vec<u8>, String> {
-    let mut dst = vec![0u8; out_len];
+    // Grown as bytes are produced, never sized from the (untrusted) length alone.
+    let mut dst: Vec<u8> = Vec::with_capacity(out_len.min(input.len().saturating_mul(16)));
     let mut table = [0usize; 256];
     let (mut s, mut p, mut d) = (0usize, 0usize, 0usize);
     let mut flags = 0u8;
@@ -331,11 +371,12 @@ pub fn q_ipc_decompress(input: &[u8], out_len: usize) -> Result<Vec<u8>, String>
             }
             // Forward byte-by-byte copy: the source may overlap the bytes being written.
             for k in 0..2 + extra {
-                dst[s + k] = dst[r + k];
+                let b = dst[r + k];
+                dst.push(b);
             }
             s += 2;
         } else {
-            dst[s] = next(&mut d)?;
+            dst.push(next(&mut d)?);
             s += 1;
         }
         while p + 1 < s {

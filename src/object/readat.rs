@@ -112,6 +112,7 @@ impl ReadAt for ObjectFile {
         let Some(end) = end else {
             return Err(KdbError::truncated(
                 self.url.clone(),
+                offset.min(self.len),
                 format!(
                     "wanted {} bytes at offset {offset} but the object holds {} bytes",
                     buf.len(),
@@ -132,6 +133,7 @@ impl ReadAt for ObjectFile {
             if (h.len() as u64) < end {
                 return Err(KdbError::truncated(
                     self.url.clone(),
+                    h.len() as u64,
                     format!("the store returned {} bytes of {head_len}", h.len()),
                 ));
             }
@@ -153,6 +155,7 @@ impl ReadAt for ObjectFile {
         if bytes.len() != buf.len() {
             return Err(KdbError::truncated(
                 self.url.clone(),
+                offset,
                 format!(
                     "asked for {} bytes at offset {offset}, the store returned {}",
                     buf.len(),

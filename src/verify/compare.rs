@@ -273,3 +273,121 @@ fn first_difference(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::RootItem;
+    use std::path::PathBuf;
+    use ColumnData::*;
+
+    fn inv(sym: &[&str]) -> Inventory {
+        Inventory {
+            source: PathBuf::from("/db"),
+            partitions: Vec::new(),
+            root: vec![RootItem {
+                name: "sym".into(),
+                path: PathBuf::from("/db/sym"),
+                kind: RootKind::Domain {
+                    symbols: sym.iter().map(|s| s.to_string()).collect(),
+                },
+            }],
+            findings: Vec::new(),
+            object_tiers: Vec::new(),
+        }
+    }
+
+    fn nested_enum(rows: &[&[i64]]) -> ColumnData {
+        Nested(
+            rows.iter()
+                .map(|r| Enum {
+                    domain: "sym".into(),
+                    indices: r.to_vec(),
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn compound_and_anymap_lists_compare_by_value() {
+        let (ia, ib) = (inv(&[]), inv(&[]));
+        // A 3.x compound column and a 4.x nested column of the same float lists are equal,
+        // nulls included; the first row whose list differs is reported.
+        let a = Nested(vec![
+            Float(vec![1.5, f64::NAN]),
+            Float(vec![]),
+            Float(vec![2.0]),
+        ]);
+        let b = a.clone();
+        assert_eq!(first_difference(&a, &ia, &b, &ib), None);
+        let c = Nested(vec![
+            Float(vec![1.5, f64::NAN]),
+            Float(vec![]),
+            Float(vec![2.5]),
+        ]);
+        assert_eq!(first_difference(&a, &ia, &c, &ib), Some(2));
+        // A row that gained an item, and a row of another item type.
+        let d = Nested(vec![
+            Float(vec![1.5, f64::NAN, 0.0]),
+            Float(vec![]),
+            Float(vec![2.0]),
+        ]);
+        assert_eq!(first_difference(&a, &ia, &d, &ib), Some(0));
+        let e = Nested(vec![
+            Float(vec![1.5, f64::NAN]),
+            Long(vec![]),
+            Float(vec![2.0]),
+        ]);
+        assert_eq!(first_difference(&a, &ia, &e, &ib), Some(1));
+        // Byte lists (sewio's content#).
+        let x = Nested(vec![Byte(vec![]), Byte(b"//".to_vec())]);
+        let y = Nested(vec![Byte(vec![]), Byte(b"/*".to_vec())]);
+        assert_eq!(first_difference(&x, &ia, &x.clone(), &ib), None);
+        assert_eq!(first_difference(&x, &ia, &y, &ib), Some(1));
+    }
+
+    #[test]
+    fn nested_symbols_resolve_through_each_roots_domain() {
+        // Same symbols, different enumerations: equal.
+        let (ia, ib) = (inv(&["a", "b"]), inv(&["b", "a"]));
+        let a = nested_enum(&[&[0, 1], &[], &[1]]);
+        let b = nested_enum(&[&[1, 0], &[], &[0]]);
+        assert_eq!(first_difference(&a, &ia, &b, &ib), None);
+        // Compared with plain symbol lists, as a copy written without enumeration would be.
+        let s = Nested(vec![
+            Symbol(vec!["a".into(), "b".into()]),
+            Symbol(vec![]),
+            Symbol(vec!["b".into()]),
+        ]);
+        assert_eq!(first_difference(&a, &ia, &s, &ib), None);
+        // Same indices, different symbols: a difference, found in the row it is in.
+        let c = nested_enum(&[&[0, 1], &[], &[0]]);
+        assert_eq!(first_difference(&a, &ia, &c, &ia), Some(2));
+        assert_eq!(first_difference(&c, &ia, &c, &ib), Some(0));
+        // The empty lists of sewio's parents column.
+        let empty = nested_enum(&[&[], &[]]);
+        assert_eq!(first_difference(&empty, &ia, &empty, &ib), None);
+    }
+
+    #[test]
+    fn serialized_general_lists_compare_by_value() {
+        let (ia, ib) = (inv(&[]), inv(&[]));
+        // The empty untyped columns of an empty table.
+        assert_eq!(
+            first_difference(&Nested(vec![]), &ia, &Nested(vec![]), &ib),
+            None
+        );
+        let a = Nested(vec![
+            Long(vec![1]),
+            Char(b"x".to_vec()),
+            Symbol(vec!["s".into()]),
+        ]);
+        let b = Nested(vec![
+            Long(vec![1]),
+            Char(b"x".to_vec()),
+            Symbol(vec!["t".into()]),
+        ]);
+        assert_eq!(first_difference(&a, &ia, &a.clone(), &ib), None);
+        assert_eq!(first_difference(&a, &ia, &b, &ib), Some(2));
+    }
+}
