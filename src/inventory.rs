@@ -547,7 +547,7 @@ pub(crate) fn read_table(
     let mut files = Vec::new();
     let mut dotd = None;
     let mut dotd_size = None;
-    let mut nested_data: Option<(String, kdb::LocalFile)> = None;
+    let mut nested_data: Option<(String, kdb::LocalFile, Header)> = None;
     for entry in WalkDir::new(path)
         .min_depth(1)
         .max_depth(1)
@@ -588,11 +588,17 @@ pub(crate) fn read_table(
         }
         // A nested column's data file was opened for its item type just before (sorted walk:
         // `col` comes right before `col#`): read its header from the same descriptor.
+        // Its header is read knowing the column's: a 3.x compound column's `col#` holds raw
+        // items with no header of its own.
         let opened = match nested_data.take() {
-            Some((n, f)) if n == fname => Some(f),
+            Some((n, f, column)) if n == fname => Some((f, column)),
             _ => None,
         };
-        let (header, size) = match opened.map_or_else(|| read_file_header(&p), |f| header_of(&f)) {
+        let read = opened.map_or_else(
+            || read_file_header(&p),
+            |(f, column)| data_header_of(&f, &column),
+        );
+        let (header, size) = match read {
             Ok((h, s)) => (Ok(h), s),
             Err(e) => (
                 Err(e),
@@ -605,7 +611,7 @@ pub(crate) fn read_table(
                 match kdb::LocalFile::open(&path.join(&name)) {
                     Ok(f) => {
                         let item = kdb::header::nested_item_type_from(&f).ok().flatten();
-                        nested_data = Some((name, f));
+                        nested_data = Some((name, f, h.clone()));
                         item
                     }
                     Err(_) => None,
@@ -633,6 +639,13 @@ pub(crate) fn read_table(
 pub(crate) fn read_file_header(path: &Path) -> Result<(Header, u64), FileError> {
     let file = kdb::LocalFile::open(path).map_err(|e| FileError::from_kdb(&e))?;
     header_of(&file)
+}
+
+fn data_header_of(file: &kdb::LocalFile, column: &Header) -> Result<(Header, u64), FileError> {
+    let size = kdb::ReadAt::len(file).map_err(|e| FileError::from_kdb(&e))?;
+    let header =
+        kdb::header::read_data_header_from(file, column).map_err(|e| FileError::from_kdb(&e))?;
+    Ok((header, size))
 }
 
 fn header_of(file: &kdb::LocalFile) -> Result<(Header, u64), FileError> {

@@ -47,11 +47,27 @@ impl ObjectInventory {
 
 /// Same classes as the local inventory's `FileError`.
 fn file_error(e: &KdbError) -> FileError {
-    match e {
-        KdbError::Io { .. } => FileError::Unreadable(e.to_string()),
-        KdbError::Encrypted { .. } => FileError::Encrypted(e.to_string()),
-        _ => FileError::Corrupt(e.to_string()),
+    FileError::from_kdb(e)
+}
+
+/// The header of a compound column's `col#` from its length in bytes (`raw`, read as bytes
+/// before the owning column was known) and the column's item type.
+fn compound_data(path: &str, raw: kdb::Header, item: u8) -> Result<kdb::Header, FileError> {
+    let w = kdb::type_width(item).unwrap_or(1) as u64;
+    if raw.count % w != 0 {
+        let cut = raw.count - raw.count % w;
+        return Err(file_error(&KdbError::truncated(
+            path,
+            cut,
+            format!("{} bytes of compound items (type {item}) are not a whole number of {w}-byte values: the last value is cut at offset {cut}", raw.count),
+        )));
     }
+    Ok(kdb::Header {
+        value_type: item,
+        item_type: Some(item),
+        count: raw.count / w,
+        ..raw
+    })
 }
 
 /// One object to read after the listings.
@@ -84,6 +100,8 @@ enum Done {
         /// For a nested data file (`col#`): the type of its first item, read from the same
         /// fetched head, handed to the index file `col` afterwards.
         data_item: Option<u8>,
+        /// For a `col#` without a header: its items as bytes, in case `col` is compound.
+        raw: Option<kdb::Header>,
     },
 }
 
@@ -126,6 +144,16 @@ impl Job {
                 let f = ObjectFile::new(tier, key, size);
                 let r = kdb::read_header_from(&f);
                 let header = read_or_abort(&f, r)?.map_err(|e| file_error(&e));
+                // A 3.x compound column's `col#` is raw items without a header, and which
+                // column owns it is only known once every file is read: keep its length as
+                // bytes for now, settled against the column below.
+                let mut raw = None;
+                if name.ends_with('#') && matches!(header, Err(FileError::NotKdb(_))) {
+                    let r = kdb::compound::data_header(&f, kdb::T_BYTE);
+                    if let Ok(h) = read_or_abort(&f, r)? {
+                        raw = Some(h);
+                    }
+                }
                 let data_item = if name.ends_with('#') && header.is_ok() {
                     let r = kdb::header::nested_item_type_from(&f);
                     read_or_abort(&f, r)?.ok().flatten()
@@ -143,6 +171,7 @@ impl Job {
                         nested_item: None,
                     },
                     data_item,
+                    raw,
                 })
             }
         }
@@ -344,6 +373,7 @@ async fn take_async(tier: &ObjectTier, tier_name: &str) -> Result<ObjectInventor
         .try_collect()
         .await?;
     let mut items: BTreeMap<(usize, usize, String), u8> = BTreeMap::new();
+    let mut raws: BTreeMap<(usize, usize, String), kdb::Header> = BTreeMap::new();
     for d in done {
         match d {
             Done::DotD { part, table, dotd } => partitions[part].tables[table].dotd = Some(dotd),
@@ -352,12 +382,28 @@ async fn take_async(tier: &ObjectTier, tier_name: &str) -> Result<ObjectInventor
                 table,
                 file,
                 data_item,
+                raw,
             } => {
                 if let (Some(t), Some(base)) = (data_item, file.name.strip_suffix('#')) {
                     items.insert((part, table, base.to_string()), t);
                 }
+                if let Some(h) = raw {
+                    raws.insert((part, table, file.name.clone()), h);
+                }
                 partitions[part].tables[table].files.push(file);
             }
+        }
+    }
+    for ((pi, ti, name), raw) in raws {
+        let t = &mut partitions[pi].tables[ti];
+        let column = name
+            .strip_suffix('#')
+            .and_then(|stem| t.files.iter().find(|f| f.name == stem))
+            .and_then(|f| f.header.as_ref().ok())
+            .filter(|h| h.format == kdb::FileFormat::Compound)
+            .and_then(|h| h.item_type);
+        if let (Some(item), Some(f)) = (column, t.files.iter_mut().find(|f| f.name == name)) {
+            f.header = compound_data(&f.path.to_string_lossy(), raw, item);
         }
     }
     for (pi, p) in partitions.iter_mut().enumerate() {

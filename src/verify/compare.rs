@@ -293,6 +293,7 @@ mod tests {
                 },
             }],
             findings: Vec::new(),
+            other_partitions: Vec::new(),
             object_tiers: Vec::new(),
         }
     }
