@@ -4,11 +4,12 @@
 use super::ApprovalError;
 use crate::config::{AssemblyConfig, StoreUri};
 use crate::plan::fingerprint::{
-    compare_entry, ConfigStamp, Drift, Fingerprint, FsEntry, FsKind, ObjectStamp, DATABASE_ENTRY,
-    FINGERPRINT_VERSION,
+    compare_entry, ConfigStamp, Drift, DriftWhat, Fingerprint, FsEntry, FsKind, ObjectStamp,
+    DATABASE_ENTRY, FINGERPRINT_VERSION,
 };
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, Metadata};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -176,27 +177,96 @@ pub fn take(
 /// The mount's quick check: one `lstat` per directory and per top-level entry of the saved
 /// fingerprint, in parallel. A directory's mtime moves when an entry is added, removed or
 /// renamed in it, so this sees every change but a file rewritten in place (which the view
-/// catches when the file is first opened).
+/// catches when the file is first opened); only a directory whose mtime moved is listed, to
+/// name what was added or removed in it.
 pub fn stat_structural(saved: &Fingerprint) -> Vec<Drift> {
     let structural: Vec<&FsEntry> = saved.entries.iter().filter(|e| e.is_structural()).collect();
-    let mut out: Vec<Drift> = crate::io_pool::install(|| {
+    let abs_of = |rel: &str| {
+        if rel == DATABASE_ENTRY {
+            saved.database.clone()
+        } else {
+            saved.database.join(rel)
+        }
+    };
+    let per_entry: Vec<(&FsEntry, Vec<Drift>)> = crate::io_pool::install(|| {
         structural
             .par_iter()
-            .flat_map_iter(|e| {
-                let abs = if e.path == DATABASE_ENTRY {
-                    saved.database.clone()
-                } else {
-                    saved.database.join(&e.path)
-                };
-                let name = abs.display().to_string();
+            .map(|e| {
+                let abs = abs_of(&e.path);
                 let now = match fs::symlink_metadata(&abs) {
                     Ok(md) => entry_of(&abs, e.path.clone(), &md).ok(),
                     Err(_) => None,
                 };
-                compare_entry(&name, e, now.as_ref())
+                (
+                    *e,
+                    compare_entry(&abs.display().to_string(), e, now.as_ref()),
+                )
             })
             .collect()
     });
+    let moved_dirs: Vec<&str> = per_entry
+        .iter()
+        .filter(|(e, d)| e.kind == FsKind::Dir && d.iter().any(|d| d.what == DriftWhat::Mtime))
+        .map(|(e, _)| e.path.as_str())
+        .collect();
+    let mut out = Vec::new();
+    let mut explained: BTreeSet<&str> = BTreeSet::new();
+    if !moved_dirs.is_empty() {
+        let wanted: BTreeSet<&str> = moved_dirs.iter().copied().collect();
+        let mut children: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+        for e in &saved.entries {
+            if wanted.contains(e.parent()) {
+                let name = e.path.rsplit('/').next().unwrap_or(&e.path).to_string();
+                children.entry(e.parent()).or_default().insert(name);
+            }
+        }
+        for dir in moved_dirs {
+            let abs = abs_of(dir);
+            let Ok(rd) = fs::read_dir(&abs) else { continue };
+            let now: BTreeSet<String> = rd
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            let empty = BTreeSet::new();
+            let before = children.get(dir).unwrap_or(&empty);
+            for name in now.difference(before) {
+                out.push(Drift {
+                    path: abs.join(name).display().to_string(),
+                    what: DriftWhat::Added,
+                    detail: "a new entry".to_string(),
+                });
+                explained.insert(dir);
+            }
+            for name in before.difference(&now) {
+                explained.insert(dir);
+                let rel = if dir == DATABASE_ENTRY {
+                    name.clone()
+                } else {
+                    format!("{dir}/{name}")
+                };
+                // Structural entries that went are reported by their own lstat.
+                let structural = saved
+                    .entries
+                    .binary_search_by(|e| e.path.as_bytes().cmp(rel.as_bytes()))
+                    .is_ok_and(|i| saved.entries[i].is_structural());
+                if !structural {
+                    out.push(Drift {
+                        path: abs.join(name).display().to_string(),
+                        what: DriftWhat::Removed,
+                        detail: "the entry is gone".to_string(),
+                    });
+                }
+            }
+        }
+    }
+    for (e, drifts) in per_entry {
+        let is_explained = explained.contains(e.path.as_str());
+        out.extend(
+            drifts
+                .into_iter()
+                .filter(|d| !(is_explained && d.what == DriftWhat::Mtime)),
+        );
+    }
     out.sort_by(|a, b| (&a.path, a.what).cmp(&(&b.path, b.what)));
     out
 }

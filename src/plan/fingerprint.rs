@@ -149,12 +149,20 @@ impl Drift {
     pub fn finding(&self) -> Finding {
         Finding::error(
             code::PLAN_DRIFT,
-            format!(
-                "{}: {} changed since the plan was saved: {}",
-                self.path,
-                self.what.as_str(),
-                self.detail
-            ),
+            match self.what {
+                DriftWhat::Added | DriftWhat::Removed => format!(
+                    "{}: {} since the plan was saved: {}",
+                    self.path,
+                    self.what.as_str(),
+                    self.detail
+                ),
+                what => format!(
+                    "{}: {} changed since the plan was saved: {}",
+                    self.path,
+                    what.as_str(),
+                    self.detail
+                ),
+            },
         )
         .path(&self.path)
         .hint("the saved plan no longer describes the database: review the change, then save a new plan (`smstage plan --save`), validate its view and commit that one")
