@@ -110,10 +110,14 @@ fn approval_committed_tree_lists_exactly_what_the_view_of_the_plan_listed() {
 fn approval_mount_refuses_a_database_changed_since_the_plan_was_saved() {
     let b = generated(3, 2, 4, 50);
     let (file, id) = save(&b, &b.config(), "a");
-    // A late write-down: a new partition, and a column file added to an existing table.
+    // A late write-down: a new partition, a column file added to an existing table, and one
+    // removed from another.
     copy_tree(&first_partition(&b.data()), &b.data().join("2030.01.01"));
-    let table = tables_in(&first_partition(&b.data()))[0].clone();
+    let tables = tables_in(&first_partition(&b.data()));
+    let table = tables[0].clone();
     fs::write(table.join("late"), b"x").unwrap();
+    let gone = tables[1].join(&dotd(&tables[1])[1]);
+    fs::remove_file(&gone).unwrap();
     let before = manifest(b.path());
     let outside = tempfile::tempdir().unwrap();
     let mnt = outside.path().join("view");
@@ -125,7 +129,7 @@ fn approval_mount_refuses_a_database_changed_since_the_plan_was_saved() {
         .lines()
         .filter(|l| l.starts_with("error[plan-drift]"))
         .collect();
-    assert_eq!(drift.len(), 2, "{}", out.all());
+    assert_eq!(drift.len(), 3, "{}", out.all());
     assert!(
         drift.iter().any(|l| l.contains("data/2030.01.01: added")),
         "{drift:?}"
@@ -134,6 +138,13 @@ fn approval_mount_refuses_a_database_changed_since_the_plan_was_saved() {
     let late = table.join("late").display().to_string();
     assert!(
         drift.iter().any(|l| l.contains(&format!("{late}: added"))),
+        "{drift:?}"
+    );
+    let gone = gone.display().to_string();
+    assert!(
+        drift
+            .iter()
+            .any(|l| l.contains(&format!("{gone}: removed"))),
         "{drift:?}"
     );
     assert!(out.stderr.contains(&id), "{}", out.all());

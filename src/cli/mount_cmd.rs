@@ -4,6 +4,7 @@ use super::check_cmd::print_report;
 use super::{config_error, Format, EXIT_FINDINGS, EXIT_OK};
 use crate::approval::{self, ApprovedFiles};
 use crate::check::{self, BackupCheck, CheckOptions};
+use crate::commit::State;
 use crate::config::AssemblyConfig;
 use crate::finding::Report;
 use crate::object::{open_s3, ObjectTier};
@@ -48,6 +49,24 @@ fn mount_plan(
         Ok(x) => x,
         Err(e) => return config_error(&e, Format::Text),
     };
+    // The plan describes the original: once an import has started, the database no longer
+    // looks like it, and saying so beats a list of every partition that moved.
+    match crate::commit::status(&saved.plan.base) {
+        Ok(st) if matches!(st.state, State::None | State::RolledBack) => {}
+        Ok(st) => {
+            eprintln!(
+                "smstage: nothing mounted: an import of {} has started (state {:?}, plan {}): the saved plan describes the database before it; see `smstage status`",
+                saved.plan.base.display(),
+                st.state,
+                st.plan_id.as_deref().unwrap_or("unknown")
+            );
+            return EXIT_FINDINGS;
+        }
+        Err(e) => {
+            eprintln!("smstage: {e}");
+            return EXIT_FINDINGS;
+        }
+    }
     let mut drift = approval::config_drift(&saved, &bytes);
     drift.extend(approval::stat_structural(&saved.fingerprint));
     if !drift.is_empty() {
