@@ -226,8 +226,12 @@ fn approval_crashed_commit_resumes_with_the_same_plan_and_refuses_another() {
     assert_eq!(v["state"], "in_progress");
     assert_eq!(v["plan_id"], id.as_str());
 
-    // Another plan is refused, and changes nothing.
+    // Another plan is refused, and changes nothing; so is a view of the plan being committed.
     let before = manifest(b.path());
+    let out = mount_plan(&file, &mnt);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.stderr.contains("an import of"), "{}", out.all());
+    assert!(!is_mounted(&mnt));
     let out = commit(&other, None);
     assert_eq!(out.code, 1, "{}", out.all());
     assert!(
