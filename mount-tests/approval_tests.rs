@@ -252,3 +252,52 @@ fn approval_crashed_commit_resumes_with_the_same_plan_and_refuses_another() {
     assert_eq!(v["state"], "committed");
     assert_eq!(v["plan_id"], id.as_str());
 }
+
+#[test]
+fn approval_object_tiers_local_view_of_a_saved_plan_shows_the_objects() {
+    let Some(env) = s3_server() else { return };
+    let b = generated(3, 2, 4, 50);
+    let outside = tempfile::tempdir().unwrap();
+    let pristine = outside.path().join("pristine");
+    copy_tree(&b.data(), &pristine);
+    let first = dates(&b.data())[0].clone();
+    move_to_object_tier(&b, env, "approval-view", std::slice::from_ref(&first), true);
+    let file = b.path().join("plan.json");
+    let out = smstage_env(
+        &[
+            "plan",
+            "--config",
+            &b.config_str(),
+            "--save",
+            file.to_str().unwrap(),
+        ],
+        env,
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    let mnt = outside.path().join("view");
+    fs::create_dir(&mnt).unwrap();
+    let out = smstage_env(
+        &[
+            "mount",
+            "--plan",
+            file.to_str().unwrap(),
+            mnt.to_str().unwrap(),
+            "--background",
+            "--object-tiers-local",
+        ],
+        env,
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    let _guard = Unmount(mnt.clone());
+    let par = fs::read_to_string(mnt.join("db/par.txt")).unwrap();
+    assert!(par.ends_with("$\narchive$\n"), "{par}");
+    let strip = |v: Vec<String>| -> Vec<String> {
+        v.into_iter()
+            .map(|l| l[..l.find(" mode=").unwrap_or(l.len())].to_string())
+            .collect()
+    };
+    assert_eq!(
+        strip(manifest(&mnt.join("db/archive$").join(&first))),
+        strip(manifest(&pristine.join(&first)))
+    );
+}
