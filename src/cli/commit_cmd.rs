@@ -452,6 +452,9 @@ pub fn status(config: &Path, format: Format) -> i32 {
             if let Some(j) = &st.journal {
                 println!("journal: {}", j.display());
             }
+            if let Some(id) = &st.plan_id {
+                println!("plan_id: {id}");
+            }
         }
     }
     EXIT_OK
