@@ -41,7 +41,7 @@ pub enum ApprovalError {
     },
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("cannot read the assembly file {path} the plan was made from: {source}")]
+    #[error("cannot read the assembly file {path}: {source}")]
     ConfigRead {
         path: PathBuf,
         source: std::io::Error,
@@ -286,5 +286,67 @@ impl ApprovedFiles {
                 self.plan_id, now.0, now.1, now.2
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::fingerprint::{ConfigStamp, Fingerprint, FINGERPRINT_VERSION};
+
+    #[test]
+    fn approved_files_compare_size_mtime_and_inode_of_database_files_only() {
+        let t = tempfile::tempdir().unwrap();
+        let base = t.path();
+        std::fs::create_dir_all(base.join("data/2024.01.02/t")).unwrap();
+        std::fs::write(base.join("data/2024.01.02/t/a"), b"12345678").unwrap();
+        let plan = crate::plan::build(&crate::plan::PlanInput {
+            base: base.to_path_buf(),
+            root_entries: vec![],
+            tiers: vec![crate::plan::TierInput {
+                name: "hdb".into(),
+                kind: crate::plan::TierKind::Local,
+                store: format!("file://{}/data", base.display()),
+            }],
+            local_partitions: vec!["2024.01.02".into()],
+            object_partitions: vec![],
+        })
+        .unwrap();
+        let (entries, dev, ino) = scan::database_entries(&base.join("data")).unwrap();
+        let fp = Fingerprint {
+            version: FINGERPRINT_VERSION,
+            host: crate::commit::hostname(),
+            database: base.join("data"),
+            database_dev: dev,
+            database_ino: ino,
+            config: ConfigStamp {
+                path: base.join("a.yaml"),
+                sha256: "00".into(),
+            },
+            entries,
+            objects: vec![],
+        };
+        let approved = ApprovedFiles::of(&SavedPlan::new(plan, fp));
+        let stat = |rel: &str| {
+            let md = std::fs::metadata(base.join(rel)).unwrap();
+            // SAFETY: plain data, filled in below.
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            st.st_size = md.len() as i64;
+            st.st_mtime = md.mtime();
+            st.st_mtime_nsec = md.mtime_nsec();
+            st.st_ino = md.ino();
+            st
+        };
+        let rel = Path::new("data/2024.01.02/t/a");
+        assert_eq!(approved.differs(rel, &stat("data/2024.01.02/t/a")), None);
+        let mut st = stat("data/2024.01.02/t/a");
+        st.st_mtime_nsec = (st.st_mtime_nsec + 1) % 1_000_000_000;
+        let why = approved.differs(rel, &st).unwrap();
+        assert!(why.contains("mtime"), "{why}");
+        let mut st = stat("data/2024.01.02/t/a");
+        st.st_ino += 1;
+        assert!(approved.differs(rel, &st).is_some());
+        // Not a file of the database (a generated or unknown path): nothing to compare.
+        assert_eq!(approved.differs(Path::new("db/par.txt"), &st), None);
     }
 }
