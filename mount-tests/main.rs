@@ -1,5 +1,6 @@
 //! Integration tests that really mount, load, crash and resume (run as root with /dev/fuse).
 
+mod approval_tests;
 mod cli_flow_tests;
 mod commit_fault_tests;
 mod commit_tests;

@@ -11,6 +11,9 @@
 #   (c) mount-ready time (`smstage mount --background` until it returns, then the first
 #       `ls MOUNT/db`), split into plan and after-plan; server peak RSS (VmHWM) after (b);
 #       targets <= 1 s and <= 200 MB.
+#   (c') mount-ready of a saved plan (`mount --plan`: a stat of each directory and top-level
+#       entry, no header read) against the mount that re-checks (`mount --config`), both with
+#       the page cache dropped, alternating; target --plan <= 0.3x of --config and <= 1 s.
 #   (d) a q-like workload (examples/qlike.rs): par.txt, the last partition's tables, .d, then
 #       mmap of every column of every partition with the maps held per partition, a cold pass
 #       then three warm re-runs, through the view and on the same layout on disk, on both the
@@ -19,6 +22,7 @@
 # (a) and (b) run once per cache mode of the view (MODES, default "open no-open": passthrough
 # per open, the default, and --cache-mode no-open); (a) adds one cold pass with the view's
 # cross-file readahead off.
+# READY_ONLY=1 runs (c) and (c') only.
 # Needs root (drop_caches, FUSE). Usage: scripts/bench-view.sh [PARTITIONS] [ROWS] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,6 +55,7 @@ dropc() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 quiet() { "$@" >"$work/cmd.log" 2>&1 || { cat "$work/cmd.log" >&2; return 1; }; }
 mode=open
 mount_view() { quiet "$bin" mount --config "$1" "$2" --background --cache-mode "$mode"; }
+mount_plan_view() { quiet "$bin" mount --plan "$1" "$2" --background --cache-mode "$mode"; }
 unmount_view() { quiet "$bin" unmount "$1"; }
 # The background server is the forked child of `smstage mount`: same command line.
 server_pid() {
@@ -78,7 +83,9 @@ nfiles=$(find "$work/hdb/data" -type f | wc -l)
 echo "database: $nfiles files, $(du -sh "$work/hdb/data" | cut -f1) on disk," \
   "$(du -sb "$work/hdb/data" | cut -f1) bytes apparent"
 "$bin" plan --config "$cfg" --format json >"$work/plan.json"
-"$ex/materialize" "$work/plan.json" "$work/mat" >/dev/null
+if [ "${READY_ONLY:-0}" != 1 ]; then
+  "$ex/materialize" "$work/plan.json" "$work/mat" >/dev/null
+fi
 
 echo
 echo "== (c) mount-ready time, first ls, server peak RSS"
@@ -100,6 +107,25 @@ printf 'mount --background, warm (best of %d): %.3f s; first ls of db: %.4f s   
   "$rounds" "$(best "${m[@]}")" "$(best "${l[@]}")"
 printf '  of which building the plan (checks): %.3f s, mounting after the plan: %.3f s\n' \
   "$(best "${sp[@]}")" "$(best "${sa[@]}")"
+
+echo
+echo "== (c') mount-ready of a saved plan (mount --plan) vs re-checking (mount --config), caches dropped"
+"$bin" plan --config "$cfg" --save "$work/saved-plan.json" >/dev/null 2>"$work/cmd.log" ||
+  { cat "$work/cmd.log" >&2; exit 1; }
+echo "plan file: $(du -h "$work/saved-plan.json" | cut -f1)"
+rc=(); rp=()
+for i in $(seq "$rounds"); do
+  dropc; s=$(now); mount_view "$cfg" "$mnt"; ls "$mnt/db" >/dev/null; rc+=("$(since "$s")")
+  unmount_view "$mnt"
+  dropc; s=$(now); mount_plan_view "$work/saved-plan.json" "$mnt"; ls "$mnt/db" >/dev/null; rp+=("$(since "$s")")
+  unmount_view "$mnt"
+done
+bcfg=$(best "${rc[@]}"); bplan=$(best "${rp[@]}")
+printf 'mount-ready (mount --background + first ls of db), caches dropped, best of %d:\n' "$rounds"
+printf '  mount --config (re-checks every header): %.3f s   [%s]\n' "$bcfg" "${rc[*]}"
+printf '  mount --plan (saved plan):               %.3f s   [%s]\n' "$bplan" "${rp[*]}"
+printf '  ratio plan/config %sx   (target <= 0.3x and <= 1 s)\n' "$(div "$bplan" "$bcfg")"
+if [ "${READY_ONLY:-0}" = 1 ]; then exit 0; fi
 
 seg=
 run_mode() {

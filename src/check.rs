@@ -157,7 +157,7 @@ pub fn run(config: &AssemblyConfig, opts: &CheckOptions) -> Result<CheckOutcome,
 }
 
 /// Lists an object tier's partitions and reads their headers (ranged GETs only).
-fn object_inventory(
+pub fn object_inventory(
     name: &str,
     bucket: &str,
     prefix: &str,

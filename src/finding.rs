@@ -69,6 +69,8 @@ pub mod code {
     pub const VERIFY_DIFFERENT: &str = "verify-content-differs";
     pub const VERIFY_PAR_TXT: &str = "verify-par-txt";
     pub const VERIFY_SEGMENT: &str = "verify-segment";
+    /// The database, the assembly file or an object tier changed since the plan was saved.
+    pub const PLAN_DRIFT: &str = "plan-drift";
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

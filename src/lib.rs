@@ -4,6 +4,7 @@
 //! database ([`inventory`]), check every precondition ([`check`]), and build one pure
 //! [`plan`] of the SM layout. The staging view and the commit both render that plan.
 
+pub mod approval;
 pub mod backup;
 pub mod check;
 pub mod cli;

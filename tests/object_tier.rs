@@ -490,12 +490,12 @@ fn header_reads_fetch_only_the_head_trailer_and_first_block() {
                 let (gets, bytes) = fetched.get(&key).copied().unwrap_or((0, 0));
                 let local = part.join(&table.name).join(&f.name);
                 let bound = match f.header.as_ref().unwrap().compression {
-                    None if f.name.ends_with('#') => 4096 + 8,
+                    None if f.name.ends_with('#') => 4096 + 16,
                     None => 4096,
                     Some(_) => {
                         let src = kdb::LocalFile::open(&local).unwrap();
                         let tr = kdb::unzip::read_compressed_trailer(&src).unwrap();
-                        4096 + 8
+                        4096 + 16
                             + 32
                             + 8 * tr.blocks.len() as u64
                             + u64::from(tr.blocks[0].compressed_len)

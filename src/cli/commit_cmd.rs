@@ -2,9 +2,12 @@
 
 use super::check_cmd::print_report;
 use super::{config_error, BackupArgs, Format, EXIT_FINDINGS, EXIT_OK, EXIT_USAGE};
+use crate::approval;
 use crate::check::{self, BackupCheck, CheckOptions};
 use crate::commit::{self, CommitError, CommitOptions, RollbackOptions, State};
 use crate::config::AssemblyConfig;
+use crate::finding::{code, Finding, Report};
+use crate::plan::SavedPlan;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
@@ -14,16 +17,33 @@ fn base_of(config: &Path, format: Format) -> Result<(AssemblyConfig, PathBuf), i
     Ok((cfg, base))
 }
 
+/// The backup precondition as the checks take it (exit 2 when neither flag was given).
+fn backup_check(backup: &BackupArgs) -> Result<BackupCheck, i32> {
+    match (&backup.backup, backup.no_backup_check) {
+        (Some(d), _) => Ok(BackupCheck::Dir(d.clone())),
+        (None, true) => Ok(BackupCheck::Skip),
+        (None, false) => Err(config_error(
+            &"a backup is a precondition of the import: pass --backup DIR (a full copy of the database), or --no-backup-check if you have one elsewhere",
+            Format::Text,
+        )),
+    }
+}
+
 pub fn commit(config: &Path, backup: &BackupArgs, yes: bool, s3: &crate::object::S3Options) -> i32 {
-    let (cfg, base) = match base_of(config, Format::Text) {
+    // The bytes are kept: the plan_id of what is committed hashes the very file parsed.
+    let (cfg, config_bytes) = match approval::read_config(config) {
         Ok(x) => x,
-        Err(code) => return code,
+        Err(e) => return config_error(&e, Format::Text),
+    };
+    let base = match cfg.hdb_base_dir() {
+        Ok(b) => b,
+        Err(e) => return config_error(&e, Format::Text),
     };
     let status = match commit::status(&base) {
         Ok(s) => s,
         Err(e) => return fail(&e, config, "commit"),
     };
-    let (plan, resuming) = match status.state {
+    let (plan, resuming, plan_id) = match status.state {
         State::Committed => {
             println!(
                 "smstage: {} is already committed (journal {}): nothing to do, nothing changed",
@@ -45,7 +65,7 @@ pub fn commit(config: &Path, backup: &BackupArgs, yes: bool, s3: &crate::object:
                     "smstage: resuming the interrupted import ({} of {} steps done)",
                     status.steps_done, status.steps_total
                 );
-                (plan, true)
+                (plan, true, status.plan_id.clone())
             }
             Ok(None) => {
                 eprintln!("smstage: the journal of {} is in progress but its plan is missing; run `smstage rollback --config {}`", base.display(), config.display());
@@ -54,16 +74,13 @@ pub fn commit(config: &Path, backup: &BackupArgs, yes: bool, s3: &crate::object:
             Err(e) => return fail(&e, config, "commit"),
         },
         State::None | State::RolledBack => {
-            let backup = match (&backup.backup, backup.no_backup_check) {
-                (Some(d), _) => BackupCheck::Dir(d.clone()),
-                (None, true) => BackupCheck::Skip,
-                (None, false) => {
-                    return config_error(
-                        &"a backup is a precondition of the import: pass --backup DIR (a full copy of the database), or --no-backup-check if you have one elsewhere",
-                        Format::Text,
-                    )
-                }
+            let backup = match backup_check(backup) {
+                Ok(b) => b,
+                Err(code) => return code,
             };
+            // Before the checks, as `plan --save` does: the plan_id then names a fingerprint
+            // no newer than the plan.
+            let fingerprint = approval::take(&cfg, config, &config_bytes, s3);
             let outcome = match check::run(
                 &cfg,
                 &CheckOptions {
@@ -80,7 +97,15 @@ pub fn commit(config: &Path, backup: &BackupArgs, yes: bool, s3: &crate::object:
                     if !outcome.report.findings.is_empty() {
                         print_report(&outcome.report, Format::Text, "check");
                     }
-                    (plan, false)
+                    let fingerprint = match fingerprint {
+                        Ok(f) => f,
+                        Err(e) => {
+                            eprintln!("smstage: commit refused: {e}; nothing was changed");
+                            return EXIT_FINDINGS;
+                        }
+                    };
+                    let id = crate::plan::saved::plan_id(&plan, &fingerprint);
+                    (plan, false, Some(id))
                 }
                 _ => {
                     print_report(&outcome.report, Format::Text, "check");
@@ -90,6 +115,21 @@ pub fn commit(config: &Path, backup: &BackupArgs, yes: bool, s3: &crate::object:
             }
         }
     };
+    confirm_and_run(&plan, &base, config, resuming, yes, plan_id, None)
+}
+
+/// Asks for confirmation (unless resuming or `--yes`), commits `plan` and says how it went.
+/// `plan_id` names what is committed (printed; recorded in a new journal); `required_id`, when
+/// given, refuses to resume a journal of another plan.
+fn confirm_and_run(
+    plan: &crate::plan::Plan,
+    base: &Path,
+    config: &Path,
+    resuming: bool,
+    yes: bool,
+    plan_id: Option<String>,
+    required_id: Option<String>,
+) -> i32 {
     if !resuming && !yes {
         if !std::io::stdin().is_terminal() {
             eprintln!(
@@ -116,9 +156,10 @@ pub fn commit(config: &Path, backup: &BackupArgs, yes: bool, s3: &crate::object:
     }
     let opts = CommitOptions {
         progress: std::io::stderr().is_terminal(),
+        plan_id: required_id.or_else(|| plan_id.clone().filter(|_| !resuming)),
         ..Default::default()
     };
-    match commit::commit(&plan, &opts) {
+    match commit::commit(plan, &opts) {
         Ok(r) => {
             if let Some(pid) = r.stale_lock_pid {
                 eprintln!(
@@ -138,10 +179,168 @@ pub fn commit(config: &Path, backup: &BackupArgs, yes: bool, s3: &crate::object:
                 base.display(),
                 plan.root
             );
+            if let Some(id) = &plan_id {
+                println!("plan_id: {id}");
+            }
             EXIT_OK
         }
         Err(e) => fail(&e, config, "commit"),
     }
+}
+
+/// `commit --plan`: commits exactly the saved plan, or refuses (exit 1, nothing changed) with
+/// one `plan-drift` finding per difference between its fingerprint and the world now.
+pub fn commit_plan(
+    plan_file: &Path,
+    config: Option<&Path>,
+    backup: &BackupArgs,
+    yes: bool,
+    s3: &crate::object::S3Options,
+) -> i32 {
+    let saved = match approval::load(plan_file) {
+        Ok(s) => s,
+        Err(e) => return config_error(&e, Format::Text),
+    };
+    let (cfg, config_path, config_bytes) = match approval::config_of(&saved, plan_file, config) {
+        Ok(x) => x,
+        Err(e) => return config_error(&e, Format::Text),
+    };
+    let base = saved.plan.base.clone();
+    let status = match commit::status(&base) {
+        Ok(s) => s,
+        Err(e) => return fail(&e, &config_path, "commit"),
+    };
+    let id = saved.plan_id.clone();
+    let other_plan = status.plan_id.as_deref().is_some_and(|j| j != id);
+    let resuming = match status.state {
+        State::Committed => {
+            println!(
+                "smstage: {} is already committed{}: nothing to do, nothing changed",
+                base.display(),
+                match &status.plan_id {
+                    Some(j) if other_plan => format!(" (with plan {j}, not {id})"),
+                    _ => String::new(),
+                }
+            );
+            return EXIT_OK;
+        }
+        State::RollingBack => {
+            eprintln!("smstage: a rollback of {} is unfinished: run `smstage rollback --config {}` to finish it first", base.display(), config_path.display());
+            return EXIT_FINDINGS;
+        }
+        State::InProgress => {
+            if status.plan_id.as_deref() != Some(id.as_str()) {
+                eprintln!(
+                    "smstage: commit refused: the interrupted import of {} is of plan {}, not of plan {id} ({}); resume it with its own plan file, or undo it with `smstage rollback --config {}`; nothing was changed",
+                    base.display(),
+                    status.plan_id.as_deref().unwrap_or("(none: a commit without --plan)"),
+                    plan_file.display(),
+                    config_path.display()
+                );
+                return EXIT_FINDINGS;
+            }
+            match commit::saved_plan(&base) {
+                Ok(Some(p)) if p == saved.plan => {}
+                Ok(_) => {
+                    eprintln!("smstage: commit refused: the journal's saved plan ({}) is not the plan of {}; run `smstage rollback --config {}`", base.join(".smstage/plan.json").display(), plan_file.display(), config_path.display());
+                    return EXIT_FINDINGS;
+                }
+                Err(e) => return fail(&e, &config_path, "commit"),
+            }
+            eprintln!(
+                "smstage: resuming the interrupted import of plan {id} ({} of {} steps done)",
+                status.steps_done, status.steps_total
+            );
+            true
+        }
+        State::None | State::RolledBack => {
+            let backup = match backup_check(backup) {
+                Ok(b) => b,
+                Err(code) => return code,
+            };
+            if let Err(code) = refuse_drift(&saved, &cfg, &config_path, &config_bytes, s3) {
+                return code;
+            }
+            let outcome = match check::run(
+                &cfg,
+                &CheckOptions {
+                    backup,
+                    deep: false,
+                    s3: s3.clone(),
+                },
+            ) {
+                Ok(o) => o,
+                Err(e) => return config_error(&e, Format::Text),
+            };
+            if !outcome.report.ok {
+                print_report(&outcome.report, Format::Text, "check");
+                eprintln!("smstage: commit refused: the checks failed, nothing was changed");
+                return EXIT_FINDINGS;
+            }
+            if !outcome.report.findings.is_empty() {
+                print_report(&outcome.report, Format::Text, "check");
+            }
+            if outcome.plan.as_ref() != Some(&saved.plan) {
+                // The fingerprint matched, so only a change during the checks can get here.
+                let f = Finding::error(
+                    code::PLAN_DRIFT,
+                    format!("{}: the layout derived from the database now differs from plan {id}", base.display()),
+                )
+                .path(base.display())
+                .hint("the database changed while it was being checked: save a new plan, validate its view and commit that one");
+                print_report(&Report::new(vec![f]), Format::Text, "commit --plan");
+                eprintln!("smstage: commit refused: nothing was changed");
+                return EXIT_FINDINGS;
+            }
+            false
+        }
+    };
+    confirm_and_run(
+        &saved.plan,
+        &base,
+        &config_path,
+        resuming,
+        yes,
+        Some(id.clone()),
+        Some(id),
+    )
+}
+
+/// Compares the whole fingerprint with the world now; prints the drift and returns exit 1 on
+/// any (exit 2 when the fingerprint cannot be taken for a reason of the user's).
+fn refuse_drift(
+    saved: &SavedPlan,
+    cfg: &AssemblyConfig,
+    config_path: &Path,
+    config_bytes: &[u8],
+    s3: &crate::object::S3Options,
+) -> Result<(), i32> {
+    let drift = match approval::drift(saved, cfg, config_path, config_bytes, s3) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("smstage: commit refused: {e}; nothing was changed");
+            return Err(if e.is_usage() {
+                EXIT_USAGE
+            } else {
+                EXIT_FINDINGS
+            });
+        }
+    };
+    if drift.is_empty() {
+        return Ok(());
+    }
+    print_report(
+        &Report::new(drift.iter().map(|d| d.finding()).collect()),
+        Format::Text,
+        "commit --plan",
+    );
+    eprintln!(
+        "smstage: commit refused: {} difference{} since plan {} was saved; nothing was changed",
+        drift.len(),
+        if drift.len() == 1 { "" } else { "s" },
+        saved.plan_id
+    );
+    Err(EXIT_FINDINGS)
 }
 
 /// Print the error and what to do next; `what` is the command that failed.
@@ -252,6 +451,9 @@ pub fn status(config: &Path, format: Format) -> i32 {
             }
             if let Some(j) = &st.journal {
                 println!("journal: {}", j.display());
+            }
+            if let Some(id) = &st.plan_id {
+                println!("plan_id: {id}");
             }
         }
     }

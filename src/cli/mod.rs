@@ -70,12 +70,17 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
-    /// Show the SM layout this import produces; changes nothing.
+    /// Show the SM layout this import produces; changes nothing (but the plan file of --save).
     Plan {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
         #[arg(long, value_enum, default_value_t)]
         format: Format,
+        /// Also save the plan, with a fingerprint of the database and the configuration it was
+        /// derived from, to PLANFILE (outside the database) for `mount --plan` and
+        /// `commit --plan`; prints its plan_id.
+        #[arg(long, value_name = "PLANFILE")]
+        save: Option<PathBuf>,
     },
     /// Load a kdb+ root as `\l` does (par.txt, segments, tables, columns, domains) and report
     /// problems; optionally compare its content with another root or run a real q on it.
@@ -100,8 +105,13 @@ pub enum Command {
     /// Serve the planned SM layout read-only over FUSE: MOUNTPOINT shows the future contents of
     /// the HDB mount's baseURI, and MOUNTPOINT/<root> is what q loads.
     Mount {
-        #[arg(long, value_name = "FILE")]
-        config: PathBuf,
+        /// The assembly file (with --plan: optional, and it must be the plan's).
+        #[arg(long, value_name = "FILE", required_unless_present = "plan")]
+        config: Option<PathBuf>,
+        /// Serve exactly this saved plan (`plan --save`) after a quick check that the database
+        /// has not changed since; each file is checked against it when first opened.
+        #[arg(long, value_name = "PLANFILE")]
+        plan: Option<PathBuf>,
         /// An empty directory.
         mountpoint: PathBuf,
         /// Return once the view answers, leaving the server running (stop it with `unmount`).
@@ -132,8 +142,13 @@ pub enum Command {
     /// Convert the database in place to the planned SM layout, with a durable journal
     /// (re-run after a crash to resume; rolled back automatically on error).
     Commit {
-        #[arg(long, value_name = "FILE")]
-        config: PathBuf,
+        /// The assembly file (with --plan: optional, and it must be the plan's).
+        #[arg(long, value_name = "FILE", required_unless_present = "plan")]
+        config: Option<PathBuf>,
+        /// Commit exactly this saved plan (`plan --save`), refused if anything it was derived
+        /// from changed since (finding `plan-drift`).
+        #[arg(long, value_name = "PLANFILE")]
+        plan: Option<PathBuf>,
         #[command(flatten)]
         backup: BackupArgs,
         /// Do not ask for confirmation.
@@ -173,7 +188,11 @@ pub fn run(cli: Cli) -> i32 {
             deep,
             format,
         } => check_cmd::run(&config, &backup, deep, format, &s3),
-        Command::Plan { config, format } => plan_cmd::run(&config, format, &s3),
+        Command::Plan {
+            config,
+            format,
+            save,
+        } => plan_cmd::run(&config, format, &s3, save.as_deref()),
         Command::Verify {
             root,
             config,
@@ -195,14 +214,16 @@ pub fn run(cli: Cli) -> i32 {
         Command::Gen(args) => gen_cmd::run(&args),
         Command::Mount {
             config,
+            plan,
             mountpoint,
             background,
             allow_other,
             cache_mode,
             object_tiers_local,
             object_cache_mb,
-        } => mount_cmd::mount(
-            &config,
+        } => mount_cmd::mount_any(
+            config.as_deref(),
+            plan.as_deref(),
             &mountpoint,
             &crate::view::MountOptions {
                 background,
@@ -219,9 +240,17 @@ pub fn run(cli: Cli) -> i32 {
         Command::Unmount { mountpoint } => mount_cmd::unmount(&mountpoint),
         Command::Commit {
             config,
+            plan,
             backup,
             yes,
-        } => commit_cmd::commit(&config, &backup, yes, &s3),
+        } => match (plan, config) {
+            (Some(plan), config) => {
+                commit_cmd::commit_plan(&plan, config.as_deref(), &backup, yes, &s3)
+            }
+            (None, Some(config)) => commit_cmd::commit(&config, &backup, yes, &s3),
+            // clap requires one of them.
+            (None, None) => config_error(&"pass --config FILE or --plan PLANFILE", Format::Text),
+        },
         Command::Rollback { config } => commit_cmd::rollback(&config),
         Command::Status { config, format } => commit_cmd::status(&config, format),
         Command::Schema { db } => match crate::inventory::take(&db) {

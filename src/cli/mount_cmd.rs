@@ -2,13 +2,139 @@
 
 use super::check_cmd::print_report;
 use super::{config_error, Format, EXIT_FINDINGS, EXIT_OK};
+use crate::approval::{self, ApprovedFiles};
 use crate::check::{self, BackupCheck, CheckOptions};
+use crate::commit::State;
 use crate::config::AssemblyConfig;
+use crate::finding::Report;
 use crate::object::{open_s3, ObjectTier};
 use crate::view::objread::Reopen;
 use crate::view::{self, MountOptions, ObjectView};
 use std::path::Path;
 use std::sync::Arc;
+
+/// `smstage mount`: of a saved plan (`--plan`), or of the plan derived now (`--config`).
+pub fn mount_any(
+    config: Option<&Path>,
+    plan_file: Option<&Path>,
+    mountpoint: &Path,
+    opts: &MountOptions,
+    s3: &crate::object::S3Options,
+    objects_local: Option<u64>,
+) -> i32 {
+    match (plan_file, config) {
+        (Some(p), config) => mount_plan(p, config, mountpoint, opts, s3, objects_local),
+        (None, Some(config)) => mount(config, mountpoint, opts, s3, objects_local),
+        // clap requires one of them.
+        (None, None) => config_error(&"pass --config FILE or --plan PLANFILE", Format::Text),
+    }
+}
+
+/// `mount --plan`: serves exactly the saved plan, after one `lstat` per directory and per
+/// top-level entry of the database (no header is read: that is what makes it quick); each
+/// file is checked against the plan when first opened.
+fn mount_plan(
+    plan_file: &Path,
+    config: Option<&Path>,
+    mountpoint: &Path,
+    opts: &MountOptions,
+    s3: &crate::object::S3Options,
+    objects_local: Option<u64>,
+) -> i32 {
+    let saved = match approval::load(plan_file) {
+        Ok(s) => s,
+        Err(e) => return config_error(&e, Format::Text),
+    };
+    let (cfg, _, bytes) = match approval::config_of(&saved, plan_file, config) {
+        Ok(x) => x,
+        Err(e) => return config_error(&e, Format::Text),
+    };
+    // The plan describes the original: once an import has started, the database no longer
+    // looks like it, and saying so beats a list of every partition that moved.
+    match crate::commit::status(&saved.plan.base) {
+        Ok(st) if matches!(st.state, State::None | State::RolledBack) => {}
+        Ok(st) => {
+            eprintln!(
+                "smstage: nothing mounted: an import of {} has started (state {:?}, plan {}): the saved plan describes the database before it; see `smstage status`",
+                saved.plan.base.display(),
+                st.state,
+                st.plan_id.as_deref().unwrap_or("unknown")
+            );
+            return EXIT_FINDINGS;
+        }
+        Err(e) => {
+            eprintln!("smstage: {e}");
+            return EXIT_FINDINGS;
+        }
+    }
+    let mut drift = approval::config_drift(&saved, &bytes);
+    drift.extend(approval::stat_structural(&saved.fingerprint));
+    if !drift.is_empty() {
+        print_report(
+            &Report::new(drift.iter().map(|d| d.finding()).collect()),
+            Format::Text,
+            "mount --plan",
+        );
+        eprintln!(
+            "smstage: mount refused: the database changed since plan {} was saved; nothing was mounted",
+            saved.plan_id
+        );
+        return EXIT_FINDINGS;
+    }
+    let objects = match objects_local {
+        None => None,
+        Some(mb) => {
+            let tiers = match object_inventories(&cfg, s3) {
+                Ok(t) => t,
+                Err(code) => return code,
+            };
+            match object_view(&saved.plan, &tiers, mb, s3) {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!("smstage: {e}");
+                    return EXIT_FINDINGS;
+                }
+            }
+        }
+    };
+    eprintln!(
+        "smstage: serving plan {} (saved in {})",
+        saved.plan_id,
+        plan_file.display()
+    );
+    let approved = Arc::new(ApprovedFiles::of(&saved));
+    match view::run_mount_approved(saved.plan, objects, Some(approved), mountpoint, opts) {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            eprintln!("smstage: {e}");
+            EXIT_FINDINGS
+        }
+    }
+}
+
+/// The object tiers' inventories, for validation mode of a saved plan (which reads no
+/// header of the local database, but must list the object tiers to show them).
+fn object_inventories(
+    cfg: &AssemblyConfig,
+    s3: &crate::object::S3Options,
+) -> Result<Vec<crate::inventory::ObjectTierInv>, i32> {
+    let hdb = cfg
+        .hdb_mount()
+        .map_err(|e| config_error(&e, Format::Text))?;
+    let mut out = Vec::new();
+    for t in cfg.tiers_of_mount(&hdb.name) {
+        if let Some(crate::config::StoreUri::S3 { bucket, prefix }) = &t.store {
+            match check::object_inventory(&t.name, bucket, prefix, s3) {
+                Ok((inv, _)) => out.push(inv),
+                Err(e) => {
+                    eprintln!("smstage: object tier {}: {e}", t.name);
+                    return Err(EXIT_FINDINGS);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
 
 /// `objects_local`: validation mode, with the object block cache bound in MiB.
 pub fn mount(

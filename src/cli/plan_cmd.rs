@@ -1,16 +1,34 @@
 //! `smstage plan`: print the SM layout the import produces (the value the view and commit render).
 
 use super::check_cmd::print_report;
-use super::{config_error, Format, EXIT_FINDINGS, EXIT_OK};
+use super::{config_error, Format, EXIT_FINDINGS, EXIT_OK, EXIT_USAGE};
+use crate::approval;
 use crate::check::{self, BackupCheck, CheckOptions};
 use crate::config::AssemblyConfig;
-use crate::plan::{NodeKind, Plan};
+use crate::plan::{NodeKind, Plan, SavedPlan};
 use std::path::Path;
 
-pub fn run(config: &Path, format: Format, s3: &crate::object::S3Options) -> i32 {
-    let cfg = match AssemblyConfig::load(config) {
-        Ok(c) => c,
-        Err(e) => return config_error(&e, format),
+pub fn run(
+    config: &Path,
+    format: Format,
+    s3: &crate::object::S3Options,
+    save: Option<&Path>,
+) -> i32 {
+    let (cfg, fingerprint) = match save {
+        None => match AssemblyConfig::load(config) {
+            Ok(c) => (c, None),
+            Err(e) => return config_error(&e, format),
+        },
+        Some(_) => {
+            let (cfg, bytes) = match approval::read_config(config) {
+                Ok(x) => x,
+                Err(e) => return config_error(&e, format),
+            };
+            // Taken before the checks read the database: a change while they run then shows
+            // as drift when the plan is used, instead of slipping into an approved plan.
+            let fp = approval::take(&cfg, config, &bytes, s3);
+            (cfg, Some(fp))
+        }
     };
     let opts = CheckOptions {
         backup: BackupCheck::Skip,
@@ -26,17 +44,65 @@ pub fn run(config: &Path, format: Format, s3: &crate::object::S3Options) -> i32 
         print_report(&outcome.report, format, "check");
         return EXIT_FINDINGS;
     };
+    let plan_id = match (save, fingerprint) {
+        (Some(path), Some(fp)) => match save_plan(&plan, fp, path) {
+            Ok(id) => Some(id),
+            Err(code) => return code,
+        },
+        _ => None,
+    };
     match format {
-        Format::Json => match serde_json::to_string_pretty(&plan) {
+        Format::Json => match to_json(&plan, plan_id.as_deref()) {
             Ok(s) => println!("{s}"),
             Err(e) => {
                 eprintln!("smstage: cannot render the plan as JSON: {e}");
                 return EXIT_FINDINGS;
             }
         },
-        Format::Text => print_text(&plan),
+        Format::Text => {
+            print_text(&plan);
+            if let Some(id) = &plan_id {
+                println!("plan_id: {id}");
+            }
+        }
     }
     EXIT_OK
+}
+
+/// The plan JSON; with `--save`, with the saved file's `plan_id` as an extra top-level field.
+fn to_json(plan: &Plan, plan_id: Option<&str>) -> serde_json::Result<String> {
+    let mut v = serde_json::to_value(plan)?;
+    if let (Some(id), Some(obj)) = (plan_id, v.as_object_mut()) {
+        obj.insert("plan_id".into(), id.into());
+    }
+    serde_json::to_string_pretty(&v)
+}
+
+/// Writes the plan file; returns its plan_id, or the exit code after saying what failed.
+fn save_plan(
+    plan: &Plan,
+    fingerprint: Result<crate::plan::fingerprint::Fingerprint, approval::ApprovalError>,
+    path: &Path,
+) -> Result<String, i32> {
+    let fail = |e: approval::ApprovalError| {
+        eprintln!("smstage: plan not saved: {e}");
+        if e.is_usage() {
+            EXIT_USAGE
+        } else {
+            EXIT_FINDINGS
+        }
+    };
+    let saved = SavedPlan::new(plan.clone(), fingerprint.map_err(fail)?);
+    approval::save(&saved, path).map_err(fail)?;
+    eprintln!(
+        "smstage: saved plan {} to {} ({} database entries fingerprinted); validate it with `smstage mount --plan {}`, then `smstage commit --plan {}`",
+        saved.plan_id,
+        path.display(),
+        saved.fingerprint.entries.len(),
+        path.display(),
+        path.display()
+    );
+    Ok(saved.plan_id)
 }
 
 fn print_text(plan: &Plan) {

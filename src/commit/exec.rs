@@ -430,6 +430,7 @@ fn preflight(
         preexisting,
         dir_times,
         created_unix: now_unix(),
+        plan_id: opts.plan_id.clone(),
     })
 }
 
@@ -529,6 +530,19 @@ pub(crate) fn run_commit(plan: &Plan, opts: &CommitOptions) -> Result<CommitRepo
                         reason: "it was written for another plan (finish it with the same \
                                  configuration, or roll it back)"
                             .into(),
+                    });
+                }
+                if let Some(id) = opts
+                    .plan_id
+                    .as_ref()
+                    .filter(|id| j.header.plan_id.as_ref() != Some(*id))
+                {
+                    return Err(CommitError::ForeignJournal {
+                        path: jpath,
+                        reason: format!(
+                            "it was written for plan {}, not for plan {id}: resume with the same plan file, or roll it back",
+                            j.header.plan_id.as_deref().unwrap_or("(none: a commit without --plan)")
+                        ),
                     });
                 }
                 resumed = true;

@@ -45,6 +45,10 @@ pub struct JournalHeader {
     /// Times of the original directories whose entries the commit changes, restored by rollback.
     pub dir_times: Vec<(String, Times)>,
     pub created_unix: u64,
+    /// The `plan_id` of the saved plan committed (`smstage plan --save`); absent in journals
+    /// written before plan files existed.
+    #[serde(default)]
+    pub plan_id: Option<String>,
 }
 
 impl JournalHeader {
@@ -469,6 +473,7 @@ mod tests {
             preexisting: vec![],
             dir_times: vec![],
             created_unix: 0,
+            plan_id: Some("0f".into()),
         }
     }
 

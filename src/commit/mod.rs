@@ -15,6 +15,7 @@ pub use exec::plan_hash;
 pub use fsutil::{normalize, relative, renameat2};
 pub use journal::MAX_BATCH_STEPS;
 pub use journal::{JournalHeader, JournalState, JOURNAL_VERSION};
+pub use lock::hostname;
 pub use lock::{LockHolder, LockInfo};
 pub use status::{status, State, Status};
 pub use steps::{staging_name, steps, wave_lens, waves, Step};
@@ -132,6 +133,9 @@ pub struct CommitOptions {
     /// Injected fault, for tests.
     #[doc(hidden)]
     pub fault: Option<Fault>,
+    /// The `plan_id` of the saved plan being committed: recorded in the journal header, and a
+    /// resume is refused unless the journal records the same one.
+    pub plan_id: Option<String>,
 }
 
 impl CommitOptions {

@@ -27,6 +27,8 @@ pub struct Status {
     pub lock: Option<LockInfo>,
     /// The journal file, if there is one.
     pub journal: Option<PathBuf>,
+    /// The `plan_id` the journal records (`null` before any commit).
+    pub plan_id: Option<String>,
 }
 
 pub fn status(base: &Path) -> Result<Status, CommitError> {
@@ -39,6 +41,7 @@ pub fn status(base: &Path) -> Result<Status, CommitError> {
             steps_total: 0,
             lock,
             journal: None,
+            plan_id: None,
         });
     }
     let (header, start, bytes) = read(&jpath)?;
@@ -55,5 +58,6 @@ pub fn status(base: &Path) -> Result<Status, CommitError> {
         steps_total: header.steps.len(),
         lock,
         journal: Some(jpath),
+        plan_id: header.plan_id,
     })
 }

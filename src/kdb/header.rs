@@ -21,6 +21,9 @@ pub const VECTOR4K_HEADER: u64 = 4096;
 pub const ENUM3X_HEADER: u64 = 24;
 /// Width of one kdb+ 3.x enumeration index (int32).
 pub const ENUM3X_WIDTH: usize = 4;
+/// Bytes an item-type read of a nested data file (`col#`) looks at: the 4 KiB header and the
+/// largest item header (16 bytes).
+pub const NESTED_HEAD: usize = VECTOR4K_HEADER as usize + 16;
 /// Offset of the inner header in a `fd 20` file.
 const INNER: usize = 4080;
 
@@ -138,15 +141,14 @@ pub fn read_data_header_from(src: &dyn ReadAt, column: &Header) -> Result<Header
 
 /// Item type of the first item in a nested column's data file (`col#`); `None` when the
 /// column holds no items. Enumerated symbol items report `T_SYMBOL`; an item that is itself
-/// a list reports `T_MIXED` (configured as `list`).
+/// a list reports `T_MIXED` (configured as `mixed`).
 pub fn nested_item_type(data_file: &Path) -> Result<Option<u8>, KdbError> {
     nested_item_type_from(&LocalFile::open(data_file)?)
 }
 
 /// [`nested_item_type`] over any byte source.
 pub fn nested_item_type_from(src: &dyn ReadAt) -> Result<Option<u8>, KdbError> {
-    // The 4 KiB header and the largest item header (16 bytes).
-    const WANT: usize = VECTOR4K_HEADER as usize + 16;
+    const WANT: usize = NESTED_HEAD;
     let path = src.path();
     let len = src.len()?;
     let mut head = [0u8; 8];

@@ -14,7 +14,7 @@ pub const HEAD_PREFIX: u64 = crate::kdb::header::HEADER_READ as u64;
 const RECENT_MAX: usize = 256 << 10;
 const RECENT: usize = 4;
 /// Prefix for a nested data file (`col#`): its 4 KiB header plus the first item's header.
-pub const NESTED_PREFIX: u64 = HEAD_PREFIX + 8;
+pub const NESTED_PREFIX: u64 = crate::kdb::header::NESTED_HEAD as u64;
 
 /// An object of a tier, as a random-access byte source.
 ///

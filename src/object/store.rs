@@ -396,6 +396,30 @@ impl ObjectTier {
         Ok(out)
     }
 
+    /// Every object of the tier (recursive), as (key relative to the prefix, size, ETag),
+    /// sorted by key: what a saved plan's fingerprint records of an object tier.
+    pub fn list_with_etags(&self) -> Result<Vec<(String, u64, Option<String>)>, ObjectError> {
+        let key = self.key("")?;
+        let prefix = (!key.as_ref().is_empty()).then_some(&key);
+        let metas: Vec<_> = block_on(self.store.list(prefix).try_collect::<Vec<_>>())
+            .map_err(|e| self.err("LIST", &key, &e))?;
+        let strip = if self.place.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.place.prefix)
+        };
+        let mut out: Vec<_> = metas
+            .into_iter()
+            .map(|m| {
+                let k = m.location.as_ref();
+                let rel = k.strip_prefix(&strip).unwrap_or(k).to_string();
+                (rel, m.size, m.e_tag)
+            })
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
     /// Writes one object at `rel` under the prefix.
     pub fn put(&self, rel: &str, bytes: Vec<u8>) -> Result<(), ObjectError> {
         let key = self.key(rel)?;

@@ -1,7 +1,10 @@
 //! The SM layout this import produces, built purely from the inventory and the configuration.
 
 mod build;
+pub mod fingerprint;
 mod model;
+pub mod saved;
 
 pub use build::*;
 pub use model::*;
+pub use saved::SavedPlan;

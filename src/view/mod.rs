@@ -18,8 +18,8 @@ pub mod readahead;
 pub mod tree;
 
 pub use mount::{
-    mount, run_mount, run_mount_view, run_unmount, spawn, spawn_view, unmount, CacheMode,
-    MountHandle, MountOptions,
+    mount, run_mount, run_mount_approved, run_mount_view, run_unmount, spawn, spawn_view, unmount,
+    CacheMode, MountHandle, MountOptions,
 };
 pub use objects::{object_overlay, ObjectOverlay, ObjectView};
 

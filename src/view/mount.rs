@@ -7,6 +7,7 @@ use super::objects::ObjectView;
 use super::readahead;
 use super::tree::Tree;
 use super::ViewError;
+use crate::approval::ApprovedFiles;
 use crate::plan::Plan;
 use fuser::{BackgroundSession, Config, MountOption, Session, SessionACL};
 use std::ffi::CString;
@@ -97,12 +98,13 @@ fn prefetch_threads() -> usize {
 /// unmounted (`smstage unmount`, or SIGINT/SIGTERM/SIGHUP which unmount cleanly). Background:
 /// returns once the view answers, served by a detached child process.
 pub fn mount(plan: Plan, mountpoint: &Path, opts: &MountOptions) -> Result<(), ViewError> {
-    mount_with(plan, None, mountpoint, opts, |_| {})
+    mount_with(plan, None, None, mountpoint, opts, |_| {})
 }
 
 fn mount_with(
     plan: Plan,
     objects: Option<ObjectView>,
+    approved: Option<Arc<ApprovedFiles>>,
     mountpoint: &Path,
     opts: &MountOptions,
     on_ready: impl FnOnce(&Path),
@@ -110,6 +112,7 @@ fn mount_with(
     let (session, abs, _stats, prefetcher) = establish(
         &plan,
         objects.as_ref(),
+        approved,
         mountpoint,
         opts,
         passthrough_wanted(),
@@ -148,6 +151,7 @@ pub fn spawn_view(
     let (session, abs, stats, prefetcher) = establish(
         &plan,
         objects.as_ref(),
+        None,
         mountpoint,
         &MountOptions {
             background: false,
@@ -179,9 +183,21 @@ pub fn run_mount_view(
     mountpoint: &Path,
     opts: &MountOptions,
 ) -> Result<(), ViewError> {
+    run_mount_approved(plan, objects, None, mountpoint, opts)
+}
+
+/// [`run_mount_view`] of a saved plan (`mount --plan`): every original file is checked against
+/// `approved` when it is first opened.
+pub fn run_mount_approved(
+    plan: Plan,
+    objects: Option<ObjectView>,
+    approved: Option<Arc<ApprovedFiles>>,
+    mountpoint: &Path,
+    opts: &MountOptions,
+) -> Result<(), ViewError> {
     let root = plan.root.clone();
     let bg = opts.background;
-    mount_with(plan, objects, mountpoint, opts, |abs| {
+    mount_with(plan, objects, approved, mountpoint, opts, |abs| {
         eprintln!(
             "smstage: staging view mounted read-only at {m}\n  load it with:  q {m}/{root}\n  remove it with: smstage unmount {m}{fg}",
             m = abs.display(),
@@ -213,6 +229,7 @@ pub fn unmount(mountpoint: &Path) -> Result<(), ViewError> {
 fn establish(
     plan: &Plan,
     objects: Option<&ObjectView>,
+    approved: Option<Arc<ApprovedFiles>>,
     mountpoint: &Path,
     opts: &MountOptions,
     passthrough: bool,
@@ -220,7 +237,11 @@ fn establish(
     check_dev_fuse()?;
     raise_open_file_limit();
     let abs = prepare_mountpoint(mountpoint)?;
-    let tree = Arc::new(Tree::build(plan, objects)?);
+    let mut tree = Tree::build(plan, objects)?;
+    if let Some(a) = approved {
+        tree = tree.with_approved(a);
+    }
+    let tree = Arc::new(tree);
     let stats = Arc::new(ViewStats::default());
     let readahead = opts.readahead_files.unwrap_or_else(|| {
         crate::io_pool::tuning_from_env("SMSTAGE_READAHEAD_FILES", readahead::WINDOW, 0..=1024)

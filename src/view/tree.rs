@@ -12,6 +12,7 @@ use super::objread::{ObjectLeaf, ObjectReader};
 use super::origin::{plain_relative, OrigKind, Origin};
 use super::readahead::{Streams, FILE_HEAD};
 use super::ViewError;
+use crate::approval::ApprovedFiles;
 use crate::plan::{NodeKind, Plan};
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -210,6 +211,8 @@ pub struct Tree {
     next_fh: AtomicU64,
     objects: Option<Arc<ObjectReader>>,
     streams: Mutex<Streams>,
+    /// `mount --plan`: the saved plan's files, which every original must still match.
+    approved: Option<Arc<ApprovedFiles>>,
 }
 
 /// What one entry of the generated part of the tree is made from.
@@ -427,11 +430,18 @@ impl Tree {
             next_fh: AtomicU64::new(1),
             objects: objects.map(|o| o.reader.clone()),
             streams: Mutex::new(Streams::default()),
+            approved: None,
         })
     }
 
     pub fn base(&self) -> &Path {
         self.origin.base()
+    }
+
+    /// Serve a saved plan: each original file is checked against it when first opened.
+    pub fn with_approved(mut self, approved: Arc<ApprovedFiles>) -> Tree {
+        self.approved = Some(approved);
+        self
     }
 
     fn locate(&self, ino: Ino) -> Result<Loc<'_>, Errno> {
@@ -563,6 +573,15 @@ impl Tree {
     /// (the kernel caches them for an hour; kdb+ would map a file whose size it got wrong).
     /// `st` is the `fstat` of the freshly opened original.
     fn check_unchanged(&self, ino: Ino, path: &Path, st: &libc::stat) -> Result<(), Errno> {
+        // A file that changed after the plan was saved but before this view listed it looks
+        // consistent to the check below; the saved plan is what was approved.
+        if let Some(why) = self.approved.as_ref().and_then(|a| a.differs(path, st)) {
+            tracing::error!(
+                "smstage view: {}: {why}: refusing to serve it; save a new plan and mount that",
+                self.origin.base().join(path).display()
+            );
+            return Err(Errno::EIO);
+        }
         let Some(served) = self.served_attr(ino) else {
             return Ok(());
         };

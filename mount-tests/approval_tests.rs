@@ -1,0 +1,303 @@
+//! The approval flow with the view: `mount --plan` serves the saved plan and refuses a changed
+//! database (before serving, or per file on first open), the commit of that plan writes exactly
+//! what its view listed, and a crashed `commit --plan` resumes only with the same plan.
+
+#[allow(clippy::duplicate_mod)]
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::*;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Paths, kinds, link targets, sizes and content hashes of `dirs` under `base` (manifest lines
+/// cut before ` mode=`: a view and a committed tree legitimately differ in times).
+fn listing(base: &Path, dirs: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for d in dirs {
+        for line in manifest(&base.join(d)) {
+            let cut = line.find(" mode=").unwrap_or(line.len());
+            out.push(format!("{d}/{}", &line[..cut]));
+        }
+    }
+    out
+}
+
+fn save(b: &Base, config: &Path, tag: &str) -> (PathBuf, String) {
+    let file = b.path().join(format!("plan-{tag}.json"));
+    let out = smstage(&[
+        "plan",
+        "--config",
+        config.to_str().unwrap(),
+        "--save",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let id = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("plan_id: "))
+        .unwrap_or_else(|| panic!("no plan_id line: {}", out.all()))
+        .to_string();
+    (file, id)
+}
+
+fn mount_plan(file: &Path, mnt: &Path) -> Out {
+    fs::create_dir_all(mnt).unwrap();
+    smstage(&[
+        "mount",
+        "--plan",
+        file.to_str().unwrap(),
+        mnt.to_str().unwrap(),
+        "--background",
+    ])
+}
+
+fn is_mounted(p: &Path) -> bool {
+    fs::read_to_string("/proc/self/mounts")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.split_whitespace().nth(1) == Some(p.to_str().unwrap()))
+}
+
+#[test]
+fn approval_committed_tree_lists_exactly_what_the_view_of_the_plan_listed() {
+    let b = generated(4, 3, 6, 200);
+    let (file, id) = save(&b, &b.config(), "a");
+    let mnt = b.path().join("view");
+    let out = mount_plan(&file, &mnt);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stderr.contains(&format!("serving plan {id}")),
+        "{}",
+        out.all()
+    );
+    let guard = Unmount(mnt.clone());
+    let view = listing(&mnt, &["data", "db"]);
+    let out = smstage(&[
+        "verify",
+        mnt.join("db").to_str().unwrap(),
+        "--config",
+        &b.config_str(),
+    ]);
+    assert_eq!(out.code, 0, "the view does not verify: {}", out.all());
+    drop(guard);
+    assert!(!is_mounted(&mnt));
+
+    let out = smstage(&[
+        "commit",
+        "--plan",
+        file.to_str().unwrap(),
+        "--no-backup-check",
+        "--yes",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout.contains(&format!("plan_id: {id}")),
+        "{}",
+        out.all()
+    );
+    assert_eq!(
+        view,
+        listing(b.path(), &["data", "db"]),
+        "the commit wrote something else than the view of the plan showed"
+    );
+}
+
+#[test]
+fn approval_mount_refuses_a_database_changed_since_the_plan_was_saved() {
+    let b = generated(3, 2, 4, 50);
+    let (file, id) = save(&b, &b.config(), "a");
+    // A late write-down: a new partition, a column file added to an existing table, and one
+    // removed from another.
+    copy_tree(&first_partition(&b.data()), &b.data().join("2030.01.01"));
+    let tables = tables_in(&first_partition(&b.data()));
+    let table = tables[0].clone();
+    fs::write(table.join("late"), b"x").unwrap();
+    let gone = tables[1].join(&dotd(&tables[1])[1]);
+    fs::remove_file(&gone).unwrap();
+    let before = manifest(b.path());
+    let outside = tempfile::tempdir().unwrap();
+    let mnt = outside.path().join("view");
+    let out = mount_plan(&file, &mnt);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(!is_mounted(&mnt));
+    let drift: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("error[plan-drift]"))
+        .collect();
+    assert_eq!(drift.len(), 3, "{}", out.all());
+    assert!(
+        drift.iter().any(|l| l.contains("data/2030.01.01: added")),
+        "{drift:?}"
+    );
+    // The directory-level check sees the table directory's mtime move, and names the entry.
+    let late = table.join("late").display().to_string();
+    assert!(
+        drift.iter().any(|l| l.contains(&format!("{late}: added"))),
+        "{drift:?}"
+    );
+    let gone = gone.display().to_string();
+    assert!(
+        drift
+            .iter()
+            .any(|l| l.contains(&format!("{gone}: removed"))),
+        "{drift:?}"
+    );
+    assert!(out.stderr.contains(&id), "{}", out.all());
+    assert_eq!(before, manifest(b.path()));
+}
+
+#[test]
+fn approval_view_refuses_a_file_rewritten_in_place_after_the_plan_was_saved() {
+    let b = generated(2, 2, 4, 50);
+    let (file, _) = save(&b, &b.config(), "a");
+    let table = tables_in(&first_partition(&b.data()))[0].clone();
+    let col = dotd(&table)[0].clone();
+    let changed = table.join(&col);
+    let other = table.join(&dotd(&table)[1]);
+    // Same size, other bytes, written in place: no directory changes, so the mount starts.
+    let len = fs::metadata(&changed).unwrap().len() as usize;
+    fs::write(&changed, vec![0u8; len]).unwrap();
+    let mnt = b.path().join("view");
+    let out = mount_plan(&file, &mnt);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let _guard = Unmount(mnt.clone());
+    // Where the view shows an original partition file: data/<date>/… moves to
+    // data/versions/<date>/1/….
+    let rel = |p: &Path| {
+        let r = p.strip_prefix(b.data()).unwrap();
+        let mut c = r.components();
+        let date = c.next().unwrap();
+        Path::new("data/versions")
+            .join(date)
+            .join("1")
+            .join(c.as_path())
+    };
+    let mut buf = Vec::new();
+    let err = fs::File::open(mnt.join(rel(&changed)))
+        .and_then(|mut f| f.read_to_end(&mut buf))
+        .unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    // Its unchanged neighbour reads as the original.
+    assert_eq!(
+        fs::read(mnt.join(rel(&other))).unwrap(),
+        fs::read(&other).unwrap()
+    );
+}
+
+#[cfg(feature = "fault-injection")]
+#[test]
+fn approval_crashed_commit_resumes_with_the_same_plan_and_refuses_another() {
+    let b = generated(3, 2, 4, 50);
+    // Another plan of the same database: same content, saved through another assembly file.
+    let other_cfg = b.path().join("assembly-copy.yaml");
+    fs::copy(b.config(), &other_cfg).unwrap();
+    let (file, id) = save(&b, &b.config(), "a");
+    let (other, other_id) = save(&b, &other_cfg, "b");
+    assert_ne!(id, other_id);
+    let mnt = b.path().join("view");
+    assert_eq!(mount_plan(&file, &mnt).code, 0);
+    let view = listing(&mnt, &["data", "db"]);
+    let out = smstage(&["unmount", mnt.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.all());
+
+    let commit = |f: &Path, crash: Option<&str>| -> Out {
+        let mut c = Command::new(bin());
+        c.args([
+            "commit",
+            "--plan",
+            f.to_str().unwrap(),
+            "--no-backup-check",
+            "--yes",
+        ]);
+        if let Some(at) = crash {
+            c.env("SMSTAGE_CRASH_AT", at);
+        }
+        run(c)
+    };
+    let out = commit(&file, Some("5:action"));
+    assert_eq!(out.code, 86, "{}", out.all());
+    let st = smstage(&["status", "--config", &b.config_str(), "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();
+    assert_eq!(v["state"], "in_progress");
+    assert_eq!(v["plan_id"], id.as_str());
+
+    // Another plan is refused, and changes nothing; so is a view of the plan being committed.
+    let before = manifest(b.path());
+    let out = mount_plan(&file, &mnt);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.stderr.contains("an import of"), "{}", out.all());
+    assert!(!is_mounted(&mnt));
+    let out = commit(&other, None);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains(&format!("is of plan {id}, not of plan {other_id}")),
+        "{}",
+        out.all()
+    );
+    assert_eq!(before, manifest(b.path()));
+
+    // The same plan resumes to exactly the tree its view listed.
+    let out = commit(&file, None);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(out.stderr.contains("resuming"), "{}", out.all());
+    assert_eq!(view, listing(b.path(), &["data", "db"]));
+    let st = smstage(&["status", "--config", &b.config_str(), "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();
+    assert_eq!(v["state"], "committed");
+    assert_eq!(v["plan_id"], id.as_str());
+}
+
+#[test]
+fn approval_object_tiers_local_view_of_a_saved_plan_shows_the_objects() {
+    let Some(env) = s3_server() else { return };
+    let b = generated(3, 2, 4, 50);
+    let outside = tempfile::tempdir().unwrap();
+    let pristine = outside.path().join("pristine");
+    copy_tree(&b.data(), &pristine);
+    let first = dates(&b.data())[0].clone();
+    move_to_object_tier(&b, env, "approval-view", std::slice::from_ref(&first), true);
+    let file = b.path().join("plan.json");
+    let out = smstage_env(
+        &[
+            "plan",
+            "--config",
+            &b.config_str(),
+            "--save",
+            file.to_str().unwrap(),
+        ],
+        env,
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    let mnt = outside.path().join("view");
+    fs::create_dir(&mnt).unwrap();
+    let out = smstage_env(
+        &[
+            "mount",
+            "--plan",
+            file.to_str().unwrap(),
+            mnt.to_str().unwrap(),
+            "--background",
+            "--object-tiers-local",
+        ],
+        env,
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    let _guard = Unmount(mnt.clone());
+    let par = fs::read_to_string(mnt.join("db/par.txt")).unwrap();
+    assert!(par.ends_with("$\narchive$\n"), "{par}");
+    let strip = |v: Vec<String>| -> Vec<String> {
+        v.into_iter()
+            .map(|l| l[..l.find(" mode=").unwrap_or(l.len())].to_string())
+            .collect()
+    };
+    assert_eq!(
+        strip(manifest(&mnt.join("db/archive$").join(&first))),
+        strip(manifest(&pristine.join(&first)))
+    );
+}

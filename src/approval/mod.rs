@@ -1,0 +1,352 @@
+//! Approval: binding the mount and the commit to one saved plan (`plan --save`, `mount --plan`,
+//! `commit --plan`). The plan file format and the drift comparison are pure
+//! ([`crate::plan::saved`], [`crate::plan::fingerprint`]); this module does their I/O: reading
+//! and writing plan files, taking fingerprints, and checking a plan file belongs here.
+
+pub mod scan;
+
+use crate::config::{AssemblyConfig, ConfigError};
+use crate::plan::fingerprint::{diff, Drift, FsKind};
+use crate::plan::saved::{SavedPlan, SavedPlanError};
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+pub use scan::{stat_structural, take};
+
+#[derive(Debug, Error)]
+pub enum ApprovalError {
+    #[error("cannot read the plan file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Saved(#[from] SavedPlanError),
+    #[error("plan file {path} was made on machine {saved}, not on this one ({here}): save a plan here with `smstage plan --save`")]
+    OtherMachine {
+        path: PathBuf,
+        saved: String,
+        here: String,
+    },
+    #[error("plan file {path} was made for another database: {why}; save a plan for this database with `smstage plan --save`")]
+    OtherDatabase { path: PathBuf, why: String },
+    #[error("--config {given} is not the assembly file plan {plan} was made from ({recorded}): pass that file, or leave --config out")]
+    ConfigMismatch {
+        given: PathBuf,
+        recorded: PathBuf,
+        plan: PathBuf,
+    },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot read the assembly file {path}: {source}")]
+    ConfigRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write the plan file {path}: {source} (choose a writable place, outside the database)")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the plan file {path} would be inside the database {database}, which it describes: save it elsewhere")]
+    InsideDatabase { path: PathBuf, database: PathBuf },
+    #[error("fingerprinting the database: {path}: {source}")]
+    Database {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("fingerprinting object tier {tier}: {source}")]
+    Object {
+        tier: String,
+        source: crate::object::ObjectError,
+    },
+}
+
+impl ApprovalError {
+    /// Whether the error is in what the user passed (exit 2) rather than in the world (exit 1).
+    pub fn is_usage(&self) -> bool {
+        !matches!(
+            self,
+            ApprovalError::Database { .. } | ApprovalError::Object { .. }
+        )
+    }
+}
+
+/// Reads and validates a plan file (format, version, plan_id), then checks that it was made on
+/// this machine for the database that is there now.
+pub fn load(path: &Path) -> Result<SavedPlan, ApprovalError> {
+    let bytes = std::fs::read(path).map_err(|source| ApprovalError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let saved = SavedPlan::parse(&bytes, path)?;
+    check_here(&saved, path)?;
+    Ok(saved)
+}
+
+fn check_here(saved: &SavedPlan, path: &Path) -> Result<(), ApprovalError> {
+    let fp = &saved.fingerprint;
+    let here = crate::commit::hostname();
+    if fp.host != here {
+        return Err(ApprovalError::OtherMachine {
+            path: path.to_path_buf(),
+            saved: fp.host.clone(),
+            here,
+        });
+    }
+    let other = |why: String| ApprovalError::OtherDatabase {
+        path: path.to_path_buf(),
+        why,
+    };
+    if fp.database != saved.plan.base.join(&saved.plan.source) {
+        return Err(other(format!(
+            "its fingerprint is of {} but its plan converts {}",
+            fp.database.display(),
+            saved.plan.base.join(&saved.plan.source).display()
+        )));
+    }
+    let md = std::fs::metadata(&fp.database).map_err(|e| {
+        other(format!(
+            "{} cannot be opened here ({e})",
+            fp.database.display()
+        ))
+    })?;
+    if (md.dev(), md.ino()) != (fp.database_dev, fp.database_ino) {
+        return Err(other(format!(
+            "{} is not the directory the plan was saved for (device {}, inode {} then; device {}, inode {} now: a copy or a restore)",
+            fp.database.display(),
+            fp.database_dev,
+            fp.database_ino,
+            md.dev(),
+            md.ino()
+        )));
+    }
+    Ok(())
+}
+
+/// The assembly configuration a saved plan was made from: `given` (which must be that file)
+/// or the recorded one. Returns it with the bytes it was parsed from (the fingerprint hashes
+/// those bytes, so a change between reading and parsing cannot slip through).
+pub fn config_of(
+    saved: &SavedPlan,
+    plan_file: &Path,
+    given: Option<&Path>,
+) -> Result<(AssemblyConfig, PathBuf, Vec<u8>), ApprovalError> {
+    let recorded = &saved.fingerprint.config.path;
+    let path = match given {
+        None => recorded.clone(),
+        Some(g) => {
+            let canon = std::fs::canonicalize(g).unwrap_or_else(|_| g.to_path_buf());
+            if &canon != recorded {
+                return Err(ApprovalError::ConfigMismatch {
+                    given: g.to_path_buf(),
+                    recorded: recorded.clone(),
+                    plan: plan_file.to_path_buf(),
+                });
+            }
+            g.to_path_buf()
+        }
+    };
+    let (cfg, bytes) = read_config(&path)?;
+    if cfg.hdb_base_dir()? != saved.plan.base {
+        return Err(ApprovalError::OtherDatabase {
+            path: plan_file.to_path_buf(),
+            why: format!(
+                "{} now describes the baseURI {}, the plan converts {}",
+                path.display(),
+                cfg.hdb_base_dir()?.display(),
+                saved.plan.base.display()
+            ),
+        });
+    }
+    Ok((cfg, path, bytes))
+}
+
+/// Reads and parses an assembly file, keeping its bytes.
+pub fn read_config(path: &Path) -> Result<(AssemblyConfig, Vec<u8>), ApprovalError> {
+    let bytes = std::fs::read(path).map_err(|source| ApprovalError::ConfigRead {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let text = String::from_utf8_lossy(&bytes);
+    let cfg = AssemblyConfig::parse(&text, path)?;
+    Ok((cfg, bytes))
+}
+
+/// Every difference between the saved fingerprint and the world now (full walk, in parallel).
+pub fn drift(
+    saved: &SavedPlan,
+    cfg: &AssemblyConfig,
+    config_path: &Path,
+    config_bytes: &[u8],
+    s3: &crate::object::S3Options,
+) -> Result<Vec<Drift>, ApprovalError> {
+    let now = take(cfg, config_path, config_bytes, s3)?;
+    Ok(diff(&saved.fingerprint, &now))
+}
+
+/// The configuration difference, if the assembly file's bytes are not the saved ones.
+pub fn config_drift(saved: &SavedPlan, config_bytes: &[u8]) -> Vec<Drift> {
+    let sha = scan::hex_sha256(config_bytes);
+    let stamp = &saved.fingerprint.config;
+    if sha == stamp.sha256 {
+        return Vec::new();
+    }
+    vec![Drift {
+        path: stamp.path.display().to_string(),
+        what: crate::plan::fingerprint::DriftWhat::Configuration,
+        detail: format!(
+            "the assembly file's sha256 was {}, is now {sha}",
+            stamp.sha256
+        ),
+    }]
+}
+
+/// Writes the plan file atomically (a temporary next to it, renamed over it), refusing a place
+/// inside the database it describes (the file would change the fingerprint).
+pub fn save(saved: &SavedPlan, path: &Path) -> Result<(), ApprovalError> {
+    let werr = |source| ApprovalError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let parent_abs = std::fs::canonicalize(&parent).map_err(werr)?;
+    let db = std::fs::canonicalize(&saved.fingerprint.database)
+        .unwrap_or_else(|_| saved.fingerprint.database.clone());
+    if parent_abs.starts_with(&db) {
+        return Err(ApprovalError::InsideDatabase {
+            path: path.to_path_buf(),
+            database: db,
+        });
+    }
+    let name = path.file_name().ok_or_else(|| {
+        werr(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a file name",
+        ))
+    })?;
+    let tmp = parent.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&saved.to_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        werr(e)
+    })
+}
+
+/// What the view checks a file against on its first open: the saved size, mtime and inode of
+/// every regular file of the database, by path relative to the baseURI (`data/…`).
+#[derive(Debug, Default)]
+pub struct ApprovedFiles {
+    plan_id: String,
+    files: HashMap<PathBuf, (u64, i64, u64)>,
+}
+
+impl ApprovedFiles {
+    pub fn of(saved: &SavedPlan) -> ApprovedFiles {
+        let source = Path::new(&saved.plan.source);
+        ApprovedFiles {
+            plan_id: saved.plan_id.clone(),
+            files: saved
+                .fingerprint
+                .entries
+                .iter()
+                .filter(|e| e.kind == FsKind::File)
+                .map(|e| (source.join(&e.path), (e.size, e.mtime_ns, e.inode)))
+                .collect(),
+        }
+    }
+
+    /// None when the file at `rel` (relative to the baseURI) is as saved, or is not a database
+    /// file; else what differs, in words.
+    pub fn differs(&self, rel: &Path, st: &libc::stat) -> Option<String> {
+        let (size, mtime_ns, ino) = *self.files.get(rel)?;
+        let now = (
+            st.st_size as u64,
+            st.st_mtime.saturating_mul(1_000_000_000) + st.st_mtime_nsec,
+            st.st_ino,
+        );
+        (now != (size, mtime_ns, ino)).then(|| {
+            format!(
+                "changed since plan {} was saved (size {size} -> {}, mtime {mtime_ns} -> {} ns, inode {ino} -> {})",
+                self.plan_id, now.0, now.1, now.2
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::fingerprint::{ConfigStamp, Fingerprint, FINGERPRINT_VERSION};
+
+    #[test]
+    fn approved_files_compare_size_mtime_and_inode_of_database_files_only() {
+        let t = tempfile::tempdir().unwrap();
+        let base = t.path();
+        std::fs::create_dir_all(base.join("data/2024.01.02/t")).unwrap();
+        std::fs::write(base.join("data/2024.01.02/t/a"), b"12345678").unwrap();
+        let plan = crate::plan::build(&crate::plan::PlanInput {
+            base: base.to_path_buf(),
+            root_entries: vec![],
+            tiers: vec![crate::plan::TierInput {
+                name: "hdb".into(),
+                kind: crate::plan::TierKind::Local,
+                store: format!("file://{}/data", base.display()),
+            }],
+            local_partitions: vec!["2024.01.02".into()],
+            object_partitions: vec![],
+        })
+        .unwrap();
+        let (entries, dev, ino) = scan::database_entries(&base.join("data")).unwrap();
+        let fp = Fingerprint {
+            version: FINGERPRINT_VERSION,
+            host: crate::commit::hostname(),
+            database: base.join("data"),
+            database_dev: dev,
+            database_ino: ino,
+            config: ConfigStamp {
+                path: base.join("a.yaml"),
+                sha256: "00".into(),
+            },
+            entries,
+            objects: vec![],
+        };
+        let approved = ApprovedFiles::of(&SavedPlan::new(plan, fp));
+        let stat = |rel: &str| {
+            let md = std::fs::metadata(base.join(rel)).unwrap();
+            // SAFETY: plain data, filled in below.
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            st.st_size = md.len() as i64;
+            st.st_mtime = md.mtime();
+            st.st_mtime_nsec = md.mtime_nsec();
+            st.st_ino = md.ino();
+            st
+        };
+        let rel = Path::new("data/2024.01.02/t/a");
+        assert_eq!(approved.differs(rel, &stat("data/2024.01.02/t/a")), None);
+        let mut st = stat("data/2024.01.02/t/a");
+        st.st_mtime_nsec = (st.st_mtime_nsec + 1) % 1_000_000_000;
+        let why = approved.differs(rel, &st).unwrap();
+        assert!(why.contains("mtime"), "{why}");
+        let mut st = stat("data/2024.01.02/t/a");
+        st.st_ino += 1;
+        assert!(approved.differs(rel, &st).is_some());
+        // Not a file of the database (a generated or unknown path): nothing to compare.
+        assert_eq!(approved.differs(Path::new("db/par.txt"), &st), None);
+    }
+}

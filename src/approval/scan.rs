@@ -1,0 +1,272 @@
+//! Taking fingerprints: the walk of the database (in parallel, one task per top-level entry),
+//! the listing of the object tiers, and the quick stat of the structural entries a mount checks.
+
+use super::ApprovalError;
+use crate::config::{AssemblyConfig, StoreUri};
+use crate::plan::fingerprint::{
+    compare_entry, ConfigStamp, Drift, DriftWhat, Fingerprint, FsEntry, FsKind, ObjectStamp,
+    DATABASE_ENTRY, FINGERPRINT_VERSION,
+};
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, Metadata};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+pub(crate) fn hex_sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn kind_of(md: &Metadata) -> FsKind {
+    let ft = md.file_type();
+    if ft.is_symlink() {
+        FsKind::Symlink
+    } else if ft.is_dir() {
+        FsKind::Dir
+    } else if ft.is_file() {
+        FsKind::File
+    } else {
+        FsKind::Other
+    }
+}
+
+/// The entry for `abs` (named `rel` in the fingerprint), from its `lstat`.
+fn entry_of(abs: &Path, rel: String, md: &Metadata) -> Result<FsEntry, ApprovalError> {
+    let kind = kind_of(md);
+    let target = match kind {
+        FsKind::Symlink => Some(
+            fs::read_link(abs)
+                .map_err(|source| ApprovalError::Database {
+                    path: abs.to_path_buf(),
+                    source,
+                })?
+                .to_string_lossy()
+                .into_owned(),
+        ),
+        _ => None,
+    };
+    Ok(FsEntry {
+        path: rel,
+        kind,
+        size: md.len(),
+        mtime_ns: md.mtime().saturating_mul(1_000_000_000) + md.mtime_nsec(),
+        inode: md.ino(),
+        target,
+    })
+}
+
+/// Every entry of the subtree at `database/top` (never following a symlink).
+fn walk_top(database: &Path, top: &str) -> Result<Vec<FsEntry>, ApprovalError> {
+    let mut out = Vec::new();
+    for w in walkdir::WalkDir::new(database.join(top))
+        .follow_links(false)
+        .follow_root_links(false)
+    {
+        let w = w.map_err(|e| {
+            let path = e
+                .path()
+                .map_or_else(|| database.join(top), Path::to_path_buf);
+            ApprovalError::Database {
+                path,
+                source: e
+                    .into_io_error()
+                    .unwrap_or_else(|| std::io::Error::other("filesystem loop")),
+            }
+        })?;
+        let md = w.metadata().map_err(|e| ApprovalError::Database {
+            path: w.path().to_path_buf(),
+            source: e
+                .into_io_error()
+                .unwrap_or_else(|| std::io::Error::other("filesystem loop")),
+        })?;
+        let rel = w
+            .path()
+            .strip_prefix(database)
+            .unwrap_or(w.path())
+            .to_string_lossy()
+            .into_owned();
+        out.push(entry_of(w.path(), rel, &md)?);
+    }
+    Ok(out)
+}
+
+/// Every entry of the database directory `database` (itself included, as `.`), sorted.
+pub fn database_entries(database: &Path) -> Result<(Vec<FsEntry>, u64, u64), ApprovalError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ApprovalError::Database { path, source }
+    };
+    let md = fs::symlink_metadata(database).map_err(io(database))?;
+    let mut tops = Vec::new();
+    for e in fs::read_dir(database).map_err(io(database))? {
+        let e = e.map_err(io(database))?;
+        tops.push(e.file_name().to_string_lossy().into_owned());
+    }
+    let walked: Vec<Vec<FsEntry>> = crate::io_pool::install(|| {
+        tops.par_iter()
+            .map(|t| walk_top(database, t))
+            .collect::<Result<_, _>>()
+    })?;
+    let mut entries = vec![entry_of(database, DATABASE_ENTRY.to_string(), &md)?];
+    entries.extend(walked.into_iter().flatten());
+    entries.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
+    Ok((entries, md.dev(), md.ino()))
+}
+
+/// Every object of every object tier of the HDB mount, with its ETag.
+fn object_stamps(
+    cfg: &AssemblyConfig,
+    s3: &crate::object::S3Options,
+) -> Result<Vec<ObjectStamp>, ApprovalError> {
+    let mut out = Vec::new();
+    for t in cfg.tiers_of_mount(&cfg.hdb_mount()?.name) {
+        if let Some(StoreUri::S3 { bucket, prefix }) = &t.store {
+            let tier = crate::object::open_s3(bucket, prefix, s3).map_err(|source| {
+                ApprovalError::Object {
+                    tier: t.name.clone(),
+                    source,
+                }
+            })?;
+            let listed = tier
+                .list_with_etags()
+                .map_err(|source| ApprovalError::Object {
+                    tier: t.name.clone(),
+                    source,
+                })?;
+            out.extend(listed.into_iter().map(|(key, size, etag)| ObjectStamp {
+                tier: t.name.clone(),
+                key,
+                size,
+                etag,
+            }));
+        }
+    }
+    Ok(out)
+}
+
+/// The fingerprint of the database `cfg` describes now; `config_path` and `config_bytes` are
+/// the assembly file `cfg` was parsed from.
+pub fn take(
+    cfg: &AssemblyConfig,
+    config_path: &Path,
+    config_bytes: &[u8],
+    s3: &crate::object::S3Options,
+) -> Result<Fingerprint, ApprovalError> {
+    let database = cfg.hdb_base_dir()?.join(crate::plan::SOURCE_DIR);
+    let (entries, dev, ino) = database_entries(&database)?;
+    let objects = object_stamps(cfg, s3)?;
+    Ok(Fingerprint {
+        version: FINGERPRINT_VERSION,
+        host: crate::commit::hostname(),
+        database,
+        database_dev: dev,
+        database_ino: ino,
+        config: ConfigStamp {
+            path: fs::canonicalize(config_path).unwrap_or_else(|_| config_path.to_path_buf()),
+            sha256: hex_sha256(config_bytes),
+        },
+        entries,
+        objects,
+    })
+}
+
+/// The mount's quick check: one `lstat` per directory and per top-level entry of the saved
+/// fingerprint, in parallel. A directory's mtime moves when an entry is added, removed or
+/// renamed in it, so this sees every change but a file rewritten in place (which the view
+/// catches when the file is first opened); only a directory whose mtime moved is listed, to
+/// name what was added or removed in it.
+pub fn stat_structural(saved: &Fingerprint) -> Vec<Drift> {
+    let structural: Vec<&FsEntry> = saved.entries.iter().filter(|e| e.is_structural()).collect();
+    let abs_of = |rel: &str| {
+        if rel == DATABASE_ENTRY {
+            saved.database.clone()
+        } else {
+            saved.database.join(rel)
+        }
+    };
+    let per_entry: Vec<(&FsEntry, Vec<Drift>)> = crate::io_pool::install(|| {
+        structural
+            .par_iter()
+            .map(|e| {
+                let abs = abs_of(&e.path);
+                let now = match fs::symlink_metadata(&abs) {
+                    Ok(md) => entry_of(&abs, e.path.clone(), &md).ok(),
+                    Err(_) => None,
+                };
+                (
+                    *e,
+                    compare_entry(&abs.display().to_string(), e, now.as_ref()),
+                )
+            })
+            .collect()
+    });
+    let moved_dirs: Vec<&str> = per_entry
+        .iter()
+        .filter(|(e, d)| e.kind == FsKind::Dir && d.iter().any(|d| d.what == DriftWhat::Mtime))
+        .map(|(e, _)| e.path.as_str())
+        .collect();
+    let mut out = Vec::new();
+    let mut explained: BTreeSet<&str> = BTreeSet::new();
+    if !moved_dirs.is_empty() {
+        let wanted: BTreeSet<&str> = moved_dirs.iter().copied().collect();
+        let mut children: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+        for e in &saved.entries {
+            if wanted.contains(e.parent()) {
+                let name = e.path.rsplit('/').next().unwrap_or(&e.path).to_string();
+                children.entry(e.parent()).or_default().insert(name);
+            }
+        }
+        for dir in moved_dirs {
+            let abs = abs_of(dir);
+            let Ok(rd) = fs::read_dir(&abs) else { continue };
+            let now: BTreeSet<String> = rd
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            let empty = BTreeSet::new();
+            let before = children.get(dir).unwrap_or(&empty);
+            for name in now.difference(before) {
+                out.push(Drift {
+                    path: abs.join(name).display().to_string(),
+                    what: DriftWhat::Added,
+                    detail: "a new entry".to_string(),
+                });
+                explained.insert(dir);
+            }
+            for name in before.difference(&now) {
+                explained.insert(dir);
+                let rel = if dir == DATABASE_ENTRY {
+                    name.clone()
+                } else {
+                    format!("{dir}/{name}")
+                };
+                // Structural entries that went are reported by their own lstat.
+                let structural = saved
+                    .entries
+                    .binary_search_by(|e| e.path.as_bytes().cmp(rel.as_bytes()))
+                    .is_ok_and(|i| saved.entries[i].is_structural());
+                if !structural {
+                    out.push(Drift {
+                        path: abs.join(name).display().to_string(),
+                        what: DriftWhat::Removed,
+                        detail: "the entry is gone".to_string(),
+                    });
+                }
+            }
+        }
+    }
+    for (e, drifts) in per_entry {
+        let is_explained = explained.contains(e.path.as_str());
+        out.extend(
+            drifts
+                .into_iter()
+                .filter(|d| !(is_explained && d.what == DriftWhat::Mtime)),
+        );
+    }
+    out.sort_by(|a, b| (&a.path, a.what).cmp(&(&b.path, b.what)));
+    out
+}

@@ -1,0 +1,229 @@
+//! The plan file of `smstage plan --save`: the plan, the fingerprint of what it was derived
+//! from, and the `plan_id` that names both. Pure: bytes in, bytes out (format in
+//! docs/sm-layout.md, "The plan file").
+
+use super::fingerprint::{Fingerprint, FINGERPRINT_VERSION};
+use super::model::Plan;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// The `format` field every plan file starts with.
+pub const PLAN_FILE_FORMAT: &str = "smstage-plan";
+/// Version of the plan file format; a file of another version is refused, never guessed at.
+pub const PLAN_FILE_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedPlan {
+    pub format: String,
+    pub version: u32,
+    /// sha256 (hex) of the canonical serialisation of everything else in the file.
+    pub plan_id: String,
+    pub plan: Plan,
+    pub fingerprint: Fingerprint,
+}
+
+/// Only what is needed to tell a plan file of this version from anything else.
+#[derive(Deserialize)]
+struct Head {
+    format: Option<String>,
+    version: Option<serde_json::Value>,
+}
+
+/// What `plan_id` hashes: the same fields in the same order, whatever the file's spacing.
+#[derive(Serialize)]
+struct Identified<'a> {
+    format: &'a str,
+    version: u32,
+    plan: &'a Plan,
+    fingerprint: &'a Fingerprint,
+}
+
+#[derive(Debug, Error)]
+pub enum SavedPlanError {
+    #[error("plan file {path} is not JSON ({err}): pass the file `smstage plan --save` wrote")]
+    NotJson { path: PathBuf, err: String },
+    #[error("{path} is not an smstage plan file (no \"format\": \"{PLAN_FILE_FORMAT}\"): pass the file `smstage plan --save` wrote")]
+    NotAPlanFile { path: PathBuf },
+    #[error("plan file {path} has format version {found}, and this smstage reads version {PLAN_FILE_VERSION} only: save the plan again with this smstage (`smstage plan --save`)")]
+    Version { path: PathBuf, found: String },
+    #[error("plan file {path} is damaged ({err}): save the plan again with `smstage plan --save`")]
+    Malformed { path: PathBuf, err: String },
+    #[error("plan file {path} was edited after it was saved: its plan_id {recorded} does not match its content ({computed}); a plan file must not be edited: save the plan again with `smstage plan --save`")]
+    IdMismatch {
+        path: PathBuf,
+        recorded: String,
+        computed: String,
+    },
+}
+
+/// The `plan_id` of a plan and its fingerprint.
+pub fn plan_id(plan: &Plan, fingerprint: &Fingerprint) -> String {
+    let canonical = serde_json::to_vec(&Identified {
+        format: PLAN_FILE_FORMAT,
+        version: PLAN_FILE_VERSION,
+        plan,
+        fingerprint,
+    })
+    // Plain structs of strings and numbers: serialising them cannot fail.
+    .unwrap_or_default();
+    Sha256::digest(&canonical)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl SavedPlan {
+    pub fn new(plan: Plan, fingerprint: Fingerprint) -> SavedPlan {
+        SavedPlan {
+            format: PLAN_FILE_FORMAT.to_string(),
+            version: PLAN_FILE_VERSION,
+            plan_id: plan_id(&plan, &fingerprint),
+            plan,
+            fingerprint,
+        }
+    }
+
+    /// The file's bytes (compact JSON and a newline: a large database has ~100,000 entries).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec(self).unwrap_or_default();
+        v.push(b'\n');
+        v
+    }
+
+    /// Reads a plan file's bytes; `path` only names it in errors. Refuses anything but an
+    /// unedited plan file of this version.
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<SavedPlan, SavedPlanError> {
+        let head: Head = serde_json::from_slice(bytes).map_err(|e| SavedPlanError::NotJson {
+            path: path.to_path_buf(),
+            err: e.to_string(),
+        })?;
+        if head.format.as_deref() != Some(PLAN_FILE_FORMAT) {
+            return Err(SavedPlanError::NotAPlanFile {
+                path: path.to_path_buf(),
+            });
+        }
+        match &head.version {
+            Some(v) if v.as_u64() == Some(PLAN_FILE_VERSION as u64) => {}
+            other => {
+                return Err(SavedPlanError::Version {
+                    path: path.to_path_buf(),
+                    found: other
+                        .as_ref()
+                        .map_or("(none)".to_string(), |v| v.to_string()),
+                })
+            }
+        }
+        let saved: SavedPlan =
+            serde_json::from_slice(bytes).map_err(|e| SavedPlanError::Malformed {
+                path: path.to_path_buf(),
+                err: e.to_string(),
+            })?;
+        if saved.fingerprint.version != FINGERPRINT_VERSION {
+            return Err(SavedPlanError::Version {
+                path: path.to_path_buf(),
+                found: format!("{} (fingerprint)", saved.fingerprint.version),
+            });
+        }
+        let computed = plan_id(&saved.plan, &saved.fingerprint);
+        if computed != saved.plan_id {
+            return Err(SavedPlanError::IdMismatch {
+                path: path.to_path_buf(),
+                recorded: saved.plan_id,
+                computed,
+            });
+        }
+        Ok(saved)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::fingerprint::{ConfigStamp, FsEntry, FsKind};
+
+    fn sample() -> SavedPlan {
+        let plan = crate::plan::build(&crate::plan::PlanInput {
+            base: "/srv/hdb".into(),
+            root_entries: vec![],
+            tiers: vec![crate::plan::TierInput {
+                name: "hdb".into(),
+                kind: crate::plan::TierKind::Local,
+                store: "file:///srv/hdb/data".into(),
+            }],
+            local_partitions: vec!["2024.01.02".into()],
+            object_partitions: vec![],
+        })
+        .unwrap();
+        let fp = Fingerprint {
+            version: FINGERPRINT_VERSION,
+            host: "h".into(),
+            database: "/srv/hdb/data".into(),
+            database_dev: 1,
+            database_ino: 2,
+            config: ConfigStamp {
+                path: "/srv/hdb/a.yaml".into(),
+                sha256: "00".into(),
+            },
+            entries: vec![FsEntry {
+                path: ".".into(),
+                kind: FsKind::Dir,
+                size: 0,
+                mtime_ns: 5,
+                inode: 2,
+                target: None,
+            }],
+            objects: vec![],
+        };
+        SavedPlan::new(plan, fp)
+    }
+
+    #[test]
+    fn round_trip_keeps_the_plan_id() {
+        let s = sample();
+        assert_eq!(s.plan_id.len(), 64);
+        let back = SavedPlan::parse(&s.to_bytes(), Path::new("p")).unwrap();
+        assert_eq!(back, s);
+        // Spacing is not content: a pretty-printed copy has the same id.
+        let pretty = serde_json::to_vec_pretty(&s).unwrap();
+        assert_eq!(SavedPlan::parse(&pretty, Path::new("p")).unwrap(), s);
+    }
+
+    #[test]
+    fn the_id_depends_on_the_plan_and_on_the_fingerprint() {
+        let s = sample();
+        let mut fp = s.fingerprint.clone();
+        fp.entries[0].mtime_ns += 1;
+        assert_ne!(plan_id(&s.plan, &fp), s.plan_id);
+        let mut plan = s.plan.clone();
+        plan.par_txt.push('x');
+        assert_ne!(plan_id(&plan, &s.fingerprint), s.plan_id);
+    }
+
+    #[test]
+    fn bad_files_say_what_is_wrong() {
+        let p = Path::new("p.json");
+        let err = |b: &[u8]| SavedPlan::parse(b, p).unwrap_err();
+        assert!(matches!(err(b"{not json"), SavedPlanError::NotJson { .. }));
+        assert!(matches!(
+            err(b"{\"a\":1}"),
+            SavedPlanError::NotAPlanFile { .. }
+        ));
+        let mut v: serde_json::Value = serde_json::from_slice(&sample().to_bytes()).unwrap();
+        v["version"] = 2.into();
+        let e = err(&serde_json::to_vec(&v).unwrap());
+        assert!(matches!(e, SavedPlanError::Version { .. }), "{e}");
+        assert!(e.to_string().contains("version 2"), "{e}");
+        v["version"] = 1.into();
+        v["plan"]["par_txt"] = "elsewhere$\n".into();
+        let e = err(&serde_json::to_vec(&v).unwrap());
+        assert!(matches!(e, SavedPlanError::IdMismatch { .. }), "{e}");
+        assert!(e.to_string().contains("edited"), "{e}");
+        v["plan"] = 3.into();
+        assert!(matches!(
+            err(&serde_json::to_vec(&v).unwrap()),
+            SavedPlanError::Malformed { .. }
+        ));
+    }
+}
