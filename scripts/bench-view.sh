@@ -22,7 +22,7 @@
 # (a) and (b) run once per cache mode of the view (MODES, default "open no-open": passthrough
 # per open, the default, and --cache-mode no-open); (a) adds one cold pass with the view's
 # cross-file readahead off.
-# READY_ONLY=1 runs (c) and (c') only.
+# READY_ONLY=1 runs (c) and (c') only; QLIKE_ONLY=1 runs (d) only.
 # Needs root (drop_caches, FUSE). Usage: scripts/bench-view.sh [PARTITIONS] [ROWS] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -87,6 +87,8 @@ if [ "${READY_ONLY:-0}" != 1 ]; then
   "$ex/materialize" "$work/plan.json" "$work/mat" >/dev/null
 fi
 
+qlike_only=${QLIKE_ONLY:-0}
+if [ "$qlike_only" != 1 ]; then
 echo
 echo "== (c) mount-ready time, first ls, server peak RSS"
 dropc
@@ -126,12 +128,14 @@ printf '  mount --config (re-checks every header): %.3f s   [%s]\n' "$bcfg" "${r
 printf '  mount --plan (saved plan):               %.3f s   [%s]\n' "$bplan" "${rp[*]}"
 printf '  ratio plan/config %sx   (target <= 0.3x and <= 1 s)\n' "$(div "$bplan" "$bcfg")"
 if [ "${READY_ONLY:-0}" = 1 ]; then exit 0; fi
+fi
 
 seg=
 run_mode() {
 echo
 echo "######## cache mode: $mode"
 echo
+if [ "$qlike_only" != 1 ]; then
 echo "== (b) find + lstat of every entry: view vs the layout materialised on disk"
 dropc
 dcold=$(walk "$work/mat"); n_disk=$(wc -l <"$work/walk.out")
@@ -211,6 +215,7 @@ if [ "$big" = 1 ]; then
   unmount_view "$mnt2"
 fi
 
+fi
 echo
 echo "== (d) q-like workload: par.txt, tables of the last partition, .d, mmap of every column of"
 echo "   every partition (maps held per partition), one cold pass then 3 warm re-runs (qlike)"
