@@ -12,6 +12,9 @@ use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+mod segments;
+pub use segments::is_segmented;
+
 #[derive(Debug, Clone)]
 pub enum BackupCheck {
     Dir(PathBuf),
@@ -79,6 +82,11 @@ pub fn run(config: &AssemblyConfig, opts: &CheckOptions) -> Result<CheckOutcome,
             inventory: None,
             plan: None,
         });
+    }
+
+    // A segmented database (par.txt in the root): its segments are the local tiers' stores.
+    if segments::is_segmented(&source) {
+        return segments::run(config, opts, &base, tiers, findings);
     }
 
     // The import converts the database in place: the HDB tier that holds it must keep its
@@ -238,9 +246,10 @@ fn sm_state(base: &Path) -> Vec<Finding> {
             return f;
         }
     }
+    // `data/par.txt` alone marks a segmented database (checked in segments.rs, which also
+    // recognises an SM root there by its `<tier>$` lines).
     let root = base.join(plan::ROOT_DIR);
-    let par = base.join(plan::SOURCE_DIR).join("par.txt");
-    for p in [&root, &par] {
+    for p in [&root] {
         if p.exists() {
             f.push(
                 Finding::error(

@@ -45,6 +45,10 @@ pub struct JournalHeader {
     /// Times of the original directories whose entries the commit changes, restored by rollback.
     pub dir_times: Vec<(String, Times)>,
     pub created_unix: u64,
+    /// Segmented databases: the absolute directories of the segment stores, written in place
+    /// on their own filesystems (synced by the barrier, checked writable). Absent otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stores: Vec<PathBuf>,
 }
 
 impl JournalHeader {
@@ -469,6 +473,7 @@ mod tests {
             preexisting: vec![],
             dir_times: vec![],
             created_unix: 0,
+            stores: vec![],
         }
     }
 

@@ -190,6 +190,9 @@ pub(crate) fn run_rollback(
     let mut journal = Journal::open(&jpath)?;
     check_identity(&journal.header, base, &jpath)?;
     ensure_writable(&base.join(&journal.header.source))?;
+    for store in &journal.header.stores {
+        ensure_writable(store)?;
+    }
     let stale_lock_pid = lock.took_over.as_ref().map(|h| h.pid);
     if journal.replay.state == Some(JournalState::RolledBack) {
         return Ok(RollbackReport {

@@ -2,6 +2,8 @@
 
 mod build;
 mod model;
+mod segmented;
 
 pub use build::*;
 pub use model::*;
+pub use segmented::*;
