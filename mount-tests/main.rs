@@ -4,4 +4,5 @@ mod cli_flow_tests;
 mod commit_fault_tests;
 mod commit_tests;
 mod object_view_tests;
+mod segmented_tests;
 mod view_tests;
