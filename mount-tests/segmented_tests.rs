@@ -448,9 +448,9 @@ fn segmented_crash_at_every_step_then_resume_or_roll_back() {
     assert_eq!(s.run("rollback", &[]).code, 0);
     assert_eq!(s.state(), original);
 
-    for k in 0..n {
+    for (k, step) in all.iter().enumerate() {
         for at in ["intent", "action"] {
-            let what = format!("crash at {k}:{at} ({})", all[k].label());
+            let what = format!("crash at {k}:{at} ({})", step.label());
             let crash = || {
                 let o = with_env(
                     &s,

@@ -203,7 +203,11 @@ pub(crate) fn run_rollback(
         });
     }
     let ctx = Ctx::from_header(&journal.header);
-    let n = undo_all(&mut journal, &ctx, opts.progress, opts.fault)?;
+    // SMSTAGE_CRASH_IN_ROLLBACK (docs/journal.md) reaches the binary's rollback too.
+    let fault = opts
+        .fault
+        .or_else(|| Fault::from_env().filter(|f| matches!(f, Fault::CrashInRollback(_))));
+    let n = undo_all(&mut journal, &ctx, opts.progress, fault)?;
     Ok(RollbackReport {
         already_rolled_back: false,
         steps_undone: n,

@@ -66,3 +66,96 @@ pub(crate) fn preflight_stores(
     }
     Ok(times)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::commit::{waves, Step};
+    use crate::plan::{
+        build_segmented, RootEntry, SegmentInput, SegmentedInput, TierInput, TierKind,
+    };
+
+    fn plan() -> crate::plan::Plan {
+        build_segmented(&SegmentedInput {
+            base: "/b".into(),
+            root_entries: vec![RootEntry {
+                name: "sym".into(),
+                is_dir: false,
+            }],
+            tiers: ["s1", "s2"]
+                .iter()
+                .map(|t| TierInput {
+                    name: t.to_string(),
+                    kind: TierKind::Local,
+                    store: format!("file:///x/{t}"),
+                })
+                .collect(),
+            segments: vec![
+                SegmentInput {
+                    tier: "s1".into(),
+                    dir: "/b/seg1".into(),
+                    par_entry: "../seg1".into(),
+                    partitions: vec!["2024.01.02".into()],
+                },
+                SegmentInput {
+                    tier: "s2".into(),
+                    dir: "/mnt/seg2".into(),
+                    par_entry: "/mnt/seg2".into(),
+                    partitions: vec!["2024.01.03".into()],
+                },
+            ],
+            object_partitions: vec![],
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn anchors_come_first_and_partitions_move_inside_their_store() {
+        let w = waves(&plan()).unwrap();
+        assert_eq!(
+            w[0],
+            [Step::Mkdir {
+                path: "stores".into()
+            }]
+        );
+        assert_eq!(
+            w[1],
+            [
+                Step::Symlink {
+                    path: "stores/s1".into(),
+                    target: "../seg1".into()
+                },
+                Step::Symlink {
+                    path: "stores/s2".into(),
+                    target: "/mnt/seg2".into()
+                }
+            ]
+        );
+        let all = w.concat();
+        // Staged links point where the partition is now, through the anchor.
+        assert!(all.contains(&Step::Symlink {
+            path: ".db.smstage-staging/s2$/2024.01.03".into(),
+            target: "../../stores/s2/2024.01.03".into()
+        }));
+        assert!(all.contains(&Step::Symlink {
+            path: "stores/s2/versions/2024.01.03/1".into(),
+            target: "versions/2024.01.03/1".into()
+        }));
+        assert!(all.contains(&Step::Exchange {
+            a: "stores/s2/2024.01.03".into(),
+            b: "stores/s2/versions/2024.01.03/1".into()
+        }));
+        // The original par.txt is never touched.
+        assert!(!all
+            .iter()
+            .any(|s| s.label().contains("par.txt") && !s.label().contains("db")));
+        let publish = all
+            .iter()
+            .position(|s| matches!(s, Step::Rename { .. }))
+            .unwrap();
+        let first_exchange = all
+            .iter()
+            .position(|s| matches!(s, Step::Exchange { .. }))
+            .unwrap();
+        assert!(publish < first_exchange);
+    }
+}
