@@ -20,7 +20,7 @@ pub fn par_entry(base: &Path, seg: &Path) -> String {
 }
 
 /// Moves the partitions `dates` (in date order) from `data` into `segments` in contiguous runs
-/// (the first segment gets the oldest dates), creating each segment directory (it must be
+/// of nearly equal length (the first segment gets the oldest dates), creating each segment directory (it must be
 /// absent or empty), and writes `data/par.txt`. Returns how many partitions each one got.
 pub fn distribute(
     base: &Path,
@@ -29,14 +29,16 @@ pub fn distribute(
     segments: &[PathBuf],
 ) -> Result<Vec<usize>, GenError> {
     let n = segments.len().max(1);
-    let per = dates.len().div_ceil(n);
     let mut counts = vec![0; segments.len()];
     let mut par = String::new();
     for (i, seg) in segments.iter().enumerate() {
         prepare(seg)?;
         par.push_str(&par_entry(base, seg));
         par.push('\n');
-        for date in dates.iter().skip(i * per).take(per) {
+        // Runs as even as possible (they differ by at most one), so no segment stays empty
+        // while there are as many dates as segments.
+        let (from, to) = (i * dates.len() / n, (i + 1) * dates.len() / n);
+        for date in &dates[from..to] {
             move_tree(&data.join(date), &seg.join(date))?;
             counts[i] += 1;
         }
@@ -113,9 +115,9 @@ mod tests {
         let other = tempfile::tempdir().unwrap();
         let segs = vec![base.join("seg1"), other.path().join("s2")];
         let counts = distribute(base, &data, &dates, &segs).unwrap();
-        assert_eq!(counts, [3, 2]);
-        assert!(base.join("seg1/2024.01.04/trade").is_dir());
-        assert!(other.path().join("s2/2024.01.06/trade").is_dir());
+        assert_eq!(counts, [2, 3]);
+        assert!(base.join("seg1/2024.01.03/trade").is_dir());
+        assert!(other.path().join("s2/2024.01.04/trade").is_dir());
         assert!(!data.join("2024.01.02").exists());
         let par = fs::read_to_string(data.join("par.txt")).unwrap();
         assert_eq!(

@@ -1,0 +1,135 @@
+//! Segmented databases through the CLI, without mounting: `gen --segments` usage errors, what
+//! `check` says of an SM root, a segment inside the root and segments nested in each other,
+//! and the simple plan's JSON staying free of the segmented additions.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::path::Path;
+
+fn gen_segmented(out: &Path, extra: &[&str]) -> Out {
+    let mut a = vec![
+        "gen",
+        "--out",
+        out.to_str().unwrap(),
+        "--partitions",
+        "4",
+        "--tables",
+        "1",
+        "--rows",
+        "20",
+    ];
+    a.extend_from_slice(extra);
+    smstage(&a)
+}
+
+fn check_json(cfg: &Path) -> (i32, Vec<String>) {
+    let o = smstage(&[
+        "check",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--no-backup-check",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value =
+        serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", o.all()));
+    let codes = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap().to_string())
+        .collect();
+    (o.code, codes)
+}
+
+#[test]
+fn gen_refuses_inconsistent_segment_flags_before_writing() {
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("b");
+    let o = gen_segmented(&out, &["--segments", "0"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(o.stderr.contains("at least 1"), "{}", o.stderr);
+    let o = gen_segmented(
+        &out,
+        &[
+            "--segments",
+            "3",
+            "--segment-dir",
+            t.path().join("x").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(o.stderr.contains("--segment-dir"), "{}", o.stderr);
+    assert!(!out.join("data").exists(), "gen wrote before refusing");
+}
+
+#[test]
+fn gen_segments_writes_par_txt_tiers_and_a_database_that_checks() {
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().canonicalize().unwrap().join("b");
+    let o = gen_segmented(&out, &["--segments", "3"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert_eq!(
+        fs::read_to_string(out.join("data/par.txt")).unwrap(),
+        "../seg1\n../seg2\n../seg3\n"
+    );
+    let yaml = fs::read_to_string(out.join("assembly.yaml")).unwrap();
+    for i in 1..=3 {
+        assert!(yaml.contains(&format!("store: file://{}/seg{i}", out.display())));
+        assert!(fs::read_dir(out.join(format!("seg{i}"))).unwrap().count() >= 1);
+    }
+    let (code, codes) = check_json(&out.join("assembly.yaml"));
+    assert_eq!((code, codes.len()), (0, 0), "{codes:?}");
+}
+
+#[test]
+fn an_sm_root_a_segment_in_the_root_and_nested_segments_are_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().canonicalize().unwrap().join("b");
+    assert_eq!(gen_segmented(&out, &["--segments", "2"]).code, 0);
+    let cfg = out.join("assembly.yaml");
+    let par = out.join("data/par.txt");
+
+    fs::write(&par, "seg1$\nseg2$\n").unwrap();
+    let (code, codes) = check_json(&cfg);
+    assert_eq!(code, 1);
+    assert!(
+        codes.contains(&"sm-already-imported".to_string()),
+        "{codes:?}"
+    );
+
+    fs::create_dir(out.join("data/inner")).unwrap();
+    fs::write(&par, "../seg1\n../seg2\ninner\n").unwrap();
+    let (code, codes) = check_json(&cfg);
+    assert_eq!(code, 1);
+    assert!(codes.contains(&"segment-nested".to_string()), "{codes:?}");
+    fs::remove_dir(out.join("data/inner")).unwrap();
+
+    // seg2's store moved inside seg1: the two stores are nested.
+    let yaml = fs::read_to_string(&cfg).unwrap();
+    fs::rename(out.join("seg2"), out.join("seg1/seg2")).unwrap();
+    fs::write(
+        &cfg,
+        yaml.replace(
+            &format!("{}/seg2", out.display()),
+            &format!("{}/seg1/seg2", out.display()),
+        ),
+    )
+    .unwrap();
+    fs::write(&par, "../seg1\n../seg1/seg2\n").unwrap();
+    let (code, codes) = check_json(&cfg);
+    assert_eq!(code, 1);
+    assert!(codes.contains(&"segment-nested".to_string()), "{codes:?}");
+}
+
+#[test]
+fn a_simple_plan_has_no_segmented_fields() {
+    let b = generated(2, 1, 3, 10);
+    let o = smstage(&["plan", "--config", &b.config_str(), "--format", "json"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    assert!(v.get("stores").is_none(), "{}", o.stdout);
+    assert_eq!(v["par_txt"], "recent$\n");
+}
