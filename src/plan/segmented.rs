@@ -2,7 +2,9 @@
 //! of one local tier): pure, no I/O. Layout and reasons: docs/sm-layout.md, "Segmented
 //! databases".
 
-use super::build::{segment_dir_name, PlanError, RootEntry, TierInput, ROOT_DIR, SOURCE_DIR};
+use super::build::{
+    segment_dir_name, PlanError, RootEntry, TierInput, FIRST_VERSION, ROOT_DIR, SOURCE_DIR,
+};
 use super::model::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -58,22 +60,19 @@ pub fn build_segmented(input: &SegmentedInput) -> Result<Plan, PlanError> {
         .iter()
         .map(|s| (s.tier.as_str(), s))
         .collect();
+    let segment_of = |tier: &TierInput| {
+        by_tier
+            .get(tier.name.as_str())
+            .copied()
+            .ok_or_else(|| PlanError::NotASegment {
+                tier: tier.name.clone(),
+                store: tier.store.clone(),
+            })
+    };
     let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
-    for tier in &input.tiers {
-        match tier.kind {
-            TierKind::Local => {
-                let seg =
-                    by_tier
-                        .get(tier.name.as_str())
-                        .ok_or_else(|| PlanError::NotASegment {
-                            tier: tier.name.clone(),
-                            store: tier.store.clone(),
-                        })?;
-                for date in &seg.partitions {
-                    claim(&mut owner, date, &tier.name)?;
-                }
-            }
-            TierKind::Object => {}
+    for tier in input.tiers.iter().filter(|t| t.kind == TierKind::Local) {
+        for date in &segment_of(tier)?.partitions {
+            claim(&mut owner, date, &tier.name)?;
         }
     }
     for (date, tier) in &input.object_partitions {
@@ -115,7 +114,7 @@ pub fn build_segmented(input: &SegmentedInput) -> Result<Plan, PlanError> {
                 let seg_dir = segment_dir_name(&tier.name);
                 nodes.push(dir(&format!("{ROOT_DIR}/{seg_dir}")));
                 generated.push(seg_dir.clone());
-                let seg = by_tier[tier.name.as_str()];
+                let seg = segment_of(tier)?;
                 let anchor = store_anchor(&tier.name);
                 nodes.push(dir(&anchor));
                 if !seg.partitions.is_empty() {
@@ -169,7 +168,7 @@ pub fn build_segmented(input: &SegmentedInput) -> Result<Plan, PlanError> {
         if by_tier.contains_key(tier) {
             let anchor = store_anchor(tier);
             let from = format!("{anchor}/{date}");
-            let to = format!("{anchor}/{STORE_VERSIONS}/{date}/{FIRST}");
+            let to = format!("{anchor}/{STORE_VERSIONS}/{date}/{FIRST_VERSION}");
             let link = format!("{ROOT_DIR}/{}/{date}", segment_dir_name(tier));
             nodes.push(dir(&format!("{anchor}/{STORE_VERSIONS}/{date}")));
             nodes.push(Node {
@@ -221,8 +220,6 @@ pub fn build_segmented(input: &SegmentedInput) -> Result<Plan, PlanError> {
         stores,
     })
 }
-
-const FIRST: u32 = super::build::FIRST_VERSION;
 
 fn claim<'a>(
     owner: &mut BTreeMap<&'a str, &'a str>,
