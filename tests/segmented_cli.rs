@@ -1,6 +1,7 @@
 //! Segmented databases through the CLI, without mounting: `gen --segments` usage errors, what
 //! `check` says of an SM root, a segment inside the root and segments nested in each other,
-//! and the simple plan's JSON staying free of the segmented additions.
+//! segments followed by an object tier (and a date in both), and the simple plan's JSON staying
+//! free of the segmented additions.
 
 mod common;
 
@@ -132,4 +133,120 @@ fn a_simple_plan_has_no_segmented_fields() {
     let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
     assert!(v.get("stores").is_none(), "{}", o.stdout);
     assert_eq!(v["par_txt"], "recent$\n");
+}
+
+/// Uploads `seg/<date>` under `s3://<test bucket>/<pfx>/<date>` of the test server (removing
+/// it locally when `remove`); returns the store URI.
+fn upload(
+    env: &std::collections::HashMap<String, String>,
+    pfx: &str,
+    seg: &Path,
+    date: &str,
+    remove: bool,
+) -> String {
+    use smstage::object::{open_s3_with, upload_tree, S3Options, S3Settings};
+    let bucket = env
+        .get("SMSTAGE_TEST_BUCKET")
+        .cloned()
+        .unwrap_or_else(|| "smstage-test".into());
+    let settings = S3Settings::from_lookup(|k| env.get(k).cloned());
+    let tier = open_s3_with(&bucket, pfx, &settings, &S3Options::default()).unwrap();
+    upload_tree(&tier, &seg.join(date), date).unwrap();
+    if remove {
+        fs::remove_dir_all(seg.join(date)).unwrap();
+    }
+    format!("s3://{bucket}/{pfx}")
+}
+
+/// Appends an object tier `archive` with `store` after the segment tiers.
+fn add_object_tier(cfg: &Path, store: &str) {
+    let yaml = fs::read_to_string(cfg).unwrap();
+    let at = yaml.find("tables:").unwrap();
+    let yaml = format!(
+        "{}    - name: archive\n      mount: hdb\n      store: {store}\n{}",
+        &yaml[..at],
+        &yaml[at..]
+    );
+    fs::write(cfg, yaml).unwrap();
+}
+
+#[test]
+fn segments_followed_by_an_object_tier_and_a_date_in_both_is_refused() {
+    let Some(env) = s3_server() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().canonicalize().unwrap().join("b");
+    assert_eq!(gen_segmented(&out, &["--segments", "2"]).code, 0);
+    let cfg = out.join("assembly.yaml");
+    let cfg_s = cfg.to_str().unwrap();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let pfx = format!("tests/segmented-{}-{nanos}", std::process::id());
+    let oldest = dates(&out.join("seg1"))[0].clone();
+    let store = upload(env, &pfx, &out.join("seg1"), &oldest, true);
+    add_object_tier(&cfg, &store);
+
+    let o = smstage_env(&["plan", "--config", cfg_s, "--format", "json"], env);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let plan: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(plan["par_txt"], format!("seg1$\nseg2$\n{store}\n").as_str());
+    let tiers: Vec<(String, u64)> = plan["tiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_string(),
+                t["partitions"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        tiers,
+        [
+            ("seg1".into(), 1),
+            ("seg2".into(), 2),
+            ("archive".into(), 1)
+        ]
+    );
+    let o = smstage_env(
+        &["commit", "--config", cfg_s, "--no-backup-check", "--yes"],
+        env,
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert_eq!(
+        fs::read_to_string(out.join("db/par.txt")).unwrap(),
+        format!("seg1$\nseg2$\n{store}\n")
+    );
+    let o = smstage_env(&["rollback", "--config", cfg_s], env);
+    assert_eq!(o.code, 0, "{}", o.all());
+
+    // The same date in a segment and in the bucket.
+    let again = dates(&out.join("seg2"))[0].clone();
+    upload(env, &pfx, &out.join("seg2"), &again, false);
+    let o = smstage_env(
+        &[
+            "check",
+            "--config",
+            cfg_s,
+            "--no-backup-check",
+            "--format",
+            "json",
+        ],
+        env,
+    );
+    assert_eq!(o.code, 1, "{}", o.all());
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    let overlap = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "tier-date-overlap" && f["partition"] == again.as_str())
+        .unwrap_or_else(|| panic!("no overlap finding: {}", o.stdout));
+    let msg = overlap["message"].as_str().unwrap();
+    assert!(
+        msg.contains("tier seg2") && msg.contains("tier archive"),
+        "{msg}"
+    );
 }
