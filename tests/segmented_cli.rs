@@ -250,3 +250,69 @@ fn segments_followed_by_an_object_tier_and_a_date_in_both_is_refused() {
         "{msg}"
     );
 }
+
+#[test]
+fn real_fixture_split_into_two_segments_commits_verifies_and_rolls_back() {
+    let Some(b) = from_fixture("torq-air", TORQ_TABLES) else {
+        return;
+    };
+    let base = b.path().canonicalize().unwrap();
+    let parts = dates(&b.data());
+    assert_eq!(parts.len(), 2, "{parts:?}");
+    // Segment a inside the base (relative line), segment b elsewhere (absolute line).
+    let outside = tempfile::tempdir().unwrap();
+    let seg_b = outside.path().canonicalize().unwrap().join("b");
+    let segs = [base.join("seg-a"), seg_b.clone()];
+    for (seg, date) in segs.iter().zip(&parts) {
+        fs::create_dir_all(seg).unwrap();
+        fs::rename(b.data().join(date), seg.join(date)).unwrap();
+    }
+    fs::write(
+        b.data().join("par.txt"),
+        format!("../seg-a\n{}\n", seg_b.display()),
+    )
+    .unwrap();
+    let yaml = fs::read_to_string(b.config()).unwrap().replace(
+        "    - name: hdb\n      mount: hdb\n",
+        &format!(
+            "    - name: b\n      mount: hdb\n      store: file://{}\n    - name: a\n      mount: hdb\n      store: file://{}/seg-a\n",
+            seg_b.display(),
+            base.display()
+        ),
+    );
+    fs::write(b.config(), yaml).unwrap();
+    // The reference: a loadable copy (and the backup).
+    let reference = outside.path().join("ref");
+    copy_tree(&b.data(), &reference);
+    copy_tree(&segs[0], &reference.join("a$"));
+    copy_tree(&segs[1], &reference.join("b$"));
+    fs::write(reference.join("par.txt"), "a$\nb$\n").unwrap();
+    let snapshot = || {
+        let mut m = manifest(&base);
+        m.retain(|l| !l.starts_with(".smstage") && !l.starts_with(' '));
+        m.extend(manifest(&seg_b));
+        m
+    };
+    let original = snapshot();
+    let cfg = b.config_str();
+    let r = reference.to_str().unwrap();
+    let o = smstage(&["check", "--config", &cfg, "--backup", r]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert_eq!(
+        smstage(&["verify", b.data().to_str().unwrap(), "--against", r]).code,
+        0
+    );
+    let o = smstage(&["commit", "--config", &cfg, "--backup", r, "--yes"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    // Configuration order: b before a.
+    assert_eq!(
+        fs::read_to_string(base.join("db/par.txt")).unwrap(),
+        "b$\na$\n"
+    );
+    let o = smstage(&["verify", base.join("db").to_str().unwrap(), "--against", r]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(seg_b.join("versions").join(&parts[1]).join("1").is_dir());
+    let o = smstage(&["rollback", "--config", &cfg]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert_eq!(snapshot(), original);
+}
