@@ -249,17 +249,15 @@ fn sm_state(base: &Path) -> Vec<Finding> {
     // `data/par.txt` alone marks a segmented database (checked in segments.rs, which also
     // recognises an SM root there by its `<tier>$` lines).
     let root = base.join(plan::ROOT_DIR);
-    for p in [&root] {
-        if p.exists() {
-            f.push(
-                Finding::error(
-                    code::SM_ALREADY,
-                    format!("{} exists: the database looks like it is already in SM (segmented) format", p.display()),
-                )
-                .path(p.display())
-                .hint("there is nothing to import; if this is left over from another tool, move it away and run check again"),
-            );
-        }
+    if root.exists() {
+        f.push(
+            Finding::error(
+                code::SM_ALREADY,
+                format!("{} exists: the database looks like it is already in SM (segmented) format", root.display()),
+            )
+            .path(root.display())
+            .hint("there is nothing to import; if this is left over from another tool, move it away and run check again"),
+        );
     }
     f
 }
