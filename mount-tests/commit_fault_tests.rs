@@ -20,7 +20,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A filesystem mounted for one test, unmounted (lazily if still busy) when dropped.
-struct Mount {
+pub(crate) struct Mount {
     at: PathBuf,
     args: Vec<String>,
 }
@@ -44,7 +44,7 @@ impl Mount {
             None
         }
     }
-    fn tmpfs(at: &Path, opts: &str) -> Option<Mount> {
+    pub(crate) fn tmpfs(at: &Path, opts: &str) -> Option<Mount> {
         Mount::new(&["-t", "tmpfs", "-o", opts, "smstage-fault"], at)
     }
     fn mount(&self) -> bool {

@@ -210,6 +210,7 @@ fn hand_plan(b: &Path) -> Plan {
         }],
         partitions,
         nodes,
+        stores: Vec::new(),
     }
 }
 

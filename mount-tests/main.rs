@@ -6,4 +6,5 @@ mod commit_fault_tests;
 mod commit_tests;
 mod corpus_tests;
 mod object_view_tests;
+mod segmented_tests;
 mod view_tests;

@@ -12,6 +12,10 @@
 # Contenders cycle on the same tree (forward, then its own rollback) in interleaved rounds whose
 # order alternates; after every rollback the tree must list exactly as the pristine one. Prints best
 # and median of each, the ratios, one round with caches dropped, and one commit under strace.
+# Beside the simple database, a SEGMENTED one (issue #11) with the same partitions and files
+# spread over BENCH_SEGMENTS segments (default 2; 0 skips it): its commit and rollback cycle in
+# interleaved rounds with the simple ones (target: segmented commit / simple commit <= 1.2x).
+# BENCH_SEGMENTED_ONLY=1 stops after that comparison.
 # Needs root for drop_caches. Usage: scripts/bench-commit.sh [PARTITIONS] [ROWS] [ROUNDS]
 # (BENCH_SETTLE=seconds shortens the settling wait below, for development runs only.)
 set -euo pipefail
@@ -33,6 +37,7 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.4f", b-a}'; }
 # Time a command; `sync` first (not timed) so no contender pays for another's writeback.
 t() { local s; sync; s=$(now); "$@" >/dev/null || { echo "FAILED: $*" >&2; exit 1; }; since "$s"; }
 div() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", a/b}'; }
+div2() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
 add() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.4f", a+b}'; }
 best() { printf '%s\n' "$@" | sort -g | head -1; }
 median() {
@@ -68,6 +73,20 @@ pristine_content=$(content)
 nfiles=$(find "$b/data" -type f | wc -l)
 kb=$(du -sk "$b/data" | cut -f1)
 echo "database: $nfiles files, $(du -sh "$b/data" | cut -f1) on disk ($(du -sh --apparent-size "$b/data" | cut -f1) apparent)"
+segs=${BENCH_SEGMENTS:-2}
+sb=$work/s
+scfg=$sb/assembly.yaml
+if [ "$segs" -gt 0 ]; then
+  echo "generating the same database segmented over $segs segments in $sb ..."
+  "$bin" gen --out "$sb" --partitions "$parts" --tables 4 --columns 10 --rows "$rows" --segments "$segs" >/dev/null
+  slisting() {
+    (cd "$sb" && find . -path ./.smstage -prune -o -type d -printf '%p d %m\n' \
+      -o -printf '%p %y %l %m %s\n' | sort | md5sum | cut -c1-12)
+  }
+  spristine=$(slisting)
+  sfiles=$(find "$sb" -path "$sb/.smstage" -prune -o -type f ! -name assembly.yaml -print | wc -l)
+  echo "segmented database: $sfiles files (the simple one's plus par.txt)"
+fi
 # Every `cp -a` goes to a new directory and none is removed before the end: removing a tree just
 # before a contender would bill it for the removal (see the comment on `sleep` below).
 need=$(((2 * cprounds + 2) * kb + 2 * 1024 * 1024))
@@ -88,6 +107,35 @@ sync
 sleep "${BENCH_SETTLE:-61}"
 "$bare" "$work/plan.json" >/dev/null
 "$bare" --rollback "$work/plan.json" >/dev/null
+
+if [ "$segs" -gt 0 ]; then
+  scommit() { "$bin" commit --config "$scfg" --no-backup-check --yes; }
+  srollback() { "$bin" rollback --config "$scfg"; }
+  sc=(); sr=(); pc=(); pr=()
+  for i in $(seq 0 $((rounds - 1))); do
+    # Alternate the order so that each follows the other's rollback equally often.
+    if [ $((i % 2)) = 0 ]; then order=(simple segmented); else order=(segmented simple); fi
+    for n in "${order[@]}"; do
+      if [ "$n" = simple ]; then
+        pc+=("$(t commit)"); pr+=("$(t rollback)"); pristine_or_die "simple rollback (segmented comparison, round $((i + 1)))"
+      else
+        sc+=("$(t scommit)"); sr+=("$(t srollback)")
+        [ "$(slisting)" = "$spristine" ] || { echo "FATAL: the segmented rollback did not restore the tree" >&2; exit 1; }
+      fi
+    done
+  done
+  echo
+  echo "segmented ($segs segments) beside simple, same partitions and files, $rounds rounds; best / median:"
+  printf '  %-30s %8.3f / %8.3f s\n' "simple commit" "$(best "${pc[@]}")" "$(median "${pc[@]}")"
+  printf '  %-30s %8.3f / %8.3f s\n' "segmented commit" "$(best "${sc[@]}")" "$(median "${sc[@]}")"
+  printf '  %-30s %8.3f / %8.3f s\n' "simple rollback" "$(best "${pr[@]}")" "$(median "${pr[@]}")"
+  printf '  %-30s %8.3f / %8.3f s\n' "segmented rollback" "$(best "${sr[@]}")" "$(median "${sr[@]}")"
+  printf '  %-34s %6sx %6sx   (target <= 1.2x)\n' "segmented / simple commit" \
+    "$(div2 "$(best "${sc[@]}")" "$(best "${pc[@]}")")" "$(div2 "$(median "${sc[@]}")" "$(median "${pc[@]}")")"
+  printf '  %-34s %6sx %6sx\n' "segmented / simple rollback" \
+    "$(div2 "$(best "${sr[@]}")" "$(best "${pr[@]}")")" "$(div2 "$(median "${sr[@]}")" "$(median "${pr[@]}")")"
+  [ "${BENCH_SEGMENTED_ONLY:-0}" = 1 ] && exit 0
+fi
 
 declare -A fw bw lay
 ck=()

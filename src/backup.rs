@@ -61,6 +61,17 @@ pub fn sha256_file(path: &Path) -> std::io::Result<[u8; 32]> {
 /// Compares the database at `source` with its backup at `backup`. Reports at most a handful
 /// of differences by name, then a count, so a wrong directory does not print a million lines.
 pub fn check_backup(source: &Path, backup: &Path, deep: bool) -> Vec<Finding> {
+    check_backup_except(source, backup, deep, |_| false)
+}
+
+/// [`check_backup`], leaving out the entries of `source` for which `skip(relative path)` holds
+/// (a segmented root's `par.txt`, which the import never changes).
+pub fn check_backup_except(
+    source: &Path,
+    backup: &Path,
+    deep: bool,
+    skip: impl Fn(&Path) -> bool,
+) -> Vec<Finding> {
     const SHOWN: usize = 10;
     let hint = "make a full copy of the database first, e.g. `cp -a <db> <backup>`, and pass it with --backup; or pass --no-backup-check if you have another backup";
     if !backup.is_dir() {
@@ -98,7 +109,7 @@ pub fn check_backup(source: &Path, backup: &Path, deep: bool) -> Vec<Finding> {
         bak.iter().map(|e| (e.rel.as_path(), e)).collect();
     let mut problems = Vec::new();
     let mut to_hash = Vec::new();
-    for e in &src {
+    for e in src.iter().filter(|e| !skip(&e.rel)) {
         match bak_map.get(e.rel.as_path()) {
             None => problems.push(format!("{} is missing from the backup", e.rel.display())),
             Some(b) if b.is_dir != e.is_dir => problems.push(format!(

@@ -12,6 +12,9 @@ use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+mod segments;
+pub use segments::is_segmented;
+
 #[derive(Debug, Clone)]
 pub enum BackupCheck {
     Dir(PathBuf),
@@ -79,6 +82,11 @@ pub fn run(config: &AssemblyConfig, opts: &CheckOptions) -> Result<CheckOutcome,
             inventory: None,
             plan: None,
         });
+    }
+
+    // A segmented database (par.txt in the root): its segments are the local tiers' stores.
+    if segments::is_segmented(&source) {
+        return segments::run(config, opts, &base, tiers, findings);
     }
 
     // The import converts the database in place: the HDB tier that holds it must keep its
@@ -238,19 +246,18 @@ fn sm_state(base: &Path) -> Vec<Finding> {
             return f;
         }
     }
+    // `data/par.txt` alone marks a segmented database (checked in segments.rs, which also
+    // recognises an SM root there by its `<tier>$` lines).
     let root = base.join(plan::ROOT_DIR);
-    let par = base.join(plan::SOURCE_DIR).join("par.txt");
-    for p in [&root, &par] {
-        if p.exists() {
-            f.push(
-                Finding::error(
-                    code::SM_ALREADY,
-                    format!("{} exists: the database looks like it is already in SM (segmented) format", p.display()),
-                )
-                .path(p.display())
-                .hint("there is nothing to import; if this is left over from another tool, move it away and run check again"),
-            );
-        }
+    if root.exists() {
+        f.push(
+            Finding::error(
+                code::SM_ALREADY,
+                format!("{} exists: the database looks like it is already in SM (segmented) format", root.display()),
+            )
+            .path(root.display())
+            .hint("there is nothing to import; if this is left over from another tool, move it away and run check again"),
+        );
     }
     f
 }

@@ -71,6 +71,20 @@ pub mod code {
     pub const VERIFY_SEGMENT: &str = "verify-segment";
     /// The database, the assembly file or an object tier changed since the plan was saved.
     pub const PLAN_DRIFT: &str = "plan-drift";
+    /// Segmented databases (`data/par.txt`): a local `par.txt` entry that cannot be opened.
+    pub const SEGMENT_MISSING: &str = "segment-missing";
+    /// A `par.txt` entry that is the store of no HDB tier, or of several.
+    pub const SEGMENT_NO_TIER: &str = "segment-no-tier";
+    /// A local HDB tier whose store is not listed in `par.txt`.
+    pub const TIER_NOT_SEGMENT: &str = "tier-not-segment";
+    /// A segment inside the root, inside another segment, or holding the baseURI.
+    pub const SEGMENT_NESTED: &str = "segment-nested";
+    /// Something in a segment that is not a date partition directory.
+    pub const SEGMENT_NOT_PARTITION: &str = "segment-not-partition";
+    /// A partition directory in the root of a segmented database, beside `par.txt`.
+    pub const SEGMENT_ROOT_PARTITION: &str = "segment-root-partition";
+    /// A segment on another filesystem than the baseURI (warning: it is converted there).
+    pub const SEGMENT_OTHER_FS: &str = "segment-other-filesystem";
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -637,6 +637,15 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 /// `<base_uri>/data` (the HDB mount's baseURI). The stream and interval mounts sit beside it
 /// (`…/rdb`, `…/idb`).
 pub fn assembly_yaml(spec: &GenSpec, base_uri: &str) -> String {
+    assembly_yaml_tiers(spec, base_uri, &[("recent".to_string(), None)])
+}
+
+/// [`assembly_yaml`] with the given HDB tiers (name, optional `store` URI) in this order.
+pub fn assembly_yaml_tiers(
+    spec: &GenSpec,
+    base_uri: &str,
+    hdb_tiers: &[(String, Option<String>)],
+) -> String {
     let base = base_uri.trim_end_matches('/');
     let parent = match base.rfind('/') {
         Some(i) if !base[..i].ends_with('/') => &base[..i],
@@ -663,17 +672,15 @@ pub fn assembly_yaml(spec: &GenSpec, base_uri: &str) -> String {
         ("hdb", mount("local", base.to_string(), "date")),
     ]);
     let tier = |name: &str, mount: &str| map(vec![("name", s(name)), ("mount", s(mount))]);
-    let elements = map(vec![(
-        "sm",
-        map(vec![(
-            "tiers",
-            Value::Sequence(vec![
-                tier("streaming", "rdb"),
-                tier("interval", "idb"),
-                tier("recent", "hdb"),
-            ]),
-        )]),
-    )]);
+    let mut tiers = vec![tier("streaming", "rdb"), tier("interval", "idb")];
+    for (name, store) in hdb_tiers {
+        let mut pairs = vec![("name", s(name)), ("mount", s("hdb"))];
+        if let Some(store) = store {
+            pairs.push(("store", s(store)));
+        }
+        tiers.push(map(pairs));
+    }
+    let elements = map(vec![("sm", map(vec![("tiers", Value::Sequence(tiers))]))]);
     let mut tables = Mapping::new();
     for t in table_schemas(spec) {
         let cols = t
@@ -707,6 +714,8 @@ pub fn assembly_yaml(spec: &GenSpec, base_uri: &str) -> String {
     ]);
     serde_yaml::to_string(&doc).unwrap_or_default()
 }
+
+pub mod segments;
 
 #[cfg(test)]
 mod tests {

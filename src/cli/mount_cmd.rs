@@ -181,6 +181,7 @@ pub fn mount(
             }
         }
     };
+    announce_store_anchors(&plan);
     match view::run_mount_view(plan, objects, mountpoint, opts) {
         Ok(()) => EXIT_OK,
         Err(e) => {
@@ -234,6 +235,22 @@ fn object_view(
         cache_mb.saturating_mul(1 << 20),
         Some(reopen),
     )))
+}
+
+/// A segmented database's view differs from the committed tree in one detail per segment: the
+/// anchor `stores/<tier>` is a directory in the view, a symlink to the store once committed
+/// (docs/sm-layout.md, "Segmented databases"). Say so, with both.
+fn announce_store_anchors(plan: &crate::plan::Plan) {
+    for s in &plan.stores {
+        eprintln!(
+            "smstage: segment of tier {}: the view shows {}/ as a directory holding the future contents of {} (read from it); the committed tree makes it the symlink {} -> {}",
+            s.tier,
+            s.path,
+            s.dir.display(),
+            s.path,
+            s.link
+        );
+    }
 }
 
 fn indent(text: &str) -> String {

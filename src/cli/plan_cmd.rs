@@ -126,9 +126,30 @@ fn print_text(plan: &Plan) {
             if t.partitions == 1 { "" } else { "s" }
         );
     }
+    for s in &plan.stores {
+        println!(
+            "segment of tier {} (par.txt line {}): converted in place in {}; reached from the root through {} -> {}",
+            s.tier,
+            s.par_entry,
+            s.dir.display(),
+            s.path,
+            s.link
+        );
+    }
     println!("layout:");
     for n in &plan.nodes {
         match &n.kind {
+            NodeKind::Dir if plan.stores.iter().any(|s| s.path == n.path) => {
+                let s = plan.stores.iter().find(|s| s.path == n.path);
+                println!(
+                    "    {} -> {}   (store anchor; the staging view shows it as a directory)",
+                    n.path,
+                    s.map(|s| s.link.as_str()).unwrap_or_default()
+                )
+            }
+            NodeKind::Moved { from, .. } if *from == n.path => {
+                println!("    {}   (kept as is)", n.path)
+            }
             NodeKind::Dir => println!("    {}/", n.path),
             NodeKind::Symlink { target } => println!("    {} -> {target}", n.path),
             NodeKind::File { contents } => {

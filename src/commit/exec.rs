@@ -26,13 +26,15 @@ pub(crate) struct Ctx {
     pub mode: ReplicaMode,
     pub preexisting: BTreeSet<String>,
     pub sync: SyncMode,
-    /// A directory on each filesystem the commit writes to (`B`, `B/<source>`), for syncfs.
+    /// A directory on each filesystem the commit writes to (`B`, `B/<source>`, each segment
+    /// store), for syncfs.
     pub roots: Vec<PathBuf>,
 }
 
 impl Ctx {
     pub fn from_header(h: &JournalHeader) -> Ctx {
-        let roots = vec![h.base.clone(), h.base.join(&h.source)];
+        let mut roots = vec![h.base.clone(), h.base.join(&h.source)];
+        roots.extend(h.stores.iter().cloned());
         Ctx {
             // Resolved once: the filesystems do not change under a running commit.
             sync: SyncMode::from_env().resolve(&roots),
@@ -328,7 +330,11 @@ fn preflight(
             data.display()
         )));
     }
-    for name in [plan.root.clone(), staging_name(&plan.root)] {
+    let mut must_be_absent = vec![plan.root.clone(), staging_name(&plan.root)];
+    if !plan.stores.is_empty() {
+        must_be_absent.push(crate::plan::STORES_DIR.to_string());
+    }
+    for name in must_be_absent {
         if kind(&base.join(&name))? != Kind::Absent {
             return Err(CommitError::Preflight(format!(
                 "{} already exists (and no journal says smstage created it)",
@@ -339,7 +345,7 @@ fn preflight(
     let mut covered: BTreeSet<String> = BTreeSet::new();
     for n in &plan.nodes {
         if let NodeKind::Moved { from, is_dir } = &n.kind {
-            let k = kind(&base.join(from))?;
+            let k = kind(&super::segments::original_path(plan, from))?;
             let ok = if *is_dir {
                 k == Kind::Dir
             } else {
@@ -386,6 +392,8 @@ fn preflight(
         })
         .collect();
     let mut dir_times = vec![(plan.source.clone(), times_of(&dmd))];
+    // Segmented: each store must hold exactly the partitions the plan moves.
+    dir_times.extend(super::segments::preflight_stores(plan, &covered)?);
     for e in fs::read_dir(&data).map_err(io_err("readdir", &data))? {
         let e = e.map_err(io_err("readdir", &data))?;
         let rel = format!("{}/{}", plan.source, e.file_name().to_string_lossy());
@@ -431,6 +439,7 @@ fn preflight(
         dir_times,
         created_unix: now_unix(),
         plan_id: opts.plan_id.clone(),
+        stores: plan.stores.iter().map(|s| s.dir.clone()).collect(),
     })
 }
 
@@ -489,6 +498,9 @@ pub(crate) fn run_commit(plan: &Plan, opts: &CommitOptions) -> Result<CommitRepo
     let base = plan.base.clone();
     ensure_writable(&base)?;
     ensure_writable(&base.join(&plan.source))?;
+    for store in &plan.stores {
+        ensure_writable(&store.dir)?;
+    }
     let sm = smstage_dir(&base);
     fs::create_dir_all(&sm).map_err(io_err("mkdir", &sm))?;
     let lock = Lock::acquire(&sm.join("lock"))?;

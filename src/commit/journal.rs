@@ -49,6 +49,10 @@ pub struct JournalHeader {
     /// written before plan files existed.
     #[serde(default)]
     pub plan_id: Option<String>,
+    /// Segmented databases: the absolute directories of the segment stores, written in place
+    /// on their own filesystems (synced by the barrier, checked writable). Absent otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stores: Vec<PathBuf>,
 }
 
 impl JournalHeader {
@@ -474,6 +478,7 @@ mod tests {
             dir_times: vec![],
             created_unix: 0,
             plan_id: Some("0f".into()),
+            stores: vec![],
         }
     }
 

@@ -7,6 +7,7 @@ mod fsutil;
 mod journal;
 mod lock;
 mod rollback;
+mod segments;
 mod status;
 mod steps;
 

@@ -190,6 +190,9 @@ pub(crate) fn run_rollback(
     let mut journal = Journal::open(&jpath)?;
     check_identity(&journal.header, base, &jpath)?;
     ensure_writable(&base.join(&journal.header.source))?;
+    for store in &journal.header.stores {
+        ensure_writable(store)?;
+    }
     let stale_lock_pid = lock.took_over.as_ref().map(|h| h.pid);
     if journal.replay.state == Some(JournalState::RolledBack) {
         return Ok(RollbackReport {
@@ -200,7 +203,11 @@ pub(crate) fn run_rollback(
         });
     }
     let ctx = Ctx::from_header(&journal.header);
-    let n = undo_all(&mut journal, &ctx, opts.progress, opts.fault)?;
+    // SMSTAGE_CRASH_IN_ROLLBACK (docs/journal.md) reaches the binary's rollback too.
+    let fault = opts
+        .fault
+        .or_else(|| Fault::from_env().filter(|f| matches!(f, Fault::CrashInRollback(_))));
+    let n = undo_all(&mut journal, &ctx, opts.progress, fault)?;
     Ok(RollbackReport {
         already_rolled_back: false,
         steps_undone: n,

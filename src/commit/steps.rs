@@ -6,7 +6,7 @@
 
 use super::fsutil::{normalize, parent_of, relative};
 use super::CommitError;
-use crate::plan::{NodeKind, Plan};
+use crate::plan::{NodeKind, Plan, STORES_DIR};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -87,6 +87,9 @@ pub fn wave_lens(waves: &[Vec<Step>]) -> Vec<usize> {
 /// that wave `i` holds every partition's `i`-th kind of step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Slot {
+    /// Segmented databases: `stores/` (depth 0), then each store's anchor symlink (depth 1),
+    /// durable before anything points through them.
+    Anchor(usize),
     StagingDir(usize),
     StagingEntry,
     Publish,
@@ -124,13 +127,27 @@ pub fn waves(plan: &Plan) -> Result<Vec<Vec<Step>>, CommitError> {
     let staging = staging_name(root);
     let to_staging = |p: &str| format!("{staging}{}", &p[root.len()..]);
 
+    // The directories partitions move inside: the source, or (segmented databases) each
+    // store's anchor. A partition never leaves the one it starts in.
+    let anchors: Vec<&str> = plan.stores.iter().map(|s| s.path.as_str()).collect();
+    for a in &anchors {
+        if parent_of(a) != STORES_DIR {
+            return Err(bad(format!("store anchor {a} is not inside {STORES_DIR}/")));
+        }
+    }
+    let containers: Vec<&str> = std::iter::once(src)
+        .chain(anchors.iter().copied())
+        .collect();
+    let container_of = |p: &str| containers.iter().copied().find(|c| under(p, c));
+
     // Local partitions by their final location.
     let mut parts: BTreeMap<String, &str> = BTreeMap::new();
     for p in &plan.partitions {
         if let Some(to) = &p.to {
-            if !under(&p.from, src) || parent_of(&p.from) != src || !under(to, src) {
+            let home = container_of(&p.from);
+            if home.is_none_or(|c| parent_of(&p.from) != c || !under(to, c)) {
                 return Err(bad(format!(
-                    "partition {} moves {} to {to}: both must be inside {src}/",
+                    "partition {} moves {} to {to}: both must be inside {src}/ or inside one store anchor",
                     p.date, p.from
                 )));
             }
@@ -211,9 +228,29 @@ pub fn waves(plan: &Plan) -> Result<Vec<Vec<Step>>, CommitError> {
                     );
                 }
             }
-        } else if under(path, src) {
+        } else if !anchors.is_empty() && path == STORES_DIR {
+            if node.kind != NodeKind::Dir {
+                return Err(bad(format!("{path} must be a directory node")));
+            }
+            put(Slot::Anchor(0), Step::Mkdir { path: path.into() });
+        } else if let Some(store) = plan.stores.iter().find(|s| s.path == path) {
+            // The plan shows the anchor as a directory (what the view renders); committed, it
+            // is a symlink to the store, through which every later step reaches the segment.
+            if node.kind != NodeKind::Dir {
+                return Err(bad(format!("store anchor {path} must be a directory node")));
+            }
+            put(
+                Slot::Anchor(1),
+                Step::Symlink {
+                    path: path.into(),
+                    target: store.link.clone(),
+                },
+            );
+        } else if let Some(home) = container_of(path) {
             match &node.kind {
-                NodeKind::Dir if path == src => {}
+                NodeKind::Dir if path == home => {}
+                // An original entry that keeps its place (a segmented root's par.txt).
+                NodeKind::Moved { from, .. } if from == path && parent_of(path) == src => {}
                 NodeKind::Dir => src_dirs.push(path),
                 NodeKind::Moved { from, is_dir: true }
                     if parts.get(path) == Some(&from.as_str()) =>
@@ -222,7 +259,7 @@ pub fn waves(plan: &Plan) -> Result<Vec<Vec<Step>>, CommitError> {
                 }
                 other => {
                     return Err(bad(format!(
-                        "unsupported node {path} ({other:?}) inside the source {src}/"
+                        "unsupported node {path} ({other:?}) inside the source {home}/"
                     )))
                 }
             }
@@ -390,6 +427,7 @@ pub(crate) mod tests {
             }],
             partitions,
             nodes,
+            stores: Vec::new(),
         }
     }
 

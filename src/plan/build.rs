@@ -60,6 +60,8 @@ pub enum PlanError {
     UnknownTier { date: String, tier: String },
     #[error("root entry data/{name} would clash with the generated {generated} in the new root; rename or remove it")]
     NameClash { name: String, generated: String },
+    #[error("local tier {tier} (store {store}) is no segment of the database: in a segmented database every local HDB tier's store must be a directory listed in data/par.txt; add it to par.txt or remove the tier")]
+    NotASegment { tier: String, store: String },
 }
 
 pub fn segment_dir_name(tier: &str) -> String {
@@ -205,6 +207,7 @@ pub fn build(input: &PlanInput) -> Result<Plan, PlanError> {
         tiers,
         partitions,
         nodes,
+        stores: Vec::new(),
     })
 }
 

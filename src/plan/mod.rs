@@ -4,7 +4,9 @@ mod build;
 pub mod fingerprint;
 mod model;
 pub mod saved;
+mod segmented;
 
 pub use build::*;
 pub use model::*;
 pub use saved::SavedPlan;
+pub use segmented::*;

@@ -27,6 +27,32 @@ pub struct Plan {
     /// Every entry of the future tree that is not inside a moved subtree, parents first,
     /// sorted by path.
     pub nodes: Vec<Node>,
+    /// Segmented databases only (empty, and absent from the JSON, otherwise): the tier stores
+    /// that are segments of the original, each reached from `base` through an anchor.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stores: Vec<PlanStore>,
+}
+
+/// A local tier whose store is one segment of a segmented database (docs/sm-layout.md,
+/// "Segmented databases"). Its partitions are converted inside the store, on the store's own
+/// filesystem; the root reaches them through the anchor `path`.
+///
+/// The anchor is the one place where the committed tree and the staging view differ: the
+/// commit makes `path` a symlink to `link`, the view shows `path` as a directory holding the
+/// store's future contents (a symlink out of the mount would resolve outside the view, to a
+/// tree that does not exist before the commit). The plan's node at `path` is a `dir`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanStore {
+    pub tier: String,
+    /// The anchor, relative to `base` (`stores/<tier>`).
+    pub path: String,
+    /// Absolute path of the store (the segment directory, symlinks resolved).
+    pub dir: PathBuf,
+    /// Target of the committed anchor symlink: relative when the store is inside `base` (the
+    /// tree stays relocatable), else the absolute `dir`.
+    pub link: String,
+    /// The `par.txt` line of the original root that names this segment, as written.
+    pub par_entry: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -38,6 +38,10 @@ impl OrigKind {
 pub struct Origin {
     base: PathBuf,
     base_fd: OwnedFd,
+    /// Segmented databases: view paths below each anchor (`stores/<tier>`) are read beneath
+    /// that store's own directory (which lies outside the base, or behind no name yet), with
+    /// the same rules: no `..`, no symlink followed.
+    stores: Vec<(PathBuf, OwnedFd)>,
 }
 
 /// Rejects absolute paths and `.`/`..` components: plan paths and names must be plain.
@@ -72,7 +76,32 @@ impl Origin {
         Ok(Origin {
             base: base.to_path_buf(),
             base_fd,
+            stores: Vec::new(),
         })
+    }
+
+    /// [`Origin::open`], plus a handle on each store directory `dir`, answering for the view
+    /// paths below `anchor` (relative to the base).
+    pub fn open_with_stores(base: &Path, stores: &[(PathBuf, PathBuf)]) -> io::Result<Origin> {
+        let mut origin = Origin::open(base)?;
+        for (anchor, dir) in stores {
+            if !plain_relative(anchor) || anchor.as_os_str().is_empty() {
+                return Err(io::Error::from_raw_os_error(libc::EINVAL));
+            }
+            let store = Origin::open(dir)?;
+            origin.stores.push((anchor.clone(), store.base_fd));
+        }
+        Ok(origin)
+    }
+
+    /// The directory handle `rel` is read beneath, and `rel` relative to it.
+    fn resolve<'a>(&'a self, rel: &'a Path) -> (&'a OwnedFd, &'a Path) {
+        for (anchor, fd) in &self.stores {
+            if let Ok(rest) = rel.strip_prefix(anchor) {
+                return (fd, rest);
+            }
+        }
+        (&self.base_fd, rel)
     }
 
     pub fn base(&self) -> &Path {
@@ -85,6 +114,11 @@ impl Origin {
         Ok(Origin {
             base: self.base.clone(),
             base_fd: self.base_fd.try_clone()?,
+            stores: self
+                .stores
+                .iter()
+                .map(|(a, fd)| Ok((a.clone(), fd.try_clone()?)))
+                .collect::<io::Result<_>>()?,
         })
     }
 
@@ -93,6 +127,7 @@ impl Origin {
         if !plain_relative(rel) {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
         }
+        let (dir_fd, rel) = self.resolve(rel);
         let rel = if rel.as_os_str().is_empty() {
             Path::new(".")
         } else {
@@ -108,7 +143,7 @@ impl Origin {
         let ret = unsafe {
             libc::syscall(
                 libc::SYS_openat2,
-                self.base_fd.as_raw_fd(),
+                dir_fd.as_raw_fd(),
                 c.as_ptr(),
                 &how as *const libc::open_how,
                 std::mem::size_of::<libc::open_how>(),
@@ -122,11 +157,15 @@ impl Origin {
         if err.raw_os_error() != Some(libc::ENOSYS) {
             return Err(err);
         }
-        self.open_beneath_fallback(rel, flags)
+        Self::open_beneath_fallback(dir_fd, rel, flags)
     }
 
     /// Pre-openat2 kernels: walk the components with O_NOFOLLOW, one openat per step.
-    fn open_beneath_fallback(&self, rel: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
+    fn open_beneath_fallback(
+        dir_fd: &OwnedFd,
+        rel: &Path,
+        flags: libc::c_int,
+    ) -> io::Result<OwnedFd> {
         let comps: Vec<&OsStr> = rel
             .components()
             .filter_map(|c| match c {
@@ -135,7 +174,7 @@ impl Origin {
             })
             .collect();
         // SAFETY: duplicating our own valid fd.
-        let mut cur = unsafe { OwnedFd::from_raw_fd(check(libc::dup(self.base_fd.as_raw_fd()))?) };
+        let mut cur = unsafe { OwnedFd::from_raw_fd(check(libc::dup(dir_fd.as_raw_fd()))?) };
         for (i, comp) in comps.iter().enumerate() {
             let last = i + 1 == comps.len();
             let f = if last {

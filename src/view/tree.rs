@@ -295,9 +295,16 @@ impl Tree {
     /// The tree of `plan` plus, in validation mode, the object tiers shown as local segments
     /// (their inodes follow the plan's nodes) and the view's own `par.txt`.
     pub fn build(plan: &Plan, objects: Option<&ObjectView>) -> Result<Tree, ViewError> {
-        let origin = Origin::open(&plan.base).map_err(|source| ViewError::Original {
-            path: plan.base.clone(),
-            source,
+        let stores: Vec<(PathBuf, PathBuf)> = plan
+            .stores
+            .iter()
+            .map(|s| (PathBuf::from(&s.path), s.dir.clone()))
+            .collect();
+        let origin = Origin::open_with_stores(&plan.base, &stores).map_err(|source| {
+            ViewError::Original {
+                path: plan.base.clone(),
+                source,
+            }
         })?;
         let base_st = origin
             .lstat(Path::new(""))
