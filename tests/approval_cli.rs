@@ -401,3 +401,62 @@ fn approval_plan_id_in_journal_status_and_plain_commit() {
     );
     assert_eq!(status(&c)["plan_id"], expected.as_str());
 }
+
+/// A segmented database's segments outside `<baseURI>/data` are converted where they lie, so
+/// the fingerprint covers them: a column rewritten in such a segment after the plan was saved
+/// is drift, and nothing anywhere changes.
+#[test]
+fn approval_drift_in_a_segment_outside_the_database_is_refused() {
+    let b = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let (s1, s2) = (outside.path().join("seg1"), outside.path().join("seg2"));
+    let out = smstage(&[
+        "gen",
+        "--out",
+        b.path().to_str().unwrap(),
+        "--partitions",
+        "4",
+        "--tables",
+        "1",
+        "--rows",
+        "20",
+        "--segments",
+        "2",
+        "--segment-dir",
+        s1.to_str().unwrap(),
+        "--segment-dir",
+        s2.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let base = Base { dir: b };
+    let (file, _) = save(&base, "seg", None);
+    let saved: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&file).unwrap()).unwrap();
+    let segs = saved["fingerprint"]["segments"].as_array().unwrap();
+    assert_eq!(segs.len(), 2, "both segments are fingerprinted");
+
+    // Rewrite one column of the second segment in place (same inode, new size).
+    let part = first_partition(&s2);
+    let t = tables_in(&part)[0].clone();
+    let col = t.join(dotd(&t)[0].clone());
+    let mut bytes = fs::read(&col).unwrap();
+    bytes.extend([0u8; 8]);
+    fs::write(&col, bytes).unwrap();
+
+    let before = (manifest(base.path()), manifest(&s1), manifest(&s2));
+    let out = commit_plan(&file);
+    assert_eq!(out.code, 1, "{}", out.all());
+    let lines = drift_lines(&out);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(col.to_str().unwrap()) && l.contains("size")),
+        "no size drift named for {}:\n{}",
+        col.display(),
+        out.all()
+    );
+    assert_eq!(
+        before,
+        (manifest(base.path()), manifest(&s1), manifest(&s2))
+    );
+}

@@ -259,15 +259,30 @@ pub struct ApprovedFiles {
 impl ApprovedFiles {
     pub fn of(saved: &SavedPlan) -> ApprovedFiles {
         let source = Path::new(&saved.plan.source);
+        let stamp = |e: &crate::plan::fingerprint::FsEntry| (e.size, e.mtime_ns, e.inode);
+        let mut files: HashMap<PathBuf, (u64, i64, u64)> = saved
+            .fingerprint
+            .entries
+            .iter()
+            .filter(|e| e.kind == FsKind::File)
+            .map(|e| (source.join(&e.path), stamp(e)))
+            .collect();
+        // The view reads a segment's files beneath its anchor (`stores/<tier>`).
+        for seg in &saved.fingerprint.segments {
+            let Some(store) = saved.plan.stores.iter().find(|s| s.dir == seg.dir) else {
+                continue;
+            };
+            let anchor = Path::new(&store.path);
+            files.extend(
+                seg.entries
+                    .iter()
+                    .filter(|e| e.kind == FsKind::File)
+                    .map(|e| (anchor.join(&e.path), stamp(e))),
+            );
+        }
         ApprovedFiles {
             plan_id: saved.plan_id.clone(),
-            files: saved
-                .fingerprint
-                .entries
-                .iter()
-                .filter(|e| e.kind == FsKind::File)
-                .map(|e| (source.join(&e.path), (e.size, e.mtime_ns, e.inode)))
-                .collect(),
+            files,
         }
     }
 
@@ -325,6 +340,7 @@ mod tests {
             },
             entries,
             objects: vec![],
+            segments: Vec::new(),
         };
         let approved = ApprovedFiles::of(&SavedPlan::new(plan, fp));
         let stat = |rel: &str| {

@@ -5,7 +5,7 @@ use super::ApprovalError;
 use crate::config::{AssemblyConfig, StoreUri};
 use crate::plan::fingerprint::{
     compare_entry, ConfigStamp, Drift, DriftWhat, Fingerprint, FsEntry, FsKind, ObjectStamp,
-    DATABASE_ENTRY, FINGERPRINT_VERSION,
+    SegmentStamp, DATABASE_ENTRY, FINGERPRINT_VERSION,
 };
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
@@ -158,6 +158,7 @@ pub fn take(
 ) -> Result<Fingerprint, ApprovalError> {
     let database = cfg.hdb_base_dir()?.join(crate::plan::SOURCE_DIR);
     let (entries, dev, ino) = database_entries(&database)?;
+    let segments = segment_stamps(&database)?;
     let objects = object_stamps(cfg, s3)?;
     Ok(Fingerprint {
         version: FINGERPRINT_VERSION,
@@ -171,7 +172,31 @@ pub fn take(
         },
         entries,
         objects,
+        segments,
     })
+}
+
+/// The segments a segmented database's `par.txt` lists outside its directory (those inside
+/// are walked with it), each with all its entries. Lines kdb+ cannot open are left to the
+/// checks, which refuse them.
+fn segment_stamps(database: &Path) -> Result<Vec<SegmentStamp>, ApprovalError> {
+    let Ok(text) = fs::read_to_string(database.join("par.txt")) else {
+        return Ok(Vec::new());
+    };
+    let inside = fs::canonicalize(database).unwrap_or_else(|_| database.to_path_buf());
+    let mut out: Vec<SegmentStamp> = Vec::new();
+    for seg in crate::verify::parse_par_txt(database, &text) {
+        let Some(dir) = seg.dir.and_then(|d| fs::canonicalize(d).ok()) else {
+            continue;
+        };
+        if dir.starts_with(&inside) || out.iter().any(|s| s.dir == dir) {
+            continue;
+        }
+        let (entries, _, _) = database_entries(&dir)?;
+        out.push(SegmentStamp { dir, entries });
+    }
+    out.sort_by(|a, b| a.dir.cmp(&b.dir));
+    Ok(out)
 }
 
 /// The mount's quick check: one `lstat` per directory and per top-level entry of the saved
@@ -180,12 +205,22 @@ pub fn take(
 /// catches when the file is first opened); only a directory whose mtime moved is listed, to
 /// name what was added or removed in it.
 pub fn stat_structural(saved: &Fingerprint) -> Vec<Drift> {
-    let structural: Vec<&FsEntry> = saved.entries.iter().filter(|e| e.is_structural()).collect();
+    let mut out = stat_structural_in(&saved.database, &saved.entries);
+    // A segment's data is converted where it lies: it is checked like the root.
+    for seg in &saved.segments {
+        out.extend(stat_structural_in(&seg.dir, &seg.entries));
+    }
+    out
+}
+
+/// [`stat_structural`] of one tree: the entries of `saved` (sorted), rooted at `root`.
+fn stat_structural_in(root: &Path, saved: &[FsEntry]) -> Vec<Drift> {
+    let structural: Vec<&FsEntry> = saved.iter().filter(|e| e.is_structural()).collect();
     let abs_of = |rel: &str| {
         if rel == DATABASE_ENTRY {
-            saved.database.clone()
+            root.to_path_buf()
         } else {
-            saved.database.join(rel)
+            root.join(rel)
         }
     };
     let per_entry: Vec<(&FsEntry, Vec<Drift>)> = crate::io_pool::install(|| {
@@ -214,7 +249,7 @@ pub fn stat_structural(saved: &Fingerprint) -> Vec<Drift> {
     if !moved_dirs.is_empty() {
         let wanted: BTreeSet<&str> = moved_dirs.iter().copied().collect();
         let mut children: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
-        for e in &saved.entries {
+        for e in saved {
             if wanted.contains(e.parent()) {
                 let name = e.path.rsplit('/').next().unwrap_or(&e.path).to_string();
                 children.entry(e.parent()).or_default().insert(name);
@@ -246,9 +281,8 @@ pub fn stat_structural(saved: &Fingerprint) -> Vec<Drift> {
                 };
                 // Structural entries that went are reported by their own lstat.
                 let structural = saved
-                    .entries
                     .binary_search_by(|e| e.path.as_bytes().cmp(rel.as_bytes()))
-                    .is_ok_and(|i| saved.entries[i].is_structural());
+                    .is_ok_and(|i| saved[i].is_structural());
                 if !structural {
                     out.push(Drift {
                         path: abs.join(name).display().to_string(),

@@ -34,6 +34,20 @@ pub struct Fingerprint {
     pub entries: Vec<FsEntry>,
     /// Every object of every object tier of the HDB mount, sorted by tier then key.
     pub objects: Vec<ObjectStamp>,
+    /// Segmented databases: each segment `par.txt` lists outside the database directory, with
+    /// every entry below it (absent for a plain database, so its plan files are unchanged).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<SegmentStamp>,
+}
+
+/// One segment of a segmented database that lies outside the database directory: its data is
+/// converted in place there, so a change to it is drift like a change in the root.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentStamp {
+    /// Absolute path of the segment directory (symlinks resolved).
+    pub dir: PathBuf,
+    /// Every entry below it, and the directory itself as `.`, as in [`Fingerprint::entries`].
+    pub entries: Vec<FsEntry>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -244,23 +258,52 @@ pub fn diff(saved: &Fingerprint, now: &Fingerprint) -> Vec<Drift> {
             ),
         });
     }
-    out.extend(diff_entries(saved, now));
+    out.extend(diff_entries(
+        &saved.database,
+        &saved.entries,
+        &now.database,
+        &now.entries,
+    ));
+    for seg in &saved.segments {
+        match now.segments.iter().find(|n| n.dir == seg.dir) {
+            Some(n) => out.extend(diff_entries(&seg.dir, &seg.entries, &n.dir, &n.entries)),
+            None => out.push(Drift {
+                path: seg.dir.display().to_string(),
+                what: DriftWhat::Removed,
+                detail: "this segment is no longer listed in par.txt".to_string(),
+            }),
+        }
+    }
+    for n in &now.segments {
+        if !saved.segments.iter().any(|s| s.dir == n.dir) {
+            out.push(Drift {
+                path: n.dir.display().to_string(),
+                what: DriftWhat::Added,
+                detail: "a segment newly listed in par.txt".to_string(),
+            });
+        }
+    }
     out.extend(diff_objects(&saved.objects, &now.objects));
     out
 }
 
-fn abs_of(fp: &Fingerprint, rel: &str) -> String {
+/// The absolute path of entry `rel` of the tree rooted at `root`.
+pub fn abs_in(root: &std::path::Path, rel: &str) -> String {
     if rel == DATABASE_ENTRY {
-        fp.database.display().to_string()
+        root.display().to_string()
     } else {
-        fp.database.join(rel).display().to_string()
+        root.join(rel).display().to_string()
     }
 }
 
-fn diff_entries(saved: &Fingerprint, now: &Fingerprint) -> Vec<Drift> {
-    let old: BTreeMap<&str, &FsEntry> =
-        saved.entries.iter().map(|e| (e.path.as_str(), e)).collect();
-    let new: BTreeMap<&str, &FsEntry> = now.entries.iter().map(|e| (e.path.as_str(), e)).collect();
+fn diff_entries(
+    saved_root: &std::path::Path,
+    saved: &[FsEntry],
+    now_root: &std::path::Path,
+    now: &[FsEntry],
+) -> Vec<Drift> {
+    let old: BTreeMap<&str, &FsEntry> = saved.iter().map(|e| (e.path.as_str(), e)).collect();
+    let new: BTreeMap<&str, &FsEntry> = now.iter().map(|e| (e.path.as_str(), e)).collect();
     // Directories whose own entries changed: their mtime drift is explained by those.
     let mut touched: BTreeSet<&str> = BTreeSet::new();
     let mut out = Vec::new();
@@ -271,7 +314,7 @@ fn diff_entries(saved: &Fingerprint, now: &Fingerprint) -> Vec<Drift> {
                 continue; // inside an added directory: that directory is the difference
             }
             out.push(Drift {
-                path: abs_of(now, path),
+                path: abs_in(now_root, path),
                 what: DriftWhat::Added,
                 detail: format!("a new {} ({} bytes)", e.kind, e.size),
             });
@@ -283,11 +326,11 @@ fn diff_entries(saved: &Fingerprint, now: &Fingerprint) -> Vec<Drift> {
             None => {
                 touched.insert(e.parent());
                 if new.contains_key(e.parent()) || e.parent().is_empty() {
-                    per_path.push((*path, compare_entry(&abs_of(saved, path), e, None)));
+                    per_path.push((*path, compare_entry(&abs_in(saved_root, path), e, None)));
                 }
             }
             Some(n) => {
-                let drifts = compare_entry(&abs_of(saved, path), e, Some(n));
+                let drifts = compare_entry(&abs_in(saved_root, path), e, Some(n));
                 if drifts
                     .iter()
                     .any(|d| matches!(d.what, DriftWhat::Inode | DriftWhat::Kind))
@@ -373,6 +416,7 @@ mod tests {
             },
             entries,
             objects: vec![],
+            segments: Vec::new(),
         }
     }
 

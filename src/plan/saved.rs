@@ -175,6 +175,7 @@ mod tests {
                 target: None,
             }],
             objects: vec![],
+            segments: Vec::new(),
         };
         SavedPlan::new(plan, fp)
     }
