@@ -1,5 +1,5 @@
-//! Every real database under ../shared/fixtures/real through `schema`, `check --deep` and
-//! `plan`: each gets its verdict for the reason in `common::corpus::CORPUS`, exactly those
+//! Every real database under ../shared/fixtures/real through `schema`, `check --deep`,
+//! `plan` and `verify --deep`: each gets its verdict for the reason in `common::corpus::CORPUS`, exactly those
 //! findings, and not one byte of it changes. (The view, commit and rollback of the same
 //! corpus are in mount-tests/corpus_tests.rs.)
 
@@ -81,6 +81,18 @@ fn every_real_database_gets_its_verdict_for_the_right_reason() {
                 "{}: every date partition is planned",
                 e.name
             );
+        }
+        // `verify` loads the database as `\\l` does, without the configuration: the same
+        // verdict (the fixtures' blockers are all about loading, none about the schema).
+        let v = smstage(&["verify", b.data().to_str().unwrap(), "--deep"]);
+        if v.code != e.exit {
+            failures.push(format!(
+                "{}: verify exit {} (want {}): {}",
+                e.name,
+                v.code,
+                e.exit,
+                v.all()
+            ));
         }
         assert_eq!(
             before,
