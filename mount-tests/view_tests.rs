@@ -786,6 +786,30 @@ fn no_open_mode_serves_the_plan_keeps_the_page_cache_and_maps() {
     h.unmount().unwrap();
 }
 
+/// Absent names are cached by the kernel as negative entries: probing for a file that is not
+/// there (q looks for `col#`, `.d`, `par.txt`) reaches the server once per name.
+#[test]
+fn absent_names_are_answered_once_then_cached_by_the_kernel() {
+    if !fuse_ready() {
+        return;
+    }
+    let f = fixture();
+    let h = view::spawn(plan_for(&f.base), &f.mnt, &MountOptions::default(), true).unwrap();
+    let s = h.stats();
+    let absent = f.mnt.join("db/hdb$/2024.01.02/trade/price#");
+    let present = f.mnt.join("db/hdb$/2024.01.02/trade/price");
+    for _ in 0..3 {
+        let e = std::fs::symlink_metadata(&absent).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+        assert!(std::fs::symlink_metadata(&present).is_ok());
+    }
+    assert_eq!(s.negative_lookups.load(Ordering::Relaxed), 1);
+    // Opening it fails the same way, from the cached negative entry.
+    assert_eq!(errno_of(std::fs::File::open(&absent)), libc::ENOENT);
+    assert_eq!(s.negative_lookups.load(Ordering::Relaxed), 1);
+    h.unmount().unwrap();
+}
+
 /// Pages of `path` in the page cache (mincore of a fresh mapping: mapping faults nothing in).
 fn resident_pages(path: &Path) -> usize {
     let f = std::fs::File::open(path).unwrap();

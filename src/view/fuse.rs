@@ -38,6 +38,8 @@ pub struct ViewStats {
     /// FLUSH and OPENDIR requests that reached the server (answered ENOSYS: at most one each).
     pub flush_requests: AtomicU64,
     pub opendir_requests: AtomicU64,
+    /// LOOKUPs of names the view does not hold (each answered as a cached negative entry).
+    pub negative_lookups: AtomicU64,
     /// The cross-file readahead (files advised, files skipped).
     pub readahead: Arc<ReadaheadStats>,
 }
@@ -119,6 +121,27 @@ fn file_attr(a: &Attr) -> FileAttr {
         gid: a.gid,
         rdev: 0,
         blksize: a.blksize,
+        flags: 0,
+    }
+}
+
+/// The attributes of a negative entry: only the node id (0) matters to the kernel.
+fn negative_attr() -> FileAttr {
+    FileAttr {
+        ino: INodeNo(0),
+        size: 0,
+        blocks: 0,
+        atime: std::time::UNIX_EPOCH,
+        mtime: std::time::UNIX_EPOCH,
+        ctime: std::time::UNIX_EPOCH,
+        crtime: std::time::UNIX_EPOCH,
+        kind: FileType::RegularFile,
+        perm: 0,
+        nlink: 0,
+        uid: 0,
+        gid: 0,
+        rdev: 0,
+        blksize: 0,
         flags: 0,
     }
 }
@@ -345,6 +368,14 @@ impl Filesystem for ViewFs {
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         match self.tree.lookup(parent.0, name) {
             Ok(a) => reply.entry(&TTL, &file_attr(&a), Generation(0)),
+            // A name the view does not hold never appears (the view serves a plan, and its
+            // listings are frozen once served): answer with node id 0, which the kernel keeps
+            // as a negative dentry for the TTL, so probing for absent files (`col#`, `.d` of
+            // a directory that is not a table, `par.txt`) stays in the kernel after the first.
+            Err(e) if e.0 == libc::ENOENT => {
+                self.stats.negative_lookups.fetch_add(1, Ordering::Relaxed);
+                reply.entry(&TTL, &negative_attr(), Generation(0))
+            }
             Err(e) => reply.error(errno(e)),
         }
     }
