@@ -188,26 +188,34 @@ pub fn object_inventory(
 pub fn plan_input(base: &Path, inv: &Inventory, tiers: Vec<TierInput>) -> PlanInput {
     PlanInput {
         base: base.to_path_buf(),
-        root_entries: inv
-            .root
-            .iter()
-            .map(|r| RootEntry {
-                name: r.name.clone(),
-                is_dir: r.is_dir(),
-            })
-            .collect(),
+        root_entries: root_entries(inv),
         tiers,
         local_partitions: inv.partitions.iter().map(|p| p.date.clone()).collect(),
-        object_partitions: inv
-            .object_tiers
-            .iter()
-            .flat_map(|t| {
-                t.partitions
-                    .iter()
-                    .map(|p| (p.date.clone(), t.name.clone()))
-            })
-            .collect(),
+        object_partitions: object_partitions(inv),
     }
+}
+
+/// The root's entries as the planner moves them.
+pub(crate) fn root_entries(inv: &Inventory) -> Vec<RootEntry> {
+    inv.root
+        .iter()
+        .map(|r| RootEntry {
+            name: r.name.clone(),
+            is_dir: r.is_dir(),
+        })
+        .collect()
+}
+
+/// (date, tier) of every partition of the object tiers.
+pub(crate) fn object_partitions(inv: &Inventory) -> Vec<(String, String)> {
+    inv.object_tiers
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (p.date.clone(), t.name.clone()))
+        })
+        .collect()
 }
 
 /// Signs that the database was already imported, or that an import is under way.

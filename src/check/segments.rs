@@ -8,9 +8,7 @@ use crate::config::{AssemblyConfig, StoreUri};
 use crate::dates::{classify, PartitionName};
 use crate::finding::{code, Finding, Report};
 use crate::inventory::{self, Inventory, RootMode};
-use crate::plan::{
-    self, PlanError, RootEntry, SegmentInput, SegmentedInput, TierInput, TierKind, STORES_DIR,
-};
+use crate::plan::{self, PlanError, SegmentInput, SegmentedInput, TierInput, TierKind, STORES_DIR};
 use crate::verify::parse_par_txt;
 use std::collections::BTreeMap;
 use std::fs;
@@ -455,25 +453,10 @@ pub(super) fn run(
 
     let input = SegmentedInput {
         base: base.to_path_buf(),
-        root_entries: inv
-            .root
-            .iter()
-            .map(|r| RootEntry {
-                name: r.name.clone(),
-                is_dir: r.is_dir(),
-            })
-            .collect(),
+        root_entries: super::root_entries(&inv),
         tiers,
         segments,
-        object_partitions: inv
-            .object_tiers
-            .iter()
-            .flat_map(|t| {
-                t.partitions
-                    .iter()
-                    .map(|p| (p.date.clone(), t.name.clone()))
-            })
-            .collect(),
+        object_partitions: super::object_partitions(&inv),
     };
     let plan = match plan::build_segmented(&input) {
         Ok(p) => Some(p),

@@ -83,19 +83,7 @@ pub fn build(input: &PlanInput) -> Result<Plan, PlanError> {
     for date in &input.local_partitions {
         claim(&mut owner, date, &primary.name)?;
     }
-    for (date, tier) in &input.object_partitions {
-        let known = input
-            .tiers
-            .iter()
-            .any(|t| &t.name == tier && t.kind == TierKind::Object);
-        if !known {
-            return Err(PlanError::UnknownTier {
-                date: date.clone(),
-                tier: tier.clone(),
-            });
-        }
-        claim(&mut owner, date, tier)?;
-    }
+    claim_object_partitions(&mut owner, &input.tiers, &input.object_partitions)?;
 
     let mut tiers = Vec::new();
     let mut par_txt = String::new();
@@ -137,11 +125,59 @@ pub fn build(input: &PlanInput) -> Result<Plan, PlanError> {
         }
     }
 
-    for entry in &input.root_entries {
-        if let Some(generated) = generated_names.iter().find(|g| **g == entry.name) {
+    move_root_entries(&input.root_entries, &generated_names, &mut nodes)?;
+    let partitions = place_partitions(&owner, &input.tiers, &mut nodes, |tier| {
+        (tier == primary.name).then(|| (SOURCE_DIR.to_string(), VERSIONS_DIR.to_string()))
+    });
+
+    nodes.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
+    Ok(Plan {
+        version: PLAN_VERSION,
+        base: input.base.clone(),
+        source: SOURCE_DIR.to_string(),
+        root: ROOT_DIR.to_string(),
+        par_txt,
+        tiers,
+        partitions,
+        nodes,
+        stores: Vec::new(),
+    })
+}
+
+/// Claims every object partition for its tier, refusing an unknown tier or a date already
+/// claimed.
+pub(super) fn claim_object_partitions<'a>(
+    owner: &mut BTreeMap<&'a str, &'a str>,
+    tiers: &[TierInput],
+    object_partitions: &'a [(String, String)],
+) -> Result<(), PlanError> {
+    for (date, tier) in object_partitions {
+        let known = tiers
+            .iter()
+            .any(|t| &t.name == tier && t.kind == TierKind::Object);
+        if !known {
+            return Err(PlanError::UnknownTier {
+                date: date.clone(),
+                tier: tier.clone(),
+            });
+        }
+        claim(owner, date, tier)?;
+    }
+    Ok(())
+}
+
+/// The root's entries move from the source into the new root, under their own names, unless a
+/// name is one the layout generates there.
+pub(super) fn move_root_entries(
+    root_entries: &[RootEntry],
+    generated: &[String],
+    nodes: &mut Vec<Node>,
+) -> Result<(), PlanError> {
+    for entry in root_entries {
+        if let Some(g) = generated.iter().find(|g| **g == entry.name) {
             return Err(PlanError::NameClash {
                 name: entry.name.clone(),
-                generated: generated.clone(),
+                generated: g.clone(),
             });
         }
         nodes.push(Node {
@@ -152,14 +188,25 @@ pub fn build(input: &PlanInput) -> Result<Plan, PlanError> {
             },
         });
     }
+    Ok(())
+}
 
+/// Every claimed partition: a local tier's (`local(tier)` gives the directory it is in and the
+/// versions directory it moves to) becomes version 1 there, linked from the tier's segment
+/// directory in the root; an object tier's stays in its store.
+pub(super) fn place_partitions(
+    owner: &BTreeMap<&str, &str>,
+    tiers: &[TierInput],
+    nodes: &mut Vec<Node>,
+    local: impl Fn(&str) -> Option<(String, String)>,
+) -> Vec<PlanPartition> {
     let mut partitions = Vec::new();
-    for (date, tier) in &owner {
-        if *tier == primary.name {
-            let from = format!("{SOURCE_DIR}/{date}");
-            let to = format!("{VERSIONS_DIR}/{date}/{FIRST_VERSION}");
+    for (date, tier) in owner {
+        if let Some((source, versions)) = local(tier) {
+            let from = format!("{source}/{date}");
+            let to = format!("{versions}/{date}/{FIRST_VERSION}");
             let link = format!("{ROOT_DIR}/{}/{date}", segment_dir_name(tier));
-            nodes.push(dir(&format!("{VERSIONS_DIR}/{date}")));
+            nodes.push(dir(&format!("{versions}/{date}")));
             nodes.push(Node {
                 path: to.clone(),
                 kind: NodeKind::Moved {
@@ -181,8 +228,7 @@ pub fn build(input: &PlanInput) -> Result<Plan, PlanError> {
                 link: Some(link),
             });
         } else {
-            let store = input
-                .tiers
+            let store = tiers
                 .iter()
                 .find(|t| t.name == *tier)
                 .map(|t| t.store.trim_end_matches('/').to_string())
@@ -196,22 +242,10 @@ pub fn build(input: &PlanInput) -> Result<Plan, PlanError> {
             });
         }
     }
-
-    nodes.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
-    Ok(Plan {
-        version: PLAN_VERSION,
-        base: input.base.clone(),
-        source: SOURCE_DIR.to_string(),
-        root: ROOT_DIR.to_string(),
-        par_txt,
-        tiers,
-        partitions,
-        nodes,
-        stores: Vec::new(),
-    })
+    partitions
 }
 
-fn claim<'a>(
+pub(super) fn claim<'a>(
     owner: &mut BTreeMap<&'a str, &'a str>,
     date: &'a str,
     tier: &'a str,
@@ -226,7 +260,7 @@ fn claim<'a>(
     Ok(())
 }
 
-fn dir(path: &str) -> Node {
+pub(super) fn dir(path: &str) -> Node {
     Node {
         path: path.to_string(),
         kind: NodeKind::Dir,

@@ -3,7 +3,8 @@
 //! databases".
 
 use super::build::{
-    segment_dir_name, PlanError, RootEntry, TierInput, FIRST_VERSION, ROOT_DIR, SOURCE_DIR,
+    claim, claim_object_partitions, dir, move_root_entries, place_partitions, segment_dir_name,
+    PlanError, RootEntry, TierInput, ROOT_DIR, SOURCE_DIR,
 };
 use super::model::*;
 use std::collections::BTreeMap;
@@ -75,19 +76,7 @@ pub fn build_segmented(input: &SegmentedInput) -> Result<Plan, PlanError> {
             claim(&mut owner, date, &tier.name)?;
         }
     }
-    for (date, tier) in &input.object_partitions {
-        let known = input
-            .tiers
-            .iter()
-            .any(|t| &t.name == tier && t.kind == TierKind::Object);
-        if !known {
-            return Err(PlanError::UnknownTier {
-                date: date.clone(),
-                tier: tier.clone(),
-            });
-        }
-        claim(&mut owner, date, tier)?;
-    }
+    claim_object_partitions(&mut owner, &input.tiers, &input.object_partitions)?;
 
     // The original par.txt stays where it is: the commit never changes it (so rollback has
     // nothing to restore), and `data/` is not a root anyone loads after the import.
@@ -147,66 +136,14 @@ pub fn build_segmented(input: &SegmentedInput) -> Result<Plan, PlanError> {
             contents: par_txt.clone(),
         },
     });
-    for entry in &input.root_entries {
-        if let Some(g) = generated.iter().find(|g| **g == entry.name) {
-            return Err(PlanError::NameClash {
-                name: entry.name.clone(),
-                generated: g.clone(),
-            });
-        }
-        nodes.push(Node {
-            path: format!("{ROOT_DIR}/{}", entry.name),
-            kind: NodeKind::Moved {
-                from: format!("{SOURCE_DIR}/{}", entry.name),
-                is_dir: entry.is_dir,
-            },
-        });
-    }
-
-    let mut partitions = Vec::new();
-    for (date, tier) in &owner {
-        if by_tier.contains_key(tier) {
+    move_root_entries(&input.root_entries, &generated, &mut nodes)?;
+    let partitions = place_partitions(&owner, &input.tiers, &mut nodes, |tier| {
+        by_tier.contains_key(tier).then(|| {
             let anchor = store_anchor(tier);
-            let from = format!("{anchor}/{date}");
-            let to = format!("{anchor}/{STORE_VERSIONS}/{date}/{FIRST_VERSION}");
-            let link = format!("{ROOT_DIR}/{}/{date}", segment_dir_name(tier));
-            nodes.push(dir(&format!("{anchor}/{STORE_VERSIONS}/{date}")));
-            nodes.push(Node {
-                path: to.clone(),
-                kind: NodeKind::Moved {
-                    from: from.clone(),
-                    is_dir: true,
-                },
-            });
-            nodes.push(Node {
-                path: link.clone(),
-                kind: NodeKind::Symlink {
-                    target: format!("../../{to}"),
-                },
-            });
-            partitions.push(PlanPartition {
-                date: date.to_string(),
-                tier: tier.to_string(),
-                from,
-                to: Some(to),
-                link: Some(link),
-            });
-        } else {
-            let store = input
-                .tiers
-                .iter()
-                .find(|t| t.name == *tier)
-                .map(|t| t.store.trim_end_matches('/').to_string())
-                .unwrap_or_default();
-            partitions.push(PlanPartition {
-                date: date.to_string(),
-                tier: tier.to_string(),
-                from: format!("{store}/{date}"),
-                to: None,
-                link: None,
-            });
-        }
-    }
+            let versions = format!("{anchor}/{STORE_VERSIONS}");
+            (anchor, versions)
+        })
+    });
     nodes.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
     Ok(Plan {
         version: PLAN_VERSION,
@@ -219,28 +156,6 @@ pub fn build_segmented(input: &SegmentedInput) -> Result<Plan, PlanError> {
         nodes,
         stores,
     })
-}
-
-fn claim<'a>(
-    owner: &mut BTreeMap<&'a str, &'a str>,
-    date: &'a str,
-    tier: &'a str,
-) -> Result<(), PlanError> {
-    if let Some(first) = owner.insert(date, tier) {
-        return Err(PlanError::DuplicateDate {
-            date: date.to_string(),
-            first: first.to_string(),
-            second: tier.to_string(),
-        });
-    }
-    Ok(())
-}
-
-fn dir(path: &str) -> Node {
-    Node {
-        path: path.to_string(),
-        kind: NodeKind::Dir,
-    }
 }
 
 #[cfg(test)]
