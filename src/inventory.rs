@@ -510,6 +510,7 @@ pub(crate) fn read_partition(
             .hint("merge the int sub-partitions into the date partition's tables (as the tailer's end-of-day merge does) before importing"),
         );
     }
+    tables.shrink_to_fit();
     tables
 }
 
@@ -627,6 +628,8 @@ pub(crate) fn read_table(
             nested_item,
         });
     }
+    // Kept for the whole command, for every table of every partition: no growth slack.
+    files.shrink_to_fit();
     TableInv {
         name: name.to_string(),
         path: path.to_path_buf(),

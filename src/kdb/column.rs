@@ -123,7 +123,7 @@ fn file_image(src: &dyn ReadAt) -> Result<(Header, Vec<u8>), KdbError> {
     if src.len()? >= 8 {
         src.read_at(0, &mut magic)?;
         if &magic == MAGIC_ZIPPED {
-            header.compression = Some(read_compressed_trailer(src)?.compression);
+            header.compression = Some(Box::new(read_compressed_trailer(src)?.compression));
         }
     }
     Ok((header, image))

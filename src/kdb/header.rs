@@ -59,7 +59,7 @@ pub fn read_header_from(src: &dyn ReadAt) -> Result<Header, KdbError> {
 
 /// Length of the uncompressed image of `src` (the trailer's for a `kxzipped` file) and the
 /// compression facts.
-pub fn image_len(src: &dyn ReadAt) -> Result<(u64, Option<Compression>), KdbError> {
+pub fn image_len(src: &dyn ReadAt) -> Result<(u64, Option<Box<Compression>>), KdbError> {
     let len = src.len()?;
     let mut head = [0u8; 8];
     let n = len.min(8) as usize;
@@ -71,7 +71,10 @@ pub fn image_len(src: &dyn ReadAt) -> Result<(u64, Option<Compression>), KdbErro
     }
     if n == 8 && &head == MAGIC_ZIPPED {
         let t = read_compressed_trailer(src)?;
-        return Ok((t.compression.uncompressed_len, Some(t.compression)));
+        return Ok((
+            t.compression.uncompressed_len,
+            Some(Box::new(t.compression)),
+        ));
     }
     Ok((len, None))
 }
@@ -102,7 +105,7 @@ fn compressed_header(src: &dyn ReadAt) -> Result<Header, KdbError> {
         r => r,
     };
     let mut h = finish(r, src.path(), total)?;
-    h.compression = Some(t.compression);
+    h.compression = Some(Box::new(t.compression));
     Ok(h)
 }
 

@@ -243,8 +243,9 @@ pub struct Header {
     /// type byte 77 + t gives t); `None` for 4.x nested columns, whose `col#` items say it
     /// (see `nested_item_type`).
     pub item_type: Option<u8>,
-    /// Present when the file is `kxzipped`.
-    pub compression: Option<Compression>,
+    /// Present when the file is `kxzipped` (boxed: most files are not, and a header is kept
+    /// for every file of the database).
+    pub compression: Option<Box<Compression>>,
 }
 
 impl Header {
