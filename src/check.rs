@@ -627,7 +627,7 @@ fn check_table(
         let h = match &f.header {
             Ok(h) => h,
             Err(e) => {
-                out.push(at(file_error(e, &f.path).column(c)));
+                out.push(at(file_error(e, &f.path()).column(c)));
                 continue;
             }
         };
@@ -637,7 +637,7 @@ fn check_table(
                 format!("column file {c} holds {what}, not a vector: a column must hold one item per row"),
             )
             .column(c)
-            .path(f.path.display())
+            .path(f.path().display())
             .hint("restore the column from the backup; if it was written this way, rewrite it as a vector of the table's row count")));
             continue;
         }
@@ -654,7 +654,7 @@ fn check_table(
                 .hint("restore both files of the nested column from the backup"))),
                 Some(d) => {
                     if let Err(e) = &d.header {
-                        out.push(at(file_error(e, &d.path).column(c)));
+                        out.push(at(file_error(e, &d.path()).column(c)));
                     }
                 }
             }
@@ -681,7 +681,7 @@ fn check_table(
                         format!("column {c} is an empty untyped list on disk (a 0-row table's column, stored as an empty general list); compatible with the configured {}", cs.type_name),
                     )
                     .column(c)
-                    .path(f.path.display())
+                    .path(f.path().display())
                     .hint("nothing to do: the first write-down gives it the configured type")));
                 } else if !found.satisfies(cs.ty) {
                     out.push(at(Finding::error(
@@ -689,7 +689,7 @@ fn check_table(
                         format!("column {c} is {} on disk but {} in the configuration", describe(found), cs.type_name),
                     )
                     .column(c)
-                    .path(f.path.display())
+                    .path(f.path().display())
                     .hint(format!("set the type of {}.{c} to {} in the assembly configuration, or convert the column", t.name, found.config_name()))));
                 }
                 if let Some(a) = cs.attr_disk {
@@ -697,7 +697,7 @@ fn check_table(
                         out.push(at(Finding::warning(
                             code::SCHEMA_ATTR,
                             format!("column {c} has attribute `{}` on disk but attrDisk `{}` in the configuration", attr_text(h.attr), attr_text(a)),
-                        ).column(c).path(f.path.display())));
+                        ).column(c).path(f.path().display())));
                     }
                 }
             }
@@ -733,7 +733,7 @@ fn check_table(
                 f.name, t.name
             ),
         )
-        .path(f.path.display())));
+        .path(f.path().display())));
     }
 }
 
@@ -843,19 +843,19 @@ pub fn deep_checks(inv: &Inventory) -> Vec<Finding> {
         .enumerate()
         .filter_map(|(i, (part, table, f, tier))| {
             let place = |x: Finding| {
-                let x = x.table(*table).column(&f.name).path(f.path.display());
+                let x = x.table(*table).column(&f.name).path(f.path().display());
                 match part {
                     Some(p) => x.partition(*p),
                     None => x,
                 }
             };
             let column = match tier {
-                None => kdb::read_column(&f.path).map_err(|e| e.to_string()),
-                Some(t) => crate::object::read_object_column(&t.tier, &f.path.to_string_lossy())
+                None => kdb::read_column(&f.path()).map_err(|e| e.to_string()),
+                Some(t) => crate::object::read_object_column(&t.tier, &f.path().to_string_lossy())
                     .map_err(|e| e.to_string()),
             };
             match column {
-                Err(e) => Some((i, place(file_error(&FileError::Corrupt(e), &f.path)))),
+                Err(e) => Some((i, place(file_error(&FileError::Corrupt(e), &f.path())))),
                 Ok(col) => {
                     let (domain, beyond, max) = match &col.data {
                         kdb::ColumnData::Enum { domain, indices } => {

@@ -7,6 +7,7 @@ use crate::kdb::{self, FileFormat, Header};
 use rayon::prelude::*;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use walkdir::WalkDir;
 
 #[derive(Debug)]
@@ -92,11 +93,20 @@ impl TableInv {
 #[derive(Debug)]
 pub struct FileInv {
     pub name: String,
-    pub path: PathBuf,
+    /// The directory holding it (its table's), shared by every file of the table: one record
+    /// per file is kept for the whole command, so the full path is built on demand.
+    pub dir: Arc<Path>,
     pub size: u64,
     pub header: Result<Header, FileError>,
     /// Item type of a nested column, read from the first item of `col#` (None: empty or n/a).
     pub nested_item: Option<u8>,
+}
+
+impl FileInv {
+    /// The file's path (an `s3://` URL for object tiers).
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(&self.name)
+    }
 }
 
 /// Why a file's header could not be read: the classes `check` reports differently.
@@ -549,6 +559,7 @@ pub(crate) fn read_table(
     let mut dotd = None;
     let mut dotd_size = None;
     let mut nested_data: Option<(String, kdb::LocalFile, Header)> = None;
+    let dir: Arc<Path> = Arc::from(path);
     for entry in WalkDir::new(path)
         .min_depth(1)
         .max_depth(1)
@@ -622,7 +633,7 @@ pub(crate) fn read_table(
         };
         files.push(FileInv {
             name: fname,
-            path: p,
+            dir: dir.clone(),
             size,
             header,
             nested_item,

@@ -173,7 +173,7 @@ fn generated_database_inventory_matches_local() {
         let p = &inv.partitions[1];
         assert_eq!(p.path, PathBuf::from(format!("{}/2024.01.03", t.url())));
         assert_eq!(
-            p.tables[0].files[0].path,
+            p.tables[0].files[0].path(),
             PathBuf::from(format!(
                 "{}/2024.01.03/{}/{}",
                 t.url(),
@@ -191,9 +191,9 @@ fn generated_database_inventory_matches_local() {
                 if lf.name.ends_with('#') {
                     continue;
                 }
-                let want = kdb::read_column(&lf.path).unwrap();
-                let got = read_object_column(&t, of.path.to_str().unwrap()).unwrap();
-                assert_eq!(got, want, "{}", of.path.display());
+                let want = kdb::read_column(&lf.path()).unwrap();
+                let got = read_object_column(&t, of.path().to_str().unwrap()).unwrap();
+                assert_eq!(got, want, "{}", of.path().display());
             }
         }
     }

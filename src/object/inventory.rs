@@ -13,7 +13,8 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use object_store::path::Path as ObjPath;
 use object_store::ObjectStoreExt;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Reads in flight at once (listings per partition, header reads).
 pub const CONCURRENCY: usize = 32;
@@ -82,6 +83,8 @@ enum Job {
         part: usize,
         table: usize,
         name: String,
+        /// The table's URL, shared by its files.
+        dir: Arc<Path>,
         key: ObjPath,
         size: u64,
     },
@@ -138,6 +141,7 @@ impl Job {
                 part,
                 table,
                 name,
+                dir,
                 key,
                 size,
             } => {
@@ -165,7 +169,7 @@ impl Job {
                     table,
                     file: FileInv {
                         name,
-                        path: PathBuf::from(tier.url_of(f.key())),
+                        dir,
                         size,
                         header,
                         nested_item: None,
@@ -325,6 +329,7 @@ async fn take_async(tier: &ObjectTier, tier_name: &str) -> Result<ObjectInventor
         let mut tinvs = Vec::with_capacity(tables.len());
         for (ti, (table, files)) in tables.iter().enumerate() {
             let tkey = tier.key(&format!("{date}/{table}"))?;
+            let dir: Arc<Path> = Arc::from(PathBuf::from(tier.url_of(&tkey)).as_path());
             for (name, &size) in files {
                 let key = tier.key(&format!("{date}/{table}/{name}"))?;
                 if name == ".d" {
@@ -340,13 +345,14 @@ async fn take_async(tier: &ObjectTier, tier_name: &str) -> Result<ObjectInventor
                     part: pi,
                     table: ti,
                     name: name.clone(),
+                    dir: dir.clone(),
                     key,
                     size,
                 });
             }
             tinvs.push(TableInv {
                 name: table.clone(),
-                path: PathBuf::from(tier.url_of(&tkey)),
+                path: dir.to_path_buf(),
                 dotd: None,
                 dotd_size: files.get(".d").copied(),
                 files: Vec::new(),
@@ -403,7 +409,7 @@ async fn take_async(tier: &ObjectTier, tier_name: &str) -> Result<ObjectInventor
             .filter(|h| h.format == kdb::FileFormat::Compound)
             .and_then(|h| h.item_type);
         if let (Some(item), Some(f)) = (column, t.files.iter_mut().find(|f| f.name == name)) {
-            f.header = compound_data(&f.path.to_string_lossy(), raw, item);
+            f.header = compound_data(&f.path().to_string_lossy(), raw, item);
         }
     }
     for (pi, p) in partitions.iter_mut().enumerate() {
@@ -543,12 +549,12 @@ mod tests {
                 .any(|l| l.contains("nested=Some(10)")));
             let f = &inv.partitions[0].tables[0].files[0];
             assert!(
-                f.path
+                f.path()
                     .to_str()
                     .unwrap()
                     .starts_with("s3://bkt/hdb/eq/2024.01.02/"),
                 "{:?}",
-                f.path
+                f.path()
             );
             assert_eq!(inv.file_count(), local.file_count());
         }
@@ -640,8 +646,8 @@ mod tests {
                 if lf.name.ends_with('#') {
                     continue;
                 }
-                let want = kdb::read_column(&lf.path).unwrap();
-                let got = read_object_column(&tier, of.path.to_str().unwrap()).unwrap();
+                let want = kdb::read_column(&lf.path()).unwrap();
+                let got = read_object_column(&tier, of.path().to_str().unwrap()).unwrap();
                 assert_eq!(got, want, "{}", lf.name);
                 n += 1;
             }
