@@ -60,18 +60,40 @@ pub enum SavedPlanError {
 
 /// The `plan_id` of a plan and its fingerprint.
 pub fn plan_id(plan: &Plan, fingerprint: &Fingerprint) -> String {
-    let canonical = serde_json::to_vec(&Identified {
-        format: PLAN_FILE_FORMAT,
-        version: PLAN_FILE_VERSION,
-        plan,
-        fingerprint,
-    })
-    // Plain structs of strings and numbers: serialising them cannot fail.
-    .unwrap_or_default();
-    Sha256::digest(&canonical)
+    // The canonical bytes go straight into the hash: with a million files they would be
+    // ~100 MB held only to be hashed.
+    let mut hasher = HashWriter(Sha256::new());
+    // Plain structs of strings and numbers into a writer that cannot fail: serialising them
+    // cannot fail.
+    let _ = serde_json::to_writer(
+        &mut hasher,
+        &Identified {
+            format: PLAN_FILE_FORMAT,
+            version: PLAN_FILE_VERSION,
+            plan,
+            fingerprint,
+        },
+    );
+    hasher
+        .0
+        .finalize()
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// An `io::Write` that feeds a sha256.
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 impl SavedPlan {
@@ -189,6 +211,25 @@ mod tests {
         // Spacing is not content: a pretty-printed copy has the same id.
         let pretty = serde_json::to_vec_pretty(&s).unwrap();
         assert_eq!(SavedPlan::parse(&pretty, Path::new("p")).unwrap(), s);
+    }
+
+    #[test]
+    fn the_id_is_the_sha256_of_the_compact_json_docs_sm_layout_describes() {
+        let s = sample();
+        // Field order as declared (serde_json's `json!` would sort the keys).
+        let canonical = serde_json::to_vec(&Identified {
+            format: PLAN_FILE_FORMAT,
+            version: PLAN_FILE_VERSION,
+            plan: &s.plan,
+            fingerprint: &s.fingerprint,
+        })
+        .unwrap();
+        assert!(canonical.starts_with(br#"{"format":"smstage-plan","version":1,"plan":{"#));
+        let want: String = Sha256::digest(&canonical)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(plan_id(&s.plan, &s.fingerprint), want);
     }
 
     #[test]
