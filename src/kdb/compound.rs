@@ -96,20 +96,7 @@ pub fn decode(
     let w = item_width(path, item, 2)?;
     let base = VECTOR_HEADER as usize;
     let rows = usize::try_from(h.count).unwrap_or(usize::MAX);
-    let entries = rows
-        .checked_mul(8)
-        .and_then(|n| n.checked_add(base))
-        .and_then(|end| index.get(base..end))
-        .ok_or_else(|| {
-            KdbError::truncated(
-                path,
-                index.len() as u64,
-                format!(
-                    "{rows} offsets from offset {base} but the file holds {} bytes",
-                    index.len()
-                ),
-            )
-        })?;
+    let entries = super::nested::index_entries(path, index, base, rows)?;
     if data.len() % w != 0 {
         return Err(KdbError::truncated(
             data_path,

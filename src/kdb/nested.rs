@@ -196,20 +196,7 @@ pub fn decode(
 ) -> Result<ColumnData, KdbError> {
     let base = VECTOR4K_HEADER as usize;
     let rows = usize::try_from(rows).unwrap_or(usize::MAX);
-    let entries = rows
-        .checked_mul(8)
-        .and_then(|n| n.checked_add(base))
-        .and_then(|end| index.get(base..end))
-        .ok_or_else(|| {
-            KdbError::truncated(
-                path,
-                index.len() as u64,
-                format!(
-                    "{rows} entries of 8 bytes from offset {base} but the file holds {} bytes",
-                    index.len()
-                ),
-            )
-        })?;
+    let entries = index_entries(path, index, base, rows)?;
     let items = data.get(base..).unwrap_or(&[]);
     let mut out = Vec::with_capacity(rows);
     let mut cache: Option<Vec<String>> = None;
@@ -242,6 +229,30 @@ pub fn decode(
         }
     }
     Ok(ColumnData::Nested(out))
+}
+
+/// The `rows` 8-byte entries (end offsets) of a nested column's index file, starting at
+/// `base`; an index too short for them is truncated (the check is overflow-safe: a header
+/// claiming 2^60 rows fails here, before anything is allocated).
+pub(super) fn index_entries<'a>(
+    path: &str,
+    index: &'a [u8],
+    base: usize,
+    rows: usize,
+) -> Result<&'a [u8], KdbError> {
+    rows.checked_mul(8)
+        .and_then(|n| n.checked_add(base))
+        .and_then(|end| index.get(base..end))
+        .ok_or_else(|| {
+            KdbError::truncated(
+                path,
+                index.len() as u64,
+                format!(
+                    "{rows} entries of 8 bytes from offset {base} but the file holds {} bytes",
+                    index.len()
+                ),
+            )
+        })
 }
 
 #[cfg(test)]
