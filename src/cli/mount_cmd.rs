@@ -159,16 +159,20 @@ pub fn mount(
         Ok(o) => o,
         Err(e) => return config_error(&e, Format::Text),
     };
-    let Some(plan) = outcome.plan else {
+    let check::CheckOutcome {
+        report,
+        inventory,
+        plan,
+    } = outcome;
+    let Some(plan) = plan else {
         eprintln!("smstage: nothing to mount: the database does not pass the checks");
-        print_report(&outcome.report, Format::Text, "check");
+        print_report(&report, Format::Text, "check");
         return EXIT_FINDINGS;
     };
     let objects = match objects_local {
         None => None,
         Some(mb) => {
-            let tiers = outcome
-                .inventory
+            let tiers = inventory
                 .as_ref()
                 .map(|i| i.object_tiers.as_slice())
                 .unwrap_or_default();
@@ -182,12 +186,27 @@ pub fn mount(
         }
     };
     announce_store_anchors(&plan);
+    release_inventory(inventory, report);
     match view::run_mount_view(plan, objects, mountpoint, opts) {
         Ok(()) => EXIT_OK,
         Err(e) => {
             eprintln!("smstage: {e}");
             EXIT_FINDINGS
         }
+    }
+}
+
+/// The view serves the plan alone: the inventory the checks built (a record per file of the
+/// database) is freed before serving and the freed heap handed back to the kernel, or the
+/// server (forked from this process with `--background`) would keep it resident for as long
+/// as the view is mounted.
+fn release_inventory(inventory: Option<crate::inventory::Inventory>, report: Report) {
+    drop(inventory);
+    drop(report);
+    // SAFETY: glibc's malloc_trim only returns free heap pages to the kernel.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
