@@ -769,16 +769,19 @@ fn not_a_vector(h: &kdb::Header) -> Option<String> {
         return None;
     }
     match h.value_type {
+        _ if h.is_atom() => Some(format!(
+            "a serialized atom (type -{})",
+            h.value_type.wrapping_neg()
+        )),
         98 => Some("a serialized table".into()),
         99 | 127 => Some("a serialized dictionary".into()),
-        t if t >= 0x80 => Some(format!("a serialized atom (type -{})", t.wrapping_neg())),
         _ => None,
     }
 }
 
 /// An empty general list: the form q gives a column of a 0-row table that never had a type.
-fn is_untyped_empty(h: &kdb::Header) -> bool {
-    h.value_type == kdb::T_MIXED && !h.nested && h.count == 0
+pub(crate) fn is_untyped_empty(h: &kdb::Header) -> bool {
+    h.format == kdb::FileFormat::Serialized && h.value_type == kdb::T_MIXED && h.count == 0
 }
 
 fn describe(t: LogicalType) -> String {

@@ -95,8 +95,7 @@ pub fn export(inv: &Inventory) -> SchemaExport {
 fn definite(f: &FileInv) -> Option<LogicalType> {
     let h = f.header.as_ref().ok()?;
     let ty = kdb::logical_type(h, f.nested_item);
-    let untyped_empty = h.value_type == kdb::T_MIXED && !h.nested && h.count == 0;
-    if untyped_empty || ty == LogicalType::List(None) {
+    if crate::check::is_untyped_empty(h) || ty == LogicalType::List(None) {
         return None;
     }
     Some(ty)
