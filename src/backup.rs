@@ -18,30 +18,40 @@ pub struct Entry {
 }
 
 pub fn list_tree(root: &Path) -> Result<Vec<Entry>, (PathBuf, String)> {
-    let mut out = Vec::new();
-    for e in WalkDir::new(root).min_depth(1).follow_links(false) {
-        let e = e.map_err(|e| {
-            (
-                e.path().map(Path::to_path_buf).unwrap_or_default(),
-                e.to_string(),
-            )
-        })?;
-        let meta = e
-            .metadata()
-            .map_err(|err| (e.path().to_path_buf(), err.to_string()))?;
-        let rel = e
-            .path()
-            .strip_prefix(root)
-            .unwrap_or(e.path())
-            .to_path_buf();
-        out.push(Entry {
-            rel,
-            is_dir: meta.is_dir(),
-            size: if meta.is_file() { meta.len() } else { 0 },
-        });
-    }
-    out.sort();
-    Ok(out)
+    // `walk_sorted` yields in path order already.
+    walk_sorted(root).collect()
+}
+
+/// Every entry of the tree at `root` (symlinks not followed), in `Path` order (component by
+/// component, as `Entry`'s `Ord`): each directory's entries sorted by name, a directory before
+/// its contents. Two trees walked this way can be compared in one pass, holding nothing.
+pub fn walk_sorted(root: &Path) -> impl Iterator<Item = Result<Entry, (PathBuf, String)>> + '_ {
+    WalkDir::new(root)
+        .min_depth(1)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .map(move |e| {
+            let e = e.map_err(|e| {
+                (
+                    e.path().map(Path::to_path_buf).unwrap_or_default(),
+                    e.to_string(),
+                )
+            })?;
+            let meta = e
+                .metadata()
+                .map_err(|err| (e.path().to_path_buf(), err.to_string()))?;
+            let rel = e
+                .path()
+                .strip_prefix(root)
+                .unwrap_or(e.path())
+                .to_path_buf();
+            Ok(Entry {
+                rel,
+                is_dir: meta.is_dir(),
+                size: if meta.is_file() { meta.len() } else { 0 },
+            })
+        })
 }
 
 pub fn sha256_file(path: &Path) -> std::io::Result<[u8; 32]> {
@@ -95,38 +105,62 @@ pub fn check_backup_except(
             .hint(hint)];
         }
     }
-    let (src, bak) = match (list_tree(source), list_tree(backup)) {
-        (Ok(s), Ok(b)) => (s, b),
-        (Err((p, e)), _) | (_, Err((p, e))) => {
-            return vec![Finding::error(
-                code::LOAD_UNREADABLE,
-                format!("cannot list {}: {e}", p.display()),
-            )
-            .path(p.display())]
-        }
-    };
-    let bak_map: std::collections::HashMap<&Path, &Entry> =
-        bak.iter().map(|e| (e.rel.as_path(), e)).collect();
+    // One pass over both trees in the same order (a merge join): memory stays flat whatever
+    // the number of files, where two listings and a map cost ~170 bytes per file.
     let mut problems = Vec::new();
     let mut to_hash = Vec::new();
-    for e in src.iter().filter(|e| !skip(&e.rel)) {
-        match bak_map.get(e.rel.as_path()) {
-            None => problems.push(format!("{} is missing from the backup", e.rel.display())),
-            Some(b) if b.is_dir != e.is_dir => problems.push(format!(
+    let mut src = walk_sorted(source).filter(|e| !matches!(e, Ok(e) if skip(&e.rel)));
+    let mut bak = walk_sorted(backup);
+    let unreadable = |(p, e): (PathBuf, String)| {
+        vec![Finding::error(
+            code::LOAD_UNREADABLE,
+            format!("cannot list {}: {e}", p.display()),
+        )
+        .path(p.display())]
+    };
+    let (mut a, mut b) = (src.next(), bak.next());
+    loop {
+        let (e, k) = match (a.take(), b.take()) {
+            (None, _) => break,
+            (Some(Err(err)), _) | (_, Some(Err(err))) => return unreadable(err),
+            (Some(Ok(e)), None) => {
+                problems.push(format!("{} is missing from the backup", e.rel.display()));
+                (a, b) = (src.next(), None);
+                continue;
+            }
+            (Some(Ok(e)), Some(Ok(k))) => (e, k),
+        };
+        match e.rel.cmp(&k.rel) {
+            // Only in the backup: not a problem (a backup may hold more).
+            std::cmp::Ordering::Greater => {
+                (a, b) = (Some(Ok(e)), bak.next());
+                continue;
+            }
+            std::cmp::Ordering::Less => {
+                problems.push(format!("{} is missing from the backup", e.rel.display()));
+                (a, b) = (src.next(), Some(Ok(k)));
+                continue;
+            }
+            std::cmp::Ordering::Equal => {}
+        }
+        if k.is_dir != e.is_dir {
+            problems.push(format!(
                 "{} is a {} in the database but a {} in the backup",
                 e.rel.display(),
                 kind(e.is_dir),
-                kind(b.is_dir)
-            )),
-            Some(b) if b.size != e.size => problems.push(format!(
+                kind(k.is_dir)
+            ));
+        } else if k.size != e.size {
+            problems.push(format!(
                 "{} has {} bytes in the database but {} in the backup",
                 e.rel.display(),
                 e.size,
-                b.size
-            )),
-            Some(_) if deep && !e.is_dir => to_hash.push(e.rel.clone()),
-            Some(_) => {}
+                k.size
+            ));
+        } else if deep && !e.is_dir {
+            to_hash.push(e.rel);
         }
+        (a, b) = (src.next(), bak.next());
     }
     if deep {
         let mut differing: Vec<String> = to_hash
@@ -228,6 +262,36 @@ mod tests {
             f[0].message
         );
         assert_eq!(f[0].code, code::BACKUP_MISMATCH);
+    }
+
+    /// The one-pass comparison relies on both walks using `Path` order: a directory's contents
+    /// (`a/x`) come before a sibling whose name extends it (`a.b`), and entries only in the
+    /// backup are skipped over.
+    #[test]
+    fn one_pass_comparison_follows_path_order_and_allows_extra_backup_entries() {
+        let t = tempfile::tempdir().unwrap();
+        let (db, bak) = (t.path().join("db"), t.path().join("bak"));
+        for root in [&db, &bak] {
+            fs::create_dir_all(root.join("a")).unwrap();
+            fs::write(root.join("a/x"), b"1").unwrap();
+            fs::write(root.join("a.b"), b"22").unwrap();
+            fs::write(root.join("b"), b"333").unwrap();
+        }
+        fs::write(bak.join("a0"), b"extra").unwrap();
+        fs::create_dir(bak.join("zz")).unwrap();
+        assert!(check_backup(&db, &bak, true).is_empty());
+        fs::remove_file(bak.join("a/x")).unwrap();
+        fs::remove_file(bak.join("b")).unwrap();
+        fs::create_dir(bak.join("b")).unwrap();
+        let f = check_backup(&db, &bak, false);
+        assert_eq!(f.len(), 1);
+        let m = &f[0].message;
+        assert!(m.contains("(2 differences)"), "{m}");
+        assert!(m.contains("a/x is missing from the backup"), "{m}");
+        assert!(
+            m.contains("b is a file in the database but a directory in the backup"),
+            "{m}"
+        );
     }
 
     #[test]
