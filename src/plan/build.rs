@@ -109,15 +109,7 @@ pub fn build(input: &PlanInput) -> Result<Plan, PlanError> {
             }
             TierKind::Object => tier.store.trim_end_matches('/').to_string(),
         };
-        par_txt.push_str(&par_entry);
-        par_txt.push('\n');
-        tiers.push(PlanTier {
-            name: tier.name.clone(),
-            kind: tier.kind,
-            par_entry,
-            store: tier.store.clone(),
-            partitions: owner.values().filter(|t| **t == tier.name).count(),
-        });
+        add_tier(tier, par_entry, &owner, &mut par_txt, &mut tiers);
     }
     for node in nodes.iter_mut() {
         if let NodeKind::File { contents } = &mut node.kind {
@@ -142,6 +134,26 @@ pub fn build(input: &PlanInput) -> Result<Plan, PlanError> {
         nodes,
         stores: Vec::new(),
     })
+}
+
+/// Records `tier` in the plan: its `par.txt` line (appended to `par_txt`) and how many of the
+/// claimed partitions are its.
+pub(super) fn add_tier(
+    tier: &TierInput,
+    par_entry: String,
+    owner: &BTreeMap<&str, &str>,
+    par_txt: &mut String,
+    tiers: &mut Vec<PlanTier>,
+) {
+    par_txt.push_str(&par_entry);
+    par_txt.push('\n');
+    tiers.push(PlanTier {
+        name: tier.name.clone(),
+        kind: tier.kind,
+        par_entry,
+        store: tier.store.clone(),
+        partitions: owner.values().filter(|t| **t == tier.name).count(),
+    });
 }
 
 /// Claims every object partition for its tier, refusing an unknown tier or a date already

@@ -3,8 +3,8 @@
 //! databases".
 
 use super::build::{
-    claim, claim_object_partitions, dir, move_root_entries, place_partitions, segment_dir_name,
-    PlanError, RootEntry, TierInput, ROOT_DIR, SOURCE_DIR,
+    add_tier, claim, claim_object_partitions, dir, move_root_entries, place_partitions,
+    segment_dir_name, PlanError, RootEntry, TierInput, ROOT_DIR, SOURCE_DIR,
 };
 use super::model::*;
 use std::collections::BTreeMap;
@@ -120,15 +120,7 @@ pub fn build_segmented(input: &SegmentedInput) -> Result<Plan, PlanError> {
             }
             TierKind::Object => tier.store.trim_end_matches('/').to_string(),
         };
-        par_txt.push_str(&par_entry);
-        par_txt.push('\n');
-        tiers.push(PlanTier {
-            name: tier.name.clone(),
-            kind: tier.kind,
-            par_entry,
-            store: tier.store.clone(),
-            partitions: owner.values().filter(|t| **t == tier.name).count(),
-        });
+        add_tier(tier, par_entry, &owner, &mut par_txt, &mut tiers);
     }
     nodes.push(Node {
         path: format!("{ROOT_DIR}/par.txt"),
