@@ -81,16 +81,9 @@ pub fn commit(config: &Path, backup: &BackupArgs, yes: bool, s3: &crate::object:
             // Before the checks, as `plan --save` does: the plan_id then names a fingerprint
             // no newer than the plan.
             let fingerprint = approval::take(&cfg, config, &config_bytes, s3);
-            let outcome = match check::run(
-                &cfg,
-                &CheckOptions {
-                    backup,
-                    deep: false,
-                    s3: s3.clone(),
-                },
-            ) {
+            let outcome = match run_checks(&cfg, backup, s3) {
                 Ok(o) => o,
-                Err(e) => return config_error(&e, Format::Text),
+                Err(code) => return code,
             };
             match outcome.plan {
                 Some(plan) if outcome.report.ok => {
@@ -261,16 +254,9 @@ pub fn commit_plan(
             if let Err(code) = refuse_drift(&saved, &cfg, &config_path, &config_bytes, s3) {
                 return code;
             }
-            let outcome = match check::run(
-                &cfg,
-                &CheckOptions {
-                    backup,
-                    deep: false,
-                    s3: s3.clone(),
-                },
-            ) {
+            let outcome = match run_checks(&cfg, backup, s3) {
                 Ok(o) => o,
-                Err(e) => return config_error(&e, Format::Text),
+                Err(code) => return code,
             };
             if !outcome.report.ok {
                 print_report(&outcome.report, Format::Text, "check");
@@ -458,4 +444,22 @@ pub fn status(config: &Path, format: Format) -> i32 {
         }
     }
     EXIT_OK
+}
+
+/// The checks a commit runs before it changes anything (`check` without `--deep`); a
+/// configuration error is printed and becomes the exit code.
+fn run_checks(
+    cfg: &AssemblyConfig,
+    backup: BackupCheck,
+    s3: &crate::object::S3Options,
+) -> Result<check::CheckOutcome, i32> {
+    check::run(
+        cfg,
+        &CheckOptions {
+            backup,
+            deep: false,
+            s3: s3.clone(),
+        },
+    )
+    .map_err(|e| config_error(&e, Format::Text))
 }

@@ -122,18 +122,38 @@ pub fn build(input: &PlanInput) -> Result<Plan, PlanError> {
         (tier == primary.name).then(|| (SOURCE_DIR.to_string(), VERSIONS_DIR.to_string()))
     });
 
+    Ok(assemble(
+        &input.base,
+        par_txt,
+        tiers,
+        partitions,
+        nodes,
+        Vec::new(),
+    ))
+}
+
+/// The plan from its parts, `nodes` sorted by path (parents first, as the view and the
+/// commit read them).
+pub(super) fn assemble(
+    base: &std::path::Path,
+    par_txt: String,
+    tiers: Vec<PlanTier>,
+    partitions: Vec<PlanPartition>,
+    mut nodes: Vec<Node>,
+    stores: Vec<PlanStore>,
+) -> Plan {
     nodes.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
-    Ok(Plan {
+    Plan {
         version: PLAN_VERSION,
-        base: input.base.clone(),
+        base: base.to_path_buf(),
         source: SOURCE_DIR.to_string(),
         root: ROOT_DIR.to_string(),
         par_txt,
         tiers,
         partitions,
         nodes,
-        stores: Vec::new(),
-    })
+        stores,
+    }
 }
 
 /// Records `tier` in the plan: its `par.txt` line (appended to `par_txt`) and how many of the

@@ -3,7 +3,7 @@
 //! databases".
 
 use super::build::{
-    add_tier, claim, claim_object_partitions, dir, move_root_entries, place_partitions,
+    add_tier, assemble, claim, claim_object_partitions, dir, move_root_entries, place_partitions,
     segment_dir_name, PlanError, RootEntry, TierInput, ROOT_DIR, SOURCE_DIR,
 };
 use super::model::*;
@@ -136,18 +136,14 @@ pub fn build_segmented(input: &SegmentedInput) -> Result<Plan, PlanError> {
             (anchor, versions)
         })
     });
-    nodes.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
-    Ok(Plan {
-        version: PLAN_VERSION,
-        base: input.base.clone(),
-        source: SOURCE_DIR.to_string(),
-        root: ROOT_DIR.to_string(),
+    Ok(assemble(
+        &input.base,
         par_txt,
         tiers,
         partitions,
         nodes,
         stores,
-    })
+    ))
 }
 
 #[cfg(test)]
