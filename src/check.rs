@@ -34,6 +34,9 @@ pub struct CheckOptions {
 #[derive(Debug)]
 pub struct CheckOutcome {
     pub report: Report,
+    /// The root, object tiers and partitions as read; the local partitions of a plain
+    /// (non-segmented) database keep table names only (file records are released as soon as
+    /// their checks ran: see [`read_and_evaluate`]).
     pub inventory: Option<Inventory>,
     pub plan: Option<plan::Plan>,
 }
@@ -105,8 +108,10 @@ pub fn run(config: &AssemblyConfig, opts: &CheckOptions) -> Result<CheckOutcome,
         }
     }
 
-    let mut inv = match inventory::take(&source) {
-        Ok(inv) => inv,
+    // The root first, partitions later: each partition is checked as it is read (see
+    // read_and_evaluate), which needs the object tiers' dates before.
+    let (mut inv, dirs) = match inventory::scan_root(&source, inventory::RootMode::Partitioned) {
+        Ok(scan) => scan,
         Err(e) => {
             findings
                 .push(Finding::error(code::DATABASE_MISSING, e.to_string()).path(source.display()));
@@ -135,10 +140,7 @@ pub fn run(config: &AssemblyConfig, opts: &CheckOptions) -> Result<CheckOutcome,
             }
         }
     }
-    findings.extend(evaluate(Some(config), &inv));
-    if opts.deep {
-        findings.extend(deep_checks(&inv));
-    }
+    findings.extend(read_and_evaluate(Some(config), &mut inv, dirs, opts.deep));
     match &opts.backup {
         BackupCheck::Dir(dir) => findings.extend(backup::check_backup(&source, dir, opts.deep)),
         BackupCheck::Skip => {}
@@ -280,11 +282,179 @@ fn journal_text(st: &Status) -> String {
 /// Every precondition that can be decided from the inventory and the configuration alone.
 /// Without a configuration (`verify` without `--config`) only load health is checked.
 pub fn evaluate(config: Option<&AssemblyConfig>, inv: &Inventory) -> Vec<Finding> {
+    let all = inv.all_partitions();
+    let last_date = all.iter().map(|p| p.part.date.as_str()).max();
+    let checks = PartitionChecks::new(config, inv, last_date);
+    evaluate_with(config, inv, &mut |p| checks.partition(p))
+}
+
+/// Reads the local partitions `dirs` into `inv` (its root and object tiers already read) and
+/// returns exactly what [`evaluate`] (then, with `deep`, [`deep_checks`]) returns for the whole
+/// inventory. Each partition is checked on the worker that read it and its file records are
+/// released there, so memory grows with the tables of the database, not with its files.
+pub fn read_and_evaluate(
+    config: Option<&AssemblyConfig>,
+    inv: &mut Inventory,
+    dirs: Vec<inventory::PartitionDir>,
+    deep: bool,
+) -> Vec<Finding> {
+    // Which partition is last decides how strictly `.d` order is checked: known from the
+    // names before any partition is read.
+    let last_date = dirs
+        .iter()
+        .map(|d| d.date.clone())
+        .chain(
+            inv.object_tiers
+                .iter()
+                .flat_map(|t| t.partitions.iter().map(|p| p.date.clone())),
+        )
+        .max();
+    let read = {
+        let checks = PartitionChecks::new(config, inv, last_date.as_deref());
+        inventory::read_partitions(
+            dirs,
+            |part| {
+                let p = inventory::PartRef { part, tier: None };
+                let deep_found = if deep { checks.deep(p) } else { Vec::new() };
+                (checks.partition(p), deep_found)
+            },
+            inventory::Detail::Tables,
+        )
+    };
+    let first_local = inv.partitions.len();
+    let mut found = Vec::with_capacity(read.len());
+    inventory::add_partitions(
+        inv,
+        read.into_iter().map(|(p, walk, seen)| {
+            found.push(seen);
+            (p, walk)
+        }),
+    );
+    // evaluate_with asks for partitions in its own (date) order: find each by its address.
+    let mut by_part: std::collections::HashMap<*const inventory::PartitionInv, _> = inv.partitions
+        [first_local..]
+        .iter()
+        .map(|p| p as *const _)
+        .zip(found)
+        .collect();
+    let checks = PartitionChecks::new(config, inv, last_date.as_deref());
+    let mut deep_out = Vec::new();
+    let mut out = evaluate_with(config, inv, &mut |p| {
+        let local = p
+            .tier
+            .is_none()
+            .then(|| by_part.remove(&(p.part as *const _)))
+            .flatten();
+        match local {
+            Some((f, d)) => {
+                deep_out.extend(d);
+                f
+            }
+            None => {
+                if deep {
+                    deep_out.extend(checks.deep(p));
+                }
+                checks.partition(p)
+            }
+        }
+    });
+    if deep {
+        deep_out.extend(checks.deep_root());
+        out.extend(deep_out);
+    }
+    out
+}
+
+/// Everything [`evaluate`] checks inside one partition, with what it needs from the rest of
+/// the database (configuration, enumeration domains, which date is last) fixed beforehand.
+struct PartitionChecks<'a> {
+    configured: BTreeMap<&'a str, &'a TableSchema>,
+    inv: &'a Inventory,
+    last_date: Option<String>,
+}
+
+impl<'a> PartitionChecks<'a> {
+    fn new(
+        config: Option<&'a AssemblyConfig>,
+        inv: &'a Inventory,
+        last_date: Option<&str>,
+    ) -> Self {
+        let tables: &[TableSchema] = config.map(|c| c.tables.as_slice()).unwrap_or(&[]);
+        PartitionChecks {
+            configured: tables.iter().map(|t| (t.name.as_str(), t)).collect(),
+            inv,
+            last_date: last_date.map(str::to_string),
+        }
+    }
+
+    /// The findings of every table of one partition.
+    fn partition(&self, p: inventory::PartRef) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for t in &p.part.tables {
+            let schema = self
+                .configured
+                .get(t.name.as_str())
+                .copied()
+                .filter(|s| !is_splayed(s));
+            let order = if self.last_date.as_deref() == Some(p.part.date.as_str()) {
+                ColumnOrder::Strict
+            } else {
+                ColumnOrder::ByName
+            };
+            check_table(t, schema, Some(&p.part.date), order, self.inv, &mut out);
+        }
+        if let Some(tier) = p.tier {
+            for f in &mut out {
+                f.tier = Some(tier.name.clone());
+            }
+        }
+        out
+    }
+
+    /// `--deep` for one partition: every column decoded.
+    fn deep(&self, p: inventory::PartRef) -> Vec<Finding> {
+        let mut jobs = Vec::new();
+        for t in &p.part.tables {
+            for f in &t.files {
+                if f.header.is_ok() && !f.name.ends_with('#') {
+                    jobs.push((Some(p.part.date.as_str()), t.name.as_str(), f, p.tier));
+                }
+            }
+        }
+        decode_all(jobs, self.inv)
+    }
+
+    /// `--deep` for the splayed tables of the root.
+    fn deep_root(&self) -> Vec<Finding> {
+        let mut jobs = Vec::new();
+        for r in &self.inv.root {
+            if let RootKind::Splayed(t) = &r.kind {
+                for f in &t.files {
+                    if f.header.is_ok() && !f.name.ends_with('#') {
+                        jobs.push((None, t.name.as_str(), f, None));
+                    }
+                }
+            }
+        }
+        decode_all(jobs, self.inv)
+    }
+}
+
+fn is_splayed(t: &TableSchema) -> bool {
+    t.kind.eq_ignore_ascii_case("splayed")
+}
+
+/// [`evaluate`] with the findings of each partition (local or object) from `partition`,
+/// asked once per partition in date order.
+fn evaluate_with(
+    config: Option<&AssemblyConfig>,
+    inv: &Inventory,
+    partition: &mut dyn FnMut(inventory::PartRef) -> Vec<Finding>,
+) -> Vec<Finding> {
     let mut out = inv.findings.clone();
     let tables: &[TableSchema] = config.map(|c| c.tables.as_slice()).unwrap_or(&[]);
     let configured: BTreeMap<&str, &TableSchema> =
         tables.iter().map(|t| (t.name.as_str(), t)).collect();
-    let is_splayed = |t: &TableSchema| t.kind.eq_ignore_ascii_case("splayed");
     let is_basic = |t: &TableSchema| t.kind.eq_ignore_ascii_case("basic");
 
     // table -> partitions holding it
@@ -425,24 +595,7 @@ pub fn evaluate(config: Option<&AssemblyConfig>, inv: &Inventory) -> Vec<Finding
     }
 
     for p in &all {
-        for t in &p.part.tables {
-            let schema = configured
-                .get(t.name.as_str())
-                .copied()
-                .filter(|s| !is_splayed(s));
-            let start = out.len();
-            let order = if Some(p.part.date.as_str()) == last_date {
-                ColumnOrder::Strict
-            } else {
-                ColumnOrder::ByName
-            };
-            check_table(t, schema, Some(&p.part.date), order, inv, &mut out);
-            if let Some(tier) = p.tier {
-                for f in &mut out[start..] {
-                    f.tier = Some(tier.name.clone());
-                }
-            }
-        }
+        out.extend(partition(*p));
     }
 
     // Splayed tables in the root.
@@ -822,25 +975,25 @@ fn list_some(items: &[&str]) -> String {
 
 /// `--deep`: decode every column; count enumeration indices beyond their domain.
 pub fn deep_checks(inv: &Inventory) -> Vec<Finding> {
-    let mut jobs = Vec::new();
-    for p in inv.all_partitions() {
-        for t in &p.part.tables {
-            for f in &t.files {
-                if f.header.is_ok() && !f.name.ends_with('#') {
-                    jobs.push((Some(p.part.date.as_str()), t.name.as_str(), f, p.tier));
-                }
-            }
-        }
-    }
-    for r in &inv.root {
-        if let RootKind::Splayed(t) = &r.kind {
-            for f in &t.files {
-                if f.header.is_ok() && !f.name.ends_with('#') {
-                    jobs.push((None, t.name.as_str(), f, None));
-                }
-            }
-        }
-    }
+    let checks = PartitionChecks::new(None, inv, None);
+    let mut out: Vec<Finding> = inv
+        .all_partitions()
+        .into_iter()
+        .flat_map(|p| checks.deep(p))
+        .collect();
+    out.extend(checks.deep_root());
+    out
+}
+
+type DeepJob<'a> = (
+    Option<&'a str>,
+    &'a str,
+    &'a inventory::FileInv,
+    Option<&'a inventory::ObjectTierInv>,
+);
+
+/// Decodes the files of `jobs` in parallel; findings in the jobs' order.
+fn decode_all(jobs: Vec<DeepJob<'_>>, inv: &Inventory) -> Vec<Finding> {
     let mut out: Vec<(usize, Finding)> = jobs
         .par_iter()
         .enumerate()

@@ -58,6 +58,19 @@ pub struct PartitionInv {
     pub tables: Vec<TableInv>,
 }
 
+impl PartitionInv {
+    /// Drops every file record and `.d` column list, keeping table names and paths: what the
+    /// layout and the database-wide checks need once the partition's own checks have run.
+    pub fn release_files(&mut self) {
+        for t in &mut self.tables {
+            t.files = Vec::new();
+            if let Some(Ok(cols)) = &mut t.dotd {
+                *cols = Vec::new();
+            }
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct TableInv {
     pub name: String,
@@ -230,6 +243,38 @@ pub fn take(source: &Path) -> Result<Inventory, InventoryError> {
 /// Like [`take`]; in [`RootMode::Segmented`] `par.txt` and names ending in `$` (which `\l`
 /// ignores) are skipped, and the caller adds the partitions of each segment.
 pub fn take_with(source: &Path, mode: RootMode) -> Result<Inventory, InventoryError> {
+    let (mut inv, dirs) = scan_root(source, mode)?;
+    let read = read_partitions(dirs, |_| (), Detail::Files);
+    add_partitions(&mut inv, read.into_iter().map(|(p, f, ())| (p, f)));
+    Ok(inv)
+}
+
+/// A date partition directory found by [`scan_root`], not read yet.
+#[derive(Debug, Clone)]
+pub struct PartitionDir {
+    pub date: String,
+    pub path: PathBuf,
+    /// The directory a symlink must resolve inside to count as "inside the database".
+    pub anchor: Arc<Path>,
+}
+
+/// What [`read_partitions`] keeps of each partition once its visitor has seen it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Detail {
+    /// Every file record (what `schema`, `verify --against` and the tests read).
+    Files,
+    /// Table names and paths only: the per-file records (~200 B per file) are released right
+    /// after the visitor, so a command's memory grows with tables, not files.
+    Tables,
+}
+
+/// Reads the root of the database at `source` (its entries, domains, root tables) and lists
+/// its date partition directories without reading them: the checks of a partition need the
+/// root (enumeration domains) and every partition's date (which one is last) before it is read.
+pub fn scan_root(
+    source: &Path,
+    mode: RootMode,
+) -> Result<(Inventory, Vec<PartitionDir>), InventoryError> {
     let meta = fs::symlink_metadata(source).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => InventoryError::Missing {
             path: source.display().to_string(),
@@ -360,31 +405,67 @@ pub fn take_with(source: &Path, mode: RootMode) -> Result<Inventory, InventoryEr
 
     findings.extend(not_date_findings(&other_partitions));
     part_dirs.sort();
+    let anchor: Arc<Path> = Arc::from(canonical_source.as_path());
+    let dirs = part_dirs
+        .into_iter()
+        .map(|(date, path)| PartitionDir {
+            date,
+            path,
+            anchor: anchor.clone(),
+        })
+        .collect();
+    Ok((
+        Inventory {
+            source: source.to_path_buf(),
+            partitions: Vec::new(),
+            root,
+            findings,
+            object_tiers: Vec::new(),
+            other_partitions,
+        },
+        dirs,
+    ))
+}
+
+/// Reads partitions in parallel, in the order given. `visit` sees each whole partition on the
+/// worker that read it (the checks run there while its files are in memory); its result, the
+/// partition (as much of it as `detail` keeps) and the walk's findings come back in order.
+pub fn read_partitions<T: Send>(
+    dirs: Vec<PartitionDir>,
+    visit: impl Fn(&PartitionInv) -> T + Sync + Send,
+    detail: Detail,
+) -> Vec<(PartitionInv, Vec<Finding>, T)> {
     // Blocked on open/pread nearly all the time when cold: the I/O pool keeps many reads in
     // flight (see io_pool).
-    let partitions: Vec<(PartitionInv, Vec<Finding>)> = crate::io_pool::install(|| {
-        part_dirs
-            .into_par_iter()
-            .map(|(date, path)| {
+    crate::io_pool::install(|| {
+        dirs.into_par_iter()
+            .map(|d| {
                 let mut f = Vec::new();
-                let tables = read_partition(&date, &path, &canonical_source, &mut f);
-                (PartitionInv { date, path, tables }, f)
+                let tables = read_partition(&d.date, &d.path, &d.anchor, &mut f);
+                let mut part = PartitionInv {
+                    date: d.date,
+                    path: d.path,
+                    tables,
+                };
+                let seen = visit(&part);
+                if detail == Detail::Tables {
+                    part.release_files();
+                }
+                (part, f, seen)
             })
             .collect()
-    });
-    let mut parts = Vec::with_capacity(partitions.len());
-    for (p, f) in partitions {
-        findings.extend(f);
-        parts.push(p);
-    }
-    Ok(Inventory {
-        source: source.to_path_buf(),
-        partitions: parts,
-        root,
-        findings,
-        object_tiers: Vec::new(),
-        other_partitions,
     })
+}
+
+/// Adds partitions read by [`read_partitions`], with their walk findings, in the order given.
+pub fn add_partitions(
+    inv: &mut Inventory,
+    parts: impl IntoIterator<Item = (PartitionInv, Vec<Finding>)>,
+) {
+    for (p, f) in parts {
+        inv.findings.extend(f);
+        inv.partitions.push(p);
+    }
 }
 
 fn plural_shape(shape: &str) -> String {

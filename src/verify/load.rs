@@ -2,8 +2,7 @@
 
 use crate::dates::{classify, PartitionName};
 use crate::finding::{code, Finding};
-use crate::inventory::{self, Inventory, PartitionInv, RootMode};
-use rayon::prelude::*;
+use crate::inventory::{self, Inventory, RootMode};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -57,18 +56,37 @@ pub fn parse_par_txt(root: &Path, text: &str) -> Vec<Segment> {
         .collect()
 }
 
+/// Loads `root` with every file's record (what `--against` and `--q` compare).
 pub fn load(root: &Path, s3: &crate::object::S3Options) -> Result<Loaded, LoadError> {
+    let (mut loaded, dirs) = load_root(root, s3)?;
+    let read = inventory::read_partitions(dirs, |_| (), inventory::Detail::Files);
+    inventory::add_partitions(
+        &mut loaded.inventory,
+        read.into_iter().map(|(p, f, ())| (p, f)),
+    );
+    Ok(loaded)
+}
+
+/// Loads `root` except its local partitions, which are returned to be read (and checked one
+/// by one: `check::read_and_evaluate`) by the caller.
+pub fn load_root(
+    root: &Path,
+    s3: &crate::object::S3Options,
+) -> Result<(Loaded, Vec<inventory::PartitionDir>), LoadError> {
     if !root.is_dir() {
         return Err(LoadError::NotARoot(root.display().to_string()));
     }
     let par = root.join("par.txt");
     if !par.exists() {
-        let inventory = inventory::take(root)?;
-        return Ok(Loaded {
-            root: root.to_path_buf(),
-            segments: Vec::new(),
-            inventory,
-        });
+        let (inventory, dirs) = inventory::scan_root(root, RootMode::Partitioned)?;
+        return Ok((
+            Loaded {
+                root: root.to_path_buf(),
+                segments: Vec::new(),
+                inventory,
+            },
+            dirs,
+        ));
     }
     let text = fs::read_to_string(&par).map_err(|e| LoadError::Io {
         path: par.display().to_string(),
@@ -149,26 +167,26 @@ pub fn load(root: &Path, s3: &crate::object::S3Options) -> Result<Loaded, LoadEr
             );
         }
     }
-    let parts: Vec<(PartitionInv, Vec<Finding>)> = crate::io_pool::install(|| {
-        part_dirs
-            .into_par_iter()
-            .map(|(date, path)| {
-                let mut f = Vec::new();
-                let anchor = fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-                let tables = inventory::read_partition(&date, &path, &anchor, &mut f);
-                (PartitionInv { date, path, tables }, f)
-            })
-            .collect()
-    });
-    for (p, f) in parts {
-        inventory.findings.extend(f);
-        inventory.partitions.push(p);
-    }
-    Ok(Loaded {
-        root: root.to_path_buf(),
-        segments,
-        inventory,
-    })
+    let dirs = part_dirs
+        .into_iter()
+        .map(|(date, path)| {
+            // Each partition is its own anchor: a segment's partitions are often symlinks.
+            let anchor = fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+            inventory::PartitionDir {
+                date,
+                path,
+                anchor: anchor.into(),
+            }
+        })
+        .collect();
+    Ok((
+        Loaded {
+            root: root.to_path_buf(),
+            segments,
+            inventory,
+        },
+        dirs,
+    ))
 }
 
 /// An `s3://bucket/prefix` line of `par.txt`: listed and read through object_store.

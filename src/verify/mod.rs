@@ -6,7 +6,7 @@ mod load;
 pub mod qscript;
 
 pub use compare::compare_roots;
-pub use load::{load, parse_par_txt, LoadError, Loaded, Segment};
+pub use load::{load, load_root, parse_par_txt, LoadError, Loaded, Segment};
 
 use crate::check;
 use crate::config::AssemblyConfig;
@@ -38,6 +38,13 @@ pub fn run(
     config: Option<&AssemblyConfig>,
     opts: &VerifyOptions,
 ) -> Result<Report, VerifyError> {
+    if opts.against.is_none() && opts.q.is_none() {
+        // Nothing compares file records afterwards: check each partition as it is read and
+        // release its records (memory grows with tables, not files).
+        let (mut loaded, dirs) = load_root(root, &opts.s3)?;
+        let findings = check::read_and_evaluate(config, &mut loaded.inventory, dirs, opts.deep);
+        return Ok(Report::new(findings));
+    }
     let loaded = load(root, &opts.s3)?;
     let mut findings = check::evaluate(config, &loaded.inventory);
     if opts.deep {
