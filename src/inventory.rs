@@ -256,6 +256,9 @@ pub struct PartitionDir {
     pub path: PathBuf,
     /// The directory a symlink must resolve inside to count as "inside the database".
     pub anchor: Arc<Path>,
+    /// The tier the partition belongs to (a segmented database's segment), named in the
+    /// findings of its walk.
+    pub tier: Option<Arc<str>>,
 }
 
 /// What [`read_partitions`] keeps of each partition once its visitor has seen it.
@@ -412,6 +415,7 @@ pub fn scan_root(
             date,
             path,
             anchor: anchor.clone(),
+            tier: None,
         })
         .collect();
     Ok((
@@ -442,6 +446,11 @@ pub fn read_partitions<T: Send>(
             .map(|d| {
                 let mut f = Vec::new();
                 let tables = read_partition(&d.date, &d.path, &d.anchor, &mut f);
+                if let Some(tier) = &d.tier {
+                    for x in &mut f {
+                        x.tier = Some(tier.to_string());
+                    }
+                }
                 let mut part = PartitionInv {
                     date: d.date,
                     path: d.path,

@@ -2,7 +2,7 @@
 //! lists is the store of one local HDB tier. Every finding names the segment (its `par.txt`
 //! line), the tier, the partition and the file concerned.
 
-use super::{deep_checks, evaluate, object_inventory, CheckOptions, CheckOutcome};
+use super::{object_inventory, read_and_evaluate, CheckOptions, CheckOutcome};
 use crate::backup;
 use crate::config::{AssemblyConfig, StoreUri};
 use crate::dates::{classify, PartitionName};
@@ -236,10 +236,11 @@ fn root_findings(inv: &mut Inventory, source: &Path) -> Vec<Finding> {
     out
 }
 
-/// Takes the inventory of one segment; anything in it but date partitions is an error.
-fn segment_inventory(m: &Matched, findings: &mut Vec<Finding>) -> Option<Inventory> {
-    let inv = match inventory::take(&m.dir) {
-        Ok(inv) => inv,
+/// Reads the root of one segment (anything in it but date partitions is an error) and lists
+/// its partitions, to be read with the others.
+fn segment_scan(m: &Matched, findings: &mut Vec<Finding>) -> Option<Vec<inventory::PartitionDir>> {
+    let (inv, dirs) = match inventory::scan_root(&m.dir, RootMode::Partitioned) {
+        Ok(scan) => scan,
         Err(e) => {
             findings.push(
                 Finding::error(
@@ -266,7 +267,15 @@ fn segment_inventory(m: &Matched, findings: &mut Vec<Finding>) -> Option<Invento
             .hint("move it to the root (enumeration domains, splayed tables) or out of the database"),
         );
     }
-    Some(inv)
+    let tier: std::sync::Arc<str> = m.tier.as_str().into();
+    Some(
+        dirs.into_iter()
+            .map(|d| inventory::PartitionDir {
+                tier: Some(tier.clone()),
+                ..d
+            })
+            .collect(),
+    )
 }
 
 /// Every date in at most one place (segment or object tier).
@@ -380,6 +389,7 @@ pub(super) fn run(
     let base_dev = fs::metadata(base).map(|m| m.dev()).ok();
     let mut homes: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     let mut segments = Vec::new();
+    let mut dirs = Vec::new();
     for m in &matched {
         if let (Some(b), Ok(md)) = (base_dev, fs::metadata(&m.dir)) {
             if md.dev() != b {
@@ -393,17 +403,17 @@ pub(super) fn run(
                 );
             }
         }
-        let Some(seg_inv) = segment_inventory(m, &mut findings) else {
+        let Some(seg_dirs) = segment_scan(m, &mut findings) else {
             continue;
         };
-        let dates: Vec<String> = seg_inv.partitions.iter().map(|p| p.date.clone()).collect();
-        for p in &seg_inv.partitions {
+        let dates: Vec<String> = seg_dirs.iter().map(|d| d.date.clone()).collect();
+        for d in &seg_dirs {
             homes
-                .entry(p.date.clone())
+                .entry(d.date.clone())
                 .or_default()
-                .push((m.tier.clone(), p.path.display().to_string()));
+                .push((m.tier.clone(), d.path.display().to_string()));
         }
-        inv.partitions.extend(seg_inv.partitions);
+        dirs.extend(seg_dirs);
         segments.push(SegmentInput {
             tier: m.tier.clone(),
             dir: m.dir.clone(),
@@ -411,7 +421,8 @@ pub(super) fn run(
             partitions: dates,
         });
     }
-    inv.partitions.sort_by(|a, b| a.date.cmp(&b.date));
+    // Read (and checked) below, once the object tiers' dates are known too.
+    dirs.sort_by(|a, b| a.date.cmp(&b.date));
 
     for t in config.tiers_of_mount(&config.hdb_mount()?.name) {
         if let Some(StoreUri::S3 { bucket, prefix }) = &t.store {
@@ -439,14 +450,11 @@ pub(super) fn run(
     }
     // evaluate() reports overlaps as "local disk" against a tier; here every place is a tier.
     findings.extend(
-        evaluate(Some(config), &inv)
+        read_and_evaluate(Some(config), &mut inv, dirs, opts.deep)
             .into_iter()
             .filter(|f| f.code != code::TIER_OVERLAP),
     );
     findings.extend(overlaps(&homes));
-    if opts.deep {
-        findings.extend(deep_checks(&inv));
-    }
     if let super::BackupCheck::Dir(dir) = &opts.backup {
         findings.extend(backup_findings(&source, &matched, dir, opts.deep));
     }

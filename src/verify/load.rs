@@ -176,6 +176,7 @@ pub fn load_root(
                 date,
                 path,
                 anchor: anchor.into(),
+                tier: None,
             }
         })
         .collect();
