@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Scale: time and peak RSS of every command at two sizes, side by side in one run, on generated
 # databases (default 500 and 5,000 partitions × 10 tables × 20 columns × 10 rows: ~110,000 and
-# ~1.1 million files). Prints per size: seconds, peak RSS and RSS per file of check, plan,
+# ~1.1 million files). Prints per size: seconds, peak RSS and RSS per file of check, plan, plan --save,
 # verify, mount-ready (and the view server's peak RSS after a full walk), commit, rollback; the
 # cold find+lstat walk of the view against the same layout on disk; and the per-file cost ratio
 # big/small of each command (targets: RSS per file <= ~100 B for the commands, server <= 256 MB,
@@ -85,6 +85,9 @@ run_size() {
   measure "$bin" plan --config "$cfg" --format json
   cp "$work/cmd.out" "$dir/plan.json"
   R[$tag.plan.t]=$T R[$tag.plan.m]=$M
+  # The approval flow's plan file (plan + fingerprint of every entry).
+  measure "$bin" plan --config "$cfg" --save "$dir/plan.smstage"
+  R[$tag.save.t]=$T R[$tag.save.m]=$M
   measure "$bin" verify "$dir/data"
   R[$tag.verify.t]=$T R[$tag.verify.m]=$M
 
@@ -117,7 +120,7 @@ run_size big "$big"
 echo
 printf '%-10s %12s %12s %10s %8s %12s %12s %10s %8s %10s\n' command "small s" "small MB" "B/file" "" \
   "big s" "big MB" "B/file" "" "cost/file"
-for c in check plan verify mount commit rollback; do
+for c in check plan save verify mount commit rollback; do
   ns=${R[small.files]} nb=${R[big.files]}
   ts=${R[small.$c.t]} tb=${R[big.$c.t]} ms=${R[small.$c.m]} mb=${R[big.$c.m]}
   printf '%-10s %12s %12.1f %10.0f %8s %12s %12.1f %10.0f %8s %9sx\n' "$c" "$ts" \
@@ -125,9 +128,9 @@ for c in check plan verify mount commit rollback; do
     "$tb" "$(awk -v k="$mb" 'BEGIN{print k/1024}')" "$(awk -v k="$mb" -v n="$nb" 'BEGIN{print k*1024/n}')" "" \
     "$(awk -v a="$tb" -v na="$nb" -v b="$ts" -v nbb="$ns" 'BEGIN{ if (b == 0) print "n/a"; else printf "%.2f", (a/na)/(b/nbb)}')"
 done
-echo "(mount = mount --background until ready; its RSS is the foreground process, the server's is below)"
+echo "(save = plan --save; mount = mount --background until ready: its RSS is the foreground process, the server's is below)"
 echo "marginal RSS per file, (big - small) / (files big - files small):"
-for c in check plan verify mount commit rollback; do
+for c in check plan save verify mount commit rollback; do
   printf '  %-10s %6.0f B/file\n' "$c" \
     "$(awk -v a="${R[big.$c.m]}" -v b="${R[small.$c.m]}" -v na="${R[big.files]}" -v nb="${R[small.files]}" 'BEGIN{print (a-b)*1024/(na-nb)}')"
 done
