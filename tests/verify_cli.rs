@@ -174,3 +174,54 @@ fn verify_usage_errors() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("/nonexistent/root"), "{}", out.all());
 }
+
+#[test]
+fn against_reports_the_earliest_partition_first_whatever_kind_of_difference() {
+    // Partitions are compared a pair at a time, in date order: a changed value in the first
+    // partition is reported before a table missing from the last, and with the first fixed,
+    // the missing table is.
+    let b = generated(3, 2, 6, 50);
+    let other = b.path().join("other");
+    copy_tree(&b.data(), &other);
+    let parts = dates(&other);
+    let first = other.join(&parts[0]);
+    let last = other.join(parts.last().unwrap());
+    let col = tables_in(&first)[0].join("price");
+    let pristine = fs::read(&col).unwrap();
+    let mut bytes = pristine.clone();
+    let n = bytes.len();
+    bytes[n - 2] ^= 0x40;
+    fs::write(&col, bytes).unwrap();
+    fs::remove_dir_all(tables_in(&last)[1].clone()).unwrap();
+    let verify = || {
+        let out = smstage(&[
+            "verify",
+            b.data().to_str().unwrap(),
+            "--against",
+            other.to_str().unwrap(),
+            "--format",
+            "json",
+        ]);
+        assert_eq!(out.code, 1, "{}", out.all());
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        let differs: Vec<serde_json::Value> = v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["code"] == "verify-content-differs")
+            .cloned()
+            .collect();
+        assert_eq!(differs.len(), 1, "{}", out.stdout);
+        differs[0].clone()
+    };
+    let f = verify();
+    assert_eq!(f["partition"], parts[0].as_str(), "{f}");
+    assert_eq!(f["column"], "price", "{f}");
+    fs::write(&col, pristine).unwrap();
+    let f = verify();
+    assert_eq!(f["partition"], parts.last().unwrap().as_str(), "{f}");
+    assert!(
+        f["message"].as_str().unwrap().contains("holds tables"),
+        "{f}"
+    );
+}

@@ -3,14 +3,46 @@
 
 use super::Loaded;
 use crate::finding::{code, Finding};
-use crate::inventory::{Inventory, RootKind, TableInv};
+use crate::inventory::{Inventory, PartRef, PartitionDir, PartitionInv, RootKind, TableInv};
 use crate::kdb::{self, ColumnData};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 
+/// A partition of one side: read already (object tiers, a fully loaded root), or a local
+/// directory read when its turn comes, so that one pair of partitions is in memory at a time.
+enum Part<'a> {
+    Read(PartRef<'a>),
+    Unread(&'a PartitionDir),
+}
+
+impl Part<'_> {
+    fn date(&self) -> &str {
+        match self {
+            Part::Read(p) => &p.part.date,
+            Part::Unread(d) => &d.date,
+        }
+    }
+}
+
+/// Every partition of a side in date order (local first on equal dates, as
+/// `Inventory::all_partitions`).
+fn parts<'a>(inv: &'a Inventory, unread: &'a [PartitionDir]) -> Vec<Part<'a>> {
+    let mut all: Vec<Part<'a>> = unread.iter().map(Part::Unread).collect();
+    all.extend(inv.all_partitions().into_iter().map(Part::Read));
+    all.sort_by(|x, y| x.date().cmp(y.date()));
+    all
+}
+
 /// Returns no finding when both roots hold the same data, else one finding naming the first
-/// difference in (root entries, then partition, table, column) order.
-pub fn compare_roots(a: &Loaded, b: &Loaded) -> Vec<Finding> {
+/// difference in (root entries, then partition, table, column) order. `a_unread` and
+/// `b_unread` are local partitions of each root not read yet (`load_root`): they are read a
+/// pair at a time and dropped once compared.
+pub fn compare_roots(
+    a: &Loaded,
+    a_unread: &[PartitionDir],
+    b: &Loaded,
+    b_unread: &[PartitionDir],
+) -> Vec<Finding> {
     let (ia, ib) = (&a.inventory, &b.inventory);
     let diff = |msg: String| {
         vec![Finding::error(
@@ -69,10 +101,15 @@ pub fn compare_roots(a: &Loaded, b: &Loaded) -> Vec<Finding> {
         }
     }
 
+    // The root's tables first: a difference there comes before any partition's.
+    if let Some(f) = first_difference_of(&jobs, a, b) {
+        return vec![f];
+    }
+
     // Which tier holds a partition does not matter: a date is compared wherever it lives.
-    let (pa_all, pb_all) = (ia.all_partitions(), ib.all_partitions());
-    let da: Vec<&str> = pa_all.iter().map(|p| p.part.date.as_str()).collect();
-    let db: Vec<&str> = pb_all.iter().map(|p| p.part.date.as_str()).collect();
+    let (pa_all, pb_all) = (parts(ia, a_unread), parts(ib, b_unread));
+    let da: Vec<&str> = pa_all.iter().map(|p| p.date()).collect();
+    let db: Vec<&str> = pb_all.iter().map(|p| p.date()).collect();
     if da != db {
         let first = da
             .iter()
@@ -83,6 +120,8 @@ pub fn compare_roots(a: &Loaded, b: &Loaded) -> Vec<Finding> {
         return diff(format!("partitions differ: {first}"));
     }
     for (ra, rb) in pa_all.iter().zip(&pb_all) {
+        let (oa, ob) = (materialize(ra), materialize(rb));
+        let (ra, rb) = (oa.part_ref(), ob.part_ref());
         let (pa, pb) = (ra.part, rb.part);
         let ta: Vec<&str> = pa.tables.iter().map(|t| t.name.as_str()).collect();
         let tb: Vec<&str> = pb.tables.iter().map(|t| t.name.as_str()).collect();
@@ -95,6 +134,7 @@ pub fn compare_roots(a: &Loaded, b: &Loaded) -> Vec<Finding> {
             .map(|f| f.partition(&pa.date))
             .collect();
         }
+        let mut jobs = Vec::new();
         for (x, y) in pa.tables.iter().zip(&pb.tables) {
             let before = jobs.len();
             if let Some(f) = table_jobs(Some(&pa.date), x, y, &mut jobs) {
@@ -108,40 +148,73 @@ pub fn compare_roots(a: &Loaded, b: &Loaded) -> Vec<Finding> {
                 j.tier_b = rb.tier.map(|t| t.tier.clone());
             }
         }
+        if let Some(f) = first_difference_of(&jobs, a, b) {
+            return vec![f];
+        }
     }
+    Vec::new()
+}
 
-    let first = jobs
+/// A partition in memory for its comparison: borrowed, or read now and dropped after.
+enum Held<'a> {
+    Borrowed(PartRef<'a>),
+    Owned(PartitionInv),
+}
+
+impl Held<'_> {
+    fn part_ref(&self) -> PartRef<'_> {
+        match self {
+            Held::Borrowed(p) => *p,
+            Held::Owned(part) => PartRef { part, tier: None },
+        }
+    }
+}
+
+fn materialize<'a>(p: &Part<'a>) -> Held<'a> {
+    match p {
+        Part::Read(r) => Held::Borrowed(*r),
+        Part::Unread(d) => {
+            // The walk's findings are the checks' business (reported by them already).
+            let mut ignored = Vec::new();
+            Held::Owned(PartitionInv {
+                date: d.date.clone(),
+                path: d.path.clone(),
+                tables: crate::inventory::read_partition(&d.date, &d.path, &d.anchor, &mut ignored),
+            })
+        }
+    }
+}
+
+/// The first column (in `jobs` order) whose values differ, as a finding.
+fn first_difference_of(jobs: &[Job], a: &Loaded, b: &Loaded) -> Option<Finding> {
+    let (ia, ib) = (&a.inventory, &b.inventory);
+    let (i, msg) = jobs
         .par_iter()
         .enumerate()
         .filter_map(|(i, j)| j.differs(ia, ib).map(|m| (i, m)))
-        .min_by_key(|(i, _)| *i);
-    match first {
-        None => Vec::new(),
-        Some((i, msg)) => {
-            let j = &jobs[i];
-            let mut f = Finding::error(
-                code::VERIFY_DIFFERENT,
-                format!(
-                    "{} and {} differ in column {} of table {}{}: {msg}",
-                    a.root.display(),
-                    b.root.display(),
-                    j.column,
-                    j.table,
-                    j.partition
-                        .as_deref()
-                        .map(|p| format!(" in partition {p}"))
-                        .unwrap_or_default()
-                ),
-            )
-            .table(&j.table)
-            .column(&j.column)
-            .path(j.a.display());
-            if let Some(p) = &j.partition {
-                f = f.partition(p);
-            }
-            vec![f]
-        }
+        .min_by_key(|(i, _)| *i)?;
+    let j = &jobs[i];
+    let mut f = Finding::error(
+        code::VERIFY_DIFFERENT,
+        format!(
+            "{} and {} differ in column {} of table {}{}: {msg}",
+            a.root.display(),
+            b.root.display(),
+            j.column,
+            j.table,
+            j.partition
+                .as_deref()
+                .map(|p| format!(" in partition {p}"))
+                .unwrap_or_default()
+        ),
+    )
+    .table(&j.table)
+    .column(&j.column)
+    .path(j.a.display());
+    if let Some(p) = &j.partition {
+        f = f.partition(p);
     }
+    Some(f)
 }
 
 struct Job {

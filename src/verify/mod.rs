@@ -38,11 +38,19 @@ pub fn run(
     config: Option<&AssemblyConfig>,
     opts: &VerifyOptions,
 ) -> Result<Report, VerifyError> {
-    if opts.against.is_none() && opts.q.is_none() {
-        // Nothing compares file records afterwards: check each partition as it is read and
-        // release its records (memory grows with tables, not files).
+    if opts.q.is_none() {
+        // Each partition is checked as it is read and its file records released; `--against`
+        // then reads the partitions of both roots again a pair at a time. Memory grows with
+        // the tables of the database, not with its files.
         let (mut loaded, dirs) = load_root(root, &opts.s3)?;
-        let findings = check::read_and_evaluate(config, &mut loaded.inventory, dirs, opts.deep);
+        let mut findings =
+            check::read_and_evaluate(config, &mut loaded.inventory, dirs.clone(), opts.deep);
+        if let Some(other) = &opts.against {
+            // The released partitions are read again from `dirs`.
+            loaded.inventory.partitions.clear();
+            let (theirs, their_dirs) = load_root(other, &opts.s3)?;
+            findings.extend(compare_roots(&loaded, &dirs, &theirs, &their_dirs));
+        }
         return Ok(Report::new(findings));
     }
     let loaded = load(root, &opts.s3)?;
@@ -52,7 +60,7 @@ pub fn run(
     }
     if let Some(other) = &opts.against {
         let theirs = load(other, &opts.s3)?;
-        findings.extend(compare_roots(&loaded, &theirs));
+        findings.extend(compare_roots(&loaded, &[], &theirs, &[]));
     }
     if let Some(q) = &opts.q {
         findings.extend(run_q(q, root, &loaded)?);
