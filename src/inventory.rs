@@ -576,13 +576,7 @@ pub(crate) fn read_partition(
             }
             // A tailer (intraday writer) keeps int sub-partitions below the date until they
             // are merged: not tables, and not something kdb+ loads from a date partition.
-            Ok(ft)
-                if ft.is_dir()
-                    && name.bytes().all(|b| b.is_ascii_digit())
-                    && !p.join(".d").exists() =>
-            {
-                int_dirs.push(name)
-            }
+            Ok(ft) if ft.is_dir() && is_int_subdir(&name, &p) => int_dirs.push(name),
             Ok(ft) if ft.is_dir() => {
                 let mut f = Vec::new();
                 let t = read_table(&name, &p, canonical_source, &mut f);
@@ -612,6 +606,28 @@ pub(crate) fn read_partition(
     }
     tables.shrink_to_fit();
     tables
+}
+
+/// An int sub-partition (a tailer's intraday layout) rather than a table: digits, no `.d`.
+fn is_int_subdir(name: &str, path: &Path) -> bool {
+    name.bytes().all(|b| b.is_ascii_digit()) && !path.join(".d").exists()
+}
+
+/// Names of the tables of a partition, as [`read_partition`] would find them, without reading
+/// them: directories (never through a symlink) that are not int sub-partitions, sorted.
+pub(crate) fn table_names(path: &Path) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(path) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|ft| ft.is_dir()))
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .filter(|(name, p)| !is_int_subdir(name, p))
+        .map(|(name, _)| name)
+        .collect();
+    names.sort();
+    names
 }
 
 /// A regular file where a partition holds only table directories: a flat (serialized) table

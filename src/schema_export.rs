@@ -6,10 +6,14 @@
 //! splayed tables of the root. Every type it prints is one `check` accepts; what it cannot
 //! print faithfully it says on the side (`notes`), never as a made-up schema.
 
-use crate::inventory::{self, FileInv, Inventory, PartitionInv, RootKind, TableInv};
+use crate::inventory::{
+    self, Detail, FileInv, InventoryError, PartitionDir, PartitionInv, RootKind, RootMode, TableInv,
+};
 use crate::kdb::{self, Attr, LogicalType};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
+use std::path::Path;
+use std::sync::Arc;
 
 /// The YAML and what the user should know about it.
 #[derive(Debug, Default)]
@@ -19,27 +23,29 @@ pub struct SchemaExport {
     pub notes: Vec<String>,
 }
 
-/// YAML for every table q sees (see the module comment).
-pub fn tables_yaml(inv: &Inventory) -> String {
-    export(inv).yaml
-}
+/// Partitions read at once while looking back for a column's type.
+const LOOKBACK_BATCH: usize = 64;
 
-/// [`tables_yaml`] plus the notes.
-pub fn export(inv: &Inventory) -> SchemaExport {
+/// The `tables:` YAML of the database at `source` and the notes (see the module comment).
+/// Only the last partition is read whole; older ones are listed for their table names, and
+/// read (a batch at a time, newest first) only while a column still has no type: most
+/// databases are typed by their last partition alone, whatever their size.
+pub fn export(source: &Path) -> Result<SchemaExport, InventoryError> {
+    let (inv, dirs) = inventory::scan_root(source, RootMode::Partitioned)?;
     let mut notes = Vec::new();
     // Month/year/int partitions are refused by `check`, but the user still needs the schema
     // to get that far: read the tables of those directories the same way.
-    let others: Vec<PartitionInv>;
-    let parts: &[PartitionInv] = if inv.partitions.is_empty() && !inv.other_partitions.is_empty() {
+    let parts: Vec<PartitionDir> = if dirs.is_empty() && !inv.other_partitions.is_empty() {
         let canonical = std::fs::canonicalize(&inv.source).unwrap_or_else(|_| inv.source.clone());
-        let mut ignored = Vec::new();
-        others = inv
+        let anchor: Arc<Path> = Arc::from(canonical.as_path());
+        let others: Vec<PartitionDir> = inv
             .other_partitions
             .iter()
-            .map(|o| PartitionInv {
+            .map(|o| PartitionDir {
                 date: o.name.clone(),
                 path: o.path.clone(),
-                tables: inventory::read_partition(&o.name, &o.path, &canonical, &mut ignored),
+                anchor: anchor.clone(),
+                tier: None,
             })
             .collect();
         notes.push(format!(
@@ -48,18 +54,26 @@ pub fn export(inv: &Inventory) -> SchemaExport {
             inv.other_partitions[0].shape,
             others.last().map(|p| p.date.as_str()).unwrap_or("")
         ));
-        &others
+        others
     } else {
-        &inv.partitions
+        dirs
     };
 
     let mut out = String::from("tables:\n");
-    if let Some(last) = parts.last() {
-        let mut hidden: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for p in parts {
-            for t in &p.tables {
-                if !last.tables.iter().any(|l| l.name == t.name) {
-                    hidden.entry(t.name.as_str()).or_default().push(&p.date);
+    if let Some((last_dir, older)) = parts.split_last() {
+        let last = inventory::read_partitions(vec![last_dir.clone()], |_| (), Detail::Files)
+            .pop()
+            .map(|(p, _, ())| p)
+            .unwrap_or(PartitionInv {
+                date: last_dir.date.clone(),
+                path: last_dir.path.clone(),
+                tables: Vec::new(),
+            });
+        let mut hidden: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+        for p in older {
+            for name in inventory::table_names(&p.path) {
+                if !last.tables.iter().any(|l| l.name == name) {
+                    hidden.entry(name).or_default().push(&p.date);
                 }
             }
         }
@@ -70,25 +84,74 @@ pub fn export(inv: &Inventory) -> SchemaExport {
                 last.date
             ));
         }
+        let older_types = look_back(&last, older);
         for t in &last.tables {
             table(&mut out, &mut notes, t, "partitioned", |col| {
-                parts
-                    .iter()
-                    .rev()
-                    .filter_map(|p| p.tables.iter().find(|x| x.name == t.name))
-                    .filter_map(|x| x.file(col))
-                    .collect()
+                t.file(col)
+                    .and_then(definite)
+                    .or_else(|| older_types.get(&(t.name.clone(), col.to_string())).copied())
             });
         }
     }
     for r in &inv.root {
         if let RootKind::Splayed(t) = &r.kind {
             table(&mut out, &mut notes, t, "splayed", |col| {
-                t.file(col).into_iter().collect()
+                t.file(col).and_then(definite)
             });
         }
     }
-    SchemaExport { yaml: out, notes }
+    Ok(SchemaExport { yaml: out, notes })
+}
+
+/// Types of the last partition's untyped columns, each from the newest older partition
+/// that knows it.
+fn look_back(
+    last: &PartitionInv,
+    older: &[PartitionDir],
+) -> HashMap<(String, String), LogicalType> {
+    let mut needed: Vec<(String, String)> = last
+        .tables
+        .iter()
+        .flat_map(|t| {
+            t.columns()
+                .iter()
+                .filter(|c| t.file(c).and_then(definite).is_none())
+                .map(|c| (t.name.clone(), c.clone()))
+        })
+        .collect();
+    let mut found = HashMap::new();
+    let newest_first: Vec<PartitionDir> = older.iter().rev().cloned().collect();
+    for batch in newest_first.chunks(LOOKBACK_BATCH) {
+        if needed.is_empty() {
+            break;
+        }
+        let read = inventory::read_partitions(
+            batch.to_vec(),
+            |p| {
+                needed
+                    .iter()
+                    .filter_map(|(t, c)| {
+                        let ty = p
+                            .tables
+                            .iter()
+                            .find(|x| &x.name == t)
+                            .and_then(|x| x.file(c))
+                            .and_then(definite)?;
+                        Some(((t.clone(), c.clone()), ty))
+                    })
+                    .collect::<Vec<_>>()
+            },
+            Detail::Tables,
+        );
+        // Newest first within the batch too: the first type found for a column wins.
+        for (_, _, types) in read {
+            for (key, ty) in types {
+                found.entry(key).or_insert(ty);
+            }
+        }
+        needed.retain(|k| !found.contains_key(k));
+    }
+    found
 }
 
 /// A column type worth printing: known, and not a 0-row placeholder.
@@ -101,14 +164,14 @@ fn definite(f: &FileInv) -> Option<LogicalType> {
     Some(ty)
 }
 
-/// Writes one table. `files(col)` yields the column's files, the authoritative one first
-/// (the last partition's), then older ones to take the type from when that one has none.
-fn table<'a>(
+/// Writes one table. `type_of(col)` is the column's type: its own file's, else an older
+/// partition's (None when no file says it).
+fn table(
     out: &mut String,
     notes: &mut Vec<String>,
     t: &TableInv,
     kind: &str,
-    files: impl Fn(&str) -> Vec<&'a FileInv>,
+    type_of: impl Fn(&str) -> Option<LogicalType>,
 ) {
     if t.columns().is_empty() {
         notes.push(format!(
@@ -125,7 +188,7 @@ fn table<'a>(
             .and_then(|f| f.header.as_ref().ok())
             .map(|h| h.attr)
             .unwrap_or(Attr::None);
-        let (ty, comment) = match files(c).into_iter().find_map(definite) {
+        let (ty, comment) = match type_of(c) {
             Some(ty) => (ty.config_name(), None),
             None => {
                 notes.push(format!(

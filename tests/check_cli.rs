@@ -752,3 +752,52 @@ fn unreadable_file_is_reported_by_name() {
     assert!(text.contains("Permission denied"), "{text}");
     assert_eq!(before, manifest(b.path()));
 }
+
+/// `schema` types a column the last partition leaves untyped (0 rows, an empty general list)
+/// from the newest older partition that has a type, looking back in batches, and prints
+/// `mixed` (with a note) only when no partition has one.
+#[test]
+fn schema_looks_back_for_a_type_newest_first() {
+    // The 8 bytes kdb+ writes for an empty untyped column (torq-gateway-empty's packets/data).
+    const EMPTY_UNTYPED: &[u8] = &[0xff, 0x01, 0x00, 0x00, 0, 0, 0, 0];
+    let b = generated(70, 1, 6, 10);
+    let parts = dates(&b.data());
+    let table = |i: usize| tables_in(&b.data().join(&parts[i]))[0].clone();
+    let price = price_column(&table(0));
+    let schema_line = || {
+        let out = smstage(&["schema", b.data().to_str().unwrap()]);
+        assert_eq!(out.code, 0, "{}", out.all());
+        let line = out
+            .stdout
+            .lines()
+            .find(|l| l.contains(&format!("{{name: {price},")))
+            .unwrap_or_else(|| panic!("no {price} in {}", out.stdout))
+            .to_string();
+        (line, out.stderr)
+    };
+    // Untyped in the newest 66 partitions: more than one look-back batch.
+    for i in 4..70 {
+        fs::write(table(i).join(&price), EMPTY_UNTYPED).unwrap();
+    }
+    // The newest typed partition (3) holds another type than the older ones (0-2): its
+    // type wins.
+    let size = dotd(&table(3))
+        .into_iter()
+        .find(|c| c == "size")
+        .expect("a size column");
+    fs::copy(table(3).join(&size), table(3).join(&price)).unwrap();
+    let (line, _) = schema_line();
+    assert!(!line.contains("type: float"), "{line}");
+    assert!(!line.contains("type: mixed"), "{line}");
+    // Without it, the older float.
+    fs::write(table(3).join(&price), EMPTY_UNTYPED).unwrap();
+    let (line, _) = schema_line();
+    assert!(line.contains("type: float"), "{line}");
+    // Untyped everywhere: mixed, and a note that says so.
+    for i in 0..3 {
+        fs::write(table(i).join(&price), EMPTY_UNTYPED).unwrap();
+    }
+    let (line, stderr) = schema_line();
+    assert!(line.contains("type: mixed"), "{line}");
+    assert!(stderr.contains("no partition says its type"), "{stderr}");
+}

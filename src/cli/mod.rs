@@ -253,9 +253,8 @@ pub fn run(cli: Cli) -> i32 {
         },
         Command::Rollback { config } => commit_cmd::rollback(&config),
         Command::Status { config, format } => commit_cmd::status(&config, format),
-        Command::Schema { db } => match crate::inventory::take(&db) {
-            Ok(inv) => {
-                let ex = crate::schema_export::export(&inv);
+        Command::Schema { db } => match crate::schema_export::export(&db) {
+            Ok(ex) => {
                 print!("{}", ex.yaml);
                 for n in &ex.notes {
                     eprintln!("smstage schema: note: {n}");
