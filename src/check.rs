@@ -298,6 +298,18 @@ pub fn read_and_evaluate(
     dirs: Vec<inventory::PartitionDir>,
     deep: bool,
 ) -> Vec<Finding> {
+    read_and_evaluate_with(config, inv, dirs, deep, |_| ()).0
+}
+
+/// [`read_and_evaluate`], also handing each partition to `extra` while its file records are in
+/// memory; its results come back in the order of `dirs` (the partitions' order in `inv`).
+pub fn read_and_evaluate_with<T: Send>(
+    config: Option<&AssemblyConfig>,
+    inv: &mut Inventory,
+    dirs: Vec<inventory::PartitionDir>,
+    deep: bool,
+    extra: impl Fn(&inventory::PartitionInv) -> T + Sync + Send,
+) -> (Vec<Finding>, Vec<T>) {
     // Which partition is last decides how strictly `.d` order is checked: known from the
     // names before any partition is read.
     let last_date = dirs
@@ -316,17 +328,19 @@ pub fn read_and_evaluate(
             |part| {
                 let p = inventory::PartRef { part, tier: None };
                 let deep_found = if deep { checks.deep(p) } else { Vec::new() };
-                (checks.partition(p), deep_found)
+                ((checks.partition(p), deep_found), extra(part))
             },
             inventory::Detail::Tables,
         )
     };
     let first_local = inv.partitions.len();
     let mut found = Vec::with_capacity(read.len());
+    let mut extras = Vec::with_capacity(read.len());
     inventory::add_partitions(
         inv,
-        read.into_iter().map(|(p, walk, seen)| {
+        read.into_iter().map(|(p, walk, (seen, x))| {
             found.push(seen);
+            extras.push(x);
             (p, walk)
         }),
     );
@@ -362,7 +376,7 @@ pub fn read_and_evaluate(
         deep_out.extend(checks.deep_root());
         out.extend(deep_out);
     }
-    out
+    (out, extras)
 }
 
 /// Everything [`evaluate`] checks inside one partition, with what it needs from the rest of

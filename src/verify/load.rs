@@ -56,17 +56,6 @@ pub fn parse_par_txt(root: &Path, text: &str) -> Vec<Segment> {
         .collect()
 }
 
-/// Loads `root` with every file's record (what `--against` and `--q` compare).
-pub fn load(root: &Path, s3: &crate::object::S3Options) -> Result<Loaded, LoadError> {
-    let (mut loaded, dirs) = load_root(root, s3)?;
-    let read = inventory::read_partitions(dirs, |_| (), inventory::Detail::Files);
-    inventory::add_partitions(
-        &mut loaded.inventory,
-        read.into_iter().map(|(p, f, ())| (p, f)),
-    );
-    Ok(loaded)
-}
-
 /// Loads `root` except its local partitions, which are returned to be read (and checked one
 /// by one: `check::read_and_evaluate`) by the caller.
 pub fn load_root(

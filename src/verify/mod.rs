@@ -6,7 +6,7 @@ mod load;
 pub mod qscript;
 
 pub use compare::compare_roots;
-pub use load::{load, load_root, parse_par_txt, LoadError, Loaded, Segment};
+pub use load::{load_root, parse_par_txt, LoadError, Loaded, Segment};
 
 use crate::check;
 use crate::config::AssemblyConfig;
@@ -38,37 +38,49 @@ pub fn run(
     config: Option<&AssemblyConfig>,
     opts: &VerifyOptions,
 ) -> Result<Report, VerifyError> {
-    if opts.q.is_none() {
-        // Each partition is checked as it is read and its file records released; `--against`
-        // then reads the partitions of both roots again a pair at a time. Memory grows with
-        // the tables of the database, not with its files.
-        let (mut loaded, dirs) = load_root(root, &opts.s3)?;
-        let mut findings =
-            check::read_and_evaluate(config, &mut loaded.inventory, dirs.clone(), opts.deep);
-        if let Some(other) = &opts.against {
-            // The released partitions are read again from `dirs`.
-            loaded.inventory.partitions.clear();
-            let (theirs, their_dirs) = load_root(other, &opts.s3)?;
-            findings.extend(compare_roots(&loaded, &dirs, &theirs, &their_dirs));
-        }
-        return Ok(Report::new(findings));
-    }
-    let loaded = load(root, &opts.s3)?;
-    let mut findings = check::evaluate(config, &loaded.inventory);
-    if opts.deep {
-        findings.extend(check::deep_checks(&loaded.inventory));
-    }
+    // Each partition is checked as it is read and its file records released, keeping what
+    // `--q` expects of it; `--against` then reads the partitions of both roots again, a pair at
+    // a time. Memory grows with the tables of the database, not with its files.
+    let (mut loaded, dirs) = load_root(root, &opts.s3)?;
+    let inv = &loaded.inventory;
+    let last_date = dirs
+        .iter()
+        .map(|d| d.date.clone())
+        .chain(
+            inv.object_tiers
+                .iter()
+                .flat_map(|t| t.partitions.iter().map(|p| p.date.clone())),
+        )
+        .max();
+    let (mut findings, views) = check::read_and_evaluate_with(
+        config,
+        &mut loaded.inventory,
+        dirs.clone(),
+        opts.deep,
+        |p| {
+            opts.q
+                .is_some()
+                .then(|| qscript::partition_view(p, last_date.as_deref() == Some(p.date.as_str())))
+        },
+    );
+    let views: Vec<qscript::PartitionView> = views.into_iter().flatten().collect();
+    let expected = opts
+        .q
+        .as_ref()
+        .map(|_| qscript::expected(&loaded.inventory, &views));
     if let Some(other) = &opts.against {
-        let theirs = load(other, &opts.s3)?;
-        findings.extend(compare_roots(&loaded, &[], &theirs, &[]));
+        // The released partitions are read again from `dirs`.
+        loaded.inventory.partitions.clear();
+        let (theirs, their_dirs) = load_root(other, &opts.s3)?;
+        findings.extend(compare_roots(&loaded, &dirs, &theirs, &their_dirs));
     }
-    if let Some(q) = &opts.q {
-        findings.extend(run_q(q, root, &loaded)?);
+    if let (Some(q), Some(expected)) = (&opts.q, &expected) {
+        findings.extend(run_q(q, root, expected)?);
     }
     Ok(Report::new(findings))
 }
 
-fn run_q(q: &Path, root: &Path, loaded: &Loaded) -> Result<Vec<Finding>, VerifyError> {
+fn run_q(q: &Path, root: &Path, expected: &qscript::QView) -> Result<Vec<Finding>, VerifyError> {
     let dir = tempfile::tempdir().map_err(|e| VerifyError::Q {
         path: q.display().to_string(),
         source: e,
@@ -89,10 +101,7 @@ fn run_q(q: &Path, root: &Path, loaded: &Loaded) -> Result<Vec<Finding>, VerifyE
         })?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     match qscript::parse_output(&stdout) {
-        Ok(view) => Ok(qscript::compare(
-            &view,
-            &qscript::expected(&loaded.inventory),
-        )),
+        Ok(view) => Ok(qscript::compare(&view, expected)),
         Err(e) => Ok(vec![Finding::error(
             code::VERIFY_DIFFERENT,
             format!(

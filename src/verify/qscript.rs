@@ -2,7 +2,7 @@
 //! the comparison of what q saw with what our own loader saw.
 
 use crate::finding::{code, Finding};
-use crate::inventory::{Inventory, RootKind, TableInv};
+use crate::inventory::{Inventory, PartitionInv, RootKind, TableInv};
 use crate::kdb;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -85,20 +85,63 @@ pub fn parse_output(out: &str) -> Result<QView, QParseError> {
     Ok(v)
 }
 
-/// What q should print for a root we loaded ourselves.
-pub fn expected(inv: &Inventory) -> QView {
+/// A table's meta as q prints it: (column, type letter, attribute letter or empty).
+pub type ColumnMeta = Vec<(String, char, String)>;
+
+/// What one local partition tells [`expected`]: its tables' row counts and, when it may be
+/// the last partition (the one q takes tables and meta from), their meta.
+#[derive(Debug, Clone)]
+pub struct PartitionView {
+    date: String,
+    counts: Vec<(String, u64)>,
+    meta: Option<Vec<(String, ColumnMeta)>>,
+}
+
+/// Reads what [`expected`] needs from a partition while its file records are in memory.
+pub fn partition_view(p: &PartitionInv, may_be_last: bool) -> PartitionView {
+    PartitionView {
+        date: p.date.clone(),
+        counts: p
+            .tables
+            .iter()
+            .map(|t| (t.name.clone(), t.rows().unwrap_or(0)))
+            .collect(),
+        meta: may_be_last.then(|| {
+            p.tables
+                .iter()
+                .map(|t| (t.name.clone(), meta_of(t, true)))
+                .collect()
+        }),
+    }
+}
+
+/// What q should print for a root we loaded ourselves. `local[i]` is the view of
+/// `inv.partitions[i]` (whose file records may be released); object tiers are read from `inv`.
+pub fn expected(inv: &Inventory, local: &[PartitionView]) -> QView {
     let mut v = QView::default();
     // kdb+ discovers partitioned tables from the last partition (of every segment).
     let all = inv.all_partitions();
     if let Some(last) = all.last() {
-        for t in &last.part.tables {
-            v.tables.push(t.name.clone());
-            v.meta.insert(t.name.clone(), meta_of(t, true));
+        let last_view = match last.tier {
+            Some(_) => Some(partition_view(last.part, true)),
+            // Local partitions come first on equal dates: the last is the latest of that date.
+            None => local
+                .iter()
+                .rev()
+                .find(|l| l.date == last.part.date)
+                .cloned(),
+        };
+        for (table, meta) in last_view.and_then(|l| l.meta).unwrap_or_default() {
+            v.tables.push(table.clone());
+            v.meta.insert(table, meta);
         }
-        for p in &all {
-            for t in &p.part.tables {
-                let n = t.rows().unwrap_or(0);
-                v.counts.insert((t.name.clone(), p.part.date.clone()), n);
+        let objects = all
+            .iter()
+            .filter(|p| p.tier.is_some())
+            .map(|p| partition_view(p.part, false));
+        for p in local.iter().cloned().chain(objects) {
+            for (t, n) in p.counts {
+                v.counts.insert((t, p.date.clone()), n);
             }
         }
     }
@@ -114,7 +157,7 @@ pub fn expected(inv: &Inventory) -> QView {
     v
 }
 
-fn meta_of(t: &TableInv, partitioned: bool) -> Vec<(String, char, String)> {
+fn meta_of(t: &TableInv, partitioned: bool) -> ColumnMeta {
     let mut out = Vec::new();
     if partitioned {
         // The virtual partition column comes first in meta of a date-partitioned table.
@@ -206,6 +249,54 @@ SMSTAGE|COUNT|flights|2020.11.14|1718
 SMSTAGE|COUNT|flights|2020.11.15|2303
 SMSTAGE|COUNT|splay||3
 ";
+
+    /// Streamed (partitions released as they are read), the expectation still holds every
+    /// partition's counts and the last partition's tables and meta.
+    #[test]
+    fn expectation_survives_released_partitions() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = crate::gen::GenSpec {
+            partitions: 3,
+            tables: 2,
+            columns: 5,
+            rows: 7,
+            ..Default::default()
+        };
+        let summary = crate::gen::generate(dir.path(), &spec).unwrap();
+        let db = summary.dir.clone();
+        let (mut inv, dirs) =
+            crate::inventory::scan_root(&db, crate::inventory::RootMode::Partitioned).unwrap();
+        let last = summary.partitions.last().unwrap().clone();
+        let (findings, views) =
+            crate::check::read_and_evaluate_with(None, &mut inv, dirs, false, |p| {
+                partition_view(p, p.date == last)
+            });
+        assert!(findings.is_empty(), "{findings:?}");
+        assert!(inv
+            .partitions
+            .iter()
+            .all(|p| p.tables.iter().all(|t| t.files.is_empty())));
+        let v = expected(&inv, &views);
+        let mut names: Vec<String> = summary.tables.iter().map(|t| t.name.clone()).collect();
+        names.sort();
+        assert_eq!(v.tables, names);
+        for t in &summary.tables {
+            let meta = &v.meta[&t.name];
+            let cols: Vec<&str> = meta.iter().map(|(c, _, _)| c.as_str()).collect();
+            let want: Vec<&str> = std::iter::once("date")
+                .chain(t.columns.iter().map(|c| c.name.as_str()))
+                .collect();
+            assert_eq!(cols, want, "meta of {}", t.name);
+            assert!(
+                meta.iter().any(|(c, ty, _)| c == "price" && *ty == 'f'),
+                "{meta:?}"
+            );
+            for d in &summary.partitions {
+                assert_eq!(v.counts[&(t.name.clone(), d.clone())], 7, "{} {d}", t.name);
+            }
+        }
+        assert_eq!(v.counts.len(), 3 * 2);
+    }
 
     #[test]
     fn parses_recorded_output() {
