@@ -201,9 +201,8 @@ fn approval_drift_link_target_is_found_by_the_walk() {
     fs::remove_file(t.path().join("d/l")).unwrap();
     symlink("two", t.path().join("d/l")).unwrap();
     let (after, _, _) = database_entries(t.path()).unwrap();
-    let find = |v: &[smstage::plan::fingerprint::FsEntry]| {
-        v.iter().find(|e| e.path == "d/l").cloned().unwrap()
-    };
+    let find =
+        |v: &smstage::plan::fingerprint::Entries| v.iter().find(|e| e.path == "d/l").unwrap();
     let d = compare_entry("d/l", &find(&before), Some(&find(&after)));
     assert!(
         d.iter()
@@ -459,4 +458,20 @@ fn approval_drift_in_a_segment_outside_the_database_is_refused() {
         before,
         (manifest(base.path()), manifest(&s1), manifest(&s2))
     );
+}
+
+/// A plan file `plan --save` wrote before the fingerprint's entries were packed in memory
+/// (29d6b03) still verifies, and is written back byte for byte: its plan_id is unchanged.
+#[test]
+fn approval_a_plan_file_of_the_listed_fingerprint_still_verifies() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plan-saved-by-29d6b03.json");
+    let bytes = fs::read(&p).unwrap();
+    let saved = SavedPlan::parse(&bytes, &p).unwrap();
+    assert_eq!(
+        saved.plan_id,
+        "63a3d931d730b719730ca65cae710c99a422d0403715b50856f000e8915e10a8"
+    );
+    assert_eq!(plan_id(&saved.plan, &saved.fingerprint), saved.plan_id);
+    assert_eq!(saved.fingerprint.entries.len(), 14);
+    assert_eq!(saved.to_bytes(), bytes);
 }
