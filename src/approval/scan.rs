@@ -347,3 +347,55 @@ fn stat_structural_in(root: &Path, saved: &Entries) -> Vec<Drift> {
     out.sort_by(|a, b| (&a.path, a.what).cmp(&(&b.path, b.what)));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Top-level names that extend one another with bytes below `/` interleave in path order:
+    /// the walk merges the subtrees into the one order a whole sorted listing has.
+    #[test]
+    fn the_entries_are_in_path_byte_order_across_top_level_entries() {
+        let t = tempfile::tempdir().unwrap();
+        let db = t.path();
+        for d in ["p/t", "p.bak/t", "p-x/t", "p/t.old", "q"] {
+            fs::create_dir_all(db.join(d)).unwrap();
+        }
+        for f in [
+            "p/t/a",
+            "p/t/a#",
+            "p.bak/t/a",
+            "p-x/t/b",
+            "p/t.old/a",
+            "p!",
+            "sym",
+        ] {
+            fs::write(db.join(f), b"x").unwrap();
+        }
+        std::os::unix::fs::symlink("p", db.join("p+l")).unwrap();
+        let (entries, _, _) = database_entries(db).unwrap();
+        assert!(entries.is_sorted());
+        let mut want = vec![entry_of(
+            db,
+            DATABASE_ENTRY.into(),
+            &fs::symlink_metadata(db).unwrap(),
+        )
+        .unwrap()];
+        for w in walkdir::WalkDir::new(db).min_depth(1) {
+            let w = w.unwrap();
+            let rel = w
+                .path()
+                .strip_prefix(db)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            want.push(entry_of(w.path(), rel, &w.metadata().unwrap()).unwrap());
+        }
+        want.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
+        assert_eq!(entries.iter().collect::<Vec<_>>(), want);
+        let paths: Vec<String> = want.iter().map(|e| e.path.clone()).collect();
+        let at = |p: &str| paths.iter().position(|x| x == p).unwrap();
+        assert!(at("p") < at("p!") && at("p!") < at("p-x") && at("p-x") < at("p.bak"));
+        assert!(at("p.bak/t/a") < at("p/t") && at("p/t.old/a") < at("p/t/a"));
+    }
+}
