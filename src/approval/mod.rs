@@ -9,7 +9,6 @@ use crate::config::{AssemblyConfig, ConfigError};
 use crate::plan::fingerprint::{diff, Drift, FsKind};
 use crate::plan::saved::{SavedPlan, SavedPlanError};
 use std::collections::HashMap;
-use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -237,8 +236,12 @@ pub fn save(saved: &SavedPlan, path: &Path) -> Result<(), ApprovalError> {
         std::process::id()
     ));
     let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&saved.to_bytes())?;
+        // Streamed: the file of a million-entry database is ~100 MB, which is not held.
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        saved.write_to(&mut w)?;
+        let f = w
+            .into_inner()
+            .map_err(std::io::IntoInnerError::into_error)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)
     };
@@ -265,7 +268,7 @@ impl ApprovedFiles {
             .entries
             .iter()
             .filter(|e| e.kind == FsKind::File)
-            .map(|e| (source.join(&e.path), stamp(e)))
+            .map(|e| (source.join(&e.path), stamp(&e)))
             .collect();
         // The view reads a segment's files beneath its anchor (`stores/<tier>`).
         for seg in &saved.fingerprint.segments {
@@ -277,7 +280,7 @@ impl ApprovedFiles {
                 seg.entries
                     .iter()
                     .filter(|e| e.kind == FsKind::File)
-                    .map(|e| (anchor.join(&e.path), stamp(e))),
+                    .map(|e| (anchor.join(&e.path), stamp(&e))),
             );
         }
         ApprovedFiles {

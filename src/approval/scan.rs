@@ -4,12 +4,13 @@
 use super::ApprovalError;
 use crate::config::{AssemblyConfig, StoreUri};
 use crate::plan::fingerprint::{
-    compare_entry, ConfigStamp, Drift, DriftWhat, Fingerprint, FsEntry, FsKind, ObjectStamp,
-    SegmentStamp, DATABASE_ENTRY, FINGERPRINT_VERSION,
+    compare_entry, ConfigStamp, Drift, DriftWhat, Entries, Fingerprint, FsEntry, FsKind,
+    ObjectStamp, SegmentStamp, DATABASE_ENTRY, FINGERPRINT_VERSION,
 };
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, BTreeSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::fs::{self, Metadata};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -59,8 +60,9 @@ fn entry_of(abs: &Path, rel: String, md: &Metadata) -> Result<FsEntry, ApprovalE
     })
 }
 
-/// Every entry of the subtree at `database/top` (never following a symlink).
-fn walk_top(database: &Path, top: &str) -> Result<Vec<FsEntry>, ApprovalError> {
+/// Every entry of the subtree at `database/top` (never following a symlink), sorted by path
+/// bytes and packed: only one subtree per thread is ever held unpacked.
+fn walk_top(database: &Path, top: &str) -> Result<Entries, ApprovalError> {
     let mut out = Vec::new();
     for w in walkdir::WalkDir::new(database.join(top))
         .follow_links(false)
@@ -91,11 +93,12 @@ fn walk_top(database: &Path, top: &str) -> Result<Vec<FsEntry>, ApprovalError> {
             .into_owned();
         out.push(entry_of(w.path(), rel, &md)?);
     }
-    Ok(out)
+    out.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
+    Ok(out.into_iter().collect())
 }
 
 /// Every entry of the database directory `database` (itself included, as `.`), sorted.
-pub fn database_entries(database: &Path) -> Result<(Vec<FsEntry>, u64, u64), ApprovalError> {
+pub fn database_entries(database: &Path) -> Result<(Entries, u64, u64), ApprovalError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ApprovalError::Database { path, source }
@@ -106,15 +109,52 @@ pub fn database_entries(database: &Path) -> Result<(Vec<FsEntry>, u64, u64), App
         let e = e.map_err(io(database))?;
         tops.push(e.file_name().to_string_lossy().into_owned());
     }
-    let walked: Vec<Vec<FsEntry>> = crate::io_pool::install(|| {
+    let mut walked: Vec<Entries> = crate::io_pool::install(|| {
         tops.par_iter()
             .map(|t| walk_top(database, t))
             .collect::<Result<_, _>>()
     })?;
-    let mut entries = vec![entry_of(database, DATABASE_ENTRY.to_string(), &md)?];
-    entries.extend(walked.into_iter().flatten());
-    entries.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
-    Ok((entries, md.dev(), md.ino()))
+    walked.push(std::iter::once(entry_of(database, DATABASE_ENTRY.to_string(), &md)?).collect());
+    Ok((merge_sorted(&walked), md.dev(), md.ino()))
+}
+
+/// One list of sorted lists, sorted. The subtrees of two top-level entries interleave when
+/// one's name extends the other's with a byte below `/` (`2024.01.02` and `2024.01.02.bak`),
+/// so they are merged rather than concatenated.
+fn merge_sorted(lists: &[Entries]) -> Entries {
+    struct Head(FsEntry, usize);
+    impl PartialEq for Head {
+        fn eq(&self, o: &Self) -> bool {
+            self.cmp(o) == std::cmp::Ordering::Equal
+        }
+    }
+    impl Eq for Head {}
+    impl PartialOrd for Head {
+        fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+            Some(self.cmp(o))
+        }
+    }
+    impl Ord for Head {
+        fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+            (self.0.path.as_bytes(), self.1).cmp(&(o.0.path.as_bytes(), o.1))
+        }
+    }
+    let mut iters: Vec<_> = lists.iter().map(Entries::in_path_order).collect();
+    let mut heap = BinaryHeap::with_capacity(iters.len());
+    for (i, it) in iters.iter_mut().enumerate() {
+        if let Some(e) = it.next() {
+            heap.push(Reverse(Head(e, i)));
+        }
+    }
+    let mut out = Entries::new();
+    while let Some(Reverse(Head(e, i))) = heap.pop() {
+        out.push(&e);
+        if let Some(next) = iters[i].next() {
+            heap.push(Reverse(Head(next, i)));
+        }
+    }
+    out.shrink_to_fit();
+    out
 }
 
 /// Every object of every object tier of the HDB mount, with its ETag.
@@ -214,8 +254,11 @@ pub fn stat_structural(saved: &Fingerprint) -> Vec<Drift> {
 }
 
 /// [`stat_structural`] of one tree: the entries of `saved` (sorted), rooted at `root`.
-fn stat_structural_in(root: &Path, saved: &[FsEntry]) -> Vec<Drift> {
-    let structural: Vec<&FsEntry> = saved.iter().filter(|e| e.is_structural()).collect();
+fn stat_structural_in(root: &Path, saved: &Entries) -> Vec<Drift> {
+    let structural: Vec<FsEntry> = saved
+        .in_path_order()
+        .filter(|e| e.is_structural())
+        .collect();
     let abs_of = |rel: &str| {
         if rel == DATABASE_ENTRY {
             root.to_path_buf()
@@ -233,7 +276,7 @@ fn stat_structural_in(root: &Path, saved: &[FsEntry]) -> Vec<Drift> {
                     Err(_) => None,
                 };
                 (
-                    *e,
+                    e,
                     compare_entry(&abs.display().to_string(), e, now.as_ref()),
                 )
             })
@@ -249,10 +292,10 @@ fn stat_structural_in(root: &Path, saved: &[FsEntry]) -> Vec<Drift> {
     if !moved_dirs.is_empty() {
         let wanted: BTreeSet<&str> = moved_dirs.iter().copied().collect();
         let mut children: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
-        for e in saved {
-            if wanted.contains(e.parent()) {
+        for e in saved.iter() {
+            if let Some(dir) = wanted.get(e.parent()) {
                 let name = e.path.rsplit('/').next().unwrap_or(&e.path).to_string();
-                children.entry(e.parent()).or_default().insert(name);
+                children.entry(*dir).or_default().insert(name);
             }
         }
         for dir in moved_dirs {
@@ -280,10 +323,10 @@ fn stat_structural_in(root: &Path, saved: &[FsEntry]) -> Vec<Drift> {
                     format!("{dir}/{name}")
                 };
                 // Structural entries that went are reported by their own lstat.
-                let structural = saved
+                let is_structural = structural
                     .binary_search_by(|e| e.path.as_bytes().cmp(rel.as_bytes()))
-                    .is_ok_and(|i| saved[i].is_structural());
-                if !structural {
+                    .is_ok();
+                if !is_structural {
                     out.push(Drift {
                         path: abs.join(name).display().to_string(),
                         what: DriftWhat::Removed,
@@ -303,4 +346,56 @@ fn stat_structural_in(root: &Path, saved: &[FsEntry]) -> Vec<Drift> {
     }
     out.sort_by(|a, b| (&a.path, a.what).cmp(&(&b.path, b.what)));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Top-level names that extend one another with bytes below `/` interleave in path order:
+    /// the walk merges the subtrees into the one order a whole sorted listing has.
+    #[test]
+    fn the_entries_are_in_path_byte_order_across_top_level_entries() {
+        let t = tempfile::tempdir().unwrap();
+        let db = t.path();
+        for d in ["p/t", "p.bak/t", "p-x/t", "p/t.old", "q"] {
+            fs::create_dir_all(db.join(d)).unwrap();
+        }
+        for f in [
+            "p/t/a",
+            "p/t/a#",
+            "p.bak/t/a",
+            "p-x/t/b",
+            "p/t.old/a",
+            "p!",
+            "sym",
+        ] {
+            fs::write(db.join(f), b"x").unwrap();
+        }
+        std::os::unix::fs::symlink("p", db.join("p+l")).unwrap();
+        let (entries, _, _) = database_entries(db).unwrap();
+        assert!(entries.is_sorted());
+        let mut want = vec![entry_of(
+            db,
+            DATABASE_ENTRY.into(),
+            &fs::symlink_metadata(db).unwrap(),
+        )
+        .unwrap()];
+        for w in walkdir::WalkDir::new(db).min_depth(1) {
+            let w = w.unwrap();
+            let rel = w
+                .path()
+                .strip_prefix(db)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            want.push(entry_of(w.path(), rel, &w.metadata().unwrap()).unwrap());
+        }
+        want.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
+        assert_eq!(entries.iter().collect::<Vec<_>>(), want);
+        let paths: Vec<String> = want.iter().map(|e| e.path.clone()).collect();
+        let at = |p: &str| paths.iter().position(|x| x == p).unwrap();
+        assert!(at("p") < at("p!") && at("p!") < at("p-x") && at("p-x") < at("p.bak"));
+        assert!(at("p.bak/t/a") < at("p/t") && at("p/t.old/a") < at("p/t/a"));
+    }
 }

@@ -6,9 +6,13 @@
 //! link target) and every object of the object tiers (key, size, ETag). Comparing two gives one
 //! [`Drift`] per difference.
 
+mod entries;
+
+pub use entries::{Entries, Iter};
+
 use crate::finding::{code, Finding};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::path::PathBuf;
 
@@ -30,8 +34,9 @@ pub struct Fingerprint {
     pub database_ino: u64,
     pub config: ConfigStamp,
     /// Every entry below the database directory, and the directory itself as `.`, sorted by
-    /// path bytes; paths are relative to the database directory, `/`-separated.
-    pub entries: Vec<FsEntry>,
+    /// path bytes; paths are relative to the database directory, `/`-separated. Packed in
+    /// memory, the same list of [`FsEntry`] in the file.
+    pub entries: Entries,
     /// Every object of every object tier of the HDB mount, sorted by tier then key.
     pub objects: Vec<ObjectStamp>,
     /// Segmented databases: each segment `par.txt` lists outside the database directory, with
@@ -47,7 +52,7 @@ pub struct SegmentStamp {
     /// Absolute path of the segment directory (symlinks resolved).
     pub dir: PathBuf,
     /// Every entry below it, and the directory itself as `.`, as in [`Fingerprint::entries`].
-    pub entries: Vec<FsEntry>,
+    pub entries: Entries,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -296,59 +301,87 @@ pub fn abs_in(root: &std::path::Path, rel: &str) -> String {
     }
 }
 
+/// The entries of both trees are walked together in path order (a merge join), so that no
+/// map of either is built. Both are whole trees (every entry's parent is listed, as a walk
+/// lists them): a parent is then on the other side unless it is a directory found on one
+/// side only, and only those, and the directories a change explains, are remembered.
 fn diff_entries(
     saved_root: &std::path::Path,
-    saved: &[FsEntry],
+    saved: &Entries,
     now_root: &std::path::Path,
-    now: &[FsEntry],
+    now: &Entries,
 ) -> Vec<Drift> {
-    let old: BTreeMap<&str, &FsEntry> = saved.iter().map(|e| (e.path.as_str(), e)).collect();
-    let new: BTreeMap<&str, &FsEntry> = now.iter().map(|e| (e.path.as_str(), e)).collect();
+    use std::cmp::Ordering;
+    let mut old = saved.in_path_order().peekable();
+    let mut new = now.in_path_order().peekable();
+    let mut added_dirs: HashSet<String> = HashSet::new();
+    let mut removed_dirs: HashSet<String> = HashSet::new();
     // Directories whose own entries changed: their mtime drift is explained by those.
-    let mut touched: BTreeSet<&str> = BTreeSet::new();
+    let mut touched: HashSet<String> = HashSet::new();
+    // Mtime drift of directories, kept until all their entries have been seen.
+    let mut dir_mtimes: Vec<(String, Drift)> = Vec::new();
     let mut out = Vec::new();
-    for (path, e) in &new {
-        if !old.contains_key(path) {
-            touched.insert(e.parent());
-            if !old.contains_key(e.parent()) && e.parent() != "" {
-                continue; // inside an added directory: that directory is the difference
+    loop {
+        let order = match (old.peek(), new.peek()) {
+            (None, None) => break,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(o), Some(n)) => o.path.as_bytes().cmp(n.path.as_bytes()),
+        };
+        let (o, n) = match order {
+            Ordering::Less => (old.next(), None),
+            Ordering::Greater => (None, new.next()),
+            Ordering::Equal => (old.next(), new.next()),
+        };
+        match (o, n) {
+            (None, Some(e)) => {
+                if e.kind == FsKind::Dir {
+                    added_dirs.insert(e.path.clone());
+                }
+                if added_dirs.contains(e.parent()) {
+                    continue; // inside an added directory: that directory is the difference
+                }
+                touched.insert(e.parent().to_string());
+                out.push(Drift {
+                    path: abs_in(now_root, &e.path),
+                    what: DriftWhat::Added,
+                    detail: format!("a new {} ({} bytes)", e.kind, e.size),
+                });
             }
-            out.push(Drift {
-                path: abs_in(now_root, path),
-                what: DriftWhat::Added,
-                detail: format!("a new {} ({} bytes)", e.kind, e.size),
-            });
-        }
-    }
-    let mut per_path = Vec::new();
-    for (path, e) in &old {
-        match new.get(path) {
-            None => {
-                touched.insert(e.parent());
-                if new.contains_key(e.parent()) || e.parent().is_empty() {
-                    per_path.push((*path, compare_entry(&abs_in(saved_root, path), e, None)));
+            (Some(e), None) => {
+                if e.kind == FsKind::Dir {
+                    removed_dirs.insert(e.path.clone());
+                }
+                if !removed_dirs.contains(e.parent()) {
+                    touched.insert(e.parent().to_string());
+                    out.extend(compare_entry(&abs_in(saved_root, &e.path), &e, None));
                 }
             }
-            Some(n) => {
-                let drifts = compare_entry(&abs_in(saved_root, path), e, Some(n));
+            (Some(e), Some(n)) => {
+                let drifts = compare_entry(&abs_in(saved_root, &e.path), &e, Some(&n));
                 if drifts
                     .iter()
                     .any(|d| matches!(d.what, DriftWhat::Inode | DriftWhat::Kind))
                 {
-                    touched.insert(e.parent());
+                    touched.insert(e.parent().to_string());
                 }
-                per_path.push((*path, drifts));
+                for d in drifts {
+                    if e.kind == FsKind::Dir && d.what == DriftWhat::Mtime {
+                        dir_mtimes.push((e.path.clone(), d));
+                    } else {
+                        out.push(d);
+                    }
+                }
             }
+            (None, None) => break,
         }
     }
-    for (path, drifts) in per_path {
-        let is_dir = old.get(path).is_some_and(|e| e.kind == FsKind::Dir);
-        out.extend(
-            drifts
-                .into_iter()
-                .filter(|d| !(is_dir && d.what == DriftWhat::Mtime && touched.contains(path))),
-        );
-    }
+    out.extend(
+        dir_mtimes
+            .into_iter()
+            .filter(|(path, _)| !touched.contains(path))
+            .map(|(_, d)| d),
+    );
     out.sort_by(|a, b| (&a.path, a.what).cmp(&(&b.path, b.what)));
     out
 }
@@ -414,7 +447,7 @@ mod tests {
                 path: "/b/a.yaml".into(),
                 sha256: "aa".into(),
             },
-            entries,
+            entries: entries.into(),
             objects: vec![],
             segments: Vec::new(),
         }
@@ -518,6 +551,206 @@ mod tests {
         assert_eq!(f.code, "plan-drift");
         assert_eq!(f.path.as_deref(), Some("/b/data/l"));
         assert!(f.message.contains("link target"), "{}", f.message);
+    }
+
+    /// The comparison as it was before the merge join (29d6b03): a map of each side.
+    fn diff_entries_by_maps(saved: &[FsEntry], now: &[FsEntry]) -> Vec<Drift> {
+        use std::collections::BTreeSet;
+        let (saved_root, now_root) = (std::path::Path::new("/b"), std::path::Path::new("/b"));
+        let old: BTreeMap<&str, &FsEntry> = saved.iter().map(|e| (e.path.as_str(), e)).collect();
+        let new: BTreeMap<&str, &FsEntry> = now.iter().map(|e| (e.path.as_str(), e)).collect();
+        let mut touched: BTreeSet<&str> = BTreeSet::new();
+        let mut out = Vec::new();
+        for (path, e) in &new {
+            if !old.contains_key(path) {
+                touched.insert(e.parent());
+                if !old.contains_key(e.parent()) && e.parent() != "" {
+                    continue;
+                }
+                out.push(Drift {
+                    path: abs_in(now_root, path),
+                    what: DriftWhat::Added,
+                    detail: format!("a new {} ({} bytes)", e.kind, e.size),
+                });
+            }
+        }
+        let mut per_path = Vec::new();
+        for (path, e) in &old {
+            match new.get(path) {
+                None => {
+                    touched.insert(e.parent());
+                    if new.contains_key(e.parent()) || e.parent().is_empty() {
+                        per_path.push((*path, compare_entry(&abs_in(saved_root, path), e, None)));
+                    }
+                }
+                Some(n) => {
+                    let drifts = compare_entry(&abs_in(saved_root, path), e, Some(n));
+                    if drifts
+                        .iter()
+                        .any(|d| matches!(d.what, DriftWhat::Inode | DriftWhat::Kind))
+                    {
+                        touched.insert(e.parent());
+                    }
+                    per_path.push((*path, drifts));
+                }
+            }
+        }
+        for (path, drifts) in per_path {
+            let is_dir = old.get(path).is_some_and(|e| e.kind == FsKind::Dir);
+            out.extend(
+                drifts
+                    .into_iter()
+                    .filter(|d| !(is_dir && d.what == DriftWhat::Mtime && touched.contains(path))),
+            );
+        }
+        out.sort_by(|a, b| (&a.path, a.what).cmp(&(&b.path, b.what)));
+        out
+    }
+
+    /// A small database whose partition names interleave in path order (`p1`, `p1.bak`,
+    /// `p1/…`), with a symlink and a special file.
+    fn tree() -> Vec<FsEntry> {
+        let mut v = vec![e(".", FsKind::Dir, 4096, 1, 1)];
+        let mut ino = 1;
+        for p in ["p1", "p1.bak", "p2", "p2-x"] {
+            ino += 1;
+            v.push(e(p, FsKind::Dir, 4096, 1, ino));
+            for t in ["t", "t.old", "u"] {
+                ino += 1;
+                v.push(e(&format!("{p}/{t}"), FsKind::Dir, 4096, 1, ino));
+                for c in [".d", "a", "a#", "b"] {
+                    ino += 1;
+                    v.push(e(&format!("{p}/{t}/{c}"), FsKind::File, 8, 1, ino));
+                }
+            }
+        }
+        v.push(FsEntry {
+            target: Some("p1".into()),
+            ..e("l", FsKind::Symlink, 2, 1, 900)
+        });
+        v.push(e("q", FsKind::Other, 0, 1, 901));
+        v.push(e("sym", FsKind::File, 20, 1, 902));
+        v.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
+        v
+    }
+
+    /// Changes `v` as a user could: each step picks an entry by `r` and adds next to it,
+    /// removes it (with its subtree), rewrites or replaces it, or turns it into another kind.
+    fn mutate(v: &mut Vec<FsEntry>, r: &mut u64, steps: usize) {
+        let mut next = || {
+            *r = r
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (*r >> 33) as usize
+        };
+        for step in 0..steps {
+            if v.len() < 2 {
+                break;
+            }
+            let i = 1 + next() % (v.len() - 1);
+            let x = v[i].clone();
+            let bump_parent = |v: &mut Vec<FsEntry>, path: &str| {
+                let parent = FsEntry {
+                    path: path.into(),
+                    ..x.clone()
+                }
+                .parent()
+                .to_string();
+                if let Some(p) = v.iter_mut().find(|e| e.path == parent) {
+                    p.mtime_ns += 1;
+                }
+            };
+            match next() % 9 {
+                0 => {
+                    let name = format!(
+                        "{}/n{step}",
+                        if x.kind == FsKind::Dir {
+                            &x.path
+                        } else {
+                            x.parent()
+                        }
+                    );
+                    let name = name.trim_start_matches("./").to_string();
+                    v.push(e(&name, FsKind::File, 3, 5, 5000 + step as u64));
+                    bump_parent(v, &name);
+                }
+                1 => {
+                    let name = format!("{}.n{step}", x.path);
+                    v.push(e(&name, FsKind::Dir, 4096, 5, 6000 + step as u64));
+                    v.push(e(
+                        &format!("{name}/f"),
+                        FsKind::File,
+                        1,
+                        5,
+                        7000 + step as u64,
+                    ));
+                    bump_parent(v, &name);
+                }
+                2 => {
+                    let sub = format!("{}/", x.path);
+                    v.retain(|e| e.path != x.path && !e.path.starts_with(&sub));
+                    bump_parent(v, &x.path);
+                }
+                3 => v[i].size += 1,
+                4 => v[i].mtime_ns += 7,
+                5 => {
+                    v[i].inode += 10_000;
+                    bump_parent(v, &x.path);
+                }
+                6 => {
+                    let sub = format!("{}/", x.path);
+                    v.retain(|e| !e.path.starts_with(&sub));
+                    if let Some(y) = v.iter_mut().find(|e| e.path == x.path) {
+                        y.kind = if x.kind == FsKind::Dir {
+                            FsKind::File
+                        } else {
+                            FsKind::Dir
+                        };
+                        y.target = None;
+                    }
+                    if x.kind != FsKind::Dir {
+                        v.push(e(
+                            &format!("{}/in", x.path),
+                            FsKind::File,
+                            1,
+                            5,
+                            8000 + step as u64,
+                        ));
+                    }
+                }
+                7 => v[i].target = Some(format!("t{step}")),
+                _ => {}
+            }
+        }
+        v.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
+        v.dedup_by(|a, b| a.path == b.path);
+    }
+
+    #[test]
+    fn the_merge_join_finds_what_the_maps_found() {
+        let detailed = |d: Vec<Drift>| -> Vec<(String, DriftWhat, String)> {
+            d.into_iter().map(|d| (d.path, d.what, d.detail)).collect()
+        };
+        let root = std::path::Path::new("/b");
+        let mut r = 7u64;
+        let mut nonempty = 0;
+        for round in 0..400 {
+            let mut saved = tree();
+            let mut now = tree();
+            // Both sides change: a saved plan and the world are both whole trees.
+            mutate(&mut saved, &mut r, round % 3);
+            mutate(&mut now, &mut r, 1 + round % 5);
+            let want = detailed(diff_entries_by_maps(&saved, &now));
+            let got = detailed(diff_entries(
+                root,
+                &saved.clone().into(),
+                root,
+                &now.clone().into(),
+            ));
+            assert_eq!(got, want, "round {round}");
+            nonempty += usize::from(!want.is_empty());
+        }
+        assert!(nonempty > 300, "{nonempty}");
     }
 
     #[test]

@@ -109,9 +109,16 @@ impl SavedPlan {
 
     /// The file's bytes (compact JSON and a newline: a large database has ~100,000 entries).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut v = serde_json::to_vec(self).unwrap_or_default();
-        v.push(b'\n');
+        let mut v = Vec::new();
+        // Into memory, which cannot fail.
+        let _ = self.write_to(&mut v);
         v
+    }
+
+    /// Writes the file's bytes, [`SavedPlan::to_bytes`], to `w`.
+    pub fn write_to(&self, mut w: impl std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer(&mut w, self)?;
+        w.write_all(b"\n")
     }
 
     /// Reads a plan file's bytes; `path` only names it in errors. Refuses anything but an
@@ -195,7 +202,8 @@ mod tests {
                 mtime_ns: 5,
                 inode: 2,
                 target: None,
-            }],
+            }]
+            .into(),
             objects: vec![],
             segments: Vec::new(),
         };
@@ -232,11 +240,105 @@ mod tests {
         assert_eq!(plan_id(&s.plan, &s.fingerprint), want);
     }
 
+    /// The fingerprint as it was before its entries were packed (29d6b03): a list of entries.
+    #[derive(Serialize)]
+    struct ListedFingerprint<'a> {
+        version: u32,
+        host: &'a str,
+        database: &'a Path,
+        database_dev: u64,
+        database_ino: u64,
+        config: &'a ConfigStamp,
+        entries: Vec<FsEntry>,
+        objects: &'a [crate::plan::fingerprint::ObjectStamp],
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        segments: Vec<ListedSegment<'a>>,
+    }
+
+    #[derive(Serialize)]
+    struct ListedSegment<'a> {
+        dir: &'a Path,
+        entries: Vec<FsEntry>,
+    }
+
+    #[test]
+    fn the_id_is_that_of_the_fingerprint_as_a_list_of_entries() {
+        let mut s = sample();
+        let entry = |path: &str, kind, target: Option<&str>| FsEntry {
+            path: path.into(),
+            kind,
+            size: 96,
+            mtime_ns: 1_796_023_684_291_471_302,
+            inode: 10_022_707,
+            target: target.map(str::to_string),
+        };
+        s.fingerprint.entries = vec![
+            entry(".", FsKind::Dir, None),
+            entry("2024.01.02", FsKind::Dir, None),
+            entry("2024.01.02/trade", FsKind::Dir, None),
+            entry("2024.01.02/trade/.d", FsKind::File, None),
+            entry("2024.01.02/trade/price", FsKind::File, None),
+            entry("sym", FsKind::File, None),
+            entry("zé", FsKind::Symlink, Some("../élsewhere")),
+        ]
+        .into();
+        s.fingerprint.segments = vec![crate::plan::fingerprint::SegmentStamp {
+            dir: "/mnt/seg1".into(),
+            entries: vec![
+                entry(".", FsKind::Dir, None),
+                entry("p", FsKind::Other, None),
+            ]
+            .into(),
+        }];
+        let fp = &s.fingerprint;
+        let listed = ListedFingerprint {
+            version: fp.version,
+            host: &fp.host,
+            database: &fp.database,
+            database_dev: fp.database_dev,
+            database_ino: fp.database_ino,
+            config: &fp.config,
+            entries: fp.entries.iter().collect(),
+            objects: &fp.objects,
+            segments: fp
+                .segments
+                .iter()
+                .map(|g| ListedSegment {
+                    dir: &g.dir,
+                    entries: g.entries.iter().collect(),
+                })
+                .collect(),
+        };
+        // What plan_id hashes, the fingerprint being either shape.
+        fn canonical(plan: &Plan, fingerprint: &impl Serialize) -> Vec<u8> {
+            let mut v = br#"{"format":"smstage-plan","version":1,"plan":"#.to_vec();
+            serde_json::to_writer(&mut v, plan).unwrap();
+            v.extend_from_slice(br#","fingerprint":"#);
+            serde_json::to_writer(&mut v, fingerprint).unwrap();
+            v.push(b'}');
+            v
+        }
+        let listed_bytes = canonical(&s.plan, &listed);
+        assert_eq!(canonical(&s.plan, fp), listed_bytes);
+        let want: String = Sha256::digest(&listed_bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(plan_id(&s.plan, fp), want);
+        let saved = SavedPlan::new(s.plan.clone(), s.fingerprint.clone());
+        assert_eq!(
+            SavedPlan::parse(&saved.to_bytes(), Path::new("p")).unwrap(),
+            saved
+        );
+    }
+
     #[test]
     fn the_id_depends_on_the_plan_and_on_the_fingerprint() {
         let s = sample();
         let mut fp = s.fingerprint.clone();
-        fp.entries[0].mtime_ns += 1;
+        let mut entries: Vec<FsEntry> = fp.entries.iter().collect();
+        entries[0].mtime_ns += 1;
+        fp.entries = entries.into();
         assert_ne!(plan_id(&s.plan, &fp), s.plan_id);
         let mut plan = s.plan.clone();
         plan.par_txt.push('x');
