@@ -77,11 +77,21 @@ impl ApprovalError {
 /// Reads and validates a plan file (format, version, plan_id), then checks that it was made on
 /// this machine for the database that is there now.
 pub fn load(path: &Path) -> Result<SavedPlan, ApprovalError> {
-    let bytes = std::fs::read(path).map_err(|source| ApprovalError::Read {
+    let read_error = |source| ApprovalError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
-    let saved = SavedPlan::parse(&bytes, path)?;
+    };
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    // Parsed as it is read; only a file that is not a valid plan file is read whole, to say
+    // exactly what it is.
+    let saved = SavedPlan::parse_reader(
+        std::io::BufReader::with_capacity(1 << 20, file),
+        path,
+        || -> Result<SavedPlan, ApprovalError> {
+            let bytes = std::fs::read(path).map_err(read_error)?;
+            Ok(SavedPlan::parse(&bytes, path)?)
+        },
+    )?;
     check_here(&saved, path)?;
     Ok(saved)
 }

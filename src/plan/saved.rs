@@ -149,6 +149,30 @@ impl SavedPlan {
                 path: path.to_path_buf(),
                 err: e.to_string(),
             })?;
+        saved.validated(path)
+    }
+
+    /// [`SavedPlan::parse`] of what `reader` yields, without holding the file's bytes (~100
+    /// bytes per database entry, more than the packed fingerprint and the checks together).
+    /// Anything but a plan file of this version is refused, through `on_error`: it is called
+    /// only then, to read the bytes and say precisely what the file is.
+    pub fn parse_reader<E: From<SavedPlanError>>(
+        reader: impl std::io::Read,
+        path: &Path,
+        on_error: impl FnOnce() -> Result<SavedPlan, E>,
+    ) -> Result<SavedPlan, E> {
+        match serde_json::from_reader::<_, SavedPlan>(reader) {
+            Ok(saved) if saved.format == PLAN_FILE_FORMAT && saved.version == PLAN_FILE_VERSION => {
+                Ok(saved.validated(path)?)
+            }
+            _ => on_error(),
+        }
+    }
+
+    /// Refuses a fingerprint of another version, and a file whose content is not what its
+    /// plan_id names (edited).
+    fn validated(self, path: &Path) -> Result<SavedPlan, SavedPlanError> {
+        let saved = self;
         if saved.fingerprint.version != FINGERPRINT_VERSION {
             return Err(SavedPlanError::Version {
                 path: path.to_path_buf(),
@@ -369,5 +393,36 @@ mod tests {
             err(&serde_json::to_vec(&v).unwrap()),
             SavedPlanError::Malformed { .. }
         ));
+    }
+
+    /// Read as a stream, a plan file gives what its bytes give, and every bad file what
+    /// `parse` says of it (the reader never holds the bytes; the error path reads them).
+    #[test]
+    fn the_stream_reads_what_the_bytes_say() {
+        let p = Path::new("p.json");
+        let read = |b: &[u8]| {
+            SavedPlan::parse_reader(b, p, || SavedPlan::parse(b, p)).map_err(|e| e.to_string())
+        };
+        let good = sample().to_bytes();
+        let streamed = SavedPlan::parse_reader(&good[..], p, || -> Result<_, SavedPlanError> {
+            panic!("a good plan file was read whole")
+        });
+        assert_eq!(streamed.unwrap(), SavedPlan::parse(&good, p).unwrap());
+        let mut v: serde_json::Value = serde_json::from_slice(&good).unwrap();
+        let mut bad: Vec<Vec<u8>> = vec![b"{not json".to_vec(), b"{\"a\":1}".to_vec()];
+        v["version"] = 2.into();
+        bad.push(serde_json::to_vec(&v).unwrap());
+        v["version"] = 1.into();
+        v["format"] = "other".into();
+        bad.push(serde_json::to_vec(&v).unwrap());
+        v["format"] = PLAN_FILE_FORMAT.into();
+        v["plan"]["par_txt"] = "elsewhere$\n".into();
+        bad.push(serde_json::to_vec(&v).unwrap());
+        v["plan"] = 3.into();
+        bad.push(serde_json::to_vec(&v).unwrap());
+        for b in &bad {
+            let want = SavedPlan::parse(b, p).unwrap_err().to_string();
+            assert_eq!(read(b), Err(want));
+        }
     }
 }
