@@ -26,6 +26,7 @@ fn main() {
         backup: BackupCheck::Skip,
         deep: false,
         s3: Default::default(),
+        keep_object_files: false,
     };
     let plan = match check::run(&cfg, &opts) {
         Ok(check::CheckOutcome { plan: Some(p), .. }) => p,

@@ -171,6 +171,7 @@ fn steps_of(cfg: &Path) -> Vec<Step> {
             backup: BackupCheck::Skip,
             deep: false,
             s3: Default::default(),
+            keep_object_files: false,
         },
     )
     .unwrap();

@@ -146,6 +146,7 @@ impl Seg {
                 backup: BackupCheck::Skip,
                 deep: false,
                 s3: Default::default(),
+                keep_object_files: false,
             },
         )
         .unwrap();

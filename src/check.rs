@@ -28,6 +28,10 @@ pub struct CheckOptions {
     pub deep: bool,
     /// How object tiers are reached (credentials policy).
     pub s3: crate::object::S3Options,
+    /// Keep every object tier's per-object records in the outcome's inventory (the view of
+    /// `mount --object-tiers-local` lists them); otherwise they are released as they are
+    /// checked, like the local partitions'.
+    pub keep_object_files: bool,
 }
 
 /// Everything `check` learned: the report, and the plan when the database may be imported.
@@ -122,13 +126,14 @@ pub fn run(config: &AssemblyConfig, opts: &CheckOptions) -> Result<CheckOutcome,
             });
         }
     };
+    let mut objects = Vec::new();
     for t in config.tiers_of_mount(&config.hdb_mount()?.name) {
         if let Some(StoreUri::S3 { bucket, prefix }) = &t.store {
-            match object_inventory(&t.name, bucket, prefix, &opts.s3) {
-                Ok((oi, f)) => {
-                    findings.extend(f);
-                    inv.object_tiers.push(oi);
-                }
+            match list_object_tier(&t.name, bucket, prefix, &opts.s3) {
+                Ok(pending) => objects.push(PendingTier {
+                    keep_files: opts.keep_object_files,
+                    ..pending
+                }),
                 Err(e) => findings.push(
                     Finding::error(
                         code::TIER_UNREACHABLE,
@@ -140,7 +145,8 @@ pub fn run(config: &AssemblyConfig, opts: &CheckOptions) -> Result<CheckOutcome,
             }
         }
     }
-    findings.extend(read_and_evaluate(Some(config), &mut inv, dirs, opts.deep));
+    findings
+        .extend(read_and_evaluate_with(Some(config), &mut inv, dirs, objects, opts.deep, |_| ()).0);
     match &opts.backup {
         BackupCheck::Dir(dir) => findings.extend(backup::check_backup(&source, dir, opts.deep)),
         BackupCheck::Skip => {}
@@ -298,15 +304,47 @@ pub fn read_and_evaluate(
     dirs: Vec<inventory::PartitionDir>,
     deep: bool,
 ) -> Vec<Finding> {
-    read_and_evaluate_with(config, inv, dirs, deep, |_| ()).0
+    read_and_evaluate_with(config, inv, dirs, Vec::new(), deep, |_| ()).0
 }
 
-/// [`read_and_evaluate`], also handing each partition to `extra` while its file records are in
-/// memory; its results come back in the order of `dirs` (the partitions' order in `inv`).
+/// An object tier listed (its dates known), whose partitions [`read_and_evaluate_with`] reads
+/// and checks a chunk at a time.
+#[derive(Debug)]
+pub struct PendingTier {
+    name: String,
+    tier: crate::object::ObjectTier,
+    listed: crate::object::ListedTier,
+    /// Keep every object's record (the view of `mount --object-tiers-local` lists them).
+    pub keep_files: bool,
+}
+
+/// Lists an object tier's root and dates (one LIST), for [`read_and_evaluate_with`].
+pub fn list_object_tier(
+    name: &str,
+    bucket: &str,
+    prefix: &str,
+    opts: &crate::object::S3Options,
+) -> Result<PendingTier, crate::object::ObjectError> {
+    let tier = crate::object::open_s3(bucket, prefix, opts)?;
+    let listed = crate::object::list_object_tier(&tier, name)?;
+    Ok(PendingTier {
+        name: name.to_string(),
+        tier,
+        listed,
+        keep_files: false,
+    })
+}
+
+/// [`read_and_evaluate`], also reading the object tiers `objects` the same way (a chunk of
+/// partitions at a time, each checked while its records are in memory, then released unless
+/// the tier says to keep them) and handing each local partition to `extra` while its file
+/// records are in memory; `extra`'s results come back in the order of `dirs`. The object
+/// tiers' own findings (and a tier that fails mid-way) come first.
 pub fn read_and_evaluate_with<T: Send>(
     config: Option<&AssemblyConfig>,
     inv: &mut Inventory,
     dirs: Vec<inventory::PartitionDir>,
+    objects: Vec<PendingTier>,
     deep: bool,
     extra: impl Fn(&inventory::PartitionInv) -> T + Sync + Send,
 ) -> (Vec<Finding>, Vec<T>) {
@@ -320,6 +358,7 @@ pub fn read_and_evaluate_with<T: Send>(
                 .iter()
                 .flat_map(|t| t.partitions.iter().map(|p| p.date.clone())),
         )
+        .chain(objects.iter().flat_map(|o| o.listed.dates.iter().cloned()))
         .max();
     let read = {
         let checks = PartitionChecks::new(config, inv, last_date.as_deref());
@@ -351,15 +390,65 @@ pub fn read_and_evaluate_with<T: Send>(
         .map(|p| p as *const _)
         .zip(found)
         .collect();
+    let mut out = Vec::new();
+    for pending in objects {
+        let PendingTier {
+            name,
+            tier,
+            listed,
+            keep_files,
+        } = pending;
+        let url = listed.inventory.url.clone();
+        let read = {
+            let checks = PartitionChecks::new(config, inv, last_date.as_deref());
+            // Only what a PartRef of this tier needs while its partitions are read.
+            let this = inventory::ObjectTierInv {
+                name: name.clone(),
+                tier: tier.clone(),
+                partitions: Vec::new(),
+            };
+            let detail = if keep_files {
+                inventory::Detail::Files
+            } else {
+                inventory::Detail::Tables
+            };
+            listed.read(
+                &tier,
+                |part| {
+                    let p = inventory::PartRef {
+                        part,
+                        tier: Some(&this),
+                    };
+                    let deep_found = if deep { checks.deep(p) } else { Vec::new() };
+                    (checks.partition(p), deep_found)
+                },
+                detail,
+            )
+        };
+        match read {
+            Ok((oi, found)) => {
+                out.extend(oi.findings.into_iter().map(|f| f.tier(&name)));
+                inv.object_tiers.push(inventory::ObjectTierInv {
+                    name,
+                    tier,
+                    partitions: oi.partitions,
+                });
+                let parts = &inv.object_tiers[inv.object_tiers.len() - 1].partitions;
+                by_part.extend(parts.iter().map(|p| p as *const _).zip(found));
+            }
+            Err(e) => out.push(
+                Finding::error(code::TIER_UNREACHABLE, format!("object tier {name}: {e}"))
+                    .tier(&name)
+                    .path(url),
+            ),
+        }
+    }
     let checks = PartitionChecks::new(config, inv, last_date.as_deref());
     let mut deep_out = Vec::new();
-    let mut out = evaluate_with(config, inv, &mut |p| {
-        let local = p
-            .tier
-            .is_none()
-            .then(|| by_part.remove(&(p.part as *const _)))
-            .flatten();
-        match local {
+    out.extend(evaluate_with(
+        config,
+        inv,
+        &mut |p| match by_part.remove(&(p.part as *const _)) {
             Some((f, d)) => {
                 deep_out.extend(d);
                 f
@@ -370,8 +459,8 @@ pub fn read_and_evaluate_with<T: Send>(
                 }
                 checks.partition(p)
             }
-        }
-    });
+        },
+    ));
     if deep {
         deep_out.extend(checks.deep_root());
         out.extend(deep_out);

@@ -122,3 +122,107 @@ fn broken_generated_databases_get_the_same_findings_streamed() {
     assert_same("broken, configured", &data, Some(&config));
     assert_same("broken, no configuration", &data, None);
 }
+
+/// Partitions in an object tier are read a chunk at a time and checked as they come, like
+/// local ones: the same findings (tier-tagged, deep included) as the whole inventories, and no
+/// object's record kept afterwards.
+#[test]
+fn object_tier_partitions_get_the_same_findings_streamed() {
+    use smstage::finding::Report;
+    use smstage::inventory::ObjectTierInv;
+    use smstage::object::{open_s3_with, take_object_inventory, S3Options, S3Settings};
+    let Some(env) = s3_server() else {
+        return;
+    };
+    let b = generated(8, 2, 6, 20);
+    let parts = dates(&b.data());
+    // Broken before the upload, in partitions that go to the bucket: a corrupt header, a
+    // missing column file, a stray file, and a .d in another order.
+    let t1 = tables_in(&b.data().join(&parts[1]))[0].clone();
+    let c1 = dotd(&t1);
+    fs::write(t1.join(&c1[3]), b"\xfe\x20\x09garbage-not-a-header").unwrap();
+    fs::remove_file(t1.join(&c1[4])).unwrap();
+    fs::write(
+        tables_in(&b.data().join(&parts[2]))[1].join("notes.txt"),
+        b"x",
+    )
+    .unwrap();
+    let t3 = tables_in(&b.data().join(&parts[3]))[1].clone();
+    let mut c3 = dotd(&t3);
+    c3.swap(0, 1);
+    smstage::kdb::write::write_symbols(&t3.join(".d"), &c3, Default::default()).unwrap();
+    let store = move_to_object_tier(&b, env, "streamed", &parts[..5], true);
+    let config = AssemblyConfig::load(&b.config()).expect("config");
+
+    // The reference: both inventories whole, then evaluate and deep_checks.
+    let (bucket, prefix) = store
+        .trim_start_matches("s3://")
+        .split_once('/')
+        .expect("s3://bucket/prefix");
+    let settings = S3Settings::from_lookup(|k| env.get(k).cloned());
+    let tier = open_s3_with(bucket, prefix, &settings, &S3Options::default()).unwrap();
+    let oi = take_object_inventory(&tier, "archive").unwrap();
+    let mut reference: Vec<Finding> = oi
+        .findings
+        .iter()
+        .cloned()
+        .map(|f| f.tier("archive"))
+        .collect();
+    let mut inv = inventory::take(&b.data()).unwrap();
+    inv.object_tiers.push(ObjectTierInv {
+        name: "archive".into(),
+        tier,
+        partitions: oi.partitions,
+    });
+    reference.extend(check::evaluate(Some(&config), &inv));
+    reference.extend(check::deep_checks(&inv));
+    assert!(
+        reference
+            .iter()
+            .any(|f| f.tier.as_deref() == Some("archive") && f.code == "load-corrupt-file"),
+        "the object tier's partitions are not exercised: {reference:#?}"
+    );
+    let want = serde_json::to_value(&Report::new(reference).findings).unwrap();
+
+    // Streamed, through the command.
+    let out = smstage_env(
+        &[
+            "check",
+            "--config",
+            &b.config_str(),
+            "--no-backup-check",
+            "--deep",
+            "--format",
+            "json",
+        ],
+        env,
+    );
+    let got: serde_json::Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", out.all()));
+    assert_eq!(
+        got["findings"], want,
+        "streamed check differs from the reference"
+    );
+
+    // And no object's record is kept once checked.
+    for (k, v) in env {
+        std::env::set_var(k, v);
+    }
+    let opts = check::CheckOptions {
+        backup: check::BackupCheck::Skip,
+        deep: false,
+        s3: S3Options::default(),
+        keep_object_files: false,
+    };
+    let outcome = check::run(&config, &opts).unwrap();
+    let inv = outcome.inventory.expect("an inventory");
+    let kept: usize = inv
+        .object_tiers
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .flat_map(|p| &p.tables)
+        .map(|t| t.files.len())
+        .sum();
+    assert_eq!(inv.object_tiers[0].partitions.len(), 5);
+    assert_eq!(kept, 0, "object records kept after the streamed checks");
+}

@@ -33,6 +33,7 @@ pub fn run(
             backup,
             deep,
             s3: s3.clone(),
+            keep_object_files: false,
         },
     ) {
         Ok(o) => o,

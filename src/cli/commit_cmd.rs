@@ -459,6 +459,7 @@ fn run_checks(
             backup,
             deep: false,
             s3: s3.clone(),
+            keep_object_files: false,
         },
     )
     .map_err(|e| config_error(&e, Format::Text))

@@ -154,6 +154,8 @@ pub fn mount(
         backup: BackupCheck::Skip,
         deep: false,
         s3: s3.clone(),
+        // The view of validation mode lists every object of the object tiers.
+        keep_object_files: objects_local.is_some(),
     };
     let outcome = match check::run(&cfg, &check_opts) {
         Ok(o) => o,

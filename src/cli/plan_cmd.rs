@@ -34,6 +34,7 @@ pub fn run(
         backup: BackupCheck::Skip,
         deep: false,
         s3: s3.clone(),
+        keep_object_files: false,
     };
     let outcome = match check::run(&cfg, &opts) {
         Ok(o) => o,

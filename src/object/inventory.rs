@@ -7,7 +7,7 @@ use super::readat::ObjectFile;
 use super::store::{ObjectError, ObjectTier};
 use crate::dates::{classify, PartitionName};
 use crate::finding::{code, Finding};
-use crate::inventory::{FileError, FileInv, PartitionInv, TableInv};
+use crate::inventory::{Detail, FileError, FileInv, PartitionInv, TableInv};
 use crate::kdb::{self, FileFormat, KdbError};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use object_store::path::Path as ObjPath;
@@ -191,10 +191,74 @@ pub fn take_object_inventory(
     tier: &ObjectTier,
     tier_name: &str,
 ) -> Result<ObjectInventory, ObjectError> {
-    block_on(take_async(tier, tier_name))
+    take_object_inventory_with(tier, tier_name, |_| (), Detail::Files).map(|(oi, _)| oi)
 }
 
-async fn take_async(tier: &ObjectTier, tier_name: &str) -> Result<ObjectInventory, ObjectError> {
+/// Partitions listed and read at once: with [`Detail::Tables`], the inventory holds one
+/// chunk's per-object records at a time.
+const CHUNK: usize = 64;
+
+/// An object tier whose root is read and dates listed, its partitions not read yet: the
+/// checks need every tier's dates (which partition is last) before reading any partition.
+#[derive(Debug)]
+pub struct ListedTier {
+    /// Partitions empty until [`ListedTier::read`].
+    pub inventory: ObjectInventory,
+    /// Date partitions under the prefix, in date order.
+    pub dates: Vec<String>,
+}
+
+/// Reads the root of an object tier (its objects, its date-like prefixes) without its
+/// partitions.
+pub fn list_object_tier(tier: &ObjectTier, tier_name: &str) -> Result<ListedTier, ObjectError> {
+    let (inventory, dates) = block_on(take_root(tier, tier_name))?;
+    Ok(ListedTier { inventory, dates })
+}
+
+/// [`take_object_inventory`] in two steps: after [`list_object_tier`], reads the partitions a
+/// chunk at a time, handing each to `visit` (on the calling thread, in date order) while its
+/// records are in memory and keeping of it what `detail` says; the visitor's results come
+/// back in date order.
+pub fn take_object_inventory_with<T>(
+    tier: &ObjectTier,
+    tier_name: &str,
+    visit: impl Fn(&PartitionInv) -> T,
+    detail: Detail,
+) -> Result<(ObjectInventory, Vec<T>), ObjectError> {
+    list_object_tier(tier, tier_name)?.read(tier, visit, detail)
+}
+
+impl ListedTier {
+    pub fn read<T>(
+        self,
+        tier: &ObjectTier,
+        visit: impl Fn(&PartitionInv) -> T,
+        detail: Detail,
+    ) -> Result<(ObjectInventory, Vec<T>), ObjectError> {
+        let ListedTier {
+            inventory: mut inv,
+            dates,
+        } = self;
+        let mut seen = Vec::with_capacity(dates.len());
+        for chunk in dates.chunks(CHUNK) {
+            let parts = block_on(read_chunk(tier, &inv.tier, chunk, &mut inv.findings))?;
+            for mut p in parts {
+                seen.push(visit(&p));
+                if detail == Detail::Tables {
+                    p.release_files();
+                }
+                inv.partitions.push(p);
+            }
+        }
+        Ok((inv, seen))
+    }
+}
+
+/// Lists the dates under the tier's prefix and reads its root objects; partitions come later.
+async fn take_root(
+    tier: &ObjectTier,
+    tier_name: &str,
+) -> Result<(ObjectInventory, Vec<String>), ObjectError> {
     let store = tier.store();
     let root = tier.key("")?;
     let root_opt = (!root.as_ref().is_empty()).then_some(&root);
@@ -256,7 +320,28 @@ async fn take_async(tier: &ObjectTier, tier_name: &str) -> Result<ObjectInventor
         }
     }
     root_objects.sort();
+    Ok((
+        ObjectInventory {
+            tier: tier_name.to_string(),
+            url: tier.url(),
+            partitions: Vec::new(),
+            root_objects,
+            root_dirs,
+            findings,
+        },
+        dates,
+    ))
+}
 
+/// Lists the partitions `dates` and reads every table's `.d` and column headers.
+async fn read_chunk(
+    tier: &ObjectTier,
+    tier_name: &str,
+    dates: &[String],
+    findings: &mut Vec<Finding>,
+) -> Result<Vec<PartitionInv>, ObjectError> {
+    let store = tier.store();
+    let root = tier.key("")?;
     // One recursive listing per partition gives every table and file with its size.
     let listed: Vec<(String, Vec<(String, u64)>)> = stream::iter(dates.iter().cloned())
         .map(|date| async move {
@@ -422,14 +507,7 @@ async fn take_async(tier: &ObjectTier, tier_name: &str) -> Result<ObjectInventor
             }
         }
     }
-    Ok(ObjectInventory {
-        tier: tier_name.to_string(),
-        url: tier.url(),
-        partitions,
-        root_objects,
-        root_dirs,
-        findings,
-    })
+    Ok(partitions)
 }
 
 fn join_error(tier: &ObjectTier, key: &ObjPath, e: tokio::task::JoinError) -> ObjectError {

@@ -10,7 +10,8 @@ pub mod readat;
 pub mod store;
 
 pub use inventory::{
-    read_object_column, read_object_whole, take_object_inventory, ObjectInventory,
+    list_object_tier, read_object_column, read_object_whole, take_object_inventory, ListedTier,
+    ObjectInventory,
 };
 pub use readat::ObjectFile;
 pub use store::{

@@ -56,6 +56,7 @@ pub fn run(
         config,
         &mut loaded.inventory,
         dirs.clone(),
+        Vec::new(),
         opts.deep,
         |p| {
             opts.q

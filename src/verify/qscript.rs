@@ -268,7 +268,7 @@ SMSTAGE|COUNT|splay||3
             crate::inventory::scan_root(&db, crate::inventory::RootMode::Partitioned).unwrap();
         let last = summary.partitions.last().unwrap().clone();
         let (findings, views) =
-            crate::check::read_and_evaluate_with(None, &mut inv, dirs, false, |p| {
+            crate::check::read_and_evaluate_with(None, &mut inv, dirs, Vec::new(), false, |p| {
                 partition_view(p, p.date == last)
             });
         assert!(findings.is_empty(), "{findings:?}");
