@@ -307,6 +307,20 @@ pub fn read_and_evaluate(
     read_and_evaluate_with(config, inv, dirs, Vec::new(), deep, |_| ()).0
 }
 
+/// The date of the last partition among `dirs` (not read yet) and the object tiers read into
+/// `inv`: the one q takes the tables from.
+pub fn last_date(inv: &Inventory, dirs: &[inventory::PartitionDir]) -> Option<String> {
+    dirs.iter()
+        .map(|d| d.date.as_str())
+        .chain(
+            inv.object_tiers
+                .iter()
+                .flat_map(|t| t.partitions.iter().map(|p| p.date.as_str())),
+        )
+        .max()
+        .map(str::to_string)
+}
+
 /// An object tier listed (its dates known), whose partitions [`read_and_evaluate_with`] reads
 /// and checks a chunk at a time.
 #[derive(Debug)]
@@ -350,14 +364,8 @@ pub fn read_and_evaluate_with<T: Send>(
 ) -> (Vec<Finding>, Vec<T>) {
     // Which partition is last decides how strictly `.d` order is checked: known from the
     // names before any partition is read.
-    let last_date = dirs
-        .iter()
-        .map(|d| d.date.clone())
-        .chain(
-            inv.object_tiers
-                .iter()
-                .flat_map(|t| t.partitions.iter().map(|p| p.date.clone())),
-        )
+    let last_date = last_date(inv, &dirs)
+        .into_iter()
         .chain(objects.iter().flat_map(|o| o.listed.dates.iter().cloned()))
         .max();
     let read = {

@@ -422,10 +422,11 @@ fn diff_objects(saved: &[ObjectStamp], now: &[ObjectStamp]) -> Vec<Drift> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn e(path: &str, kind: FsKind, size: u64, mtime_ns: i64, inode: u64) -> FsEntry {
+    /// An entry without a link target.
+    pub(crate) fn e(path: &str, kind: FsKind, size: u64, mtime_ns: i64, inode: u64) -> FsEntry {
         FsEntry {
             path: path.into(),
             kind,

@@ -42,16 +42,7 @@ pub fn run(
     // `--q` expects of it; `--against` then reads the partitions of both roots again, a pair at
     // a time. Memory grows with the tables of the database, not with its files.
     let (mut loaded, dirs) = load_root(root, &opts.s3)?;
-    let inv = &loaded.inventory;
-    let last_date = dirs
-        .iter()
-        .map(|d| d.date.clone())
-        .chain(
-            inv.object_tiers
-                .iter()
-                .flat_map(|t| t.partitions.iter().map(|p| p.date.clone())),
-        )
-        .max();
+    let last_date = check::last_date(&loaded.inventory, &dirs);
     let (mut findings, views) = check::read_and_evaluate_with(
         config,
         &mut loaded.inventory,

@@ -305,18 +305,8 @@ impl<'de> Deserialize<'de> for Entries {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::e;
     use super::*;
-
-    fn e(path: &str, kind: FsKind, size: u64, mtime_ns: i64, inode: u64) -> FsEntry {
-        FsEntry {
-            path: path.into(),
-            kind,
-            size,
-            mtime_ns,
-            inode,
-            target: None,
-        }
-    }
 
     /// Edge values: extremes of every number, shared prefixes that end inside a multi-byte
     /// character, targets on a symlink and (as a file may say) on another kind, and an order
