@@ -9,11 +9,15 @@
 
 pub mod blockcache;
 pub mod fuse;
+pub mod handles;
+pub mod inodes;
+pub mod listings;
 pub mod lru;
 pub mod mount;
 pub mod objects;
 pub mod objread;
 pub mod origin;
+pub mod prefetch;
 pub mod readahead;
 pub mod tree;
 
