@@ -248,13 +248,19 @@ impl Prefetcher {
             .spawn(move || {
                 let t0 = std::time::Instant::now();
                 let s = tree.prefetch(threads, &stop);
+                let c = tree.cache_stats();
                 tracing::info!(
-                    "smstage view: metadata prefetch listed {} directories ({} entries, {} unreadable) in {:.2} s{}",
+                    "smstage view: metadata prefetch listed {} directories ({} entries, {} unreadable) in {:.2} s{}; listing cache: {} listings, {:.1} MiB (peak {:.1}) of {:.1} MiB, {} evicted",
                     s.dirs,
                     s.entries,
                     s.failed,
                     t0.elapsed().as_secs_f64(),
-                    if stop.load(Ordering::Relaxed) { " (stopped by unmount)" } else { "" }
+                    if stop.load(Ordering::Relaxed) { " (stopped by unmount)" } else { "" },
+                    c.listings,
+                    c.bytes as f64 / 1048576.0,
+                    c.peak_bytes as f64 / 1048576.0,
+                    c.budget as f64 / 1048576.0,
+                    c.evictions
                 );
             });
         if let Err(e) = spawned {

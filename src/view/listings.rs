@@ -36,9 +36,9 @@ pub type Listing = Arc<Vec<Child>>;
 /// Bookkeeping per cached listing (map entry, recency entry, `Arc` header), counted with it.
 const PER_LISTING: usize = 160;
 
-/// What a listing costs in memory: its entries, each name's heap block (malloc rounds small
-/// blocks up to 32 bytes) and the bookkeeping.
-pub fn listing_bytes(kids: &[Child]) -> usize {
+/// What a listing costs in memory: its entries (by capacity), each name's heap block (malloc
+/// rounds small blocks up to 32 bytes) and the bookkeeping.
+pub fn listing_bytes(kids: &Vec<Child>) -> usize {
     let names: usize = kids
         .iter()
         .map(|c| match c.name.capacity() {
@@ -46,7 +46,7 @@ pub fn listing_bytes(kids: &[Child]) -> usize {
             n => (n + 8).next_multiple_of(16).max(32),
         })
         .sum();
-    PER_LISTING + std::mem::size_of_val(kids) + names
+    PER_LISTING + kids.capacity() * std::mem::size_of::<Child>() + names
 }
 
 #[derive(Debug)]

@@ -526,25 +526,24 @@ impl Tree {
             }
         };
         let mut next_sub = first_sub;
-        let kids: Vec<Child> = names
-            .into_iter()
-            .enumerate()
-            .map(|(i, (name, kind, st))| {
-                let ino = match kind {
-                    Kind::Dir => {
-                        next_sub += 1;
-                        inodes::dir_ino(next_sub - 1)
-                    }
-                    _ => inodes::entry_ino(slot, i as u32),
-                };
-                Child {
-                    name,
-                    ino,
-                    kind,
-                    attr: attr_of(ino, &st),
+        // Built into an exact-size vector: collecting in place would keep the (larger, grown)
+        // buffer of the raw listing for the life of the cached one.
+        let mut kids = Vec::with_capacity(names.len());
+        for (i, (name, kind, st)) in names.into_iter().enumerate() {
+            let ino = match kind {
+                Kind::Dir => {
+                    next_sub += 1;
+                    inodes::dir_ino(next_sub - 1)
                 }
-            })
-            .collect();
+                _ => inodes::entry_ino(slot, i as u32),
+            };
+            kids.push(Child {
+                name,
+                ino,
+                kind,
+                attr: attr_of(ino, &st),
+            });
+        }
         Ok(self.listings.insert(slot, Arc::new(kids), ahead))
     }
 
@@ -881,8 +880,13 @@ impl Tree {
         let Some(kids) = self.listings.peek(slot) else {
             return Vec::new();
         };
-        let (Ok(parent), Ok(dir)) = (self.dirs().ino_of(slot), self.dirs().path(slot)) else {
-            return Vec::new();
+        let (parent, dir) = {
+            // One guard: a second read lock while a writer waits would deadlock.
+            let dirs = self.dirs();
+            match (dirs.ino_of(slot), dirs.path(slot)) {
+                (Ok(i), Ok(p)) => (i, p),
+                _ => return Vec::new(),
+            }
         };
         let idx = idx as usize;
         let Some(range) = lock(&self.streams).opened(parent, idx, kids.len(), window) else {
