@@ -1,6 +1,7 @@
 //! fuser glue over the [`Tree`]: read-only answers with long cache lifetimes, and kernel
 //! passthrough of original files where the kernel offers it (pread fallback otherwise).
 
+use super::listings::ListingCache;
 use super::lru::Lru;
 use super::readahead::{Readahead, ReadaheadStats};
 use super::tree::{Attr, Errno as TreeErrno, Kind, Tree};
@@ -42,6 +43,8 @@ pub struct ViewStats {
     pub negative_lookups: AtomicU64,
     /// The cross-file readahead (files advised, files skipped).
     pub readahead: Arc<ReadaheadStats>,
+    /// The listing cache of the tree served (its budget, size and evictions).
+    pub listings: OnceLock<Arc<ListingCache>>,
 }
 
 /// How the view answers OPEN (see docs/view.md, "Cache modes").
@@ -157,6 +160,7 @@ impl ViewFs {
         mode: CacheMode,
         stats: Arc<ViewStats>,
     ) -> ViewFs {
+        let _ = stats.listings.set(tree.listing_cache());
         ViewFs {
             tree,
             want_passthrough: want_passthrough && mode == CacheMode::Open,

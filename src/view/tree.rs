@@ -174,7 +174,7 @@ pub struct Tree {
     /// Index `i` is inode `i + 1`: the root, then the plan nodes in order.
     gen: Vec<GenEntry>,
     dirs: RwLock<DirTable>,
-    listings: ListingCache,
+    listings: Arc<ListingCache>,
     handles: Handles,
     objects: Option<Arc<ObjectReader>>,
     streams: Mutex<Streams>,
@@ -410,7 +410,7 @@ impl Tree {
             gid: base_st.st_gid,
             gen,
             dirs: RwLock::new(dirs),
-            listings: ListingCache::new((DEFAULT_BUDGET_MB << 20) as usize),
+            listings: Arc::new(ListingCache::new((DEFAULT_BUDGET_MB << 20) as usize)),
             handles: Handles::default(),
             objects: objects.map(|o| o.reader.clone()),
             streams: Mutex::new(Streams::default()),
@@ -420,7 +420,7 @@ impl Tree {
 
     /// Bounds the listing cache to `bytes` (`mount --cache-budget`); before serving.
     pub fn with_cache_budget(mut self, bytes: usize) -> Tree {
-        self.listings = ListingCache::new(bytes);
+        self.listings = Arc::new(ListingCache::new(bytes));
         self
     }
 
@@ -575,6 +575,11 @@ impl Tree {
     /// Figures of the listing cache.
     pub fn cache_stats(&self) -> CacheStats {
         self.listings.stats()
+    }
+
+    /// The listing cache, for the mount's statistics.
+    pub fn listing_cache(&self) -> Arc<ListingCache> {
+        self.listings.clone()
     }
 
     /// The entry `idx` of directory `dir`'s listing.
