@@ -4,13 +4,15 @@
 //! `Tree` coordinates the parts, one job each: [`super::inodes`] numbers the entries below moved
 //! nodes and keeps the small per-directory records (never evicted), [`super::listings`] keeps
 //! their listings within the memory budget (evicting, and listing again from the disk on demand),
-//! [`super::prefetch`] lists ahead of a walk, [`super::readahead`] reads files ahead of a
-//! reader, and [`super::handles`] holds open handles and descriptors.
+//! [`super::prefetch`] lists ahead of a walk, [`super::ahead_walk`] finds the files that follow
+//! an opened one and [`super::readahead`] reads them ahead of a reader, and [`super::handles`]
+//! holds open handles and descriptors.
 //!
 //! Inode numbers: the root is 1; plan node `i` (0-based, in plan order) is `i + 2`; entries below
 //! a moved node are numbered by where they stand (see [`super::inodes`]), so the same path has
 //! the same number for the life of the mount whatever was evicted in between.
 
+use super::ahead_walk::{AheadWalk, Walkable};
 use super::handles::{Handle, Handles};
 use super::inodes::{self, DirTable, Pass, Refused, Stamp};
 #[cfg(test)]
@@ -20,7 +22,6 @@ use super::objects::{ObjectView, OverlayKind};
 use super::objread::{ObjectLeaf, ObjectReader};
 use super::origin::{plain_relative, OrigKind, Origin};
 use super::prefetch::{self, PrefetchStats};
-use super::readahead::{Streams, FILE_HEAD};
 use super::ViewError;
 use crate::approval::ApprovedFiles;
 use crate::plan::{NodeKind, Plan};
@@ -31,7 +32,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub type Ino = u64;
@@ -103,22 +104,6 @@ pub struct StatFs {
     pub frsize: u32,
 }
 
-/// Directories looked at to find where a scan goes next (see [`Tree::read_ahead_after`]).
-const NEXT_DIR_VISITS: usize = 64;
-
-/// The files among `kids` (entries of directory `dir`, relative to the base) with the bytes to
-/// read ahead of each.
-fn files_to_read(kids: &[Child], dir: &Path) -> Vec<(PathBuf, u64)> {
-    kids.iter()
-        .filter_map(|c| match c.attr {
-            Some(a) if c.kind == Kind::File && a.size > 0 => {
-                Some((dir.join(&c.name), a.size.min(FILE_HEAD)))
-            }
-            _ => None,
-        })
-        .collect()
-}
-
 #[derive(Debug)]
 enum GenBody {
     Dir(Listing),
@@ -177,7 +162,7 @@ pub struct Tree {
     listings: Arc<ListingCache>,
     handles: Handles,
     objects: Option<Arc<ObjectReader>>,
-    streams: Mutex<Streams>,
+    ahead: AheadWalk,
     /// `mount --plan`: the saved plan's files, which every original must still match.
     approved: Option<Arc<ApprovedFiles>>,
 }
@@ -413,7 +398,7 @@ impl Tree {
             listings: Arc::new(ListingCache::new((DEFAULT_BUDGET_MB << 20) as usize)),
             handles: Handles::default(),
             objects: objects.map(|o| o.reader.clone()),
-            streams: Mutex::new(Streams::default()),
+            ahead: AheadWalk::default(),
             approved: None,
         })
     }
@@ -875,45 +860,28 @@ impl Tree {
         })
     }
 
-    /// Original file `ino` was opened: the files of its directory to read ahead now (see
-    /// [`super::readahead`]), as paths relative to the base with the bytes to read of each.
+    /// Original file `ino` was opened: the files to read ahead now (see [`super::readahead`]
+    /// and [`super::ahead_walk`]), as paths relative to the base with the bytes to read of each.
     /// Only entries of cached listings take part (no I/O to decide).
     pub fn read_ahead_after(&self, ino: Ino, window: usize) -> Vec<(PathBuf, u64)> {
+        self.ahead.files_after(self, ino, window)
+    }
+}
+
+impl Walkable for Tree {
+    fn position(&self, ino: Ino) -> Option<(Ino, Listing, usize, PathBuf)> {
         let Some(Pass::Entry { dir: slot, idx }) = inodes::decode(ino) else {
-            return Vec::new();
+            return None;
         };
-        let Some(kids) = self.listings.peek(slot) else {
-            return Vec::new();
-        };
-        let (parent, dir) = {
-            // One guard: a second read lock while a writer waits would deadlock.
-            let dirs = self.dirs();
-            match (dirs.ino_of(slot), dirs.path(slot)) {
-                (Ok(i), Ok(p)) => (i, p),
-                _ => return Vec::new(),
-            }
-        };
-        let idx = idx as usize;
-        let Some(range) = lock(&self.streams).opened(parent, idx, kids.len(), window) else {
-            return Vec::new();
-        };
-        let mut files = files_to_read(&kids[range], &dir);
-        // The window runs past the end of this directory: a scan goes on with the next ones
-        // (the next table of the partition, then the next partition), so read their heads too.
-        let mut past_end = (idx + 1 + window).saturating_sub(kids.len());
-        let (mut cur, mut visits) = (parent, NEXT_DIR_VISITS);
-        while past_end > 0 {
-            let Some((next, next_kids, next_path)) = self.next_dir_with_files(cur, &mut visits)
-            else {
-                break;
-            };
-            let upto = past_end.min(next_kids.len());
-            let range = lock(&self.streams).extend(next, upto);
-            files.extend(files_to_read(&next_kids[range], &next_path));
-            past_end -= upto;
-            cur = next;
-        }
-        files
+        let kids = self.listings.peek(slot)?;
+        // One guard: a second read lock while a writer waits would deadlock.
+        let dirs = self.dirs();
+        Some((
+            dirs.ino_of(slot).ok()?,
+            kids,
+            idx as usize,
+            dirs.path(slot).ok()?,
+        ))
     }
 
     fn parent_of(&self, ino: Ino) -> Option<Ino> {
@@ -925,8 +893,6 @@ impl Tree {
         }
     }
 
-    /// The children of directory `ino` if known without I/O (generated, or listed and still
-    /// cached), with its path in the original for a passed-through directory.
     fn listed(&self, ino: Ino) -> Option<(Listing, Option<PathBuf>)> {
         match self.locate(ino).ok()? {
             Loc::Gen(g) => match &g.body {
@@ -940,51 +906,9 @@ impl Tree {
             }
         }
     }
+}
 
-    /// The directory after `dir` in a depth-first, name-ordered walk of the view that holds
-    /// original files, looking only at what is cached already and visiting at most `budget`
-    /// directories (empty directories cannot make a request slow).
-    fn next_dir_with_files(&self, dir: Ino, budget: &mut usize) -> Option<(Ino, Listing, PathBuf)> {
-        let mut cur = dir;
-        loop {
-            let parent = self.parent_of(cur)?;
-            if parent == cur {
-                return None;
-            }
-            let (siblings, _) = self.listed(parent)?;
-            let i = siblings.iter().position(|c| c.ino == cur)?;
-            for s in siblings[i + 1..].iter().filter(|c| c.kind == Kind::Dir) {
-                if let Some(found) = self.first_dir_with_files(s.ino, budget) {
-                    return Some(found);
-                }
-                if *budget == 0 {
-                    return None;
-                }
-            }
-            cur = parent;
-        }
-    }
-
-    fn first_dir_with_files(
-        &self,
-        dir: Ino,
-        budget: &mut usize,
-    ) -> Option<(Ino, Listing, PathBuf)> {
-        *budget = budget.checked_sub(1)?;
-        let (kids, path) = self.listed(dir)?;
-        if let Some(path) = path {
-            if kids.iter().any(|c| c.kind == Kind::File) {
-                return Some((dir, kids, path));
-            }
-        }
-        for sub in kids.iter().filter(|c| c.kind == Kind::Dir) {
-            if let Some(found) = self.first_dir_with_files(sub.ino, budget) {
-                return Some(found);
-            }
-        }
-        None
-    }
-
+impl Tree {
     /// A second handle on the original's base directory (for the readahead workers).
     pub fn origin(&self) -> std::io::Result<Origin> {
         self.origin.try_clone()
@@ -1028,11 +952,6 @@ impl Tree {
     pub fn open_handles(&self) -> usize {
         self.handles.open_handles()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic in another request must not take the whole view down.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]
