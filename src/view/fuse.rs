@@ -215,8 +215,9 @@ impl ViewFs {
         }
     }
 
-    /// The metadata prefetch of this view: lists every directory below the plan's moved nodes
-    /// with `threads` concurrent listers (0: never) once [`Prefetcher::start`] is called, and
+    /// The metadata prefetch of this view: lists the directories below the plan's moved nodes,
+    /// a bounded distance ahead of the readers (see `view::prefetch`), with `threads` concurrent
+    /// listers (0: never) once [`Prefetcher::start`] is called, and
     /// stops when the session ends. To start in the process that serves the view: fuser
     /// answers INIT inside `Session::new`, before `--background` forks, so `init` is too early.
     pub fn prefetcher(&self, threads: usize) -> Prefetcher {
