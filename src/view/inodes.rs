@@ -325,6 +325,23 @@ mod tests {
     }
 
     #[test]
+    fn directory_records_stay_small_at_ten_million_files() {
+        assert!(std::mem::size_of::<DirRec>() <= 40);
+        // 550,000 directories (10 million files, tables of 20 columns), names of 7 bytes.
+        let mut t = DirTable::default();
+        let root = t.add_root(2, Path::new("data"));
+        let names: Vec<String> = (0..550_000).map(|i| format!("t{i:06}")).collect();
+        let dirs = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (i as u32, OsStr::new(n)));
+        t.register(root, 1, names.len(), dirs).unwrap();
+        assert_eq!(t.len(), 550_001);
+        // Vector growth slack included.
+        assert!(t.bytes() < 64 << 20, "{} bytes", t.bytes());
+    }
+
+    #[test]
     fn a_relisted_directory_keeps_its_slots_unless_it_changed() {
         let mut t = DirTable::default();
         let root = t.add_root(5, Path::new("data/2024.01.02"));
