@@ -2,7 +2,7 @@
 //! the import is approved.
 //!
 //! [`tree`] is the filesystem core (no FUSE types), coordinating one module per job:
-//! [`inodes`] (inode numbers, the per-directory records), [`listings`] (the bounded listing
+//! `generated` (the plan's nodes), [`inodes`] (inode numbers, the per-directory records), [`listings`] (the bounded listing
 //! cache, sole owner of the memory budget), [`prefetch`] (lists ahead of a walk),
 //! [`ahead_walk`] and [`readahead`] (read the next files ahead of a reader), [`handles`] (open
 //! handles and descriptors). [`origin`] reads the original without ever leaving the base
@@ -13,6 +13,7 @@
 pub mod ahead_walk;
 pub mod blockcache;
 pub mod fuse;
+mod generated;
 pub mod handles;
 pub mod inodes;
 pub mod listings;
