@@ -115,7 +115,8 @@ impl ListingCache {
             e.ahead = false;
             inner.ahead.remove(&e.stamp);
             inner.ahead_bytes -= e.bytes;
-            self.room.notify_all();
+            // One listing used makes room for one more: wake one lister, not all.
+            self.room.notify_one();
         } else {
             inner.used.remove(&e.stamp);
         }
@@ -160,7 +161,8 @@ impl ListingCache {
                 inner.bytes -= e.bytes;
                 if e.ahead {
                     inner.ahead_bytes -= e.bytes;
-                    self.room.notify_all();
+                    // One listing used makes room for one more: wake one lister, not all.
+                    self.room.notify_one();
                 }
                 inner.evictions += 1;
             }

@@ -3,8 +3,9 @@
 //! after another), into the listing cache.
 //!
 //! It goes depth first in name order, the order of `find`, `ls -R` or q's partition scan
-//! through the view's name-sorted listings, and stays a bounded distance ahead: at most
-//! [`AHEAD`] listings it made and no reader used yet (and half the cache budget). A walk that
+//! through the view's name-sorted listings, and stays a bounded distance ahead: listings it
+//! made and no reader used yet hold at most half the cache budget (and number at most
+//! [`AHEAD`]). A walk that
 //! follows consumes them and lets it go on; one that does not leaves it waiting, holding
 //! little. A directory listed already (by a reader, or before an eviction) is not listed
 //! again: its record knows its subdirectories, so the prefetch walks through it for free.
@@ -13,9 +14,11 @@ use super::tree::Tree;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
 
-/// Listings made ahead and not used yet, at most: ~100 partitions of 10 tables ahead of a
-/// walk, far more than 16 listers keep busy.
-pub const AHEAD: usize = 1024;
+/// Listings made ahead and not used yet, at most; half the cache budget bounds them first in
+/// practice (~17,000 table listings at the default budget). The further ahead, the more of the
+/// listing is done while the originals are still in the page cache from the mount's checks,
+/// and the more a cold walk has to wait out before catching up.
+pub const AHEAD: usize = 65_536;
 
 /// What [`run`] walked.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
