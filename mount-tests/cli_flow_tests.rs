@@ -424,6 +424,44 @@ fn mount_refuses_bad_mountpoints_and_failing_databases() {
     assert!(!is_mounted(&empty));
 }
 
+#[test]
+fn mount_takes_a_cache_budget_and_refuses_a_zero_one() {
+    let b = generated(2, 1, 6, 50);
+    let outside = tempfile::tempdir().unwrap();
+    let mnt = outside.path().join("view");
+    fs::create_dir(&mnt).unwrap();
+    let _guard = Unmount(mnt.clone());
+    let mount = |budget: &str| {
+        smstage(&[
+            "mount",
+            "--config",
+            &b.config_str(),
+            mnt.to_str().unwrap(),
+            "--background",
+            "--cache-budget",
+            budget,
+        ])
+    };
+    let out = mount("0");
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(!is_mounted(&mnt));
+    let out = mount("1");
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(mnt.join("db/par.txt").exists());
+    let mut files = 0;
+    for e in walkdir::WalkDir::new(&mnt) {
+        let e = e.unwrap();
+        if e.file_type().is_file() {
+            let md = e.path().symlink_metadata().unwrap();
+            assert_eq!(fs::read(e.path()).unwrap().len() as u64, md.len());
+            files += 1;
+        }
+    }
+    assert!(files > 10, "{files} files served");
+    let out = smstage(&["unmount", mnt.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.all());
+}
+
 /// `smstage ARGS` started with its open-file limit set to `soft`/`hard` (`ulimit -S -n` / `-H -n`).
 fn smstage_with_nofile(args: &[&str], soft: u64, hard: u64) -> Out {
     use std::os::unix::process::CommandExt;

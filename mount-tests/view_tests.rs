@@ -914,3 +914,50 @@ fn a_reader_opening_a_table_from_its_first_file_finds_the_rest_read_ahead() {
         h.unmount().unwrap();
     }
 }
+
+#[test]
+fn a_tiny_cache_budget_serves_the_same_tree_and_numbers_through_the_kernel() {
+    if !fuse_ready() {
+        return;
+    }
+    let f = fast_fixture();
+    // 400 directories of 20 files: ~1.5 MB of listings, more than the 1 MiB budget.
+    for d in 0..400 {
+        let dir = f.base.join(format!("data/splayed/d{d:03}"));
+        std::fs::create_dir(&dir).unwrap();
+        for c in 0..20 {
+            std::fs::write(dir.join(format!("c{c:02}")), format!("{d} {c}")).unwrap();
+        }
+    }
+    let opts = MountOptions {
+        cache_budget_mb: Some(1),
+        ..Default::default()
+    };
+    let h = view::spawn(plan_for(&f.base), &f.mnt, &opts, true).unwrap();
+    let want = expected(&plan_for(&f.base));
+    let numbers = |mnt: &Path| -> BTreeMap<String, (u64, u64, i64)> {
+        walkdir::WalkDir::new(mnt)
+            .min_depth(1)
+            .into_iter()
+            .map(|e| {
+                let e = e.unwrap();
+                let md = e.path().symlink_metadata().unwrap();
+                let rel = e.path().strip_prefix(mnt).unwrap().display().to_string();
+                (rel, (md.ino(), md.len(), md.mtime_nsec()))
+            })
+            .collect()
+    };
+    assert_eq!(served(&f.mnt), want);
+    let first = numbers(&f.mnt);
+    for round in 0..2 {
+        // The kernel forgets dentries and inodes (as under memory pressure, when it sends
+        // FORGET): every name is looked up again, in directories evicted long ago.
+        let _ = std::fs::write("/proc/sys/vm/drop_caches", "2");
+        assert_eq!(served(&f.mnt), want, "round {round}");
+        assert_eq!(numbers(&f.mnt), first, "inode numbers or attributes moved");
+    }
+    let c = h.stats().listings.get().unwrap().stats();
+    assert!(c.evictions > 0, "the budget never bit: {c:?}");
+    assert!(c.peak_bytes <= c.budget, "over budget: {c:?}");
+    h.unmount().unwrap();
+}

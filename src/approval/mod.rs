@@ -8,7 +8,6 @@ pub mod scan;
 use crate::config::{AssemblyConfig, ConfigError};
 use crate::plan::fingerprint::{diff, Drift, FsKind};
 use crate::plan::saved::{SavedPlan, SavedPlanError};
-use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -263,22 +262,40 @@ pub fn save(saved: &SavedPlan, path: &Path) -> Result<(), ApprovalError> {
 
 /// What the view checks a file against on its first open: the saved size, mtime and inode of
 /// every regular file of the database, by path relative to the baseURI (`data/…`).
+///
+/// Kept as 16 bytes per file (a hash of the path, a hash of the stamp), sorted: a map of paths
+/// cost ~100 bytes per file in the view's server, for the whole mount. A file whose stamp does
+/// not hash as saved is refused; a changed file passes only if its new stamp's 64-bit hash
+/// collides with the saved one's, and a path colliding with another keeps both stamps (either
+/// one matching passes).
 #[derive(Debug, Default)]
 pub struct ApprovedFiles {
     plan_id: String,
-    files: HashMap<PathBuf, (u64, i64, u64)>,
+    files: Vec<(u64, u64)>,
+}
+
+fn path_key(rel: &Path) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    std::hash::Hasher::write(&mut h, rel.as_os_str().as_encoded_bytes());
+    std::hash::Hasher::finish(&h)
+}
+
+fn stamp_key(size: u64, mtime_ns: i64, ino: u64) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    std::hash::Hash::hash(&(size, mtime_ns, ino), &mut h);
+    std::hash::Hasher::finish(&h)
 }
 
 impl ApprovedFiles {
     pub fn of(saved: &SavedPlan) -> ApprovedFiles {
         let source = Path::new(&saved.plan.source);
-        let stamp = |e: &crate::plan::fingerprint::FsEntry| (e.size, e.mtime_ns, e.inode);
-        let mut files: HashMap<PathBuf, (u64, i64, u64)> = saved
+        let stamp = |e: &crate::plan::fingerprint::FsEntry| stamp_key(e.size, e.mtime_ns, e.inode);
+        let mut files: Vec<(u64, u64)> = saved
             .fingerprint
             .entries
             .iter()
             .filter(|e| e.kind == FsKind::File)
-            .map(|e| (source.join(&e.path), stamp(&e)))
+            .map(|e| (path_key(&source.join(&e.path)), stamp(&e)))
             .collect();
         // The view reads a segment's files beneath its anchor (`stores/<tier>`).
         for seg in &saved.fingerprint.segments {
@@ -290,27 +307,42 @@ impl ApprovedFiles {
                 seg.entries
                     .iter()
                     .filter(|e| e.kind == FsKind::File)
-                    .map(|e| (anchor.join(&e.path), stamp(&e))),
+                    .map(|e| (path_key(&anchor.join(&e.path)), stamp(&e))),
             );
         }
+        files.sort_unstable();
+        files.dedup();
+        files.shrink_to_fit();
         ApprovedFiles {
             plan_id: saved.plan_id.clone(),
             files,
         }
     }
 
+    /// Bytes held, which the view counts in its memory budget.
+    pub fn bytes(&self) -> usize {
+        std::mem::size_of_val(self.files.as_slice())
+    }
+
     /// None when the file at `rel` (relative to the baseURI) is as saved, or is not a database
     /// file; else what differs, in words.
     pub fn differs(&self, rel: &Path, st: &libc::stat) -> Option<String> {
-        let (size, mtime_ns, ino) = *self.files.get(rel)?;
+        let key = path_key(rel);
+        let from = self.files.partition_point(|(k, _)| *k < key);
+        let saved = &self.files[from..];
+        let saved = &saved[..saved.partition_point(|(k, _)| *k == key)];
+        if saved.is_empty() {
+            return None;
+        }
         let now = (
             st.st_size as u64,
             st.st_mtime.saturating_mul(1_000_000_000) + st.st_mtime_nsec,
             st.st_ino,
         );
-        (now != (size, mtime_ns, ino)).then(|| {
+        let stamp = stamp_key(now.0, now.1, now.2);
+        (!saved.iter().any(|(_, s)| *s == stamp)).then(|| {
             format!(
-                "changed since plan {} was saved (size {size} -> {}, mtime {mtime_ns} -> {} ns, inode {ino} -> {})",
+                "changed since plan {} was saved (its size, mtime or inode differ from the saved ones; now size {}, mtime {} ns, inode {})",
                 self.plan_id, now.0, now.1, now.2
             )
         })
@@ -320,6 +352,10 @@ impl ApprovedFiles {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fp_files(a: &ApprovedFiles) -> usize {
+        a.files.len()
+    }
     use crate::plan::fingerprint::{ConfigStamp, Fingerprint, FINGERPRINT_VERSION};
 
     #[test]
@@ -368,6 +404,9 @@ mod tests {
         };
         let rel = Path::new("data/2024.01.02/t/a");
         assert_eq!(approved.differs(rel, &stat("data/2024.01.02/t/a")), None);
+        // 16 bytes per database file, whatever the length of its path.
+        let files = fp_files(&approved);
+        assert!(files >= 1 && approved.bytes() == 16 * files, "{files}");
         let mut st = stat("data/2024.01.02/t/a");
         st.st_mtime_nsec = (st.st_mtime_nsec + 1) % 1_000_000_000;
         let why = approved.differs(rel, &st).unwrap();

@@ -136,6 +136,12 @@ pub enum Command {
         #[arg(long, value_name = "N", default_value_t = crate::view::objread::DEFAULT_CACHE_MB,
               value_parser = clap::value_parser!(u64).range(1..), requires = "object_tiers_local")]
         object_cache_mb: u64,
+        /// Memory bound, in MiB, of the view server's cache of directory listings and
+        /// attributes: beyond it the least recently used are dropped and listed again from the
+        /// disk when needed (attributes and inode numbers stay the same; see docs/view.md).
+        #[arg(long, value_name = "MiB", default_value_t = crate::view::listings::DEFAULT_BUDGET_MB,
+              value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
+        cache_budget: u64,
     },
     /// Unmount a staging view (also clears a stale one left by a killed server).
     Unmount { mountpoint: PathBuf },
@@ -221,6 +227,7 @@ pub fn run(cli: Cli) -> i32 {
             cache_mode,
             object_tiers_local,
             object_cache_mb,
+            cache_budget,
         } => mount_cmd::mount_any(
             config.as_deref(),
             plan.as_deref(),
@@ -233,6 +240,7 @@ pub fn run(cli: Cli) -> i32 {
                     CacheModeArg::NoOpen => crate::view::CacheMode::NoOpen,
                 },
                 readahead_files: None,
+                cache_budget_mb: Some(cache_budget),
             },
             &s3,
             object_tiers_local.then_some(object_cache_mb),

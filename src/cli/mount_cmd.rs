@@ -103,7 +103,15 @@ fn mount_plan(
         plan_file.display()
     );
     let approved = Arc::new(ApprovedFiles::of(&saved));
-    match view::run_mount_approved(saved.plan, objects, Some(approved), mountpoint, opts) {
+    // The fingerprint (a record per file) was needed for the checks above and for the stamps;
+    // the server (forked from this process with `--background`) must not keep it resident.
+    let crate::plan::saved::SavedPlan {
+        plan, fingerprint, ..
+    } = saved;
+    drop(fingerprint);
+    drop(bytes);
+    trim_heap();
+    match view::run_mount_approved(plan, objects, Some(approved), mountpoint, opts) {
         Ok(()) => EXIT_OK,
         Err(e) => {
             eprintln!("smstage: {e}");
@@ -205,6 +213,11 @@ pub fn mount(
 fn release_inventory(inventory: Option<crate::inventory::Inventory>, report: Report) {
     drop(inventory);
     drop(report);
+    trim_heap();
+}
+
+/// Hands the freed heap back to the kernel before serving.
+fn trim_heap() {
     // SAFETY: glibc's malloc_trim only returns free heap pages to the kernel.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     unsafe {

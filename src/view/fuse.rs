@@ -1,6 +1,7 @@
 //! fuser glue over the [`Tree`]: read-only answers with long cache lifetimes, and kernel
 //! passthrough of original files where the kernel offers it (pread fallback otherwise).
 
+use super::listings::ListingCache;
 use super::lru::Lru;
 use super::readahead::{Readahead, ReadaheadStats};
 use super::tree::{Attr, Errno as TreeErrno, Kind, Tree};
@@ -42,6 +43,8 @@ pub struct ViewStats {
     pub negative_lookups: AtomicU64,
     /// The cross-file readahead (files advised, files skipped).
     pub readahead: Arc<ReadaheadStats>,
+    /// The listing cache of the tree served (its budget, size and evictions).
+    pub listings: OnceLock<Arc<ListingCache>>,
 }
 
 /// How the view answers OPEN (see docs/view.md, "Cache modes").
@@ -157,6 +160,7 @@ impl ViewFs {
         mode: CacheMode,
         stats: Arc<ViewStats>,
     ) -> ViewFs {
+        let _ = stats.listings.set(tree.listing_cache());
         ViewFs {
             tree,
             want_passthrough: want_passthrough && mode == CacheMode::Open,
@@ -211,8 +215,9 @@ impl ViewFs {
         }
     }
 
-    /// The metadata prefetch of this view: lists every directory below the plan's moved nodes
-    /// with `threads` concurrent listers (0: never) once [`Prefetcher::start`] is called, and
+    /// The metadata prefetch of this view: lists the directories below the plan's moved nodes,
+    /// a bounded distance ahead of the readers (see `view::prefetch`), with `threads` concurrent
+    /// listers (0: never) once [`Prefetcher::start`] is called, and
     /// stops when the session ends. To start in the process that serves the view: fuser
     /// answers INIT inside `Session::new`, before `--background` forks, so `init` is too early.
     pub fn prefetcher(&self, threads: usize) -> Prefetcher {
@@ -248,13 +253,19 @@ impl Prefetcher {
             .spawn(move || {
                 let t0 = std::time::Instant::now();
                 let s = tree.prefetch(threads, &stop);
+                let c = tree.cache_stats();
                 tracing::info!(
-                    "smstage view: metadata prefetch listed {} directories ({} entries, {} unreadable) in {:.2} s{}",
+                    "smstage view: metadata prefetch listed {} directories ({} entries, {} unreadable) in {:.2} s{}; listing cache: {} listings, {:.1} MiB (peak {:.1}) of {:.1} MiB, {} evicted",
                     s.dirs,
                     s.entries,
                     s.failed,
                     t0.elapsed().as_secs_f64(),
-                    if stop.load(Ordering::Relaxed) { " (stopped by unmount)" } else { "" }
+                    if stop.load(Ordering::Relaxed) { " (stopped by unmount)" } else { "" },
+                    c.listings,
+                    c.bytes as f64 / 1048576.0,
+                    c.peak_bytes as f64 / 1048576.0,
+                    c.budget as f64 / 1048576.0,
+                    c.evictions
                 );
             });
         if let Err(e) = spawned {

@@ -1,19 +1,28 @@
 //! The read-only FUSE staging view: mounts the plan's future layout so q can load it before
 //! the import is approved.
 //!
-//! [`tree`] is the filesystem core (no FUSE types), [`origin`] reads the original without ever
-//! leaving the base directory, [`readahead`] reads the next files of a directory ahead of a
-//! reader, [`fuse`] is the fuser glue and [`mount`] the mount lifecycle.
+//! [`tree`] is the filesystem core (no FUSE types), coordinating one module per job:
+//! `generated` (the plan's nodes), [`inodes`] (inode numbers, the per-directory records), [`listings`] (the bounded listing
+//! cache, sole owner of the memory budget), [`prefetch`] (lists ahead of a walk),
+//! [`ahead_walk`] and [`readahead`] (read the next files ahead of a reader), [`handles`] (open
+//! handles and descriptors). [`origin`] reads the original without ever leaving the base
+//! directory, [`fuse`] is the fuser glue and [`mount`] the mount lifecycle.
 //! Validation mode (`--object-tiers-local`): [`objects`] adds the object tiers as local
 //! segments, [`objread`] reads their files with ranged GETs through [`blockcache`].
 
+pub mod ahead_walk;
 pub mod blockcache;
 pub mod fuse;
+mod generated;
+pub mod handles;
+pub mod inodes;
+pub mod listings;
 pub mod lru;
 pub mod mount;
 pub mod objects;
 pub mod objread;
 pub mod origin;
+pub mod prefetch;
 pub mod readahead;
 pub mod tree;
 

@@ -35,6 +35,9 @@ pub struct MountOptions {
     /// Directory entries read ahead of a sequential reader (see `view::readahead`; 0: off);
     /// None: `SMSTAGE_READAHEAD_FILES`, else the default.
     pub readahead_files: Option<usize>,
+    /// Memory bound of the listing cache in MiB (`--cache-budget`; see `view::listings`);
+    /// None: the default.
+    pub cache_budget_mb: Option<u64>,
 }
 
 /// A view served by a thread of this process (tests and embedding); unmounts on drop.
@@ -237,7 +240,17 @@ fn establish(
     check_dev_fuse()?;
     raise_open_file_limit();
     let abs = prepare_mountpoint(mountpoint)?;
-    let mut tree = Tree::build(plan, objects)?;
+    let budget_mb = opts
+        .cache_budget_mb
+        .unwrap_or(super::listings::DEFAULT_BUDGET_MB);
+    let budget = usize::try_from(budget_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+    // The saved plan's file stamps are per-file state too: they share the budget, and the
+    // listings get what they leave (never less than a working minimum).
+    let stamps = approved.as_ref().map_or(0, |a| a.bytes());
+    let listings = budget
+        .saturating_sub(stamps)
+        .max(super::listings::MIN_BUDGET.min(budget));
+    let mut tree = Tree::build(plan, objects)?.with_cache_budget(listings);
     if let Some(a) = approved {
         tree = tree.with_approved(a);
     }
@@ -293,7 +306,7 @@ fn fuse_config(opts: &MountOptions) -> Config {
 /// plus those it keeps for speed. Set before `--background` forks, so the server inherits it.
 /// Not fatal: the view sizes what it keeps by the limit it has.
 fn raise_open_file_limit() {
-    let Some(r) = super::tree::open_file_limits() else {
+    let Some(r) = super::handles::open_file_limits() else {
         return;
     };
     if r.rlim_cur >= r.rlim_max {

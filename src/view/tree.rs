@@ -1,28 +1,38 @@
 //! The staging view's filesystem core: the plan's future tree, rendered from memory, with the
 //! original entries passed through below each moved node. No FUSE types here (fuse.rs is glue).
 //!
+//! `Tree` coordinates the parts, one job each: [`super::inodes`] numbers the entries below moved
+//! nodes and keeps the small per-directory records (never evicted), [`super::listings`] keeps
+//! their listings within the memory budget (evicting, and listing again from the disk on demand),
+//! [`super::prefetch`] lists ahead of a walk, [`super::ahead_walk`] finds the files that follow
+//! an opened one and [`super::readahead`] reads them ahead of a reader, and [`super::handles`]
+//! holds open handles and descriptors.
+//!
 //! Inode numbers: the root is 1; plan node `i` (0-based, in plan order) is `i + 2`; entries below
-//! a moved node get numbers from `nodes.len() + 2` upward, handed out on first sight (lookup or
-//! listing) and remembered by their path in the original for the life of the mount, so the same
-//! path always has the same inode. Nothing is ever forgotten: the view is immutable.
+//! a moved node are numbered by where they stand (see [`super::inodes`]), so the same path has
+//! the same number for the life of the mount whatever was evicted in between.
 
-use super::lru::Lru;
-use super::objects::{ObjectView, OverlayKind};
-use super::objread::{ObjectLeaf, ObjectReader};
-use super::origin::{plain_relative, OrigKind, Origin};
-use super::readahead::{Streams, FILE_HEAD};
+use super::ahead_walk::{AheadWalk, Walkable};
+use super::generated::{self, GenBody, GenEntry};
+use super::handles::{Handle, Handles};
+use super::inodes::{self, DirTable, Pass, Refused, Stamp};
+#[cfg(test)]
+use super::listings::listing_bytes;
+use super::listings::{CacheStats, Child, Listing, ListingCache, DEFAULT_BUDGET_MB};
+use super::objects::ObjectView;
+use super::objread::ObjectReader;
+use super::origin::{OrigKind, Origin};
+use super::prefetch::{self, PrefetchStats};
 use super::ViewError;
 use crate::approval::ApprovedFiles;
-use crate::plan::{NodeKind, Plan};
-use std::collections::HashMap;
+use crate::plan::Plan;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, RwLock, Weak};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub type Ino = u64;
@@ -94,103 +104,27 @@ pub struct StatFs {
     pub frsize: u32,
 }
 
-/// What [`Tree::prefetch`] listed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PrefetchStats {
-    pub dirs: u64,
-    pub entries: u64,
-    /// Directories that could not be listed (left to the on-demand path, which reports why).
-    pub failed: u64,
-}
-
-#[derive(Clone, Debug)]
-struct Child {
-    name: OsString,
-    ino: Ino,
-    kind: Kind,
-    /// Originals only: the `lstat` taken when the directory was listed (the view is frozen).
-    attr: Option<Attr>,
-}
-
-/// Directories looked at to find where a scan goes next (see [`Tree::read_ahead_after`]).
-const NEXT_DIR_VISITS: usize = 64;
-
-/// The files among `kids` (entries of directory `dir`, relative to the base) with the bytes to
-/// read ahead of each.
-fn files_to_read(kids: &[Child], dir: &Path) -> Vec<(PathBuf, u64)> {
-    kids.iter()
-        .filter_map(|c| match c.attr {
-            Some(a) if c.kind == Kind::File && a.size > 0 => {
-                Some((dir.join(&c.name), a.size.min(FILE_HEAD)))
-            }
-            _ => None,
-        })
-        .collect()
-}
-
-/// Original files kept open for READs that come without an OPEN (no-open mode): enough for a
-/// reader's working set, bounded so a full scan does not exhaust descriptors.
-const READ_FDS: usize = 1024;
-
-/// How many descriptors [`READ_FDS`] may really take under a soft open-file limit of `soft`:
-/// a quarter of it, so open handles (one per file q has open in pread mode) keep the rest.
-fn read_fd_cap(soft: u64) -> usize {
-    (soft / 4).clamp(8, READ_FDS as u64) as usize
-}
-
-/// This process's limits on open files (`RLIMIT_NOFILE`: soft, hard).
-pub(crate) fn open_file_limits() -> Option<libc::rlimit> {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain data out-parameter.
-    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0).then_some(r)
-}
-
-#[derive(Debug)]
-enum GenBody {
-    Dir(Arc<Vec<Child>>),
-    Symlink(Vec<u8>),
-    File(Arc<[u8]>),
+/// An inode below (or at) a moved node, as far as its number alone tells.
+#[derive(Clone, Copy, Debug)]
+enum Orig<'a> {
+    /// A moved node: its path, frozen attributes and slot if a directory.
     Moved {
-        from: PathBuf,
-        /// The original's attributes when the view was built (the view serves them frozen).
+        from: &'a Path,
         attr: Attr,
+        slot: Option<u32>,
+        parent: Ino,
     },
-    /// Validation mode: a file whose bytes are an object's.
-    Object(ObjectLeaf),
-}
-
-#[derive(Debug)]
-struct GenEntry {
-    parent: Ino,
-    body: GenBody,
-}
-
-#[derive(Debug)]
-struct PassEntry {
-    orig: PathBuf,
-    parent: Ino,
-}
-
-#[derive(Debug, Default)]
-struct PassTable {
-    by_path: HashMap<PathBuf, Ino>,
-    entries: Vec<PassEntry>,
-}
-
-#[derive(Debug)]
-enum Handle {
-    Mem(Arc<[u8]>),
-    File { ino: Ino, file: Arc<File> },
-    Object(Ino),
+    Dir(u32),
+    Entry {
+        dir: u32,
+        idx: u32,
+    },
 }
 
 /// Where the content of an inode comes from.
 enum Loc<'a> {
     Gen(&'a GenEntry),
-    Orig { path: PathBuf, parent: Ino },
+    Orig(Orig<'a>),
 }
 
 /// The immutable future tree of one plan; every operation is `&self` and thread-safe.
@@ -202,27 +136,16 @@ pub struct Tree {
     gid: u32,
     /// Index `i` is inode `i + 1`: the root, then the plan nodes in order.
     gen: Vec<GenEntry>,
-    first_pass: Ino,
-    pass: RwLock<PassTable>,
-    listings: Mutex<HashMap<Ino, Arc<Vec<Child>>>>,
-    open_files: Mutex<HashMap<Ino, Weak<File>>>,
-    read_fds: Mutex<Lru<Ino, Arc<File>>>,
-    handles: Mutex<HashMap<u64, Handle>>,
-    next_fh: AtomicU64,
+    dirs: RwLock<DirTable>,
+    listings: Arc<ListingCache>,
+    handles: Handles,
     objects: Option<Arc<ObjectReader>>,
-    streams: Mutex<Streams>,
+    ahead: AheadWalk,
     /// `mount --plan`: the saved plan's files, which every original must still match.
     approved: Option<Arc<ApprovedFiles>>,
 }
 
-/// What one entry of the generated part of the tree is made from.
-enum Spec<'a> {
-    Plan(&'a NodeKind),
-    Dir,
-    Object(&'a ObjectLeaf),
-}
-
-fn kind_of(k: OrigKind) -> Option<Kind> {
+pub(super) fn kind_of(k: OrigKind) -> Option<Kind> {
     match k {
         OrigKind::Dir => Some(Kind::Dir),
         OrigKind::File => Some(Kind::File),
@@ -238,11 +161,6 @@ fn time(sec: i64, nsec: i64) -> SystemTime {
     } else {
         UNIX_EPOCH - Duration::from_secs(sec.unsigned_abs()) + Duration::new(0, nsec)
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic in another request must not take the whole view down.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Up to `size` bytes of `file` at `offset` (short only at end of file).
@@ -262,14 +180,16 @@ fn pread_full(file: &File, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
 }
 
 /// The view's attributes of an original entry from its `lstat` (None for FIFOs, devices…).
-fn attr_of(ino: Ino, st: &libc::stat) -> Option<Attr> {
+pub(super) fn attr_of(ino: Ino, st: &libc::stat) -> Option<Attr> {
     let kind = kind_of(OrigKind::from_mode(st.st_mode))?;
     Some(Attr {
         ino,
         kind,
         size: st.st_size as u64,
         blocks: st.st_blocks as u64,
-        atime: time(st.st_atime, st.st_atime_nsec),
+        // Not the original's atime: reads through the view move it, and a listing taken again
+        // after an eviction would then serve another value. The mtime is frozen by the digest.
+        atime: time(st.st_mtime, st.st_mtime_nsec),
         mtime: time(st.st_mtime, st.st_mtime_nsec),
         ctime: time(st.st_ctime, st.st_ctime_nsec),
         // Symlink modes mean nothing; keep the usual lrwxrwxrwx.
@@ -284,7 +204,6 @@ fn attr_of(ino: Ino, st: &libc::stat) -> Option<Attr> {
         blksize: st.st_blksize as u32,
     })
 }
-
 impl Tree {
     /// Builds the tree of `plan`, checking that it is well formed and that every moved entry
     /// exists in the original.
@@ -312,133 +231,34 @@ impl Tree {
                 path: plan.base.clone(),
                 source,
             })?;
-        let bad = |path: &str, why: &str| ViewError::BadPlan {
-            path: path.to_string(),
-            why: why.to_string(),
-        };
-        let mut by_path: HashMap<&str, Ino> = HashMap::new();
-        let mut children: Vec<Vec<Child>> = vec![Vec::new()];
-        let mut gen = vec![GenEntry {
-            parent: ROOT_INO,
-            body: GenBody::Dir(Arc::new(Vec::new())),
-        }];
-        let plan_items = plan
-            .nodes
-            .iter()
-            .map(|n| (n.path.as_str(), Spec::Plan(&n.kind)));
-        let extra_items = objects.into_iter().flat_map(|o| {
-            o.overlay.nodes.iter().map(|n| {
-                let spec = match &n.kind {
-                    OverlayKind::Dir => Spec::Dir,
-                    OverlayKind::Object(l) => Spec::Object(l),
-                };
-                (n.path.as_str(), spec)
-            })
-        });
-        let par_txt = format!("{}/par.txt", plan.root);
-        for (i, (path, spec)) in plan_items.chain(extra_items).enumerate() {
-            let ino = i as Ino + 2;
-            if path.is_empty() || !plain_relative(Path::new(path)) || path.contains("//") {
-                return Err(bad(path, "not a plain relative path"));
-            }
-            if by_path.insert(path, ino).is_some() {
-                return Err(bad(path, "listed twice"));
-            }
-            let (parent_path, name) = match path.rsplit_once('/') {
-                Some((p, n)) => (Some(p), n),
-                None => (None, path),
-            };
-            let parent = match parent_path {
-                None => ROOT_INO,
-                Some(p) => *by_path
-                    .get(p)
-                    .ok_or_else(|| bad(path, "its parent is not an earlier node"))?,
-            };
-            let (body, kind) = match spec {
-                Spec::Dir | Spec::Plan(NodeKind::Dir) => {
-                    (GenBody::Dir(Arc::new(Vec::new())), Kind::Dir)
+        let mut gen = generated::entries(plan, objects, &origin)?;
+        let mut dirs = DirTable::default();
+        for (i, g) in gen.iter_mut().enumerate() {
+            if let GenBody::Moved { from, attr, slot } = &mut g.body {
+                if attr.kind == Kind::Dir {
+                    *slot = Some(dirs.add_root(i as Ino + 1, from));
                 }
-                Spec::Object(leaf) => (GenBody::Object(leaf.clone()), Kind::File),
-                Spec::Plan(NodeKind::Symlink { target }) => {
-                    (GenBody::Symlink(target.as_bytes().to_vec()), Kind::Symlink)
-                }
-                Spec::Plan(NodeKind::File { contents }) => {
-                    // Validation mode serves its own par.txt; the plan keeps the committed one.
-                    let contents = match objects {
-                        Some(o) if path == par_txt => &o.overlay.par_txt,
-                        _ => contents,
-                    };
-                    (
-                        GenBody::File(Arc::from(contents.as_bytes().to_vec())),
-                        Kind::File,
-                    )
-                }
-                Spec::Plan(NodeKind::Moved { from, is_dir }) => {
-                    let from_p = PathBuf::from(from);
-                    if from.is_empty() || !plain_relative(&from_p) {
-                        return Err(bad(
-                            path,
-                            "moved from a path that is not plain and relative",
-                        ));
-                    }
-                    let st = origin
-                        .lstat(&from_p)
-                        .map_err(|source| ViewError::Original {
-                            path: plan.base.join(from),
-                            source,
-                        })?;
-                    let kind = kind_of(OrigKind::from_mode(st.st_mode)).ok_or_else(|| {
-                        bad(path, "moved entry is not a file, directory or symlink")
-                    })?;
-                    if (kind == Kind::Dir) != *is_dir {
-                        return Err(bad(path, "is_dir disagrees with the original entry"));
-                    }
-                    let attr = attr_of(ino, &st).ok_or_else(|| {
-                        bad(path, "moved entry is not a file, directory or symlink")
-                    })?;
-                    (GenBody::Moved { from: from_p, attr }, kind)
-                }
-            };
-            let parent_idx = (parent - 1) as usize;
-            match gen[parent_idx].body {
-                GenBody::Dir(_) => {}
-                _ => return Err(bad(path, "its parent is not a directory node")),
-            }
-            children[parent_idx].push(Child {
-                name: OsString::from(name),
-                ino,
-                kind,
-                attr: None,
-            });
-            children.push(Vec::new());
-            gen.push(GenEntry { parent, body });
-        }
-        for (entry, mut kids) in gen.iter_mut().zip(children) {
-            if let GenBody::Dir(d) = &mut entry.body {
-                kids.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
-                *d = Arc::new(kids);
             }
         }
-        let first_pass = gen.len() as Ino + 1;
         Ok(Tree {
             origin,
             mount_time: SystemTime::now(),
             uid: base_st.st_uid,
             gid: base_st.st_gid,
             gen,
-            first_pass,
-            pass: RwLock::new(PassTable::default()),
-            listings: Mutex::new(HashMap::new()),
-            open_files: Mutex::new(HashMap::new()),
-            read_fds: Mutex::new(Lru::new(read_fd_cap(
-                open_file_limits().map_or(1024, |r| r.rlim_cur),
-            ))),
-            handles: Mutex::new(HashMap::new()),
-            next_fh: AtomicU64::new(1),
+            dirs: RwLock::new(dirs),
+            listings: Arc::new(ListingCache::new((DEFAULT_BUDGET_MB << 20) as usize)),
+            handles: Handles::default(),
             objects: objects.map(|o| o.reader.clone()),
-            streams: Mutex::new(Streams::default()),
+            ahead: AheadWalk::default(),
             approved: None,
         })
+    }
+
+    /// Bounds the listing cache to `bytes` (`mount --cache-budget`); before serving.
+    pub fn with_cache_budget(mut self, bytes: usize) -> Tree {
+        self.listings = Arc::new(ListingCache::new(bytes));
+        self
     }
 
     pub fn base(&self) -> &Path {
@@ -451,55 +271,184 @@ impl Tree {
         self
     }
 
+    fn dirs(&self) -> std::sync::RwLockReadGuard<'_, DirTable> {
+        self.dirs.read().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn locate(&self, ino: Ino) -> Result<Loc<'_>, Errno> {
         if ino == 0 {
             return Err(Errno::ENOENT);
         }
-        if ino < self.first_pass {
-            let g = &self.gen[(ino - 1) as usize];
+        let Some(pass) = inodes::decode(ino) else {
+            let g = self.gen.get((ino - 1) as usize).ok_or(Errno::ENOENT)?;
             return Ok(match &g.body {
-                GenBody::Moved { from, .. } => Loc::Orig {
-                    path: from.clone(),
+                GenBody::Moved { from, attr, slot } => Loc::Orig(Orig::Moved {
+                    from,
+                    attr: *attr,
+                    slot: *slot,
                     parent: g.parent,
-                },
+                }),
                 _ => Loc::Gen(g),
             });
+        };
+        let dirs = self.dirs();
+        match pass {
+            // A moved directory's slot is reached through its plan number only.
+            Pass::Dir(slot) if dirs.ino_of(slot)? != ino => Err(Errno::ENOENT),
+            Pass::Dir(slot) => Ok(Loc::Orig(Orig::Dir(slot))),
+            Pass::Entry { dir, idx } => {
+                dirs.check_entry(dir, idx)?;
+                Ok(Loc::Orig(Orig::Entry { dir, idx }))
+            }
         }
-        let table = self.pass.read().unwrap_or_else(|p| p.into_inner());
-        let e = table
-            .entries
-            .get((ino - self.first_pass) as usize)
-            .ok_or(Errno::ENOENT)?;
-        Ok(Loc::Orig {
-            path: e.orig.clone(),
-            parent: e.parent,
-        })
     }
 
-    /// The inodes of the original entries `parent_path/name` (children of `parent`), allocating
-    /// them on first sight; one write lock per directory, however many children it has.
-    fn intern_all<'n>(
-        &self,
-        parent: Ino,
-        parent_path: &Path,
-        names: impl Iterator<Item = &'n OsStr>,
-    ) -> Vec<Ino> {
-        let mut t = self.pass.write().unwrap_or_else(|p| p.into_inner());
-        names
-            .map(|name| {
-                let orig = parent_path.join(name);
-                if let Some(ino) = t.by_path.get(&orig) {
-                    return *ino;
+    /// The listing of directory `slot`: from the cache, else from the disk, which must show
+    /// what was served before (else EIO: the directory changed under the view). `ahead`: for
+    /// the prefetcher (not a use by a reader).
+    fn listing(&self, slot: u32, ahead: bool) -> Result<Listing, Errno> {
+        let cached = match ahead {
+            true => self.listings.peek(slot),
+            false => self.listings.get(slot),
+        };
+        if let Some(l) = cached {
+            return Ok(l);
+        }
+        let path = {
+            let dirs = self.dirs();
+            if dirs.is_changed(slot) {
+                return Err(Errno::EIO);
+            }
+            dirs.path(slot)?
+        };
+        let names = self
+            .origin
+            .list_dir_stat(&path, true)
+            .map_err(|e| Errno::from_io(&e))?;
+        let names: Vec<(OsString, Kind, libc::stat)> = names
+            .into_iter()
+            .filter_map(|(name, k, st)| Some((name, kind_of(k)?, st?)))
+            .collect();
+        let digest = inodes::digest(names.iter().map(|(name, _, st)| Stamp { name, st }));
+        let subdirs = names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.1 == Kind::Dir)
+            .map(|(i, n)| (i as u32, n.0.as_os_str()));
+        let registered = self
+            .dirs
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .register(
+                slot,
+                digest,
+                names.len(),
+                subdirs.collect::<Vec<_>>().into_iter(),
+            );
+        let first_sub = match registered {
+            Ok(r) => r.first_sub,
+            Err(Refused::Changed { first }) => {
+                if first {
+                    tracing::error!(
+                        "smstage view: {}: the directory changed since the view listed it \
+                         (entries added, removed or changed): refusing it; remount",
+                        self.origin.base().join(&path).display()
+                    );
                 }
-                let ino = self.first_pass + t.entries.len() as Ino;
-                t.entries.push(PassEntry {
-                    orig: orig.clone(),
-                    parent,
-                });
-                t.by_path.insert(orig, ino);
-                ino
+                return Err(Errno::EIO);
+            }
+            Err(Refused::Full) => {
+                tracing::error!("smstage view: too many directories for the view's inode numbers");
+                return Err(Errno::EIO);
+            }
+        };
+        let mut next_sub = first_sub;
+        // Built into an exact-size vector: collecting in place would keep the (larger, grown)
+        // buffer of the raw listing for the life of the cached one.
+        let mut kids = Vec::with_capacity(names.len());
+        for (i, (name, kind, st)) in names.into_iter().enumerate() {
+            let ino = match kind {
+                Kind::Dir => {
+                    next_sub += 1;
+                    inodes::dir_ino(next_sub - 1)
+                }
+                _ => inodes::entry_ino(slot, i as u32),
+            };
+            kids.push(Child {
+                name,
+                ino,
+                kind,
+                attr: attr_of(ino, &st),
+            });
+        }
+        Ok(self.listings.insert(slot, Arc::new(kids), ahead))
+    }
+
+    /// Lists directory `slot` ahead of the readers (the prefetcher).
+    pub(super) fn list_ahead(&self, slot: u32) -> Result<(), Errno> {
+        self.listing(slot, true).map(drop)
+    }
+
+    /// For a directory listed once: its number of entries and its subdirectories' slots.
+    pub(super) fn listed_subs(&self, slot: u32) -> Option<(u32, std::ops::Range<u32>)> {
+        self.dirs().listed_subs(slot)
+    }
+
+    /// The slots of the moved directories, in plan order.
+    pub(super) fn dir_roots(&self) -> Vec<u32> {
+        self.gen
+            .iter()
+            .filter_map(|g| match g.body {
+                GenBody::Moved { slot, .. } => slot,
+                _ => None,
             })
             .collect()
+    }
+
+    pub(super) fn listings(&self) -> &ListingCache {
+        &self.listings
+    }
+
+    /// Figures of the listing cache.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.listings.stats()
+    }
+
+    /// The listing cache, for the mount's statistics.
+    pub fn listing_cache(&self) -> Arc<ListingCache> {
+        self.listings.clone()
+    }
+
+    /// The entry `idx` of directory `dir`'s listing.
+    fn entry(&self, dir: u32, idx: u32) -> Result<Child, Errno> {
+        self.listing(dir, false)?
+            .get(idx as usize)
+            .cloned()
+            .ok_or(Errno::ENOENT)
+    }
+
+    /// The inode number of directory `slot`'s parent.
+    fn parent_ino(&self, slot: u32) -> Result<Ino, Errno> {
+        let dirs = self.dirs();
+        match dirs.position(slot)? {
+            Some((p, _)) => dirs.ino_of(p),
+            None => {
+                let ino = dirs.ino_of(slot)?;
+                Ok(self.gen[(ino - 1) as usize].parent)
+            }
+        }
+    }
+
+    /// The path in the original (relative to the base) of an original inode.
+    fn orig_path(&self, o: Orig<'_>) -> Result<PathBuf, Errno> {
+        match o {
+            Orig::Moved { from, .. } => Ok(from.to_path_buf()),
+            Orig::Dir(slot) => self.dirs().path(slot),
+            Orig::Entry { dir, idx } => {
+                let name = self.entry(dir, idx)?.name;
+                Ok(self.dirs().path(dir)?.join(name))
+            }
+        }
     }
 
     fn gen_attr(&self, ino: Ino, g: &GenEntry) -> Attr {
@@ -529,57 +478,30 @@ impl Tree {
         }
     }
 
-    fn orig_attr(&self, ino: Ino, orig: &Path) -> Result<Attr, Errno> {
-        let st = self.origin.lstat(orig).map_err(|e| Errno::from_io(&e))?;
-        attr_of(ino, &st).ok_or(Errno::ENOENT)
-    }
-
-    /// The attributes the view serves for original entry `ino`: taken once, when the view was
-    /// built (moved nodes) or when its directory was listed (entries below them), and frozen
-    /// from then on. None for generated entries, and for an entry whose directory has not been
-    /// listed (it cannot have been served yet: inodes below moved nodes come from listings).
-    fn served_attr(&self, ino: Ino) -> Option<Attr> {
-        if ino < self.first_pass {
-            return match &self.gen.get((ino.checked_sub(1)?) as usize)?.body {
-                GenBody::Moved { attr, .. } => Some(*attr),
-                _ => None,
-            };
-        }
-        let (_, kids, i) = self.listing_position(ino)?;
-        kids[i].attr
-    }
-
-    /// Where original entry `ino` (below a moved node) stands in its directory's listing: the
-    /// directory, its listing and the index of `ino` in it. None before the directory is listed.
-    fn listing_position(&self, ino: Ino) -> Option<(Ino, Arc<Vec<Child>>, usize)> {
-        let (parent, name) = {
-            let t = self.pass.read().unwrap_or_else(|p| p.into_inner());
-            let e = t
-                .entries
-                .get((ino.checked_sub(self.first_pass)?) as usize)?;
-            (e.parent, e.orig.file_name()?.to_os_string())
+    /// The attributes the view serves for an original: taken once, when the view was built
+    /// (moved nodes) or when its directory was first listed (entries below them), and frozen
+    /// from then on: a listing taken again after an eviction is served only if its digest is
+    /// the first one's.
+    fn served_attr(&self, o: Orig<'_>) -> Result<Attr, Errno> {
+        let (dir, idx) = match o {
+            Orig::Moved { attr, .. } => return Ok(attr),
+            Orig::Dir(slot) => self.dirs().position(slot)?.ok_or(Errno::ENOENT)?,
+            Orig::Entry { dir, idx } => (dir, idx),
         };
-        let kids = lock(&self.listings).get(&parent)?.clone();
-        let i = kids
-            .binary_search_by(|c| c.name.as_bytes().cmp(name.as_bytes()))
-            .ok()?;
-        Some((parent, kids, i))
+        self.entry(dir, idx)?.attr.ok_or(Errno::ENOENT)
     }
 
     pub fn getattr(&self, ino: Ino) -> Result<Attr, Errno> {
         match self.locate(ino)? {
             Loc::Gen(g) => Ok(self.gen_attr(ino, g)),
-            Loc::Orig { path, .. } => match self.served_attr(ino) {
-                Some(a) => Ok(a),
-                None => self.orig_attr(ino, &path),
-            },
+            Loc::Orig(o) => self.served_attr(o),
         }
     }
 
     /// Refuses to serve the bytes of an original that changed since its attributes were served
     /// (the kernel caches them for an hour; kdb+ would map a file whose size it got wrong).
     /// `st` is the `fstat` of the freshly opened original.
-    fn check_unchanged(&self, ino: Ino, path: &Path, st: &libc::stat) -> Result<(), Errno> {
+    fn check_unchanged(&self, o: Orig<'_>, path: &Path, st: &libc::stat) -> Result<(), Errno> {
         // A file that changed after the plan was saved but before this view listed it looks
         // consistent to the check below; the saved plan is what was approved.
         if let Some(why) = self.approved.as_ref().and_then(|a| a.differs(path, st)) {
@@ -589,9 +511,7 @@ impl Tree {
             );
             return Err(Errno::EIO);
         }
-        let Some(served) = self.served_attr(ino) else {
-            return Ok(());
-        };
+        let served = self.served_attr(o)?;
         let now = (st.st_size as u64, time(st.st_mtime, st.st_mtime_nsec));
         if now == (served.size, served.mtime) {
             return Ok(());
@@ -608,154 +528,57 @@ impl Tree {
         Err(Errno::EIO)
     }
 
+    /// The slot of original directory `o`; ENOTDIR for anything else (the view never looks
+    /// through a symlink or a file of the original).
+    fn dir_slot(o: Orig<'_>) -> Result<u32, Errno> {
+        match o {
+            Orig::Moved { slot: Some(s), .. } | Orig::Dir(s) => Ok(s),
+            _ => Err(Errno::ENOTDIR),
+        }
+    }
+
     pub fn lookup(&self, parent: Ino, name: &OsStr) -> Result<Attr, Errno> {
         let b = name.as_bytes();
         // `.`/`..` are the kernel's business; we never interpret them.
         if b.is_empty() || b == b"." || b == b".." || b.contains(&b'/') {
             return Err(Errno::ENOENT);
         }
-        match self.locate(parent)? {
+        let kids = match self.locate(parent)? {
             Loc::Gen(g) => match &g.body {
-                GenBody::Dir(kids) => {
-                    let i = kids
-                        .binary_search_by(|c| c.name.as_bytes().cmp(b))
-                        .map_err(|_| Errno::ENOENT)?;
-                    self.getattr(kids[i].ino)
-                }
-                _ => Err(Errno::ENOTDIR),
+                GenBody::Dir(kids) => kids.clone(),
+                _ => return Err(Errno::ENOTDIR),
             },
-            Loc::Orig { .. } => {
-                // Never look through a symlink or a file of the original.
-                if self
-                    .served_attr(parent)
-                    .is_some_and(|a| a.kind != Kind::Dir)
-                {
-                    return Err(Errno::ENOTDIR);
-                }
-                // Every attribute served below a moved node comes from a listing (frozen, and
-                // what OPEN checks the original against): list the directory on first lookup.
-                let (_, kids) = self.children(parent)?;
-                let i = kids
-                    .binary_search_by(|c| c.name.as_bytes().cmp(b))
-                    .map_err(|_| Errno::ENOENT)?;
-                match kids[i].attr {
-                    Some(a) => Ok(a),
-                    None => self.getattr(kids[i].ino),
-                }
-            }
+            // Every attribute served below a moved node comes from a listing (frozen, and
+            // what OPEN checks the original against): list the directory on first lookup.
+            Loc::Orig(o) => self.listing(Self::dir_slot(o)?, false)?,
+        };
+        let i = kids
+            .binary_search_by(|c| c.name.as_bytes().cmp(b))
+            .map_err(|_| Errno::ENOENT)?;
+        match kids[i].attr {
+            Some(a) => Ok(a),
+            None => self.getattr(kids[i].ino),
         }
     }
 
-    fn children(&self, ino: Ino) -> Result<(Ino, Arc<Vec<Child>>), Errno> {
+    fn children(&self, ino: Ino) -> Result<(Ino, Listing), Errno> {
         match self.locate(ino)? {
             Loc::Gen(g) => match &g.body {
                 GenBody::Dir(kids) => Ok((g.parent, kids.clone())),
                 _ => Err(Errno::ENOTDIR),
             },
-            Loc::Orig { path, parent } => {
-                if let Some(l) = lock(&self.listings).get(&ino) {
-                    return Ok((parent, l.clone()));
-                }
-                let names = self
-                    .origin
-                    .list_dir_stat(&path, true)
-                    .map_err(|e| Errno::from_io(&e))?;
-                let names: Vec<_> = names
-                    .into_iter()
-                    .filter_map(|(name, k, st)| Some((name, kind_of(k)?, st)))
-                    .collect();
-                let inos = self.intern_all(ino, &path, names.iter().map(|n| n.0.as_os_str()));
-                let kids: Vec<Child> = names
-                    .into_iter()
-                    .zip(inos)
-                    .map(|((name, kind, st), child_ino)| Child {
-                        name,
-                        ino: child_ino,
-                        kind,
-                        attr: st.and_then(|st| attr_of(child_ino, &st)),
-                    })
-                    .collect();
-                let kids = Arc::new(kids);
-                // Two racing listers produce the same names and inodes; keep the first.
-                let l = lock(&self.listings).entry(ino).or_insert(kids).clone();
-                Ok((parent, l))
+            Loc::Orig(o) => {
+                let slot = Self::dir_slot(o)?;
+                let kids = self.listing(slot, false)?;
+                Ok((self.parent_ino(slot)?, kids))
             }
         }
     }
 
-    /// Lists every directory below the moved nodes (the part of the tree passed through from
-    /// the original) into the same listing cache the on-demand path fills, `threads` at a time:
-    /// a cold disk answers many concurrent small reads far faster than one after another, and
-    /// a walk through the view then pays only the FUSE round trips. Racing with requests is
-    /// harmless: whoever lists a directory first fills the cache, both get the same inodes
-    /// (allocated by path). Returns early, with what was done, once `stop` is set.
+    /// Lists the directories below the moved nodes ahead of a walk, `threads` at a time (see
+    /// [`super::prefetch`]). Returns when done, or early once `stop` is set.
     pub fn prefetch(&self, threads: usize, stop: &AtomicBool) -> PrefetchStats {
-        struct Queue {
-            todo: Vec<Ino>,
-            busy: usize,
-        }
-        let roots: Vec<Ino> = self
-            .gen
-            .iter()
-            .enumerate()
-            .filter_map(|(i, g)| match &g.body {
-                GenBody::Moved { attr, .. } if attr.kind == Kind::Dir => Some(i as Ino + 1),
-                _ => None,
-            })
-            .collect();
-        let queue = Mutex::new(Queue {
-            todo: roots,
-            busy: 0,
-        });
-        let wake = Condvar::new();
-        let (dirs, entries, failed) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
-        let worker = || loop {
-            let ino = {
-                let mut q = lock(&queue);
-                loop {
-                    if stop.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    if let Some(ino) = q.todo.pop() {
-                        q.busy += 1;
-                        break ino;
-                    }
-                    if q.busy == 0 {
-                        return;
-                    }
-                    q = wake.wait(q).unwrap_or_else(|p| p.into_inner());
-                }
-            };
-            let sub: Vec<Ino> = match self.children(ino) {
-                Ok((_, kids)) => {
-                    dirs.fetch_add(1, Ordering::Relaxed);
-                    entries.fetch_add(kids.len() as u64, Ordering::Relaxed);
-                    kids.iter()
-                        .filter(|c| c.kind == Kind::Dir)
-                        .map(|c| c.ino)
-                        .collect()
-                }
-                // Unreadable here is unreadable on demand too: the request will say why.
-                Err(_) => {
-                    failed.fetch_add(1, Ordering::Relaxed);
-                    Vec::new()
-                }
-            };
-            let mut q = lock(&queue);
-            q.todo.extend(sub);
-            q.busy -= 1;
-            wake.notify_all();
-        };
-        std::thread::scope(|s| {
-            for _ in 0..threads.max(1) {
-                s.spawn(worker);
-            }
-        });
-        PrefetchStats {
-            dirs: dirs.into_inner(),
-            entries: entries.into_inner(),
-            failed: failed.into_inner(),
-        }
+        prefetch::run(self, threads, stop)
     }
 
     /// Lists directory `ino` from `offset` (0 = start; `.` and `..` come first). `add` returns
@@ -796,8 +619,21 @@ impl Tree {
                 GenBody::Symlink(t) => Ok(t.clone()),
                 _ => Err(Errno::EINVAL),
             },
-            Loc::Orig { path, .. } => self.origin.readlink(&path).map_err(|e| Errno::from_io(&e)),
+            Loc::Orig(o) => {
+                let path = self.orig_path(o)?;
+                self.origin.readlink(&path).map_err(|e| Errno::from_io(&e))
+            }
         }
+    }
+
+    /// Opens original `o` at `path` and checks it is what the view served.
+    fn open_checked(&self, o: Orig<'_>, path: &Path) -> Result<File, Errno> {
+        let (f, st) = self
+            .origin
+            .open_regular(path)
+            .map_err(|e| Errno::from_io(&e))?;
+        self.check_unchanged(o, path, &st)?;
+        Ok(f)
     }
 
     /// Opens a file for reading; any write intent is refused with EROFS.
@@ -810,44 +646,21 @@ impl Tree {
                 GenBody::Symlink(_) if !write => return Err(Errno(libc::ELOOP)),
                 _ => return Err(Errno::EROFS),
             },
-            Loc::Orig { path, .. } => {
+            Loc::Orig(o) => {
                 if write {
                     return Err(Errno::EROFS);
                 }
-                let mut files = lock(&self.open_files);
-                let file = match files.get(&ino).and_then(Weak::upgrade) {
-                    Some(f) => f,
-                    None => {
-                        let (f, st) = self
-                            .origin
-                            .open_regular(&path)
-                            .map_err(|e| Errno::from_io(&e))?;
-                        self.check_unchanged(ino, &path, &st)?;
-                        let f = Arc::new(f);
-                        files.insert(ino, Arc::downgrade(&f));
-                        f
-                    }
-                };
+                let path = self.orig_path(o)?;
+                let file = self.handles.shared(ino, || self.open_checked(o, &path))?;
                 Handle::File { ino, file }
             }
         };
-        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        lock(&self.handles).insert(fh, handle);
-        Ok(fh)
+        Ok(self.handles.add(handle))
     }
 
     /// Up to `size` bytes at `offset` (short only at end of file).
     pub fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
-        let h = match lock(&self.handles).get(&fh) {
-            Some(Handle::Mem(c)) => Handle::Mem(c.clone()),
-            Some(Handle::Object(ino)) => Handle::Object(*ino),
-            Some(Handle::File { ino, file }) => Handle::File {
-                ino: *ino,
-                file: file.clone(),
-            },
-            None => return Err(Errno::EBADF),
-        };
-        match h {
+        match self.handles.get(fh).ok_or(Errno::EBADF)? {
             Handle::Mem(c) => {
                 let start = (offset as usize).min(c.len());
                 let end = start.saturating_add(size as usize).min(c.len());
@@ -873,28 +686,14 @@ impl Tree {
                 GenBody::Dir(_) => Err(Errno::EISDIR),
                 _ => Err(Errno::EINVAL),
             },
-            Loc::Orig { path, .. } => {
-                let file = self.reader_file(ino, &path)?;
+            Loc::Orig(o) => {
+                let file = self.handles.reader(ino, || {
+                    let path = self.orig_path(o)?;
+                    self.open_checked(o, &path)
+                })?;
                 pread_full(&file, offset, size)
             }
         }
-    }
-
-    fn reader_file(&self, ino: Ino, path: &Path) -> Result<Arc<File>, Errno> {
-        if let Some(f) = lock(&self.open_files).get(&ino).and_then(Weak::upgrade) {
-            return Ok(f);
-        }
-        if let Some(f) = lock(&self.read_fds).get(&ino) {
-            return Ok(f);
-        }
-        let (f, st) = self
-            .origin
-            .open_regular(path)
-            .map_err(|e| Errno::from_io(&e))?;
-        self.check_unchanged(ino, path, &st)?;
-        let f = Arc::new(f);
-        lock(&self.read_fds).put(ino, f.clone());
-        Ok(f)
     }
 
     fn read_object(&self, ino: Ino, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
@@ -913,106 +712,55 @@ impl Tree {
         })
     }
 
-    /// Original file `ino` was opened: the files of its directory to read ahead now (see
-    /// [`super::readahead`]), as paths relative to the base with the bytes to read of each.
-    /// Only entries of listed directories take part: a name found by lookup alone has no
-    /// known successor.
+    /// Original file `ino` was opened: the files to read ahead now (see [`super::readahead`]
+    /// and [`super::ahead_walk`]), as paths relative to the base with the bytes to read of each.
+    /// Only entries of cached listings take part (no I/O to decide).
     pub fn read_ahead_after(&self, ino: Ino, window: usize) -> Vec<(PathBuf, u64)> {
-        let Some((parent, kids, idx)) = self.listing_position(ino) else {
-            return Vec::new();
+        self.ahead.files_after(self, ino, window)
+    }
+}
+
+impl Walkable for Tree {
+    fn position(&self, ino: Ino) -> Option<(Ino, Listing, usize, PathBuf)> {
+        let Some(Pass::Entry { dir: slot, idx }) = inodes::decode(ino) else {
+            return None;
         };
-        let Ok(Loc::Orig { path: dir, .. }) = self.locate(parent) else {
-            return Vec::new();
-        };
-        let Some(range) = lock(&self.streams).opened(parent, idx, kids.len(), window) else {
-            return Vec::new();
-        };
-        let mut files = files_to_read(&kids[range], &dir);
-        // The window runs past the end of this directory: a scan goes on with the next ones
-        // (the next table of the partition, then the next partition), so read their heads too.
-        let mut past_end = (idx + 1 + window).saturating_sub(kids.len());
-        let (mut cur, mut visits) = (parent, NEXT_DIR_VISITS);
-        while past_end > 0 {
-            let Some((next, next_kids, next_path)) = self.next_dir_with_files(cur, &mut visits)
-            else {
-                break;
-            };
-            let upto = past_end.min(next_kids.len());
-            let range = lock(&self.streams).extend(next, upto);
-            files.extend(files_to_read(&next_kids[range], &next_path));
-            past_end -= upto;
-            cur = next;
-        }
-        files
+        let kids = self.listings.peek(slot)?;
+        // One guard: a second read lock while a writer waits would deadlock.
+        let dirs = self.dirs();
+        Some((
+            dirs.ino_of(slot).ok()?,
+            kids,
+            idx as usize,
+            dirs.path(slot).ok()?,
+        ))
     }
 
     fn parent_of(&self, ino: Ino) -> Option<Ino> {
-        Some(match self.locate(ino).ok()? {
-            Loc::Gen(g) => g.parent,
-            Loc::Orig { parent, .. } => parent,
-        })
+        match self.locate(ino).ok()? {
+            Loc::Gen(g) => Some(g.parent),
+            Loc::Orig(Orig::Moved { parent, .. }) => Some(parent),
+            Loc::Orig(Orig::Dir(slot)) => self.parent_ino(slot).ok(),
+            Loc::Orig(Orig::Entry { dir, .. }) => self.dirs().ino_of(dir).ok(),
+        }
     }
 
-    /// The children of directory `ino` if known without I/O (generated, or listed already),
-    /// with its path in the original for a passed-through directory.
-    fn listed(&self, ino: Ino) -> Option<(Arc<Vec<Child>>, Option<PathBuf>)> {
+    fn listed(&self, ino: Ino) -> Option<(Listing, Option<PathBuf>)> {
         match self.locate(ino).ok()? {
             Loc::Gen(g) => match &g.body {
                 GenBody::Dir(kids) => Some((kids.clone(), None)),
                 _ => None,
             },
-            Loc::Orig { path, .. } => Some((lock(&self.listings).get(&ino)?.clone(), Some(path))),
+            Loc::Orig(o) => {
+                let slot = Self::dir_slot(o).ok()?;
+                let kids = self.listings.peek(slot)?;
+                Some((kids, Some(self.dirs().path(slot).ok()?)))
+            }
         }
     }
+}
 
-    /// The directory after `dir` in a depth-first, name-ordered walk of the view that holds
-    /// original files, looking only at what is listed already and visiting at most `budget`
-    /// directories (empty directories cannot make a request slow).
-    fn next_dir_with_files(
-        &self,
-        dir: Ino,
-        budget: &mut usize,
-    ) -> Option<(Ino, Arc<Vec<Child>>, PathBuf)> {
-        let mut cur = dir;
-        loop {
-            let parent = self.parent_of(cur)?;
-            if parent == cur {
-                return None;
-            }
-            let (siblings, _) = self.listed(parent)?;
-            let i = siblings.iter().position(|c| c.ino == cur)?;
-            for s in siblings[i + 1..].iter().filter(|c| c.kind == Kind::Dir) {
-                if let Some(found) = self.first_dir_with_files(s.ino, budget) {
-                    return Some(found);
-                }
-                if *budget == 0 {
-                    return None;
-                }
-            }
-            cur = parent;
-        }
-    }
-
-    fn first_dir_with_files(
-        &self,
-        dir: Ino,
-        budget: &mut usize,
-    ) -> Option<(Ino, Arc<Vec<Child>>, PathBuf)> {
-        *budget = budget.checked_sub(1)?;
-        let (kids, path) = self.listed(dir)?;
-        if let Some(path) = path {
-            if kids.iter().any(|c| c.kind == Kind::File) {
-                return Some((dir, kids, path));
-            }
-        }
-        for sub in kids.iter().filter(|c| c.kind == Kind::Dir) {
-            if let Some(found) = self.first_dir_with_files(sub.ino, budget) {
-                return Some(found);
-            }
-        }
-        None
-    }
-
+impl Tree {
     /// A second handle on the original's base directory (for the readahead workers).
     pub fn origin(&self) -> std::io::Result<Origin> {
         self.origin.try_clone()
@@ -1021,26 +769,19 @@ impl Tree {
     /// A fresh handle number with nothing behind it (passthrough opens answered without
     /// opening the original); [`Tree::release`] of it is a no-op.
     pub fn new_fh(&self) -> u64 {
-        self.next_fh.fetch_add(1, Ordering::Relaxed)
+        self.handles.new_fh()
     }
 
     /// The kept-open original behind handle `fh`, for kernel passthrough (None for generated).
     pub fn backing_file(&self, fh: u64) -> Option<(Ino, Arc<File>)> {
-        match lock(&self.handles).get(&fh) {
-            Some(Handle::File { ino, file }) => Some((*ino, file.clone())),
+        match self.handles.get(fh) {
+            Some(Handle::File { ino, file }) => Some((ino, file)),
             _ => None,
         }
     }
 
     pub fn release(&self, fh: u64) {
-        let h = lock(&self.handles).remove(&fh);
-        if let Some(Handle::File { ino, file }) = h {
-            drop(file);
-            let mut files = lock(&self.open_files);
-            if files.get(&ino).is_some_and(|w| w.strong_count() == 0) {
-                files.remove(&ino);
-            }
-        }
+        self.handles.release(fh)
     }
 
     /// Space figures of the filesystem holding the original (informational: nothing can be
@@ -1061,16 +802,17 @@ impl Tree {
 
     /// Number of open handles (tests check that releases are not leaked).
     pub fn open_handles(&self) -> usize {
-        lock(&self.handles).len()
+        self.handles.open_handles()
     }
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::plan::TierKind;
     use crate::plan::{build, PlanInput, RootEntry, TierInput};
+    use crate::plan::{NodeKind, TierKind};
     use std::collections::BTreeMap;
+    use std::collections::HashMap;
     use std::os::unix::fs::symlink;
 
     /// A small fake database under `base/data`: two partitions, a domain, a splayed table, a
@@ -1225,16 +967,9 @@ pub(crate) mod tests {
                 let a = t.lookup(ino, &name).unwrap();
                 assert_eq!(a.ino, e_ino, "readdir and lookup agree on {name:?}");
                 assert_eq!(a.kind, kind);
-                // Lookups in a listed directory answer from the listing's lstat; atime of the
-                // original may have moved since (reads through the view), nothing else may.
-                let fresh = t.getattr(e_ino).unwrap();
-                assert_eq!(
-                    Attr {
-                        atime: a.atime,
-                        ..fresh
-                    },
-                    a
-                );
+                // Lookups answer from the listing's lstat, frozen: a getattr later (after any
+                // eviction and listing again) serves exactly the same.
+                assert_eq!(t.getattr(e_ino).unwrap(), a);
                 if kind != Kind::Symlink {
                     assert_eq!(a.perm & 0o222, 0, "no write bit on {name:?}");
                 }
@@ -1275,14 +1010,6 @@ pub(crate) mod tests {
                 .unwrap_or_else(|e| panic!("{p}: {name}: {e:?}"))
                 .ino
         })
-    }
-
-    #[test]
-    fn kept_descriptors_leave_most_of_the_open_file_limit_to_open_handles() {
-        assert_eq!(read_fd_cap(1024), 256);
-        assert_eq!(read_fd_cap(256), 64);
-        assert_eq!(read_fd_cap(20), 8);
-        assert_eq!(read_fd_cap(1 << 20), READ_FDS);
     }
 
     #[test]
@@ -1403,17 +1130,14 @@ pub(crate) mod tests {
                     failed: 0
                 }
             );
-            // One inode per original path, however the prefetch and the walk interleaved.
-            let pass = t.pass.read().unwrap();
-            assert_eq!(pass.entries.len(), pass.by_path.len());
-            assert_eq!(pass.entries.len() as u64, want_entries);
-            drop(pass);
-            assert_eq!(lock(&t.listings).len() as u64, want_dirs);
+            // One slot per original directory, however the prefetch and the walk interleaved.
+            assert_eq!(t.dirs().len() as u64, want_dirs);
+            assert_eq!(t.cache_stats().listings as u64, want_dirs);
         }
         // Prefetched first, then walked: the same tree, no listing left to do.
         let t = Tree::new(&plan).unwrap();
         let stats = t.prefetch(3, &AtomicBool::new(false));
-        assert_eq!(lock(&t.listings).len() as u64, stats.dirs);
+        assert_eq!(t.cache_stats().listings as u64, stats.dirs);
         let price = resolve(&t, "data/versions/2024.01.03/1/trade/price");
         assert_eq!(walk(&t), want);
         assert_eq!(resolve(&t, "data/versions/2024.01.03/1/trade/price"), price);
@@ -1423,7 +1147,7 @@ pub(crate) mod tests {
             t.prefetch(4, &AtomicBool::new(true)),
             PrefetchStats::default()
         );
-        assert!(lock(&t.listings).is_empty());
+        assert_eq!(t.cache_stats().listings, 0);
     }
 
     #[test]
@@ -1469,6 +1193,135 @@ pub(crate) mod tests {
         assert_eq!(read_all(&t2, p2, 64), vec![1u8; 100]);
     }
 
+    /// Every path of the view with its inode number, by listings alone.
+    fn numbering(t: &Tree) -> BTreeMap<String, Ino> {
+        let mut m = BTreeMap::new();
+        let mut stack = vec![(ROOT_INO, String::new())];
+        while let Some((ino, path)) = stack.pop() {
+            for (name, e_ino, kind) in list(t, ino, 2).into_iter().skip(2) {
+                let p = format!("{path}/{}", name.to_string_lossy());
+                if kind == Kind::Dir {
+                    stack.push((e_ino, p.clone()));
+                }
+                m.insert(p, e_ino);
+            }
+        }
+        m
+    }
+
+    /// A budget that holds about two listings of a fake table directory.
+    const TINY: usize = 3000;
+
+    #[test]
+    fn a_tiny_budget_walked_again_and_concurrently_serves_the_reference_tree() {
+        let tmp = tempfile::tempdir().unwrap();
+        let plan = fake_db(tmp.path());
+        let want = expected(&plan);
+        let t = Tree::new(&plan).unwrap().with_cache_budget(TINY);
+        let inos = numbering(&t);
+        for round in 0..3 {
+            assert_eq!(walk(&t), want, "round {round}");
+            assert_eq!(numbering(&t), inos, "inode numbers moved in round {round}");
+        }
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let p = s.spawn(|| t.prefetch(2, &stop));
+            let walkers: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| (walk(&t), numbering(&t))))
+                .collect();
+            for w in walkers {
+                let (got, got_inos) = w.join().unwrap();
+                assert_eq!(got, want);
+                assert_eq!(got_inos, inos);
+            }
+            p.join().unwrap();
+        });
+        let st = t.cache_stats();
+        assert!(st.evictions > 0, "the budget never bit: {st:?}");
+        assert!(
+            st.peak_bytes <= TINY && st.bytes <= TINY,
+            "the cache went over its budget: {st:?}"
+        );
+        // A fresh tree, prefetched with the tiny budget and nobody walking: it stays within a
+        // listing or so ahead, and does not evict what it listed (nothing used it yet).
+        let t = Tree::new(&plan).unwrap().with_cache_budget(TINY);
+        std::thread::scope(|s| {
+            let p = s.spawn(|| t.prefetch(3, &stop));
+            std::thread::sleep(Duration::from_millis(200));
+            let st = t.cache_stats();
+            assert!(st.ahead >= 1 && st.bytes <= TINY, "{st:?}");
+            assert_eq!(st.evictions, 0, "{st:?}");
+            assert!(
+                !p.is_finished(),
+                "waits for a reader before listing further"
+            );
+            assert_eq!(walk(&t), want);
+            p.join().unwrap();
+        });
+        assert!(t.cache_stats().peak_bytes <= TINY);
+    }
+
+    #[test]
+    fn an_evicted_directory_that_changed_is_refused_not_served_anew() {
+        let tmp = tempfile::tempdir().unwrap();
+        let plan = fake_db(tmp.path());
+        let d = tmp.path().join("data");
+        // Room for one table's listing: listing anything else evicts it.
+        let probe = Tree::new(&plan).unwrap();
+        let probe_trade = resolve(&probe, "data/versions/2024.01.03/1/trade");
+        probe.lookup(probe_trade, OsStr::new("price")).unwrap();
+        let Some(Pass::Dir(probe_slot)) = inodes::decode(probe_trade) else {
+            panic!("a table below a moved partition has a directory number");
+        };
+        let one = listing_bytes(&probe.listings.peek(probe_slot).expect("listed by lookup"));
+        let t = Tree::new(&plan).unwrap().with_cache_budget(one + 200);
+        let trade = |date: &str| resolve(&t, &format!("data/versions/{date}/1/trade"));
+        let (t2, t3) = (trade("2024.01.02"), trade("2024.01.03"));
+        let price = resolve(&t, "data/versions/2024.01.03/1/trade/price");
+        let size = resolve(&t, "data/versions/2024.01.02/1/trade/size");
+        let served = t.getattr(price).unwrap();
+        let served_size = t.getattr(size).unwrap();
+        let slot_of = |ino| match inodes::decode(ino) {
+            Some(Pass::Dir(s)) => s,
+            other => panic!("{other:?}"),
+        };
+        let splayed_dir = resolve(&t, "db/splayed");
+        let evict = |keep: Ino| {
+            // Listing the other tables pushes this one out of a cache with room for one.
+            for other in [t2, t3, splayed_dir].into_iter().filter(|d| *d != keep) {
+                let _ = t.readdir(other, 0, |_| false);
+            }
+            assert!(t.listings.peek(slot_of(keep)).is_none(), "not evicted");
+        };
+        evict(t3);
+        // Unchanged: listed again, served the same (inode numbers and attributes).
+        assert_eq!(t.getattr(price).unwrap(), served);
+        assert_eq!(resolve(&t, "data/versions/2024.01.03/1/trade/price"), price);
+        // Changed after it was served, then evicted: the new listing is refused, not served.
+        std::fs::write(d.join("2024.01.03/trade/price"), vec![1u8; 100]).unwrap();
+        evict(t3);
+        assert_eq!(t.getattr(price), Err(Errno::EIO));
+        assert_eq!(t.lookup(t3, OsStr::new("price")), Err(Errno::EIO));
+        assert_eq!(t.lookup(t3, OsStr::new("size")), Err(Errno::EIO));
+        assert!(t.readdir(t3, 0, |_| false).is_err());
+        assert_eq!(t.open(price, false), Err(Errno::EIO));
+        assert_eq!(t.read_ino(price, 0, 4), Err(Errno::EIO));
+        // A file added to an evicted directory: refused too (its listing differs).
+        evict(t2);
+        std::fs::write(d.join("2024.01.02/trade/new"), b"x").unwrap();
+        evict(t2);
+        assert_eq!(t.lookup(t2, OsStr::new("new")), Err(Errno::EIO));
+        assert_eq!(t.getattr(size), Err(Errno::EIO));
+        // Other directories are still served, with their attributes.
+        let splayed = resolve(&t, "db/splayed/a");
+        assert_eq!(t.getattr(splayed).unwrap().size, 4);
+        // A remount serves the new state.
+        let fresh = Tree::new(&plan).unwrap();
+        let p2 = resolve(&fresh, "data/versions/2024.01.03/1/trade/price");
+        assert_eq!(fresh.getattr(p2).unwrap().size, 100);
+        assert_ne!(served_size.ino, 0);
+    }
+
     #[test]
     fn reads_without_a_handle_match_reads_through_one() {
         let tmp = tempfile::tempdir().unwrap();
@@ -1501,7 +1354,7 @@ pub(crate) mod tests {
         assert!(files >= 10, "walked {files} files");
         assert_eq!(t.open_handles(), 0);
         assert!(
-            !lock(&t.read_fds).is_empty(),
+            t.handles.kept() > 0,
             "originals kept open for the next READ"
         );
     }
