@@ -78,6 +78,8 @@ run_size() {
   R[$tag.files]=$n
   echo "   $n files, generated in $(since "$s") s; copying the backup ..."
   cp -a "$dir/data" "$dir/backup"
+  # The copy leaves gigabytes of dirty pages: written back now, not during the first command.
+  sync
   local cfg=$dir/assembly.yaml
 
   measure "$bin" check --config "$cfg" --no-backup-check
