@@ -261,10 +261,29 @@ pub struct PartitionDir {
     pub tier: Option<Arc<str>>,
 }
 
+impl PartitionDir {
+    /// Reads the partition's tables (every file's header), with the findings of the walk.
+    pub fn read(&self) -> (PartitionInv, Vec<Finding>) {
+        let mut f = Vec::new();
+        let tables = read_partition(&self.date, &self.path, &self.anchor, &mut f);
+        if let Some(tier) = &self.tier {
+            for x in &mut f {
+                x.tier = Some(tier.to_string());
+            }
+        }
+        let part = PartitionInv {
+            date: self.date.clone(),
+            path: self.path.clone(),
+            tables,
+        };
+        (part, f)
+    }
+}
+
 /// What [`read_partitions`] keeps of each partition once its visitor has seen it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Detail {
-    /// Every file record (what `schema`, `verify --against` and the tests read).
+    /// Every file record (what `mount --object-tiers-local` lists, and the tests compare).
     Files,
     /// Table names and paths only: the per-file records (~200 B per file) are released right
     /// after the visitor, so a command's memory grows with tables, not files.
@@ -444,18 +463,7 @@ pub fn read_partitions<T: Send>(
     crate::io_pool::install(|| {
         dirs.into_par_iter()
             .map(|d| {
-                let mut f = Vec::new();
-                let tables = read_partition(&d.date, &d.path, &d.anchor, &mut f);
-                if let Some(tier) = &d.tier {
-                    for x in &mut f {
-                        x.tier = Some(tier.to_string());
-                    }
-                }
-                let mut part = PartitionInv {
-                    date: d.date,
-                    path: d.path,
-                    tables,
-                };
+                let (mut part, f) = d.read();
                 let seen = visit(&part);
                 if detail == Detail::Tables {
                     part.release_files();

@@ -61,14 +61,8 @@ pub fn export(source: &Path) -> Result<SchemaExport, InventoryError> {
 
     let mut out = String::from("tables:\n");
     if let Some((last_dir, older)) = parts.split_last() {
-        let last = inventory::read_partitions(vec![last_dir.clone()], |_| (), Detail::Files)
-            .pop()
-            .map(|(p, _, ())| p)
-            .unwrap_or(PartitionInv {
-                date: last_dir.date.clone(),
-                path: last_dir.path.clone(),
-                tables: Vec::new(),
-            });
+        // Its walk's findings are `check`'s business.
+        let (last, _) = last_dir.read();
         let mut hidden: BTreeMap<String, Vec<&str>> = BTreeMap::new();
         for p in older {
             for name in inventory::table_names(&p.path) {

@@ -173,15 +173,8 @@ impl Held<'_> {
 fn materialize<'a>(p: &Part<'a>) -> Held<'a> {
     match p {
         Part::Read(r) => Held::Borrowed(*r),
-        Part::Unread(d) => {
-            // The walk's findings are the checks' business (reported by them already).
-            let mut ignored = Vec::new();
-            Held::Owned(PartitionInv {
-                date: d.date.clone(),
-                path: d.path.clone(),
-                tables: crate::inventory::read_partition(&d.date, &d.path, &d.anchor, &mut ignored),
-            })
-        }
+        // The walk's findings are the checks' business (reported by them already).
+        Part::Unread(d) => Held::Owned(d.read().0),
     }
 }
 
