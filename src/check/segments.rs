@@ -2,7 +2,7 @@
 //! lists is the store of one local HDB tier. Every finding names the segment (its `par.txt`
 //! line), the tier, the partition and the file concerned.
 
-use super::{object_inventory, read_and_evaluate, CheckOptions, CheckOutcome};
+use super::{list_object_tier, read_and_evaluate_with, CheckOptions, CheckOutcome, PendingTier};
 use crate::backup;
 use crate::config::{AssemblyConfig, StoreUri};
 use crate::dates::{classify, PartitionName};
@@ -424,18 +424,23 @@ pub(super) fn run(
     // Read (and checked) below, once the object tiers' dates are known too.
     dirs.sort_by(|a, b| a.date.cmp(&b.date));
 
+    // Object tiers are listed here and read (and checked) with the segments' partitions.
+    let mut objects = Vec::new();
     for t in config.tiers_of_mount(&config.hdb_mount()?.name) {
         if let Some(StoreUri::S3 { bucket, prefix }) = &t.store {
-            match object_inventory(&t.name, bucket, prefix, &opts.s3) {
-                Ok((oi, f)) => {
-                    findings.extend(f);
-                    for p in &oi.partitions {
+            match list_object_tier(&t.name, bucket, prefix, &opts.s3) {
+                Ok(pending) => {
+                    let url = &pending.listed.inventory.url;
+                    for date in &pending.listed.dates {
                         homes
-                            .entry(p.date.clone())
+                            .entry(date.clone())
                             .or_default()
-                            .push((t.name.clone(), p.path.display().to_string()));
+                            .push((t.name.clone(), format!("{url}/{date}")));
                     }
-                    inv.object_tiers.push(oi);
+                    objects.push(PendingTier {
+                        keep_files: opts.keep_object_files,
+                        ..pending
+                    });
                 }
                 Err(e) => findings.push(
                     Finding::error(
@@ -450,7 +455,8 @@ pub(super) fn run(
     }
     // evaluate() reports overlaps as "local disk" against a tier; here every place is a tier.
     findings.extend(
-        read_and_evaluate(Some(config), &mut inv, dirs, opts.deep)
+        read_and_evaluate_with(Some(config), &mut inv, dirs, objects, opts.deep, |_| ())
+            .0
             .into_iter()
             .filter(|f| f.code != code::TIER_OVERLAP),
     );
