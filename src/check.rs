@@ -1,5 +1,7 @@
 //! Preconditions of the import: schema, load health, partitions, tiers, backup, SM state.
-//! [`evaluate`] is pure over the inventory and the configuration; [`run`] does the I/O around it.
+//! [`evaluate`] is pure over a whole inventory and the configuration; [`read_and_evaluate`]
+//! gives the same findings while reading the partitions, checking each as it is read and
+//! releasing its file records (what [`run`], which does the I/O around it, uses).
 
 use crate::backup;
 use crate::commit::{State, Status};
