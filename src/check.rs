@@ -128,25 +128,7 @@ pub fn run(config: &AssemblyConfig, opts: &CheckOptions) -> Result<CheckOutcome,
             });
         }
     };
-    let mut objects = Vec::new();
-    for t in config.tiers_of_mount(&config.hdb_mount()?.name) {
-        if let Some(StoreUri::S3 { bucket, prefix }) = &t.store {
-            match list_object_tier(&t.name, bucket, prefix, &opts.s3) {
-                Ok(pending) => objects.push(PendingTier {
-                    keep_files: opts.keep_object_files,
-                    ..pending
-                }),
-                Err(e) => findings.push(
-                    Finding::error(
-                        code::TIER_UNREACHABLE,
-                        format!("object tier {}: {e}", t.name),
-                    )
-                    .tier(&t.name)
-                    .path(format!("s3://{bucket}/{prefix}")),
-                ),
-            }
-        }
-    }
+    let objects = list_object_tiers(config, opts, &mut findings)?;
     findings
         .extend(read_and_evaluate_with(Some(config), &mut inv, dirs, objects, opts.deep, |_| ()).0);
     match &opts.backup {
@@ -332,6 +314,35 @@ pub struct PendingTier {
     listed: crate::object::ListedTier,
     /// Keep every object's record (the view of `mount --object-tiers-local` lists them).
     pub keep_files: bool,
+}
+
+/// Lists every object tier of the HDB mount, for [`read_and_evaluate_with`]; a tier that
+/// cannot be listed is a finding.
+fn list_object_tiers(
+    config: &AssemblyConfig,
+    opts: &CheckOptions,
+    findings: &mut Vec<Finding>,
+) -> Result<Vec<PendingTier>, CheckError> {
+    let mut objects = Vec::new();
+    for t in config.tiers_of_mount(&config.hdb_mount()?.name) {
+        if let Some(StoreUri::S3 { bucket, prefix }) = &t.store {
+            match list_object_tier(&t.name, bucket, prefix, &opts.s3) {
+                Ok(pending) => objects.push(PendingTier {
+                    keep_files: opts.keep_object_files,
+                    ..pending
+                }),
+                Err(e) => findings.push(
+                    Finding::error(
+                        code::TIER_UNREACHABLE,
+                        format!("object tier {}: {e}", t.name),
+                    )
+                    .tier(&t.name)
+                    .path(format!("s3://{bucket}/{prefix}")),
+                ),
+            }
+        }
+    }
+    Ok(objects)
 }
 
 /// Lists an object tier's root and dates (one LIST), for [`read_and_evaluate_with`].

@@ -2,7 +2,7 @@
 //! lists is the store of one local HDB tier. Every finding names the segment (its `par.txt`
 //! line), the tier, the partition and the file concerned.
 
-use super::{list_object_tier, read_and_evaluate_with, CheckOptions, CheckOutcome, PendingTier};
+use super::{list_object_tiers, read_and_evaluate_with, CheckOptions, CheckOutcome};
 use crate::backup;
 use crate::config::{AssemblyConfig, StoreUri};
 use crate::dates::{classify, PartitionName};
@@ -425,32 +425,14 @@ pub(super) fn run(
     dirs.sort_by(|a, b| a.date.cmp(&b.date));
 
     // Object tiers are listed here and read (and checked) with the segments' partitions.
-    let mut objects = Vec::new();
-    for t in config.tiers_of_mount(&config.hdb_mount()?.name) {
-        if let Some(StoreUri::S3 { bucket, prefix }) = &t.store {
-            match list_object_tier(&t.name, bucket, prefix, &opts.s3) {
-                Ok(pending) => {
-                    let url = &pending.listed.inventory.url;
-                    for date in &pending.listed.dates {
-                        homes
-                            .entry(date.clone())
-                            .or_default()
-                            .push((t.name.clone(), format!("{url}/{date}")));
-                    }
-                    objects.push(PendingTier {
-                        keep_files: opts.keep_object_files,
-                        ..pending
-                    });
-                }
-                Err(e) => findings.push(
-                    Finding::error(
-                        code::TIER_UNREACHABLE,
-                        format!("object tier {}: {e}", t.name),
-                    )
-                    .tier(&t.name)
-                    .path(format!("s3://{bucket}/{prefix}")),
-                ),
-            }
+    let objects = list_object_tiers(config, opts, &mut findings)?;
+    for pending in &objects {
+        let url = &pending.listed.inventory.url;
+        for date in &pending.listed.dates {
+            homes
+                .entry(date.clone())
+                .or_default()
+                .push((pending.name.clone(), format!("{url}/{date}")));
         }
     }
     // evaluate() reports overlaps as "local disk" against a tier; here every place is a tier.
