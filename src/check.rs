@@ -15,6 +15,8 @@ mod deep;
 mod layout;
 mod load;
 mod partitions;
+mod prerequisites;
+mod ranges;
 pub mod rules;
 mod schema;
 mod segments;
@@ -187,8 +189,16 @@ pub(crate) fn object_partitions(inv: &Inventory) -> Vec<(String, String)> {
 pub fn evaluate(config: Option<&AssemblyConfig>, inv: &Inventory) -> Vec<Finding> {
     let all = inv.all_partitions();
     let last_date = all.iter().map(|p| p.part.date.as_str()).max();
-    let checks = PartitionChecks::new(config, inv, last_date);
-    evaluate_with(config, inv, &mut |p| checks.partition(p))
+    let facts = prerequisites::Facts::default();
+    let checks = PartitionChecks::new(config, inv, last_date).with_facts(&facts);
+    let mut out = evaluate_with(config, inv, &mut |p| checks.partition(p));
+    out.extend(prerequisites::findings(
+        config,
+        inv,
+        &facts,
+        is_segmented(&inv.source),
+    ));
+    out
 }
 
 /// Reads the local partitions `dirs` into `inv` (its root and object tiers already read) and
@@ -237,8 +247,9 @@ pub fn read_and_evaluate_with<T: Send>(
         .into_iter()
         .chain(objects.iter().flat_map(|o| o.listed.dates.iter().cloned()))
         .max();
+    let facts = prerequisites::Facts::default();
     let read = {
-        let checks = PartitionChecks::new(config, inv, last_date.as_deref());
+        let checks = PartitionChecks::new(config, inv, last_date.as_deref()).with_facts(&facts);
         inventory::read_partitions(
             dirs,
             |part| {
@@ -277,7 +288,7 @@ pub fn read_and_evaluate_with<T: Send>(
         } = pending;
         let url = listed.inventory.url.clone();
         let read = {
-            let checks = PartitionChecks::new(config, inv, last_date.as_deref());
+            let checks = PartitionChecks::new(config, inv, last_date.as_deref()).with_facts(&facts);
             // Only what a PartRef of this tier needs while its partitions are read.
             let this = inventory::ObjectTierInv {
                 name: name.clone(),
@@ -320,7 +331,7 @@ pub fn read_and_evaluate_with<T: Send>(
             ),
         }
     }
-    let checks = PartitionChecks::new(config, inv, last_date.as_deref());
+    let checks = PartitionChecks::new(config, inv, last_date.as_deref()).with_facts(&facts);
     let mut deep_out = Vec::new();
     out.extend(evaluate_with(
         config,
@@ -338,6 +349,12 @@ pub fn read_and_evaluate_with<T: Send>(
             }
         },
     ));
+    out.extend(prerequisites::findings(
+        config,
+        inv,
+        &facts,
+        is_segmented(&inv.source),
+    ));
     if deep {
         deep_out.extend(checks.deep_root());
         out.extend(deep_out);
@@ -348,9 +365,12 @@ pub fn read_and_evaluate_with<T: Send>(
 /// Everything [`evaluate`] checks inside one partition, with what it needs from the rest of
 /// the database (configuration, enumeration domains, which date is last) fixed beforehand.
 struct PartitionChecks<'a> {
+    config: Option<&'a AssemblyConfig>,
     configured: BTreeMap<&'a str, &'a TableSchema>,
     inv: &'a Inventory,
     last_date: Option<String>,
+    /// Where the SM prerequisites gather what they judge over the whole database.
+    facts: Option<&'a prerequisites::Facts>,
 }
 
 impl<'a> PartitionChecks<'a> {
@@ -361,9 +381,18 @@ impl<'a> PartitionChecks<'a> {
     ) -> Self {
         let tables: &[TableSchema] = config.map(|c| c.tables.as_slice()).unwrap_or(&[]);
         PartitionChecks {
+            config,
             configured: tables.iter().map(|t| (t.name.as_str(), t)).collect(),
             inv,
             last_date: last_date.map(str::to_string),
+            facts: None,
+        }
+    }
+
+    fn with_facts(self, facts: &'a prerequisites::Facts) -> Self {
+        PartitionChecks {
+            facts: Some(facts),
+            ..self
         }
     }
 
@@ -382,6 +411,9 @@ impl<'a> PartitionChecks<'a> {
                 ColumnOrder::ByName
             };
             check_table(t, schema, Some(&p.part.date), order, self.inv, &mut out);
+        }
+        if let (Some(config), Some(facts)) = (self.config, self.facts) {
+            facts.record(config, p);
         }
         if let Some(tier) = p.tier {
             for f in &mut out {

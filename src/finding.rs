@@ -85,6 +85,23 @@ pub mod code {
     pub const SEGMENT_ROOT_PARTITION: &str = "segment-root-partition";
     /// A segment on another filesystem than the baseURI (warning: it is converted there).
     pub const SEGMENT_OTHER_FS: &str = "segment-other-filesystem";
+    /// KX's import prerequisites and validation errors (check/prerequisites.rs).
+    /// "Stray files in DB root": anything in the root but sym, configured tables, partitions.
+    pub const SM_ROOT_STRAY: &str = "sm-root-stray";
+    /// An enumerated column whose domain is not `sym`.
+    pub const SM_ENUM_NOT_SYM: &str = "sm-enum-not-sym";
+    /// A partitioned table's prtnCol is not a timestamp on disk.
+    pub const SM_PRTNCOL_NOT_TIMESTAMP: &str = "sm-prtncol-not-timestamp";
+    /// (`--deep`) rows whose prtnCol, rounded down, is not their partition's date.
+    pub const SM_PRTNCOL_DATE: &str = "sm-prtncol-date-mismatch";
+    /// Tables of the same partitions compressed with different settings.
+    pub const SM_COMPRESSION_TABLES: &str = "sm-compression-tables-differ";
+    /// Partitions compressed differently over time, every table alike in each.
+    pub const SM_COMPRESSION_OVER_TIME: &str = "sm-compression-over-time";
+    /// Files compressed otherwise than the `compression` of the tier that will hold them.
+    pub const SM_COMPRESSION_TIER: &str = "sm-compression-tier-mismatch";
+    /// Encrypted files while the assembly declares no encryption.
+    pub const SM_ENCRYPTED: &str = "sm-encrypted-undeclared";
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -80,6 +80,11 @@ pub struct GenSpec {
     /// Seed: the same seed and flags always give the same bytes.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// The kdb+tick shape: `time` a timespan (time of day) and no timestamp column, which KX's
+    /// import refuses (no partition column); the assembly then names no `prtnCol`. By default
+    /// `time` is a timestamp on the partition's date and is the `prtnCol`.
+    #[arg(long)]
+    pub tick_style: bool,
 }
 
 impl Default for GenSpec {
@@ -97,6 +102,7 @@ impl Default for GenSpec {
             symbols: 100,
             zero_counts: false,
             seed: 1,
+            tick_style: false,
         }
     }
 }
@@ -130,6 +136,9 @@ pub enum GenError {
 pub enum ColumnKind {
     /// A simple vector of this type byte.
     Simple(u8),
+    /// The row time, ascending within each sym: a timestamp on the partition's date (the
+    /// table's `prtnCol`), or with `--tick-style` a timespan (time of day, as kdb+tick writes).
+    Time(u8),
     /// Enumerated symbol against the root `sym`, `p#`.
     Sym,
     /// Enumerated symbol (a few venue names, also in the root `sym`), `g#`.
@@ -142,7 +151,7 @@ impl ColumnKind {
     /// Type name as the assembly YAML spells it.
     pub fn config_type(self) -> &'static str {
         match self {
-            ColumnKind::Simple(t) => type_name(t).unwrap_or("unknown"),
+            ColumnKind::Simple(t) | ColumnKind::Time(t) => type_name(t).unwrap_or("unknown"),
             ColumnKind::Sym | ColumnKind::Venue => type_name(T_SYMBOL).unwrap_or("symbol"),
             ColumnKind::String => "string",
         }
@@ -208,7 +217,8 @@ impl std::fmt::Display for GenSummary {
 }
 
 const BASE_COLUMNS: [(&str, ColumnKind); 4] = [
-    ("time", ColumnKind::Simple(T_TIMESPAN)),
+    // Its type follows `--tick-style` (see table_schemas).
+    ("time", ColumnKind::Time(T_TIMESTAMP)),
     ("sym", ColumnKind::Sym),
     ("price", ColumnKind::Simple(T_FLOAT)),
     ("size", ColumnKind::Simple(T_LONG)),
@@ -218,7 +228,7 @@ const BASE_COLUMNS: [(&str, ColumnKind); 4] = [
 const VENUES: [&str; 6] = ["XNYS", "XNAS", "ARCX", "BATS", "IEXG", "EDGX"];
 
 /// Column names avoid q keywords and the virtual `date` column of partitioned tables.
-const EXTRA_COLUMNS: [(&str, ColumnKind); 16] = [
+const EXTRA_COLUMNS: [(&str, ColumnKind); 17] = [
     ("comment", ColumnKind::String),
     ("exch", ColumnKind::Venue),
     ("active", ColumnKind::Simple(T_BOOLEAN)),
@@ -235,6 +245,9 @@ const EXTRA_COLUMNS: [(&str, ColumnKind); 16] = [
     ("bucket", ColumnKind::Simple(T_MINUTE)),
     ("exchSecond", ColumnKind::Simple(T_SECOND)),
     ("localTime", ColumnKind::Simple(T_TIME)),
+    // Time of day as kdb+tick writes `time`: keeps every simple type written now that `time`
+    // is a timestamp by default.
+    ("latency", ColumnKind::Simple(T_TIMESPAN)),
 ];
 
 const TABLE_NAMES: [&str; 4] = ["trade", "quote", "order", "fill"];
@@ -252,7 +265,12 @@ pub fn table_schemas(spec: &GenSpec) -> Vec<TableSchema> {
             let columns = (0..spec.columns)
                 .map(|j| {
                     if j < BASE_COLUMNS.len() {
-                        let (n, kind) = BASE_COLUMNS[j];
+                        let (n, kind) = match BASE_COLUMNS[j] {
+                            (n, ColumnKind::Time(_)) if spec.tick_style => {
+                                (n, ColumnKind::Time(T_TIMESPAN))
+                            }
+                            other => other,
+                        };
                         return ColumnSchema {
                             name: n.to_string(),
                             kind,
@@ -449,6 +467,19 @@ fn column_images(
                 (col.name.clone(), index),
                 (format!("{}#", col.name), data),
             ]);
+        }
+        ColumnKind::Time(t) => {
+            let day_ns = if t == T_TIMESTAMP {
+                rows.date as i64 * NS_PER_DAY
+            } else {
+                0
+            };
+            let data: Vec<u8> = rows
+                .times
+                .iter()
+                .flat_map(|tm| (day_ns + tm).to_le_bytes())
+                .collect();
+            return simple(t, data);
         }
         ColumnKind::Simple(t) => t,
     };
@@ -696,15 +727,14 @@ pub fn assembly_yaml_tiers(
                 map(pairs)
             })
             .collect();
-        tables.insert(
-            s(&t.name),
-            map(vec![
-                ("type", s("partitioned")),
-                ("prtnCol", s("time")),
-                ("sortColsDisk", Value::Sequence(vec![s("sym")])),
-                ("columns", Value::Sequence(cols)),
-            ]),
-        );
+        // The kdb+tick shape has no timestamp column, so no partition column to name.
+        let mut pairs = vec![("type", s("partitioned"))];
+        if !spec.tick_style {
+            pairs.push(("prtnCol", s("time")));
+        }
+        pairs.push(("sortColsDisk", Value::Sequence(vec![s("sym")])));
+        pairs.push(("columns", Value::Sequence(cols)));
+        tables.insert(s(&t.name), map(pairs));
     }
     let doc = map(vec![
         ("name", s("smstage-sample")),
@@ -1045,9 +1075,20 @@ mod tests {
                 assert_eq!(col["type"], schema.columns[c].kind.config_type());
             }
             assert_eq!(cols[1]["attrDisk"], "parted");
-            assert_eq!(cols[0]["type"], "timespan");
+            assert_eq!(cols[0]["type"], "timestamp");
             assert_eq!(v["tables"][names[t]]["prtnCol"], "time");
         }
+        // The kdb+tick shape: a timespan `time` and no partition column to name.
+        let tick = assembly_yaml(
+            &GenSpec {
+                tick_style: true,
+                ..spec
+            },
+            "file:///srv/kx/hdb/",
+        );
+        let v: serde_yaml::Value = serde_yaml::from_str(&tick).unwrap();
+        assert_eq!(v["tables"]["trade"]["columns"][0]["type"], "timespan");
+        assert!(v["tables"]["trade"].get("prtnCol").is_none(), "{tick}");
         assert_eq!(v["tables"]["trade"]["columns"][4]["type"], "string");
         assert_eq!(v["tables"]["trade"]["columns"][5]["attrDisk"], "grouped");
     }

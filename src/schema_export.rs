@@ -71,19 +71,50 @@ pub fn export(source: &Path) -> Result<SchemaExport, InventoryError> {
                 }
             }
         }
-        for (name, dates) in hidden {
-            notes.push(format!(
-                "table {name} (in {}) is not in the last partition {}: q does not see it, so it is left out",
-                dates.join(", "),
-                last.date
-            ));
-        }
         let older_types = look_back(&last, older);
         for t in &last.tables {
             table(&mut out, &mut notes, t, "partitioned", |col| {
                 t.file(col)
                     .and_then(definite)
                     .or_else(|| older_types.get(&(t.name.clone(), col.to_string())).copied())
+            });
+        }
+        // SM validates every partition, not only the last one q takes its tables from: a
+        // table that only earlier partitions hold must be configured too ("The table has not
+        // been configured in the assembly"), so it is printed from the newest partition
+        // holding it.
+        for (name, dates) in &hidden {
+            notes.push(format!(
+                "table {name} (in {}) is not in the last partition {}: q does not see it, but SM's import validates every partition, so it is printed from {}; `check` reports the partitions that lack it",
+                dates.join(", "),
+                last.date,
+                dates.last().copied().unwrap_or("")
+            ));
+        }
+        let newest: Vec<PartitionDir> = hidden
+            .values()
+            .filter_map(|dates| {
+                older
+                    .iter()
+                    .find(|p| Some(&p.date.as_str()) == dates.last())
+            })
+            .fold(Vec::<PartitionDir>::new(), |mut v, p| {
+                if !v.iter().any(|x| x.date == p.date) {
+                    v.push(p.clone());
+                }
+                v
+            });
+        let read = inventory::read_partitions(newest, |_| (), Detail::Files);
+        for (name, dates) in &hidden {
+            let Some(t) = read
+                .iter()
+                .find(|(p, _, _)| Some(&p.date.as_str()) == dates.last())
+                .and_then(|(p, _, _)| p.tables.iter().find(|t| &t.name == name))
+            else {
+                continue;
+            };
+            table(&mut out, &mut notes, t, "partitioned", |col| {
+                t.file(col).and_then(definite)
             });
         }
     }
@@ -175,7 +206,53 @@ fn table(
         ));
         return;
     }
-    let _ = writeln!(out, "  {}:\n    type: {kind}\n    columns:", quote(&t.name));
+    let _ = writeln!(out, "  {}:\n    type: {kind}", quote(&t.name));
+    let attr_of = |c: &str| {
+        t.file(c)
+            .and_then(|f| f.header.as_ref().ok())
+            .map(|h| h.attr)
+            .unwrap_or(Attr::None)
+    };
+    if kind == "partitioned" {
+        // KX's import needs a timestamp partition column; prefer a sorted one (its first and
+        // last values bound the rest), else the first. No guess when there is none.
+        let stamps: Vec<&String> = t
+            .columns()
+            .iter()
+            .filter(|c| type_of(c) == Some(LogicalType::Simple(kdb::T_TIMESTAMP)))
+            .collect();
+        match stamps
+            .iter()
+            .find(|c| attr_of(c) == Attr::Sorted)
+            .or(stamps.first())
+        {
+            Some(c) => {
+                let _ = writeln!(out, "    prtnCol: {}", quote(c));
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "    # prtnCol: none: {} has no timestamp column, and KX's import needs one (`smstage check` says: partitioned table '{}' has no prtnCol)",
+                    t.name, t.name
+                );
+                notes.push(format!(
+                    "table {} has no timestamp column: no prtnCol printed; KX's import needs one (see `smstage check`)",
+                    t.name
+                ));
+            }
+        }
+    }
+    // Columns the data is sorted by on disk: a sorted or parted attribute says so.
+    let sorted: Vec<String> = t
+        .columns()
+        .iter()
+        .filter(|c| matches!(attr_of(c), Attr::Sorted | Attr::Parted))
+        .map(|c| quote(c))
+        .collect();
+    if !sorted.is_empty() {
+        let _ = writeln!(out, "    sortColsDisk: [{}]", sorted.join(", "));
+    }
+    out.push_str("    columns:\n");
     for c in t.columns() {
         let own_attr = t
             .file(c)

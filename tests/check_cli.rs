@@ -88,7 +88,7 @@ fn cases() -> Vec<Case> {
                 let t = fs::read_to_string(b.config()).unwrap();
                 let t = t.replacen(
                     "tables:\n",
-                    "tables:\n  ghost:\n    type: partitioned\n    columns:\n      - {name: a, type: long}\n",
+                    "tables:\n  ghost:\n    type: partitioned\n    prtnCol: ts\n    columns:\n      - {name: ts, type: timestamp}\n      - {name: a, type: long}\n",
                     1,
                 );
                 fs::write(b.config(), t).unwrap();
@@ -379,7 +379,7 @@ fn cases() -> Vec<Case> {
             expect: &["schema-column-order", "queries are unaffected"],
         },
         Case {
-            name: "table only in an earlier partition is hidden from q (warning)",
+            name: "table only in an earlier partition is unconfigured: SM refuses it",
             setup: |b| {
                 let t = first_table(b);
                 let hidden = t.parent().unwrap().join("audit");
@@ -389,17 +389,26 @@ fn cases() -> Vec<Case> {
                 }
                 nobackup(b)
             },
-            code: 0,
-            expect: &["load-table-hidden", "audit", "not in the last partition"],
+            code: 1,
+            expect: &[
+                "schema-table-unexpected",
+                "The table has not been configured in the assembly: partitions=2024.01.02",
+                "audit",
+                "not in the last partition",
+            ],
         },
         Case {
-            name: "q script in the root is a warning that q executes it",
+            name: "q script in the root is a stray file for SM",
             setup: |b| {
                 fs::write(b.data().join("init.q"), b"show `loaded\n").unwrap();
                 nobackup(b)
             },
-            code: 0,
-            expect: &["load-root-script", "init.q", "executes it"],
+            code: 1,
+            expect: &[
+                "sm-root-stray",
+                "Stray files in DB root: Tables must be listed in schema and symbol file must be called 'sym'",
+                "init.q (a q script)",
+            ],
         },
         Case {
             name: "root file that is not kdb+ data",
@@ -467,7 +476,7 @@ fn cases() -> Vec<Case> {
             expect: &["load-column-not-vector", "serialized atom (type -7)"],
         },
         Case {
-            name: "encrypted file is reported as such",
+            name: "encrypted file without encryption in the assembly",
             setup: |b| {
                 let t = first_table(b);
                 let f = t.join(price_column(&t));
@@ -476,10 +485,204 @@ fn cases() -> Vec<Case> {
                 fs::write(&f, bytes).unwrap();
                 nobackup(b)
             },
+            code: 1,
+            expect: &[
+                "sm-encrypted-undeclared",
+                "1 encrypted file",
+                "partitions=2024.01.02",
+                "Encrypted databases must use the same encryption settings and encryption key",
+                "encryption: {enabled: true}",
+                "load-encrypted",
+            ],
+        },
+        Case {
+            name: "encrypted file with encryption declared in the assembly",
+            setup: |b| {
+                let t = first_table(b);
+                let f = t.join(price_column(&t));
+                let mut bytes = b"kxzippEd".to_vec();
+                bytes.extend(vec![0u8; 64]);
+                fs::write(&f, bytes).unwrap();
+                replace_in_config(b, "  sm:\n", "  sm:\n    encryption: {enabled: true}\n");
+                nobackup(b)
+            },
             code: 0,
             expect: &["load-encrypted"],
         },
+        Case {
+            name: "prtnCol absent from a partitioned table",
+            setup: |b| {
+                replace_in_config(b, "    prtnCol: time\n", "");
+                nobackup(b)
+            },
+            code: 2,
+            expect: &[
+                "assembly.yaml:",
+                "partitioned table 'trade' has no prtnCol",
+                "a timestamp column which, when rounded down, is equal to the date",
+                "set `prtnCol: time`",
+            ],
+        },
+        Case {
+            name: "prtnCol configured as a timespan",
+            setup: |b| {
+                replace_in_config(b, "type: timestamp", "type: timespan");
+                nobackup(b)
+            },
+            code: 2,
+            expect: &[
+                "assembly.yaml:",
+                "prtnCol 'time' of table 'trade' is configured as timespan, not timestamp",
+            ],
+        },
+        Case {
+            name: "prtnCol not a timestamp on disk",
+            setup: |b| {
+                // The `time` file of one partition's trade rewritten as a timespan (type 16).
+                let f = first_table(b).join("time");
+                let mut bytes = fs::read(&f).unwrap();
+                assert_eq!(bytes[2], 12, "gen writes time as a timestamp");
+                bytes[2] = 16;
+                fs::write(&f, bytes).unwrap();
+                nobackup(b)
+            },
+            code: 1,
+            expect: &[
+                "sm-prtncol-not-timestamp",
+                "prtnCol time of table quote is timespan on disk",
+                "partitions=2024.01.02",
+            ],
+        },
+        Case {
+            name: "column enumerated against a domain other than sym",
+            setup: |b| {
+                fs::copy(b.data().join("sym"), b.data().join("sxm")).unwrap();
+                for d in dates(&b.data()) {
+                    let f = b.data().join(d).join("trade").join("sym");
+                    let mut bytes = fs::read(&f).unwrap();
+                    // The 4.x enum header names its domain at byte 16.
+                    assert_eq!(&bytes[16..20], b"sym\0");
+                    bytes[17] = b'x';
+                    fs::write(&f, bytes).unwrap();
+                }
+                nobackup(b)
+            },
+            code: 1,
+            expect: &[
+                "sm-enum-not-sym",
+                "column sym of table trade is enumerated against `sxm`",
+                "The database must have a single enumeration file named sym",
+                "partitions=2024.01.02..2024.01.03",
+                "sm-root-stray",
+                "sxm (an enumeration domain not named sym)",
+            ],
+        },
+        Case {
+            name: "hidden entry and extra directory in the root are strays",
+            setup: |b| {
+                fs::write(b.data().join(".DS_Store"), b"junk").unwrap();
+                fs::create_dir(b.data().join("scratch")).unwrap();
+                nobackup(b)
+            },
+            code: 1,
+            expect: &[
+                "sm-root-stray",
+                ".DS_Store (a file that is no configured basic table), scratch (a directory",
+                "load-hidden-file",
+            ],
+        },
+        Case {
+            name: "tables of one partition compressed differently",
+            setup: |b| {
+                // The same database compressed (same seed and shape), its trade of the first
+                // partition put in place of the plain one.
+                let z = gzip_twin(b);
+                let d = dates(&b.data()).remove(0);
+                let t = b.data().join(&d).join("trade");
+                fs::remove_dir_all(&t).unwrap();
+                copy_tree(&z.join(&d).join("trade"), &t);
+                nobackup(b)
+            },
+            code: 1,
+            expect: &[
+                "sm-compression-tables-differ",
+                "\"compression settings must be the same for all tables\"",
+                "partitions=2024.01.02",
+                "gzip (algorithm 2) level 6, logical block 2^17: trade",
+                "uncompressed: quote",
+                "sm-compression-tier-mismatch",
+            ],
+        },
+        Case {
+            name: "partitions compressed differently over time",
+            setup: |b| {
+                let z = gzip_twin(b);
+                let d = dates(&b.data()).remove(0);
+                fs::remove_dir_all(b.data().join(&d)).unwrap();
+                copy_tree(&z.join(&d), &b.data().join(&d));
+                nobackup(b)
+            },
+            code: 0,
+            expect: &[
+                "sm-compression-over-time",
+                "gzip (algorithm 2) level 6, logical block 2^17: partitions=2024.01.02",
+                "uncompressed: partitions=2024.01.03",
+                "sm-compression-tier-mismatch",
+                "files are gzip (algorithm 2) level 6, logical block 2^17, but tier recent has no `compression`",
+            ],
+        },
+        Case {
+            name: "compressed files and a tier that says the same",
+            setup: |b| {
+                let z = gzip_twin(b);
+                for d in dates(&b.data()) {
+                    fs::remove_dir_all(b.data().join(&d)).unwrap();
+                    copy_tree(&z.join(&d), &b.data().join(&d));
+                }
+                replace_in_config(
+                    b,
+                    "mount: hdb\n",
+                    "mount: hdb\n      compression: {frequency: 0, blockSize: 17, algorithm: 2, level: 6}\n",
+                );
+                nobackup(b)
+            },
+            code: 0,
+            expect: &["0 errors, 0 warnings"],
+        },
     ]
+}
+
+/// The base's database generated again with gzip (`smstage gen` is deterministic: same
+/// seed and shape, same values), in a directory that lives as long as the base.
+fn gzip_twin(b: &Base) -> std::path::PathBuf {
+    let out = b.path().join("gzip-twin");
+    let (parts, tables) = (
+        dates(&b.data()).len(),
+        tables_in(&first_partition(&b.data())).len(),
+    );
+    let cols = dotd(&first_table(b)).len();
+    let rows = fs::read(first_table(b).join("price"))
+        .unwrap()
+        .len()
+        .saturating_sub(16)
+        / 8;
+    let gen = smstage(&[
+        "gen",
+        "--out",
+        out.to_str().unwrap(),
+        "--partitions",
+        &parts.to_string(),
+        "--tables",
+        &tables.to_string(),
+        "--columns",
+        &cols.to_string(),
+        "--rows",
+        &rows.to_string(),
+        "--compress",
+        "gzip",
+    ]);
+    assert_eq!(gen.code, 0, "{}", gen.all());
+    out.join("data")
 }
 
 /// The first float column of a generated table (its file is a plain `fe 20` vector).
@@ -627,41 +830,42 @@ fn dolphindb(keep: Option<&str>) -> Option<Base> {
     Some(b)
 }
 
+/// What q sees of dolphindb (verify, no configuration): the last partition's table absent
+/// from the earlier ones, the others invisible. What SM's import says (check, with the schema
+/// `smstage schema` derives): its tables Daily, Syms, ORD and TRANSACTION have no timestamp
+/// column, so no partition column: a configuration error naming the first, before any
+/// partition is read.
 #[test]
-fn dolphindb_reports_the_table_q_sees_absent_and_the_others_hidden() {
+fn dolphindb_q_view_and_the_prerequisite_it_misses() {
     let Some(b) = dolphindb(None) else { return };
     let before = manifest(b.path());
     let out = smstage(&[
-        "check",
-        "--config",
-        &b.config_str(),
-        "--no-backup-check",
+        "verify",
+        b.data().to_str().unwrap(),
         "--deep",
         "--format",
         "json",
     ]);
     assert_eq!(out.code, 1, "{}", out.all());
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    let mut absent: Vec<&str> = v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["code"] == "load-table-absent")
-        .map(|f| f["table"].as_str().unwrap())
-        .collect();
-    absent.sort();
+    let tables = |code: &str| {
+        let mut t: Vec<String> = v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["code"] == code)
+            .map(|f| f["table"].as_str().unwrap_or("").to_string())
+            .collect();
+        t.sort();
+        t
+    };
     // q sees only the last partition's table (quote_cffex), which the two earlier partitions
     // lack: that is what breaks queries. The other tables are invisible to q (warnings).
-    assert_eq!(absent, ["quote_cffex"]);
-    let mut hidden: Vec<&str> = v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["code"] == "load-table-hidden" && f["severity"] == "warning")
-        .map(|f| f["table"].as_str().unwrap())
-        .collect();
-    hidden.sort();
-    assert_eq!(hidden, ["Daily", "ORD", "Syms", "TRANSACTION"]);
+    assert_eq!(tables("load-table-absent"), ["quote_cffex"]);
+    assert_eq!(
+        tables("load-table-hidden"),
+        ["Daily", "ORD", "Syms", "TRANSACTION"]
+    );
     let extra: Vec<_> = v["findings"]
         .as_array()
         .unwrap()
@@ -673,15 +877,30 @@ fn dolphindb_reports_the_table_q_sees_absent_and_the_others_hidden() {
         .as_str()
         .unwrap()
         .ends_with("2022.06.17/Daily/binary"));
-    assert_eq!(v["findings"].as_array().unwrap().len(), 6, "{}", out.stdout);
+
+    let out = smstage(&["check", "--config", &b.config_str(), "--no-backup-check"]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(
+        out.stderr.contains("assembly.yaml:")
+            && out
+                .stderr
+                .contains("partitioned table 'Daily' has no prtnCol")
+            && out.stderr.contains("table 'Daily' has no timestamp column"),
+        "{}",
+        out.all()
+    );
     assert_eq!(before, manifest(b.path()));
 }
 
+/// One partition of dolphindb: every file reads clean with --deep (verify), and SM's
+/// prerequisites it misses are the ones its data misses: no timestamp column in Daily.
 #[test]
-fn dolphindb_single_partition_passes_deep_check() {
+fn dolphindb_single_partition_reads_clean_and_misses_a_partition_column() {
     let Some(b) = dolphindb(Some("2022.06.17")) else {
         return;
     };
+    let out = smstage(&["verify", b.data().to_str().unwrap(), "--deep"]);
+    assert_eq!(out.code, 0, "{}", out.all());
     let bak = b.backup();
     let out = smstage(&[
         "check",
@@ -691,25 +910,13 @@ fn dolphindb_single_partition_passes_deep_check() {
         bak.to_str().unwrap(),
         "--deep",
     ]);
-    assert_eq!(out.code, 0, "{}", out.all());
-    let plan = smstage(&["plan", "--config", &b.config_str(), "--format", "json"]);
-    let v: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
-    let moved: Vec<&str> = v["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|n| n["kind"] == "moved" && n["path"].as_str().unwrap().starts_with("db/"))
-        .map(|n| n["path"].as_str().unwrap())
-        .collect();
-    for want in [
-        "db/sym",
-        "db/sym_ORD",
-        "db/allDataTypes",
-        "db/widetable",
-        "db/charArrayVector",
-    ] {
-        assert!(moved.contains(&want), "{want} not in {moved:?}");
-    }
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("partitioned table 'Daily' has no prtnCol"),
+        "{}",
+        out.all()
+    );
 }
 
 #[test]
@@ -719,7 +926,11 @@ fn schema_export_matches_hand_typed_torq_schema() {
     };
     let out = smstage(&["schema", src.to_str().unwrap()]);
     assert_eq!(out.code, 0, "{}", out.all());
-    let want = TORQ_TABLES.replace("    prtnCol: time\n", "");
+    // The timestamp `time` as prtnCol, and the parted `sym` as the column sorted on disk.
+    let want = TORQ_TABLES.replace(
+        "    prtnCol: time\n",
+        "    prtnCol: time\n    sortColsDisk: [sym]\n",
+    );
     assert_eq!(out.stdout.trim_end(), format!("tables:\n{want}").trim_end());
 }
 

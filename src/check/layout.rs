@@ -45,7 +45,9 @@ pub(crate) fn root_entries(config: Option<&AssemblyConfig>, inv: &Inventory) -> 
                 .hint("move it out of the database root (it stays in the backup); if it is a script, give it the .q extension"),
             ),
             RootKind::File { header: Err(e) } => out.push(file_error(e, &r.path).table(&r.name)),
-            RootKind::Script => out.push(
+            // With a configuration SM's import judges the root, and a script is one of its
+            // stray files (sm-root-stray); without one (`verify`) it is q's concern only.
+            RootKind::Script if config.is_none() => out.push(
                 Finding::warning(
                     code::LOAD_ROOT_SCRIPT,
                     format!("{} is a q script in the database root: `\\l` of the database executes it on every load; it moves with the root unchanged", r.name),

@@ -1,6 +1,7 @@
 //! Partitions family: each date in one tier, and which partitions hold which tables (q
 //! discovers a partitioned database's tables from its last partition).
 
+use super::ranges::date_ranges;
 use super::{list_some, plural};
 use crate::config::{AssemblyConfig, TableSchema};
 use crate::finding::{code, Finding};
@@ -69,7 +70,9 @@ pub(crate) fn table_presence(
     for (name, dates) in &seen {
         let is_visible = visible.contains(name);
         match configured.get(name) {
-            None if !is_visible => {
+            // Without a configuration (`verify`) q's view decides: a table in earlier
+            // partitions only is invisible to q, and harmless.
+            None if config.is_none() && !is_visible => {
                 out.push(
                     Finding::warning(
                         code::LOAD_TABLE_HIDDEN,
@@ -86,16 +89,29 @@ pub(crate) fn table_presence(
                 continue;
             }
             None if config.is_none() => {}
-            None => out.push(
-                Finding::error(
-                    code::SCHEMA_TABLE_UNEXPECTED,
-                    format!("table {name} is on disk ({} partition{}) but not in the configuration", dates.len(), plural(dates.len())),
-                )
-                .table(*name)
-                .partition(dates[0])
-                .path(inv.source.join(dates[0]).join(name).display())
-                .hint(format!("add table {name} with its columns to the `tables` of the assembly configuration")),
-            ),
+            // SM's validator refuses a table in any partition that the assembly does not
+            // configure, whether q sees it or not: its words, so users find them on KX's page.
+            None => {
+                out.push(
+                    Finding::error(
+                        code::SCHEMA_TABLE_UNEXPECTED,
+                        format!(
+                            "The table has not been configured in the assembly: partitions={} (table {name}, on disk in {} partition{}{})",
+                            date_ranges(dates, &all_dates),
+                            dates.len(),
+                            plural(dates.len()),
+                            if is_visible { "" } else { "; not in the last partition, so q does not see it, but SM's import refuses it" }
+                        ),
+                    )
+                    .table(*name)
+                    .partition(dates[0])
+                    .path(inv.source.join(dates[0]).join(name).display())
+                    .hint(format!("KX: if the table is supposed to be in the schema, add it (`smstage schema` prints its entry); otherwise remove {name} from every partition directory")),
+                );
+                if !is_visible {
+                    continue;
+                }
+            }
             Some(t) if super::is_splayed(t) => out.push(
                 Finding::error(
                     code::SCHEMA_TABLE_UNEXPECTED,
@@ -116,8 +132,8 @@ pub(crate) fn table_presence(
                 Finding::error(
                     code::LOAD_TABLE_ABSENT,
                     format!(
-                        "table {name} is absent from {} of {} partitions ({}): kdb+ discovers tables from the last partition, so queries fail on partitions without it",
-                        missing.len(), all_dates.len(), list_some(&missing)
+                        "The table is missing from the database: partitions={} (table {name} is absent from {} of {} partitions: kdb+ discovers tables from the last partition, so queries fail on partitions without it, and SM's import refuses it)",
+                        date_ranges(&missing, &all_dates), missing.len(), all_dates.len()
                     ),
                 )
                 .table(*name)

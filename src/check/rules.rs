@@ -52,7 +52,7 @@ declare_rules! {
     SCHEMA_TABLE_MISSING: Error, Schema,
         "a configured table is in no partition (or a configured splayed table is not in the root)";
     SCHEMA_TABLE_UNEXPECTED: Error, Schema,
-        "a table on disk is not in the configuration (or has the other kind)";
+        "a table on disk is not in the configuration, SM\'s \"The table has not been configured in the assembly: partitions=…\" (or has the other kind)";
     SCHEMA_COLUMNS: Error, Schema,
         "column names differ from the configuration, or their order does in the last partition or a root table (what q takes the table's columns from)";
     SCHEMA_COLUMN_ORDER: Warning, Schema,
@@ -72,7 +72,7 @@ declare_rules! {
     LOAD_TABLE_ABSENT: Error, Partitions,
         "a table q sees (in the last partition) or the configuration names is absent from some partitions: queries over those fail";
     LOAD_TABLE_HIDDEN: Warning, Partitions,
-        "a table (not in the configuration) that is in earlier partitions only: q discovers tables from the last partition, so it never sees it; it moves unchanged";
+        "(`verify` without `--config`) a table in earlier partitions only, invisible to q";
     LOAD_DOMAIN_MISSING: Error, Load,
         "an enumeration domain file (e.g. `sym`) is missing from the root";
     LOAD_CORRUPT: Error, Load,
@@ -84,7 +84,7 @@ declare_rules! {
     LOAD_ROOT_NOT_KDB: Error, Layout,
         "a root file that is not kdb+ data (`\\l` loads every root file and fails on it)";
     LOAD_ROOT_SCRIPT: Warning, Layout,
-        "a `*.q`/`*.k` script in the root: `\\l` executes it on every load; it moves with the root";
+        "(`verify` without `--config`) a q/k script in the root; `check` reports it as sm-root-stray";
     LOAD_FLAT_TABLE: Error, Load,
         "a serialized (flat) table file inside a date partition: kdb+ loads partitioned tables only splayed";
     LOAD_UNREADABLE: Error, Load,
@@ -151,6 +151,22 @@ declare_rules! {
         "a segment holds something other than date partition directories";
     SEGMENT_ROOT_PARTITION: Error, Segments,
         "a partition directory in the root beside `par.txt`";
+    SM_ROOT_STRAY: Error, Sm,
+        "KX \"Stray files in DB root\": the root holds something other than `sym`, the configured splayed and basic tables, the date partitions (and `par.txt` of a segmented database); one finding lists every name";
+    SM_ENUM_NOT_SYM: Error, Sm,
+        "KX \"a single enumeration file named sym\": a column enumerated against another domain";
+    SM_PRTNCOL_NOT_TIMESTAMP: Error, Sm,
+        "KX partition column: the configured `prtnCol` is not a timestamp on disk";
+    SM_PRTNCOL_DATE: Error, Sm,
+        "(`--deep`) rows whose `prtnCol`, rounded down, is not their partition's date (nulls included)";
+    SM_COMPRESSION_TABLES: Error, Sm,
+        "KX \"compression settings must be the same for all tables\": tables of the same partitions compressed differently";
+    SM_COMPRESSION_OVER_TIME: Warning, Sm,
+        "partitions compressed differently over time, every table alike within each";
+    SM_COMPRESSION_TIER: Warning, Sm,
+        "KX \"should also use the same compression settings\": files compressed otherwise than the tier that will hold them";
+    SM_ENCRYPTED: Error, Sm,
+        "KX \"same encryption settings and encryption key\": encrypted files while the assembly declares no `encryption`";
     SEGMENT_OTHER_FS: Warning, Segments,
         "a segment on another filesystem than the baseURI: its data stays there and its partitions are renamed within that filesystem";
 }

@@ -41,7 +41,7 @@ pub(crate) fn partitioned_tables_missing(
                 out.push(
                     Finding::error(
                         code::SCHEMA_TABLE_MISSING,
-                        format!("table {} is in the configuration but in no partition of the database", t.name),
+                        format!("The table is missing from the database: partitions={} (table {} is in the configuration but in no partition of the database)", super::ranges::date_ranges(&all.iter().map(|p| p.part.date.as_str()).collect::<Vec<_>>(), &all.iter().map(|p| p.part.date.as_str()).collect::<Vec<_>>()), t.name),
                     )
                     .table(&t.name)
                     .path(inv.source.display())

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 pub use error::{ConfigError, Invalid, InvalidKind};
 pub use locate::{KeyPath, Seg};
+pub use parse::ALGORITHMS as COMPRESSION_ALGORITHMS;
 pub use types::{parse_attr, parse_type};
 pub use uri::StoreUri;
 
@@ -28,6 +29,26 @@ pub struct AssemblyConfig {
     pub tables: Vec<TableSchema>,
     /// `initialImport` of the SM section, when present.
     pub initial_import: Option<bool>,
+    /// `encryption` of the SM section: whether the assembly declares encrypted storage (the
+    /// import keeps encrypted files as they are, so SM must have the same settings and key).
+    pub encryption: Option<Encryption>,
+}
+
+/// The SM section's `encryption` mapping as far as the import needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Encryption {
+    pub enabled: bool,
+    pub line: Option<usize>,
+}
+
+/// A tier's `compression` setting: what SM writes the tier's partitions with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TierCompression {
+    /// kdb+ algorithm number: 0 none, 1 qipc, 2 gzip, 3 snappy, 4 lz4hc, 5 zstd.
+    pub algorithm: u8,
+    pub level: u8,
+    /// `blockSize`: the logical block size as a power of 2, when given.
+    pub block_log2: Option<u8>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -67,6 +88,8 @@ pub struct Tier {
     pub store: Option<StoreUri>,
     /// True when `store` was not written and comes from the mount's baseURI.
     pub store_defaulted: bool,
+    /// `compression`, when given.
+    pub compression: Option<TierCompression>,
     pub line: Option<usize>,
 }
 

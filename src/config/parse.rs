@@ -24,6 +24,10 @@ const TABLE_PLACES: [&str; 4] = [
     "spec.elements.tables",
 ];
 const MOUNT_PLACES: [&str; 2] = ["mounts", "spec.mounts"];
+#[path = "sm_keys.rs"]
+mod sm_keys;
+pub use sm_keys::ALGORITHMS;
+
 const TABLE_KINDS: [&str; 4] = ["partitioned", "splayed", "basic", "splayed_mem"];
 
 pub(super) fn parse(text: &str, path: &Path) -> Result<AssemblyConfig, ConfigError> {
@@ -84,6 +88,7 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<AssemblyConfig, ConfigErr
             ))
         }
     };
+    let encryption = w.encryption(sm, &sm_path)?;
     let tiers = w.tiers(sm, &sm_path, &mounts)?;
     let hdb = mounts.iter().find(|m| m.is_hdb());
     if let Some(hdb) = hdb {
@@ -118,6 +123,7 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<AssemblyConfig, ConfigErr
         tiers,
         tables,
         initial_import,
+        encryption,
     })
 }
 
@@ -533,7 +539,9 @@ impl Walk<'_> {
                 }
                 None => (mount.base_uri.as_ref().map(|u| u.join("data")), true),
             };
+            let compression = self.tier_compression(m, &p)?;
             out.push(Tier {
+                compression,
                 line: self.line(&p),
                 name,
                 mount: mount_name,
@@ -668,6 +676,9 @@ impl Walk<'_> {
         let prtn_col = self.optional_str(m, tp, "prtnCol", "the partition column")?;
         if let Some(pc) = &prtn_col {
             self.known_column(&name, &columns, pc, &tp.key("prtnCol"))?;
+        }
+        if kind == "partitioned" {
+            self.prtn_col_timestamp(&name, &columns, prtn_col.as_deref(), tp)?;
         }
         let sp = tp.key("sortColsDisk");
         let sort_cols_disk = match get(m, "sortColsDisk") {

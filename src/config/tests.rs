@@ -341,7 +341,7 @@ sm:
     - {name: cold, mount: obj}
     - {name: colder, mount: hdb, store: 's3://other'}
 tables:
-  t: {type: partitioned, columns: [{name: a, type: j}]}
+  t: {type: partitioned, prtnCol: ts, columns: [{name: ts, type: timestamp}, {name: a, type: j}]}
 ";
     let cfg = AssemblyConfig::parse(text, &file()).unwrap();
     assert_eq!(cfg.hdb_base_dir().unwrap(), PathBuf::from("/srv/my hdb"));
@@ -381,6 +381,7 @@ fn hdb_mount_on_hand_built_configs() {
         tiers: vec![],
         tables: vec![],
         initial_import: None,
+        encryption: None,
     };
     let e = cfg.hdb_mount().unwrap_err().to_string();
     assert!(e.contains("found: idb (local, ordinal)"), "{e}");
@@ -746,6 +747,48 @@ fn every_error_names_file_line_and_key() {
             None,
             &["the file is empty"],
         ),
+        // KX's import prerequisite: a partitioned table's prtnCol is a timestamp column.
+        case(
+            edit("    prtnCol: time\n", ""),
+            Some(K::MissingKey),
+            "tables.trade",
+            Some("  trade:"),
+            &[
+                "partitioned table 'trade' has no prtnCol",
+                "a timestamp column which, when rounded down, is equal to the date",
+                "set `prtnCol: time`",
+            ],
+        ),
+        case(
+            edit("        type: timestamp\n", "        type: timespan\n"),
+            Some(K::UnknownValue),
+            "tables.trade.prtnCol",
+            Some("prtnCol: time"),
+            &[
+                "prtnCol 'time' of table 'trade' is configured as timespan, not timestamp",
+                "table 'trade' has no timestamp column",
+            ],
+        ),
+        case(
+            edit(
+                "      mount: hdb\n",
+                "      mount: hdb\n      compression: {algorithm: brotli}\n",
+            ),
+            Some(K::UnknownValue),
+            "sm.tiers[1].compression.algorithm",
+            Some("algorithm: brotli"),
+            &[
+                "unknown compression algorithm the text 'brotli'",
+                "0 none, 1 qipc, 2 gzip",
+            ],
+        ),
+        case(
+            edit("sm:\n", "sm:\n  encryption: {enabled: 'yes'}\n"),
+            Some(K::WrongType),
+            "sm.encryption.enabled",
+            Some("enabled"),
+            &["encryption.enabled is the text 'yes'", "true or false"],
+        ),
     ];
     assert!(cases.len() >= 15);
     let mut kinds = std::collections::HashSet::new();
@@ -836,4 +879,38 @@ fn errors_are_located_in_other_layouts() {
         BASE.split("tables:").next().unwrap()
     );
     locate(&flow, "tables.t.columns[1].type", "columns: [");
+}
+
+#[test]
+fn tier_compression_and_encryption_as_kx_writes_them() {
+    let text = BASE
+        .replace(
+            "      mount: hdb\n",
+            "      mount: hdb\n      compression: {frequency: 0, blockSize: 17, algorithm: 2, level: 6}\n",
+        )
+        .replace("sm:\n", "sm:\n  encryption:\n    enabled: true\n");
+    let cfg = AssemblyConfig::parse(&text, &file()).unwrap();
+    assert_eq!(
+        cfg.tiers[1].compression,
+        Some(TierCompression {
+            algorithm: 2,
+            level: 6,
+            block_log2: Some(17)
+        })
+    );
+    assert_eq!(cfg.encryption.as_ref().map(|e| e.enabled), Some(true));
+    let named = BASE.replace(
+        "      mount: hdb\n",
+        "      mount: hdb\n      compression: {algorithm: zstd, level: 3}\n",
+    );
+    let cfg = AssemblyConfig::parse(&named, &file()).unwrap();
+    assert_eq!(
+        cfg.tiers[1].compression,
+        Some(TierCompression {
+            algorithm: 5,
+            level: 3,
+            block_log2: None
+        })
+    );
+    assert_eq!(cfg.encryption, None);
 }

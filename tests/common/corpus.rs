@@ -9,10 +9,16 @@ use super::*;
 
 pub struct Expect {
     pub name: &'static str,
-    /// Exit code of `check --deep` with the derived schema: 0 passes, 1 refused.
+    /// Exit code of `check --deep` with the derived schema: 0 passes, 1 refused, 2 refused
+    /// before reading (a configuration error: a prerequisite the data itself misses).
     pub exit: i32,
-    /// Every finding code and how many times it appears, sorted by code.
+    /// Every finding code and how many times it appears, sorted by code (`config-invalid`
+    /// for exit 2, as `--format json` reports it).
     pub findings: &'static [(&'static str, usize)],
+    /// Words `check` must print (SM's own where SM has a message).
+    pub says: &'static [&'static str],
+    /// Exit code of `verify --deep` (what q's `\l` makes of it, no configuration).
+    pub verify_exit: i32,
     /// Why this is the right verdict, for the reader of a failure.
     pub reason: &'static str,
 }
@@ -20,60 +26,96 @@ pub struct Expect {
 pub const CORPUS: &[Expect] = &[
     Expect {
         name: "advkdb-ipc",
-        exit: 0,
-        findings: &[("load-table-hidden", 2), ("schema-column-order", 1)],
-        reason:
-            "kdb+ 3.x, q IPC compressed price/qty, stale header counts (q maps by size): every \
-                 file is readable. MarketInfo and Quote exist only in 2019.06.02, not in the last \
-                 partition, so q does not see them (warning, they move unchanged); 2019.06.02's \
-                 Trade lists its columns in another order, which q does not mind (it reads \
-                 columns by name)",
+        exit: 1,
+        findings: &[
+            ("load-table-absent", 2),
+            ("schema-column-order", 1),
+            ("sm-compression-over-time", 1),
+            ("sm-compression-tier-mismatch", 1),
+        ],
+        says: &[
+            "The table is missing from the database: partitions=2019.03.17..2019.03.18, 2019.08.24 (table MarketInfo",
+            "uncompressed + qipc (algorithm 1) level 0, logical block 2^16: partitions=2019.03.17..2019.03.18",
+        ],
+        verify_exit: 0,
+        reason: "q loads it (kdb+ 3.x, q IPC compressed price/qty, stale header counts: every \
+                 file readable; 2019.06.02's Trade in another column order, which q does not \
+                 mind), but SM validates every partition: MarketInfo and Quote, configured \
+                 because they are on disk, are missing from 3 of 4 partitions (SM: \"The table is \
+                 missing from the database\"). Its two first partitions compress price/qty with \
+                 qipc, the later ones nothing (a warning naming the dates), and the tier \
+                 declares no compression (a warning)",
+    },
+    Expect {
+        name: "bitmex-nested",
+        exit: 2,
+        findings: &[("config-invalid", 1)],
+        says: &["partitioned table 'bitmexbook' has no prtnCol", "has no timestamp column"],
+        verify_exit: 1,
+        reason: "kdb+tick's shape: `time` is a timespan and no table has a timestamp column, so \
+                 no partition column (KX's first prerequisite): schema prints none, and the \
+                 configuration is refused naming the table. verify: the anymap columns whose \
+                 items are general lists are not read yet (#16b)",
     },
     Expect {
         name: "dolphindb-sample",
-        exit: 1,
-        findings: &[
-            ("load-extra-file", 1),
-            ("load-table-absent", 1),
-            ("load-table-hidden", 4),
-        ],
-        reason: "q sees only the last partition's table quote_cffex, and the two earlier \
-                 partitions lack it: queries over them fail (the one blocker; .Q.chk fixes it). \
-                 Daily, Syms, ORD, TRANSACTION are in earlier partitions only (invisible to q); \
-                 the stray text file Daily/binary is not in .d",
+        exit: 2,
+        findings: &[("config-invalid", 1)],
+        says: &["partitioned table 'Daily' has no prtnCol", "table 'Daily' has no timestamp column"],
+        verify_exit: 1,
+        reason: "Daily (and Syms, ORD, TRANSACTION) have no timestamp column, so no partition \
+                 column: the configuration is refused before the database is read. What q sees \
+                 (verify) is refused too: the last partition's quote_cffex is absent from the \
+                 earlier ones",
     },
     Expect {
         name: "sewio-nested-sym",
-        exit: 0,
-        findings: &[("partition-none", 1)],
-        reason: "a root with one splayed table (anymap strings, nested symbols with their ## \
-                 domain file, guids) and two serialized objects: q loads it; no date partitions",
+        exit: 1,
+        findings: &[("partition-none", 1), ("sm-root-stray", 1)],
+        says: &[
+            "Stray files in DB root: Tables must be listed in schema and symbol file must be called 'sym'",
+            "AXSTATE_UX_ACCESSTIME (a file that is no configured basic table), AXSTATE_VERSION",
+        ],
+        verify_exit: 0,
+        reason: "q loads the root (one splayed table with anymap strings, nested symbols with \
+                 their ## domain file, guids), but its two serialized objects beside the table \
+                 are not tables SM is configured for: SM's validator calls them stray files",
     },
     Expect {
         name: "torq-air",
         exit: 0,
         findings: &[("load-enum-beyond-domain", 8)],
-        reason: "the root sym holds 129 symbols while the enum columns index up to 301: q reads \
-                 those values as null, which --deep reports per column and partition (2 × 4)",
+        says: &[],
+        verify_exit: 0,
+        reason: "timestamp `time` as prtnCol, one domain `sym`, uncompressed: SM's prerequisites \
+                 hold. The root sym holds 129 symbols while the enum columns index up to 301: q \
+                 reads those values as null, which --deep reports per column and partition (2 × 4)",
     },
     Expect {
         name: "torq-crypto-gzip",
         exit: 0,
-        findings: &[],
-        reason: "kdb+ 3.x, gzip level 9 with stored blocks, compound float-list columns (fe 20, \
-                 type 86, items raw in col#): all readable and consistent",
+        findings: &[("sm-compression-tier-mismatch", 1)],
+        says: &["53 files are gzip (algorithm 2) level 9, logical block 2^16, but tier hdb has no `compression`"],
+        verify_exit: 0,
+        reason: "kdb+ 3.x, gzip level 9 with stored blocks, compound float-list columns: all \
+                 readable and consistent, every table compressed alike; the tier declares no \
+                 compression, which KX says it should (a warning)",
     },
     Expect {
         name: "torq-gateway-empty",
         exit: 0,
         findings: &[],
+        says: &[],
+        verify_exit: 0,
         reason: "the empty table packets stores its untyped columns as empty general lists: \
-                 schema prints them as `mixed`, which they satisfy",
+                 schema prints them as `mixed`, which they satisfy; timestamp `time` everywhere",
     },
     Expect {
         name: "torq-monthly",
         exit: 1,
         findings: &[("partition-not-date", 1)],
+        says: &["month partitions"],
+        verify_exit: 1,
         reason: "month partitions 2000.01..2000.05: the SM import takes date partitions only, \
                  named as month partitions in one finding",
     },
