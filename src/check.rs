@@ -16,6 +16,7 @@ mod layout;
 mod load;
 mod partitions;
 mod prerequisites;
+mod prtn_dates;
 mod ranges;
 pub mod rules;
 mod schema;
@@ -433,7 +434,11 @@ impl<'a> PartitionChecks<'a> {
                 }
             }
         }
-        decode_all(jobs, self.inv)
+        let mut out = decode_all(jobs, self.inv);
+        if let Some(config) = self.config {
+            out.extend(prtn_dates::partition(config, p));
+        }
+        out
     }
 
     /// `--deep` for the splayed tables of the root.

@@ -554,6 +554,46 @@ fn cases() -> Vec<Case> {
             ],
         },
         Case {
+            name: "prtnCol rows off the partition's date (--deep)",
+            setup: |b| {
+                // quote's time in 2024.01.02: row 5 on the day before, row 7 null.
+                let f = first_table(b).join("time");
+                let mut bytes = fs::read(&f).unwrap();
+                let row = |r: usize| 16 + 8 * r;
+                let v = i64::from_le_bytes(bytes[row(5)..row(5) + 8].try_into().unwrap());
+                let day_before = v - 86_400_000_000_000;
+                bytes[row(5)..row(5) + 8].copy_from_slice(&day_before.to_le_bytes());
+                bytes[row(7)..row(7) + 8].copy_from_slice(&i64::MIN.to_le_bytes());
+                fs::write(&f, bytes).unwrap();
+                vec!["--no-backup-check".into(), "--deep".into()]
+            },
+            code: 1,
+            expect: &[
+                "sm-prtncol-date-mismatch",
+                "2 of 50 rows of quote have a prtnCol time that, rounded down, is not the partition's date 2024.01.02 (first: row 5, 2024.01.01D",
+                "a timestamp column which, when rounded down, is equal to the date",
+            ],
+        },
+        Case {
+            name: "sorted prtnCol judged from its ends (--deep)",
+            setup: |b| {
+                // s# on quote's time, its first value (the smallest) a day early.
+                let f = first_table(b).join("time");
+                let mut bytes = fs::read(&f).unwrap();
+                bytes[3] = 1;
+                let v = i64::from_le_bytes(bytes[16..24].try_into().unwrap());
+                bytes[16..24].copy_from_slice(&(v - 86_400_000_000_000).to_le_bytes());
+                fs::write(&f, bytes).unwrap();
+                vec!["--no-backup-check".into(), "--deep".into()]
+            },
+            code: 1,
+            expect: &[
+                "sm-prtncol-date-mismatch",
+                "1 of 50 rows of quote have a prtnCol time",
+                "(first: row 0, 2024.01.01D",
+            ],
+        },
+        Case {
             name: "column enumerated against a domain other than sym",
             setup: |b| {
                 fs::copy(b.data().join("sym"), b.data().join("sxm")).unwrap();

@@ -32,9 +32,12 @@ pub const CORPUS: &[Expect] = &[
             ("schema-column-order", 1),
             ("sm-compression-over-time", 1),
             ("sm-compression-tier-mismatch", 1),
+            ("sm-prtncol-date-mismatch", 4),
         ],
         says: &[
             "The table is missing from the database: partitions=2019.03.17..2019.03.18, 2019.08.24 (table MarketInfo",
+            "144 of 144 rows of Trade have a prtnCol time that, rounded down, is not the partition's date 2019.03.17 (first: row 0, 2019.08.25D18:15:08.313998000)",
+            "72 of 78 rows of Trade have a prtnCol time that, rounded down, is not the partition's date 2019.06.02",
             "uncompressed + qipc (algorithm 1) level 0, logical block 2^16: partitions=2019.03.17..2019.03.18",
         ],
         verify_exit: 0,
@@ -44,7 +47,9 @@ pub const CORPUS: &[Expect] = &[
                  because they are on disk, are missing from 3 of 4 partitions (SM: \"The table is \
                  missing from the database\"). Its two first partitions compress price/qty with \
                  qipc, the later ones nothing (a warning naming the dates), and the tier \
-                 declares no compression (a warning)",
+                 declares no compression (a warning). With --deep: Trade's timestamps are \
+                 2019.08.25 in every partition (the data was written under other dates), so \
+                 SM would not keep the rows in their partitions: one finding per partition",
     },
     Expect {
         name: "bitmex-nested",
