@@ -594,6 +594,18 @@ fn cases() -> Vec<Case> {
             ],
         },
         Case {
+            name: "a column on disk the configuration lacks, in SM's words",
+            setup: |b| {
+                replace_in_config(b, "    - name: size\n      type: long\n", "");
+                nobackup(b)
+            },
+            code: 1,
+            expect: &[
+                "schema-columns-mismatch",
+                "The table has the following extra columns: columns=size partitions=2024.01.02",
+            ],
+        },
+        Case {
             name: "column enumerated against a domain other than sym",
             setup: |b| {
                 fs::copy(b.data().join("sym"), b.data().join("sxm")).unwrap();

@@ -93,9 +93,28 @@ pub(crate) fn check_table(
                 (None, Some(h)) => format!(".d has extra column {} `{h}`", first + 1),
                 (None, None) => String::new(),
             };
+            // SM's validator names the columns on each side the way below.
+            let extra: Vec<&str> = have.iter().filter(|c| !want.contains(c)).copied().collect();
+            let missing: Vec<&str> = want.iter().filter(|c| !have.contains(c)).copied().collect();
+            let at_part = partition
+                .map(|p| format!(" partitions={p}"))
+                .unwrap_or_default();
+            let mut sm_words = String::new();
+            if !extra.is_empty() {
+                sm_words.push_str(&format!(
+                    "The table has the following extra columns: columns={}{at_part}. ",
+                    extra.join(",")
+                ));
+            }
+            if !missing.is_empty() {
+                sm_words.push_str(&format!(
+                    "The table has the following missing columns: columns={}{at_part}. ",
+                    missing.join(",")
+                ));
+            }
             out.push(at(Finding::error(
                 code::SCHEMA_COLUMNS,
-                format!("columns of {} differ from the configuration: {detail}\n      .d:            {}\n      configuration: {}", t.name, have.join(" "), want.join(" ")),
+                format!("{sm_words}columns of {} differ from the configuration: {detail}\n      .d:            {}\n      configuration: {}", t.name, have.join(" "), want.join(" ")),
             )
             .path(dotd_path.display())
             .column(have.get(first).or(want.get(first)).copied().unwrap_or(""))
