@@ -835,12 +835,7 @@ fn check_table(
             return;
         }
         Some(Err(e)) => {
-            out.push(at(Finding::error(
-                code::LOAD_CORRUPT,
-                format!("cannot read .d: {e}"),
-            )
-            .path(dotd_path.display())
-            .hint("restore .d from the backup")));
+            out.push(at(file_error(e, &dotd_path)));
             return;
         }
         Some(Ok(c)) => c.clone(),
@@ -937,7 +932,10 @@ fn check_table(
             }
         }
         if let Some(dom) = &h.domain {
-            if inv.domain(dom).is_none() && domains_reported.insert(dom.clone()) {
+            // A domain file that is there but unreadable has its own finding (corrupt,
+            // unreadable…), which says what is wrong with it: "no symbol file" would not.
+            let present = inv.root.iter().any(|r| r.name == *dom);
+            if inv.domain(dom).is_none() && !present && domains_reported.insert(dom.clone()) {
                 out.push(at(Finding::error(
                     code::LOAD_DOMAIN_MISSING,
                     format!("column {c} is enumerated against `{dom}`, but the database root has no symbol file {dom}"),
@@ -1014,15 +1012,18 @@ fn check_table(
     }
 }
 
+/// The one maker of the findings of a failed read (`load-corrupt-file`,
+/// `load-unsupported-variant`, …): the code follows the error's class, which only the
+/// reader's typed error decides (see `FileError`).
 fn file_error(e: &FileError, path: &Path) -> Finding {
     match e {
-        FileError::Unreadable(m) => Finding::error(code::LOAD_UNREADABLE, m.clone())
+        FileError::Unreadable(m) => Finding::error(code::LOAD_UNREADABLE, m.to_string())
             .path(path.display())
-            .hint("fix the file's permissions so smstage can read it"),
-        FileError::Encrypted(m) => Finding::warning(code::LOAD_ENCRYPTED, m.clone())
+            .hint(crate::io_hint::advice(m.errno()).fix),
+        FileError::Encrypted(m) => Finding::warning(code::LOAD_ENCRYPTED, m.to_string())
             .path(path.display())
             .hint("encrypted files are moved unchanged, but smstage cannot verify their contents"),
-        FileError::Corrupt(m) => Finding::error(code::LOAD_CORRUPT, m.clone())
+        FileError::Corrupt(m) => Finding::error(code::LOAD_CORRUPT, m.to_string())
             .path(path.display())
             .hint("restore the file from the backup"),
         FileError::Unsupported(m) => Finding::error(
@@ -1130,12 +1131,12 @@ fn decode_all(jobs: Vec<DeepJob<'_>>, inv: &Inventory) -> Vec<Finding> {
                 }
             };
             let column = match tier {
-                None => kdb::read_column(&f.path()).map_err(|e| e.to_string()),
+                None => kdb::read_column(&f.path()).map_err(|e| FileError::from_kdb(&e)),
                 Some(t) => crate::object::read_object_column(&t.tier, &f.path().to_string_lossy())
-                    .map_err(|e| e.to_string()),
+                    .map_err(|e| FileError::from_object(&e)),
             };
             match column {
-                Err(e) => Some((i, place(file_error(&FileError::Corrupt(e), &f.path())))),
+                Err(e) => Some((i, place(file_error(&e, &f.path())))),
                 Ok(col) => {
                     let (domain, beyond, max) = match &col.data {
                         kdb::ColumnData::Enum { domain, indices } => {

@@ -333,10 +333,10 @@ fn refuse_drift(
 fn fail(e: &CommitError, config: &Path, what: &str) -> i32 {
     eprintln!("smstage: {e}");
     let cfg = config.display();
-    let why = if e.os_error() == Some(libc::EROFS) {
-        "the filesystem is read-only: once it is writable again"
-    } else {
-        "once the cause is fixed"
+    let why = match (e.os_error(), crate::io_hint::advice(e.os_error()).cause) {
+        (Some(libc::EROFS), _) => "the filesystem is read-only: once it is writable again".into(),
+        (_, Some(cause)) => format!("{cause}: once that is fixed"),
+        (_, None) => "once the cause is fixed".to_string(),
     };
     match e {
         CommitError::RolledBack { .. } => {

@@ -158,11 +158,17 @@ fn decode_item(
                 h.t
             ))
         }
+        // An empty general list inside an anymap column is written as an anymap item of its
+        // own with count 0 and no values (`fb 00 4d <attr> <int32> 0`: bitmex-nested's
+        // bitmexbook/bids# rows 0..76, the rows where the book side was empty).
+        (T_MIXED | T_ANYMAP, false) if h.count == 0 => return Ok(Ok(ColumnData::Nested(vec![]))),
         (T_MIXED | T_ANYMAP, false) => {
+            // No real file holds a non-empty one, so where its items' offsets live and what
+            // they are relative to is unverified: decoding a guess could misread valid data.
             return unsupported(format!(
-                "a nested item that is itself a list (type {})",
-                h.t
-            ))
+                "a nested item that is itself a non-empty list ({} items, type {}); only empty ones are decoded",
+                h.count, h.t
+            ));
         }
         _ => {}
     }

@@ -47,6 +47,25 @@ pub fn parse_symbols(path: &str, bytes: &[u8]) -> Result<Vec<String>, KdbError> 
         .collect())
 }
 
+/// The error for a symbol-list image (8-byte header, then the symbols) whose last byte is not
+/// a NUL: kdb+ ends every symbol with one, so the file was cut inside a symbol (corrupt).
+pub(crate) fn cut_in_a_symbol(path: &str, image: &[u8]) -> KdbError {
+    let body = image.get(8..).unwrap_or(&[]);
+    let start = body.iter().rposition(|&b| b == 0).map_or(8, |i| 8 + i + 1);
+    let whole = body[..start - 8].iter().filter(|&&b| b == 0).count();
+    let sofar = &image[start..image.len().min(start + 32)];
+    KdbError::truncated(
+        path,
+        image.len() as u64,
+        format!(
+            "the symbol list is cut in the middle of a symbol: symbol {} starts at offset {start} ({:?} so far) and the file ends at offset {} before its closing NUL; the {whole} symbols before it are whole",
+            whole + 1,
+            String::from_utf8_lossy(sofar),
+            image.len()
+        ),
+    )
+}
+
 /// Symbols of a symbol-list image as the raw bytes kdb+ stores.
 pub fn parse_symbol_bytes<'a>(path: &str, bytes: &'a [u8]) -> Result<Vec<&'a [u8]>, KdbError> {
     if bytes.len() < 8 {
@@ -79,14 +98,7 @@ pub fn parse_symbol_bytes<'a>(path: &str, bytes: &'a [u8]) -> Result<Vec<&'a [u8
         return Ok(Vec::new());
     }
     if body[body.len() - 1] != 0 {
-        return Err(KdbError::truncated(
-            path,
-            bytes.len() as u64,
-            format!(
-                "symbol list of {} bytes does not end with a NUL",
-                bytes.len()
-            ),
-        ));
+        return Err(cut_in_a_symbol(path, bytes));
     }
     Ok(body[..body.len() - 1].split(|&b| b == 0).collect())
 }
