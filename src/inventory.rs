@@ -905,3 +905,33 @@ pub(crate) fn symlink_finding(path: &Path, canonical_source: &Path) -> Finding {
         .hint("copy the data it points to into the database in place of the link, or remove it")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The class of a failed read is the reader's: an unsupported variant stays unsupported
+    /// and an i/o error keeps its errno for the hint.
+    #[test]
+    fn file_errors_keep_the_readers_class() {
+        let unsupported = kdb::KdbError::unsupported("c#", 4096, &[0xfb, 0, 0x4d], "list");
+        assert!(matches!(
+            FileError::from_kdb(&unsupported),
+            FileError::Unsupported(_)
+        ));
+        let corrupt = kdb::KdbError::corrupt("c#", 4096, "bad");
+        assert!(matches!(
+            FileError::from_kdb(&corrupt),
+            FileError::Corrupt(_)
+        ));
+        let io = kdb::KdbError::io("c", std::io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+        let e = FileError::from_kdb(&io);
+        assert!(matches!(e, FileError::Unreadable(_)));
+        assert_eq!(e.message().errno(), Some(libc::ENAMETOOLONG));
+        let obj = crate::object::ObjectError::Kdb(unsupported);
+        assert!(matches!(
+            FileError::from_object(&obj),
+            FileError::Unsupported(_)
+        ));
+    }
+}

@@ -340,6 +340,33 @@ mod tests {
     }
 
     #[test]
+    fn empty_list_items_are_empty_lists() {
+        // As bitmex-nested's bitmexbook/bids# row 0 (and asks#, with the s# byte 01 at 3),
+        // then the small forms of an empty general list (7f 00) and anymap (cc 00).
+        let mut items = vec![0xfb, 0, 0x4d, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        items.extend_from_slice(&[0xfb, 0, 0x4d, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        items.extend_from_slice(&[0x7f, 0, 0xcc, 0]);
+        // A small float item after them (`88 01` + 44074f, as row 77 of bids#).
+        items.extend_from_slice(&[0x88, 1]);
+        items.extend_from_slice(&44074f64.to_le_bytes());
+        let d = data(&items);
+        let got = decode("c", &index(&[0, 16, 32, 34, 36]), 5, "c#", &d, &no_domains).unwrap();
+        let empty = ColumnData::Nested(vec![]);
+        assert_eq!(
+            got,
+            ColumnData::Nested(vec![
+                empty.clone(),
+                empty.clone(),
+                empty.clone(),
+                empty,
+                ColumnData::Float(vec![44074.0])
+            ])
+        );
+        assert_eq!(got.fmt_value(0), "");
+        assert_eq!(got.fmt_value(4), "44074");
+    }
+
+    #[test]
     fn huge_counts_fail_without_allocating() {
         let mut item = vec![0xfb, 0, 9, 0, 1, 0, 0, 0];
         item.extend_from_slice(&(1i64 << 60).to_le_bytes());

@@ -140,6 +140,23 @@ mod tests {
     }
 
     #[test]
+    fn a_list_cut_inside_a_symbol_names_where_that_symbol_starts() {
+        // `ab\0cde\0` cut after `cd`: symbol 2 starts at 8 + 3 = 11, the file ends at 13.
+        let mut v = list(0, &[b"ab", b"cde"]);
+        v.truncate(v.len() - 2);
+        let e = parse_symbols("s", &v).unwrap_err();
+        assert!(matches!(e, KdbError::Truncated { offset: 13, .. }), "{e}");
+        let m = e.to_string();
+        assert!(m.contains("cut in the middle of a symbol"), "{m}");
+        assert!(m.contains("symbol 2 starts at offset 11"), "{m}");
+        assert!(m.contains("\"cd\" so far"), "{m}");
+        // Cut inside the first symbol: it starts right after the header.
+        let v = [0xff, 0x01, 0x0b, 0, 0, 0, 0, 0, b'x'];
+        let m = parse_symbols("s", &v).unwrap_err().to_string();
+        assert!(m.contains("symbol 1 starts at offset 8"), "{m}");
+    }
+
+    #[test]
     fn errors() {
         let mut v = list(0, &[b"ab"]);
         v.pop();
