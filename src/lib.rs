@@ -19,6 +19,7 @@ pub mod io_pool;
 pub mod kdb;
 pub mod logging;
 pub mod object;
+pub mod par_txt;
 pub mod plan;
 pub mod schema_export;
 pub mod verify;
