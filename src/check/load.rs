@@ -290,3 +290,67 @@ pub(crate) fn attr_text(a: kdb::Attr) -> &'static str {
         kdb::Attr::Grouped => "grouped",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_finding_follows_the_readers_class() {
+        let p = Path::new("/db/t/c#");
+        let unsupported = kdb::KdbError::unsupported(
+            "/db/t/c#",
+            4096,
+            &[0xfb, 0, 0x4d, 0, 1, 0, 0, 0, 3],
+            "row 0: a nested item that is itself a non-empty list",
+        );
+        let f = file_error(&FileError::from_kdb(&unsupported), p);
+        assert_eq!(f.code, code::LOAD_UNSUPPORTED);
+        assert!(!f.message.contains("corrupt at"), "{}", f.message);
+        let f = file_error(
+            &FileError::from_kdb(&kdb::KdbError::corrupt("/db/t/c#", 9, "x")),
+            p,
+        );
+        assert_eq!(f.code, code::LOAD_CORRUPT);
+        let too_long = std::io::Error::from_raw_os_error(libc::ENAMETOOLONG);
+        let f = file_error(&FileError::from_kdb(&kdb::KdbError::io("c", too_long)), p);
+        assert_eq!(f.code, code::LOAD_UNREADABLE);
+        assert!(
+            !f.hint.as_deref().unwrap_or("").contains("permission"),
+            "{f:?}"
+        );
+    }
+
+    /// The corrupt and unsupported findings are made in `file_error` and nowhere else in the
+    /// sources: every other failure reaches them through `FileError`, whose class only the
+    /// reader's typed error sets.
+    #[test]
+    fn only_file_error_makes_corrupt_or_unsupported_findings() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut outside = Vec::new();
+        for e in walkdir::WalkDir::new(&src) {
+            let e = e.unwrap();
+            if e.path().extension().is_none_or(|x| x != "rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(e.path()).unwrap();
+            // Unit tests may name the codes (this one does): only the code that ships counts.
+            let text = text.split("#[cfg(test)]\nmod tests").next().unwrap_or("");
+            let body = (e.path().ends_with("check/load.rs"))
+                .then(|| {
+                    let start = text.find("pub(crate) fn file_error(")?;
+                    let end = start + text[start..].find("\n}\n")?;
+                    Some(start..end)
+                })
+                .flatten();
+            for needle in ["code::LOAD_CORRUPT", "code::LOAD_UNSUPPORTED"] {
+                for (at, _) in text.match_indices(needle) {
+                    if !body.as_ref().is_some_and(|b| b.contains(&at)) {
+                        outside.push(format!("{}: {needle} at byte {at}", e.path().display()));
+                    }
+                }
+            }
+        }
+        assert!(outside.is_empty(), "{outside:#?}");
+    }
+}
