@@ -19,5 +19,6 @@ pub mod kdb;
 pub mod object;
 pub mod plan;
 pub mod schema_export;
+pub mod special;
 pub mod verify;
 pub mod view;
