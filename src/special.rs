@@ -98,16 +98,26 @@ mod tests {
         let _l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
         std::fs::write(d.path().join("f"), b"x").unwrap();
         let kind = |n: &str| {
-            SpecialKind::of(&std::fs::symlink_metadata(d.path().join(n)).unwrap().file_type())
+            SpecialKind::of(
+                &std::fs::symlink_metadata(d.path().join(n))
+                    .unwrap()
+                    .file_type(),
+            )
         };
         assert_eq!(kind("p"), Some(SpecialKind::Fifo));
         assert_eq!(kind("s"), Some(SpecialKind::Socket));
         assert_eq!(kind("f"), None);
         assert_eq!(kind(""), None);
         let null = std::fs::symlink_metadata("/dev/null").unwrap();
-        assert_eq!(SpecialKind::of(&null.file_type()), Some(SpecialKind::CharDevice));
+        assert_eq!(
+            SpecialKind::of(&null.file_type()),
+            Some(SpecialKind::CharDevice)
+        );
         use std::os::unix::fs::MetadataExt;
-        assert_eq!(SpecialKind::of_mode(null.mode()), Some(SpecialKind::CharDevice));
+        assert_eq!(
+            SpecialKind::of_mode(null.mode()),
+            Some(SpecialKind::CharDevice)
+        );
         let f = finding(&fifo, SpecialKind::Fifo, "the database");
         assert_eq!(f.code, "special-file");
         assert!(f.message.contains("FIFO") && f.message.contains("p in the database"));

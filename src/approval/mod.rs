@@ -4,6 +4,7 @@
 //! and writing plan files, taking fingerprints, and checking a plan file belongs here.
 
 pub mod scan;
+pub mod target;
 
 use crate::config::{AssemblyConfig, ConfigError};
 use crate::plan::fingerprint::{diff, Drift, FsKind};
