@@ -18,6 +18,7 @@ pub mod io_pool;
 pub mod kdb;
 pub mod object;
 pub mod plan;
+pub mod reserved;
 pub mod schema_export;
 pub mod special;
 pub mod verify;

@@ -7,8 +7,9 @@
 //! file (a backup's `sym`, a script, a directory, a link, a FIFO). An existing plan file is
 //! replaced only with `--force`.
 
-use crate::config::{AssemblyConfig, StoreUri};
+use crate::config::AssemblyConfig;
 use crate::plan::saved::PLAN_FILE_FORMAT;
+use crate::reserved::{containing, reserved_dirs, resolved};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -33,60 +34,6 @@ pub enum SaveTargetError {
         dir: PathBuf,
         why: String,
     },
-}
-
-/// `path` made absolute with the symlinks of its existing ancestors resolved (the file and
-/// some directories may not exist yet, and a link at the path itself is seen, not followed).
-fn resolved(path: &Path) -> PathBuf {
-    let abs = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir().unwrap_or_default().join(path)
-    };
-    let mut rest = Vec::new();
-    let mut cur = abs.parent().map(Path::to_path_buf);
-    if let Some(name) = abs.file_name() {
-        rest.push(name.to_os_string());
-    }
-    while let Some(dir) = cur {
-        if let Ok(c) = std::fs::canonicalize(&dir) {
-            let mut out = c;
-            for r in rest.iter().rev() {
-                out.push(r);
-            }
-            return out;
-        }
-        if let Some(name) = dir.file_name() {
-            rest.push(name.to_os_string());
-        }
-        cur = dir.parent().map(Path::to_path_buf);
-    }
-    abs
-}
-
-/// Directories the plan file must stay out of: every directory of the baseURI the import reads
-/// or writes (the database, the new root, the segment anchors, the staging area) and every
-/// local tier store. The baseURI directory itself is allowed: it is where `smstage gen` and
-/// `smstage init` put the assembly file, and the import never lists it.
-fn protected(cfg: &AssemblyConfig) -> Vec<(&'static str, PathBuf)> {
-    let mut out = Vec::new();
-    if let Ok(base) = cfg.hdb_base_dir() {
-        out.push(("the database", base.join(crate::plan::SOURCE_DIR)));
-        out.push(("the future kdb+ root", base.join(crate::plan::ROOT_DIR)));
-        out.push(("the segment anchors", base.join(crate::plan::STORES_DIR)));
-        out.push((
-            "the commit's staging area",
-            base.join(crate::commit::staging_name(crate::plan::ROOT_DIR)),
-        ));
-    }
-    for t in &cfg.tiers {
-        if let Some(StoreUri::File(dir)) = &t.store {
-            out.push(("the store (segment) of tier", dir.clone()));
-        }
-    }
-    out.into_iter()
-        .map(|(what, d)| (what, std::fs::canonicalize(&d).unwrap_or(d)))
-        .collect()
 }
 
 /// Whether the regular file at `path` starts as a plan file does (`{"format":"smstage-plan"`):
@@ -124,14 +71,12 @@ pub fn check_save_target(
             path: path.to_path_buf(),
         });
     }
-    for (what, dir) in protected(cfg) {
-        if abs.starts_with(&dir) {
-            return Err(SaveTargetError::Inside {
-                path: path.to_path_buf(),
-                what,
-                dir,
-            });
-        }
+    if let Some(r) = containing(&abs, &reserved_dirs(cfg, &[])) {
+        return Err(SaveTargetError::Inside {
+            path: path.to_path_buf(),
+            what: r.what,
+            dir: r.dir.clone(),
+        });
     }
     let dir = abs.parent().unwrap_or(Path::new("/"));
     if !dir.is_dir() {
