@@ -71,6 +71,10 @@ fn mount_plan(
             return EXIT_FINDINGS;
         }
     }
+    // What is served must be what `commit --plan` accepts: the plan its fingerprint gives.
+    if let Err(e) = approval::refuse_edited(&saved, &cfg, plan_file) {
+        return config_error(&e, Format::Text);
+    }
     let mut drift = approval::config_drift(&saved, &bytes);
     drift.extend(approval::stat_structural(&saved.fingerprint));
     if !drift.is_empty() {

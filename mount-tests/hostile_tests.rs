@@ -1,0 +1,211 @@
+//! Hostile inputs that involve a mount (issue 16, items 1, 2 and 4): a mountpoint inside what
+//! the view serves is refused before anything is mounted; a forged plan file (edited, with a
+//! recomputed plan_id) is never served; a FIFO in the database never hangs `mount`. Every
+//! command runs under a watchdog, so a regression fails instead of hanging CI.
+
+#[allow(clippy::duplicate_mod)]
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+const WATCHDOG: u64 = 60;
+
+fn is_mounted(p: &Path) -> bool {
+    fs::read_to_string("/proc/self/mounts")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.split_whitespace().nth(1) == Some(p.to_str().unwrap()))
+}
+
+/// Mounts in the background; if a mount happened anyway, it is removed before the test fails.
+fn mount(args: &[&str], mnt: &Path) -> Out {
+    fs::create_dir_all(mnt).unwrap();
+    let mut all = vec!["mount"];
+    all.extend(args);
+    all.extend([mnt.to_str().unwrap(), "--background"]);
+    let out = smstage_within(&all, WATCHDOG);
+    if is_mounted(mnt) {
+        let _ = smstage_within(&["unmount", mnt.to_str().unwrap()], WATCHDOG);
+        panic!("{} was mounted: {}", mnt.display(), out.all());
+    }
+    out
+}
+
+fn save(b: &Base, to: &Path) {
+    let out = smstage_within(
+        &[
+            "plan",
+            "--config",
+            &b.config_str(),
+            "--save",
+            to.to_str().unwrap(),
+        ],
+        WATCHDOG,
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+}
+
+#[test]
+fn hostile_mountpoint_inside_the_database_or_a_segment_is_refused_before_mounting() {
+    let b = generated(2, 1, 4, 20);
+    let outside = tempfile::tempdir().unwrap();
+    let plan = outside.path().join("plan.json");
+    save(&b, &plan);
+    let part = first_partition(&b.data());
+    let places: Vec<(PathBuf, &str)> = vec![
+        (b.data().join(".preview"), "inside the database"),
+        (part.join("view"), "inside the database"),
+        (b.path().join("db"), "inside the future kdb+ root"),
+        (
+            b.path().join(".db.smstage-staging/v"),
+            "inside the commit's staging area",
+        ),
+    ];
+    for (mnt, says) in &places {
+        for args in [
+            vec!["--config", b.config().to_str().unwrap()],
+            vec!["--plan", plan.to_str().unwrap()],
+        ] {
+            let out = mount(&args, mnt);
+            assert_eq!(out.code, 2, "{} {args:?}: {}", mnt.display(), out.all());
+            assert!(
+                out.all().contains(says) && out.all().contains("nothing mounted"),
+                "{} {args:?}: {}",
+                mnt.display(),
+                out.all()
+            );
+        }
+        fs::remove_dir_all(mnt).unwrap();
+    }
+
+    // A segment of a segmented database.
+    let s = tempfile::tempdir().unwrap();
+    let out = smstage(&[
+        "gen",
+        "--out",
+        s.path().to_str().unwrap(),
+        "--partitions",
+        "2",
+        "--tables",
+        "1",
+        "--columns",
+        "4",
+        "--rows",
+        "10",
+        "--segments",
+        "2",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let mnt = s.path().join("seg2/view");
+    let out = mount(
+        &["--config", s.path().join("assembly.yaml").to_str().unwrap()],
+        &mnt,
+    );
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.all().contains("segment"), "{}", out.all());
+}
+
+#[test]
+fn hostile_forged_plans_are_never_served() {
+    let b = generated(3, 1, 4, 20);
+    let outside = tempfile::tempdir().unwrap();
+    let plan = outside.path().join("plan.json");
+    save(&b, &plan);
+    let mnt = outside.path().join("view");
+    for (what, forged) in forgeries(&plan, outside.path()) {
+        let out = mount(&["--plan", forged.to_str().unwrap()], &mnt);
+        assert_eq!(out.code, 2, "{what}: {}", out.all());
+        assert!(
+            out.all().contains("was edited after it was saved"),
+            "{what}: {}",
+            out.all()
+        );
+    }
+    // The plan as saved is served.
+    fs::create_dir_all(&mnt).unwrap();
+    let out = smstage_within(
+        &[
+            "mount",
+            "--plan",
+            plan.to_str().unwrap(),
+            mnt.to_str().unwrap(),
+            "--background",
+        ],
+        WATCHDOG,
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(mnt.join("db/sym").is_file());
+    let out = smstage_within(&["unmount", mnt.to_str().unwrap()], WATCHDOG);
+    assert_eq!(out.code, 0, "{}", out.all());
+}
+
+#[test]
+fn hostile_fifo_in_the_database_never_hangs_mount() {
+    let b = generated(2, 1, 4, 20);
+    let table = tables_in(&first_partition(&b.data()))[0].clone();
+    mkfifo(&table.join("pipe"));
+    let outside = tempfile::tempdir().unwrap();
+    let mnt = outside.path().join("view");
+    let out = mount(&["--config", b.config().to_str().unwrap()], &mnt);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.all().contains("error[special-file]") && out.all().contains("FIFO"),
+        "{}",
+        out.all()
+    );
+}
+
+/// Rewrites the plan file at `file` with `edit` applied to its plan and a recomputed plan_id.
+fn forge(file: &Path, to: &Path, edit: impl FnOnce(&mut smstage::plan::Plan)) {
+    let bytes = fs::read(file).unwrap();
+    let saved = smstage::plan::SavedPlan::parse(&bytes, file).unwrap();
+    let mut plan = saved.plan;
+    edit(&mut plan);
+    let forged = smstage::plan::SavedPlan::new(plan, saved.fingerprint);
+    fs::write(to, forged.to_bytes()).unwrap();
+    smstage::plan::SavedPlan::parse(&fs::read(to).unwrap(), to).unwrap();
+}
+
+/// The three forgeries of the issue: `db/sym` served from a file of the baseURI outside
+/// `data/`, `db/par.txt` set to `/etc`, a partition dropped.
+fn forgeries(file: &Path, dir: &Path) -> Vec<(&'static str, PathBuf)> {
+    use smstage::plan::NodeKind;
+    let sym_outside = dir.join("forged-sym.json");
+    forge(file, &sym_outside, |p| {
+        for n in &mut p.nodes {
+            if let NodeKind::Moved { from, .. } = &mut n.kind {
+                if from == "data/sym" {
+                    *from = "assembly.yaml".into();
+                }
+            }
+        }
+    });
+    let par_etc = dir.join("forged-par.json");
+    forge(file, &par_etc, |p| {
+        p.par_txt = "/etc\n".into();
+        for n in &mut p.nodes {
+            if let NodeKind::File { contents } = &mut n.kind {
+                *contents = "/etc\n".into();
+            }
+        }
+    });
+    let dropped = dir.join("forged-drop.json");
+    forge(file, &dropped, |p| {
+        let gone = p.partitions.remove(0);
+        let link = gone.link.unwrap();
+        p.nodes.retain(|n| n.path != link);
+        for t in &mut p.tiers {
+            if t.name == gone.tier {
+                t.partitions -= 1;
+            }
+        }
+    });
+    vec![
+        ("sym from outside data", sym_outside),
+        ("par.txt set to /etc", par_etc),
+        ("a partition dropped", dropped),
+    ]
+}
