@@ -200,7 +200,7 @@ fn plan_save_refuses_the_assembly_the_database_and_any_file_that_is_not_a_plan()
     ];
     for (target, says) in &cases {
         let before = manifest_lenient(b.path());
-        let out = save_plan(&b, target, &["--force"]);
+        let out = save_plan(&b, target, &[]);
         assert_eq!(out.code, 2, "--save {}: {}", target.display(), out.all());
         assert!(
             out.all().contains(says) && out.all().contains("plan not saved"),
@@ -215,6 +215,10 @@ fn plan_save_refuses_the_assembly_the_database_and_any_file_that_is_not_a_plan()
             target.display()
         );
     }
+    // --force replaces only an earlier plan file.
+    let out = save_plan(&b, &stray, &["--force"]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.all().contains("not an smstage plan file"), "{}", out.all());
     assert_eq!(fs::read_to_string(&stray).unwrap(), "my notes\n");
 
     // A new file is written; the same name again needs --force, which replaces a plan file.
