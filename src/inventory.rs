@@ -580,8 +580,9 @@ pub(crate) fn read_partition(
         }
     };
     // A partition's tables are on its own filesystem: a table directory on another one is a
-    // mount inside the database (the commit could not rename it).
-    let part_dev = fs::symlink_metadata(path).map(|m| m.dev()).ok();
+    // mount inside the database (the commit could not rename it). Followed: `verify` reads
+    // the partitions of a committed root through their segment symlinks.
+    let part_dev = fs::metadata(path).map(|m| m.dev()).ok();
     let mut names = Vec::new();
     for entry in entries {
         match entry {

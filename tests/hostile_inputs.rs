@@ -218,7 +218,11 @@ fn plan_save_refuses_the_assembly_the_database_and_any_file_that_is_not_a_plan()
     // --force replaces only an earlier plan file.
     let out = save_plan(&b, &stray, &["--force"]);
     assert_eq!(out.code, 2, "{}", out.all());
-    assert!(out.all().contains("not an smstage plan file"), "{}", out.all());
+    assert!(
+        out.all().contains("not an smstage plan file"),
+        "{}",
+        out.all()
+    );
     assert_eq!(fs::read_to_string(&stray).unwrap(), "my notes\n");
 
     // A new file is written; the same name again needs --force, which replaces a plan file.

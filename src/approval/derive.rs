@@ -137,6 +137,11 @@ fn segments(
 pub fn derive(saved: &SavedPlan, cfg: &AssemblyConfig) -> Result<Plan, String> {
     let base: PathBuf = cfg.hdb_base_dir().map_err(|e| e.to_string())?;
     let tiers = hdb_tiers(cfg).map_err(|e| e.to_string())?;
+    derive_from(saved, base, tiers)
+}
+
+/// [`derive`] with the configuration's baseURI and HDB tiers given.
+fn derive_from(saved: &SavedPlan, base: PathBuf, tiers: Vec<TierInput>) -> Result<Plan, String> {
     let top = top_level(&saved.fingerprint.entries);
     let segmented = top.iter().any(|(n, _)| n == "par.txt");
     let object_partitions = object_partitions(saved);
@@ -229,7 +234,11 @@ fn first_difference(saved: &Plan, derived: &Plan) -> String {
 
 /// Refuses a saved plan that is not what its fingerprint and the configuration give.
 pub fn check_not_edited(saved: &SavedPlan, cfg: &AssemblyConfig) -> Result<(), Edited> {
-    let derived = derive(saved, cfg).map_err(|e| Edited {
+    compare(saved, derive(saved, cfg))
+}
+
+fn compare(saved: &SavedPlan, derived: Result<Plan, String>) -> Result<(), Edited> {
+    let derived = derived.map_err(|e| Edited {
         why: format!("the planner cannot derive a plan from its fingerprint: {e}"),
     })?;
     if derived == saved.plan {
@@ -238,4 +247,118 @@ pub fn check_not_edited(saved: &SavedPlan, cfg: &AssemblyConfig) -> Result<(), E
     Err(Edited {
         why: first_difference(&saved.plan, &derived),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::fingerprint::{ConfigStamp, Fingerprint, FsEntry, FINGERPRINT_VERSION};
+    use crate::plan::NodeKind;
+
+    fn entry(path: &str, kind: FsKind) -> FsEntry {
+        FsEntry {
+            path: path.into(),
+            kind,
+            size: 0,
+            mtime_ns: 0,
+            inode: 1,
+            target: None,
+        }
+    }
+
+    fn tiers() -> Vec<TierInput> {
+        vec![TierInput {
+            name: "hdb".into(),
+            kind: TierKind::Local,
+            store: "file:///b/data".into(),
+        }]
+    }
+
+    /// A database with two partitions, a domain and a splayed table, and its true plan.
+    fn saved() -> SavedPlan {
+        let plan = build(&PlanInput {
+            base: "/b".into(),
+            root_entries: vec![
+                RootEntry {
+                    name: "splay".into(),
+                    is_dir: true,
+                },
+                RootEntry {
+                    name: "sym".into(),
+                    is_dir: false,
+                },
+            ],
+            tiers: tiers(),
+            local_partitions: vec!["2024.01.02".into(), "2024.01.03".into()],
+            object_partitions: vec![],
+        })
+        .unwrap();
+        let entries = [
+            entry(".", FsKind::Dir),
+            entry("2024.01.02", FsKind::Dir),
+            entry("2024.01.02/t", FsKind::Dir),
+            entry("2024.01.02/t/a", FsKind::File),
+            entry("2024.01.03", FsKind::Dir),
+            entry("splay", FsKind::Dir),
+            entry("splay/.d", FsKind::File),
+            entry("sym", FsKind::File),
+        ]
+        .into_iter()
+        .collect();
+        SavedPlan::new(
+            plan,
+            Fingerprint {
+                version: FINGERPRINT_VERSION,
+                host: "h".into(),
+                database: "/b/data".into(),
+                database_dev: 1,
+                database_ino: 1,
+                config: ConfigStamp {
+                    path: "/b/a.yaml".into(),
+                    sha256: String::new(),
+                },
+                entries,
+                objects: vec![],
+                segments: vec![],
+            },
+        )
+    }
+
+    fn check(s: &SavedPlan) -> Result<(), Edited> {
+        compare(s, derive_from(s, "/b".into(), tiers()))
+    }
+
+    #[test]
+    fn the_saved_plan_is_what_its_fingerprint_gives() {
+        assert_eq!(check(&saved()), Ok(()));
+    }
+
+    #[test]
+    fn an_edited_plan_is_refused_naming_the_first_difference() {
+        let mut s = saved();
+        s.plan.partitions.remove(0);
+        assert!(check(&s)
+            .unwrap_err()
+            .why
+            .contains("leaves out partition 2024.01.02"));
+
+        let mut s = saved();
+        s.plan.par_txt = "/etc\n".into();
+        assert!(check(&s).unwrap_err().why.contains("par.txt"));
+
+        let mut s = saved();
+        for n in &mut s.plan.nodes {
+            if let NodeKind::Moved { from, .. } = &mut n.kind {
+                if from == "data/sym" {
+                    *from = "a.yaml".into();
+                }
+            }
+        }
+        let why = check(&s).unwrap_err().why;
+        assert!(why.contains("db/sym") && why.contains("a.yaml"), "{why}");
+
+        let mut s = saved();
+        s.plan.base = "/elsewhere".into();
+        assert!(check(&s).unwrap_err().why.contains("/elsewhere"));
+    }
 }
