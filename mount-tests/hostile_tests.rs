@@ -209,3 +209,108 @@ fn forgeries(file: &Path, dir: &Path) -> Vec<(&'static str, PathBuf)> {
         ("a partition dropped", dropped),
     ]
 }
+
+/// Unmounts a test's own helper mount (tmpfs, bind) when the test ends, however it ends.
+struct Umount(PathBuf);
+
+impl Drop for Umount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+fn sys_mount(args: &[&str], at: &Path) -> Umount {
+    let st = std::process::Command::new("mount")
+        .args(args)
+        .arg(at)
+        .status()
+        .unwrap();
+    assert!(st.success(), "mount {args:?} {}", at.display());
+    Umount(at.to_path_buf())
+}
+
+#[test]
+fn hostile_other_filesystem_inside_the_database_is_reported_and_never_walked() {
+    let b = generated(2, 1, 4, 20);
+    let extra = b.data().join("extra");
+    fs::create_dir_all(&extra).unwrap();
+    let _m = sys_mount(&["-t", "tmpfs", "none"], &extra);
+    // What is mounted there is not the database's: a walk into it would meet this FIFO.
+    mkfifo(&extra.join("pipe"));
+    let outside = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["check", "--config", &b.config_str(), "--no-backup-check"],
+        vec!["plan", "--config", &b.config_str()],
+    ] {
+        let out = smstage_within(&args, WATCHDOG);
+        assert_eq!(out.code, 1, "{args:?}: {}", out.all());
+        assert!(
+            out.all().contains("error[mount-inside-database]")
+                && out.all().contains(&extra.display().to_string()),
+            "{args:?}: {}",
+            out.all()
+        );
+        assert!(
+            !out.all().contains("special-file"),
+            "{args:?} walked into the mount: {}",
+            out.all()
+        );
+    }
+    let out = mount(
+        &["--config", b.config().to_str().unwrap()],
+        &outside.path().join("view"),
+    );
+    assert_eq!(out.code, 1, "{}", out.all());
+}
+
+#[test]
+fn hostile_view_never_crosses_into_a_mount_made_inside_the_database_after_it_was_served() {
+    let b = generated(2, 1, 4, 20);
+    let extra = b.data().join("extra");
+    fs::create_dir_all(&extra).unwrap();
+    fs::write(extra.join("mine"), "database file\n").unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let plan = outside.path().join("plan.json");
+    save(&b, &plan);
+    let mnt = outside.path().join("view");
+    fs::create_dir_all(&mnt).unwrap();
+    let out = smstage_within(
+        &[
+            "mount",
+            "--plan",
+            plan.to_str().unwrap(),
+            mnt.to_str().unwrap(),
+            "--background",
+        ],
+        WATCHDOG,
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = smstage_within(&["unmount", self.0.to_str().unwrap()], WATCHDOG);
+        }
+    }
+    let _view = Unmount(mnt.clone());
+    // Someone else's filesystem appears over a directory the view passes through (a bind
+    // mount keeps the directory's inode, so the plan's fingerprint does not see it).
+    let other = outside.path().join("other");
+    fs::create_dir_all(&other).unwrap();
+    fs::write(other.join("secret"), "not the database's\n").unwrap();
+    let _m = sys_mount(&["--bind", other.to_str().unwrap()], &extra);
+    let listed: Vec<String> = fs::read_dir(mnt.join("db/extra"))
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        !listed.iter().any(|n| n == "secret"),
+        "the view served a file of another mount: {listed:?}"
+    );
+    assert!(fs::read_to_string(mnt.join("db/extra/secret")).is_err());
+}

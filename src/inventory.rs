@@ -817,6 +817,7 @@ fn header_of(file: &kdb::LocalFile) -> Result<(Header, u64), FileError> {
 
 /// Walks a non-table directory only to find symlinks, which the import never follows.
 pub(crate) fn scan_subtree(path: &Path, canonical_source: &Path, findings: &mut Vec<Finding>) {
+    let dev = fs::symlink_metadata(path).map(|m| m.dev()).ok();
     // Never into another filesystem: a mount below the database is not the database's data.
     for entry in WalkDir::new(path)
         .min_depth(1)
@@ -827,6 +828,7 @@ pub(crate) fn scan_subtree(path: &Path, canonical_source: &Path, findings: &mut 
             Ok(e) if e.file_type().is_symlink() => {
                 findings.push(symlink_finding(e.path(), canonical_source))
             }
+            Ok(e) if e.file_type().is_dir() => findings.extend(mount_finding(e.path(), dev)),
             Ok(e) if SpecialKind::of(&e.file_type()).is_some() => {
                 if let Some(kind) = SpecialKind::of(&e.file_type()) {
                     findings.push(special::finding(e.path(), kind, "the database"))

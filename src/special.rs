@@ -83,6 +83,31 @@ pub fn open_refused(kind: SpecialKind) -> std::io::Error {
     ))
 }
 
+/// Reads a small file the user or the database names (`par.txt`, the assembly file): opened
+/// without blocking and refused unless it is a regular file, so a FIFO put there fails at once
+/// instead of hanging the command.
+pub fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    let md = f.metadata()?;
+    if let Some(kind) = SpecialKind::of(&md.file_type()) {
+        return Err(open_refused(kind));
+    }
+    let mut bytes = Vec::with_capacity(md.len() as usize);
+    f.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// [`read_regular`] of a UTF-8 text.
+pub fn read_regular_to_string(path: &Path) -> std::io::Result<String> {
+    String::from_utf8(read_regular(path)?)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +143,9 @@ mod tests {
             SpecialKind::of_mode(null.mode()),
             Some(SpecialKind::CharDevice)
         );
+        let err = read_regular_to_string(&fifo).unwrap_err();
+        assert!(err.to_string().contains("FIFO"), "{err}");
+        assert_eq!(read_regular_to_string(&d.path().join("f")).unwrap(), "x");
         let f = finding(&fifo, SpecialKind::Fifo, "the database");
         assert_eq!(f.code, "special-file");
         assert!(f.message.contains("FIFO") && f.message.contains("p in the database"));

@@ -340,3 +340,63 @@ fn commit_of_an_edited_plan_with_a_recomputed_id_says_the_plan_file_was_edited()
     );
     assert_eq!(out.code, 0, "{}", out.all());
 }
+
+#[test]
+fn a_fifo_as_par_txt_or_as_the_assembly_file_fails_at_once() {
+    let s = tempfile::tempdir().unwrap();
+    let out = smstage(&[
+        "gen",
+        "--out",
+        s.path().to_str().unwrap(),
+        "--partitions",
+        "2",
+        "--tables",
+        "1",
+        "--columns",
+        "4",
+        "--rows",
+        "10",
+        "--segments",
+        "2",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let par = s.path().join("data/par.txt");
+    fs::remove_file(&par).unwrap();
+    mkfifo(&par);
+    let cfg = s.path().join("assembly.yaml");
+    let out = smstage_within(
+        &[
+            "check",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--no-backup-check",
+        ],
+        WATCHDOG,
+    );
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.all().contains("par.txt") && out.all().contains("FIFO"),
+        "{}",
+        out.all()
+    );
+    let out = smstage_within(
+        &["verify", s.path().join("data").to_str().unwrap()],
+        WATCHDOG,
+    );
+    assert_ne!(out.code, 0, "{}", out.all());
+    assert!(out.all().contains("FIFO"), "{}", out.all());
+
+    let fifo_cfg = s.path().join("fifo.yaml");
+    mkfifo(&fifo_cfg);
+    let out = smstage_within(
+        &[
+            "check",
+            "--config",
+            fifo_cfg.to_str().unwrap(),
+            "--no-backup-check",
+        ],
+        WATCHDOG,
+    );
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.all().contains("FIFO"), "{}", out.all());
+}

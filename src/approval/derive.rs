@@ -70,30 +70,12 @@ fn object_partitions(saved: &SavedPlan) -> Vec<(String, String)> {
     set.into_iter().collect()
 }
 
-/// Reads `par.txt` of a segmented root: a small regular file, opened without blocking.
-fn read_par_txt(path: &Path) -> Result<String, String> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .map_err(|e| e.to_string())?;
-    let md = f.metadata().map_err(|e| e.to_string())?;
-    if !md.is_file() || md.len() > 1 << 20 {
-        return Err("not a regular file of at most 1 MiB".into());
-    }
-    let mut text = String::new();
-    f.read_to_string(&mut text).map_err(|e| e.to_string())?;
-    Ok(text)
-}
-
 fn segments(
     saved: &SavedPlan,
     tiers: &[TierInput],
     source: &Path,
 ) -> Result<Vec<SegmentInput>, String> {
-    let text = read_par_txt(&source.join("par.txt"))
+    let text = crate::special::read_regular_to_string(&source.join("par.txt"))
         .map_err(|e| format!("{}/par.txt cannot be read: {e}", source.display()))?;
     let mut out = Vec::new();
     for seg in crate::verify::parse_par_txt(source, &text) {

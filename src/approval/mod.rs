@@ -192,7 +192,7 @@ pub fn refuse_edited(
 
 /// Reads and parses an assembly file, keeping its bytes.
 pub fn read_config(path: &Path) -> Result<(AssemblyConfig, Vec<u8>), ApprovalError> {
-    let bytes = std::fs::read(path).map_err(|source| ApprovalError::ConfigRead {
+    let bytes = crate::special::read_regular(path).map_err(|source| ApprovalError::ConfigRead {
         path: path.to_path_buf(),
         source,
     })?;
