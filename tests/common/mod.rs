@@ -368,11 +368,17 @@ impl Drop for Unmount {
 /// "hung" instead of hanging CI. Output goes through files, so a chatty child never blocks
 /// on a full pipe.
 pub fn smstage_within(args: &[&str], secs: u64) -> Out {
+    smstage_within_env(args, &[], secs)
+}
+
+/// [`smstage_within`] with extra environment variables.
+pub fn smstage_within_env(args: &[&str], env: &[(&str, &str)], secs: u64) -> Out {
     use std::time::{Duration, Instant};
     let dir = tempfile::tempdir().unwrap();
     let (o, e) = (dir.path().join("out"), dir.path().join("err"));
     let mut child = Command::new(bin())
         .args(args)
+        .envs(env.iter().copied())
         .stdin(std::process::Stdio::null())
         .stdout(fs::File::create(&o).unwrap())
         .stderr(fs::File::create(&e).unwrap())
