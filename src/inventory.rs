@@ -4,8 +4,10 @@
 use crate::dates::{classify, PartitionName};
 use crate::finding::{code, Finding};
 use crate::kdb::{self, FileFormat, Header};
+use crate::special::{self, SpecialKind};
 use rayon::prelude::*;
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use walkdir::WalkDir;
@@ -375,6 +377,7 @@ pub fn scan_root(
         path: source.display().to_string(),
         source: e,
     })?;
+    let root_dev = meta.dev();
 
     let mut findings = Vec::new();
     let mut part_dirs = Vec::new();
@@ -413,6 +416,16 @@ pub fn scan_root(
                 continue;
             }
         };
+        if let Some(kind) = SpecialKind::of(&ft) {
+            findings.push(special::finding(&path, kind, "the database"));
+            continue;
+        }
+        if ft.is_dir() {
+            if let Some(f) = mount_finding(&path, Some(root_dev)) {
+                findings.push(f);
+                continue;
+            }
+        }
         if ft.is_symlink() {
             findings.push(symlink_finding(&path, &canonical_source));
             root.push(RootItem {
@@ -626,6 +639,10 @@ pub(crate) fn read_partition(
             return tables;
         }
     };
+    // A partition's tables are on its own filesystem: a table directory on another one is a
+    // mount inside the database (the commit could not rename it). Followed: `verify` reads
+    // the partitions of a committed root through their segment symlinks.
+    let part_dev = fs::metadata(path).map(|m| m.dev()).ok();
     let mut names = Vec::new();
     for entry in entries {
         match entry {
@@ -640,9 +657,21 @@ pub(crate) fn read_partition(
     for entry in names {
         let name = entry.file_name().to_string_lossy().into_owned();
         let p = entry.path();
-        match entry.file_type() {
+        let ft = entry.file_type();
+        if ft.as_ref().is_ok_and(|ft| ft.is_dir()) {
+            if let Some(f) = mount_finding(&p, part_dev) {
+                findings.push(f.partition(date));
+                continue;
+            }
+        }
+        match ft {
             Ok(ft) if ft.is_symlink() => {
                 findings.push(symlink_finding(&p, canonical_source).partition(date))
+            }
+            Ok(ft) if SpecialKind::of(&ft).is_some() => {
+                if let Some(kind) = SpecialKind::of(&ft) {
+                    findings.push(special::finding(&p, kind, "the database").partition(date));
+                }
             }
             // A tailer (intraday writer) keeps int sub-partitions below the date until they
             // are merged: not tables, and not something kdb+ loads from a date partition.
@@ -756,6 +785,10 @@ pub(crate) fn read_table(
             findings.push(symlink_finding(&p, canonical_source).table(name));
             continue;
         }
+        if let Some(kind) = SpecialKind::of(&ft) {
+            findings.push(special::finding(&p, kind, "the database").table(name));
+            continue;
+        }
         if ft.is_dir() {
             findings.push(
                 Finding::error(
@@ -846,15 +879,46 @@ fn header_of(file: &kdb::LocalFile) -> Result<(Header, u64), FileError> {
 
 /// Walks a non-table directory only to find symlinks, which the import never follows.
 pub(crate) fn scan_subtree(path: &Path, canonical_source: &Path, findings: &mut Vec<Finding>) {
-    for entry in WalkDir::new(path).min_depth(1).follow_links(false) {
+    let dev = fs::symlink_metadata(path).map(|m| m.dev()).ok();
+    // Never into another filesystem: a mount below the database is not the database's data.
+    for entry in WalkDir::new(path)
+        .min_depth(1)
+        .follow_links(false)
+        .same_file_system(true)
+    {
         match entry {
             Ok(e) if e.file_type().is_symlink() => {
                 findings.push(symlink_finding(e.path(), canonical_source))
+            }
+            Ok(e) if e.file_type().is_dir() => findings.extend(mount_finding(e.path(), dev)),
+            Ok(e) if SpecialKind::of(&e.file_type()).is_some() => {
+                if let Some(kind) = SpecialKind::of(&e.file_type()) {
+                    findings.push(special::finding(e.path(), kind, "the database"))
+                }
             }
             Ok(_) => {}
             Err(e) => findings.push(unreadable(path, &e, crate::io_hint::for_walk(&e))),
         }
     }
+}
+
+/// The finding for a directory at `path` that is the root of another filesystem than its
+/// parent's (`parent_dev`): a mount inside the database. Its contents are not walked (they
+/// are not the database's), the commit cannot rename a mountpoint, and the view does not
+/// cross into it.
+pub(crate) fn mount_finding(path: &Path, parent_dev: Option<u64>) -> Option<Finding> {
+    let dev = fs::symlink_metadata(path).ok()?.dev();
+    if Some(dev) == parent_dev || parent_dev.is_none() {
+        return None;
+    }
+    Some(
+        Finding::error(
+            code::MOUNT_INSIDE,
+            format!("{} is the mountpoint of another filesystem inside the database: smstage does not walk into it, the import cannot move it, and the view does not serve it", path.display()),
+        )
+        .path(path.display())
+        .hint(format!("unmount it (`umount {}`), or move the data it holds into the database itself, then run check again", path.display())),
+    )
 }
 
 /// `load-unreadable` for `path`, with the hint its errno calls for (`advice`).

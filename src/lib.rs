@@ -21,6 +21,8 @@ pub mod logging;
 pub mod object;
 pub mod par_txt;
 pub mod plan;
+pub mod reserved;
 pub mod schema_export;
+pub mod special;
 pub mod verify;
 pub mod view;

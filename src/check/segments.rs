@@ -337,7 +337,7 @@ pub(super) fn run(
 ) -> Result<CheckOutcome, super::CheckError> {
     let source = base.join(plan::SOURCE_DIR);
     let par = source.join("par.txt");
-    let text = match fs::read_to_string(&par) {
+    let text = match crate::special::read_regular_to_string(&par) {
         Ok(t) => t,
         Err(e) => {
             findings.push(

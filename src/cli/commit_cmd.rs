@@ -251,6 +251,9 @@ pub fn commit_plan(
                 Ok(b) => b,
                 Err(code) => return code,
             };
+            if let Err(e) = approval::refuse_edited(&saved, &cfg, plan_file) {
+                return config_error(&e, Format::Text);
+            }
             if let Err(code) = refuse_drift(&saved, &cfg, &config_path, &config_bytes, s3) {
                 return code;
             }

@@ -81,6 +81,10 @@ pub enum Command {
         /// `commit --plan`; prints its plan_id.
         #[arg(long, value_name = "PLANFILE")]
         save: Option<PathBuf>,
+        /// With --save: replace PLANFILE if it is an earlier smstage plan file (any other
+        /// existing file is never replaced).
+        #[arg(long, requires = "save")]
+        force: bool,
     },
     /// Load a kdb+ root as `\l` does (par.txt, segments, tables, columns, domains) and report
     /// problems; optionally compare its content with another root or run a real q on it.
@@ -198,7 +202,8 @@ pub fn run(cli: Cli) -> i32 {
             config,
             format,
             save,
-        } => plan_cmd::run(&config, format, &s3, save.as_deref()),
+            force,
+        } => plan_cmd::run(&config, format, &s3, save.as_deref(), force),
         Command::Verify {
             root,
             config,

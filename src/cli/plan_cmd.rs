@@ -13,17 +13,23 @@ pub fn run(
     format: Format,
     s3: &crate::object::S3Options,
     save: Option<&Path>,
+    force: bool,
 ) -> i32 {
     let (cfg, fingerprint) = match save {
         None => match AssemblyConfig::load(config) {
             Ok(c) => (c, None),
             Err(e) => return config_error(&e, format),
         },
-        Some(_) => {
+        Some(target) => {
             let (cfg, bytes) = match approval::read_config(config) {
                 Ok(x) => x,
                 Err(e) => return config_error(&e, format),
             };
+            // Before anything is read: a wrong --save must cost nothing and overwrite nothing.
+            if let Err(e) = approval::target::check_save_target(target, config, &cfg, force) {
+                eprintln!("smstage: plan not saved: {e}");
+                return EXIT_USAGE;
+            }
             // Taken before the checks read the database: a change while they run then shows
             // as drift when the plan is used, instead of slipping into an approved plan.
             let fp = approval::take(&cfg, config, &bytes, s3);
