@@ -4,6 +4,7 @@
 mod check_cmd;
 mod commit_cmd;
 mod gen_cmd;
+mod init_cmd;
 mod mount_cmd;
 mod plan_cmd;
 mod verify_cmd;
@@ -179,6 +180,18 @@ pub enum Command {
         /// The database root (a plain partitioned database, e.g. `<baseURI>/data`).
         db: PathBuf,
     },
+    /// Write a complete, minimal KX assembly for a database as it stands (mounts, SM tiers,
+    /// tables), naming in comments what Storage Manager needs that the database lacks.
+    Init {
+        /// The database root, named `data` (it becomes `<baseURI>/data` of the HDB mount).
+        db: PathBuf,
+        /// The assembly file to write (outside the database).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Overwrite FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Generate a sample date-partitioned kdb+ database (and a matching assembly YAML).
     Gen(gen_cmd::GenArgs),
 }
@@ -218,6 +231,7 @@ pub fn run(cli: Cli) -> i32 {
             format,
         ),
         Command::Gen(args) => gen_cmd::run(&args),
+        Command::Init { db, out, force } => init_cmd::run(&db, &out, force),
         Command::Mount {
             config,
             plan,
