@@ -412,13 +412,17 @@ pub fn status(config: &Path, format: Format) -> i32 {
         },
         Format::Text => {
             let state = match st.state {
-                State::None => "none (no import started)",
-                State::InProgress => {
-                    "in progress (run `smstage commit` to resume, or `smstage rollback`)"
-                }
-                State::Committed => "committed",
-                State::RollingBack => "rolling back (run `smstage rollback` to finish)",
-                State::RolledBack => "rolled back",
+                State::None => "none (no import started)".to_string(),
+                State::InProgress => format!(
+                    "in progress (run `smstage commit --config {c}` to resume, or `smstage rollback --config {c}`)",
+                    c = config.display()
+                ),
+                State::Committed => "committed".to_string(),
+                State::RollingBack => format!(
+                    "rolling back (run `smstage rollback --config {}` to finish)",
+                    config.display()
+                ),
+                State::RolledBack => "rolled back".to_string(),
             };
             println!("state:   {state}");
             println!("steps:   {} of {} done", st.steps_done, st.steps_total);

@@ -62,7 +62,7 @@ pub fn render(input: &InitInput, out_path: &Path) -> Result<Assembly, ConfigErro
     let _ = writeln!(
         text,
         "# KX Storage Manager assembly for the kdb+ database in {}/data,\n\
-         # written by `smstage init` from the database as it stands. Review the tables' types\n\
+         # written by smstage init from the database as it stands. Review the tables' types\n\
          # and attributes; `smstage check --config {} --backup BACKUP_DIR` says what\n\
          # still stands in the way of the import.",
         input.base_dir.display(),
