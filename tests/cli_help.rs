@@ -194,7 +194,7 @@ fn hints_in(text: &str) -> Vec<String> {
                 || before.ends_with("with: ");
             if is_cmd && shown {
                 let end = after
-                    .find(|c: char| c == '`' || c == '"')
+                    .find(['`', '"'])
                     .unwrap_or(after.len());
                 let mut cmd = after[..end].to_string();
                 if let Some(p) = cmd.find("\\n") {
