@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+pub(crate) mod advice;
 mod segments;
 pub use segments::is_segmented;
 
@@ -132,7 +133,10 @@ pub fn run(config: &AssemblyConfig, opts: &CheckOptions) -> Result<CheckOutcome,
     findings
         .extend(read_and_evaluate_with(Some(config), &mut inv, dirs, objects, opts.deep, |_| ()).0);
     match &opts.backup {
-        BackupCheck::Dir(dir) => findings.extend(backup::check_backup(&source, dir, opts.deep)),
+        BackupCheck::Dir(dir) => {
+            findings.extend(backup::check_backup(&source, dir, opts.deep));
+            advice::enum_domain_advice(&mut findings, &source, dir);
+        }
         BackupCheck::Skip => {}
     }
 
@@ -1018,7 +1022,7 @@ fn file_error(e: &FileError, path: &Path) -> Finding {
     match e {
         FileError::Unreadable(m) => Finding::error(code::LOAD_UNREADABLE, m.clone())
             .path(path.display())
-            .hint("fix the file's permissions so smstage can read it"),
+            .hint(advice::unreadable_hint(m)),
         FileError::Encrypted(m) => Finding::warning(code::LOAD_ENCRYPTED, m.clone())
             .path(path.display())
             .hint("encrypted files are moved unchanged, but smstage cannot verify their contents"),

@@ -801,9 +801,7 @@ pub(crate) fn unreadable(path: &Path, err: &str) -> Finding {
         format!("cannot read {}: {err}", path.display()),
     )
     .path(path.display())
-    .hint(
-        "fix the permissions (smstage must read every file of the database), then run check again",
-    )
+    .hint(crate::check::advice::unreadable_hint(err))
 }
 
 pub(crate) fn symlink_finding(path: &Path, canonical_source: &Path) -> Finding {

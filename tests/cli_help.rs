@@ -193,9 +193,7 @@ fn hints_in(text: &str) -> Vec<String> {
                 || before.trim_end().ends_with("\\n")
                 || before.ends_with("with: ");
             if is_cmd && shown {
-                let end = after
-                    .find(['`', '"'])
-                    .unwrap_or(after.len());
+                let end = after.find(['`', '"']).unwrap_or(after.len());
                 let mut cmd = after[..end].to_string();
                 if let Some(p) = cmd.find("\\n") {
                     cmd.truncate(p);
