@@ -85,6 +85,8 @@ pub fn run_summarized(
         // The released partitions are read again from `dirs`.
         loaded.inventory.partitions.clear();
         let (theirs, their_dirs) = load_root(other, &opts.s3)?;
+        // "Restore the domain from the backup" only where the other root's domain differs.
+        check::advice::enum_domain_advice(&mut findings, root, other);
         let compared = compare_roots(&loaded, &dirs, &theirs, &their_dirs);
         summary.compared_with(other.clone(), &compared);
         findings.extend(compared);
