@@ -657,16 +657,19 @@ fn serve_background(
     // The detached server has no terminal: what it logs (a file refused as changed since the
     // plan, an I/O error) goes to a file beside the mountpoint, which mount's output names.
     let log_path = background_log_path(abs);
+    // A mountpoint whose parent is not writable still mounts: without a log, and saying so.
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&log_path)
-        .map_err(|e| {
-            bg_err(format!(
-                "cannot open the server log {}: {e}",
+        .or_else(|e| {
+            eprintln!(
+                "smstage: warning: cannot create the server log {} ({e}): the background server's messages are discarded",
                 log_path.display()
-            ))
-        })?;
+            );
+            std::fs::OpenOptions::new().write(true).open("/dev/null")
+        })
+        .map_err(|e| bg_err(format!("cannot open /dev/null: {e}")))?;
     let fuse_fd = session.as_fd().as_raw_fd();
     // SAFETY: the CLI is single-threaded here and the child only runs the session loop.
     let pid = unsafe { libc::fork() };
@@ -755,6 +758,18 @@ fn wait_until_answers(abs: &Path, pid: libc::pid_t) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_background_log_sits_beside_the_mountpoint() {
+        assert_eq!(
+            background_log_path(Path::new("/mnt/preview")),
+            Path::new("/mnt/.preview.smstage-view.log")
+        );
+        assert_eq!(
+            background_log_path(Path::new("/")),
+            Path::new("/.view.smstage-view.log")
+        );
+    }
 
     #[test]
     fn mountinfo_is_parsed_and_unescaped() {
