@@ -287,3 +287,36 @@ fn the_hint_extractor_finds_backticked_continued_and_own_line_commands() {
         smstage::cli::Cli::try_parse_from(as_printed("smstage rollback --config {cfg}")).is_ok()
     );
 }
+
+/// The user guide's commands are typed as written: each `smstage …` line of its `sh` blocks
+/// parses with the command-line definition.
+#[test]
+fn every_command_of_the_user_guide_parses() {
+    let guide =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/user-guide.md"))
+            .unwrap();
+    let mut in_sh = false;
+    let mut seen = 0;
+    let mut bad = Vec::new();
+    for line in guide.lines() {
+        if line.starts_with("```") {
+            in_sh = line == "```sh";
+            continue;
+        }
+        let l = line.trim();
+        if !in_sh || !l.starts_with("smstage ") {
+            continue;
+        }
+        let cmd = l.split(" #").next().unwrap().trim();
+        seen += 1;
+        let argv: Vec<&str> = cmd.split_whitespace().collect();
+        if let Err(e) = smstage::cli::Cli::try_parse_from(&argv) {
+            bad.push(format!(
+                "`{cmd}`: {}",
+                e.render().to_string().lines().next().unwrap_or("")
+            ));
+        }
+    }
+    assert!(seen >= 20, "only {seen} commands found");
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
