@@ -33,7 +33,7 @@ pub fn advice(errno: Option<i32>) -> Advice {
         ),
         Some(libc::EIO) => (
             "the device reported an I/O error",
-            "check the disk (`dmesg`); if it lost data, restore the file from the backup, then run check again",
+            "in a staging view mounted with --plan it means the file changed since the plan was saved (plan drift; the view's log names the file): save a new plan with `smstage plan --config FILE --save PLANFILE` and mount that; on a disk, check the disk (`dmesg`) and, if it lost data, restore the file from the backup, then run check again",
         ),
         Some(libc::ENOSPC | libc::EDQUOT) => (
             "the filesystem is full",

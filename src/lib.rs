@@ -13,6 +13,7 @@ pub mod config;
 pub mod dates;
 pub mod finding;
 pub mod gen;
+pub mod init;
 pub mod inventory;
 pub mod io_hint;
 pub mod io_pool;

@@ -122,7 +122,7 @@ declare_rules! {
     SM_ALREADY: Error, Sm,
         "the database already has an SM root (`<baseURI>/db`, or a `data/par.txt` listing `<tier>$` segments) or a finished import journal";
     SM_PENDING: Error, Sm,
-        "an import journal exists: run `smstage status`, then `commit` or `rollback`";
+        "an import journal exists: run `smstage status --config FILE`, then `commit` or `rollback`";
     SYMLINK_OUTSIDE: Error, Layout,
         "a symlink in the database points outside it (never followed)";
     SYMLINK_INSIDE: Error, Layout,
