@@ -102,6 +102,10 @@ pub mod code {
     pub const SM_COMPRESSION_TIER: &str = "sm-compression-tier-mismatch";
     /// Encrypted files while the assembly declares no encryption.
     pub const SM_ENCRYPTED: &str = "sm-encrypted-undeclared";
+    /// A FIFO, socket or device node in the database, a segment or the backup (never opened).
+    pub const SPECIAL_FILE: &str = "special-file";
+    /// A directory of the database that is the mountpoint of another filesystem.
+    pub const MOUNT_INSIDE: &str = "mount-inside-database";
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -95,53 +95,78 @@ fn describe_tier(c: Option<&TierCompression>) -> String {
 impl Facts {
     /// Records one partition's facts (on the worker that read it).
     pub(crate) fn record(&self, config: &AssemblyConfig, p: inventory::PartRef) {
-        let date = p.part.date.clone();
-        let mut compression: Vec<((String, String), Setting)> = Vec::new();
-        let mut domains = Vec::new();
-        let mut prtn = Vec::new();
-        let mut encrypted: Vec<String> = Vec::new();
+        // Gathered per table without allocating per file, then merged under the lock once.
+        let mut compression: Vec<(&str, BTreeMap<Setting, usize>)> = Vec::new();
+        let mut domains: Vec<(&str, &str, &str)> = Vec::new();
+        let mut prtn: Vec<(&str, &str, String)> = Vec::new();
+        let mut encrypted = 0usize;
+        let mut first_encrypted: Option<String> = None;
         for t in &p.part.tables {
-            let schema = config.tables.iter().find(|s| s.name == t.name);
-            let prtn_col = schema.and_then(|s| s.prtn_col.as_deref());
+            let prtn_col = config
+                .tables
+                .iter()
+                .find(|s| s.name == t.name)
+                .and_then(|s| s.prtn_col.as_deref());
+            let mut settings: BTreeMap<Setting, usize> = BTreeMap::new();
             for f in &t.files {
                 match &f.header {
                     Ok(h) => {
                         // An empty vector has nothing to compress: kdb+ writes it plain.
                         if h.count > 0 || h.compression.is_some() {
-                            compression.push(((date.clone(), t.name.clone()), setting(h)));
+                            *settings.entry(setting(h)).or_default() += 1;
                         }
                         if let Some(d) = h.domain.as_deref().filter(|d| *d != "sym") {
-                            domains.push((t.name.clone(), f.name.clone(), d.to_string()));
+                            domains.push((&t.name, &f.name, d));
                         }
                         if prtn_col == Some(f.name.as_str()) {
                             let found = kdb::logical_type(h, f.nested_item);
                             if found != LogicalType::Simple(T_TIMESTAMP) {
-                                prtn.push((t.name.clone(), f.name.clone(), found.config_name()));
+                                prtn.push((&t.name, &f.name, found.config_name()));
                             }
                         }
                     }
-                    Err(FileError::Encrypted(_)) => encrypted.push(f.path().display().to_string()),
+                    Err(FileError::Encrypted(_)) => {
+                        encrypted += 1;
+                        if first_encrypted.is_none() {
+                            first_encrypted = Some(f.path().display().to_string());
+                        }
+                    }
                     Err(_) => {}
                 }
             }
+            if !settings.is_empty() {
+                compression.push((&t.name, settings));
+            }
         }
+        let date = &p.part.date;
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         g.dates.insert(date.clone());
         if p.tier.is_none() {
             g.local_dates.insert(date.clone());
         }
-        for (key, s) in compression {
-            *g.compression.entry(key).or_default().entry(s).or_default() += 1;
+        for (table, settings) in compression {
+            let e = g
+                .compression
+                .entry((date.clone(), table.to_string()))
+                .or_default();
+            for (s, n) in settings {
+                *e.entry(s).or_default() += n;
+            }
         }
-        for key in domains {
-            g.domains.entry(key).or_default().insert(date.clone());
+        for (t, c, d) in domains {
+            g.domains
+                .entry((t.to_string(), c.to_string(), d.to_string()))
+                .or_default()
+                .insert(date.clone());
         }
-        for key in prtn {
-            g.prtn_col.entry(key).or_default().insert(date.clone());
+        for (t, c, found) in prtn {
+            g.prtn_col
+                .entry((t.to_string(), c.to_string(), found))
+                .or_default()
+                .insert(date.clone());
         }
-        if let Some(first) = encrypted.first() {
-            g.encrypted
-                .insert(date.clone(), (encrypted.len(), first.clone()));
+        if let Some(first) = first_encrypted {
+            g.encrypted.insert(date.clone(), (encrypted, first));
         }
     }
 }

@@ -47,7 +47,12 @@ pub(crate) fn partition(config: &AssemblyConfig, p: inventory::PartRef) -> Vec<F
                 }
             }
         }
-        let values = match read(f, p.tier) {
+        let plain = if p.tier.is_none() {
+            values_in_place(f, h)
+        } else {
+            None
+        };
+        let values = match plain.map(Ok).unwrap_or_else(|| read(f, p.tier)) {
             Ok(v) => v,
             // An unreadable column is the load family's finding (decode_all reports it).
             Err(_) => continue,
@@ -107,6 +112,32 @@ fn ends(f: &FileInv, h: &kdb::Header) -> Option<(i64, i64)> {
         Some(i64::from_le_bytes(b))
     };
     Some((at(start)?, at(start + 8 * (h.count - 1))?))
+}
+
+/// Every value of an uncompressed local timestamp vector in one read (what `read` decodes
+/// with the general reader, without its copies).
+fn values_in_place(f: &FileInv, h: &kdb::Header) -> Option<Vec<i64>> {
+    use std::os::unix::fs::FileExt;
+    if h.compression.is_some() {
+        return None;
+    }
+    let start = match h.format {
+        kdb::FileFormat::Vector => 16,
+        kdb::FileFormat::Vector4k => 4096,
+        _ => return None,
+    };
+    let file = std::fs::File::open(f.path()).ok()?;
+    let len = file.metadata().ok()?.len();
+    if start + 8 * h.count > len {
+        return None;
+    }
+    let mut buf = vec![0u8; 8 * h.count as usize];
+    file.read_exact_at(&mut buf, start).ok()?;
+    Some(
+        buf.chunks_exact(8)
+            .map(|b| i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+            .collect(),
+    )
 }
 
 fn read(f: &FileInv, tier: Option<&inventory::ObjectTierInv>) -> Result<Vec<i64>, String> {

@@ -118,16 +118,24 @@ pub struct ColumnSchema {
 
 impl AssemblyConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            crate::special::read_regular_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
         Self::parse(&text, path)
     }
 
     /// Parses and validates `text`; `path` is only used in error messages and kept in `path`.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
         parse::parse(text, path)
+    }
+
+    /// [`Self::parse`] without KX's import prerequisites on the configuration (a partitioned
+    /// table's timestamp `prtnCol`): what `smstage init` writes for a database that misses
+    /// one still parses, and `check` names what is missing.
+    pub fn parse_draft(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        parse::parse_draft(text, path)
     }
 
     /// The mount with type local and partition date — exactly one, else an error listing what

@@ -31,11 +31,23 @@ pub use sm_keys::ALGORITHMS;
 const TABLE_KINDS: [&str; 4] = ["partitioned", "splayed", "basic", "splayed_mem"];
 
 pub(super) fn parse(text: &str, path: &Path) -> Result<AssemblyConfig, ConfigError> {
+    parse_with(text, path, false)
+}
+
+/// [`parse`] without KX's import prerequisites on the configuration (a partitioned table's
+/// timestamp `prtnCol`): for `smstage init`, which writes an assembly for a database as it
+/// stands, prerequisites it misses included, for `check` to name.
+pub(super) fn parse_draft(text: &str, path: &Path) -> Result<AssemblyConfig, ConfigError> {
+    parse_with(text, path, true)
+}
+
+fn parse_with(text: &str, path: &Path, draft: bool) -> Result<AssemblyConfig, ConfigError> {
     let mut root: Value = serde_yaml::from_str(text).map_err(|e| syntax(path, text, &e))?;
     root.apply_merge().map_err(|e| syntax(path, text, &e))?;
     let w = Walk {
         path,
         loc: Locator::new(text),
+        draft,
     };
     let root_path = KeyPath::root();
     let root = match untag(&root) {
@@ -182,6 +194,8 @@ fn syntax(path: &Path, text: &str, e: &serde_yaml::Error) -> ConfigError {
 struct Walk<'a> {
     path: &'a Path,
     loc: Locator<'a>,
+    /// Skip KX's import prerequisites (see [`parse_draft`]).
+    draft: bool,
 }
 
 impl Walk<'_> {
@@ -677,7 +691,7 @@ impl Walk<'_> {
         if let Some(pc) = &prtn_col {
             self.known_column(&name, &columns, pc, &tp.key("prtnCol"))?;
         }
-        if kind == "partitioned" {
+        if kind == "partitioned" && !self.draft {
             self.prtn_col_timestamp(&name, &columns, prtn_col.as_deref(), tp)?;
         }
         let sp = tp.key("sortColsDisk");

@@ -56,11 +56,13 @@ pub const CORPUS: &[Expect] = &[
         exit: 2,
         findings: &[("config-invalid", 1)],
         says: &["partitioned table 'bitmexbook' has no prtnCol", "has no timestamp column"],
-        verify_exit: 1,
-        reason: "kdb+tick's shape: `time` is a timespan and no table has a timestamp column, so \
-                 no partition column (KX's first prerequisite): schema prints none, and the \
-                 configuration is refused naming the table. verify: the anymap columns whose \
-                 items are general lists are not read yet (#16b)",
+        verify_exit: 0,
+        reason: "q loads it: kdb+ 4.x anymap nested columns (bitmexbook bids, bidsizes, asks, \
+                 asksizes) whose col# items are float lists and empty general lists, every row \
+                 decodes (verify --deep). But it has kdb+tick's shape: `time` is a timespan and \
+                 no table has a timestamp column, so no partition column (KX's first \
+                 prerequisite): schema prints none, and the configuration is refused naming \
+                 the table",
     },
     Expect {
         name: "dolphindb-sample",
