@@ -269,9 +269,10 @@ fn hostile_other_filesystem_inside_the_database_is_reported_and_never_walked() {
 #[test]
 fn hostile_view_never_crosses_into_a_mount_made_inside_the_database_after_it_was_served() {
     let b = generated(2, 1, 4, 20);
-    let extra = b.data().join("extra/sub");
-    fs::create_dir_all(&extra).unwrap();
-    fs::write(extra.join("mine"), "database file\n").unwrap();
+    // A table directory of the first partition (a directory of its own in the root would be a
+    // stray SM's import refuses, and the view would never be served).
+    let extra = b.data().join("2024.01.02/trade");
+    let seen = "data/versions/2024.01.02/1/trade";
     let outside = tempfile::tempdir().unwrap();
     let mnt = outside.path().join("view");
     fs::create_dir_all(&mnt).unwrap();
@@ -296,13 +297,17 @@ fn hostile_view_never_crosses_into_a_mount_made_inside_the_database_after_it_was
         }
     }
     let _view = Unmount(mnt.clone());
+    assert!(
+        mnt.join(seen).join("price").is_file(),
+        "the view serves the table before the mount"
+    );
     // Someone else's filesystem appears over a directory the view passes through, after the
     // checks passed.
     let other = outside.path().join("other");
     fs::create_dir_all(&other).unwrap();
     fs::write(other.join("secret"), "not the database's\n").unwrap();
     let _m = sys_mount(&["--bind", other.to_str().unwrap()], &extra);
-    let listed: Vec<String> = fs::read_dir(mnt.join("db/extra/sub"))
+    let listed: Vec<String> = fs::read_dir(mnt.join(seen))
         .map(|rd| {
             rd.filter_map(Result::ok)
                 .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -313,5 +318,5 @@ fn hostile_view_never_crosses_into_a_mount_made_inside_the_database_after_it_was
         !listed.iter().any(|n| n == "secret"),
         "the view served a file of another mount: {listed:?}"
     );
-    assert!(fs::read_to_string(mnt.join("db/extra/sub/secret")).is_err());
+    assert!(fs::read_to_string(mnt.join(seen).join("secret")).is_err());
 }

@@ -232,11 +232,11 @@ fn table(
             None => {
                 let _ = writeln!(
                     out,
-                    "    # prtnCol: none: {} has no timestamp column, and KX's import needs one (`smstage check` says: partitioned table '{}' has no prtnCol)",
+                    "    # no partition column (prtnCol) printed: {} has no timestamp column, and KX's import needs one (`smstage check --config FILE --no-backup-check` says: partitioned table '{}' has no prtnCol)",
                     t.name, t.name
                 );
                 notes.push(format!(
-                    "table {} has no timestamp column: no prtnCol printed; KX's import needs one (see `smstage check`)",
+                    "table {} has no timestamp column: no prtnCol printed; KX's import needs one (see `smstage check --config FILE --no-backup-check`)",
                     t.name
                 ));
             }

@@ -134,7 +134,7 @@ mod tests {
         let base = dir.join("base");
         std::fs::create_dir_all(base.join("data")).unwrap();
         let yaml = format!(
-            "mounts:\n  rdb:\n    type: stream\n    baseURI: file:///tmp/unused-rdb\n    partition: none\n  hdb:\n    type: local\n    baseURI: file://{}\n    partition: date\nsm:\n  tiers:\n    - name: streaming\n      mount: rdb\n    - name: hdb\n      mount: hdb\ntables:\n  t:\n    type: partitioned\n    prtnCol: time\n    columns:\n      - name: time\n        type: timespan\n",
+            "mounts:\n  rdb:\n    type: stream\n    baseURI: file:///tmp/unused-rdb\n    partition: none\n  hdb:\n    type: local\n    baseURI: file://{}\n    partition: date\nsm:\n  tiers:\n    - name: streaming\n      mount: rdb\n    - name: hdb\n      mount: hdb\ntables:\n  t:\n    type: partitioned\n    prtnCol: time\n    columns:\n      - name: time\n        type: timestamp\n",
             base.display()
         );
         let p = dir.join("a.yaml");

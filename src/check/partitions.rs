@@ -106,7 +106,7 @@ pub(crate) fn table_presence(
                     .table(*name)
                     .partition(dates[0])
                     .path(inv.source.join(dates[0]).join(name).display())
-                    .hint(format!("KX: if the table is supposed to be in the schema, add it (`smstage schema` prints its entry); otherwise remove {name} from every partition directory")),
+                    .hint(format!("KX: if the table is supposed to be in the schema, add it (`smstage schema DB` prints its entry); otherwise remove {name} from every partition directory")),
                 );
                 if !is_visible {
                     continue;

@@ -102,7 +102,7 @@ impl Walk<'_> {
                     &cp,
                     "compression without an algorithm",
                     format!("`algorithm:` {expected}"),
-                    "add `algorithm:` (the one the database's files use, see `smstage check`)",
+                    "add `algorithm:` (the one the database's files use, see `smstage check --config FILE --no-backup-check`)",
                 ))
             }
             Some(Value::Number(n)) if n.as_u64().is_some_and(|a| a <= 5) => {
@@ -120,7 +120,7 @@ impl Walk<'_> {
                         &cp.key("algorithm"),
                         format!("unknown compression algorithm {}", describe(v)),
                         expected,
-                        "use the algorithm the database's files use (see `smstage check`)",
+                        "use the algorithm the database's files use (see `smstage check --config FILE --no-backup-check`)",
                     ))
                 }
             },
@@ -136,7 +136,7 @@ impl Walk<'_> {
                     &cp.key(k),
                     format!("compression {k} is {}", describe(v)),
                     expected,
-                    "write the value the database's files use (see `smstage check`)",
+                    "write the value the database's files use (see `smstage check --config FILE --no-backup-check`)",
                 )),
             }
         };
