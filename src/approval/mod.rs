@@ -25,13 +25,13 @@ pub enum ApprovalError {
     },
     #[error(transparent)]
     Saved(#[from] SavedPlanError),
-    #[error("plan file {path} was made on machine {saved}, not on this one ({here}): save a plan here with `smstage plan --save`")]
+    #[error("plan file {path} was made on machine {saved}, not on this one ({here}): save a plan here with `smstage plan --config FILE --save PLANFILE`")]
     OtherMachine {
         path: PathBuf,
         saved: String,
         here: String,
     },
-    #[error("plan file {path} was made for another database: {why}; save a plan for this database with `smstage plan --save`")]
+    #[error("plan file {path} was made for another database: {why}; save a plan for this database with `smstage plan --config FILE --save PLANFILE`")]
     OtherDatabase { path: PathBuf, why: String },
     #[error("--config {given} is not the assembly file plan {plan} was made from ({recorded}): pass that file, or leave --config out")]
     ConfigMismatch {

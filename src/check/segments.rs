@@ -445,6 +445,8 @@ pub(super) fn run(
     findings.extend(overlaps(&homes));
     if let super::BackupCheck::Dir(dir) = &opts.backup {
         findings.extend(backup_findings(&source, &matched, dir, opts.deep));
+        // The domains sit in the root, and the backup's root is DIR.
+        super::advice::enum_domain_advice(&mut findings, &source, dir);
     }
 
     let input = SegmentedInput {

@@ -59,7 +59,7 @@ fn mount_plan(
         Ok(st) if matches!(st.state, State::None | State::RolledBack) => {}
         Ok(st) => {
             eprintln!(
-                "smstage: nothing mounted: an import of {} has started (state {:?}, plan {}): the saved plan describes the database before it; see `smstage status`",
+                "smstage: nothing mounted: an import of {} has started (state {:?}, plan {}): the saved plan describes the database before it; see `smstage status --config FILE`",
                 saved.plan.base.display(),
                 st.state,
                 st.plan_id.as_deref().unwrap_or("unknown")

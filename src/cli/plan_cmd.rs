@@ -102,7 +102,7 @@ fn save_plan(
     let saved = SavedPlan::new(plan.clone(), fingerprint.map_err(fail)?);
     approval::save(&saved, path).map_err(fail)?;
     eprintln!(
-        "smstage: saved plan {} to {} ({} database entries fingerprinted); validate it with `smstage mount --plan {}`, then `smstage commit --plan {}`",
+        "smstage: saved plan {} to {} ({} database entries fingerprinted); validate it with `smstage mount --plan {} MOUNTPOINT --background` (MOUNTPOINT: an empty directory), then `smstage commit --plan {} --backup BACKUP_DIR`",
         saved.plan_id,
         path.display(),
         saved.fingerprint.entries.len(),
