@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+pub mod deep;
 mod segments;
 pub use segments::is_segmented;
 
@@ -1129,23 +1130,22 @@ fn decode_all(jobs: Vec<DeepJob<'_>>, inv: &Inventory) -> Vec<Finding> {
                     None => x,
                 }
             };
-            let column = match tier {
-                None => kdb::read_column(&f.path()).map_err(|e| e.to_string()),
+            // Local files stream a chunk at a time; an object is fetched whole first.
+            let range = match tier {
+                None => deep::scan_local(
+                    &f.path(),
+                    &|d| inv.domain(d).map_or(0, |s| s.len()),
+                    deep::chunk_bytes(),
+                )
+                .map_err(|e| e.to_string()),
                 Some(t) => crate::object::read_object_column(&t.tier, &f.path().to_string_lossy())
-                    .map_err(|e| e.to_string()),
+                    .map_err(|e| e.to_string())
+                    .map(|col| deep::range_of(&col.data, &|d| inv.domain(d).map_or(0, |s| s.len()))),
             };
-            match column {
+            match range {
                 Err(e) => Some((i, place(file_error(&FileError::Corrupt(e), &f.path())))),
-                Ok(col) => {
-                    let (domain, beyond, max) = match &col.data {
-                        kdb::ColumnData::Enum { domain, indices } => {
-                            let n = inv.domain(domain).map(|d| d.len()).unwrap_or(0) as i64;
-                            // Negative indices are kdb+ nulls (0N), not out of range.
-                            let beyond = indices.iter().filter(|&&i| i >= n).count();
-                            (domain.clone(), beyond, indices.iter().copied().max().unwrap_or(0))
-                        }
-                        _ => return None,
-                    };
+                Ok(None) => None,
+                Ok(Some(deep::EnumRange { domain, beyond, max })) => {
                     if beyond == 0 {
                         return None;
                     }
