@@ -8,11 +8,14 @@ use std::path::Path;
 /// Bytes of values one worker decodes at a time; `SMSTAGE_DEEP_CHUNK` overrides (4 KiB to
 /// 64 MiB) for measuring.
 pub fn chunk_bytes() -> usize {
-    crate::io_pool::tuning_from_env(
-        "SMSTAGE_DEEP_CHUNK",
-        kdb::chunked::DEFAULT_CHUNK_BYTES,
-        4096..=64 << 20,
-    )
+    static BYTES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *BYTES.get_or_init(|| {
+        crate::io_pool::tuning_from_env(
+            "SMSTAGE_DEEP_CHUNK",
+            kdb::chunked::DEFAULT_CHUNK_BYTES,
+            4096..=64 << 20,
+        )
+    })
 }
 
 /// Enumeration indices beyond their domain, in one column.

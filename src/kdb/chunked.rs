@@ -27,8 +27,11 @@ use std::cell::RefCell;
 use std::io::ErrorKind;
 
 /// Bytes of values one chunk holds by default (decoded values: about as many again). With
-/// 16 I/O workers that is 16 × (1 MiB read + ≤ 1 MiB decoded + one ≤ 1 MiB logical block).
-pub const DEFAULT_CHUNK_BYTES: usize = 1 << 20;
+/// 16 I/O workers that is 16 × (256 KiB read + ≤ 256 KiB decoded + one logical block). Below
+/// glibc's mmap threshold growth, chunks of this size are reused from the threads' arenas:
+/// 1 MiB chunks measured 122 MB peak RSS against 36 MB for 256 KiB on the same `check
+/// --deep`, and were slower (docs/performance.md, "Deep reads").
+pub const DEFAULT_CHUNK_BYTES: usize = 256 << 10;
 
 /// A byte source owned or borrowed (the column file is the caller's; `col#` is opened here).
 enum Src<'a> {
