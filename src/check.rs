@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-pub mod deep;
+pub mod deep_scan;
 mod segments;
 pub use segments::is_segmented;
 
@@ -1132,20 +1132,20 @@ fn decode_all(jobs: Vec<DeepJob<'_>>, inv: &Inventory) -> Vec<Finding> {
             };
             // Local files stream a chunk at a time; an object is fetched whole first.
             let range = match tier {
-                None => deep::scan_local(
+                None => deep_scan::scan_local(
                     &f.path(),
                     &|d| inv.domain(d).map_or(0, |s| s.len()),
-                    deep::chunk_bytes(),
+                    deep_scan::chunk_bytes(),
                 )
                 .map_err(|e| e.to_string()),
                 Some(t) => crate::object::read_object_column(&t.tier, &f.path().to_string_lossy())
                     .map_err(|e| e.to_string())
-                    .map(|col| deep::range_of(&col.data, &|d| inv.domain(d).map_or(0, |s| s.len()))),
+                    .map(|col| deep_scan::range_of(&col.data, &|d| inv.domain(d).map_or(0, |s| s.len()))),
             };
             match range {
                 Err(e) => Some((i, place(file_error(&FileError::Corrupt(e), &f.path())))),
                 Ok(None) => None,
-                Ok(Some(deep::EnumRange { domain, beyond, max })) => {
+                Ok(Some(deep_scan::EnumRange { domain, beyond, max })) => {
                     if beyond == 0 {
                         return None;
                     }

@@ -64,7 +64,7 @@ fn deep_scan_of_a_large_column_allocates_a_chunk_not_the_column() {
 
     let chunk = MIB;
     for p in [&plain, &zipped, &en] {
-        let (r, peak) = peak_during(|| smstage::check::deep::scan_local(p, &|_| 500, chunk));
+        let (r, peak) = peak_during(|| smstage::check::deep_scan::scan_local(p, &|_| 500, chunk));
         let r = r.unwrap_or_else(|e| panic!("{}: {e}", p.display()));
         // A chunk of raw values, its decoded copy, one logical block (128 KiB) and the
         // reader's small buffers.

@@ -48,7 +48,7 @@ pub fn first_difference_local(
     ib: &Inventory,
     same: ChunkCompare,
 ) -> Option<String> {
-    let chunk = crate::check::deep::chunk_bytes();
+    let chunk = crate::check::deep_scan::chunk_bytes();
     let open = |p: &str| LocalFile::open(Path::new(p)).map(|f| Box::new(f) as Box<dyn ReadAt>);
     let cannot = |p: &Path, e: KdbError| Some(format!("cannot read {}: {e}", p.display()));
     let (fa, fb) = match (LocalFile::open(a), LocalFile::open(b)) {
