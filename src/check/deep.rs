@@ -41,13 +41,13 @@ pub(crate) fn decode_all(jobs: Vec<DeepJob<'_>>, inv: &Inventory) -> Vec<Finding
             let domain_len = |d: &str| inv.domain(d).map_or(0, |s| s.len());
             let range = match tier {
                 None => deep_scan::scan_local(&f.path(), &domain_len, deep_scan::chunk_bytes())
-                    .map_err(|e| e.to_string()),
+                    .map_err(|e| FileError::from_kdb(&e)),
                 Some(t) => crate::object::read_object_column(&t.tier, &f.path().to_string_lossy())
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| FileError::from_object(&e))
                     .map(|col| deep_scan::range_of(&col.data, &domain_len)),
             };
             match range {
-                Err(e) => Some((i, place(file_error(&FileError::Corrupt(e), &f.path())))),
+                Err(e) => Some((i, place(file_error(&e, &f.path())))),
                 Ok(None) => None,
                 Ok(Some(deep_scan::EnumRange { domain, beyond, max })) => {
                     if beyond == 0 {
