@@ -153,6 +153,10 @@ declare_rules! {
         "a partition directory in the root beside `par.txt`";
     SEGMENT_OTHER_FS: Warning, Segments,
         "a segment on another filesystem than the baseURI: its data stays there and its partitions are renamed within that filesystem";
+    SPECIAL_FILE: Error, Layout,
+        "a FIFO, socket, character or block device in the database, a segment or the backup: never opened, never moved";
+    MOUNT_INSIDE: Error, Layout,
+        "a directory of the database that is the mountpoint of another filesystem: not walked, not renamed";
 }
 
 #[cfg(test)]

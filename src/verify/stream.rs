@@ -49,6 +49,18 @@ pub fn first_difference_local(
     same: ChunkCompare,
 ) -> Option<String> {
     let chunk = crate::check::deep_scan::chunk_bytes();
+    first_difference_chunked(a, ia, b, ib, same, (chunk, chunk))
+}
+
+/// [`first_difference_local`] with each side's chunk budget given.
+fn first_difference_chunked(
+    a: &Path,
+    ia: &Inventory,
+    b: &Path,
+    ib: &Inventory,
+    same: ChunkCompare,
+    (chunk_a, chunk_b): (usize, usize),
+) -> Option<String> {
     let open = |p: &str| LocalFile::open(Path::new(p)).map(|f| Box::new(f) as Box<dyn ReadAt>);
     let cannot = |p: &Path, e: KdbError| Some(format!("cannot read {}: {e}", p.display()));
     let (fa, fb) = match (LocalFile::open(a), LocalFile::open(b)) {
@@ -56,14 +68,14 @@ pub fn first_difference_local(
         (Err(e), _) => return cannot(a, e),
         (_, Err(e)) => return cannot(b, e),
     };
-    let mut x = match ColumnChunks::open(&fa, &open, chunk) {
+    let mut x = match ColumnChunks::open(&fa, &open, chunk_a) {
         Ok(c) => Side {
             chunks: c,
             held: None,
         },
         Err(e) => return cannot(a, e),
     };
-    let mut y = match ColumnChunks::open(&fb, &open, chunk) {
+    let mut y = match ColumnChunks::open(&fb, &open, chunk_b) {
         Ok(c) => Side {
             chunks: c,
             held: None,
@@ -184,6 +196,21 @@ mod tests {
                 super::super::compare::first_difference,
             );
             assert_eq!(got, None, "{c}");
+        }
+        // Budgets that cut the two sides' nested chunks at different rows: one side's surplus
+        // is carried into the next round.
+        for c in &cols {
+            for budgets in [(300, 100), (100, 300), (64, 4096)] {
+                let got = first_difference_chunked(
+                    &ta.join(c),
+                    &ia,
+                    &tb.join(c),
+                    &ib,
+                    super::super::compare::first_difference,
+                    budgets,
+                );
+                assert_eq!(got, None, "{c} {budgets:?}");
+            }
         }
         // One value changed far into the column: found at its row, worded as the whole
         // comparison words it.
