@@ -167,10 +167,6 @@ declare_rules! {
         "KX \"should also use the same compression settings\": files compressed otherwise than the tier that will hold them";
     SM_ENCRYPTED: Error, Sm,
         "KX \"same encryption settings and encryption key\": encrypted files while the assembly declares no `encryption`";
-    SPECIAL_FILE: Error, Layout,
-        "a FIFO, socket, character or block device in the database, a segment or the backup: never opened";
-    MOUNT_INSIDE: Error, Layout,
-        "a directory of the database that is the mountpoint of another filesystem";
     SEGMENT_OTHER_FS: Warning, Segments,
         "a segment on another filesystem than the baseURI: its data stays there and its partitions are renamed within that filesystem";
     SPECIAL_FILE: Error, Load,
