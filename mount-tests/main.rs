@@ -8,3 +8,4 @@ mod corpus_tests;
 mod object_view_tests;
 mod segmented_tests;
 mod view_tests;
+mod walk_tests;
