@@ -4,18 +4,31 @@
 //! releasing its file records (what [`run`], which does the I/O around it, uses).
 
 use crate::backup;
-use crate::commit::{State, Status};
-use crate::config::{AssemblyConfig, StoreUri, TableSchema};
+use crate::config::{AssemblyConfig, TableSchema};
 use crate::finding::{code, Finding, Report};
-use crate::inventory::{self, FileError, Inventory, RootKind, TableInv};
-use crate::kdb::{self, LogicalType};
+use crate::inventory::{self, Inventory, RootKind};
 use crate::plan::{self, PlanInput, RootEntry, TierInput, TierKind};
-use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+mod deep;
+mod layout;
+mod load;
+mod partitions;
+pub mod rules;
+mod schema;
 mod segments;
+mod sm;
+mod tiers;
+
+use deep::decode_all;
+pub use deep::deep_checks;
+pub(crate) use load::{check_table, file_error, is_untyped_empty, ColumnOrder};
+use schema::is_splayed;
 pub use segments::is_segmented;
+use sm::sm_state;
+use tiers::list_object_tiers;
+pub use tiers::{hdb_tiers, list_object_tier, object_inventory, PendingTier};
 
 #[derive(Debug, Clone)]
 pub enum BackupCheck {
@@ -51,27 +64,6 @@ pub struct CheckOutcome {
 pub enum CheckError {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
-}
-
-/// The HDB tiers of the configuration, as the planner sees them.
-pub fn hdb_tiers(config: &AssemblyConfig) -> Result<Vec<TierInput>, CheckError> {
-    let hdb = config.hdb_mount()?;
-    Ok(config
-        .tiers_of_mount(&hdb.name)
-        .into_iter()
-        .filter_map(|t| {
-            // Tiers on the HDB mount always have a store (defaulted to <baseURI>/data).
-            let store = t.store.as_ref()?;
-            Some(TierInput {
-                name: t.name.clone(),
-                kind: match store {
-                    StoreUri::File(_) => TierKind::Local,
-                    StoreUri::S3 { .. } => TierKind::Object,
-                },
-                store: store.to_string(),
-            })
-        })
-        .collect())
 }
 
 /// Runs every check; never writes anything.
@@ -156,26 +148,6 @@ pub fn run(config: &AssemblyConfig, opts: &CheckOptions) -> Result<CheckOutcome,
     })
 }
 
-/// Lists an object tier's partitions and reads their headers (ranged GETs only).
-pub fn object_inventory(
-    name: &str,
-    bucket: &str,
-    prefix: &str,
-    opts: &crate::object::S3Options,
-) -> Result<(inventory::ObjectTierInv, Vec<Finding>), crate::object::ObjectError> {
-    let tier = crate::object::open_s3(bucket, prefix, opts)?;
-    let oi = crate::object::take_object_inventory(&tier, name)?;
-    let findings = oi.findings.into_iter().map(|f| f.tier(name)).collect();
-    Ok((
-        inventory::ObjectTierInv {
-            name: name.to_string(),
-            tier,
-            partitions: oi.partitions,
-        },
-        findings,
-    ))
-}
-
 /// What the planner needs from an inventory.
 pub fn plan_input(base: &Path, inv: &Inventory, tiers: Vec<TierInput>) -> PlanInput {
     PlanInput {
@@ -208,65 +180,6 @@ pub(crate) fn object_partitions(inv: &Inventory) -> Vec<(String, String)> {
                 .map(|p| (p.date.clone(), t.name.clone()))
         })
         .collect()
-}
-
-/// Signs that the database was already imported, or that an import is under way.
-fn sm_state(base: &Path) -> Vec<Finding> {
-    let mut f = Vec::new();
-    match crate::commit::status(base) {
-        Ok(st) => match st.state {
-            State::None | State::RolledBack => {}
-            State::Committed => {
-                f.push(
-                    Finding::error(
-                        code::SM_ALREADY,
-                        format!("{} was already imported into SM format (journal {})", base.display(), journal_text(&st)),
-                    )
-                    .hint("there is nothing to import; `smstage rollback --config FILE` undoes the import if needed"),
-                );
-                return f;
-            }
-            State::InProgress | State::RollingBack => {
-                f.push(
-                    Finding::error(
-                        code::SM_PENDING,
-                        format!("an import of {} is unfinished ({} of {} steps done, journal {})", base.display(), st.steps_done, st.steps_total, journal_text(&st)),
-                    )
-                    .hint("run `smstage status --config FILE` to see where it stands, then `smstage commit` to resume it or `smstage rollback` to undo it"),
-                );
-                return f;
-            }
-        },
-        Err(e) => {
-            f.push(
-                Finding::error(code::SM_PENDING, format!("an import journal exists but cannot be read: {e}"))
-                    .path(base.join(".smstage").display())
-                    .hint("run `smstage status --config FILE`; if the journal is not from smstage, move .smstage away"),
-            );
-            return f;
-        }
-    }
-    // `data/par.txt` alone marks a segmented database (checked in segments.rs, which also
-    // recognises an SM root there by its `<tier>$` lines).
-    let root = base.join(plan::ROOT_DIR);
-    if root.exists() {
-        f.push(
-            Finding::error(
-                code::SM_ALREADY,
-                format!("{} exists: the database looks like it is already in SM (segmented) format", root.display()),
-            )
-            .path(root.display())
-            .hint("there is nothing to import; if this is left over from another tool, move it away and run check again"),
-        );
-    }
-    f
-}
-
-fn journal_text(st: &Status) -> String {
-    st.journal
-        .as_ref()
-        .map(|j| j.display().to_string())
-        .unwrap_or_default()
 }
 
 /// Every precondition that can be decided from the inventory and the configuration alone.
@@ -303,63 +216,6 @@ pub fn last_date(inv: &Inventory, dirs: &[inventory::PartitionDir]) -> Option<St
         )
         .max()
         .map(str::to_string)
-}
-
-/// An object tier listed (its dates known), whose partitions [`read_and_evaluate_with`] reads
-/// and checks a chunk at a time.
-#[derive(Debug)]
-pub struct PendingTier {
-    name: String,
-    tier: crate::object::ObjectTier,
-    listed: crate::object::ListedTier,
-    /// Keep every object's record (the view of `mount --object-tiers-local` lists them).
-    pub keep_files: bool,
-}
-
-/// Lists every object tier of the HDB mount, for [`read_and_evaluate_with`]; a tier that
-/// cannot be listed is a finding.
-fn list_object_tiers(
-    config: &AssemblyConfig,
-    opts: &CheckOptions,
-    findings: &mut Vec<Finding>,
-) -> Result<Vec<PendingTier>, CheckError> {
-    let mut objects = Vec::new();
-    for t in config.tiers_of_mount(&config.hdb_mount()?.name) {
-        if let Some(StoreUri::S3 { bucket, prefix }) = &t.store {
-            match list_object_tier(&t.name, bucket, prefix, &opts.s3) {
-                Ok(pending) => objects.push(PendingTier {
-                    keep_files: opts.keep_object_files,
-                    ..pending
-                }),
-                Err(e) => findings.push(
-                    Finding::error(
-                        code::TIER_UNREACHABLE,
-                        format!("object tier {}: {e}", t.name),
-                    )
-                    .tier(&t.name)
-                    .path(format!("s3://{bucket}/{prefix}")),
-                ),
-            }
-        }
-    }
-    Ok(objects)
-}
-
-/// Lists an object tier's root and dates (one LIST), for [`read_and_evaluate_with`].
-pub fn list_object_tier(
-    name: &str,
-    bucket: &str,
-    prefix: &str,
-    opts: &crate::object::S3Options,
-) -> Result<PendingTier, crate::object::ObjectError> {
-    let tier = crate::object::open_s3(bucket, prefix, opts)?;
-    let listed = crate::object::list_object_tier(&tier, name)?;
-    Ok(PendingTier {
-        name: name.to_string(),
-        tier,
-        listed,
-        keep_files: false,
-    })
 }
 
 /// [`read_and_evaluate`], also reading the object tiers `objects` the same way (a chunk of
@@ -564,12 +420,9 @@ impl<'a> PartitionChecks<'a> {
     }
 }
 
-fn is_splayed(t: &TableSchema) -> bool {
-    t.kind.eq_ignore_ascii_case("splayed")
-}
-
 /// [`evaluate`] with the findings of each partition (local or object) from `partition`,
-/// asked once per partition in date order.
+/// asked once per partition in date order. The families run in a fixed order, so the
+/// findings come in the same order on every run.
 fn evaluate_with(
     config: Option<&AssemblyConfig>,
     inv: &Inventory,
@@ -577,504 +430,21 @@ fn evaluate_with(
 ) -> Vec<Finding> {
     let mut out = inv.findings.clone();
     let tables: &[TableSchema] = config.map(|c| c.tables.as_slice()).unwrap_or(&[]);
-    let configured: BTreeMap<&str, &TableSchema> =
-        tables.iter().map(|t| (t.name.as_str(), t)).collect();
-    let is_basic = |t: &TableSchema| t.kind.eq_ignore_ascii_case("basic");
-
-    // table -> partitions holding it
     let all = inv.all_partitions();
-    let mut seen: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for p in &all {
-        for t in &p.part.tables {
-            seen.entry(t.name.as_str())
-                .or_default()
-                .push(p.part.date.as_str());
-        }
-    }
-    let all_dates: Vec<&str> = all.iter().map(|p| p.part.date.as_str()).collect();
-    // The SM import forbids a date in two tiers (kdb+ itself would merge them).
-    for w in all.windows(2) {
-        if w[0].part.date == w[1].part.date {
-            let name = |p: &inventory::PartRef| {
-                p.tier
-                    .map(|t| format!("tier {}", t.name))
-                    .unwrap_or_else(|| "local disk".into())
-            };
-            out.push(
-                Finding::error(
-                    code::TIER_OVERLAP,
-                    format!(
-                        "partition {} is both on {} ({}) and in {} ({}): each date must live in exactly one tier",
-                        w[0].part.date,
-                        name(&w[0]),
-                        w[0].part.path.display(),
-                        name(&w[1]),
-                        w[1].part.path.display()
-                    ),
-                )
-                .partition(&w[0].part.date)
-                .path(w[1].part.path.display())
-                .hint("remove one copy (after checking both hold the same data), then run check again"),
-            );
-        }
-    }
-
-    if all.is_empty() {
-        // Non-date partitions have their own finding: "no partitions" would mislead there.
-        if inv.other_partitions.is_empty() {
-            out.push(
-                Finding::warning(
-                    code::PARTITION_NONE,
-                    format!(
-                        "no date partitions in {}: only the root files will be imported",
-                        inv.source.display()
-                    ),
-                )
-                .path(inv.source.display()),
-            );
-        }
-    } else {
-        for t in tables.iter().filter(|t| !is_splayed(t) && !is_basic(t)) {
-            if !seen.contains_key(t.name.as_str()) {
-                out.push(
-                    Finding::error(
-                        code::SCHEMA_TABLE_MISSING,
-                        format!("table {} is in the configuration but in no partition of the database", t.name),
-                    )
-                    .table(&t.name)
-                    .path(inv.source.display())
-                    .hint("remove the table from the assembly configuration, or check that the database path is right"),
-                );
-            }
-        }
-    }
-    // q discovers a partitioned database's tables from its last partition: a table missing
-    // there is invisible to q, whatever the other partitions hold.
-    let last_date = all.iter().map(|p| p.part.date.as_str()).max();
-    let visible: BTreeSet<&str> = all
+    let seen: BTreeSet<&str> = all
         .iter()
-        .filter(|p| Some(p.part.date.as_str()) == last_date)
         .flat_map(|p| p.part.tables.iter().map(|t| t.name.as_str()))
         .collect();
-    for (name, dates) in &seen {
-        let is_visible = visible.contains(name);
-        match configured.get(name) {
-            None if !is_visible => {
-                out.push(
-                    Finding::warning(
-                        code::LOAD_TABLE_HIDDEN,
-                        format!(
-                            "table {name} is in {} partition{} ({}) but not in the last partition {}: q discovers tables from the last partition, so it does not see {name}; its directories move with their partitions unchanged",
-                            dates.len(), plural(dates.len()), list_some(dates), last_date.unwrap_or("")
-                        ),
-                    )
-                    .table(*name)
-                    .partition(dates[0])
-                    .path(inv.source.join(dates[0]).join(name).display())
-                    .hint(format!("nothing to do if {name} is not meant to be queried; to make it queryable, write it into every partition (e.g. with .Q.chk) and add it to the configuration")),
-                );
-                continue;
-            }
-            None if config.is_none() => {}
-            None => out.push(
-                Finding::error(
-                    code::SCHEMA_TABLE_UNEXPECTED,
-                    format!("table {name} is on disk ({} partition{}) but not in the configuration", dates.len(), plural(dates.len())),
-                )
-                .table(*name)
-                .partition(dates[0])
-                .path(inv.source.join(dates[0]).join(name).display())
-                .hint(format!("add table {name} with its columns to the `tables` of the assembly configuration")),
-            ),
-            Some(t) if is_splayed(t) => out.push(
-                Finding::error(
-                    code::SCHEMA_TABLE_UNEXPECTED,
-                    format!("table {name} is configured as splayed but is partitioned on disk"),
-                )
-                .table(*name)
-                .hint("set its type to partitioned in the assembly configuration"),
-            ),
-            _ => {}
-        }
-        if dates.len() < all_dates.len() {
-            let missing: Vec<&str> = all_dates
-                .iter()
-                .filter(|d| !dates.contains(d))
-                .copied()
-                .collect();
-            out.push(
-                Finding::error(
-                    code::LOAD_TABLE_ABSENT,
-                    format!(
-                        "table {name} is absent from {} of {} partitions ({}): kdb+ discovers tables from the last partition, so queries fail on partitions without it",
-                        missing.len(), all_dates.len(), list_some(&missing)
-                    ),
-                )
-                .table(*name)
-                .partition(missing[0])
-                .path(inv.source.join(missing[0]).display())
-                .hint(format!("write an empty {name} (with .d and empty columns) into each of those partitions, e.g. with .Q.chk")),
-            );
-        }
-    }
-
+    out.extend(partitions::tier_overlaps(&all));
+    out.extend(schema::partitioned_tables_missing(tables, inv, &all, &seen));
+    out.extend(partitions::table_presence(config, inv, &all));
     for p in &all {
         out.extend(partition(*p));
     }
-
-    // Splayed tables in the root.
-    let root_tables: BTreeSet<&str> = inv
-        .root
-        .iter()
-        .filter_map(|r| match &r.kind {
-            RootKind::Splayed(t) => Some(t.name.as_str()),
-            _ => None,
-        })
-        .collect();
-    for r in &inv.root {
-        match &r.kind {
-            RootKind::Splayed(t) => {
-                let schema = configured.get(t.name.as_str()).copied();
-                match schema {
-                    Some(s) if is_splayed(s) => check_table(t, Some(s), None, ColumnOrder::Strict, inv, &mut out),
-                    Some(_) => {
-                        out.push(Finding::error(
-                            code::SCHEMA_TABLE_UNEXPECTED,
-                            format!("{} is a splayed table in the database root, but the configuration declares it partitioned", t.name),
-                        ).table(&t.name).path(r.path.display()).hint("set its type to splayed in the assembly configuration"));
-                        check_table(t, None, None, ColumnOrder::Strict, inv, &mut out);
-                    }
-                    None if config.is_none() => check_table(t, None, None, ColumnOrder::Strict, inv, &mut out),
-                    None => {
-                        out.push(Finding::error(
-                            code::SCHEMA_TABLE_UNEXPECTED,
-                            format!("splayed table {} in the database root is not in the configuration", t.name),
-                        ).table(&t.name).path(r.path.display()).hint(format!("add {} with type: splayed and its columns to the assembly configuration", t.name)));
-                        check_table(t, None, None, ColumnOrder::Strict, inv, &mut out);
-                    }
-                }
-            }
-            RootKind::File { header: Err(FileError::NotKdb(m)) } => out.push(
-                Finding::error(
-                    code::LOAD_ROOT_NOT_KDB,
-                    format!("{} in the database root is not kdb+ data ({m}): `\\l` loads every file of the root, so loading the database fails on it", r.name),
-                )
-                .path(r.path.display())
-                .hint("move it out of the database root (it stays in the backup); if it is a script, give it the .q extension"),
-            ),
-            RootKind::File { header: Err(e) } => out.push(file_error(e, &r.path).table(&r.name)),
-            RootKind::Script => out.push(
-                Finding::warning(
-                    code::LOAD_ROOT_SCRIPT,
-                    format!("{} is a q script in the database root: `\\l` of the database executes it on every load; it moves with the root unchanged", r.name),
-                )
-                .path(r.path.display())
-                .hint("review what it does: it runs in every process that loads this database, before and after the import"),
-            ),
-            _ => {}
-        }
-    }
-    for t in tables.iter().filter(|t| is_splayed(t)) {
-        if !root_tables.contains(t.name.as_str()) {
-            out.push(
-                Finding::error(
-                    code::SCHEMA_TABLE_MISSING,
-                    format!(
-                        "splayed table {} is in the configuration but not in the database root",
-                        t.name
-                    ),
-                )
-                .table(&t.name)
-                .path(inv.source.join(&t.name).display())
-                .hint("remove it from the configuration or restore the table directory"),
-            );
-        }
-    }
+    out.extend(layout::root_entries(config, inv));
+    out.extend(schema::splayed_tables_missing(tables, inv));
     out
 }
-
-/// How a table's `.d` order must match the configuration.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum ColumnOrder {
-    /// The last partition and root tables: q takes the table's columns, in order, from here.
-    Strict,
-    /// Earlier partitions: q reads their columns by name (in the last partition's order), so
-    /// the same columns in another order load and query the same.
-    ByName,
-}
-
-fn check_table(
-    t: &TableInv,
-    schema: Option<&TableSchema>,
-    partition: Option<&str>,
-    order: ColumnOrder,
-    inv: &Inventory,
-    out: &mut Vec<Finding>,
-) {
-    let at = |f: Finding| -> Finding {
-        let f = f.table(&t.name);
-        match partition {
-            Some(p) => f.partition(p),
-            None => f,
-        }
-    };
-    let dotd_path = t.path.join(".d");
-    let cols: Vec<String> = match &t.dotd {
-        None => {
-            out.push(at(Finding::error(
-                code::LOAD_DOTD_MISSING,
-                format!(
-                    "table {} has no .d file: kdb+ cannot know its columns",
-                    t.name
-                ),
-            )
-            .path(dotd_path.display())
-            .hint(
-                "restore .d from the backup, or write it with `.[`:path/.d;();:;cols]` in q",
-            )));
-            return;
-        }
-        Some(Err(e)) => {
-            out.push(at(Finding::error(
-                code::LOAD_CORRUPT,
-                format!("cannot read .d: {e}"),
-            )
-            .path(dotd_path.display())
-            .hint("restore .d from the backup")));
-            return;
-        }
-        Some(Ok(c)) => c.clone(),
-    };
-    let file = |name: &str| t.files.iter().find(|f| f.name == name);
-
-    if let Some(s) = schema {
-        let want: Vec<&str> = s.columns.iter().map(|c| c.name.as_str()).collect();
-        let have: Vec<&str> = cols.iter().map(String::as_str).collect();
-        let same_set = || {
-            let (mut w, mut h) = (want.clone(), have.clone());
-            w.sort_unstable();
-            h.sort_unstable();
-            w == h
-        };
-        if want != have && order == ColumnOrder::ByName && same_set() {
-            out.push(at(Finding::warning(
-                code::SCHEMA_COLUMN_ORDER,
-                format!("columns of {} are listed in another order in this partition's .d: q reads them by name (in the last partition's order), so queries are unaffected; the partition moves unchanged\n      .d:            {}\n      configuration: {}", t.name, have.join(" "), want.join(" ")),
-            )
-            .path(dotd_path.display())
-            .hint("nothing to do; to tidy it, rewrite this .d in the configured order")));
-        } else if want != have {
-            let first = want
-                .iter()
-                .zip(&have)
-                .position(|(a, b)| a != b)
-                .unwrap_or(want.len().min(have.len()));
-            let detail = match (want.get(first), have.get(first)) {
-                (Some(w), Some(h)) => format!(
-                    "column {} is `{h}` in .d but `{w}` in the configuration",
-                    first + 1
-                ),
-                (Some(w), None) => format!(".d ends before configured column {} `{w}`", first + 1),
-                (None, Some(h)) => format!(".d has extra column {} `{h}`", first + 1),
-                (None, None) => String::new(),
-            };
-            out.push(at(Finding::error(
-                code::SCHEMA_COLUMNS,
-                format!("columns of {} differ from the configuration: {detail}\n      .d:            {}\n      configuration: {}", t.name, have.join(" "), want.join(" ")),
-            )
-            .path(dotd_path.display())
-            .column(have.get(first).or(want.get(first)).copied().unwrap_or(""))
-            .hint("make the configured columns match the database (names and order), or fix the table on disk")));
-        }
-    }
-
-    let mut counts: Vec<(&str, u64)> = Vec::new();
-    let mut domains_reported = BTreeSet::new();
-    for c in &cols {
-        let Some(f) = file(c) else {
-            out.push(at(Finding::error(
-                code::LOAD_COLUMN_MISSING,
-                format!("column {c} is listed in .d but its file is missing"),
-            )
-            .column(c)
-            .path(t.path.join(c).display())
-            .hint("restore the column file from the backup")));
-            continue;
-        };
-        let h = match &f.header {
-            Ok(h) => h,
-            Err(e) => {
-                out.push(at(file_error(e, &f.path()).column(c)));
-                continue;
-            }
-        };
-        if let Some(what) = not_a_vector(h) {
-            out.push(at(Finding::error(
-                code::LOAD_COLUMN_NOT_VECTOR,
-                format!("column file {c} holds {what}, not a vector: a column must hold one item per row"),
-            )
-            .column(c)
-            .path(f.path().display())
-            .hint("restore the column from the backup; if it was written this way, rewrite it as a vector of the table's row count")));
-            continue;
-        }
-        counts.push((c.as_str(), h.count));
-        if h.nested {
-            let data = format!("{c}#");
-            match file(&data) {
-                None => out.push(at(Finding::error(
-                    code::LOAD_NESTED_DATA_MISSING,
-                    format!("nested column {c} has no data file {data}"),
-                )
-                .column(c)
-                .path(t.path.join(&data).display())
-                .hint("restore both files of the nested column from the backup"))),
-                Some(d) => {
-                    if let Err(e) = &d.header {
-                        out.push(at(file_error(e, &d.path()).column(c)));
-                    }
-                }
-            }
-        }
-        if let Some(dom) = &h.domain {
-            if inv.domain(dom).is_none() && domains_reported.insert(dom.clone()) {
-                out.push(at(Finding::error(
-                    code::LOAD_DOMAIN_MISSING,
-                    format!("column {c} is enumerated against `{dom}`, but the database root has no symbol file {dom}"),
-                )
-                .column(c)
-                .path(inv.source.join(dom).display())
-                .hint(format!("restore the enumeration domain file {dom} into the database root from the backup"))));
-            }
-        }
-        if let Some(s) = schema {
-            if let Some(cs) = s.columns.iter().find(|cs| cs.name == *c) {
-                let found = kdb::logical_type(h, f.nested_item);
-                if is_untyped_empty(h) && !found.satisfies(cs.ty) {
-                    // q writes a 0-row table's column whose type it never learnt as an empty
-                    // general list: no value contradicts the configured type.
-                    out.push(at(Finding::warning(
-                        code::SCHEMA_UNTYPED_EMPTY,
-                        format!("column {c} is an empty untyped list on disk (a 0-row table's column, stored as an empty general list); compatible with the configured {}", cs.type_name),
-                    )
-                    .column(c)
-                    .path(f.path().display())
-                    .hint("nothing to do: the first write-down gives it the configured type")));
-                } else if !found.satisfies(cs.ty) {
-                    out.push(at(Finding::error(
-                        code::SCHEMA_TYPE,
-                        format!("column {c} is {} on disk but {} in the configuration", describe(found), cs.type_name),
-                    )
-                    .column(c)
-                    .path(f.path().display())
-                    .hint(format!("set the type of {}.{c} to {} in the assembly configuration, or convert the column", t.name, found.config_name()))));
-                }
-                if let Some(a) = cs.attr_disk {
-                    if a != h.attr {
-                        out.push(at(Finding::warning(
-                            code::SCHEMA_ATTR,
-                            format!("column {c} has attribute `{}` on disk but attrDisk `{}` in the configuration", attr_text(h.attr), attr_text(a)),
-                        ).column(c).path(f.path().display())));
-                    }
-                }
-            }
-        }
-    }
-    if let Some(&(first_col, n)) = counts.first() {
-        let odd: Vec<String> = counts
-            .iter()
-            .filter(|(_, m)| *m != n)
-            .map(|(c, m)| format!("{c}={m}"))
-            .collect();
-        if !odd.is_empty() {
-            out.push(at(Finding::error(
-                code::LOAD_ROW_COUNT,
-                format!("columns of {} have different row counts: {first_col}={n} but {}", t.name, odd.join(", ")),
-            )
-            .column(counts.iter().find(|(_, m)| *m != n).map(|(c, _)| *c).unwrap_or(first_col))
-            .path(t.path.display())
-            .hint("a column file is truncated or from another write: restore the table from the backup")));
-        }
-    }
-    // Files kdb+ will not load: not a listed column, nor a nested column's data/domain file.
-    let listed: BTreeSet<&str> = cols.iter().map(String::as_str).collect();
-    for f in &t.files {
-        let stem = f.name.trim_end_matches('#');
-        if listed.contains(f.name.as_str()) || (stem != f.name && listed.contains(stem)) {
-            continue;
-        }
-        out.push(at(Finding::warning(
-            code::LOAD_EXTRA_FILE,
-            format!(
-                "file {} in table {} is not listed in .d: kdb+ ignores it; it moves with the table",
-                f.name, t.name
-            ),
-        )
-        .path(f.path().display())));
-    }
-}
-
-fn file_error(e: &FileError, path: &Path) -> Finding {
-    match e {
-        FileError::Unreadable(m) => Finding::error(code::LOAD_UNREADABLE, m.clone())
-            .path(path.display())
-            .hint("fix the file's permissions so smstage can read it"),
-        FileError::Encrypted(m) => Finding::warning(code::LOAD_ENCRYPTED, m.clone())
-            .path(path.display())
-            .hint("encrypted files are moved unchanged, but smstage cannot verify their contents"),
-        FileError::Corrupt(m) => Finding::error(code::LOAD_CORRUPT, m.clone())
-            .path(path.display())
-            .hint("restore the file from the backup"),
-        FileError::Unsupported(m) => Finding::error(
-            code::LOAD_UNSUPPORTED,
-            format!("{m}: this is a kdb+ file variant smstage does not read yet, not a sign of corruption (the data may well be fine), but smstage cannot check it"),
-        )
-        .path(path.display())
-        .hint(format!("send us the message above and the first 4 KiB of the file (`xxd -l 4096 {}`) so we can add the variant; until then the import cannot prove this column", path.display())),
-        FileError::NotKdb(m) => Finding::error(
-            code::LOAD_CORRUPT,
-            format!("{m}: not a kdb+ file where kdb+ data is expected"),
-        )
-        .path(path.display())
-        .hint("restore the file from the backup, or move it out of the database if it does not belong there"),
-    }
-}
-
-/// What a column file holds when it is not a list (a serialized atom, dictionary or table).
-fn not_a_vector(h: &kdb::Header) -> Option<String> {
-    if h.format != kdb::FileFormat::Serialized {
-        return None;
-    }
-    match h.value_type {
-        _ if h.is_atom() => Some(format!(
-            "a serialized atom (type -{})",
-            h.value_type.wrapping_neg()
-        )),
-        98 => Some("a serialized table".into()),
-        99 | 127 => Some("a serialized dictionary".into()),
-        _ => None,
-    }
-}
-
-/// An empty general list: the form q gives a column of a 0-row table that never had a type.
-pub(crate) fn is_untyped_empty(h: &kdb::Header) -> bool {
-    h.format == kdb::FileFormat::Serialized && h.value_type == kdb::T_MIXED && h.count == 0
-}
-
-fn describe(t: LogicalType) -> String {
-    t.config_name()
-}
-
-fn attr_text(a: kdb::Attr) -> &'static str {
-    match a {
-        kdb::Attr::None => "none",
-        kdb::Attr::Sorted => "sorted",
-        kdb::Attr::Unique => "unique",
-        kdb::Attr::Parted => "parted",
-        kdb::Attr::Grouped => "grouped",
-    }
-}
-
 fn plural(n: usize) -> &'static str {
     if n == 1 {
         ""
@@ -1095,69 +465,4 @@ fn list_some(items: &[&str]) -> String {
         s.push_str(&format!(", … {} more", items.len() - SHOWN));
     }
     s
-}
-
-/// `--deep`: decode every column; count enumeration indices beyond their domain.
-pub fn deep_checks(inv: &Inventory) -> Vec<Finding> {
-    let checks = PartitionChecks::new(None, inv, None);
-    let mut out: Vec<Finding> = inv
-        .all_partitions()
-        .into_iter()
-        .flat_map(|p| checks.deep(p))
-        .collect();
-    out.extend(checks.deep_root());
-    out
-}
-
-type DeepJob<'a> = (
-    Option<&'a str>,
-    &'a str,
-    &'a inventory::FileInv,
-    Option<&'a inventory::ObjectTierInv>,
-);
-
-/// Decodes the files of `jobs` in parallel; findings in the jobs' order.
-fn decode_all(jobs: Vec<DeepJob<'_>>, inv: &Inventory) -> Vec<Finding> {
-    let mut out: Vec<(usize, Finding)> = jobs
-        .par_iter()
-        .enumerate()
-        .filter_map(|(i, (part, table, f, tier))| {
-            let place = |x: Finding| {
-                let x = x.table(*table).column(&f.name).path(f.path().display());
-                match part {
-                    Some(p) => x.partition(*p),
-                    None => x,
-                }
-            };
-            let column = match tier {
-                None => kdb::read_column(&f.path()).map_err(|e| e.to_string()),
-                Some(t) => crate::object::read_object_column(&t.tier, &f.path().to_string_lossy())
-                    .map_err(|e| e.to_string()),
-            };
-            match column {
-                Err(e) => Some((i, place(file_error(&FileError::Corrupt(e), &f.path())))),
-                Ok(col) => {
-                    let (domain, beyond, max) = match &col.data {
-                        kdb::ColumnData::Enum { domain, indices } => {
-                            let n = inv.domain(domain).map(|d| d.len()).unwrap_or(0) as i64;
-                            // Negative indices are kdb+ nulls (0N), not out of range.
-                            let beyond = indices.iter().filter(|&&i| i >= n).count();
-                            (domain.clone(), beyond, indices.iter().copied().max().unwrap_or(0))
-                        }
-                        _ => return None,
-                    };
-                    if beyond == 0 {
-                        return None;
-                    }
-                    let n = inv.domain(&domain).map(|d| d.len()).unwrap_or(0);
-                    Some((i, place(Finding::warning(
-                        code::LOAD_ENUM_RANGE,
-                        format!("{beyond} value{} of enumerated column {} index beyond its domain `{domain}` ({n} symbols; largest index {max}, needing {} symbols): kdb+ reads them as null", plural(beyond), f.name, max + 1),
-                    ).hint(format!("restore the complete `{domain}` file from the backup if those symbols were lost")))))
-                }
-            }
-        })
-        .collect();
-    out.sort_by_key(|(i, _)| *i);
-    out.into_iter().map(|(_, f)| f).collect()
 }

@@ -17,6 +17,7 @@ pub mod inventory;
 pub mod io_pool;
 pub mod kdb;
 pub mod object;
+pub mod par_txt;
 pub mod plan;
 pub mod schema_export;
 pub mod verify;

@@ -225,7 +225,7 @@ fn segment_stamps(database: &Path) -> Result<Vec<SegmentStamp>, ApprovalError> {
     };
     let inside = fs::canonicalize(database).unwrap_or_else(|_| database.to_path_buf());
     let mut out: Vec<SegmentStamp> = Vec::new();
-    for seg in crate::verify::parse_par_txt(database, &text) {
+    for seg in crate::par_txt::parse_par_txt(database, &text) {
         let Some(dir) = seg.dir.and_then(|d| fs::canonicalize(d).ok()) else {
             continue;
         };

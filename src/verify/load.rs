@@ -3,17 +3,9 @@
 use crate::dates::{classify, PartitionName};
 use crate::finding::{code, Finding};
 use crate::inventory::{self, Inventory, RootMode};
+pub use crate::par_txt::{parse_par_txt, Segment};
 use std::fs;
 use std::path::{Path, PathBuf};
-
-/// One line of `par.txt`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Segment {
-    /// The line as written.
-    pub entry: String,
-    /// Where it resolves: a local directory, or `None` for an object-storage URI.
-    pub dir: Option<PathBuf>,
-}
 
 #[derive(Debug)]
 pub struct Loaded {
@@ -34,26 +26,6 @@ pub enum LoadError {
         path: String,
         source: std::io::Error,
     },
-}
-
-/// Parses `par.txt`: one segment per line; blank lines are skipped, a trailing `\r` is dropped.
-pub fn parse_par_txt(root: &Path, text: &str) -> Vec<Segment> {
-    text.lines()
-        .map(|l| l.trim_end_matches('\r'))
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let dir = if l.contains("://") {
-                None
-            } else {
-                // `\l` makes the root the working directory, so relative lines resolve there.
-                Some(root.join(l))
-            };
-            Segment {
-                entry: l.to_string(),
-                dir,
-            }
-        })
-        .collect()
 }
 
 /// Loads `root` except its local partitions, which are returned to be read (and checked one
@@ -202,19 +174,4 @@ fn load_object_segment(
         },
         oi.findings,
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn par_txt_lines() {
-        let segs = parse_par_txt(Path::new("/r"), "hdb$\n\n/abs/seg\r\ns3://b/p\n");
-        assert_eq!(segs.len(), 3);
-        assert_eq!(segs[0].dir.as_deref(), Some(Path::new("/r/hdb$")));
-        assert_eq!(segs[1].dir.as_deref(), Some(Path::new("/abs/seg")));
-        assert_eq!(segs[2].dir, None);
-        assert_eq!(segs[2].entry, "s3://b/p");
-    }
 }
