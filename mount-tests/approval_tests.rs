@@ -187,6 +187,23 @@ fn approval_view_refuses_a_file_rewritten_in_place_after_the_plan_was_saved() {
         fs::read(mnt.join(rel(&other))).unwrap(),
         fs::read(&other).unwrap()
     );
+    // The detached server's log is named by mount and says which file changed.
+    let log = b.path().join(".view.smstage-view.log");
+    assert!(
+        out.stderr.contains(&log.display().to_string()),
+        "{}",
+        out.all()
+    );
+    let logged = fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains(&col),
+        "the log names the changed file: {logged}"
+    );
+    // verify of the view reads it as plan drift, not as a permission problem.
+    let v = smstage(&["verify", mnt.join("db").to_str().unwrap()]);
+    assert_eq!(v.code, 1, "{}", v.all());
+    assert!(v.stdout.contains("plan drift"), "{}", v.stdout);
+    assert!(!v.stdout.contains("fix the permissions"), "{}", v.stdout);
 }
 
 #[cfg(feature = "fault-injection")]

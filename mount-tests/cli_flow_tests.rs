@@ -89,6 +89,24 @@ fn committed_tree_lists_exactly_what_the_view_listed() {
     let out = smstage(&["rollback", "--config", &b.config_str()]);
     assert_eq!(out.code, 0, "{}", out.all());
     assert!(!b.path().join("db").exists());
+    // What stays of smstage is named, with why and whether it may go.
+    let kept = b.path().join(".smstage");
+    assert!(kept.is_dir());
+    assert!(
+        out.stdout.contains(&format!("kept {}", kept.display()))
+            && out.stdout.contains("a new import may start"),
+        "{}",
+        out.stdout
+    );
+    let leftovers: Vec<String> = fs::read_dir(b.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "data" && n != "assembly.yaml" && n != "backup" && n != ".smstage")
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "rollback left {leftovers:?} in the baseURI"
+    );
     assert_eq!(listing_with_modes(b.path(), &["data"]), {
         let mut l = listing_with_modes(outside.path(), &["backup"]);
         for x in l.iter_mut() {

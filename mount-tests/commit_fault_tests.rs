@@ -475,8 +475,8 @@ fn journal_filesystem_failure_is_fatal_then_the_next_commit_resumes() {
         out.all()
     );
     let hint = format!(
-        "stopped without rolling back (a failed write or fsync is never retried); once the \
-         cause is fixed, run `smstage commit --config {}` to resume",
+        "stopped without rolling back (a failed write or fsync is never retried); the device \
+         reported an I/O error: once that is fixed, run `smstage commit --config {}` to resume",
         cfg.display()
     );
     assert!(err.contains(&hint), "no clear instruction: {}", out.all());

@@ -5,6 +5,7 @@ mod cli_flow_tests;
 mod commit_fault_tests;
 mod commit_tests;
 mod corpus_tests;
+mod hostile_tests;
 mod object_view_tests;
 mod segmented_tests;
 mod view_tests;

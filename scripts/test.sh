@@ -21,4 +21,14 @@ fi
 # mount-tests can crash a real `smstage commit` at every step; release builds never have it.
 # Two test threads: the mount-tests mount FUSE filesystems and kill child processes, and the
 # machine has two cores.
-cargo test --locked --no-fail-fast --features fault-injection --lib --bins --tests -- --test-threads=2
+# cargo's own output is kept; the total over every test binary is printed at the end.
+results=$(mktemp /tmp/smstage-test-results.XXXXXX)
+set +e
+cargo test --locked --no-fail-fast --features fault-injection --lib --bins --tests -- --test-threads=2 2>&1 |
+  tee "$results"
+status=${PIPESTATUS[0]}
+set -e
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^(passed|failed|ignored);?$/) { sub(";", "", $i); n[$i] += $(i-1) } } bins++ }
+     END { printf "\n== total over %d test binaries: %d passed, %d failed, %d ignored\n", bins, n["passed"], n["failed"], n["ignored"] }' "$results"
+rm -f "$results"
+exit "$status"

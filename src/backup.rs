@@ -2,10 +2,12 @@
 //! (and, when asked, the same bytes).
 
 use crate::finding::{code, Finding};
+use crate::special::{self, SpecialKind};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::fs;
 use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use walkdir::WalkDir;
 
@@ -15,6 +17,8 @@ pub struct Entry {
     pub rel: PathBuf,
     pub is_dir: bool,
     pub size: u64,
+    /// A FIFO, socket or device node: never opened (a FIFO would block the compare).
+    pub special: Option<SpecialKind>,
 }
 
 pub fn list_tree(root: &Path) -> Result<Vec<Entry>, (PathBuf, String)> {
@@ -50,12 +54,20 @@ pub fn walk_sorted(root: &Path) -> impl Iterator<Item = Result<Entry, (PathBuf, 
                 rel,
                 is_dir: meta.is_dir(),
                 size: if meta.is_file() { meta.len() } else { 0 },
+                special: SpecialKind::of(&meta.file_type()),
             })
         })
 }
 
 pub fn sha256_file(path: &Path) -> std::io::Result<[u8; 32]> {
-    let mut f = fs::File::open(path)?;
+    // Non-blocking and type-checked: the walks skip special files, this guards the race.
+    let mut f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    if let Some(kind) = SpecialKind::of(&f.metadata()?.file_type()) {
+        return Err(special::open_refused(kind));
+    }
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -110,7 +122,7 @@ pub fn check_backup_except(
     let mut problems = Vec::new();
     let mut to_hash = Vec::new();
     let mut src = walk_sorted(source).filter(|e| !matches!(e, Ok(e) if skip(&e.rel)));
-    let mut bak = walk_sorted(backup);
+    let bak = walk_sorted(backup);
     let unreadable = |(p, e): (PathBuf, String)| {
         vec![Finding::error(
             code::LOAD_UNREADABLE,
@@ -118,6 +130,17 @@ pub fn check_backup_except(
         )
         .path(p.display())]
     };
+    let mut specials = Vec::new();
+    let mut bak = bak.inspect(|e| {
+        if let Ok(Entry {
+            rel,
+            special: Some(kind),
+            ..
+        }) = e
+        {
+            specials.push(special::finding(&backup.join(rel), *kind, "the backup"));
+        }
+    });
     let (mut a, mut b) = (src.next(), bak.next());
     loop {
         let (e, k) = match (a.take(), b.take()) {
@@ -157,11 +180,12 @@ pub fn check_backup_except(
                 e.size,
                 k.size
             ));
-        } else if deep && !e.is_dir {
+        } else if deep && !e.is_dir && e.special.is_none() && k.special.is_none() {
             to_hash.push(e.rel);
         }
         (a, b) = (src.next(), bak.next());
     }
+    drop(bak);
     if deep {
         let mut differing: Vec<String> = to_hash
             .par_iter()
@@ -184,7 +208,7 @@ pub fn check_backup_except(
         problems.extend(differing);
     }
     if problems.is_empty() {
-        return Vec::new();
+        return specials;
     }
     let total = problems.len();
     let mut msg = format!(
@@ -200,9 +224,12 @@ pub fn check_backup_except(
     if total > SHOWN {
         msg.push_str(&format!("\n      … and {} more", total - SHOWN));
     }
-    vec![Finding::error(code::BACKUP_MISMATCH, msg)
-        .path(backup.display())
-        .hint(hint)]
+    specials.push(
+        Finding::error(code::BACKUP_MISMATCH, msg)
+            .path(backup.display())
+            .hint(hint),
+    );
+    specials
 }
 
 fn kind(is_dir: bool) -> &'static str {

@@ -11,6 +11,7 @@ use crate::plan::{self, PlanInput, RootEntry, TierInput, TierKind};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+pub(crate) mod advice;
 mod deep;
 mod layout;
 mod load;
@@ -124,7 +125,10 @@ pub fn run(config: &AssemblyConfig, opts: &CheckOptions) -> Result<CheckOutcome,
     findings
         .extend(read_and_evaluate_with(Some(config), &mut inv, dirs, objects, opts.deep, |_| ()).0);
     match &opts.backup {
-        BackupCheck::Dir(dir) => findings.extend(backup::check_backup(&source, dir, opts.deep)),
+        BackupCheck::Dir(dir) => {
+            findings.extend(backup::check_backup(&source, dir, opts.deep));
+            advice::enum_domain_advice(&mut findings, &source, dir);
+        }
         BackupCheck::Skip => {}
     }
 

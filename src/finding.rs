@@ -85,6 +85,10 @@ pub mod code {
     pub const SEGMENT_ROOT_PARTITION: &str = "segment-root-partition";
     /// A segment on another filesystem than the baseURI (warning: it is converted there).
     pub const SEGMENT_OTHER_FS: &str = "segment-other-filesystem";
+    /// A FIFO, socket or device node in the database, a segment or the backup (never opened).
+    pub const SPECIAL_FILE: &str = "special-file";
+    /// A directory of the database that is the mountpoint of another filesystem.
+    pub const MOUNT_INSIDE: &str = "mount-inside-database";
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -4,8 +4,10 @@
 use crate::dates::{classify, PartitionName};
 use crate::finding::{code, Finding};
 use crate::kdb::{self, FileFormat, Header};
+use crate::special::{self, SpecialKind};
 use rayon::prelude::*;
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use walkdir::WalkDir;
@@ -76,7 +78,7 @@ pub struct TableInv {
     pub name: String,
     pub path: PathBuf,
     /// Column names from `.d`; `None` when `.d` is missing, `Some(Err)` when unreadable.
-    pub dotd: Option<Result<Vec<String>, String>>,
+    pub dotd: Option<Result<Vec<String>, FileError>>,
     /// Size of `.d` in bytes (None when there is none): the view needs it to list the file.
     pub dotd_size: Option<u64>,
     /// Every regular file of the table directory except `.d`, sorted by name.
@@ -123,27 +125,87 @@ impl FileInv {
 }
 
 /// Why a file's header could not be read: the classes `check` reports differently.
+///
+/// Each variant carries a [`ReadMessage`], which only a typed reader error can make: which
+/// class a failure lands in is decided by [`FileError::from_kdb`] from the error's own
+/// variant, so no message, once a string, can be filed as corrupt by a caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileError {
-    Unreadable(String),
-    Encrypted(String),
+    Unreadable(ReadMessage),
+    Encrypted(ReadMessage),
     /// Bytes kdb+ cannot have written: restore from the backup.
-    Corrupt(String),
+    Corrupt(ReadMessage),
     /// Valid-looking kdb+ data of a variant the reader does not decode yet: the data may well
     /// be fine, so this must never be reported as corrupt.
-    Unsupported(String),
+    Unsupported(ReadMessage),
     /// Not kdb+ data at all (first bytes of no kdb+ file kind): a stray file.
-    NotKdb(String),
+    NotKdb(ReadMessage),
+}
+
+/// The text of a failed read. Its field is private and its only makers are
+/// [`FileError::from_kdb`] and [`FileError::from_object`]: the way to a finding goes through
+/// the typed error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadMessage {
+    text: String,
+    /// The OS error number of an i/o failure: what the hint says to do depends on it.
+    errno: Option<i32>,
+}
+
+impl ReadMessage {
+    fn of(text: String) -> Self {
+        ReadMessage { text, errno: None }
+    }
+
+    pub fn errno(&self) -> Option<i32> {
+        self.errno
+    }
+}
+
+impl std::fmt::Display for ReadMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
 }
 
 impl FileError {
     pub(crate) fn from_kdb(e: &kdb::KdbError) -> Self {
+        let m = ReadMessage::of(e.to_string());
         match e {
-            kdb::KdbError::Io { .. } => FileError::Unreadable(e.to_string()),
-            kdb::KdbError::Encrypted { .. } => FileError::Encrypted(e.to_string()),
-            kdb::KdbError::Unsupported { .. } => FileError::Unsupported(e.to_string()),
-            kdb::KdbError::UnknownMagic { .. } => FileError::NotKdb(e.to_string()),
-            _ => FileError::Corrupt(e.to_string()),
+            kdb::KdbError::Io { source, .. } => FileError::Unreadable(ReadMessage {
+                errno: source.raw_os_error(),
+                ..m
+            }),
+            kdb::KdbError::Encrypted { .. } => FileError::Encrypted(m),
+            kdb::KdbError::Unsupported { .. } => FileError::Unsupported(m),
+            kdb::KdbError::UnknownMagic { .. } => FileError::NotKdb(m),
+            kdb::KdbError::Truncated { .. }
+            | kdb::KdbError::BadType { .. }
+            | kdb::KdbError::BadAttr { .. }
+            | kdb::KdbError::CorruptTrailer { .. }
+            | kdb::KdbError::Decompress { .. }
+            | kdb::KdbError::Corrupt { .. } => FileError::Corrupt(m),
+        }
+    }
+
+    /// A failed read of an object-tier file: the reader's class for bytes that were read, and
+    /// unreadable for a store that did not deliver them (never corrupt: the bytes were not
+    /// seen).
+    pub(crate) fn from_object(e: &crate::object::ObjectError) -> Self {
+        match e {
+            crate::object::ObjectError::Kdb(k) => FileError::from_kdb(k),
+            other => FileError::Unreadable(ReadMessage::of(other.to_string())),
+        }
+    }
+
+    /// The reader's message.
+    pub fn message(&self) -> &ReadMessage {
+        match self {
+            FileError::Unreadable(m)
+            | FileError::Encrypted(m)
+            | FileError::Corrupt(m)
+            | FileError::Unsupported(m)
+            | FileError::NotKdb(m) => m,
         }
     }
 }
@@ -315,6 +377,7 @@ pub fn scan_root(
         path: source.display().to_string(),
         source: e,
     })?;
+    let root_dev = meta.dev();
 
     let mut findings = Vec::new();
     let mut part_dirs = Vec::new();
@@ -349,10 +412,20 @@ pub fn scan_root(
         let ft = match entry.file_type() {
             Ok(ft) => ft,
             Err(e) => {
-                findings.push(unreadable(&path, &e.to_string()));
+                findings.push(unreadable(&path, &e, crate::io_hint::for_io(&e)));
                 continue;
             }
         };
+        if let Some(kind) = SpecialKind::of(&ft) {
+            findings.push(special::finding(&path, kind, "the database"));
+            continue;
+        }
+        if ft.is_dir() {
+            if let Some(f) = mount_finding(&path, Some(root_dev)) {
+                findings.push(f);
+                continue;
+            }
+        }
         if ft.is_symlink() {
             findings.push(symlink_finding(&path, &canonical_source));
             root.push(RootItem {
@@ -562,15 +635,21 @@ pub(crate) fn read_partition(
     let entries = match fs::read_dir(path) {
         Ok(rd) => rd,
         Err(e) => {
-            findings.push(unreadable(path, &e.to_string()).partition(date));
+            findings.push(unreadable(path, &e, crate::io_hint::for_io(&e)).partition(date));
             return tables;
         }
     };
+    // A partition's tables are on its own filesystem: a table directory on another one is a
+    // mount inside the database (the commit could not rename it). Followed: `verify` reads
+    // the partitions of a committed root through their segment symlinks.
+    let part_dev = fs::metadata(path).map(|m| m.dev()).ok();
     let mut names = Vec::new();
     for entry in entries {
         match entry {
             Ok(e) => names.push(e),
-            Err(e) => findings.push(unreadable(path, &e.to_string()).partition(date)),
+            Err(e) => {
+                findings.push(unreadable(path, &e, crate::io_hint::for_io(&e)).partition(date))
+            }
         }
     }
     names.sort_by_key(|e| e.file_name());
@@ -578,9 +657,21 @@ pub(crate) fn read_partition(
     for entry in names {
         let name = entry.file_name().to_string_lossy().into_owned();
         let p = entry.path();
-        match entry.file_type() {
+        let ft = entry.file_type();
+        if ft.as_ref().is_ok_and(|ft| ft.is_dir()) {
+            if let Some(f) = mount_finding(&p, part_dev) {
+                findings.push(f.partition(date));
+                continue;
+            }
+        }
+        match ft {
             Ok(ft) if ft.is_symlink() => {
                 findings.push(symlink_finding(&p, canonical_source).partition(date))
+            }
+            Ok(ft) if SpecialKind::of(&ft).is_some() => {
+                if let Some(kind) = SpecialKind::of(&ft) {
+                    findings.push(special::finding(&p, kind, "the database").partition(date));
+                }
             }
             // A tailer (intraday writer) keeps int sub-partitions below the date until they
             // are merged: not tables, and not something kdb+ loads from a date partition.
@@ -592,7 +683,7 @@ pub(crate) fn read_partition(
                 tables.push(t);
             }
             Ok(_) => findings.push(partition_file_finding(date, &name, &p)),
-            Err(e) => findings.push(unreadable(&p, &e.to_string()).partition(date)),
+            Err(e) => findings.push(unreadable(&p, &e, crate::io_hint::for_io(&e)).partition(date)),
         }
     }
     if !int_dirs.is_empty() {
@@ -683,7 +774,7 @@ pub(crate) fn read_table(
         let entry = match entry {
             Ok(e) => e,
             Err(e) => {
-                findings.push(unreadable(path, &e.to_string()).table(name));
+                findings.push(unreadable(path, &e, crate::io_hint::for_walk(&e)).table(name));
                 continue;
             }
         };
@@ -692,6 +783,10 @@ pub(crate) fn read_table(
         let ft = entry.file_type();
         if ft.is_symlink() {
             findings.push(symlink_finding(&p, canonical_source).table(name));
+            continue;
+        }
+        if let Some(kind) = SpecialKind::of(&ft) {
+            findings.push(special::finding(&p, kind, "the database").table(name));
             continue;
         }
         if ft.is_dir() {
@@ -708,7 +803,7 @@ pub(crate) fn read_table(
             continue;
         }
         if fname == ".d" {
-            dotd = Some(kdb::read_symbols(&p).map_err(|e| e.to_string()));
+            dotd = Some(kdb::read_symbols(&p).map_err(|e| FileError::from_kdb(&e)));
             dotd_size = entry.metadata().ok().map(|m| m.len());
             continue;
         }
@@ -784,33 +879,78 @@ fn header_of(file: &kdb::LocalFile) -> Result<(Header, u64), FileError> {
 
 /// Walks a non-table directory only to find symlinks, which the import never follows.
 pub(crate) fn scan_subtree(path: &Path, canonical_source: &Path, findings: &mut Vec<Finding>) {
-    for entry in WalkDir::new(path).min_depth(1).follow_links(false) {
+    let dev = fs::symlink_metadata(path).map(|m| m.dev()).ok();
+    // Never into another filesystem: a mount below the database is not the database's data.
+    for entry in WalkDir::new(path)
+        .min_depth(1)
+        .follow_links(false)
+        .same_file_system(true)
+    {
         match entry {
             Ok(e) if e.file_type().is_symlink() => {
                 findings.push(symlink_finding(e.path(), canonical_source))
             }
+            Ok(e) if e.file_type().is_dir() => findings.extend(mount_finding(e.path(), dev)),
+            Ok(e) if SpecialKind::of(&e.file_type()).is_some() => {
+                if let Some(kind) = SpecialKind::of(&e.file_type()) {
+                    findings.push(special::finding(e.path(), kind, "the database"))
+                }
+            }
             Ok(_) => {}
-            Err(e) => findings.push(unreadable(path, &e.to_string())),
+            Err(e) => findings.push(unreadable(path, &e, crate::io_hint::for_walk(&e))),
         }
     }
 }
 
-pub(crate) fn unreadable(path: &Path, err: &str) -> Finding {
+/// The finding for a directory at `path` that is the root of another filesystem than its
+/// parent's (`parent_dev`): a mount inside the database. Its contents are not walked (they
+/// are not the database's), the commit cannot rename a mountpoint, and the view does not
+/// cross into it.
+pub(crate) fn mount_finding(path: &Path, parent_dev: Option<u64>) -> Option<Finding> {
+    let dev = fs::symlink_metadata(path).ok()?.dev();
+    if Some(dev) == parent_dev || parent_dev.is_none() {
+        return None;
+    }
+    Some(
+        Finding::error(
+            code::MOUNT_INSIDE,
+            format!("{} is the mountpoint of another filesystem inside the database: smstage does not walk into it, the import cannot move it, and the view does not serve it", path.display()),
+        )
+        .path(path.display())
+        .hint(format!("unmount it (`umount {}`), or move the data it holds into the database itself, then run check again", path.display())),
+    )
+}
+
+/// `load-unreadable` for `path`, with the hint its errno calls for (`advice`).
+pub(crate) fn unreadable(
+    path: &Path,
+    err: &dyn std::fmt::Display,
+    advice: crate::io_hint::Advice,
+) -> Finding {
+    let cause = advice.cause.map(|c| format!(" ({c})")).unwrap_or_default();
     Finding::error(
         code::LOAD_UNREADABLE,
-        format!("cannot read {}: {err}", path.display()),
+        format!("cannot read {}: {err}{cause}", path.display()),
     )
     .path(path.display())
-    .hint(
-        "fix the permissions (smstage must read every file of the database), then run check again",
-    )
+    .hint(advice.fix)
 }
 
 pub(crate) fn symlink_finding(path: &Path, canonical_source: &Path) -> Finding {
     let target = fs::read_link(path)
         .map(|t| t.display().to_string())
         .unwrap_or_else(|_| "?".into());
-    let inside = fs::canonicalize(path)
+    let resolved = fs::canonicalize(path);
+    if matches!(&resolved, Err(e) if e.raw_os_error() == Some(libc::ELOOP)) {
+        // Resolving it never ends: it leads nowhere, inside or outside.
+        return Finding::error(
+            code::SYMLINK_INSIDE,
+            format!("{} is a symbolic link loop (-> {target}): following it leads back to a link already followed, never to a file", path.display()),
+        )
+        .path(path.display())
+        .hint("remove the link (it points to no data); if a file was meant to be there, restore it from the backup");
+    }
+    let inside = resolved
         .map(|c| c.starts_with(canonical_source))
         .unwrap_or(false);
     if inside {
@@ -827,5 +967,35 @@ pub(crate) fn symlink_finding(path: &Path, canonical_source: &Path) -> Finding {
         )
         .path(path.display())
         .hint("copy the data it points to into the database in place of the link, or remove it")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The class of a failed read is the reader's: an unsupported variant stays unsupported
+    /// and an i/o error keeps its errno for the hint.
+    #[test]
+    fn file_errors_keep_the_readers_class() {
+        let unsupported = kdb::KdbError::unsupported("c#", 4096, &[0xfb, 0, 0x4d], "list");
+        assert!(matches!(
+            FileError::from_kdb(&unsupported),
+            FileError::Unsupported(_)
+        ));
+        let corrupt = kdb::KdbError::corrupt("c#", 4096, "bad");
+        assert!(matches!(
+            FileError::from_kdb(&corrupt),
+            FileError::Corrupt(_)
+        ));
+        let io = kdb::KdbError::io("c", std::io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+        let e = FileError::from_kdb(&io);
+        assert!(matches!(e, FileError::Unreadable(_)));
+        assert_eq!(e.message().errno(), Some(libc::ENAMETOOLONG));
+        let obj = crate::object::ObjectError::Kdb(unsupported);
+        assert!(matches!(
+            FileError::from_object(&obj),
+            FileError::Unsupported(_)
+        ));
     }
 }

@@ -131,6 +131,10 @@ fn every_file_reads_header_and_deep() {
     let want: BTreeMap<String, std::collections::BTreeSet<String>> = [
         ("advkdb-ipc", kinds(&["Enum3x", "SymbolList", "Vector"])),
         (
+            "bitmex-nested",
+            kinds(&["SymbolList", "Vector", "Vector4k"]),
+        ),
+        (
             "dolphindb-sample",
             kinds(&["Serialized", "SymbolList", "Vector", "Vector4k"]),
         ),
@@ -178,6 +182,9 @@ fn row_counts_agree_within_tables() {
         ("advkdb-ipc/2019.08.24/Trade", 144, 4),
         ("torq-air/2020.11.14/flights", 1718, 10),
         ("torq-air/2020.11.15/flights", 2303, 10),
+        ("bitmex-nested/2022.03.25/bitmexbook", 11894, 6),
+        ("bitmex-nested/2022.03.25/orderbook", 11894, 7),
+        ("bitmex-nested/2022.03.25/trade", 596, 10),
         ("dolphindb-sample/2022.06.17/Daily", 5408, 20),
         ("dolphindb-sample/2022.06.17/Syms", 5509, 16),
         ("dolphindb-sample/2022.12.05/ORD", 5000, 12),

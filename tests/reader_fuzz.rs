@@ -88,6 +88,18 @@ const SEEDS: &[&[&str]] = &[
         "torq-monthly/2000.01/xmonthly/id",
         "torq-monthly/2000.01/xmonthly/id#",
     ],
+    // Anymap items: empty general lists (fb 00 4d), small and large float lists; asks carry
+    // the s# attribute byte on every item.
+    &[
+        "bitmex-nested/2022.03.25/bitmexbook/bids",
+        "bitmex-nested/2022.03.25/bitmexbook/bids#",
+    ],
+    &[
+        "bitmex-nested/2022.03.25/bitmexbook/asks",
+        "bitmex-nested/2022.03.25/bitmexbook/asks#",
+    ],
+    &["bitmex-nested/2022.03.25/bitmexbook/time"],
+    &["bitmex-nested/sym"],
 ];
 
 /// A column file and its companions: (name, bytes), the column first.

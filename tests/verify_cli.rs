@@ -225,3 +225,74 @@ fn against_reports_the_earliest_partition_first_whatever_kind_of_difference() {
         "{f}"
     );
 }
+
+/// The summary says what `verify` covered (tables × partitions, rows, columns) and, with
+/// `--against`, the first difference; `--format json` carries the same as fields.
+#[test]
+fn verify_prints_what_it_compared_and_the_first_difference() {
+    let b = generated(3, 2, 5, 40);
+    let backup = b.backup();
+    let data = b.data();
+    let ok = smstage(&[
+        "verify",
+        data.to_str().unwrap(),
+        "--against",
+        backup.to_str().unwrap(),
+    ]);
+    assert_eq!(ok.code, 0, "{}", ok.all());
+    assert!(
+        ok.stdout
+            .contains("partitioned tables: 2 × 3 partitions (6 table-partitions)"),
+        "{}",
+        ok.stdout
+    );
+    assert!(ok.stdout.contains("rows: 240 "), "{}", ok.stdout);
+    assert!(ok.stdout.contains("result: equal"), "{}", ok.stdout);
+
+    let json = smstage(&[
+        "verify",
+        data.to_str().unwrap(),
+        "--against",
+        backup.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["ok"], true);
+    assert!(v["findings"].as_array().unwrap().is_empty());
+    let s = &v["summary"];
+    assert_eq!(
+        (s["partitions"].as_u64(), s["partitioned_tables"].as_u64()),
+        (Some(3), Some(2))
+    );
+    assert_eq!(s["table_partitions"], 6);
+    assert_eq!(s["rows"], 240);
+    assert_eq!(s["columns"], 10);
+    assert_eq!(s["against"]["equal"], true);
+    assert!(s["against"]["first_difference"].is_null());
+
+    // One value changed in the backup: named as the first difference.
+    let part = first_partition(&backup);
+    let table = tables_in(&part).remove(0);
+    let col = table.join(dotd(&table).last().unwrap());
+    let mut bytes = fs::read(&col).unwrap();
+    let n = bytes.len();
+    bytes[n - 1] ^= 0x55;
+    fs::write(&col, bytes).unwrap();
+    let bad = smstage(&[
+        "verify",
+        data.to_str().unwrap(),
+        "--against",
+        backup.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(bad.code, 1, "{}", bad.all());
+    let v: serde_json::Value = serde_json::from_str(&bad.stdout).unwrap();
+    let diff = v["summary"]["against"]["first_difference"]
+        .as_str()
+        .unwrap();
+    let column = dotd(&table).last().unwrap().clone();
+    assert!(diff.contains(&format!("column {column}")), "{diff}");
+    assert_eq!(v["summary"]["against"]["equal"], false);
+}

@@ -3,7 +3,9 @@
 //! ([`crate::plan::saved`], [`crate::plan::fingerprint`]); this module does their I/O: reading
 //! and writing plan files, taking fingerprints, and checking a plan file belongs here.
 
+pub mod derive;
 pub mod scan;
+pub mod target;
 
 use crate::config::{AssemblyConfig, ConfigError};
 use crate::plan::fingerprint::{diff, Drift, FsKind};
@@ -23,13 +25,13 @@ pub enum ApprovalError {
     },
     #[error(transparent)]
     Saved(#[from] SavedPlanError),
-    #[error("plan file {path} was made on machine {saved}, not on this one ({here}): save a plan here with `smstage plan --save`")]
+    #[error("plan file {path} was made on machine {saved}, not on this one ({here}): save a plan here with `smstage plan --config FILE --save PLANFILE`")]
     OtherMachine {
         path: PathBuf,
         saved: String,
         here: String,
     },
-    #[error("plan file {path} was made for another database: {why}; save a plan for this database with `smstage plan --save`")]
+    #[error("plan file {path} was made for another database: {why}; save a plan for this database with `smstage plan --config FILE --save PLANFILE`")]
     OtherDatabase { path: PathBuf, why: String },
     #[error("--config {given} is not the assembly file plan {plan} was made from ({recorded}): pass that file, or leave --config out")]
     ConfigMismatch {
@@ -49,6 +51,8 @@ pub enum ApprovalError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("plan file {path} was edited after it was saved: {why}; its plan is not the one smstage derives from the file's own fingerprint and the configuration (a recomputed plan_id does not make an edited plan valid): do not edit plan files; save a new plan with `smstage plan --save`")]
+    Edited { path: PathBuf, why: String },
     #[error("the plan file {path} would be inside the database {database}, which it describes: save it elsewhere")]
     InsideDatabase { path: PathBuf, database: PathBuf },
     #[error("fingerprinting the database: {path}: {source}")]
@@ -173,9 +177,22 @@ pub fn config_of(
     Ok((cfg, path, bytes))
 }
 
+/// Refuses a plan file whose plan is not the one the planner derives from its fingerprint and
+/// `cfg` (an edited file with a recomputed plan_id): see [`derive`].
+pub fn refuse_edited(
+    saved: &SavedPlan,
+    cfg: &AssemblyConfig,
+    plan_file: &Path,
+) -> Result<(), ApprovalError> {
+    derive::check_not_edited(saved, cfg).map_err(|e| ApprovalError::Edited {
+        path: plan_file.to_path_buf(),
+        why: e.why,
+    })
+}
+
 /// Reads and parses an assembly file, keeping its bytes.
 pub fn read_config(path: &Path) -> Result<(AssemblyConfig, Vec<u8>), ApprovalError> {
-    let bytes = std::fs::read(path).map_err(|source| ApprovalError::ConfigRead {
+    let bytes = crate::special::read_regular(path).map_err(|source| ApprovalError::ConfigRead {
         path: path.to_path_buf(),
         source,
     })?;

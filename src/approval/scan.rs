@@ -62,11 +62,18 @@ fn entry_of(abs: &Path, rel: String, md: &Metadata) -> Result<FsEntry, ApprovalE
 
 /// Every entry of the subtree at `database/top` (never following a symlink), sorted by path
 /// bytes and packed: only one subtree per thread is ever held unpacked.
-fn walk_top(database: &Path, top: &str) -> Result<Entries, ApprovalError> {
+fn walk_top(database: &Path, db_dev: u64, top: &str) -> Result<Entries, ApprovalError> {
     let mut out = Vec::new();
-    for w in walkdir::WalkDir::new(database.join(top))
+    // Never into another filesystem mounted inside the database (the checks refuse it): its
+    // mountpoint is recorded, not what is mounted there, which may be a view of this very
+    // database (a walk into it would never end) or anything else.
+    let top_path = database.join(top);
+    let foreign = fs::symlink_metadata(&top_path).is_ok_and(|m| m.dev() != db_dev);
+    for w in walkdir::WalkDir::new(&top_path)
         .follow_links(false)
         .follow_root_links(false)
+        .same_file_system(true)
+        .max_depth(if foreign { 0 } else { usize::MAX })
     {
         let w = w.map_err(|e| {
             let path = e
@@ -111,7 +118,7 @@ pub fn database_entries(database: &Path) -> Result<(Entries, u64, u64), Approval
     }
     let mut walked: Vec<Entries> = crate::io_pool::install(|| {
         tops.par_iter()
-            .map(|t| walk_top(database, t))
+            .map(|t| walk_top(database, md.dev(), t))
             .collect::<Result<_, _>>()
     })?;
     walked.push(std::iter::once(entry_of(database, DATABASE_ENTRY.to_string(), &md)?).collect());

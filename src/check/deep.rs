@@ -39,12 +39,12 @@ pub(crate) fn decode_all(jobs: Vec<DeepJob<'_>>, inv: &Inventory) -> Vec<Finding
                 }
             };
             let column = match tier {
-                None => kdb::read_column(&f.path()).map_err(|e| e.to_string()),
+                None => kdb::read_column(&f.path()).map_err(|e| FileError::from_kdb(&e)),
                 Some(t) => crate::object::read_object_column(&t.tier, &f.path().to_string_lossy())
-                    .map_err(|e| e.to_string()),
+                    .map_err(|e| FileError::from_object(&e)),
             };
             match column {
-                Err(e) => Some((i, place(file_error(&FileError::Corrupt(e), &f.path())))),
+                Err(e) => Some((i, place(file_error(&e, &f.path())))),
                 Ok(col) => {
                     let (domain, beyond, max) = match &col.data {
                         kdb::ColumnData::Enum { domain, indices } => {

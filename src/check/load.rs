@@ -50,12 +50,7 @@ pub(crate) fn check_table(
             return;
         }
         Some(Err(e)) => {
-            out.push(at(Finding::error(
-                code::LOAD_CORRUPT,
-                format!("cannot read .d: {e}"),
-            )
-            .path(dotd_path.display())
-            .hint("restore .d from the backup")));
+            out.push(at(file_error(e, &dotd_path)));
             return;
         }
         Some(Ok(c)) => c.clone(),
@@ -152,7 +147,10 @@ pub(crate) fn check_table(
             }
         }
         if let Some(dom) = &h.domain {
-            if inv.domain(dom).is_none() && domains_reported.insert(dom.clone()) {
+            // A domain file that is there but unreadable has its own finding (corrupt,
+            // unreadable…), which says what is wrong with it: "no symbol file" would not.
+            let present = inv.root.iter().any(|r| r.name == *dom);
+            if inv.domain(dom).is_none() && !present && domains_reported.insert(dom.clone()) {
                 out.push(at(Finding::error(
                     code::LOAD_DOMAIN_MISSING,
                     format!("column {c} is enumerated against `{dom}`, but the database root has no symbol file {dom}"),
@@ -229,15 +227,18 @@ pub(crate) fn check_table(
     }
 }
 
+/// The one maker of the findings of a failed read (`load-corrupt-file`,
+/// `load-unsupported-variant`, …): the code follows the error's class, which only the
+/// reader's typed error decides (see `FileError`).
 pub(crate) fn file_error(e: &FileError, path: &Path) -> Finding {
     match e {
-        FileError::Unreadable(m) => Finding::error(code::LOAD_UNREADABLE, m.clone())
+        FileError::Unreadable(m) => Finding::error(code::LOAD_UNREADABLE, m.to_string())
             .path(path.display())
-            .hint("fix the file's permissions so smstage can read it"),
-        FileError::Encrypted(m) => Finding::warning(code::LOAD_ENCRYPTED, m.clone())
+            .hint(crate::io_hint::advice(m.errno()).fix),
+        FileError::Encrypted(m) => Finding::warning(code::LOAD_ENCRYPTED, m.to_string())
             .path(path.display())
             .hint("encrypted files are moved unchanged, but smstage cannot verify their contents"),
-        FileError::Corrupt(m) => Finding::error(code::LOAD_CORRUPT, m.clone())
+        FileError::Corrupt(m) => Finding::error(code::LOAD_CORRUPT, m.to_string())
             .path(path.display())
             .hint("restore the file from the backup"),
         FileError::Unsupported(m) => Finding::error(
@@ -287,5 +288,69 @@ pub(crate) fn attr_text(a: kdb::Attr) -> &'static str {
         kdb::Attr::Unique => "unique",
         kdb::Attr::Parted => "parted",
         kdb::Attr::Grouped => "grouped",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_finding_follows_the_readers_class() {
+        let p = Path::new("/db/t/c#");
+        let unsupported = kdb::KdbError::unsupported(
+            "/db/t/c#",
+            4096,
+            &[0xfb, 0, 0x4d, 0, 1, 0, 0, 0, 3],
+            "row 0: a nested item that is itself a non-empty list",
+        );
+        let f = file_error(&FileError::from_kdb(&unsupported), p);
+        assert_eq!(f.code, code::LOAD_UNSUPPORTED);
+        assert!(!f.message.contains("corrupt at"), "{}", f.message);
+        let f = file_error(
+            &FileError::from_kdb(&kdb::KdbError::corrupt("/db/t/c#", 9, "x")),
+            p,
+        );
+        assert_eq!(f.code, code::LOAD_CORRUPT);
+        let too_long = std::io::Error::from_raw_os_error(libc::ENAMETOOLONG);
+        let f = file_error(&FileError::from_kdb(&kdb::KdbError::io("c", too_long)), p);
+        assert_eq!(f.code, code::LOAD_UNREADABLE);
+        assert!(
+            !f.hint.as_deref().unwrap_or("").contains("permission"),
+            "{f:?}"
+        );
+    }
+
+    /// The corrupt and unsupported findings are made in `file_error` and nowhere else in the
+    /// sources: every other failure reaches them through `FileError`, whose class only the
+    /// reader's typed error sets.
+    #[test]
+    fn only_file_error_makes_corrupt_or_unsupported_findings() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut outside = Vec::new();
+        for e in walkdir::WalkDir::new(&src) {
+            let e = e.unwrap();
+            if e.path().extension().is_none_or(|x| x != "rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(e.path()).unwrap();
+            // Unit tests may name the codes (this one does): only the code that ships counts.
+            let text = text.split("#[cfg(test)]\nmod tests").next().unwrap_or("");
+            let body = (e.path().ends_with("check/load.rs"))
+                .then(|| {
+                    let start = text.find("pub(crate) fn file_error(")?;
+                    let end = start + text[start..].find("\n}\n")?;
+                    Some(start..end)
+                })
+                .flatten();
+            for needle in ["code::LOAD_CORRUPT", "code::LOAD_UNSUPPORTED"] {
+                for (at, _) in text.match_indices(needle) {
+                    if !body.as_ref().is_some_and(|b| b.contains(&at)) {
+                        outside.push(format!("{}: {needle} at byte {at}", e.path().display()));
+                    }
+                }
+            }
+        }
+        assert!(outside.is_empty(), "{outside:#?}");
     }
 }

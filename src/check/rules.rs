@@ -74,7 +74,7 @@ declare_rules! {
     LOAD_TABLE_HIDDEN: Warning, Partitions,
         "a table (not in the configuration) that is in earlier partitions only: q discovers tables from the last partition, so it never sees it; it moves unchanged";
     LOAD_DOMAIN_MISSING: Error, Load,
-        "an enumeration domain file (e.g. `sym`) is missing from the root";
+        "an enumeration domain file (e.g. `sym`) is missing from the root (one that is there but unreadable or cut short is reported as that file's `load-corrupt-file` / `load-unreadable` instead)";
     LOAD_CORRUPT: Error, Load,
         "bytes kdb+ cannot have written: corrupt header, truncated file, bad compressed block (restore from the backup)";
     LOAD_UNSUPPORTED: Error, Load,
@@ -88,7 +88,7 @@ declare_rules! {
     LOAD_FLAT_TABLE: Error, Load,
         "a serialized (flat) table file inside a date partition: kdb+ loads partitioned tables only splayed";
     LOAD_UNREADABLE: Error, Load,
-        "a file or directory cannot be read";
+        "a file or directory cannot be read; the message names the OS error's cause and the hint its fix (permissions for EACCES/EPERM, a name or path too long for the filesystem for ENAMETOOLONG, a disk error for EIO, …)";
     LOAD_ENCRYPTED: Warning, Load,
         "an encrypted (`kxzippEd`) file: moved as is, contents not verifiable";
     LOAD_NESTED_DATA_MISSING: Error, Load,
@@ -122,11 +122,11 @@ declare_rules! {
     SM_ALREADY: Error, Sm,
         "the database already has an SM root (`<baseURI>/db`, or a `data/par.txt` listing `<tier>$` segments) or a finished import journal";
     SM_PENDING: Error, Sm,
-        "an import journal exists: run `smstage status`, then `commit` or `rollback`";
+        "an import journal exists: run `smstage status --config FILE`, then `commit` or `rollback`";
     SYMLINK_OUTSIDE: Error, Layout,
         "a symlink in the database points outside it (never followed)";
     SYMLINK_INSIDE: Error, Layout,
-        "a symlink inside the database (moving directories would break it)";
+        "a symlink inside the database (moving directories would break it), or a symlink loop (said so: it leads to no file)";
     DATABASE_MISSING: Error, Layout,
         "`<baseURI>/data` does not exist";
     LAYOUT_CLASH: Error, Layout,

@@ -337,7 +337,7 @@ pub(super) fn run(
 ) -> Result<CheckOutcome, super::CheckError> {
     let source = base.join(plan::SOURCE_DIR);
     let par = source.join("par.txt");
-    let text = match fs::read_to_string(&par) {
+    let text = match crate::special::read_regular_to_string(&par) {
         Ok(t) => t,
         Err(e) => {
             findings.push(
@@ -445,6 +445,8 @@ pub(super) fn run(
     findings.extend(overlaps(&homes));
     if let super::BackupCheck::Dir(dir) = &opts.backup {
         findings.extend(backup_findings(&source, &matched, dir, opts.deep));
+        // The domains sit in the root, and the backup's root is DIR.
+        super::advice::enum_domain_advice(&mut findings, &source, dir);
     }
 
     let input = SegmentedInput {

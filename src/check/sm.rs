@@ -27,7 +27,7 @@ pub(crate) fn sm_state(base: &Path) -> Vec<Finding> {
                         code::SM_PENDING,
                         format!("an import of {} is unfinished ({} of {} steps done, journal {})", base.display(), st.steps_done, st.steps_total, journal_text(&st)),
                     )
-                    .hint("run `smstage status --config FILE` to see where it stands, then `smstage commit` to resume it or `smstage rollback` to undo it"),
+                    .hint("run `smstage status --config FILE` to see where it stands, then `smstage commit --config FILE` to resume it or `smstage rollback --config FILE` to undo it"),
                 );
                 return f;
             }

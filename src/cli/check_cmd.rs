@@ -57,18 +57,23 @@ pub(crate) fn print_report(report: &Report, format: Format, what: &str) {
             for f in &report.findings {
                 println!("{f}");
             }
-            let verdict = if report.ok {
-                "passed"
-            } else {
-                "FAILED: fix the errors above, then run it again"
-            };
-            println!(
-                "{what}: {} error{}, {} warning{} — {verdict}",
-                report.errors(),
-                if report.errors() == 1 { "" } else { "s" },
-                report.warnings(),
-                if report.warnings() == 1 { "" } else { "s" }
-            );
+            print_verdict(report, what);
         }
     }
+}
+
+/// The last line of a text report: counts and verdict.
+pub(crate) fn print_verdict(report: &Report, what: &str) {
+    let verdict = if report.ok {
+        "passed"
+    } else {
+        "FAILED: fix the errors above, then run it again"
+    };
+    println!(
+        "{what}: {} error{}, {} warning{} — {verdict}",
+        report.errors(),
+        if report.errors() == 1 { "" } else { "s" },
+        report.warnings(),
+        if report.warnings() == 1 { "" } else { "s" }
+    );
 }

@@ -251,6 +251,9 @@ pub fn commit_plan(
                 Ok(b) => b,
                 Err(code) => return code,
             };
+            if let Err(e) = approval::refuse_edited(&saved, &cfg, plan_file) {
+                return config_error(&e, Format::Text);
+            }
             if let Err(code) = refuse_drift(&saved, &cfg, &config_path, &config_bytes, s3) {
                 return code;
             }
@@ -333,10 +336,10 @@ fn refuse_drift(
 fn fail(e: &CommitError, config: &Path, what: &str) -> i32 {
     eprintln!("smstage: {e}");
     let cfg = config.display();
-    let why = if e.os_error() == Some(libc::EROFS) {
-        "the filesystem is read-only: once it is writable again"
-    } else {
-        "once the cause is fixed"
+    let why = match (e.os_error(), crate::io_hint::advice(e.os_error()).cause) {
+        (Some(libc::EROFS), _) => "the filesystem is read-only: once it is writable again".into(),
+        (_, Some(cause)) => format!("{cause}: once that is fixed"),
+        (_, None) => "once the cause is fixed".to_string(),
     };
     match e {
         CommitError::RolledBack { .. } => {
@@ -387,10 +390,21 @@ pub fn rollback(config: &Path) -> i32 {
                 base.display(),
                 r.steps_undone
             );
+            println!("{}", kept_after_rollback(&base));
             EXIT_OK
         }
         Err(e) => fail(&e, config, "rollback"),
     }
+}
+
+/// What a rollback leaves in the HDB mount's baseURI, and why: the journal directory is the
+/// record `status` and `check` read; it is outside the database and harmless to a new import.
+fn kept_after_rollback(base: &Path) -> String {
+    let dir = base.join(".smstage");
+    format!(
+        "smstage: kept {d} (journal, lock file, saved plan): the record that this import was rolled back, which `status` reads; q never reads it, and a new import may start with it in place (check, plan and commit accept a rolled-back journal). Delete it once you no longer need the record: rm -r {d}",
+        d = dir.display()
+    )
 }
 
 pub fn status(config: &Path, format: Format) -> i32 {
@@ -412,13 +426,17 @@ pub fn status(config: &Path, format: Format) -> i32 {
         },
         Format::Text => {
             let state = match st.state {
-                State::None => "none (no import started)",
-                State::InProgress => {
-                    "in progress (run `smstage commit` to resume, or `smstage rollback`)"
-                }
-                State::Committed => "committed",
-                State::RollingBack => "rolling back (run `smstage rollback` to finish)",
-                State::RolledBack => "rolled back",
+                State::None => "none (no import started)".to_string(),
+                State::InProgress => format!(
+                    "in progress (run `smstage commit --config {c}` to resume, or `smstage rollback --config {c}`)",
+                    c = config.display()
+                ),
+                State::Committed => "committed".to_string(),
+                State::RollingBack => format!(
+                    "rolling back (run `smstage rollback --config {}` to finish)",
+                    config.display()
+                ),
+                State::RolledBack => "rolled back".to_string(),
             };
             println!("state:   {state}");
             println!("steps:   {} of {} done", st.steps_done, st.steps_total);

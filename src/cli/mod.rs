@@ -4,6 +4,7 @@
 mod check_cmd;
 mod commit_cmd;
 mod gen_cmd;
+mod init_cmd;
 mod mount_cmd;
 mod plan_cmd;
 mod verify_cmd;
@@ -25,8 +26,9 @@ pub const EXIT_USAGE: i32 = 2;
 )]
 pub struct Cli {
     /// Let object tiers take credentials from the cloud instance-metadata endpoint when none
-    /// are given in the environment (off by default: credentials must be explicit).
-    #[arg(long, global = true)]
+    /// are given in the environment (off by default: credentials must be explicit). Also
+    /// accepted after the commands that read object tiers: check, plan, verify, mount, commit.
+    #[arg(long)]
     pub allow_instance_metadata: bool,
     #[command(subcommand)]
     pub command: Command,
@@ -46,6 +48,15 @@ pub enum Format {
     Json,
 }
 
+/// `--allow-instance-metadata`, offered by the commands that read object tiers.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct S3Args {
+    /// Let object tiers take credentials from the cloud instance-metadata endpoint when none
+    /// are given in the environment (off by default: credentials must be explicit).
+    #[arg(long)]
+    pub allow_instance_metadata: bool,
+}
+
 #[derive(clap::Args, Debug, Clone)]
 pub struct BackupArgs {
     /// A full copy of the database (the `data` directory) to compare against.
@@ -60,6 +71,8 @@ pub struct BackupArgs {
 pub enum Command {
     /// Check every precondition of the import; changes nothing.
     Check {
+        /// The KX assembly file (YAML; `smstage init` writes one): the HDB mount's
+        /// `<baseURI>/data` is the database.
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
         #[command(flatten)]
@@ -67,13 +80,19 @@ pub enum Command {
         /// Decode every value and compare backup bytes, not only headers and sizes.
         #[arg(long)]
         deep: bool,
+        /// `text` for people, `json` for tools (fields in docs/cli.md).
         #[arg(long, value_enum, default_value_t)]
         format: Format,
+        #[command(flatten)]
+        s3: S3Args,
     },
     /// Show the SM layout this import produces; changes nothing (but the plan file of --save).
     Plan {
+        /// The KX assembly file (YAML; `smstage init` writes one): the HDB mount's
+        /// `<baseURI>/data` is the database.
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
+        /// `text` for people, `json` for tools (fields in docs/cli.md).
         #[arg(long, value_enum, default_value_t)]
         format: Format,
         /// Also save the plan, with a fingerprint of the database and the configuration it was
@@ -81,6 +100,12 @@ pub enum Command {
         /// `commit --plan`; prints its plan_id.
         #[arg(long, value_name = "PLANFILE")]
         save: Option<PathBuf>,
+        /// With --save: replace PLANFILE if it is an earlier smstage plan file (any other
+        /// existing file is never replaced).
+        #[arg(long, requires = "save")]
+        force: bool,
+        #[command(flatten)]
+        s3: S3Args,
     },
     /// Load a kdb+ root as `\l` does (par.txt, segments, tables, columns, domains) and report
     /// problems; optionally compare its content with another root or run a real q on it.
@@ -99,14 +124,19 @@ pub enum Command {
         /// Also load the root with this kdb+ `q` binary and compare what it sees.
         #[arg(long, value_name = "PATH")]
         q: Option<PathBuf>,
+        /// `text` for people, `json` for tools (fields in docs/cli.md).
         #[arg(long, value_enum, default_value_t)]
         format: Format,
+        #[command(flatten)]
+        s3: S3Args,
     },
     /// Serve the planned SM layout read-only over FUSE: MOUNTPOINT shows the future contents of
-    /// the HDB mount's baseURI, and MOUNTPOINT/<root> is what q loads.
+    /// the HDB mount's baseURI, and MOUNTPOINT/<root> is what q loads. Pass --plan PLANFILE
+    /// (recommended) or --config FILE.
+    #[command(group(clap::ArgGroup::new("source").required(true).multiple(true).args(["config", "plan"])))]
     Mount {
         /// The assembly file (with --plan: optional, and it must be the plan's).
-        #[arg(long, value_name = "FILE", required_unless_present = "plan")]
+        #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
         /// Serve exactly this saved plan (`plan --save`) after a quick check that the database
         /// has not changed since; each file is checked against it when first opened.
@@ -142,14 +172,21 @@ pub enum Command {
         #[arg(long, value_name = "MiB", default_value_t = crate::view::listings::DEFAULT_BUDGET_MB,
               value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
         cache_budget: u64,
+        #[command(flatten)]
+        s3: S3Args,
     },
     /// Unmount a staging view (also clears a stale one left by a killed server).
-    Unmount { mountpoint: PathBuf },
+    Unmount {
+        /// The directory the view is mounted on (as given to `mount`).
+        mountpoint: PathBuf,
+    },
     /// Convert the database in place to the planned SM layout, with a durable journal
-    /// (re-run after a crash to resume; rolled back automatically on error).
+    /// (re-run after a crash to resume; rolled back automatically on error). Pass --plan
+    /// PLANFILE (recommended: exactly the plan you validated) or --config FILE.
+    #[command(group(clap::ArgGroup::new("source").required(true).multiple(true).args(["config", "plan"])))]
     Commit {
         /// The assembly file (with --plan: optional, and it must be the plan's).
-        #[arg(long, value_name = "FILE", required_unless_present = "plan")]
+        #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
         /// Commit exactly this saved plan (`plan --save`), refused if anything it was derived
         /// from changed since (finding `plan-drift`).
@@ -160,16 +197,21 @@ pub enum Command {
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
+        #[command(flatten)]
+        s3: S3Args,
     },
     /// Undo a partial or completed import, back to the original bytes and names.
     Rollback {
+        /// The assembly file of the import to undo (its HDB mount's baseURI holds the journal).
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
     /// Show where an import stands: state, steps done of total, lock holder.
     Status {
+        /// The assembly file of the import (its HDB mount's baseURI holds the journal).
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
+        /// `text` for people, `json` for tools (fields in docs/cli.md).
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
@@ -179,13 +221,26 @@ pub enum Command {
         /// The database root (a plain partitioned database, e.g. `<baseURI>/data`).
         db: PathBuf,
     },
+    /// Write a complete, minimal KX assembly for a database as it stands (mounts, SM tiers,
+    /// tables), naming in comments what Storage Manager needs that the database lacks.
+    Init {
+        /// The database root, named `data` (it becomes `<baseURI>/data` of the HDB mount).
+        db: PathBuf,
+        /// The assembly file to write (outside the database).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Overwrite FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Generate a sample date-partitioned kdb+ database (and a matching assembly YAML).
     Gen(gen_cmd::GenArgs),
 }
 
 pub fn run(cli: Cli) -> i32 {
-    let s3 = crate::object::S3Options {
-        allow_instance_metadata: cli.allow_instance_metadata,
+    let global = cli.allow_instance_metadata;
+    let s3_of = |a: &S3Args| crate::object::S3Options {
+        allow_instance_metadata: global || a.allow_instance_metadata,
     };
     match cli.command {
         Command::Check {
@@ -193,12 +248,15 @@ pub fn run(cli: Cli) -> i32 {
             backup,
             deep,
             format,
-        } => check_cmd::run(&config, &backup, deep, format, &s3),
+            s3,
+        } => check_cmd::run(&config, &backup, deep, format, &s3_of(&s3)),
         Command::Plan {
             config,
             format,
             save,
-        } => plan_cmd::run(&config, format, &s3, save.as_deref()),
+            force,
+            s3,
+        } => plan_cmd::run(&config, format, &s3_of(&s3), save.as_deref(), force),
         Command::Verify {
             root,
             config,
@@ -206,18 +264,20 @@ pub fn run(cli: Cli) -> i32 {
             deep,
             q,
             format,
+            s3,
         } => verify_cmd::run(
             &root,
             config.as_ref(),
             &crate::verify::VerifyOptions {
                 deep,
-                s3,
+                s3: s3_of(&s3),
                 against,
                 q,
             },
             format,
         ),
         Command::Gen(args) => gen_cmd::run(&args),
+        Command::Init { db, out, force } => init_cmd::run(&db, &out, force),
         Command::Mount {
             config,
             plan,
@@ -228,6 +288,7 @@ pub fn run(cli: Cli) -> i32 {
             object_tiers_local,
             object_cache_mb,
             cache_budget,
+            s3,
         } => mount_cmd::mount_any(
             config.as_deref(),
             plan.as_deref(),
@@ -242,7 +303,7 @@ pub fn run(cli: Cli) -> i32 {
                 readahead_files: None,
                 cache_budget_mb: Some(cache_budget),
             },
-            &s3,
+            &s3_of(&s3),
             object_tiers_local.then_some(object_cache_mb),
         ),
         Command::Unmount { mountpoint } => mount_cmd::unmount(&mountpoint),
@@ -251,11 +312,12 @@ pub fn run(cli: Cli) -> i32 {
             plan,
             backup,
             yes,
+            s3,
         } => match (plan, config) {
             (Some(plan), config) => {
-                commit_cmd::commit_plan(&plan, config.as_deref(), &backup, yes, &s3)
+                commit_cmd::commit_plan(&plan, config.as_deref(), &backup, yes, &s3_of(&s3))
             }
-            (None, Some(config)) => commit_cmd::commit(&config, &backup, yes, &s3),
+            (None, Some(config)) => commit_cmd::commit(&config, &backup, yes, &s3_of(&s3)),
             // clap requires one of them.
             (None, None) => config_error(&"pass --config FILE or --plan PLANFILE", Format::Text),
         },

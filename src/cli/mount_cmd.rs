@@ -1,7 +1,7 @@
 //! `smstage mount` / `smstage unmount`: build the plan (after the checks) and serve it read-only.
 
 use super::check_cmd::print_report;
-use super::{config_error, Format, EXIT_FINDINGS, EXIT_OK};
+use super::{config_error, Format, EXIT_FINDINGS, EXIT_OK, EXIT_USAGE};
 use crate::approval::{self, ApprovedFiles};
 use crate::check::{self, BackupCheck, CheckOptions};
 use crate::commit::State;
@@ -49,13 +49,17 @@ fn mount_plan(
         Ok(x) => x,
         Err(e) => return config_error(&e, Format::Text),
     };
+    let segments: Vec<_> = saved.plan.stores.iter().map(|s| s.dir.clone()).collect();
+    if let Err(code) = refuse_reserved_mountpoint(mountpoint, &cfg, &segments) {
+        return code;
+    }
     // The plan describes the original: once an import has started, the database no longer
     // looks like it, and saying so beats a list of every partition that moved.
     match crate::commit::status(&saved.plan.base) {
         Ok(st) if matches!(st.state, State::None | State::RolledBack) => {}
         Ok(st) => {
             eprintln!(
-                "smstage: nothing mounted: an import of {} has started (state {:?}, plan {}): the saved plan describes the database before it; see `smstage status`",
+                "smstage: nothing mounted: an import of {} has started (state {:?}, plan {}): the saved plan describes the database before it; see `smstage status --config FILE`",
                 saved.plan.base.display(),
                 st.state,
                 st.plan_id.as_deref().unwrap_or("unknown")
@@ -66,6 +70,10 @@ fn mount_plan(
             eprintln!("smstage: {e}");
             return EXIT_FINDINGS;
         }
+    }
+    // What is served must be what `commit --plan` accepts: the plan its fingerprint gives.
+    if let Err(e) = approval::refuse_edited(&saved, &cfg, plan_file) {
+        return config_error(&e, Format::Text);
     }
     let mut drift = approval::config_drift(&saved, &bytes);
     drift.extend(approval::stat_structural(&saved.fingerprint));
@@ -156,6 +164,9 @@ pub fn mount(
         Ok(c) => c,
         Err(e) => return config_error(&e, Format::Text),
     };
+    if let Err(code) = refuse_reserved_mountpoint(mountpoint, &cfg, &[]) {
+        return code;
+    }
     // The view shows the plan, and there is a plan only for a database that may be imported:
     // the backup is the commit's precondition, not the preview's.
     let check_opts = CheckOptions {
@@ -202,6 +213,29 @@ pub fn mount(
         Err(e) => {
             eprintln!("smstage: {e}");
             EXIT_FINDINGS
+        }
+    }
+}
+
+/// Refuses (exit 2, before anything is read) a mountpoint inside a directory the view serves
+/// or the import writes: the view would contain itself, and its server would walk into its
+/// own mount (a reader of the loop hangs, and so does the server's exit).
+fn refuse_reserved_mountpoint(
+    mountpoint: &Path,
+    cfg: &AssemblyConfig,
+    segments: &[std::path::PathBuf],
+) -> Result<(), i32> {
+    let reserved = crate::reserved::reserved_dirs(cfg, segments);
+    match crate::reserved::containing(mountpoint, &reserved) {
+        None => Ok(()),
+        Some(r) => {
+            eprintln!(
+                "smstage: nothing mounted: mountpoint {} is inside {} {}, which the view serves or the import writes: the view would contain itself; mount it on an empty directory outside (e.g. `mkdir /tmp/smstage-view` and mount there)",
+                mountpoint.display(),
+                r.what,
+                r.dir.display()
+            );
+            Err(EXIT_USAGE)
         }
     }
 }

@@ -13,17 +13,23 @@ pub fn run(
     format: Format,
     s3: &crate::object::S3Options,
     save: Option<&Path>,
+    force: bool,
 ) -> i32 {
     let (cfg, fingerprint) = match save {
         None => match AssemblyConfig::load(config) {
             Ok(c) => (c, None),
             Err(e) => return config_error(&e, format),
         },
-        Some(_) => {
+        Some(target) => {
             let (cfg, bytes) = match approval::read_config(config) {
                 Ok(x) => x,
                 Err(e) => return config_error(&e, format),
             };
+            // Before anything is read: a wrong --save must cost nothing and overwrite nothing.
+            if let Err(e) = approval::target::check_save_target(target, config, &cfg, force) {
+                eprintln!("smstage: plan not saved: {e}");
+                return EXIT_USAGE;
+            }
             // Taken before the checks read the database: a change while they run then shows
             // as drift when the plan is used, instead of slipping into an approved plan.
             let fp = approval::take(&cfg, config, &bytes, s3);
@@ -96,7 +102,7 @@ fn save_plan(
     let saved = SavedPlan::new(plan.clone(), fingerprint.map_err(fail)?);
     approval::save(&saved, path).map_err(fail)?;
     eprintln!(
-        "smstage: saved plan {} to {} ({} database entries fingerprinted); validate it with `smstage mount --plan {}`, then `smstage commit --plan {}`",
+        "smstage: saved plan {} to {} ({} database entries fingerprinted); validate it with `smstage mount --plan {} MOUNTPOINT --background` (MOUNTPOINT: an empty directory), then `smstage commit --plan {} --backup BACKUP_DIR`",
         saved.plan_id,
         path.display(),
         saved.fingerprint.entries.len(),

@@ -202,7 +202,7 @@ pub enum CommitError {
     ForeignJournal { path: PathBuf, reason: String },
     #[error("no journal at {path}: nothing to roll back")]
     NoJournal { path: PathBuf },
-    #[error("a rollback is in progress (journal {journal}); run `smstage rollback` to finish it")]
+    #[error("a rollback is in progress (journal {journal}); run `smstage rollback --config FILE` to finish it")]
     RollbackInProgress { journal: PathBuf },
     #[error("another smstage (pid {pid} on {host}) holds the lock {path}")]
     Locked {
@@ -224,7 +224,7 @@ pub enum CommitError {
     Injected { step: usize },
     #[error("commit failed and was rolled back: {source}")]
     RolledBack { source: Box<CommitError> },
-    #[error("commit failed ({original}) and the rollback failed too ({rollback}); run `smstage rollback` again")]
+    #[error("commit failed ({original}) and the rollback failed too ({rollback}); run `smstage rollback --config FILE` again")]
     RollbackFailed {
         original: Box<CommitError>,
         rollback: Box<CommitError>,

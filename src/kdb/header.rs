@@ -514,12 +514,7 @@ fn serialized(path: &str, head: &[u8], total: u64, complete: bool) -> Result<Hea
         let count = if complete {
             let body = &head[8..];
             if !body.is_empty() && body[body.len() - 1] != 0 {
-                return Err(KdbError::truncated(
-                    path,
-                    total,
-                    format!("symbol list of {total} bytes does not end with a NUL"),
-                )
-                .into());
+                return Err(super::symbols::cut_in_a_symbol(path, head).into());
             }
             body.iter().filter(|&&b| b == 0).count() as u64
         } else {

@@ -158,11 +158,17 @@ fn decode_item(
                 h.t
             ))
         }
+        // An empty general list inside an anymap column is written as an anymap item of its
+        // own with count 0 and no values (`fb 00 4d <attr> <int32> 0`: bitmex-nested's
+        // bitmexbook/bids# rows 0..76, the rows where the book side was empty).
+        (T_MIXED | T_ANYMAP, false) if h.count == 0 => return Ok(Ok(ColumnData::Nested(vec![]))),
         (T_MIXED | T_ANYMAP, false) => {
+            // No real file holds a non-empty one, so where its items' offsets live and what
+            // they are relative to is unverified: decoding a guess could misread valid data.
             return unsupported(format!(
-                "a nested item that is itself a list (type {})",
-                h.t
-            ))
+                "a nested item that is itself a non-empty list ({} items, type {}); only empty ones are decoded",
+                h.count, h.t
+            ));
         }
         _ => {}
     }
@@ -331,6 +337,33 @@ mod tests {
             got,
             ColumnData::Nested(vec![ColumnData::Byte(vec![]), ColumnData::Byte(vec![7, 8])])
         );
+    }
+
+    #[test]
+    fn empty_list_items_are_empty_lists() {
+        // As bitmex-nested's bitmexbook/bids# row 0 (and asks#, with the s# byte 01 at 3),
+        // then the small forms of an empty general list (7f 00) and anymap (cc 00).
+        let mut items = vec![0xfb, 0, 0x4d, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        items.extend_from_slice(&[0xfb, 0, 0x4d, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        items.extend_from_slice(&[0x7f, 0, 0xcc, 0]);
+        // A small float item after them (`88 01` + 44074f, as row 77 of bids#).
+        items.extend_from_slice(&[0x88, 1]);
+        items.extend_from_slice(&44074f64.to_le_bytes());
+        let d = data(&items);
+        let got = decode("c", &index(&[0, 16, 32, 34, 36]), 5, "c#", &d, &no_domains).unwrap();
+        let empty = ColumnData::Nested(vec![]);
+        assert_eq!(
+            got,
+            ColumnData::Nested(vec![
+                empty.clone(),
+                empty.clone(),
+                empty.clone(),
+                empty,
+                ColumnData::Float(vec![44074.0])
+            ])
+        );
+        assert_eq!(got.fmt_value(0), "");
+        assert_eq!(got.fmt_value(4), "44074");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use super::error::KdbError;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// A random-access byte source. `read_at` fills the whole buffer or fails: a short read is
@@ -48,11 +49,19 @@ pub struct LocalFile {
 impl LocalFile {
     pub fn open(path: &Path) -> Result<LocalFile, KdbError> {
         let name = path.display().to_string();
-        let file = File::open(path).map_err(|e| KdbError::io(name.clone(), e))?;
-        let len = file
-            .metadata()
-            .map_err(|e| KdbError::io(name.clone(), e))?
-            .len();
+        // Non-blocking, so that a FIFO put where a file was listed cannot hang the open (the
+        // walks skip special files by type first; this guards the race). Regular files ignore
+        // the flag.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path)
+            .map_err(|e| KdbError::io(name.clone(), e))?;
+        let md = file.metadata().map_err(|e| KdbError::io(name.clone(), e))?;
+        if let Some(kind) = crate::special::SpecialKind::of(&md.file_type()) {
+            return Err(KdbError::io(name, crate::special::open_refused(kind)));
+        }
+        let len = md.len();
         Ok(LocalFile {
             file,
             path: name,

@@ -47,6 +47,25 @@ pub fn parse_symbols(path: &str, bytes: &[u8]) -> Result<Vec<String>, KdbError> 
         .collect())
 }
 
+/// The error for a symbol-list image (8-byte header, then the symbols) whose last byte is not
+/// a NUL: kdb+ ends every symbol with one, so the file was cut inside a symbol (corrupt).
+pub(crate) fn cut_in_a_symbol(path: &str, image: &[u8]) -> KdbError {
+    let body = image.get(8..).unwrap_or(&[]);
+    let start = body.iter().rposition(|&b| b == 0).map_or(8, |i| 8 + i + 1);
+    let whole = body[..start - 8].iter().filter(|&&b| b == 0).count();
+    let sofar = &image[start..image.len().min(start + 32)];
+    KdbError::truncated(
+        path,
+        image.len() as u64,
+        format!(
+            "the symbol list is cut in the middle of a symbol: symbol {} starts at offset {start} ({:?} so far) and the file ends at offset {} before its closing NUL; the {whole} symbols before it are whole",
+            whole + 1,
+            String::from_utf8_lossy(sofar),
+            image.len()
+        ),
+    )
+}
+
 /// Symbols of a symbol-list image as the raw bytes kdb+ stores.
 pub fn parse_symbol_bytes<'a>(path: &str, bytes: &'a [u8]) -> Result<Vec<&'a [u8]>, KdbError> {
     if bytes.len() < 8 {
@@ -79,14 +98,7 @@ pub fn parse_symbol_bytes<'a>(path: &str, bytes: &'a [u8]) -> Result<Vec<&'a [u8
         return Ok(Vec::new());
     }
     if body[body.len() - 1] != 0 {
-        return Err(KdbError::truncated(
-            path,
-            bytes.len() as u64,
-            format!(
-                "symbol list of {} bytes does not end with a NUL",
-                bytes.len()
-            ),
-        ));
+        return Err(cut_in_a_symbol(path, bytes));
     }
     Ok(body[..body.len() - 1].split(|&b| b == 0).collect())
 }
@@ -125,6 +137,23 @@ mod tests {
             parse_symbol_bytes("s", &v).unwrap(),
             vec![&[0x61u8, 0xff][..]]
         );
+    }
+
+    #[test]
+    fn a_list_cut_inside_a_symbol_names_where_that_symbol_starts() {
+        // `ab\0cde\0` cut after `cd`: symbol 2 starts at 8 + 3 = 11, the file ends at 13.
+        let mut v = list(0, &[b"ab", b"cde"]);
+        v.truncate(v.len() - 2);
+        let e = parse_symbols("s", &v).unwrap_err();
+        assert!(matches!(e, KdbError::Truncated { offset: 13, .. }), "{e}");
+        let m = e.to_string();
+        assert!(m.contains("cut in the middle of a symbol"), "{m}");
+        assert!(m.contains("symbol 2 starts at offset 11"), "{m}");
+        assert!(m.contains("\"cd\" so far"), "{m}");
+        // Cut inside the first symbol: it starts right after the header.
+        let v = [0xff, 0x01, 0x0b, 0, 0, 0, 0, 0, b'x'];
+        let m = parse_symbols("s", &v).unwrap_err().to_string();
+        assert!(m.contains("symbol 1 starts at offset 8"), "{m}");
     }
 
     #[test]

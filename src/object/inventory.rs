@@ -94,7 +94,7 @@ enum Done {
     DotD {
         part: usize,
         table: usize,
-        dotd: Result<Vec<String>, String>,
+        dotd: Result<Vec<String>, FileError>,
     },
     File {
         part: usize,
@@ -134,7 +134,7 @@ impl Job {
             } => {
                 let f = ObjectFile::new(tier, key, size);
                 let r = kdb::symbols::read_symbols_from(&f);
-                let dotd = read_or_abort(&f, r)?.map_err(|e| e.to_string());
+                let dotd = read_or_abort(&f, r)?.map_err(|e| file_error(&e));
                 Ok(Done::DotD { part, table, dotd })
             }
             Job::File {

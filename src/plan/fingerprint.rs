@@ -184,7 +184,7 @@ impl Drift {
             },
         )
         .path(&self.path)
-        .hint("the saved plan no longer describes the database: review the change, then save a new plan (`smstage plan --save`), validate its view and commit that one")
+        .hint("the saved plan no longer describes the database: review the change, then save a new plan (`smstage plan --config FILE --save PLANFILE`), validate its view and commit that one")
     }
 }
 

@@ -1,4 +1,4 @@
-//! The plan file of `smstage plan --save`: the plan, the fingerprint of what it was derived
+//! The plan file of `smstage plan --config FILE --save PLANFILE`: the plan, the fingerprint of what it was derived
 //! from, and the `plan_id` that names both. Pure: bytes in, bytes out (format in
 //! docs/sm-layout.md, "The plan file").
 
@@ -42,15 +42,15 @@ struct Identified<'a> {
 
 #[derive(Debug, Error)]
 pub enum SavedPlanError {
-    #[error("plan file {path} is not JSON ({err}): pass the file `smstage plan --save` wrote")]
+    #[error("plan file {path} is not JSON ({err}): pass the file `smstage plan --config FILE --save PLANFILE` wrote")]
     NotJson { path: PathBuf, err: String },
-    #[error("{path} is not an smstage plan file (no \"format\": \"{PLAN_FILE_FORMAT}\"): pass the file `smstage plan --save` wrote")]
+    #[error("{path} is not an smstage plan file (no \"format\": \"{PLAN_FILE_FORMAT}\"): pass the file `smstage plan --config FILE --save PLANFILE` wrote")]
     NotAPlanFile { path: PathBuf },
-    #[error("plan file {path} has format version {found}, and this smstage reads version {PLAN_FILE_VERSION} only: save the plan again with this smstage (`smstage plan --save`)")]
+    #[error("plan file {path} has format version {found}, and this smstage reads version {PLAN_FILE_VERSION} only: save the plan again with this smstage (`smstage plan --config FILE --save PLANFILE`)")]
     Version { path: PathBuf, found: String },
-    #[error("plan file {path} is damaged ({err}): save the plan again with `smstage plan --save`")]
+    #[error("plan file {path} is damaged ({err}): save the plan again with `smstage plan --config FILE --save PLANFILE`")]
     Malformed { path: PathBuf, err: String },
-    #[error("plan file {path} was edited after it was saved: its plan_id {recorded} does not match its content ({computed}); a plan file must not be edited: save the plan again with `smstage plan --save`")]
+    #[error("plan file {path} was edited after it was saved: its plan_id {recorded} does not match its content ({computed}); a plan file must not be edited: save the plan again with `smstage plan --config FILE --save PLANFILE`")]
     IdMismatch {
         path: PathBuf,
         recorded: String,

@@ -49,7 +49,7 @@ pub fn load_root(
             dirs,
         ));
     }
-    let text = fs::read_to_string(&par).map_err(|e| LoadError::Io {
+    let text = crate::special::read_regular_to_string(&par).map_err(|e| LoadError::Io {
         path: par.display().to_string(),
         source: e,
     })?;

@@ -4,9 +4,11 @@
 mod compare;
 mod load;
 pub mod qscript;
+pub mod summary;
 
 pub use compare::compare_roots;
 pub use load::{load_root, parse_par_txt, LoadError, Loaded, Segment};
+pub use summary::Summary;
 
 use crate::check;
 use crate::config::AssemblyConfig;
@@ -38,6 +40,15 @@ pub fn run(
     config: Option<&AssemblyConfig>,
     opts: &VerifyOptions,
 ) -> Result<Report, VerifyError> {
+    run_summarized(root, config, opts).map(|(r, _)| r)
+}
+
+/// [`run`], and what it looked at ([`Summary`]) for the reader of its verdict.
+pub fn run_summarized(
+    root: &Path,
+    config: Option<&AssemblyConfig>,
+    opts: &VerifyOptions,
+) -> Result<(Report, Summary), VerifyError> {
     // Each partition is checked as it is read and its file records released, keeping what
     // `--q` expects of it; `--against` then reads the partitions of both roots again, a pair at
     // a time. Memory grows with the tables of the database, not with its files.
@@ -50,12 +61,22 @@ pub fn run(
         Vec::new(),
         opts.deep,
         |p| {
-            opts.q
+            let view = opts
+                .q
                 .is_some()
-                .then(|| qscript::partition_view(p, last_date.as_deref() == Some(p.date.as_str())))
+                .then(|| qscript::partition_view(p, last_date.as_deref() == Some(p.date.as_str())));
+            (view, summary::PartCounts::of_partition(p))
         },
     );
+    let (views, counts): (Vec<_>, Vec<_>) = views.into_iter().unzip();
     let views: Vec<qscript::PartitionView> = views.into_iter().flatten().collect();
+    let mut summary = Summary::new(
+        root.to_path_buf(),
+        &loaded.inventory,
+        &counts,
+        loaded.inventory.all_partitions().len(),
+        opts.deep,
+    );
     let expected = opts
         .q
         .as_ref()
@@ -64,12 +85,16 @@ pub fn run(
         // The released partitions are read again from `dirs`.
         loaded.inventory.partitions.clear();
         let (theirs, their_dirs) = load_root(other, &opts.s3)?;
-        findings.extend(compare_roots(&loaded, &dirs, &theirs, &their_dirs));
+        // "Restore the domain from the backup" only where the other root's domain differs.
+        check::advice::enum_domain_advice(&mut findings, root, other);
+        let compared = compare_roots(&loaded, &dirs, &theirs, &their_dirs);
+        summary.compared_with(other.clone(), &compared);
+        findings.extend(compared);
     }
     if let (Some(q), Some(expected)) = (&opts.q, &expected) {
         findings.extend(run_q(q, root, expected)?);
     }
-    Ok(Report::new(findings))
+    Ok((Report::new(findings), summary))
 }
 
 fn run_q(q: &Path, root: &Path, expected: &qscript::QView) -> Result<Vec<Finding>, VerifyError> {

@@ -202,9 +202,17 @@ pub fn run_mount_approved(
     let bg = opts.background;
     mount_with(plan, objects, approved, mountpoint, opts, |abs| {
         eprintln!(
-            "smstage: staging view mounted read-only at {m}\n  load it with:  q {m}/{root}\n  remove it with: smstage unmount {m}{fg}",
+            "smstage: staging view mounted read-only at {m}\n  load it with:  q {m}/{root}\n  remove it with: smstage unmount {m}{fg}{log}",
             m = abs.display(),
-            fg = if bg { "" } else { "  (or press Ctrl-C here)" }
+            fg = if bg { "" } else { "  (or press Ctrl-C here)" },
+            log = if bg {
+                format!(
+                    "\n  server log (files refused as changed since the plan, errors): {}",
+                    background_log_path(abs).display()
+                )
+            } else {
+                String::new()
+            }
         );
     })
 }
@@ -646,6 +654,22 @@ fn serve_background(
         path: abs.to_path_buf(),
         why,
     };
+    // The detached server has no terminal: what it logs (a file refused as changed since the
+    // plan, an I/O error) goes to a file beside the mountpoint, which mount's output names.
+    let log_path = background_log_path(abs);
+    // A mountpoint whose parent is not writable still mounts: without a log, and saying so.
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .or_else(|e| {
+            eprintln!(
+                "smstage: warning: cannot create the server log {} ({e}): the background server's messages are discarded",
+                log_path.display()
+            );
+            std::fs::OpenOptions::new().write(true).open("/dev/null")
+        })
+        .map_err(|e| bg_err(format!("cannot open /dev/null: {e}")))?;
     let fuse_fd = session.as_fd().as_raw_fd();
     // SAFETY: the CLI is single-threaded here and the child only runs the session loop.
     let pid = unsafe { libc::fork() };
@@ -653,7 +677,7 @@ fn serve_background(
         return Err(bg_err(format!("fork: {}", io::Error::last_os_error())));
     }
     if pid == 0 {
-        detach_child();
+        detach_child(log.as_raw_fd());
         // Threads do not survive fork: the child, which serves, lists.
         prefetcher.start();
         let code = match serve_foreground(session, abs) {
@@ -666,14 +690,29 @@ fn serve_background(
     // The child owns the session now: forget our copy (no unmount on drop) and close our
     // /dev/fuse descriptor, so the connection dies with the child.
     std::mem::forget(session);
+    drop(log);
     // SAFETY: fuse_fd belongs to the leaked session and is never used again here.
     unsafe { libc::close(fuse_fd) };
     wait_until_answers(abs, pid).map_err(bg_err)
 }
 
-fn detach_child() {
-    // SAFETY: plain syscalls on our own process; /dev/null replaces the standard streams so
-    // the server holds no terminal or pipe of the caller.
+/// The background server's log: `<mountpoint's parent>/.<mountpoint's name>.smstage-view.log`,
+/// beside the mountpoint (inside it is the view, and the database's directory must stay as
+/// the plan saw it).
+pub fn background_log_path(mountpoint: &Path) -> PathBuf {
+    let name = mountpoint
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "view".into());
+    mountpoint
+        .parent()
+        .unwrap_or(Path::new("/"))
+        .join(format!(".{name}.smstage-view.log"))
+}
+
+fn detach_child(log_fd: i32) {
+    // SAFETY: plain syscalls on our own process; /dev/null replaces stdin and the log file
+    // stdout and stderr, so the server holds no terminal or pipe of the caller.
     unsafe {
         libc::setsid();
         let root = c"/";
@@ -681,12 +720,15 @@ fn detach_child() {
         let null = c"/dev/null";
         let fd = libc::open(null.as_ptr(), libc::O_RDWR);
         if fd >= 0 {
-            for std_fd in 0..3 {
-                libc::dup2(fd, std_fd);
-            }
+            libc::dup2(fd, 0);
             if fd > 2 {
                 libc::close(fd);
             }
+        }
+        libc::dup2(log_fd, 1);
+        libc::dup2(log_fd, 2);
+        if log_fd > 2 {
+            libc::close(log_fd);
         }
     }
 }
@@ -716,6 +758,18 @@ fn wait_until_answers(abs: &Path, pid: libc::pid_t) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_background_log_sits_beside_the_mountpoint() {
+        assert_eq!(
+            background_log_path(Path::new("/mnt/preview")),
+            Path::new("/mnt/.preview.smstage-view.log")
+        );
+        assert_eq!(
+            background_log_path(Path::new("/")),
+            Path::new("/.view.smstage-view.log")
+        );
+    }
 
     #[test]
     fn mountinfo_is_parsed_and_unescaped() {

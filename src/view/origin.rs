@@ -18,7 +18,8 @@ pub enum OrigKind {
     Dir,
     File,
     Symlink,
-    /// FIFOs, sockets, devices: never part of a database, hidden by the view.
+    /// FIFOs, sockets, devices, and mountpoints of other filesystems: never part of a
+    /// database, hidden by the view.
     Special,
 }
 
@@ -137,8 +138,13 @@ impl Origin {
         // SAFETY: open_how is plain data; zeroed is a valid value and the fields are set below.
         let mut how: libc::open_how = unsafe { std::mem::zeroed() };
         how.flags = (flags | libc::O_CLOEXEC | libc::O_NOFOLLOW) as u64;
-        how.resolve =
-            libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+        // RESOLVE_NO_XDEV: never into another mount below the base or a store (another
+        // filesystem, a bind mount, or this very view mounted inside the database): the view
+        // serves the database's own files, and a walk into its own mount would never end.
+        how.resolve = libc::RESOLVE_BENEATH
+            | libc::RESOLVE_NO_SYMLINKS
+            | libc::RESOLVE_NO_MAGICLINKS
+            | libc::RESOLVE_NO_XDEV;
         // SAFETY: valid dirfd, NUL-terminated path and a correctly sized open_how.
         let ret = unsafe {
             libc::syscall(
@@ -318,6 +324,13 @@ impl Origin {
             return Err(io::Error::last_os_error());
         }
         std::mem::forget(fd);
+        // A child on another device is the mountpoint of another filesystem: hidden like a
+        // special file (the checks refuse the import while one is there).
+        // SAFETY: stat is plain data filled by the kernel; dirfd(dir) is valid.
+        let mut dir_st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: valid fd and out pointer.
+        let dir_dev =
+            (unsafe { libc::fstat(libc::dirfd(dir), &mut dir_st) } == 0).then_some(dir_st.st_dev);
         let mut out = Vec::new();
         let mut result = Ok(());
         loop {
@@ -368,6 +381,7 @@ impl Origin {
                 stat = Some(st);
             }
             let kind = match (stat, dtype) {
+                (Some(st), _) if dir_dev.is_some_and(|d| d != st.st_dev) => OrigKind::Special,
                 (Some(st), _) => OrigKind::from_mode(st.st_mode),
                 (None, libc::DT_DIR) => OrigKind::Dir,
                 (None, libc::DT_REG) => OrigKind::File,

@@ -30,6 +30,14 @@ pub const CORPUS: &[Expect] = &[
                  columns by name)",
     },
     Expect {
+        name: "bitmex-nested",
+        exit: 0,
+        findings: &[],
+        reason: "kdb+ 4.x anymap nested columns (bitmexbook bids, bidsizes, asks, asksizes) whose \
+                 col# items are float lists, small and large, and empty general lists stored as \
+                 anymap items (fb 00 4d, count 0): q loads it, every row decodes",
+    },
+    Expect {
         name: "dolphindb-sample",
         exit: 1,
         findings: &[

@@ -362,3 +362,60 @@ impl Drop for Unmount {
         let _ = Command::new(bin()).arg("unmount").arg(&self.0).output();
     }
 }
+
+/// Runs smstage with a watchdog: killed after `secs` seconds, so a regression that hangs (a
+/// FIFO opened with a blocking open, a view walking into its own mount) fails the test with
+/// "hung" instead of hanging CI. Output goes through files, so a chatty child never blocks
+/// on a full pipe.
+pub fn smstage_within(args: &[&str], secs: u64) -> Out {
+    smstage_within_env(args, &[], secs)
+}
+
+/// [`smstage_within`] with extra environment variables.
+pub fn smstage_within_env(args: &[&str], env: &[(&str, &str)], secs: u64) -> Out {
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let (o, e) = (dir.path().join("out"), dir.path().join("err"));
+    let mut child = Command::new(bin())
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .stdout(fs::File::create(&o).unwrap())
+        .stderr(fs::File::create(&e).unwrap())
+        .spawn()
+        .expect("run smstage");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if start.elapsed() > Duration::from_secs(secs) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "smstage {} hung: killed after {secs} s\nstdout: {}\nstderr: {}",
+                args.join(" "),
+                fs::read_to_string(&o).unwrap_or_default(),
+                fs::read_to_string(&e).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Out {
+        code: status.code().unwrap_or(-1),
+        stdout: fs::read_to_string(&o).unwrap_or_default(),
+        stderr: fs::read_to_string(&e).unwrap_or_default(),
+    }
+}
+
+/// Makes a FIFO at `p`.
+pub fn mkfifo(p: &Path) {
+    let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+    // SAFETY: valid NUL-terminated path.
+    assert_eq!(
+        unsafe { libc::mkfifo(c.as_ptr(), 0o644) },
+        0,
+        "mkfifo {}",
+        p.display()
+    );
+}

@@ -1,0 +1,45 @@
+//! `smstage init`: write the assembly for a database and say what to run next.
+
+use super::{EXIT_OK, EXIT_USAGE};
+use crate::init;
+use std::path::Path;
+
+pub fn run(db: &Path, out: &Path, force: bool) -> i32 {
+    let result = init::refuse_out_inside(out, db)
+        .and_then(|_| init::derive(db, out))
+        .and_then(|a| init::write(out, &a.yaml, force).map(|_| a));
+    let a = match result {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("smstage init: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let base = a
+        .config
+        .hdb_base_dir()
+        .map(|b| b.display().to_string())
+        .unwrap_or_default();
+    let tables: Vec<&str> = a.config.tables.iter().map(|t| t.name.as_str()).collect();
+    println!("wrote {}", out.display());
+    println!("  database (HDB mount's baseURI + /data): {base}/data");
+    println!("  tables: {} ({})", tables.len(), tables.join(", "));
+    if a.missing.is_empty() {
+        println!("  missing for Storage Manager: nothing that init can see");
+    } else {
+        println!("  missing for Storage Manager (also in the file's comments):");
+        for m in &a.missing {
+            println!("    - {m}");
+        }
+    }
+    for n in &a.notes {
+        println!("  note: {n}");
+    }
+    // Real paths, so the two lines run as printed.
+    let backup = format!("{base}-backup");
+    println!(
+        "next: back the database up, then check it:\n  cp -a {base}/data {backup}\n  smstage check --config {} --backup {backup}",
+        out.display()
+    );
+    EXIT_OK
+}

@@ -1,0 +1,154 @@
+//! `smstage init`: an assembly derived from the database, accepted by `check` when the database
+//! meets SM's prerequisites, naming what is missing otherwise; refusals that lose nothing.
+
+mod common;
+
+use common::*;
+use std::fs;
+
+#[test]
+fn init_on_a_generated_database_then_check_passes() {
+    let b = generated(3, 2, 8, 50);
+    // Init's own file, not gen's: remove gen's so only init's can be read.
+    fs::remove_file(b.config()).unwrap();
+    let out = smstage(&["init", b.data().to_str().unwrap(), "--out", &b.config_str()]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let yaml = fs::read_to_string(b.config()).unwrap();
+    // A timestamp `time` gets prtnCol; a kdb+tick-style timespan `time` is named as missing.
+    let schema = smstage(&["schema", b.data().to_str().unwrap()]);
+    if schema.stdout.contains("{name: time, type: timestamp}") {
+        assert!(yaml.contains("prtnCol: time"), "{yaml}");
+        assert!(
+            out.stdout.contains("missing for Storage Manager: nothing"),
+            "{}",
+            out.stdout
+        );
+    } else {
+        assert!(
+            yaml.contains("no timestamp column, so no prtnCol"),
+            "{yaml}"
+        );
+    }
+    let backup = b.backup();
+    let check = smstage(&[
+        "check",
+        "--config",
+        &b.config_str(),
+        "--backup",
+        backup.to_str().unwrap(),
+    ]);
+    assert_eq!(check.code, 0, "{}\n--- assembly:\n{yaml}", check.all());
+}
+
+#[test]
+fn init_refuses_to_overwrite_without_force_and_keeps_the_file() {
+    let b = generated(1, 1, 3, 5);
+    fs::write(b.config(), "mine\n").unwrap();
+    let out = smstage(&["init", b.data().to_str().unwrap(), "--out", &b.config_str()]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains("--force"), "{}", out.stderr);
+    assert_eq!(fs::read_to_string(b.config()).unwrap(), "mine\n");
+    let forced = smstage(&[
+        "init",
+        b.data().to_str().unwrap(),
+        "--out",
+        &b.config_str(),
+        "--force",
+    ]);
+    assert_eq!(forced.code, 0, "{}", forced.all());
+    assert!(fs::read_to_string(b.config()).unwrap().contains("tables:"));
+}
+
+#[test]
+fn init_refuses_an_out_inside_the_database() {
+    let b = generated(1, 1, 3, 5);
+    let inside = b.data().join("assembly.yaml");
+    let out = smstage(&[
+        "init",
+        b.data().to_str().unwrap(),
+        "--out",
+        inside.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains("inside the database"), "{}", out.stderr);
+    assert!(!inside.exists());
+}
+
+#[test]
+fn init_on_a_database_not_named_data_says_how_to_move_it() {
+    let b = generated(1, 1, 3, 5);
+    let other = b.path().join("hdb");
+    fs::rename(b.data(), &other).unwrap();
+    let out_file = b.path().join("a.yaml");
+    let out = smstage(&[
+        "init",
+        other.to_str().unwrap(),
+        "--out",
+        out_file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(
+        out.stderr.contains("mkdir ") && out.stderr.contains("/data"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out_file.exists());
+}
+
+/// Every real fixture: a config that parses and names what is missing, or (for a directory
+/// holding no kdb+ table) a refusal that says so.
+#[test]
+fn init_on_every_real_fixture_parses_and_names_what_is_missing() {
+    let Some(root) = fixture("") else { return };
+    let mut names: Vec<String> = fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(names.len() >= 5, "{names:?}");
+    for name in names {
+        let dir = tempfile::tempdir().unwrap();
+        copy_tree(&root.join(&name), &dir.path().join("data"));
+        let cfg = dir.path().join("assembly.yaml");
+        let out = smstage(&[
+            "init",
+            dir.path().join("data").to_str().unwrap(),
+            "--out",
+            cfg.to_str().unwrap(),
+        ]);
+        if name == "dolphindb-sample-csv" {
+            assert_eq!(out.code, 2, "{name}: {}", out.all());
+            assert!(
+                out.stderr.contains("no kdb+ table"),
+                "{name}: {}",
+                out.stderr
+            );
+            continue;
+        }
+        assert_eq!(out.code, 0, "{name}: {}", out.all());
+        // It parses: plan reads it (exit 0 or 1 by the database, never 2 = config error).
+        let plan = smstage(&["plan", "--config", cfg.to_str().unwrap()]);
+        assert_ne!(plan.code, 2, "{name}: {}", plan.all());
+        let yaml = fs::read_to_string(&cfg).unwrap();
+        // What is missing is named in the file exactly as init printed it.
+        for line in out.stdout.lines().filter(|l| l.starts_with("    - ")) {
+            let item = line.trim_start_matches("    - ");
+            assert!(yaml.contains(item), "{name}: {item} not in\n{yaml}");
+        }
+        if name == "bitmex-nested" {
+            assert!(
+                yaml.contains("table trade: no timestamp column") && !yaml.contains("prtnCol:"),
+                "{name}: {yaml}"
+            );
+        }
+        if name == "torq-air" {
+            assert!(yaml.contains("prtnCol: time"), "{yaml}");
+        }
+        if name == "advkdb-ipc" {
+            assert!(
+                yaml.contains("MarketInfo"),
+                "{name}: the hidden table is noted: {yaml}"
+            );
+        }
+    }
+}
