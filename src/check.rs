@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 pub(crate) mod advice;
 mod deep;
+pub mod deep_scan;
 mod layout;
 mod load;
 mod partitions;

@@ -51,7 +51,7 @@ pub enum ApprovalError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("plan file {path} was edited after it was saved: {why}; its plan is not the one smstage derives from the file's own fingerprint and the configuration (a recomputed plan_id does not make an edited plan valid): do not edit plan files; save a new plan with `smstage plan --save`")]
+    #[error("plan file {path} was edited after it was saved: {why}; its plan is not the one smstage derives from the file's own fingerprint and the configuration (a recomputed plan_id does not make an edited plan valid): do not edit plan files; save a new plan with `smstage plan --config FILE --save PLANFILE`")]
     Edited { path: PathBuf, why: String },
     #[error("the plan file {path} would be inside the database {database}, which it describes: save it elsewhere")]
     InsideDatabase { path: PathBuf, database: PathBuf },

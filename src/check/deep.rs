@@ -1,9 +1,8 @@
 //! `--deep`: every column decoded (enumeration ranges, compressed blocks).
 
-use super::{file_error, plural, PartitionChecks};
+use super::{deep_scan, file_error, plural, PartitionChecks};
 use crate::finding::{code, Finding};
 use crate::inventory::{self, FileError, Inventory};
-use crate::kdb;
 use rayon::prelude::*;
 
 /// `--deep`: decode every column; count enumeration indices beyond their domain.
@@ -38,23 +37,19 @@ pub(crate) fn decode_all(jobs: Vec<DeepJob<'_>>, inv: &Inventory) -> Vec<Finding
                     None => x,
                 }
             };
-            let column = match tier {
-                None => kdb::read_column(&f.path()).map_err(|e| FileError::from_kdb(&e)),
+            // Local files stream a chunk at a time; an object is fetched whole first.
+            let domain_len = |d: &str| inv.domain(d).map_or(0, |s| s.len());
+            let range = match tier {
+                None => deep_scan::scan_local(&f.path(), &domain_len, deep_scan::chunk_bytes())
+                    .map_err(|e| FileError::from_kdb(&e)),
                 Some(t) => crate::object::read_object_column(&t.tier, &f.path().to_string_lossy())
-                    .map_err(|e| FileError::from_object(&e)),
+                    .map_err(|e| FileError::from_object(&e))
+                    .map(|col| deep_scan::range_of(&col.data, &domain_len)),
             };
-            match column {
+            match range {
                 Err(e) => Some((i, place(file_error(&e, &f.path())))),
-                Ok(col) => {
-                    let (domain, beyond, max) = match &col.data {
-                        kdb::ColumnData::Enum { domain, indices } => {
-                            let n = inv.domain(domain).map(|d| d.len()).unwrap_or(0) as i64;
-                            // Negative indices are kdb+ nulls (0N), not out of range.
-                            let beyond = indices.iter().filter(|&&i| i >= n).count();
-                            (domain.clone(), beyond, indices.iter().copied().max().unwrap_or(0))
-                        }
-                        _ => return None,
-                    };
+                Ok(None) => None,
+                Ok(Some(deep_scan::EnumRange { domain, beyond, max })) => {
                     if beyond == 0 {
                         return None;
                     }

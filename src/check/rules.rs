@@ -153,6 +153,10 @@ declare_rules! {
         "a partition directory in the root beside `par.txt`";
     SEGMENT_OTHER_FS: Warning, Segments,
         "a segment on another filesystem than the baseURI: its data stays there and its partitions are renamed within that filesystem";
+    SPECIAL_FILE: Error, Load,
+        "a FIFO, socket or device node in the database, a segment or the backup: never opened, and the import is refused while it is there";
+    MOUNT_INSIDE: Error, Load,
+        "a directory of the database that is the mountpoint of another filesystem: never walked into";
 }
 
 #[cfg(test)]

@@ -109,9 +109,42 @@ pub fn decode(
         ));
     }
     let held = (data.len() / w) as u64;
-    let mut out = Vec::with_capacity(rows);
-    let mut start = 0u64;
-    for (row, e) in entries.chunks_exact(8).enumerate() {
+    let rows = Rows {
+        first_row: 0,
+        start: 0,
+        held,
+    };
+    let (out, _) = decode_rows(path, item, entries, rows, data_path, data)?;
+    Ok(ColumnData::Nested(out))
+}
+
+/// Where a run of rows of a compound column starts: its first row, the item its values start
+/// at (the previous row's end) and how many items `col#` holds in all.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Rows {
+    pub first_row: usize,
+    pub start: u64,
+    pub held: u64,
+}
+
+/// Rows `rows.first_row..` whose end offsets are `entries`; `items` holds `col#` from item
+/// `rows.start` on (at least up to the last end). Returns the rows and the item after them.
+/// Errors name the same rows and offsets as a whole-column decode.
+pub(super) fn decode_rows(
+    path: &str,
+    item: u8,
+    entries: &[u8],
+    rows: Rows,
+    data_path: &str,
+    items: &[u8],
+) -> Result<(Vec<ColumnData>, u64), KdbError> {
+    let w = item_width(path, item, 2)?;
+    let base = VECTOR_HEADER as usize;
+    let held = rows.held;
+    let mut out = Vec::with_capacity(entries.len() / 8);
+    let mut start = rows.start;
+    for (i, e) in entries.chunks_exact(8).enumerate() {
+        let row = rows.first_row + i;
         let end = i64::from_le_bytes([e[0], e[1], e[2], e[3], e[4], e[5], e[6], e[7]]);
         let at = base + 8 * row;
         let end = u64::try_from(end)
@@ -126,11 +159,21 @@ pub fn decode(
                     ),
                 )
             })?;
-        let bytes = &data[start as usize * w..end as usize * w];
+        let (from, to) = (
+            (start - rows.start) as usize * w,
+            (end - rows.start) as usize * w,
+        );
+        let bytes = items.get(from..to).ok_or_else(|| {
+            KdbError::truncated(
+                data_path,
+                rows.start * w as u64 + items.len() as u64,
+                format!("row {row}: items {start}..{end} lie beyond the bytes read"),
+            )
+        })?;
         out.push(decode_simple(data_path, item, bytes)?);
         start = end;
     }
-    Ok(ColumnData::Nested(out))
+    Ok((out, start))
 }
 
 /// [`decode`] reading `col#` from `data` (compressed or not).

@@ -5,6 +5,7 @@ mod types;
 pub mod write;
 pub mod zip;
 
+pub mod chunked;
 pub mod column;
 pub mod compound;
 pub mod error;

@@ -204,14 +204,45 @@ pub fn decode(
     let rows = usize::try_from(rows).unwrap_or(usize::MAX);
     let entries = index_entries(path, index, base, rows)?;
     let items = data.get(base..).unwrap_or(&[]);
-    let mut out = Vec::with_capacity(rows);
+    let window = ItemWindow { items, start: 0 };
+    decode_rows(path, entries, 0, data_path, window, domains).map(ColumnData::Nested)
+}
+
+/// The item bytes of `col#` a run of rows needs: `items` holds the items from item offset
+/// `start` (offsets relative to byte 4096 of `col#`), so the chunked reader can hand over a
+/// bounded slice instead of the whole file.
+#[derive(Clone, Copy)]
+pub(super) struct ItemWindow<'a> {
+    pub items: &'a [u8],
+    pub start: u64,
+}
+
+/// Rows `first_row..` of a nested column whose 8-byte index `entries` are given, their items
+/// read from `window`. Errors name the same rows and offsets as a whole-column decode.
+pub(super) fn decode_rows(
+    path: &str,
+    entries: &[u8],
+    first_row: usize,
+    data_path: &str,
+    window: ItemWindow,
+    domains: &dyn Fn(u64) -> Result<Vec<String>, KdbError>,
+) -> Result<Vec<ColumnData>, KdbError> {
+    let base = VECTOR4K_HEADER as usize;
+    let items = window.items;
+    let mut out = Vec::with_capacity(entries.len() / 8);
     let mut cache: Option<Vec<String>> = None;
-    for (row, e) in entries.chunks_exact(8).enumerate() {
+    for (i, e) in entries.chunks_exact(8).enumerate() {
+        let row = first_row + i;
         // Low 7 bytes: offset into the items; top byte: item format (1 small, 0 large),
         // which the item's own first byte also tells.
         let off = u64::from_le_bytes([e[0], e[1], e[2], e[3], e[4], e[5], e[6], 0]);
         let at = (base as u64).saturating_add(off);
-        let off = usize::try_from(off).unwrap_or(usize::MAX);
+        // An offset before the window cannot be read from it: past-the-end, as the whole
+        // decode would say of an offset it cannot reach (callers retry with every item).
+        let off = off
+            .checked_sub(window.start)
+            .and_then(|o| usize::try_from(o).ok())
+            .unwrap_or(usize::MAX);
         match decode_item(items, off, &mut cache, &|| domains(at))? {
             Ok(item) => out.push(item),
             Err(ItemFail::Corrupt(detail)) => {
@@ -234,7 +265,7 @@ pub fn decode(
             }
         }
     }
-    Ok(ColumnData::Nested(out))
+    Ok(out)
 }
 
 /// The `rows` 8-byte entries (end offsets) of a nested column's index file, starting at

@@ -223,6 +223,15 @@ struct Job {
 
 impl Job {
     fn differs(&self, ia: &Inventory, ib: &Inventory) -> Option<String> {
+        if self.tier_a.is_none() && self.tier_b.is_none() {
+            return super::stream::first_difference_local(
+                &self.a,
+                ia,
+                &self.b,
+                ib,
+                first_difference,
+            );
+        }
         let x = match read(&self.a, self.tier_a.as_ref()) {
             Ok(c) => c,
             Err(e) => return Some(format!("cannot read {}: {e}", self.a.display())),
@@ -292,9 +301,10 @@ fn same_tree_bytes(a: &std::path::Path, b: &std::path::Path) -> bool {
         })
 }
 
-/// Index of the first row whose logical value differs. Floats compare by bits so that nulls
+/// Index of the first row whose logical value differs (of a whole column, or of one chunk of
+/// each side holding the same rows). Floats compare by bits so that nulls
 /// (NaN) are equal to themselves; enumerations compare as the symbols they stand for.
-fn first_difference(
+pub(super) fn first_difference(
     x: &ColumnData,
     ia: &Inventory,
     y: &ColumnData,

@@ -1,9 +1,10 @@
 //! `smstage verify`: load a root as kdb+'s `\l` does and report problems with the same findings
 //! as `check`; optionally compare its logical content with another root, or run a real q on it.
 
-mod compare;
+pub(crate) mod compare;
 mod load;
 pub mod qscript;
+mod stream;
 pub mod summary;
 
 pub use compare::compare_roots;
