@@ -9,3 +9,4 @@ mod hostile_tests;
 mod object_view_tests;
 mod segmented_tests;
 mod view_tests;
+mod walk_tests;

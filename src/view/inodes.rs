@@ -9,9 +9,22 @@
 //! digest proves, the same name sits at the same index and gets the same number. The kernel
 //! may hold a node id for as long as it likes, whatever we evict, and still find it valid.
 //!
-//! Layout of a 64-bit number (generated entries, from the plan, stay below 2^32):
-//! - `DIR_TAG | slot`: a directory below a moved node (moved directories keep their plan ino);
-//! - `ENTRY_TAG | parent_slot << 32 | index`: any other entry below a moved node.
+//! A number below a moved node is `2^63 | mix(place)`, where `place` (63 bits) is
+//! - `slot` (below 2^30): a directory below a moved node (moved directories keep their plan ino);
+//! - `2^62 | parent_slot << 32 | index`: any other entry below a moved node;
+//!
+//! and `mix` is a bijection of 63-bit values (xor-shifts and odd multipliers, each invertible),
+//! so a number still decodes to its place and two places never share a number. Generated
+//! entries (from the plan) stay below 2^32, so they never meet these.
+//!
+//! Why mixed: the kernel keeps a FUSE inode in its global inode hash under the node id itself
+//! (`iget5_locked(sb, nodeid, ..)`), and `fs/inode.c` `hash()` reduces it with
+//! `(v * sb) ^ ((GOLDEN_RATIO_PRIME + v) / L1_CACHE_BYTES)` then folds in the bits just above
+//! the table mask: a multiplication only carries upwards, so in the bare structured number the
+//! parent slot (bits 32 and up) barely reaches the bucket and the entries of many directories
+//! share the few buckets that their small indexes select. How badly depends on the alignment
+//! of the superblock's address (`tests::kernel_hash_*` measures it); mixed numbers fill the
+//! table like random ones whatever the alignment.
 
 use super::tree::{Errno, Ino};
 use std::ffi::{OsStr, OsString};
@@ -19,8 +32,17 @@ use std::hash::Hasher;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 
-const DIR_TAG: u64 = 1 << 62;
-const ENTRY_TAG: u64 = 1 << 63;
+/// Set in every number below a moved node: keeps them clear of the plan's numbers.
+const PASS_TAG: u64 = 1 << 63;
+/// In a place (before mixing): an entry rather than a directory.
+const ENTRY_TAG: u64 = 1 << 62;
+const MASK63: u64 = (1 << 63) - 1;
+/// Odd multipliers of the mix (those of SplitMix64's finaliser); their inverses modulo 2^63
+/// are computed at compile time.
+const M1: u64 = 0xbf58_476d_1ce4_e5b9;
+const M2: u64 = 0x94d0_49bb_1331_11eb;
+const M1_INV: u64 = inverse_odd(M1);
+const M2_INV: u64 = inverse_odd(M2);
 /// Slots stay below 2^30 so that `slot << 32` never reaches the tag bits.
 pub const MAX_SLOTS: usize = 1 << 30;
 /// Generated entries (plan nodes) are numbered below this.
@@ -33,27 +55,69 @@ pub enum Pass {
     Entry { dir: u32, idx: u32 },
 }
 
+/// The inverse of an odd number modulo 2^64 (hence modulo 2^63): Newton's iteration doubles
+/// the correct low bits each round, from 3 (an odd number is its own inverse modulo 8).
+const fn inverse_odd(m: u64) -> u64 {
+    let mut x = m;
+    let mut i = 0;
+    while i < 5 {
+        x = x.wrapping_mul(2u64.wrapping_sub(m.wrapping_mul(x)));
+        i += 1;
+    }
+    x
+}
+
+/// `x ^ (x >> s)` within 63 bits is undone by applying the shift until it covers all bits.
+fn unshift(y: u64, s: u32) -> u64 {
+    let mut x = y;
+    let mut covered = s;
+    while covered < 63 {
+        x = y ^ (x >> s);
+        covered += s;
+    }
+    x
+}
+
+/// A bijection of 63-bit values whose low bits depend on every input bit.
+fn mix(place: u64) -> u64 {
+    let mut x = place & MASK63;
+    x ^= x >> 31;
+    x = x.wrapping_mul(M1) & MASK63;
+    x ^= x >> 29;
+    x = x.wrapping_mul(M2) & MASK63;
+    x ^ (x >> 32)
+}
+
+fn unmix(mixed: u64) -> u64 {
+    let mut x = unshift(mixed & MASK63, 32);
+    x = x.wrapping_mul(M2_INV) & MASK63;
+    x = unshift(x, 29);
+    x = x.wrapping_mul(M1_INV) & MASK63;
+    unshift(x, 31)
+}
+
 pub fn dir_ino(slot: u32) -> Ino {
-    DIR_TAG | slot as u64
+    PASS_TAG | mix(slot as u64)
 }
 
 pub fn entry_ino(dir: u32, idx: u32) -> Ino {
-    ENTRY_TAG | (dir as u64) << 32 | idx as u64
+    PASS_TAG | mix(ENTRY_TAG | (dir as u64) << 32 | idx as u64)
 }
 
 /// None for a generated entry's number (below [`MAX_GEN`]) or a number never handed out.
 pub fn decode(ino: Ino) -> Option<Pass> {
-    if ino & ENTRY_TAG != 0 {
-        let dir = (ino & !ENTRY_TAG) >> 32;
+    if ino & PASS_TAG == 0 {
+        return None;
+    }
+    let place = unmix(ino);
+    if place & ENTRY_TAG != 0 {
+        let dir = (place & !ENTRY_TAG) >> 32;
         (dir < MAX_SLOTS as u64).then_some(Pass::Entry {
             dir: dir as u32,
-            idx: ino as u32,
+            idx: place as u32,
         })
-    } else if ino & DIR_TAG != 0 {
-        let slot = ino & !DIR_TAG;
-        (slot < MAX_SLOTS as u64).then_some(Pass::Dir(slot as u32))
     } else {
-        None
+        (place < MAX_SLOTS as u64).then_some(Pass::Dir(place as u32))
     }
 }
 
@@ -322,6 +386,102 @@ mod tests {
         }
         assert_eq!(decode(1), None);
         assert_eq!(decode(MAX_GEN - 1), None);
+    }
+
+    #[test]
+    fn the_mix_is_a_bijection_of_63_bit_values() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let place = x & MASK63;
+            assert_eq!(unmix(mix(place)), place);
+            assert_eq!(mix(place) & !MASK63, 0);
+        }
+        for place in [0, 1, MASK63, ENTRY_TAG, ENTRY_TAG - 1] {
+            assert_eq!(unmix(mix(place)), place);
+        }
+        assert_eq!(M1.wrapping_mul(M1_INV), 1);
+        assert_eq!(M2.wrapping_mul(M2_INV), 1);
+    }
+
+    #[test]
+    fn numbers_never_handed_out_decode_to_nothing() {
+        // A place with a directory slot at or above MAX_SLOTS is not one we give.
+        assert_eq!(decode(PASS_TAG | mix(MAX_SLOTS as u64)), None);
+        assert_eq!(decode(PASS_TAG | mix(ENTRY_TAG - 1)), None);
+        assert_eq!(decode(MAX_GEN), None);
+    }
+
+    /// `fs/inode.c` `hash()` as Linux computes the bucket of `iget5_locked(sb, hashval, ..)`
+    /// on 64-bit x86 (`GOLDEN_RATIO_PRIME` is `GOLDEN_RATIO_64`, `L1_CACHE_BYTES` 64).
+    fn kernel_bucket(sb: u64, hashval: u64, shift: u32) -> usize {
+        const GOLDEN_RATIO_64: u64 = 0x61c8_8646_80b5_83eb;
+        let tmp = hashval.wrapping_mul(sb) ^ (GOLDEN_RATIO_64.wrapping_add(hashval) / 64);
+        let tmp = tmp ^ ((tmp ^ GOLDEN_RATIO_64) >> shift);
+        (tmp & ((1u64 << shift) - 1)) as usize
+    }
+
+    /// The mean length of the chain a lookup walks: sum of squared bucket sizes over ids.
+    fn mean_chain(ids: &[u64], sb: u64, shift: u32) -> f64 {
+        let mut count = vec![0u32; 1 << shift];
+        for &id in ids {
+            count[kernel_bucket(sb, id, shift)] += 1;
+        }
+        let sq: f64 = count.iter().map(|&c| c as f64 * c as f64).sum();
+        sq / ids.len() as f64
+    }
+
+    #[test]
+    fn kernel_hash_chains_of_a_million_numbers_are_as_short_as_random_ones() {
+        // The walk's shape: 50,000 table directories of 20 entries, plus the directories.
+        let mut places = Vec::new();
+        for dir in 11..50_011u32 {
+            places.push((dir, None));
+            places.extend((0..20).map(|idx| (dir, Some(idx))));
+        }
+        let ours: Vec<u64> = places
+            .iter()
+            .map(|&(d, i)| i.map_or(dir_ino(d), |i| entry_ino(d, i)))
+            .collect();
+        // The structured numbers used before (no mix): the test must see their clustering.
+        let bare: Vec<u64> = places
+            .iter()
+            .map(|&(d, i)| {
+                i.map_or(1 << 62 | d as u64, |i| {
+                    1 << 63 | (d as u64) << 32 | i as u64
+                })
+            })
+            .collect();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let random: Vec<u64> = (0..ours.len())
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x
+            })
+            .collect();
+        // This machine's table has 2^21 buckets (`Inode-cache hash table entries` in dmesg);
+        // superblocks come from kmalloc-2k, so their address is a multiple of 2^11 and often of
+        // more: every alignment from 2^11 to 2^24.
+        let shift = 21;
+        let mut worst_bare: f64 = 0.0;
+        for align in [11, 13, 15, 17, 20, 22, 24] {
+            let sb = 0xffff_8881_0000_0000u64 | 0x2d5u64 << (align + 1) | 1u64 << align;
+            let (o, b, r) = (
+                mean_chain(&ours, sb, shift),
+                mean_chain(&bare, sb, shift),
+                mean_chain(&random, sb, shift),
+            );
+            assert!(o <= r * 1.1, "sb {sb:#x}: ours {o:.2}, random {r:.2}");
+            worst_bare = worst_bare.max(b / r);
+        }
+        assert!(
+            worst_bare > 2.0,
+            "bare numbers at worst {worst_bare:.2}x random"
+        );
     }
 
     #[test]
