@@ -70,6 +70,9 @@ struct Inner {
     tick: u64,
     peak: usize,
     evictions: u64,
+    /// Listings the prefetcher is making ahead right now (permits held): counted with the
+    /// listings made ahead, so that its workers cannot all pass the same room check at once.
+    in_flight: usize,
 }
 
 /// Figures of the cache (tests and logs).
@@ -193,17 +196,27 @@ impl ListingCache {
     }
 
     /// Waits until the prefetcher may list one more directory ahead: fewer than `max_ahead`
-    /// listings made ahead and unused, holding at most half the budget (always at least one, or
-    /// a tiny budget would stop it for good). False once `stop` is set.
-    pub fn wait_for_room(&self, max_ahead: usize, stop: &AtomicBool) -> bool {
+    /// listings made ahead and unused or being made, holding at most half the budget (always
+    /// at least one, or a tiny budget would stop it for good). A listing being made counts at
+    /// the mean size of those made ahead; none made yet, only one is made at a time. The
+    /// permit is held while the directory is listed and inserted, and released after: without
+    /// it, several workers could pass the check at once and list past the bound, evicting
+    /// their own work. None once `stop` is set.
+    pub fn wait_for_room(&self, max_ahead: usize, stop: &AtomicBool) -> Option<AheadPermit<'_>> {
         let mut g = self.lock();
         loop {
             if stop.load(Ordering::Relaxed) {
-                return false;
+                return None;
             }
-            let n = g.ahead.len();
-            if n == 0 || (n < max_ahead && g.ahead_bytes < self.budget / 2) {
-                return true;
+            let made = g.ahead.len();
+            let n = made + g.in_flight;
+            let room = n == 0
+                || (made > 0
+                    && n < max_ahead
+                    && g.ahead_bytes + g.in_flight * (g.ahead_bytes / made) < self.budget / 2);
+            if room {
+                g.in_flight += 1;
+                return Some(AheadPermit { cache: self });
             }
             g = self
                 .room
@@ -223,6 +236,20 @@ impl ListingCache {
             evictions: g.evictions,
             budget: self.budget,
         }
+    }
+}
+
+/// Leave to list one directory ahead ([`ListingCache::wait_for_room`]); released on drop,
+/// once the listing is in the cache (or failed).
+#[derive(Debug)]
+pub struct AheadPermit<'a> {
+    cache: &'a ListingCache,
+}
+
+impl Drop for AheadPermit<'_> {
+    fn drop(&mut self) {
+        self.cache.lock().in_flight -= 1;
+        self.cache.room.notify_one();
     }
 }
 
@@ -280,10 +307,11 @@ mod tests {
         let stop = AtomicBool::new(false);
         c.insert(1, listing(10), true);
         c.insert(2, listing(10), true);
-        assert!(c.wait_for_room(3, &stop));
+        let permit = c.wait_for_room(3, &stop).expect("room for a third");
         c.insert(3, listing(10), true);
+        drop(permit);
         std::thread::scope(|s| {
-            let h = s.spawn(|| c.wait_for_room(3, &stop));
+            let h = s.spawn(|| c.wait_for_room(3, &stop).is_some());
             std::thread::sleep(Duration::from_millis(120));
             assert!(!h.is_finished(), "three made ahead and unused: waits");
             c.get(2);
@@ -292,6 +320,51 @@ mod tests {
         // Unmount ends the wait.
         c.insert(4, listing(10), true);
         stop.store(true, Ordering::Relaxed);
-        assert!(!c.wait_for_room(3, &stop));
+        assert!(c.wait_for_room(3, &stop).is_none());
+    }
+
+    /// Prefetch workers check for room concurrently: a listing being made counts, so they
+    /// cannot all pass one check and list past half the budget (they did: a tiny budget then
+    /// evicted listings nobody had used yet).
+    #[test]
+    fn listings_being_made_count_against_the_room_ahead() {
+        let one = listing_bytes(&listing(10));
+        // Half the budget: 2.25 listings.
+        let c = ListingCache::new(4 * one + one / 2);
+        let stop = AtomicBool::new(false);
+        let first = c.wait_for_room(100, &stop).expect("nothing ahead: room");
+        std::thread::scope(|s| {
+            let h = s.spawn(|| c.wait_for_room(100, &stop).map(drop).is_some());
+            std::thread::sleep(Duration::from_millis(120));
+            assert!(
+                !h.is_finished(),
+                "one being made, none made: its size is unknown, a second waits"
+            );
+            c.insert(1, listing(10), true);
+            drop(first);
+            assert!(h.join().unwrap());
+        });
+        // One made: a second and a third may start (1 and 2 listings' worth before each)...
+        let a = c.wait_for_room(100, &stop).expect("1 listing ahead: room");
+        let b = c
+            .wait_for_room(100, &stop)
+            .expect("1 made + 1 being made: room");
+        std::thread::scope(|s| {
+            let h = s.spawn(|| c.wait_for_room(100, &stop).map(drop).is_some());
+            std::thread::sleep(Duration::from_millis(120));
+            assert!(!h.is_finished(), "1 made + 2 being made: past half, waits");
+            c.insert(2, listing(10), true);
+            drop(a);
+            c.insert(3, listing(10), true);
+            drop(b);
+            std::thread::sleep(Duration::from_millis(120));
+            assert!(!h.is_finished(), "3 made, none used: still waits");
+            c.get(1);
+            c.get(2);
+            assert!(h.join().unwrap(), "used listings make room");
+        });
+        let st = c.stats();
+        assert_eq!(st.evictions, 0, "{st:?}");
+        assert!(st.peak_bytes <= 4 * one + one / 2, "{st:?}");
     }
 }

@@ -69,14 +69,16 @@ pub fn run(tree: &Tree, threads: usize, stop: &AtomicBool) -> PrefetchStats {
         let walked = match tree.listed_subs(slot) {
             Some(known) => Some(known),
             None => {
-                if !tree.listings().wait_for_room(AHEAD, stop) {
+                let Some(permit) = tree.listings().wait_for_room(AHEAD, stop) else {
                     let mut q = lock();
                     q.busy -= 1;
                     wake.notify_all();
                     return;
-                }
+                };
                 // Unreadable here is unreadable on demand too: the request will say why.
-                match tree.list_ahead(slot) {
+                let listed = tree.list_ahead(slot);
+                drop(permit);
+                match listed {
                     Ok(()) => tree.listed_subs(slot),
                     Err(_) => None,
                 }
