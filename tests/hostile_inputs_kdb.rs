@@ -83,10 +83,9 @@ fn finding_codes(stdout: &str) -> Vec<String> {
         .collect()
 }
 
-/// `verify --deep` of the database: bitmex-nested has no timestamp column, so `check` stops
-/// at its configuration (no prtnCol, exit 2) before reading a file; verify reads the same
-/// files with the same reader and reports them with the same codes.
-fn check_deep(b: &Base) -> Out {
+/// `verify --deep` of the database as JSON: it reads every file with the reader `check --deep`
+/// uses and reports with the same codes, whatever the configuration says.
+fn verify_deep(b: &Base) -> Out {
     smstage(&[
         "verify",
         b.data().to_str().unwrap(),
@@ -97,11 +96,11 @@ fn check_deep(b: &Base) -> Out {
 }
 
 #[test]
-fn check_deep_and_verify_of_bitmex_nested_decode_every_row() {
+fn verify_of_bitmex_nested_decodes_every_row() {
     let Some(b) = corpus::corpus_base("bitmex-nested") else {
         return;
     };
-    let out = check_deep(&b);
+    let out = verify_deep(&b);
     let codes = finding_codes(&out.stdout);
     assert!(
         !codes
@@ -119,6 +118,84 @@ fn check_deep_and_verify_of_bitmex_nested_decode_every_row() {
     assert_eq!(v.code, 0, "{}", v.all());
 }
 
+/// bitmex-nested with its schema, plus a configured timestamp `ts` as every table's prtnCol:
+/// the column SM needs and the data lacks. Without it `check` stops at the configuration (no
+/// prtnCol, exit 2) before reading a file; with it, `check` goes on and `--deep` decodes every
+/// file, so the only findings are the absent `ts`.
+fn bitmex_with_an_absent_prtncol() -> Option<Base> {
+    let b = corpus::corpus_base("bitmex-nested")?;
+    let yaml = fs::read_to_string(b.config()).unwrap();
+    let mut out = String::new();
+    let mut tables = 0;
+    for line in yaml.lines() {
+        if line
+            .trim_start()
+            .starts_with("# no partition column (prtnCol) printed")
+        {
+            out.push_str("    prtnCol: ts\n");
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+        if line == "    columns:" {
+            out.push_str("      - {name: ts, type: timestamp}\n");
+            tables += 1;
+        }
+    }
+    assert_eq!(tables, 3, "schema's tables of bitmex-nested:\n{yaml}");
+    fs::write(b.config(), out).unwrap();
+    Some(b)
+}
+
+fn check_deep(b: &Base) -> Out {
+    smstage(&[
+        "check",
+        "--config",
+        &b.config_str(),
+        "--no-backup-check",
+        "--deep",
+        "--format",
+        "json",
+    ])
+}
+
+#[test]
+fn check_deep_of_bitmex_nested_decodes_every_row() {
+    let Some(b) = bitmex_with_an_absent_prtncol() else {
+        return;
+    };
+    let out = check_deep(&b);
+    assert_eq!(
+        finding_codes(&out.stdout),
+        vec!["schema-columns-mismatch"; 3],
+        "only the absent ts of each table: {}",
+        out.all()
+    );
+    assert_eq!(out.code, 1, "{}", out.all());
+
+    // The same run sees a list item it cannot decode: --deep did read bids#.
+    let data = b.data().join("2022.03.25/bitmexbook/bids#");
+    let mut bytes = fs::read(&data).unwrap();
+    bytes[4104] = 3;
+    fs::write(&data, bytes).unwrap();
+    let out = check_deep(&b);
+    let codes = finding_codes(&out.stdout);
+    assert_eq!(
+        codes
+            .iter()
+            .filter(|c| *c == "load-unsupported-variant")
+            .count(),
+        1,
+        "{}",
+        out.all()
+    );
+    assert!(
+        !codes.iter().any(|c| c == "load-corrupt-file"),
+        "{}",
+        out.all()
+    );
+}
+
 /// A nested item that is a non-empty list is valid-looking data this reader does not decode
 /// (no real file shows its layout): `load-unsupported-variant`, never `load-corrupt-file` and
 /// never "restore the file from the backup", from check and from verify.
@@ -134,7 +211,7 @@ fn an_unsupported_nested_item_is_never_reported_corrupt() {
     bytes[4104] = 3;
     fs::write(&data, bytes).unwrap();
 
-    let out = check_deep(&b);
+    let out = verify_deep(&b);
     let codes = finding_codes(&out.stdout);
     assert!(
         codes.iter().any(|c| c == "load-unsupported-variant"),
@@ -178,7 +255,7 @@ fn a_sym_cut_inside_a_symbol_is_corrupt_at_its_offset() {
         + 1;
     fs::write(&sym, &whole[..cut]).unwrap();
 
-    let out = check_deep(&b);
+    let out = verify_deep(&b);
     assert_eq!(out.code, 1, "{}", out.all());
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let findings = v["findings"].as_array().unwrap();
