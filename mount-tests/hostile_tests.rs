@@ -115,7 +115,7 @@ fn hostile_forged_plans_are_never_served() {
     let plan = outside.path().join("plan.json");
     save(&b, &plan);
     let mnt = outside.path().join("view");
-    for (what, forged) in forgeries(&plan, outside.path()) {
+    for (what, forged) in forged_plans::forgeries(&plan, outside.path()) {
         let out = mount(&["--plan", forged.to_str().unwrap()], &mnt);
         assert_eq!(out.code, 2, "{what}: {}", out.all());
         assert!(
@@ -156,58 +156,6 @@ fn hostile_fifo_in_the_database_never_hangs_mount() {
         "{}",
         out.all()
     );
-}
-
-/// Rewrites the plan file at `file` with `edit` applied to its plan and a recomputed plan_id.
-fn forge(file: &Path, to: &Path, edit: impl FnOnce(&mut smstage::plan::Plan)) {
-    let bytes = fs::read(file).unwrap();
-    let saved = smstage::plan::SavedPlan::parse(&bytes, file).unwrap();
-    let mut plan = saved.plan;
-    edit(&mut plan);
-    let forged = smstage::plan::SavedPlan::new(plan, saved.fingerprint);
-    fs::write(to, forged.to_bytes()).unwrap();
-    smstage::plan::SavedPlan::parse(&fs::read(to).unwrap(), to).unwrap();
-}
-
-/// The three forgeries of the issue: `db/sym` served from a file of the baseURI outside
-/// `data/`, `db/par.txt` set to `/etc`, a partition dropped.
-fn forgeries(file: &Path, dir: &Path) -> Vec<(&'static str, PathBuf)> {
-    use smstage::plan::NodeKind;
-    let sym_outside = dir.join("forged-sym.json");
-    forge(file, &sym_outside, |p| {
-        for n in &mut p.nodes {
-            if let NodeKind::Moved { from, .. } = &mut n.kind {
-                if from == "data/sym" {
-                    *from = "assembly.yaml".into();
-                }
-            }
-        }
-    });
-    let par_etc = dir.join("forged-par.json");
-    forge(file, &par_etc, |p| {
-        p.par_txt = "/etc\n".into();
-        for n in &mut p.nodes {
-            if let NodeKind::File { contents } = &mut n.kind {
-                *contents = "/etc\n".into();
-            }
-        }
-    });
-    let dropped = dir.join("forged-drop.json");
-    forge(file, &dropped, |p| {
-        let gone = p.partitions.remove(0);
-        let link = gone.link.unwrap();
-        p.nodes.retain(|n| n.path != link);
-        for t in &mut p.tiers {
-            if t.name == gone.tier {
-                t.partitions -= 1;
-            }
-        }
-    });
-    vec![
-        ("sym from outside data", sym_outside),
-        ("par.txt set to /etc", par_etc),
-        ("a partition dropped", dropped),
-    ]
 }
 
 /// Unmounts a test's own helper mount (tmpfs, bind) when the test ends, however it ends.

@@ -238,60 +238,6 @@ fn plan_save_refuses_the_assembly_the_database_and_any_file_that_is_not_a_plan()
         .starts_with("{\"format\":\"smstage-plan\""));
 }
 
-/// Rewrites the plan file at `file` with `edit` applied to its plan and a recomputed plan_id:
-/// what a hostile user can do, since plan_id is a hash of the content.
-fn forge(file: &Path, to: &Path, edit: impl FnOnce(&mut smstage::plan::Plan)) {
-    let bytes = fs::read(file).unwrap();
-    let saved = smstage::plan::SavedPlan::parse(&bytes, file).unwrap();
-    let mut plan = saved.plan;
-    edit(&mut plan);
-    let forged = smstage::plan::SavedPlan::new(plan, saved.fingerprint);
-    fs::write(to, forged.to_bytes()).unwrap();
-    // It is a valid plan file as far as its id goes.
-    smstage::plan::SavedPlan::parse(&fs::read(to).unwrap(), to).unwrap();
-}
-
-/// The three forgeries of the issue: `db/sym` served from a file of the baseURI outside
-/// `data/`, `db/par.txt` set to `/etc`, a partition dropped.
-fn forgeries(file: &Path, dir: &Path) -> Vec<(&'static str, PathBuf)> {
-    use smstage::plan::NodeKind;
-    let sym_outside = dir.join("forged-sym.json");
-    forge(file, &sym_outside, |p| {
-        for n in &mut p.nodes {
-            if let NodeKind::Moved { from, .. } = &mut n.kind {
-                if from == "data/sym" {
-                    *from = "assembly.yaml".into();
-                }
-            }
-        }
-    });
-    let par_etc = dir.join("forged-par.json");
-    forge(file, &par_etc, |p| {
-        p.par_txt = "/etc\n".into();
-        for n in &mut p.nodes {
-            if let NodeKind::File { contents } = &mut n.kind {
-                *contents = "/etc\n".into();
-            }
-        }
-    });
-    let dropped = dir.join("forged-drop.json");
-    forge(file, &dropped, |p| {
-        let gone = p.partitions.remove(0);
-        let link = gone.link.unwrap();
-        p.nodes.retain(|n| n.path != link);
-        for t in &mut p.tiers {
-            if t.name == gone.tier {
-                t.partitions -= 1;
-            }
-        }
-    });
-    vec![
-        ("sym from outside data", sym_outside),
-        ("par.txt set to /etc", par_etc),
-        ("a partition dropped", dropped),
-    ]
-}
-
 #[test]
 fn commit_of_an_edited_plan_with_a_recomputed_id_says_the_plan_file_was_edited() {
     let b = generated(3, 1, 4, 20);
@@ -299,7 +245,7 @@ fn commit_of_an_edited_plan_with_a_recomputed_id_says_the_plan_file_was_edited()
     let file = outside.path().join("plan.json");
     assert_eq!(save_plan(&b, &file, &[]).code, 0);
     let before = manifest(b.path());
-    for (what, forged) in forgeries(&file, outside.path()) {
+    for (what, forged) in forged_plans::forgeries(&file, outside.path()) {
         let out = smstage_within(
             &[
                 "commit",

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub mod corpus;
+pub mod forged_plans;
 
 /// `../shared/fixtures/real/<name>`, or None with a loud warning (CI has it; a bare clone may not).
 pub fn fixture(name: &str) -> Option<PathBuf> {
