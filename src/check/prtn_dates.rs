@@ -9,7 +9,8 @@
 use crate::config::AssemblyConfig;
 use crate::finding::{code, Finding};
 use crate::inventory::{self, FileInv};
-use crate::kdb::{self, Attr, ColumnData, T_TIMESTAMP};
+use crate::kdb::{self, chunked::ColumnChunks, Attr, ColumnData, LocalFile, ReadAt, T_TIMESTAMP};
+use std::path::Path;
 
 const NS_PER_DAY: i64 = 86_400_000_000_000;
 const PREREQUISITES: &str = "KX: kdb Insights › database › import › Prerequisites";
@@ -47,30 +48,35 @@ pub(crate) fn partition(config: &AssemblyConfig, p: inventory::PartRef) -> Vec<F
                 }
             }
         }
-        let plain = if p.tier.is_none() {
-            values_in_place(f, h)
-        } else {
-            None
+        // Local columns a chunk at a time (check --deep stays bounded whatever the column's
+        // size); object-tier columns are fetched whole, as the deep decode fetches them.
+        let scanned = match p.tier {
+            None => off_day_local(f, &off),
+            Some(tier) => read(f, Some(tier)).ok().map(|v| {
+                let mut o = OffDay::default();
+                o.add(&v, &off);
+                o
+            }),
         };
-        let values = match plain.map(Ok).unwrap_or_else(|| read(f, p.tier)) {
-            Ok(v) => v,
-            // An unreadable column is the load family's finding (decode_all reports it).
-            Err(_) => continue,
+        // An unreadable column is the load family's finding (decode_all reports it).
+        let Some(OffDay {
+            rows,
+            bad,
+            first: Some((row, v)),
+        }) = scanned
+        else {
+            continue;
         };
-        let bad = values.iter().filter(|v| off(**v)).count();
-        let first = values.iter().position(|v| off(*v));
-        let Some(row) = first else { continue };
-        let v = values[row];
         let shown = if v == i64::MIN {
             "null".to_string()
         } else {
-            render(v)
+            ColumnData::Timestamp(vec![v]).fmt_value(0)
         };
         let mut finding = Finding::error(
             code::SM_PRTNCOL_DATE,
             format!(
                 "{bad} of {} rows of {} have a prtnCol {col} that, rounded down, is not the partition's date {} (first: row {row}, {shown}): \"a timestamp column which, when rounded down, is equal to the date\" ({PREREQUISITES})",
-                values.len(),
+                rows,
                 t.name,
                 p.part.date
             ),
@@ -114,30 +120,41 @@ fn ends(f: &FileInv, h: &kdb::Header) -> Option<(i64, i64)> {
     Some((at(start)?, at(start + 8 * (h.count - 1))?))
 }
 
-/// Every value of an uncompressed local timestamp vector in one read (what `read` decodes
-/// with the general reader, without its copies).
-fn values_in_place(f: &FileInv, h: &kdb::Header) -> Option<Vec<i64>> {
-    use std::os::unix::fs::FileExt;
-    if h.compression.is_some() {
-        return None;
+/// How many rows of a timestamp column are off their partition's day, and the first of them.
+#[derive(Debug, Default)]
+struct OffDay {
+    rows: u64,
+    bad: u64,
+    /// (row, value) of the first row off the day.
+    first: Option<(u64, i64)>,
+}
+
+impl OffDay {
+    fn add(&mut self, values: &[i64], off: &dyn Fn(i64) -> bool) {
+        for (i, &v) in values.iter().enumerate() {
+            if off(v) {
+                self.bad += 1;
+                self.first.get_or_insert((self.rows + i as u64, v));
+            }
+        }
+        self.rows += values.len() as u64;
     }
-    let start = match h.format {
-        kdb::FileFormat::Vector => 16,
-        kdb::FileFormat::Vector4k => 4096,
-        _ => return None,
-    };
-    let file = std::fs::File::open(f.path()).ok()?;
-    let len = file.metadata().ok()?.len();
-    if start + 8 * h.count > len {
-        return None;
+}
+
+/// [`OffDay`] of a local column, read a chunk at a time ([`kdb::chunked`]); None when it
+/// cannot be read as timestamps (the load family reports why).
+fn off_day_local(f: &FileInv, off: &dyn Fn(i64) -> bool) -> Option<OffDay> {
+    let src = LocalFile::open(&f.path()).ok()?;
+    let open = |p: &str| LocalFile::open(Path::new(p)).map(|f| Box::new(f) as Box<dyn ReadAt>);
+    let mut chunks = ColumnChunks::open(&src, &open, super::deep_scan::chunk_bytes()).ok()?;
+    let mut o = OffDay::default();
+    while let Some(chunk) = chunks.next_rows(usize::MAX).ok()? {
+        let ColumnData::Timestamp(v) = chunk else {
+            return None;
+        };
+        o.add(&v, off);
     }
-    let mut buf = vec![0u8; 8 * h.count as usize];
-    file.read_exact_at(&mut buf, start).ok()?;
-    Some(
-        buf.chunks_exact(8)
-            .map(|b| i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
-            .collect(),
-    )
+    Some(o)
 }
 
 fn read(f: &FileInv, tier: Option<&inventory::ObjectTierInv>) -> Result<Vec<i64>, String> {
@@ -152,40 +169,13 @@ fn read(f: &FileInv, tier: Option<&inventory::ObjectTierInv>) -> Result<Vec<i64>
     }
 }
 
-/// A kdb+ timestamp as q prints it (`2024.01.02D09:30:00.000000000`).
-fn render(ns: i64) -> String {
-    let days = ns.div_euclid(NS_PER_DAY);
-    let rem = ns.rem_euclid(NS_PER_DAY);
-    let (y, m, d) = civil(days);
-    format!(
-        "{y:04}.{m:02}.{d:02}D{:02}:{:02}:{:02}.{:09}",
-        rem / 3_600_000_000_000,
-        rem / 60_000_000_000 % 60,
-        rem / 1_000_000_000 % 60,
-        rem % 1_000_000_000
-    )
-}
-
-/// (year, month, day) of a kdb+ date (days since 2000.01.01).
-fn civil(days: i64) -> (i64, i64, i64) {
-    let z = days + 10957 + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn timestamps_render_as_q_prints_them() {
+        let render = |ns: i64| ColumnData::Timestamp(vec![ns]).fmt_value(0);
         let day = crate::dates::days_from_civil(2024, 1, 2);
         assert_eq!(render(day * NS_PER_DAY), "2024.01.02D00:00:00.000000000");
         assert_eq!(
