@@ -8,5 +8,6 @@ mod corpus_tests;
 mod hostile_tests;
 mod object_view_tests;
 mod segmented_tests;
+mod tier_space_tests;
 mod view_tests;
 mod walk_tests;

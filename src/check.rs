@@ -24,6 +24,7 @@ pub mod rules;
 mod schema;
 mod segments;
 mod sm;
+mod tier_space;
 mod tiers;
 
 use deep::decode_all;
@@ -126,8 +127,23 @@ pub fn run(config: &AssemblyConfig, opts: &CheckOptions) -> Result<CheckOutcome,
         }
     };
     let objects = list_object_tiers(config, opts, &mut findings)?;
-    findings
-        .extend(read_and_evaluate_with(Some(config), &mut inv, dirs, objects, opts.deep, |_| ()).0);
+    let (found, part_bytes) = read_and_evaluate_with(
+        Some(config),
+        &mut inv,
+        dirs,
+        objects,
+        opts.deep,
+        tier_space::partition_bytes,
+    );
+    findings.extend(found);
+    if let Some(primary) = tiers.iter().find(|t| t.kind == TierKind::Local) {
+        findings.extend(tier_space::first_tier(
+            &primary.name,
+            &base,
+            &inv,
+            part_bytes.iter().sum(),
+        ));
+    }
     match &opts.backup {
         BackupCheck::Dir(dir) => {
             findings.extend(backup::check_backup(&source, dir, opts.deep));
