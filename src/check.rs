@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 pub(crate) mod advice;
+mod beside_config;
 mod deep;
 pub mod deep_scan;
 mod layout;
@@ -27,6 +28,7 @@ mod sm;
 mod tier_space;
 mod tiers;
 
+pub use beside_config::database_findings;
 use deep::decode_all;
 pub use deep::deep_checks;
 pub(crate) use load::{check_table, file_error, is_untyped_empty, ColumnOrder};
