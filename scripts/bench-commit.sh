@@ -22,7 +22,7 @@
 # rollback) as contenders in the same warm rounds, so a change is measured before/after side by
 # side (e.g. main's binary).
 # BENCH_CP=0 skips the `cp -a` contenders (at 1.1M files their copies need ~8x the database's
-# space). BIN / BARE use already built binaries instead of building this tree's release build.
+# space), BENCH_COLD=0 the caches-dropped round, BENCH_STRACE=0 the commit under strace. BIN / BARE use already built binaries instead of building this tree's release build.
 # Every binary is copied into the work directory first, so a rebuild during the run changes nothing.
 # Needs root for drop_caches. Usage: scripts/bench-commit.sh [PARTITIONS] [ROWS] [ROUNDS]
 # (BENCH_SETTLE=seconds shortens the settling wait below, for development runs only.)
@@ -78,7 +78,7 @@ rollback() { "$bin" rollback --config "$cfg"; }
 oldcommit() { "$old" commit --config "$cfg" --no-backup-check --yes; }
 oldrollback() { "$old" rollback --config "$cfg"; }
 approved=$work/approved.plan
-save() { "$1" plan --config "$cfg" --save "$approved" --force >/dev/null; }
+save() { "$1" plan --config "$cfg" --save "$approved" --force >/dev/null 2>&1 || { echo "FAILED: plan --save ($1)" >&2; exit 1; }; }
 plancommit() { "$1" commit --plan "$approved" --no-backup-check --yes; }
 check() { "$bin" check --config "$cfg" --no-backup-check; }
 pristine_or_die() {
@@ -195,9 +195,13 @@ fi
 [ "${lay[plan]}" = "${lay[commit]}" ] && sameplan=yes || sameplan="NO (${lay[plan]} vs ${lay[commit]})"
 
 # Cold: page cache dropped before each contender (on the same cycling tree).
-dropc; cc=$(t commit); rollback >/dev/null; pristine_or_die "cold commit rollback"
-dropc; bcc=$(t "$bare" --same-steps "$work/plan.json"); "$bare" --same-steps --rollback "$work/plan.json" >/dev/null
-pristine_or_die "cold bare rollback"
+cold_on=${BENCH_COLD:-1}
+cc=0; bcc=0
+if [ "$cold_on" = 1 ]; then
+  dropc; cc=$(t commit); rollback >/dev/null; pristine_or_die "cold commit rollback"
+  dropc; bcc=$(t "$bare" --same-steps "$work/plan.json"); "$bare" --same-steps --rollback "$work/plan.json" >/dev/null
+  pristine_or_die "cold bare rollback"
+fi
 
 cpa=(); cps=(); cpc=0
 if [ "$cp_on" = 1 ]; then
@@ -213,10 +217,13 @@ final_content=$(content)
 [ "$final_content" = "$pristine_content" ] && intact=yes || intact="NO ($final_content vs $pristine_content)"
 
 # Where the time goes (strace slows every syscall down: use the counts, and the shares).
-sync
-strace -f -c -w -o "$work/strace.txt" "$bin" commit --config "$cfg" --no-backup-check --yes \
-  >"$work/commit.out"
-steps=$(grep -o '[0-9]* steps' "$work/commit.out" | head -1)
+strace_on=${BENCH_STRACE:-1}
+if [ "$strace_on" = 1 ]; then
+  sync
+  strace -f -c -w -o "$work/strace.txt" "$bin" commit --config "$cfg" --no-backup-check --yes \
+    >"$work/commit.out"
+  steps=$(grep -o '[0-9]* steps' "$work/commit.out" | head -1)
+fi
 
 # shellcheck disable=SC2086 # the lists are space-separated on purpose
 {
@@ -276,13 +283,17 @@ ratio "rollback / bare same-steps rollback" "$r" "$sr" "$rm_" "$srm"
 if [ "$cp_on" = 1 ]; then
   ratio "cp -a / commit" "$a" "$c" "$am" "$cm" "(target >= 100x)"
   ratio "(cp -a + sync) / commit" "$y" "$c" "$ym" "$cm"
+fi
+if [ "$cold_on" = 1 ] && [ "$cp_on" = 1 ]; then
   printf 'caches dropped before each: commit %.3f s, bare same steps %.3f s (ratio %sx), cp -a %.3f s (cp -a/commit %sx)\n' \
     "$cc" "$bcc" "$(div "$cc" "$bcc")" "$cpc" "$(div "$cpc" "$cc")"
-else
+elif [ "$cold_on" = 1 ]; then
   printf 'caches dropped before each: commit %.3f s, bare same steps %.3f s (ratio %sx); cp -a skipped (BENCH_CP=0)\n' \
     "$cc" "$bcc" "$(div "$cc" "$bcc")"
 fi
-echo
-echo "one smstage commit ($steps) under strace -f -c -w (wall time in each syscall, all threads):"
-awk 'NR<=2 || /fsync|fdatasync|syncfs|sync_file|total|openat|statx|pread|readlink|symlink|rename|mkdir|unlink|getdents|futex|write/' \
-  "$work/strace.txt"
+if [ "$strace_on" = 1 ]; then
+  echo
+  echo "one smstage commit ($steps) under strace -f -c -w (wall time in each syscall, all threads):"
+  awk 'NR<=2 || /fsync|fdatasync|syncfs|sync_file|total|openat|statx|pread|readlink|symlink|rename|mkdir|unlink|getdents|futex|write/' \
+    "$work/strace.txt"
+fi
