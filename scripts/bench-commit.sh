@@ -16,6 +16,14 @@
 # spread over BENCH_SEGMENTS segments (default 2; 0 skips it): its commit and rollback cycle in
 # interleaved rounds with the simple ones (target: segmented commit / simple commit <= 1.2x).
 # BENCH_SEGMENTED_ONLY=1 stops after that comparison.
+# The approval flow's commit is measured too: `commit --plan` of a plan saved (untimed, right
+# before it, as a user saves then validates) with `plan --save`; its rollback is timed as well.
+# OLD_BIN=path/to/another/smstage adds that build's commit and commit --plan (each with its own
+# rollback) as contenders in the same warm rounds, so a change is measured before/after side by
+# side (e.g. main's binary).
+# BENCH_CP=0 skips the `cp -a` contenders (at 1.1M files their copies need ~8x the database's
+# space), BENCH_COLD=0 the caches-dropped round, BENCH_STRACE=0 the commit under strace. BIN / BARE use already built binaries instead of building this tree's release build.
+# Every binary is copied into the work directory first, so a rebuild during the run changes nothing.
 # Needs root for drop_caches. Usage: scripts/bench-commit.sh [PARTITIONS] [ROWS] [ROUNDS]
 # (BENCH_SETTLE=seconds shortens the settling wait below, for development runs only.)
 set -euo pipefail
@@ -24,11 +32,19 @@ parts=${1:-2000}
 rows=${2:-5000}
 rounds=${3:-5}
 cprounds=$((rounds < 3 ? rounds : 3))
-cargo build --release --locked --bin smstage --example bare_commit >/dev/null 2>&1
-bin=$PWD/target/release/smstage
-bare=$PWD/target/release/examples/bare_commit
+if [ -z "${BIN:-}" ] || [ -z "${BARE:-}" ]; then
+  cargo build --release --locked --bin smstage --example bare_commit >/dev/null 2>&1
+fi
 work=$(mktemp -d /tmp/smstage-bench-commit.XXXXXX)
 trap 'rm -rf "$work"' EXIT
+mkdir "$work/bin"
+cp "${BIN:-$PWD/target/release/smstage}" "$work/bin/smstage"
+cp "${BARE:-$PWD/target/release/examples/bare_commit}" "$work/bin/bare_commit"
+bin=$work/bin/smstage
+bare=$work/bin/bare_commit
+old=
+if [ -n "${OLD_BIN:-}" ]; then cp "$OLD_BIN" "$work/bin/smstage-old"; old=$work/bin/smstage-old; fi
+cp_on=${BENCH_CP:-1}
 b=$work/b
 cfg=$b/assembly.yaml
 
@@ -59,6 +75,11 @@ content() {
 }
 commit() { "$bin" commit --config "$cfg" --no-backup-check --yes; }
 rollback() { "$bin" rollback --config "$cfg"; }
+oldcommit() { "$old" commit --config "$cfg" --no-backup-check --yes; }
+oldrollback() { "$old" rollback --config "$cfg"; }
+approved=$work/approved.plan
+save() { "$1" plan --config "$cfg" --save "$approved" --force >/dev/null 2>&1 || { echo "FAILED: plan --save ($1)" >&2; exit 1; }; }
+plancommit() { "$1" commit --plan "$approved" --no-backup-check --yes; }
 check() { "$bin" check --config "$cfg" --no-backup-check; }
 pristine_or_die() {
   local l; l=$(listing)
@@ -90,6 +111,7 @@ fi
 # Every `cp -a` goes to a new directory and none is removed before the end: removing a tree just
 # before a contender would bill it for the removal (see the comment on `sleep` below).
 need=$(((2 * cprounds + 2) * kb + 2 * 1024 * 1024))
+[ "$cp_on" = 1 ] || need=$((2 * 1024 * 1024))
 avail=$(df -k --output=avail "$work" | tail -1)
 [ "$avail" -gt "$need" ] || { echo "not enough space: the cp -a contenders need $((need / 1024)) MB, $((avail / 1024)) MB free" >&2; exit 1; }
 
@@ -141,11 +163,21 @@ declare -A fw bw lay
 ck=()
 for i in $(seq 0 $((rounds - 1))); do
   ck+=("$(t check)")
-  if [ $((i % 2)) = 0 ]; then names=(commit same minimal); else names=(same commit minimal); fi
+  if [ $((i % 2)) = 0 ]; then names=(commit plan same minimal); else names=(same plan commit minimal); fi
+  # The old build's contenders run beside ours, in alternate positions as well.
+  if [ -n "$old" ]; then
+    if [ $((i % 2)) = 0 ]; then names=(old commit oldplan plan same minimal)
+    else names=(same plan oldplan commit old minimal); fi
+  fi
   for n in "${names[@]}"; do
     case $n in
       commit) f=$(t commit); [ "$i" -gt 0 ] || { lay[commit]=$(listing); lay[commit_l]=$(layout); }
               r=$(t rollback) ;;
+      old) f=$(t oldcommit); [ "$i" -gt 0 ] || lay[old]=$(listing)
+           r=$(t oldrollback) ;;
+      plan) save "$bin"; f=$(t plancommit "$bin"); [ "$i" -gt 0 ] || lay[plan]=$(listing)
+            r=$(t rollback) ;;
+      oldplan) save "$old"; f=$(t plancommit "$old"); r=$(t oldrollback) ;;
       same) f=$(t "$bare" --same-steps "$work/plan.json"); [ "$i" -gt 0 ] || lay[same]=$(listing)
             r=$(t "$bare" --same-steps --rollback "$work/plan.json") ;;
       minimal) f=$(t "$bare" "$work/plan.json"); [ "$i" -gt 0 ] || lay[minimal]=$(layout)
@@ -157,26 +189,41 @@ for i in $(seq 0 $((rounds - 1))); do
 done
 [ "${lay[commit]}" = "${lay[same]}" ] && same=yes || same="NO (${lay[commit]} vs ${lay[same]})"
 [ "${lay[commit_l]}" = "${lay[minimal]}" ] && samemin=yes || samemin="NO (${lay[commit_l]} vs ${lay[minimal]})"
+if [ -n "$old" ]; then
+  [ "${lay[old]}" = "${lay[commit]}" ] && sameold=yes || sameold="NO (${lay[old]} vs ${lay[commit]})"
+fi
+[ "${lay[plan]}" = "${lay[commit]}" ] && sameplan=yes || sameplan="NO (${lay[plan]} vs ${lay[commit]})"
 
 # Cold: page cache dropped before each contender (on the same cycling tree).
-dropc; cc=$(t commit); rollback >/dev/null; pristine_or_die "cold commit rollback"
-dropc; bcc=$(t "$bare" --same-steps "$work/plan.json"); "$bare" --same-steps --rollback "$work/plan.json" >/dev/null
-pristine_or_die "cold bare rollback"
+cold_on=${BENCH_COLD:-1}
+cc=0; bcc=0
+if [ "$cold_on" = 1 ]; then
+  dropc; cc=$(t commit); rollback >/dev/null; pristine_or_die "cold commit rollback"
+  dropc; bcc=$(t "$bare" --same-steps "$work/plan.json"); "$bare" --same-steps --rollback "$work/plan.json" >/dev/null
+  pristine_or_die "cold bare rollback"
+fi
 
-cpa=(); cps=()
-for i in $(seq "$cprounds"); do
-  cpa+=("$(t cp -a "$b/data" "$work/cpa$i")")
-  sync; s=$(now); cp -a "$b/data" "$work/cps$i"; sync; cps+=("$(since "$s")")
-done
-dropc; cpc=$(t cp -a "$b/data" "$work/cpc")
+cpa=(); cps=(); cpc=0
+if [ "$cp_on" = 1 ]; then
+  for i in $(seq "$cprounds"); do
+    cpa+=("$(t cp -a "$b/data" "$work/cpa$i")")
+    sync; s=$(now); cp -a "$b/data" "$work/cps$i"; sync; cps+=("$(since "$s")")
+  done
+  dropc; cpc=$(t cp -a "$b/data" "$work/cpc")
+else
+  cpa=(0); cps=(0)
+fi
 final_content=$(content)
 [ "$final_content" = "$pristine_content" ] && intact=yes || intact="NO ($final_content vs $pristine_content)"
 
 # Where the time goes (strace slows every syscall down: use the counts, and the shares).
-sync
-strace -f -c -w -o "$work/strace.txt" "$bin" commit --config "$cfg" --no-backup-check --yes \
-  >"$work/commit.out"
-steps=$(grep -o '[0-9]* steps' "$work/commit.out" | head -1)
+strace_on=${BENCH_STRACE:-1}
+if [ "$strace_on" = 1 ]; then
+  sync
+  strace -f -c -w -o "$work/strace.txt" "$bin" commit --config "$cfg" --no-backup-check --yes \
+    >"$work/commit.out"
+  steps=$(grep -o '[0-9]* steps' "$work/commit.out" | head -1)
+fi
 
 # shellcheck disable=SC2086 # the lists are space-separated on purpose
 {
@@ -193,28 +240,60 @@ y=$(best "${cps[@]}"); ym=$(median "${cps[@]}")
 echo
 echo "final layout of commit and bare --same-steps identical: $same; commit and minimal bare: $samemin"
 echo "tree listed as pristine after every rollback: yes; contents intact at the end: $intact"
+[ -z "$old" ] || echo "final layout of this commit and OLD_BIN's identical: $sameold"
+echo "final layout of commit --plan and commit --config identical: $sameplan"
 printf 'warm, %d rounds (cp -a: %d); best / median:\n' "$rounds" "$cprounds"
 row() { printf '  %-30s %8.3f / %8.3f s\n' "$1" "$2" "$3"; }
 row "smstage commit" "$c" "$cm"
+if [ -n "$old" ]; then
+  # shellcheck disable=SC2086 # space-separated on purpose
+  { o=$(best ${fw[old]}); om=$(median ${fw[old]}); orr=$(best ${bw[old]}); orm=$(median ${bw[old]}); }
+  row "OLD_BIN commit" "$o" "$om"
+  row "OLD_BIN rollback" "$orr" "$orm"
+fi
+# shellcheck disable=SC2086 # space-separated on purpose
+{ apc=$(best ${fw[plan]}); apcm=$(median ${fw[plan]}); apr=$(best ${bw[plan]}); aprm=$(median ${bw[plan]}); }
+row "smstage commit --plan" "$apc" "$apcm"
+row "rollback after --plan" "$apr" "$aprm"
+if [ -n "$old" ]; then
+  # shellcheck disable=SC2086 # space-separated on purpose
+  { opc=$(best ${fw[oldplan]}); opcm=$(median ${fw[oldplan]}); }
+  row "OLD_BIN commit --plan" "$opc" "$opcm"
+fi
 row "bare --same-steps" "$s" "$sm"
 row "bare minimal" "$m" "$mm"
 row "smstage check (part of commit)" "$k" "$km"
 row "smstage rollback" "$r" "$rm_"
 row "bare --same-steps --rollback" "$sr" "$srm"
 row "bare minimal --rollback" "$mr" "$mrm"
-row "cp -a" "$a" "$am"
-row "cp -a + sync" "$y" "$ym"
+if [ "$cp_on" = 1 ]; then
+  row "cp -a" "$a" "$am"
+  row "cp -a + sync" "$y" "$ym"
+fi
 echo "ratios (best, median):"
 ratio() { printf '  %-34s %6sx %6sx   %s\n' "$1" "$(div "$2" "$3")" "$(div "$4" "$5")" "${6:-}"; }
 ratio "commit / bare same steps" "$c" "$s" "$cm" "$sm" "(target <= 1.5x)"
+ratio "commit --plan / bare same steps" "$apc" "$s" "$apcm" "$sm" "(target <= 1.5x)"
+[ -z "$old" ] || ratio "OLD_BIN commit --plan / bare same" "$opc" "$s" "$opcm" "$sm"
+[ -z "$old" ] || ratio "OLD_BIN commit / bare same steps" "$o" "$s" "$om" "$sm"
+[ -z "$old" ] || ratio "commit / OLD_BIN commit" "$c" "$o" "$cm" "$om"
 ratio "commit / bare minimal" "$c" "$m" "$cm" "$mm"
 ratio "commit / (check + bare same steps)" "$c" "$(add "$k" "$s")" "$cm" "$(add "$km" "$sm")"
 ratio "rollback / bare same-steps rollback" "$r" "$sr" "$rm_" "$srm"
-ratio "cp -a / commit" "$a" "$c" "$am" "$cm" "(target >= 100x)"
-ratio "(cp -a + sync) / commit" "$y" "$c" "$ym" "$cm"
-printf 'caches dropped before each: commit %.3f s, bare same steps %.3f s (ratio %sx), cp -a %.3f s (cp -a/commit %sx)\n' \
-  "$cc" "$bcc" "$(div "$cc" "$bcc")" "$cpc" "$(div "$cpc" "$cc")"
-echo
-echo "one smstage commit ($steps) under strace -f -c -w (wall time in each syscall, all threads):"
-awk 'NR<=2 || /fsync|fdatasync|syncfs|sync_file|total|openat|statx|pread|readlink|symlink|rename|mkdir|unlink|getdents|futex|write/' \
-  "$work/strace.txt"
+if [ "$cp_on" = 1 ]; then
+  ratio "cp -a / commit" "$a" "$c" "$am" "$cm" "(target >= 100x)"
+  ratio "(cp -a + sync) / commit" "$y" "$c" "$ym" "$cm"
+fi
+if [ "$cold_on" = 1 ] && [ "$cp_on" = 1 ]; then
+  printf 'caches dropped before each: commit %.3f s, bare same steps %.3f s (ratio %sx), cp -a %.3f s (cp -a/commit %sx)\n' \
+    "$cc" "$bcc" "$(div "$cc" "$bcc")" "$cpc" "$(div "$cpc" "$cc")"
+elif [ "$cold_on" = 1 ]; then
+  printf 'caches dropped before each: commit %.3f s, bare same steps %.3f s (ratio %sx); cp -a skipped (BENCH_CP=0)\n' \
+    "$cc" "$bcc" "$(div "$cc" "$bcc")"
+fi
+if [ "$strace_on" = 1 ]; then
+  echo
+  echo "one smstage commit ($steps) under strace -f -c -w (wall time in each syscall, all threads):"
+  awk 'NR<=2 || /fsync|fdatasync|syncfs|sync_file|total|openat|statx|pread|readlink|symlink|rename|mkdir|unlink|getdents|futex|write/' \
+    "$work/strace.txt"
+fi

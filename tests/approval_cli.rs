@@ -176,6 +176,142 @@ fn approval_drift_inode_is_refused() {
     );
 }
 
+/// Flips the type byte of the first partition's float column (`fe 20` vector: byte 2, float
+/// 9 -> long 7, the same width, so the size stays) in place, and sets its mtime back: the
+/// file's size, mtime and inode are the saved ones, only its ctime moved. Returns the file.
+fn retype_in_place_keeping_mtime(b: &Base) -> PathBuf {
+    let t = tables_in(&first_partition(&b.data()))
+        .into_iter()
+        .find(|t| t.join("price").exists())
+        .expect("a table with a price column");
+    let f = t.join("price");
+    let md = fs::metadata(&f).unwrap();
+    let mut bytes = fs::read(&f).unwrap();
+    assert_eq!(
+        &bytes[..3],
+        &[0xfe, 0x20, 9],
+        "{}: not a float vector",
+        f.display()
+    );
+    bytes[2] = 7;
+    // Rewritten through the same inode (no truncation, same length).
+    let mut w = fs::File::options().write(true).open(&f).unwrap();
+    std::io::Write::write_all(&mut w, &bytes).unwrap();
+    w.set_modified(md.modified().unwrap()).unwrap();
+    drop(w);
+    let now = fs::metadata(&f).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        (now.len(), now.mtime(), now.mtime_nsec(), now.ino()),
+        (md.len(), md.mtime(), md.mtime_nsec(), md.ino()),
+        "the size, mtime and inode must be the saved ones"
+    );
+    f
+}
+
+/// `commit --plan` reads no header again when every stamp is unchanged, so a header rewritten
+/// in place with its mtime set back must show in the stamps: the ctime moves. The change is
+/// one the checks refuse (asserted), and the commit refuses it as drift of that very file,
+/// changing nothing.
+#[test]
+fn approval_drift_a_header_rewritten_in_place_with_its_mtime_set_back_is_refused() {
+    let mut changed = PathBuf::new();
+    refused_after(
+        |b| {
+            changed = retype_in_place_keeping_mtime(b);
+            let check = smstage(&["check", "--config", &b.config_str(), "--no-backup-check"]);
+            assert_eq!(
+                check.code,
+                1,
+                "the checks must refuse the change: {}",
+                check.all()
+            );
+        },
+        &[&["ctime changed", "same size, mtime and inode"]],
+    );
+    assert!(changed.ends_with("price"));
+}
+
+/// A plan file saved before ctimes were stamped (fingerprint version 1, here made by removing
+/// them and recomputing the id as that version did) cannot see such a write: `commit --plan`
+/// then runs the full checks, which read the header and refuse; nothing changes.
+#[test]
+fn approval_a_plan_file_without_ctimes_is_checked_in_full() {
+    let b = generated(3, 2, 4, 50);
+    let (file, _) = save(&b, "a", None);
+    let mut saved = SavedPlan::parse(&fs::read(&file).unwrap(), &file).unwrap();
+    saved.fingerprint.version = 1;
+    saved.fingerprint.entries = saved
+        .fingerprint
+        .entries
+        .iter()
+        .map(|mut e| {
+            e.ctime_ns = None;
+            e
+        })
+        .collect();
+    saved.plan_id = plan_id(&saved.plan, &saved.fingerprint);
+    let old = b.path().join("plan-v1.json");
+    fs::write(&old, saved.to_bytes()).unwrap();
+    // Untouched, it commits (through the full checks) ...
+    let c = generated(3, 2, 4, 50);
+    let (cfile, _) = save(&c, "a", None);
+    let mut csaved = SavedPlan::parse(&fs::read(&cfile).unwrap(), &cfile).unwrap();
+    csaved.fingerprint.version = 1;
+    csaved.fingerprint.entries = csaved
+        .fingerprint
+        .entries
+        .iter()
+        .map(|mut e| {
+            e.ctime_ns = None;
+            e
+        })
+        .collect();
+    csaved.plan_id = plan_id(&csaved.plan, &csaved.fingerprint);
+    fs::write(&cfile, csaved.to_bytes()).unwrap();
+    let out = commit_plan(&cfile);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        !out.stderr.contains("headers not read again"),
+        "{}",
+        out.all()
+    );
+    // ... and the hidden write is refused by the checks, not by the stamps.
+    retype_in_place_keeping_mtime(&b);
+    let before = manifest(b.path());
+    let out = commit_plan(&old);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(drift_lines(&out).is_empty(), "{}", out.all());
+    assert!(
+        out.stdout.contains("error[schema-type-mismatch]"),
+        "{}",
+        out.all()
+    );
+    assert_eq!(before, manifest(b.path()));
+    assert!(!b.path().join(".smstage").exists());
+}
+
+/// With every stamp unchanged, `commit --plan` commits the saved plan without reading the
+/// headers again, and says so.
+#[test]
+fn approval_unchanged_stamps_commit_without_reading_headers_again() {
+    let b = generated(3, 2, 4, 50);
+    let (file, id) = save(&b, "a", None);
+    let out = commit_plan(&file);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stderr.contains("headers not read again"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stdout.contains(&format!("plan_id: {id}")),
+        "{}",
+        out.all()
+    );
+    assert!(b.path().join("db/par.txt").exists());
+}
+
 #[test]
 fn approval_drift_configuration_is_refused() {
     refused_after(

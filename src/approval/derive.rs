@@ -245,6 +245,7 @@ mod tests {
             mtime_ns: 0,
             inode: 1,
             target: None,
+            ctime_ns: None,
         }
     }
 

@@ -4,8 +4,10 @@
 //! and writing plan files, taking fingerprints, and checking a plan file belongs here.
 
 pub mod derive;
+pub mod recheck;
 pub mod scan;
 pub mod target;
+mod walk;
 
 use crate::config::{AssemblyConfig, ConfigError};
 use crate::plan::fingerprint::{diff, Drift, FsKind};

@@ -57,49 +57,23 @@ fn entry_of(abs: &Path, rel: String, md: &Metadata) -> Result<FsEntry, ApprovalE
         mtime_ns: md.mtime().saturating_mul(1_000_000_000) + md.mtime_nsec(),
         inode: md.ino(),
         target,
+        // Files only: what an in-place write with the mtime set back still moves.
+        ctime_ns: (kind == FsKind::File)
+            .then(|| md.ctime().saturating_mul(1_000_000_000) + md.ctime_nsec()),
     })
 }
 
-/// Every entry of the subtree at `database/top` (never following a symlink), sorted by path
-/// bytes and packed: only one subtree per thread is ever held unpacked.
-fn walk_top(database: &Path, db_dev: u64, top: &str) -> Result<Entries, ApprovalError> {
-    let mut out = Vec::new();
-    // Never into another filesystem mounted inside the database (the checks refuse it): its
-    // mountpoint is recorded, not what is mounted there, which may be a view of this very
-    // database (a walk into it would never end) or anything else.
-    let top_path = database.join(top);
-    let foreign = fs::symlink_metadata(&top_path).is_ok_and(|m| m.dev() != db_dev);
-    for w in walkdir::WalkDir::new(&top_path)
-        .follow_links(false)
-        .follow_root_links(false)
-        .same_file_system(true)
-        .max_depth(if foreign { 0 } else { usize::MAX })
-    {
-        let w = w.map_err(|e| {
-            let path = e
-                .path()
-                .map_or_else(|| database.join(top), Path::to_path_buf);
-            ApprovalError::Database {
-                path,
-                source: e
-                    .into_io_error()
-                    .unwrap_or_else(|| std::io::Error::other("filesystem loop")),
-            }
-        })?;
-        let md = w.metadata().map_err(|e| ApprovalError::Database {
-            path: w.path().to_path_buf(),
-            source: e
-                .into_io_error()
-                .unwrap_or_else(|| std::io::Error::other("filesystem loop")),
-        })?;
-        let rel = w
-            .path()
-            .strip_prefix(database)
-            .unwrap_or(w.path())
-            .to_string_lossy()
-            .into_owned();
-        out.push(entry_of(w.path(), rel, &md)?);
-    }
+/// Every entry of the subtree at `database/top` (never following a symlink, never into
+/// another filesystem mounted inside the database: the checks refuse it, and what is mounted
+/// there may be a view of this very database), sorted by path bytes and packed: only one
+/// subtree per thread is ever held unpacked.
+fn walk_top(
+    db: &std::os::fd::OwnedFd,
+    database: &Path,
+    db_dev: u64,
+    top: &std::ffi::OsStr,
+) -> Result<Entries, ApprovalError> {
+    let mut out = super::walk::walk_top(db, database, db_dev, top)?;
     out.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
     Ok(out.into_iter().collect())
 }
@@ -114,11 +88,12 @@ pub fn database_entries(database: &Path) -> Result<(Entries, u64, u64), Approval
     let mut tops = Vec::new();
     for e in fs::read_dir(database).map_err(io(database))? {
         let e = e.map_err(io(database))?;
-        tops.push(e.file_name().to_string_lossy().into_owned());
+        tops.push(e.file_name());
     }
+    let db = super::walk::open_dir(database).map_err(io(database))?;
     let mut walked: Vec<Entries> = crate::io_pool::install(|| {
         tops.par_iter()
-            .map(|t| walk_top(database, md.dev(), t))
+            .map(|t| walk_top(&db, database, md.dev(), t))
             .collect::<Result<_, _>>()
     })?;
     walked.push(std::iter::once(entry_of(database, DATABASE_ENTRY.to_string(), &md)?).collect());

@@ -132,7 +132,7 @@ declare_rules! {
     LAYOUT_CLASH: Error, Layout,
         "a root entry clashes with a generated name (`par.txt`, `<tier>$`)";
     PLAN_DRIFT: Error, Plan,
-        "(`mount --plan`, `commit --plan`) the database, the assembly file or an object tier differs from what the saved plan was derived from; one finding per difference, naming the path and one of `added`, `removed`, `kind`, `size`, `mtime`, `inode`, `link target`, `configuration`, `object`";
+        "(`mount --plan`, `commit --plan`) the database, the assembly file or an object tier differs from what the saved plan was derived from; one finding per difference, naming the path and one of `added`, `removed`, `kind`, `size`, `mtime`, `inode`, `link target`, `configuration`, `object`, `ctime` (`commit --plan`: a file rewritten in place with its mtime set back)";
     VERIFY_PAR_TXT: Error, Verify,
         "(`verify`) a `par.txt` entry cannot be opened";
     VERIFY_SEGMENT: Error, Verify,

@@ -80,11 +80,15 @@ pub fn commit(config: &Path, backup: &BackupArgs, yes: bool, s3: &crate::object:
             };
             // Before the checks, as `plan --save` does: the plan_id then names a fingerprint
             // no newer than the plan.
+            let t = std::time::Instant::now();
             let fingerprint = approval::take(&cfg, config, &config_bytes, s3);
+            tracing::info!("fingerprint taken in {:.3?}", t.elapsed());
+            let t = std::time::Instant::now();
             let outcome = match run_checks(&cfg, backup, s3) {
                 Ok(o) => o,
                 Err(code) => return code,
             };
+            tracing::info!("checks run in {:.3?}", t.elapsed());
             match outcome.plan {
                 Some(plan) if outcome.report.ok => {
                     if !outcome.report.findings.is_empty() {
@@ -190,10 +194,12 @@ pub fn commit_plan(
     yes: bool,
     s3: &crate::object::S3Options,
 ) -> i32 {
+    let t = std::time::Instant::now();
     let saved = match approval::load(plan_file) {
         Ok(s) => s,
         Err(e) => return config_error(&e, Format::Text),
     };
+    tracing::info!("plan file read in {:.3?}", t.elapsed());
     let (cfg, config_path, config_bytes) = match approval::config_of(&saved, plan_file, config) {
         Ok(x) => x,
         Err(e) => return config_error(&e, Format::Text),
@@ -251,16 +257,49 @@ pub fn commit_plan(
                 Ok(b) => b,
                 Err(code) => return code,
             };
+            let t = std::time::Instant::now();
             if let Err(e) = approval::refuse_edited(&saved, &cfg, plan_file) {
                 return config_error(&e, Format::Text);
             }
+            tracing::info!(
+                "plan derived again from its fingerprint in {:.3?}",
+                t.elapsed()
+            );
+            let t = std::time::Instant::now();
             if let Err(code) = refuse_drift(&saved, &cfg, &config_path, &config_bytes, s3) {
                 return code;
+            }
+            tracing::info!("fingerprint compared in {:.3?}", t.elapsed());
+            let t = std::time::Instant::now();
+            if let Some(report) = approval::recheck::remaining_checks(&saved, &backup) {
+                // Every file's stamp, ctime included, is the one plan --save checked.
+                tracing::info!("backup precondition checked in {:.3?}", t.elapsed());
+                if !report.ok {
+                    print_report(&report, Format::Text, "check");
+                    eprintln!("smstage: commit refused: the checks failed, nothing was changed");
+                    return EXIT_FINDINGS;
+                }
+                if !report.findings.is_empty() {
+                    print_report(&report, Format::Text, "check");
+                }
+                eprintln!(
+                    "smstage: every file is as plan {id} stamped it (size, mtime, inode and ctime): the checks it was saved with stand, headers not read again"
+                );
+                return confirm_and_run(
+                    &saved.plan,
+                    &base,
+                    &config_path,
+                    false,
+                    yes,
+                    Some(id.clone()),
+                    Some(id),
+                );
             }
             let outcome = match run_checks(&cfg, backup, s3) {
                 Ok(o) => o,
                 Err(code) => return code,
             };
+            tracing::info!("checks run in {:.3?}", t.elapsed());
             if !outcome.report.ok {
                 print_report(&outcome.report, Format::Text, "check");
                 eprintln!("smstage: commit refused: the checks failed, nothing was changed");

@@ -3,8 +3,14 @@
 //!
 //! A fingerprint names the machine and the database, holds the sha256 of the assembly file's
 //! bytes, every entry of the database directory (relative path, kind, size, mtime in ns, inode,
-//! link target) and every object of the object tiers (key, size, ETag). Comparing two gives one
-//! [`Drift`] per difference.
+//! link target, and for regular files the ctime in ns) and every object of the object tiers (key,
+//! size, ETag). Comparing two gives one [`Drift`] per difference.
+//!
+//! What the stamps can see: a file added, removed, renamed or replaced (path, inode), resized,
+//! or written in any way, even with its mtime set back afterwards (`touch -d`, `utimensat`): a
+//! write or a `utimensat` moves the ctime to the current time, and no system call sets it. What
+//! they cannot see: a write made by stepping the system clock back to the saved ctime first, a
+//! write to the block device under the filesystem, or a filesystem that does not keep ctimes.
 
 mod entries;
 
@@ -16,8 +22,12 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::path::PathBuf;
 
-/// Version of the fingerprint's shape (part of the plan file format, docs/sm-layout.md).
-pub const FINGERPRINT_VERSION: u32 = 1;
+/// Version of the fingerprint's shape (part of the plan file format, docs/sm-layout.md): 2
+/// stamps every regular file with its ctime; 1 (still read) did not.
+pub const FINGERPRINT_VERSION: u32 = 2;
+
+/// The oldest fingerprint version still read: its plans are committed after the full checks.
+pub const OLDEST_FINGERPRINT_VERSION: u32 = 1;
 
 /// The path of the database directory itself among the entries.
 pub const DATABASE_ENTRY: &str = ".";
@@ -95,6 +105,12 @@ pub struct FsEntry {
     /// Symlinks only: the target as stored (never resolved).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// Regular files only: the inode's change time, nanoseconds since the epoch. It moves on
+    /// every write and every mtime change, so an unchanged ctime proves the bytes are those
+    /// stamped even when the mtime was set back; `commit --plan` relies on it to skip reading
+    /// the headers again. Absent in plan files saved before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ctime_ns: Option<i64>,
 }
 
 impl FsEntry {
@@ -136,6 +152,9 @@ pub enum DriftWhat {
     LinkTarget,
     Configuration,
     Object,
+    /// A file's ctime moved while its size, mtime and inode stayed: written in place (or its
+    /// metadata changed) with the mtime set back.
+    Ctime,
 }
 
 impl DriftWhat {
@@ -150,6 +169,7 @@ impl DriftWhat {
             DriftWhat::LinkTarget => "link target",
             DriftWhat::Configuration => "configuration",
             DriftWhat::Object => "object",
+            DriftWhat::Ctime => "ctime",
         }
     }
 }
@@ -245,6 +265,25 @@ pub fn compare_entry(abs: &str, saved: &FsEntry, now: Option<&FsEntry>) -> Vec<D
         ));
     }
     out
+}
+
+/// A file whose ctime moved while everything [`compare_entry`] sees stayed: the write that
+/// `touch -d` hid. Only where both stamps hold a ctime (a plan file saved before ctimes were
+/// recorded compares as before). Kept out of [`compare_entry`], which the mount's quick check
+/// also uses on directories and top-level entries.
+pub fn compare_ctime(abs: &str, saved: &FsEntry, now: &FsEntry) -> Option<Drift> {
+    let (Some(was), Some(is)) = (saved.ctime_ns, now.ctime_ns) else {
+        return None;
+    };
+    (saved.kind == FsKind::File && was != is).then(|| Drift {
+        path: abs.to_string(),
+        what: DriftWhat::Ctime,
+        detail: format!(
+            "{} -> {} with the same size, mtime and inode: written in place (or its mode or owner changed) and its mtime set back",
+            secs(was),
+            secs(is)
+        ),
+    })
 }
 
 /// Every difference between `saved` and `now`, in a stable order. An added or removed
@@ -358,7 +397,10 @@ fn diff_entries(
                 }
             }
             (Some(e), Some(n)) => {
-                let drifts = compare_entry(&abs_in(saved_root, &e.path), &e, Some(&n));
+                let mut drifts = compare_entry(&abs_in(saved_root, &e.path), &e, Some(&n));
+                if drifts.is_empty() {
+                    drifts.extend(compare_ctime(&abs_in(saved_root, &e.path), &e, &n));
+                }
                 if drifts
                     .iter()
                     .any(|d| matches!(d.what, DriftWhat::Inode | DriftWhat::Kind))
@@ -434,6 +476,7 @@ pub(crate) mod tests {
             mtime_ns,
             inode,
             target: None,
+            ctime_ns: None,
         }
     }
 
@@ -473,6 +516,46 @@ pub(crate) mod tests {
     #[test]
     fn same_fingerprint_has_no_drift() {
         assert!(diff(&fp(base()), &fp(base())).is_empty());
+    }
+
+    /// A file's ctime is drift only when nothing else about it moved (the write that `touch -d`
+    /// hid), only for files, and only when both stamps hold one (a plan file saved before
+    /// ctimes compares as before).
+    #[test]
+    fn a_moved_ctime_is_drift_of_a_file_whose_other_stamps_stayed() {
+        let with_ctimes = |c: i64| -> Vec<FsEntry> {
+            base()
+                .into_iter()
+                .map(|mut x| {
+                    if x.kind == FsKind::File {
+                        x.ctime_ns = Some(c);
+                    }
+                    x
+                })
+                .collect()
+        };
+        assert!(diff(&fp(with_ctimes(7)), &fp(with_ctimes(7))).is_empty());
+        let files = base().iter().filter(|x| x.kind == FsKind::File).count();
+        let d = diff(&fp(with_ctimes(7)), &fp(with_ctimes(8)));
+        assert_eq!(d.len(), files, "{d:?}");
+        assert!(d.iter().all(|x| x.what == DriftWhat::Ctime), "{d:?}");
+        assert!(d[0].finding().message.contains("ctime changed"), "{d:?}");
+        // The mtime moved too: that is the difference reported, once.
+        let mut now = with_ctimes(8);
+        let f = now.iter().position(|x| x.kind == FsKind::File).unwrap();
+        now[f].mtime_ns += 1;
+        let d = diff(&fp(with_ctimes(7)), &fp(now));
+        assert_eq!(d.iter().filter(|x| x.what == DriftWhat::Mtime).count(), 1);
+        assert_eq!(d.len(), files, "{d:?}");
+        // A stamp without a ctime on either side: not compared.
+        assert!(diff(&fp(base()), &fp(with_ctimes(8))).is_empty());
+        assert!(diff(&fp(with_ctimes(7)), &fp(base())).is_empty());
+        // Directories carry none; were one there, it would not count.
+        let mut dirs = base();
+        dirs[0].ctime_ns = Some(1);
+        let mut dirs_now = base();
+        dirs_now[0].ctime_ns = Some(2);
+        assert!(diff(&fp(dirs), &fp(dirs_now)).is_empty());
     }
 
     #[test]

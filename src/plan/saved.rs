@@ -2,7 +2,7 @@
 //! from, and the `plan_id` that names both. Pure: bytes in, bytes out (format in
 //! docs/sm-layout.md, "The plan file").
 
-use super::fingerprint::{Fingerprint, FINGERPRINT_VERSION};
+use super::fingerprint::{Fingerprint, FINGERPRINT_VERSION, OLDEST_FINGERPRINT_VERSION};
 use super::model::Plan;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -173,7 +173,8 @@ impl SavedPlan {
     /// plan_id names (edited).
     fn validated(self, path: &Path) -> Result<SavedPlan, SavedPlanError> {
         let saved = self;
-        if saved.fingerprint.version != FINGERPRINT_VERSION {
+        if !(OLDEST_FINGERPRINT_VERSION..=FINGERPRINT_VERSION).contains(&saved.fingerprint.version)
+        {
             return Err(SavedPlanError::Version {
                 path: path.to_path_buf(),
                 found: format!("{} (fingerprint)", saved.fingerprint.version),
@@ -226,6 +227,7 @@ mod tests {
                 mtime_ns: 5,
                 inode: 2,
                 target: None,
+                ctime_ns: None,
             }]
             .into(),
             objects: vec![],
@@ -295,6 +297,7 @@ mod tests {
             mtime_ns: 1_796_023_684_291_471_302,
             inode: 10_022_707,
             target: target.map(str::to_string),
+            ctime_ns: None,
         };
         s.fingerprint.entries = vec![
             entry(".", FsKind::Dir, None),

@@ -5,7 +5,9 @@
 //! Each entry is one record in a byte buffer: a header byte (kind, whether a link target
 //! follows), the path as the number of leading bytes it shares with the previous path and the
 //! rest, the size, the mtime and the inode as zigzag differences from the previous entry's (files
-//! written together have close mtimes and inodes), then the target if any; all numbers as
+//! written together have close mtimes and inodes), then the ctime if any as a zigzag difference
+//! from the entry's own mtime (equal when a file was last written in place, close when copied),
+//! then the target if any; all numbers as
 //! LEB128 varints. Entries sorted by path share most of each path with the previous one, so a
 //! database of generated partitions costs ~12 bytes per entry.
 //!
@@ -19,6 +21,7 @@ use std::fmt;
 
 const KIND_BITS: u8 = 0b011;
 const HAS_TARGET: u8 = 0b100;
+const HAS_CTIME: u8 = 0b1000;
 
 /// Entries in the order they were pushed, packed (module docs).
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -121,6 +124,9 @@ impl Entries {
         if e.target.is_some() {
             header |= HAS_TARGET;
         }
+        if e.ctime_ns.is_some() {
+            header |= HAS_CTIME;
+        }
         self.bytes.push(header);
         let shared = shared_prefix(&self.last.path, &e.path);
         put_varint(&mut self.bytes, shared as u64);
@@ -136,6 +142,9 @@ impl Entries {
             &mut self.bytes,
             zigzag(e.inode.wrapping_sub(self.last.inode) as i64),
         );
+        if let Some(c) = e.ctime_ns {
+            put_varint(&mut self.bytes, zigzag(c.wrapping_sub(e.mtime_ns)));
+        }
         if let Some(t) = &e.target {
             put_varint(&mut self.bytes, t.len() as u64);
             self.bytes.extend_from_slice(t.as_bytes());
@@ -232,6 +241,11 @@ impl Iter<'_> {
         let size = self.varint()?;
         self.mtime_ns = self.mtime_ns.wrapping_add(unzigzag(self.varint()?));
         self.inode = self.inode.wrapping_add(unzigzag(self.varint()?) as u64);
+        let ctime_ns = if header & HAS_CTIME != 0 {
+            Some(self.mtime_ns.wrapping_add(unzigzag(self.varint()?)))
+        } else {
+            None
+        };
         let target = if header & HAS_TARGET != 0 {
             let len = usize::try_from(self.varint()?).ok()?;
             Some(self.str(len)?.to_string())
@@ -245,6 +259,7 @@ impl Iter<'_> {
             mtime_ns: self.mtime_ns,
             inode: self.inode,
             target,
+            ctime_ns,
         })
     }
 }
@@ -323,7 +338,16 @@ mod tests {
             },
             FsEntry {
                 target: Some(String::new()),
+                ctime_ns: Some(i64::MIN),
                 ..e("", FsKind::File, 3, 3, 3)
+            },
+            FsEntry {
+                ctime_ns: Some(i64::MAX),
+                ..e("b", FsKind::File, 3, i64::MIN, 3)
+            },
+            FsEntry {
+                ctime_ns: Some(1_700_000_000_123_456_790),
+                ..e("c", FsKind::File, 3, 1_700_000_000_123_456_789, 4)
             },
             e("a", FsKind::Dir, 4096, 1, 1),
         ]
@@ -371,7 +395,8 @@ mod tests {
     #[test]
     fn a_generated_partition_packs_to_a_few_bytes_per_entry() {
         // One partition as `smstage gen` writes it: 10 tables of 20 columns, files of 96
-        // bytes written a few microseconds apart, inodes allocated in order.
+        // bytes written a few microseconds apart, inodes allocated in order; a file's ctime is
+        // its mtime (written, never touched since).
         let mut v = vec![e(".", FsKind::Dir, 4096, 0, 1000)];
         let mut t = 1_700_000_000_000_000_000i64;
         let mut ino = 1000u64;
@@ -381,11 +406,17 @@ mod tests {
             for tab in 0..10 {
                 let dir = format!("{part}/t{tab}");
                 v.push(e(&dir, FsKind::Dir, 4096, t, ino + 1));
-                v.push(e(&format!("{dir}/.d"), FsKind::File, 120, t, ino + 2));
+                v.push(FsEntry {
+                    ctime_ns: Some(t),
+                    ..e(&format!("{dir}/.d"), FsKind::File, 120, t, ino + 2)
+                });
                 for c in 0..20 {
                     t += 7_919;
                     ino += 1;
-                    v.push(e(&format!("{dir}/c{c:02}"), FsKind::File, 96, t, ino));
+                    v.push(FsEntry {
+                        ctime_ns: Some(t),
+                        ..e(&format!("{dir}/c{c:02}"), FsKind::File, 96, t, ino)
+                    });
                 }
             }
         }

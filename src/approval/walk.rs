@@ -1,0 +1,208 @@
+//! The fingerprint's walk of one top-level entry of the database, relative to open directories:
+//! one `openat` + `getdents` per directory and one `fstatat` per entry, each resolving a single
+//! name. A walk by full paths (`lstat` of `<db>/<date>/<table>/<column>`) made the kernel look
+//! up every component of every path again: at a million files that path walk was a third of
+//! `commit --plan` (profile in docs/performance.md, "Commit at 1.1M files").
+//!
+//! Same entries as a `walkdir` walk that never follows a symlink and never descends into
+//! another filesystem (a mountpoint is recorded, as its `lstat` shows it, not what is below).
+
+use super::ApprovalError;
+use crate::plan::fingerprint::{FsEntry, FsKind};
+use std::ffi::{CStr, CString, OsStr};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+fn cstr(name: &[u8]) -> io::Result<CString> {
+    CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// `lstat` of `name` in the directory `dir`.
+fn stat_at(dir: &OwnedFd, name: &CStr) -> io::Result<libc::stat> {
+    // SAFETY: stat is plain data filled by the kernel.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: valid fd, NUL-terminated single name, valid out pointer.
+    let r = unsafe {
+        libc::fstatat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            &mut st,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(st)
+}
+
+/// Opens the directory `name` in `dir`, never through a symlink.
+fn open_dir_at(dir: &OwnedFd, name: &CStr) -> io::Result<OwnedFd> {
+    // SAFETY: valid fd and name; the returned fd is owned below.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Opens the directory at `path` (the database, or a segment), following no final symlink.
+pub(crate) fn open_dir(path: &Path) -> io::Result<OwnedFd> {
+    let c = cstr(path.as_os_str().as_bytes())?;
+    // SAFETY: valid NUL-terminated path; the returned fd is owned below.
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The names in the open directory `dir`, without `.` and `..` (the descriptor is duplicated:
+/// `dir` stays open for the `fstatat`s of its children).
+fn names_in(dir: &OwnedFd) -> io::Result<Vec<Vec<u8>>> {
+    // SAFETY: dup of a valid fd; ownership passes to fdopendir on success.
+    let dup = unsafe { libc::fcntl(dir.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
+    if dup < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: dup is a valid directory descriptor; fdopendir owns it on success.
+    let d = unsafe { libc::fdopendir(dup) };
+    if d.is_null() {
+        let e = io::Error::last_os_error();
+        // SAFETY: fdopendir failed, so dup is still ours to close.
+        unsafe { libc::close(dup) };
+        return Err(e);
+    }
+    let mut out = Vec::new();
+    let result = loop {
+        // readdir signals errors only through errno, so clear it first.
+        // SAFETY: errno location is thread-local.
+        unsafe { *libc::__errno_location() = 0 };
+        // SAFETY: d is a valid DIR* until closedir below.
+        let ent = unsafe { libc::readdir64(d) };
+        if ent.is_null() {
+            let e = io::Error::last_os_error();
+            break if e.raw_os_error().unwrap_or(0) != 0 {
+                Err(e)
+            } else {
+                Ok(())
+            };
+        }
+        // SAFETY: ent points at a valid dirent64 until the next readdir call.
+        let name = unsafe { CStr::from_ptr((*ent).d_name.as_ptr()) }.to_bytes();
+        if name != b"." && name != b".." {
+            out.push(name.to_vec());
+        }
+    };
+    // SAFETY: d came from fdopendir and is closed exactly once.
+    unsafe { libc::closedir(d) };
+    result.map(|()| out)
+}
+
+fn kind_of_mode(mode: libc::mode_t) -> FsKind {
+    match mode & libc::S_IFMT {
+        libc::S_IFLNK => FsKind::Symlink,
+        libc::S_IFDIR => FsKind::Dir,
+        libc::S_IFREG => FsKind::File,
+        _ => FsKind::Other,
+    }
+}
+
+/// The entry named `rel` from its `lstat`; a symlink's target is read at `abs`.
+pub(crate) fn entry_of_stat(
+    abs: &Path,
+    rel: String,
+    st: &libc::stat,
+) -> Result<FsEntry, ApprovalError> {
+    let kind = kind_of_mode(st.st_mode);
+    let target = match kind {
+        FsKind::Symlink => Some(
+            std::fs::read_link(abs)
+                .map_err(|source| ApprovalError::Database {
+                    path: abs.to_path_buf(),
+                    source,
+                })?
+                .to_string_lossy()
+                .into_owned(),
+        ),
+        _ => None,
+    };
+    let ns = |s: i64, n: i64| s.saturating_mul(1_000_000_000) + n;
+    Ok(FsEntry {
+        path: rel,
+        kind,
+        size: st.st_size as u64,
+        mtime_ns: ns(st.st_mtime, st.st_mtime_nsec),
+        inode: st.st_ino,
+        target,
+        // Files only: what an in-place write with the mtime set back still moves.
+        ctime_ns: (kind == FsKind::File).then(|| ns(st.st_ctime, st.st_ctime_nsec)),
+    })
+}
+
+/// Every entry of the subtree `top` of the database open as `db` (at `database`, on device
+/// `db_dev`), the top included, in no particular order.
+pub(crate) fn walk_top(
+    db: &OwnedFd,
+    database: &Path,
+    db_dev: u64,
+    top: &OsStr,
+) -> Result<Vec<FsEntry>, ApprovalError> {
+    let fail = |rel: &str, source: io::Error| ApprovalError::Database {
+        path: database.join(rel),
+        source,
+    };
+    let rel = top.to_string_lossy().into_owned();
+    let name = cstr(top.as_bytes()).map_err(|e| fail(&rel, e))?;
+    let st = stat_at(db, &name).map_err(|e| fail(&rel, e))?;
+    let mut out = Vec::new();
+    let descend = kind_of_mode(st.st_mode) == FsKind::Dir && st.st_dev == db_dev;
+    out.push(entry_of_stat(&database.join(&rel), rel.clone(), &st)?);
+    if descend {
+        let fd = open_dir_at(db, &name).map_err(|e| fail(&rel, e))?;
+        walk_dir(&fd, database, db_dev, &rel, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// The entries below the open directory `dir` (named `rel`), depth first.
+fn walk_dir(
+    dir: &OwnedFd,
+    database: &Path,
+    db_dev: u64,
+    rel: &str,
+    out: &mut Vec<FsEntry>,
+) -> Result<(), ApprovalError> {
+    let fail = |rel: &str, source: io::Error| ApprovalError::Database {
+        path: database.join(rel),
+        source,
+    };
+    for name in names_in(dir).map_err(|e| fail(rel, e))? {
+        let child = format!("{rel}/{}", String::from_utf8_lossy(&name));
+        let c = cstr(&name).map_err(|e| fail(&child, e))?;
+        let st = stat_at(dir, &c).map_err(|e| fail(&child, e))?;
+        // Another filesystem mounted here: recorded as its root shows, never walked.
+        let descend = kind_of_mode(st.st_mode) == FsKind::Dir && st.st_dev == db_dev;
+        out.push(entry_of_stat(&database.join(&child), child.clone(), &st)?);
+        if descend {
+            let fd = open_dir_at(dir, &c).map_err(|e| fail(&child, e))?;
+            walk_dir(&fd, database, db_dev, &child, out)?;
+        }
+    }
+    Ok(())
+}
