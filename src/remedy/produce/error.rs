@@ -75,10 +75,11 @@ impl ProduceError {
 
     /// True for a variant we do not read or write yet (the data may well be fine).
     pub fn is_unsupported(&self) -> bool {
-        match self {
-            ProduceError::Read(KdbError::Unsupported { .. }) => true,
-            ProduceError::Unsupported { .. } | ProduceError::NotYet { .. } => true,
-            _ => false,
-        }
+        matches!(
+            self,
+            ProduceError::Read(KdbError::Unsupported { .. })
+                | ProduceError::Unsupported { .. }
+                | ProduceError::NotYet { .. }
+        )
     }
 }
