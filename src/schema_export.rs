@@ -46,6 +46,7 @@ pub fn export(source: &Path) -> Result<SchemaExport, InventoryError> {
                 path: o.path.clone(),
                 anchor: anchor.clone(),
                 tier: None,
+                overlay: None,
             })
             .collect();
         notes.push(format!(

@@ -83,6 +83,11 @@ pub enum Command {
         /// `text` for people, `json` for tools (fields in docs/cli.md).
         #[arg(long, value_enum, default_value_t)]
         format: Format,
+        /// A remedy to apply (repeatable; docs/cli.md, "Remedies"): `derive-prtncol:TABLE=SOURCE`
+        /// (TABLE `*`: every partitioned table whose configured prtnCol is absent on disk),
+        /// `fill-tables`, `add-columns`, `set-aside`, `one-sym`.
+        #[arg(long = "remedy", value_name = "KIND[:ARGS]")]
+        remedy: Vec<String>,
         #[command(flatten)]
         s3: S3Args,
     },
@@ -104,6 +109,11 @@ pub enum Command {
         /// existing file is never replaced).
         #[arg(long, requires = "save")]
         force: bool,
+        /// A remedy to apply (with --save, its files are staged under <baseURI>/.smstage/stage/) (repeatable; docs/cli.md, "Remedies"): `derive-prtncol:TABLE=SOURCE`
+        /// (TABLE `*`: every partitioned table whose configured prtnCol is absent on disk),
+        /// `fill-tables`, `add-columns`, `set-aside`, `one-sym`.
+        #[arg(long = "remedy", value_name = "KIND[:ARGS]")]
+        remedy: Vec<String>,
         #[command(flatten)]
         s3: S3Args,
     },
@@ -248,15 +258,17 @@ pub fn run(cli: Cli) -> i32 {
             backup,
             deep,
             format,
+            remedy,
             s3,
-        } => check_cmd::run(&config, &backup, deep, format, &s3_of(&s3)),
+        } => check_cmd::run(&config, &backup, deep, format, &s3_of(&s3), &remedy),
         Command::Plan {
             config,
             format,
             save,
             force,
+            remedy,
             s3,
-        } => plan_cmd::run(&config, format, &s3_of(&s3), save.as_deref(), force),
+        } => plan_cmd::run(&config, format, &s3_of(&s3), save.as_deref(), force, &remedy),
         Command::Verify {
             root,
             config,

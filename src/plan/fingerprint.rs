@@ -136,6 +136,8 @@ pub enum DriftWhat {
     LinkTarget,
     Configuration,
     Object,
+    /// A staged remedy file whose sha256 is not the saved one.
+    Content,
 }
 
 impl DriftWhat {
@@ -150,6 +152,7 @@ impl DriftWhat {
             DriftWhat::LinkTarget => "link target",
             DriftWhat::Configuration => "configuration",
             DriftWhat::Object => "object",
+            DriftWhat::Content => "content",
         }
     }
 }
