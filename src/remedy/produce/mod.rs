@@ -4,7 +4,9 @@
 //! planner passes everything in. Layouts written are described in docs/kdb-format.md ("What
 //! smstage writes").
 
+mod derive;
 mod error;
+mod sink;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -95,9 +97,86 @@ impl Job {
     }
 }
 
-/// Runs one job: writes its file(s) and returns them in the order written.
+/// Runs one job: writes its file(s) and returns them in the order written. On failure, the
+/// job's half-written outputs are removed (a staged file is either whole or absent), and an
+/// output that is one of the job's inputs is refused before anything is opened for writing.
 pub fn produce(job: &Job) -> Result<Vec<Produced>, ProduceError> {
-    Err(ProduceError::NotYet { job: job.kind() })
+    refuse_overwriting_inputs(job)?;
+    let r = run(job);
+    if r.is_err() {
+        for p in outputs(job) {
+            let _ = std::fs::remove_file(&p);
+        }
+    }
+    r
+}
+
+fn run(job: &Job) -> Result<Vec<Produced>, ProduceError> {
+    match job {
+        Job::DerivedTimestamp {
+            source,
+            date,
+            out,
+            zip,
+        } => derive::derived_timestamp(source, *date, out, *zip),
+        _ => Err(ProduceError::NotYet { job: job.kind() }),
+    }
+}
+
+/// The files a job writes (a nested column writes `out` and `out#`).
+fn outputs(job: &Job) -> Vec<PathBuf> {
+    match job {
+        Job::DerivedTimestamp { out, .. }
+        | Job::Reenumerate { out, .. }
+        | Job::DotD { out, .. }
+        | Job::SymAppend { out, .. } => vec![out.clone()],
+        Job::EmptyColumn { out, ty, .. } | Job::NullColumn { out, ty, .. } => match ty {
+            LogicalType::List(_) => vec![out.clone(), hash_sibling(out)],
+            LogicalType::Simple(_) => vec![out.clone()],
+        },
+    }
+}
+
+/// `col#` beside `col`.
+pub(crate) fn hash_sibling(p: &Path) -> PathBuf {
+    let mut s = p.as_os_str().to_os_string();
+    s.push("#");
+    PathBuf::from(s)
+}
+
+fn inputs(job: &Job) -> Vec<&Path> {
+    match job {
+        Job::DerivedTimestamp { source, .. } => vec![source],
+        Job::Reenumerate { column, .. } => vec![column],
+        Job::SymAppend { sym, .. } => vec![sym],
+        _ => vec![],
+    }
+}
+
+/// Writing truncates `out` first: were it an input (a caller's path mix-up, a symlink), the
+/// original would be destroyed. Same device and inode = same file.
+fn refuse_overwriting_inputs(job: &Job) -> Result<(), ProduceError> {
+    use std::os::unix::fs::MetadataExt;
+    for out in outputs(job) {
+        let Ok(o) = std::fs::metadata(&out) else {
+            continue;
+        };
+        for input in inputs(job) {
+            let Ok(i) = std::fs::metadata(input) else {
+                continue;
+            };
+            if (o.dev(), o.ino()) == (i.dev(), i.ino()) {
+                return Err(ProduceError::Invalid {
+                    path: out.clone(),
+                    detail: format!(
+                        "is the job's input {} itself: a producer writes beside the data (in the staging area), never over it",
+                        input.display()
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The compression a new column should get: that of its table's siblings in the same partition
@@ -108,3 +187,6 @@ pub fn sibling_compression(table_dir: &Path) -> Result<Option<ZipParams>, Produc
         job: "sibling compression",
     })
 }
+
+#[cfg(test)]
+mod tests;
