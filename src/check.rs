@@ -103,7 +103,16 @@ pub fn run_with(
     // A segmented database (par.txt in the root): its segments are the local tiers' stores.
     if segments::is_segmented(&source) {
         if overlay.is_some() {
-            findings.push(Finding::error(code::REMEDY_REFUSED, format!("{}: remedies are not available for a segmented database (par.txt) yet", source.display())).path(source.display()));
+            findings.push(
+                Finding::error(
+                    code::REMEDY_REFUSED,
+                    format!(
+                        "{}: remedies are not available for a segmented database (par.txt) yet",
+                        source.display()
+                    ),
+                )
+                .path(source.display()),
+            );
             return Ok(CheckOutcome {
                 report: Report::new(findings),
                 inventory: None,
@@ -131,7 +140,8 @@ pub fn run_with(
 
     // The root first, partitions later: each partition is checked as it is read (see
     // read_and_evaluate), which needs the object tiers' dates before.
-    let (mut inv, mut dirs) = match inventory::scan_root(&source, inventory::RootMode::Partitioned) {
+    let (mut inv, mut dirs) = match inventory::scan_root(&source, inventory::RootMode::Partitioned)
+    {
         Ok(scan) => scan,
         Err(e) => {
             findings

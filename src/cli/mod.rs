@@ -268,7 +268,14 @@ pub fn run(cli: Cli) -> i32 {
             force,
             remedy,
             s3,
-        } => plan_cmd::run(&config, format, &s3_of(&s3), save.as_deref(), force, &remedy),
+        } => plan_cmd::run(
+            &config,
+            format,
+            &s3_of(&s3),
+            save.as_deref(),
+            force,
+            &remedy,
+        ),
         Command::Verify {
             root,
             config,

@@ -1,13 +1,13 @@
 //! `smstage plan`: print the SM layout the import produces (the value the view and commit render).
 
 use super::check_cmd::{print_remedied, print_report, session_of};
-use crate::finding::Report;
-use crate::remedy::{self, run::StageFailure};
 use super::{config_error, Format, EXIT_FINDINGS, EXIT_OK, EXIT_USAGE};
 use crate::approval;
 use crate::check::{self, BackupCheck, CheckOptions};
 use crate::config::AssemblyConfig;
+use crate::finding::Report;
 use crate::plan::{NodeKind, Plan, SavedPlan};
+use crate::remedy::{self, run::StageFailure};
 use std::path::Path;
 
 pub fn run(
@@ -78,7 +78,11 @@ pub fn run(
                 Ok(fp) => fp,
                 Err(e) => {
                     eprintln!("smstage: plan not saved: {e}");
-                    return if e.is_usage() { EXIT_USAGE } else { EXIT_FINDINGS };
+                    return if e.is_usage() {
+                        EXIT_USAGE
+                    } else {
+                        EXIT_FINDINGS
+                    };
                 }
             };
             match remedy::run::stage_into_plan(&mut plan, &fp, given, &actions) {

@@ -4,8 +4,8 @@
 
 use super::barrier::Dirty;
 use super::exec::{
-    check_identity, crash, ensure_symlink, exchange, groups, holds, journal_path, kind, point_symlink,
-    progress_bar, smstage_dir, unexpected, Ctx, Kind,
+    check_identity, crash, ensure_symlink, exchange, groups, holds, journal_path, kind,
+    point_symlink, progress_bar, smstage_dir, unexpected, Ctx, Kind,
 };
 use super::fsutil::{
     ensure_writable, io_err, remove_replica, renameat2, replicate, set_times, times_of, tmp_name,

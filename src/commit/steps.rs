@@ -623,4 +623,106 @@ pub(crate) mod tests {
         }));
         assert!(!s.iter().any(|s| matches!(s, Step::Exchange { .. })));
     }
+
+    /// A plan with a derived column in one partition: the staged files go in (new files, then
+    /// replacements) after the publication and before the partition moves, as a whole.
+    pub(crate) fn remedied_plan() -> Plan {
+        use crate::plan::remedied::{apply, PlanRemedies};
+        use crate::plan::StagedFile;
+        let mut plan = sample_plan();
+        let d = "2024.01.02";
+        let st = |f: &str| format!(".smstage/stage/x/data/{d}/trade/{f}");
+        let files = vec![
+            StagedFile {
+                path: format!("data/{d}/trade/.d"),
+                staged: st(".d"),
+                size: 1,
+                sha256: "aa".into(),
+                replaces: true,
+            },
+            StagedFile {
+                path: format!("data/{d}/trade/ts"),
+                staged: st("ts"),
+                size: 2,
+                sha256: "bb".into(),
+                replaces: false,
+            },
+        ];
+        let mut children = BTreeMap::new();
+        children.insert(format!("data/{d}"), vec![("trade".to_string(), true)]);
+        children.insert(
+            format!("data/{d}/trade"),
+            vec![(".d".to_string(), false), ("time".to_string(), false)],
+        );
+        let rem = PlanRemedies {
+            given: vec!["derive-prtncol:*=time".into()],
+            stage: ".smstage/stage/x".into(),
+            actions: vec![],
+            files,
+        };
+        apply(&mut plan, rem, &children).unwrap();
+        plan
+    }
+
+    #[test]
+    fn remedies_place_then_swap_between_publication_and_the_partition_moves() {
+        let w = waves(&remedied_plan()).unwrap();
+        let labels: Vec<Vec<String>> = w
+            .iter()
+            .map(|w| w.iter().map(|s| s.label()).collect())
+            .collect();
+        let d = "2024.01.02";
+        let at = |l: &str| {
+            labels
+                .iter()
+                .position(|w| w.iter().any(|x| x == l))
+                .unwrap()
+        };
+        let publish = at("rename .db.smstage-staging to db");
+        let place = at(&format!(
+            "place .smstage/stage/x/data/{d}/trade/ts as data/{d}/trade/ts"
+        ));
+        let swap = at(&format!(
+            "swap .smstage/stage/x/data/{d}/trade/.d with data/{d}/trade/.d"
+        ));
+        let exchange = at(&format!("exchange data/{d} <-> data/versions/{d}/1"));
+        assert!(
+            publish < place && place < swap && swap < exchange,
+            "{labels:?}"
+        );
+        assert_eq!(labels[place].len(), 1);
+        assert_eq!(labels[swap].len(), 1);
+        // Nothing inside the remedied partition became a step of its own.
+        assert!(
+            !labels
+                .concat()
+                .iter()
+                .any(|l| l.contains(&format!("data/versions/{d}/1/"))),
+            "{labels:?}"
+        );
+        // The unremedied plan's steps are all still there.
+        let plain: BTreeSet<String> = steps(&sample_plan())
+            .unwrap()
+            .iter()
+            .map(|s| s.label())
+            .collect();
+        let now: BTreeSet<String> = labels.concat().into_iter().collect();
+        assert!(plain.is_subset(&now), "{:?}", plain.difference(&now));
+        assert_eq!(now.len(), plain.len() + 2);
+    }
+
+    #[test]
+    fn a_remedied_partition_moving_a_foreign_file_is_refused() {
+        let mut p = remedied_plan();
+        for n in &mut p.nodes {
+            if n.path.ends_with("/trade/ts") {
+                n.kind = NodeKind::Moved {
+                    from: ".smstage/stage/x/elsewhere".into(),
+                    is_dir: false,
+                };
+            }
+        }
+        let e = steps(&p).unwrap_err().to_string();
+        assert!(e.contains("neither"), "{e}");
+    }
 }

@@ -160,7 +160,18 @@ mod tests {
 
     #[test]
     fn a_remedied_partition_is_shown_entry_by_entry() {
-        let mut plan = crate::commit::steps::tests::sample_plan();
+        let mut plan = crate::plan::build(&crate::plan::PlanInput {
+            base: "/srv/hdb".into(),
+            root_entries: vec![],
+            tiers: vec![crate::plan::TierInput {
+                name: "hdb".into(),
+                kind: crate::plan::TierKind::Local,
+                store: "file:///srv/hdb/data".into(),
+            }],
+            local_partitions: vec!["2024.01.02".into(), "2024.01.03".into()],
+            object_partitions: vec![],
+        })
+        .unwrap();
         let d = "2024.01.02";
         let files = vec![
             StagedFile {
@@ -226,7 +237,10 @@ mod tests {
                     format!("{to}/trade/.d"),
                     mv(format!(".smstage/stage/x/data/{d}/trade/.d"))
                 ),
-                (format!("{to}/trade/time"), mv(format!("data/{d}/trade/time"))),
+                (
+                    format!("{to}/trade/time"),
+                    mv(format!("data/{d}/trade/time"))
+                ),
                 (
                     format!("{to}/trade/ts"),
                     mv(format!(".smstage/stage/x/data/{d}/trade/ts"))
@@ -234,7 +248,10 @@ mod tests {
             ]
         );
         // The other partition is untouched.
-        assert!(plan.nodes.iter().any(|n| n.path == "data/versions/2024.01.03/1"
-            && matches!(n.kind, NodeKind::Moved { is_dir: true, .. })));
+        assert!(plan
+            .nodes
+            .iter()
+            .any(|n| n.path == "data/versions/2024.01.03/1"
+                && matches!(n.kind, NodeKind::Moved { is_dir: true, .. })));
     }
 }

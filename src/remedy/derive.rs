@@ -382,11 +382,26 @@ mod tests {
         let t = r("derive-prtncol:*=time").unwrap();
         assert_eq!(t.len(), 1);
         assert_eq!((t[0].table.as_str(), t[0].column.as_str()), ("trade", "ts"));
-        assert!(matches!(r("derive-prtncol:quote=time"), Err(TargetError::UnknownTable { .. })));
-        assert!(matches!(r("derive-prtncol:trade=price"), Err(TargetError::SourceType { .. })));
-        assert!(matches!(r("derive-prtncol:trade=nope"), Err(TargetError::UnknownSource { .. })));
-        assert!(matches!(r("derive-prtncol:trade=ts"), Err(TargetError::SourceIsPrtnCol { .. })));
-        assert!(matches!(r("derive-prtncol:*=nope"), Err(TargetError::NothingToDerive { .. })));
+        assert!(matches!(
+            r("derive-prtncol:quote=time"),
+            Err(TargetError::UnknownTable { .. })
+        ));
+        assert!(matches!(
+            r("derive-prtncol:trade=price"),
+            Err(TargetError::SourceType { .. })
+        ));
+        assert!(matches!(
+            r("derive-prtncol:trade=nope"),
+            Err(TargetError::UnknownSource { .. })
+        ));
+        assert!(matches!(
+            r("derive-prtncol:trade=ts"),
+            Err(TargetError::SourceIsPrtnCol { .. })
+        ));
+        assert!(matches!(
+            r("derive-prtncol:*=nope"),
+            Err(TargetError::NothingToDerive { .. })
+        ));
         let e = r("derive-prtncol:trade=price").unwrap_err().to_string();
         assert!(e.contains("time of day"), "{e}");
     }

@@ -85,7 +85,11 @@ pub fn stage_into_plan(
             StageFailure::Error(e)
         }
     })?;
-    let children = children_of(fingerprint, &plan.source, &remedied::listings_needed(plan, &files));
+    let children = children_of(
+        fingerprint,
+        &plan.source,
+        &remedied::listings_needed(plan, &files),
+    );
     let rem = PlanRemedies {
         given,
         stage: stage_rel,

@@ -19,7 +19,10 @@ pub enum Remedy {
     /// `derive-prtncol:TABLE=SOURCE`: the configured timestamp `prtnCol` of `table` (or of every
     /// partitioned table whose `prtnCol` is absent on disk, for `*`) derived per row as the
     /// partition date + `source`.
-    DerivePrtnCol { table: TableSel, source: String },
+    DerivePrtnCol {
+        table: TableSel,
+        source: String,
+    },
     FillTables,
     AddColumns,
     SetAside,
@@ -167,7 +170,9 @@ mod tests {
             }
         );
         assert_eq!(
-            Remedy::parse("derive-prtncol:trade=time").unwrap().to_string(),
+            Remedy::parse("derive-prtncol:trade=time")
+                .unwrap()
+                .to_string(),
             "derive-prtncol:trade=time"
         );
         for k in ["fill-tables", "add-columns", "set-aside", "one-sym"] {
@@ -178,12 +183,26 @@ mod tests {
     #[test]
     fn bad_specs_say_what_and_how() {
         let e = Remedy::parse("derive-ts:trade=time").unwrap_err();
-        assert!(e.to_string().contains("unknown remedy kind `derive-ts`"), "{e}");
+        assert!(
+            e.to_string().contains("unknown remedy kind `derive-ts`"),
+            "{e}"
+        );
         assert!(e.to_string().contains("derive-prtncol"), "{e}");
-        for bad in ["derive-prtncol", "derive-prtncol:trade", "derive-prtncol:=time", "derive-prtncol:t="] {
-            assert!(matches!(Remedy::parse(bad), Err(SpecError::DeriveArgs { .. })), "{bad}");
+        for bad in [
+            "derive-prtncol",
+            "derive-prtncol:trade",
+            "derive-prtncol:=time",
+            "derive-prtncol:t=",
+        ] {
+            assert!(
+                matches!(Remedy::parse(bad), Err(SpecError::DeriveArgs { .. })),
+                "{bad}"
+            );
         }
-        assert!(matches!(Remedy::parse("one-sym:x"), Err(SpecError::NoArgs { .. })));
+        assert!(matches!(
+            Remedy::parse("one-sym:x"),
+            Err(SpecError::NoArgs { .. })
+        ));
         let e = parse_all(&["derive-prtncol:t=a".into(), "derive-prtncol:t=b".into()]).unwrap_err();
         assert!(matches!(e, SpecError::Twice { .. }), "{e}");
     }

@@ -118,11 +118,13 @@ fn stage_into(
         let out_dir = root.join(&a.dir);
         fs::create_dir_all(&out_dir).map_err(io(&out_dir))?;
         let what = |job: &str| format!("{job} of {}/{}", a.dir, a.column);
-        let date = crate::dates::parse_date(&a.date).ok_or_else(|| StageError::BadDate(a.dir.clone()))?;
-        let zip = produce::sibling_compression(&table_dir).map_err(|source| StageError::Produce {
-            what: what("the compression"),
-            source,
-        })?;
+        let date =
+            crate::dates::parse_date(&a.date).ok_or_else(|| StageError::BadDate(a.dir.clone()))?;
+        let zip =
+            produce::sibling_compression(&table_dir).map_err(|source| StageError::Produce {
+                what: what("the compression"),
+                source,
+            })?;
         let jobs = [
             (
                 "the derived column",
@@ -197,7 +199,10 @@ pub fn drift(plan: &Plan) -> Vec<crate::plan::fingerprint::Drift> {
         match fs::symlink_metadata(&p) {
             Err(e) => out.push(d(
                 DriftWhat::Removed,
-                format!("staged file of {} unreadable ({e}): save the plan again", f.path),
+                format!(
+                    "staged file of {} unreadable ({e}): save the plan again",
+                    f.path
+                ),
             )),
             Ok(m) if !m.is_file() || m.len() != f.size => out.push(d(
                 DriftWhat::Size,
