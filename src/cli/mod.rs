@@ -128,6 +128,11 @@ pub enum Command {
         /// Compare the logical content (decoded values) with this other root.
         #[arg(long, value_name = "ROOT2")]
         against: Option<PathBuf>,
+        /// With --against: the saved plan (`plan --remedy … --save`) whose remedies ROOT shows
+        /// and ROOT2 does not: each derived column must be its partition's date + its source
+        /// on every row, every other column equal.
+        #[arg(long, value_name = "PLANFILE", requires = "against")]
+        plan: Option<PathBuf>,
         /// Decode every value, not only headers.
         #[arg(long)]
         deep: bool,
@@ -280,21 +285,30 @@ pub fn run(cli: Cli) -> i32 {
             root,
             config,
             against,
+            plan,
             deep,
             q,
             format,
             s3,
-        } => verify_cmd::run(
-            &root,
-            config.as_ref(),
-            &crate::verify::VerifyOptions {
-                deep,
-                s3: s3_of(&s3),
-                against,
-                q,
-            },
-            format,
-        ),
+        } => {
+            let derived = match plan.as_deref().map(crate::approval::load) {
+                None => Vec::new(),
+                Some(Ok(saved)) => saved.plan.remedies.map(|r| r.derived).unwrap_or_default(),
+                Some(Err(e)) => return config_error(&e, format),
+            };
+            verify_cmd::run(
+                &root,
+                config.as_ref(),
+                &crate::verify::VerifyOptions {
+                    deep,
+                    s3: s3_of(&s3),
+                    against,
+                    q,
+                    derived,
+                },
+                format,
+            )
+        }
         Command::Gen(args) => gen_cmd::run(&args),
         Command::Init { db, out, force } => init_cmd::run(&db, &out, force),
         Command::Mount {

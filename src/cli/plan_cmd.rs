@@ -88,7 +88,7 @@ pub fn run(
             match remedy::run::stage_into_plan(&mut plan, &fp, given, &actions) {
                 Ok(()) => {}
                 Err(StageFailure::Refused(f)) => {
-                    print_report(&Report::new(vec![f]), format, "plan --remedy");
+                    print_report(&Report::new(vec![*f]), format, "plan --remedy");
                     eprintln!("smstage: plan not saved: a remedy was refused while staging; nothing was staged and the database is untouched");
                     return EXIT_FINDINGS;
                 }
@@ -110,6 +110,7 @@ pub fn run(
                 stage: String::new(),
                 actions: actions.iter().map(remedy::session::describe).collect(),
                 files: Vec::new(),
+                derived: remedy::run::derived_of(&actions),
             });
             None
         }

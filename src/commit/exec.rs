@@ -430,7 +430,8 @@ fn preflight(
     for e in fs::read_dir(&data).map_err(io_err("readdir", &data))? {
         let e = e.map_err(io_err("readdir", &data))?;
         let rel = format!("{}/{}", plan.source, e.file_name().to_string_lossy());
-        if !covered.contains(&rel) {
+        // A remedied partition is shown entry by entry, and still moved whole.
+        if !covered.contains(&rel) && !partitions.contains(rel.as_str()) {
             return Err(CommitError::Preflight(format!(
                 "{rel} is not accounted for by the plan; the commit would leave it behind"
             )));

@@ -659,6 +659,7 @@ pub(crate) mod tests {
             stage: ".smstage/stage/x".into(),
             actions: vec![],
             files,
+            derived: vec![],
         };
         apply(&mut plan, rem, &children).unwrap();
         plan

@@ -21,6 +21,19 @@ pub struct PlanRemedies {
     pub actions: Vec<String>,
     /// Every staged file, sorted by `path`.
     pub files: Vec<StagedFile>,
+    /// The derived partition columns, one per table of each partition (what `verify
+    /// --against` checks row by row).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub derived: Vec<DerivedColumn>,
+}
+
+/// A column derived as its partition's date + `source` (derive-prtncol).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DerivedColumn {
+    pub date: String,
+    pub table: String,
+    pub column: String,
+    pub source: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -208,6 +221,7 @@ mod tests {
             stage: ".smstage/stage/x".into(),
             actions: vec![],
             files,
+            derived: vec![],
         };
         apply(&mut plan, rem, &children).unwrap();
         let to = format!("data/versions/{d}/1");

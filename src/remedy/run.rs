@@ -77,10 +77,10 @@ pub fn stage_into_plan(
     let stage_rel = stage::stage_rel(&id);
     let files = stage::stage(&plan.base, &plan.source, &stage_rel, actions).map_err(|e| {
         if e.is_refusal() {
-            StageFailure::Refused(
+            StageFailure::Refused(Box::new(
                 Finding::error(code::REMEDY_REFUSED, e.to_string())
                     .hint("name another source column, or fix the source on disk; the partial stage was removed and the database is untouched"),
-            )
+            ))
         } else {
             StageFailure::Error(e)
         }
@@ -95,13 +95,27 @@ pub fn stage_into_plan(
         stage: stage_rel,
         actions: actions.iter().map(describe).collect(),
         files,
+        derived: derived_of(actions),
     };
     remedied::apply(plan, rem, &children).map_err(|e| StageFailure::Plan(e.to_string()))
 }
 
+/// The derived columns of `actions`, as the plan records them.
+pub fn derived_of(actions: &[DeriveAction]) -> Vec<crate::plan::DerivedColumn> {
+    actions
+        .iter()
+        .map(|a| crate::plan::DerivedColumn {
+            date: a.date.clone(),
+            table: a.table.clone(),
+            column: a.column.clone(),
+            source: a.source.clone(),
+        })
+        .collect()
+}
+
 #[derive(Debug)]
 pub enum StageFailure {
-    Refused(Finding),
+    Refused(Box<Finding>),
     Error(StageError),
     Plan(String),
 }
@@ -111,6 +125,27 @@ pub fn reapply(plan: &mut Plan, saved: &Plan, fingerprint: &Fingerprint) -> Resu
     let Some(rem) = &saved.remedies else {
         return Ok(());
     };
+    let id = rem.stage.strip_prefix(&format!("{}/", remedied::STAGE_DIR));
+    if !id.is_some_and(|id| id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())) {
+        return Err(format!(
+            "its staging directory {} is not {}/<stage id>",
+            rem.stage,
+            remedied::STAGE_DIR
+        ));
+    }
+    for f in &rem.files {
+        let inside = f.path.starts_with(&format!("{}/", plan.source))
+            && !f
+                .path
+                .split('/')
+                .any(|c| c == ".." || c == "." || c.is_empty());
+        if !inside || f.staged != format!("{}/{}", rem.stage, f.path) {
+            return Err(format!(
+                "its staged file {} for {} is not the staging directory's copy of a database path",
+                f.staged, f.path
+            ));
+        }
+    }
     let children = children_of(
         fingerprint,
         &plan.source,

@@ -15,7 +15,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum SessionError {
     #[error(transparent)]
-    Target(#[from] TargetError),
+    Target(#[from] Box<TargetError>),
     #[error("--remedy {0}: not available in this smstage yet (only derive-prtncol is); nothing was read or written")]
     NotYet(String),
 }
@@ -43,7 +43,7 @@ impl Session {
         {
             return Err(SessionError::NotYet(r.to_string()));
         }
-        let targets = derive::targets(config, &remedies)?;
+        let targets = derive::targets(config, &remedies).map_err(Box::new)?;
         Ok(Arc::new(Session {
             remedies,
             targets,

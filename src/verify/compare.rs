@@ -5,6 +5,7 @@ use super::Loaded;
 use crate::finding::{code, Finding};
 use crate::inventory::{Inventory, PartRef, PartitionDir, PartitionInv, RootKind, TableInv};
 use crate::kdb::{self, ColumnData};
+use crate::plan::DerivedColumn;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 
@@ -37,11 +38,15 @@ fn parts<'a>(inv: &'a Inventory, unread: &'a [PartitionDir]) -> Vec<Part<'a>> {
 /// difference in (root entries, then partition, table, column) order. `a_unread` and
 /// `b_unread` are local partitions of each root not read yet (`load_root`): they are read a
 /// pair at a time and dropped once compared.
+///
+/// `derived` (from a saved plan's remedies): columns of `a` that `b` does not have, each the
+/// partition's date + a source column of `b` on every row.
 pub fn compare_roots(
     a: &Loaded,
     a_unread: &[PartitionDir],
     b: &Loaded,
     b_unread: &[PartitionDir],
+    derived: &[DerivedColumn],
 ) -> Vec<Finding> {
     let (ia, ib) = (&a.inventory, &b.inventory);
     let diff = |msg: String| {
@@ -84,7 +89,7 @@ pub fn compare_roots(
                 }
             }
             (RootKind::Splayed(x), RootKind::Splayed(y)) => {
-                if let Some(f) = table_jobs(None, x, y, &mut jobs) {
+                if let Some(f) = table_jobs(None, x, y, &mut jobs, None) {
                     return diff(f);
                 }
             }
@@ -137,7 +142,10 @@ pub fn compare_roots(
         let mut jobs = Vec::new();
         for (x, y) in pa.tables.iter().zip(&pb.tables) {
             let before = jobs.len();
-            if let Some(f) = table_jobs(Some(&pa.date), x, y, &mut jobs) {
+            let d = derived
+                .iter()
+                .find(|d| d.date == pa.date && d.table == x.name);
+            if let Some(f) = table_jobs(Some(&pa.date), x, y, &mut jobs, d) {
                 return diff(f)
                     .into_iter()
                     .map(|f| f.partition(&pa.date).table(&x.name))
@@ -219,10 +227,15 @@ struct Job {
     column: String,
     a: std::path::PathBuf,
     b: std::path::PathBuf,
+    /// `a` is derived: the partition date (days since 2000.01.01) + the source column `b`.
+    derived_on: Option<i64>,
 }
 
 impl Job {
     fn differs(&self, ia: &Inventory, ib: &Inventory) -> Option<String> {
+        if let Some(day) = self.derived_on {
+            return derived_differs(&self.a, &self.b, day);
+        }
         if self.tier_a.is_none() && self.tier_b.is_none() {
             return super::stream::first_difference_local(
                 &self.a,
@@ -262,19 +275,96 @@ fn read(
     }
 }
 
+/// The first row where the timestamp column `a` is not its partition's date (`day`) + the time
+/// of day (or the datetime) in `b`, computed here independently of the producer.
+fn derived_differs(a: &std::path::Path, b: &std::path::Path, day: i64) -> Option<String> {
+    const NS_PER_DAY: i64 = 86_400_000_000_000;
+    let x = match kdb::read_column(a) {
+        Ok(c) => c.data,
+        Err(e) => return Some(format!("cannot read {}: {e}", a.display())),
+    };
+    let y = match kdb::read_column(b) {
+        Ok(c) => c.data,
+        Err(e) => return Some(format!("cannot read {}: {e}", b.display())),
+    };
+    let ColumnData::Timestamp(got) = &x else {
+        return Some(format!(
+            "the derived column {} is not a timestamp",
+            a.display()
+        ));
+    };
+    let midnight = day * NS_PER_DAY;
+    let want: Vec<i64> = match &y {
+        ColumnData::Timespan(v) => v.iter().map(|n| midnight + n).collect(),
+        ColumnData::Time(v) => v
+            .iter()
+            .map(|n| midnight + i64::from(*n) * 1_000_000)
+            .collect(),
+        ColumnData::Second(v) => v
+            .iter()
+            .map(|n| midnight + i64::from(*n) * 1_000_000_000)
+            .collect(),
+        ColumnData::Minute(v) => v
+            .iter()
+            .map(|n| midnight + i64::from(*n) * 60_000_000_000)
+            .collect(),
+        ColumnData::Datetime(v) => v
+            .iter()
+            .map(|z| (z * 86_400_000.0).round() as i64 * 1_000_000)
+            .collect(),
+        _ => return Some(format!("the source {} is not a time of day", b.display())),
+    };
+    if got.len() != want.len() {
+        return Some(format!(
+            "derived {} rows vs source {} rows",
+            got.len(),
+            want.len()
+        ));
+    }
+    got.iter().zip(&want).position(|(g, w)| g != w).map(|i| {
+        format!(
+            "row {i}: derived {} vs date + source {}",
+            x.fmt_value(i),
+            want[i]
+        )
+    })
+}
+
 /// Queues one comparison per column; returns a message when the table shapes already differ.
 fn table_jobs(
     partition: Option<&str>,
     x: &TableInv,
     y: &TableInv,
     jobs: &mut Vec<Job>,
+    derived: Option<&DerivedColumn>,
 ) -> Option<String> {
     let cx = x.dotd.as_ref().and_then(|d| d.as_ref().ok());
     let cy = y.dotd.as_ref().and_then(|d| d.as_ref().ok());
-    if cx != cy {
+    // A derived column: `a` has it where the configuration put it, `b` does not.
+    let cx_orig: Option<Vec<String>> = match (derived, cx) {
+        (Some(d), Some(c)) if c.contains(&d.column) => {
+            Some(c.iter().filter(|n| **n != d.column).cloned().collect())
+        }
+        _ => cx.cloned(),
+    };
+    if cx_orig.as_ref() != cy {
         return Some(format!("table {} has columns {cx:?} vs {cy:?}", x.name));
     }
-    for c in cx.into_iter().flatten() {
+    if let (Some(d), Some(date)) = (derived, partition) {
+        let day = crate::dates::parse_date(date)
+            .map(|(y, m, dd)| crate::dates::days_from_civil(i64::from(y), m, dd));
+        jobs.push(Job {
+            tier_a: None,
+            tier_b: None,
+            partition: Some(date.to_string()),
+            table: x.name.clone(),
+            column: d.column.clone(),
+            a: x.path.join(&d.column),
+            b: y.path.join(&d.source),
+            derived_on: day,
+        });
+    }
+    for c in cy.into_iter().flatten() {
         jobs.push(Job {
             tier_a: None,
             tier_b: None,
@@ -283,6 +373,7 @@ fn table_jobs(
             column: c.clone(),
             a: x.path.join(c),
             b: y.path.join(c),
+            derived_on: None,
         });
     }
     None
