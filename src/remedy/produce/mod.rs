@@ -4,9 +4,12 @@
 //! planner passes everything in. Layouts written are described in docs/kdb-format.md ("What
 //! smstage writes").
 
+mod columns;
 mod derive;
 mod error;
+mod reenum;
 mod sink;
+mod symfile;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,7 +17,7 @@ use std::sync::Arc;
 pub use error::ProduceError;
 
 use crate::kdb::zip::ZipParams;
-use crate::kdb::LogicalType;
+use crate::kdb::{KdbError, LogicalType};
 
 /// One file written by a job.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,7 +75,7 @@ pub enum Job {
         out: PathBuf,
         zip: Option<ZipParams>,
     },
-    /// A `.d` listing `columns` in order.
+    /// A `.d` listing `columns` in order, header count set (as `.Q.dpft` writes it).
     DotD { columns: Vec<String>, out: PathBuf },
     /// The root `sym` = the existing symbols (copied byte-for-byte) + `append`, as kdb+ writes
     /// it.
@@ -119,7 +122,29 @@ fn run(job: &Job) -> Result<Vec<Produced>, ProduceError> {
             out,
             zip,
         } => derive::derived_timestamp(source, *date, out, *zip),
-        _ => Err(ProduceError::NotYet { job: job.kind() }),
+        Job::EmptyColumn {
+            ty,
+            domain,
+            out,
+            zip,
+        } => columns::empty_column(*ty, domain.as_deref(), out, *zip),
+        Job::NullColumn {
+            ty,
+            rows,
+            domain,
+            null_sym_index,
+            out,
+            zip,
+        } => columns::null_column(*ty, *rows, domain.as_deref(), *null_sym_index, out, *zip),
+        Job::DotD { columns, out } => symfile::dot_d(columns, out),
+        Job::SymAppend { sym, append, out } => symfile::sym_append(sym, append, out),
+        Job::Reenumerate {
+            column,
+            remap,
+            domain,
+            out,
+            zip,
+        } => reenum::reenumerate(column, remap, domain, out, *zip),
     }
 }
 
@@ -182,11 +207,58 @@ fn refuse_overwriting_inputs(job: &Job) -> Result<(), ProduceError> {
 /// The compression a new column should get: that of its table's siblings in the same partition
 /// when they all agree (read from their headers), else None (and the caller reports it).
 pub fn sibling_compression(table_dir: &Path) -> Result<Option<ZipParams>, ProduceError> {
-    let _ = table_dir;
-    Err(ProduceError::NotYet {
-        job: "sibling compression",
-    })
+    let rd = |source| ProduceError::Read(KdbError::io(table_dir.display().to_string(), source));
+    // The siblings are the table's columns as its `.d` lists them (a stray file such as
+    // dolphindb-sample's `Daily/binary` is no column), with their `col#`; without a `.d`,
+    // every regular file but dot files.
+    let dot_d = table_dir.join(".d");
+    let mut names = Vec::new();
+    if dot_d.is_file() {
+        for c in crate::kdb::read_symbols(&dot_d)? {
+            for p in [table_dir.join(&c), hash_sibling(&table_dir.join(&c))] {
+                if p.is_file() {
+                    names.push(p);
+                }
+            }
+        }
+    } else {
+        for e in std::fs::read_dir(table_dir).map_err(rd)? {
+            let e = e.map_err(rd)?;
+            let name = e.file_name();
+            if name.to_string_lossy().starts_with('.') || !e.file_type().map_err(rd)?.is_file() {
+                continue;
+            }
+            names.push(e.path());
+        }
+    }
+    // Sorted so that the answer, and any error, does not depend on directory order.
+    names.sort();
+    let mut found: Option<Option<ZipParams>> = None;
+    for p in names {
+        // The trailer alone: a 3.x compound `col#` has no header a header read accepts.
+        let (_, compression) = crate::kdb::header::image_len(&crate::kdb::LocalFile::open(&p)?)?;
+        let z = compression.as_deref().and_then(|c| {
+            // A block size that is not a power of two is not one q can be asked for.
+            (c.block_size.is_power_of_two() && c.block_size > 0).then(|| ZipParams {
+                algorithm: c.algorithm,
+                level: c.level,
+                block_log2: c.block_size.trailing_zeros() as u8,
+            })
+        });
+        match found {
+            None => found = Some(z),
+            Some(prev) if prev != z => return Ok(None),
+            Some(_) => {}
+        }
+    }
+    Ok(found.flatten())
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_columns;
+#[cfg(test)]
+mod tests_files;
+#[cfg(test)]
+mod tests_reenum;

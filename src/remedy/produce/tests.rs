@@ -564,3 +564,62 @@ fn sink_writes_real_compressed_files_byte_for_byte() {
     }
     assert!(checked >= 10, "{checked}");
 }
+
+/// Mutated sources (byte flips anywhere, including the header's type, attribute and count, and
+/// truncation) never make a producer panic or leave a file behind on failure; corrupt and
+/// unsupported stay apart (never both).
+mod hostile {
+    use super::*;
+    use std::sync::Arc;
+
+    fn sources() -> Vec<Vec<u8>> {
+        let ts = le(&[1i64, 2, 3, 4, 5, 6, 7, 8], i64::to_le_bytes);
+        let plain = vector_bytes(T_TIMESPAN, Attr::Sorted, &ts, HeaderCount::Set).unwrap();
+        let zipped = zip::compress(&plain, ZipParams::new(ALG_GZIP, 6)).unwrap();
+        let en =
+            write::enum_bytes("sym_X", Attr::Parted, &[0, 0, 1, 2, 2], HeaderCount::Set).unwrap();
+        let sym = write::symbols_bytes(&["a", "b", "c"], HeaderCount::Zero).unwrap();
+        vec![plain, zipped, en, sym]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(200))]
+        #[test]
+        fn producers_survive_mutated_sources(
+            which in 0usize..4,
+            flips in proptest::collection::vec((0usize..5000, proptest::num::u8::ANY), 0..6),
+            cut in proptest::option::of(0usize..5000),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut b = sources().swap_remove(which);
+            for (at, x) in flips {
+                if !b.is_empty() {
+                    let i = at % b.len();
+                    b[i] ^= x;
+                }
+            }
+            if let Some(c) = cut {
+                b.truncate(c.min(b.len()));
+            }
+            let src = dir.path().join("src");
+            std::fs::write(&src, &b).unwrap();
+            let out = dir.path().join("out");
+            let jobs = [
+                Job::DerivedTimestamp { source: src.clone(), date: (2024, 1, 2), out: out.clone(), zip: None },
+                Job::DerivedTimestamp { source: src.clone(), date: (2024, 1, 2), out: out.clone(), zip: Some(ZipParams::new(ALG_QIPC, 0)) },
+                Job::Reenumerate { column: src.clone(), remap: Arc::new(vec![5, 6, 7]), domain: "sym".into(), out: out.clone(), zip: None },
+                Job::SymAppend { sym: src.clone(), append: vec!["z".into()], out: out.clone() },
+            ];
+            for job in &jobs {
+                match produce(job) {
+                    Ok(p) => { let _ = one(p); }
+                    Err(e) => {
+                        proptest::prop_assert!(!(e.is_corrupt() && e.is_unsupported()), "{e}");
+                        proptest::prop_assert!(!out.exists(), "{}: {e}", job.kind());
+                    }
+                }
+                let _ = std::fs::remove_file(&out);
+            }
+        }
+    }
+}
