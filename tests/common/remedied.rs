@@ -26,11 +26,11 @@ pub fn configure_ts(config: &Path) {
             out.push_str("    prtnCol: ts\n");
         }
         if line == "    columns:" {
-            // gen writes `    - name: x` items, schema `      - {name: x, …}`.
-            if yaml.contains("    - name: ") {
-                out.push_str("    - name: ts\n      type: timestamp\n");
-            } else {
+            // schema prints `      - {name: x, …}` items, gen `    - name: x` blocks.
+            if yaml.contains("      - {name: ") {
                 out.push_str("      - {name: ts, type: timestamp}\n");
+            } else {
+                out.push_str("    - name: ts\n      type: timestamp\n");
             }
             tables += 1;
         }
@@ -76,7 +76,8 @@ pub fn save_remedied(b: &Base, remedy: &str) -> (PathBuf, Out) {
     (plan, out)
 }
 
-/// Every staged file under `<base>/.smstage/stage`, relative, sorted.
+/// Every staged file under `<base>/.smstage/stage/<stage id>`, relative to the stage, sorted
+/// (the stage id names the database's fingerprint, which differs between copies).
 pub fn staged_files(b: &Base) -> Vec<String> {
     let root = b.path().join(".smstage/stage");
     if !root.exists() {
@@ -86,7 +87,11 @@ pub fn staged_files(b: &Base) -> Vec<String> {
         .into_iter()
         .flatten()
         .filter(|e| e.file_type().is_file())
-        .map(|e| e.path().strip_prefix(&root).unwrap().display().to_string())
+        .map(|e| {
+            let rel = e.path().strip_prefix(&root).unwrap().display().to_string();
+            rel.split_once('/')
+                .map_or(rel.clone(), |(_, r)| r.to_string())
+        })
         .collect();
     v.sort();
     v
