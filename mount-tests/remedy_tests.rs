@@ -168,7 +168,6 @@ fn kill_at_every_step_of_a_remedied_commit_then_resume_or_roll_back() {
     let (b, plan) = remedied_base();
     let saved = smstage::approval::load(&plan).unwrap();
     let steps = smstage::commit::steps(&saved.plan).unwrap();
-    let n = steps.len();
     assert!(
         steps
             .iter()
@@ -184,9 +183,9 @@ fn kill_at_every_step_of_a_remedied_commit_then_resume_or_roll_back() {
 
     // A crash after every step's action; for the remedy steps also after their intent
     // (journaled, not run). The commit's own matrix covers both points of every other kind.
-    for k in 0..n {
+    for (k, step) in steps.iter().enumerate() {
         let remedy_step = matches!(
-            steps[k],
+            step,
             smstage::commit::Step::PlaceStaged { .. } | smstage::commit::Step::SwapStaged { .. }
         );
         let points: &[&str] = if remedy_step {
@@ -207,7 +206,7 @@ fn kill_at_every_step_of_a_remedied_commit_then_resume_or_roll_back() {
                 committed_listing(&b),
                 committed,
                 "resume after a crash at {crash} ({})",
-                steps[k].label()
+                step.label()
             );
             // The same crash, then roll back: the original, mtimes included.
             let (b2, plan2) = remedied_base();
@@ -221,7 +220,7 @@ fn kill_at_every_step_of_a_remedied_commit_then_resume_or_roll_back() {
                 manifest(&b2.data()),
                 original2,
                 "rollback after a crash at {crash} ({})",
-                steps[k].label()
+                step.label()
             );
             assert_eq!(staged_files(&b2), staged2, "rollback after {crash}");
             drop(original);
