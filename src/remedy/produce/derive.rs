@@ -39,8 +39,15 @@ pub(crate) fn date_text((y, m, d): (u32, u32, u32)) -> String {
 /// Why a row cannot be derived (the caller adds file and date).
 #[derive(Debug, PartialEq)]
 pub(crate) enum RowFault {
-    Null { row: usize },
-    OffDay { row: usize, why: &'static str },
+    Null {
+        row: usize,
+    },
+    OffDay {
+        row: usize,
+        why: &'static str,
+    },
+    /// The chunk is not a time of day at all (the header said otherwise: a reader bug).
+    NotTimeOfDay,
 }
 
 /// Appends the derived timestamps of `chunk` (little-endian) to `out`.
@@ -99,12 +106,7 @@ pub(crate) fn derive_chunk(
             }
         }
         // The caller checked the header's type; a chunk of another kind is a reader bug.
-        _ => {
-            return Err(RowFault::OffDay {
-                row: 0,
-                why: "is not a time of day",
-            })
-        }
+        _ => return Err(RowFault::NotTimeOfDay),
     }
     Ok(())
 }
@@ -210,6 +212,12 @@ pub(crate) fn derived_timestamp(
             let (row, null, why) = match fault {
                 RowFault::Null { row } => (row, true, ""),
                 RowFault::OffDay { row, why } => (row, false, why),
+                RowFault::NotTimeOfDay => {
+                    return Err(ProduceError::DeriveSourceType {
+                        path: source.to_path_buf(),
+                        found: format!("{} (its values decode as another type)", describe(&h)),
+                    })
+                }
             };
             let value = chunk.fmt_value(row);
             let row = first_row + row as u64;
@@ -248,4 +256,51 @@ pub(crate) fn derived_timestamp(
         first_row += chunk.len() as u64;
     }
     Ok(vec![sink.finish()?])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(chunk: ColumnData) -> Result<Vec<i64>, RowFault> {
+        let mut out = Vec::new();
+        derive_chunk(&chunk, 10 * NS_PER_DAY, &mut out)?;
+        Ok(out
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+            .collect())
+    }
+
+    #[test]
+    fn pure_conversion_and_its_faults() {
+        let m = 10 * NS_PER_DAY;
+        assert_eq!(
+            run(ColumnData::Minute(vec![0, 1439])),
+            Ok(vec![m, m + 1439 * 60_000_000_000])
+        );
+        assert_eq!(run(ColumnData::Timespan(vec![])), Ok(vec![]));
+        // Datetime on the partition day 10 (2000.01.11), to the millisecond.
+        assert_eq!(
+            run(ColumnData::Datetime(vec![10.5])),
+            Ok(vec![m + NS_PER_DAY / 2])
+        );
+        assert_eq!(
+            run(ColumnData::Datetime(vec![9.99])),
+            Err(RowFault::OffDay {
+                row: 0,
+                why: "is on another day"
+            })
+        );
+        assert_eq!(
+            run(ColumnData::Second(vec![1, i32::MIN])),
+            Err(RowFault::Null { row: 1 })
+        );
+        assert_eq!(run(ColumnData::Long(vec![1])), Err(RowFault::NotTimeOfDay));
+        assert_eq!(run(ColumnData::Long(vec![])), Err(RowFault::NotTimeOfDay));
+        assert!(midnight_ns((2023, 2, 29), Path::new("x")).is_err());
+        assert_eq!(
+            midnight_ns((2000, 1, 2), Path::new("x")).ok(),
+            Some(NS_PER_DAY)
+        );
+    }
 }
