@@ -136,6 +136,21 @@ fn derive_prtncol_on_a_tick_style_database_end_to_end() {
     end_to_end(&tick_style(3, 2, 300), 2);
 }
 
+/// Compressed columns: the derived column is compressed as its siblings are (the producer's
+/// `sibling_compression`), and the flow is the same.
+#[test]
+fn derive_prtncol_on_a_compressed_tick_style_database_end_to_end() {
+    let b = tick_style_with(2, 2, 5000, &["--compress", "zstd"]);
+    end_to_end(&b, 2);
+    let (_, out) = save_remedied(&b, DERIVE_TS);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let stage = stage_dir(&b);
+    for f in staged_files(&b).iter().filter(|f| f.ends_with("/ts")) {
+        let bytes = fs::read(stage.join(f)).unwrap();
+        assert!(bytes.starts_with(b"kxzipped"), "{f} is not compressed");
+    }
+}
+
 #[test]
 fn derive_prtncol_on_bitmex_nested_end_to_end() {
     let Some(b) = corpus::corpus_base("bitmex-nested") else {

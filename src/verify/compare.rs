@@ -234,7 +234,7 @@ struct Job {
 impl Job {
     fn differs(&self, ia: &Inventory, ib: &Inventory) -> Option<String> {
         if let Some(day) = self.derived_on {
-            return derived_differs(&self.a, &self.b, day);
+            return derived_differs(&self.a, ia, &self.b, ib, day);
         }
         if self.tier_a.is_none() && self.tier_b.is_none() {
             return super::stream::first_difference_local(
@@ -276,58 +276,40 @@ fn read(
 }
 
 /// The first row where the timestamp column `a` is not its partition's date (`day`) + the time
-/// of day (or the datetime) in `b`, computed here independently of the producer.
-fn derived_differs(a: &std::path::Path, b: &std::path::Path, day: i64) -> Option<String> {
+/// of day (or the datetime) in `b`, computed here independently of the producer; both columns
+/// are read a chunk at a time, like every other comparison.
+fn derived_differs(
+    a: &std::path::Path,
+    ia: &Inventory,
+    b: &std::path::Path,
+    ib: &Inventory,
+    day: i64,
+) -> Option<String> {
+    super::stream::first_difference_local(a, ia, b, ib, move |x, _, y, _| {
+        derived_chunk_differs(x, y, day)
+    })
+    .map(|m| format!("{m} (derived vs its source; the derived value must be the partition's date + the source)"))
+}
+
+/// The first row of a chunk pair where `x` is not `day` + `y` (row 0 when the types are not a
+/// timestamp and a time of day or datetime).
+fn derived_chunk_differs(x: &ColumnData, y: &ColumnData, day: i64) -> Option<usize> {
     const NS_PER_DAY: i64 = 86_400_000_000_000;
-    let x = match kdb::read_column(a) {
-        Ok(c) => c.data,
-        Err(e) => return Some(format!("cannot read {}: {e}", a.display())),
-    };
-    let y = match kdb::read_column(b) {
-        Ok(c) => c.data,
-        Err(e) => return Some(format!("cannot read {}: {e}", b.display())),
-    };
-    let ColumnData::Timestamp(got) = &x else {
-        return Some(format!(
-            "the derived column {} is not a timestamp",
-            a.display()
-        ));
+    let ColumnData::Timestamp(got) = x else {
+        return Some(0);
     };
     let midnight = day * NS_PER_DAY;
-    let want: Vec<i64> = match &y {
-        ColumnData::Timespan(v) => v.iter().map(|n| midnight + n).collect(),
-        ColumnData::Time(v) => v
-            .iter()
-            .map(|n| midnight + i64::from(*n) * 1_000_000)
-            .collect(),
-        ColumnData::Second(v) => v
-            .iter()
-            .map(|n| midnight + i64::from(*n) * 1_000_000_000)
-            .collect(),
-        ColumnData::Minute(v) => v
-            .iter()
-            .map(|n| midnight + i64::from(*n) * 60_000_000_000)
-            .collect(),
-        ColumnData::Datetime(v) => v
-            .iter()
-            .map(|z| (z * 86_400_000.0).round() as i64 * 1_000_000)
-            .collect(),
-        _ => return Some(format!("the source {} is not a time of day", b.display())),
+    let want = |i: usize| -> Option<i64> {
+        Some(match y {
+            ColumnData::Timespan(v) => midnight + v[i],
+            ColumnData::Time(v) => midnight + i64::from(v[i]) * 1_000_000,
+            ColumnData::Second(v) => midnight + i64::from(v[i]) * 1_000_000_000,
+            ColumnData::Minute(v) => midnight + i64::from(v[i]) * 60_000_000_000,
+            ColumnData::Datetime(v) => (v[i] * 86_400_000.0).round() as i64 * 1_000_000,
+            _ => return None,
+        })
     };
-    if got.len() != want.len() {
-        return Some(format!(
-            "derived {} rows vs source {} rows",
-            got.len(),
-            want.len()
-        ));
-    }
-    got.iter().zip(&want).position(|(g, w)| g != w).map(|i| {
-        format!(
-            "row {i}: derived {} vs date + source {}",
-            x.fmt_value(i),
-            want[i]
-        )
-    })
+    (0..got.len()).find(|&i| want(i) != Some(got[i]))
 }
 
 /// Queues one comparison per column; returns a message when the table shapes already differ.
@@ -557,5 +539,47 @@ mod tests {
         ]);
         assert_eq!(first_difference(&a, &ia, &a.clone(), &ib), None);
         assert_eq!(first_difference(&a, &ia, &b, &ib), Some(2));
+    }
+
+    #[test]
+    fn a_derived_chunk_is_date_plus_its_source_row_by_row() {
+        let day = 8767; // 2024.01.02
+        let mid = day * 86_400_000_000_000;
+        let ts = ColumnData::Timestamp(vec![mid + 5, mid + 86_399_999_999_999, mid]);
+        let span = ColumnData::Timespan(vec![5, 86_399_999_999_999, 0]);
+        assert_eq!(derived_chunk_differs(&ts, &span, day), None);
+        // Off by one day, or by one nanosecond: named by row.
+        assert_eq!(derived_chunk_differs(&ts, &span, day + 1), Some(0));
+        let off = ColumnData::Timespan(vec![5, 86_399_999_999_998, 0]);
+        assert_eq!(derived_chunk_differs(&ts, &off, day), Some(1));
+        // time (ms), second, minute, datetime (rounded to the ms).
+        let ts = ColumnData::Timestamp(vec![mid + 61_001_000_000]);
+        assert_eq!(
+            derived_chunk_differs(&ts, &ColumnData::Time(vec![61_001]), day),
+            None
+        );
+        let ts = ColumnData::Timestamp(vec![mid + 61_000_000_000]);
+        assert_eq!(
+            derived_chunk_differs(&ts, &ColumnData::Second(vec![61]), day),
+            None
+        );
+        let ts = ColumnData::Timestamp(vec![mid + 120_000_000_000]);
+        assert_eq!(
+            derived_chunk_differs(&ts, &ColumnData::Minute(vec![2]), day),
+            None
+        );
+        let z = day as f64 + 0.5 + 0.123 / 86_400.0;
+        let ts = ColumnData::Timestamp(vec![mid + 43_200_123_000_000]);
+        assert_eq!(
+            derived_chunk_differs(&ts, &ColumnData::Datetime(vec![z]), day),
+            None
+        );
+        // Not a timestamp, or a source that is no time of day: row 0.
+        assert_eq!(derived_chunk_differs(&span, &span, day), Some(0));
+        let ts = ColumnData::Timestamp(vec![mid]);
+        assert_eq!(
+            derived_chunk_differs(&ts, &ColumnData::Long(vec![0]), day),
+            Some(0)
+        );
     }
 }

@@ -57,19 +57,27 @@ pub fn configure_ts(config: &Path) {
 
 /// `smstage gen --tick-style` (time a timespan, no timestamp) configured with `ts` as prtnCol.
 pub fn tick_style(partitions: u32, tables: u32, rows: u32) -> Base {
+    tick_style_with(partitions, tables, rows, &[])
+}
+
+/// [`tick_style`] with more `gen` arguments (`--compress zstd`…).
+pub fn tick_style_with(partitions: u32, tables: u32, rows: u32, extra: &[&str]) -> Base {
     let dir = tempfile::tempdir().unwrap();
-    let out = smstage(&[
+    let (p, t, r) = (partitions.to_string(), tables.to_string(), rows.to_string());
+    let mut args = vec![
         "gen",
         "--out",
         dir.path().to_str().unwrap(),
         "--tick-style",
         "--partitions",
-        &partitions.to_string(),
+        &p,
         "--tables",
-        &tables.to_string(),
+        &t,
         "--rows",
-        &rows.to_string(),
-    ]);
+        &r,
+    ];
+    args.extend_from_slice(extra);
+    let out = smstage(&args);
     assert_eq!(out.code, 0, "gen failed: {}", out.all());
     let b = Base { dir };
     configure_ts(&b.config());
