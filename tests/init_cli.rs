@@ -162,3 +162,20 @@ fn init_on_every_real_fixture_parses_and_names_what_is_missing() {
         }
     }
 }
+
+/// A kdb+tick-shaped database: init leaves prtnCol out (no guess) and says how the
+/// derive-prtncol remedy gets one, naming each table's time-of-day column.
+#[test]
+fn init_names_the_remedy_for_a_missing_timestamp() {
+    let b = common::remedied::tick_style(1, 2, 10);
+    fs::remove_file(b.config()).unwrap();
+    let out = smstage(&["init", b.data().to_str().unwrap(), "--out", &b.config_str()]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let yaml = fs::read_to_string(b.config()).unwrap();
+    assert!(!yaml.contains("prtnCol:"), "{yaml}");
+    for t in ["trade", "quote"] {
+        let hint = format!("--remedy derive-prtncol:{t}=time");
+        assert!(yaml.contains(&hint), "{hint}: {yaml}");
+        assert!(out.stdout.contains(&hint), "{}", out.stdout);
+    }
+}

@@ -92,6 +92,24 @@ pub fn render(input: &InitInput, out_path: &Path) -> Result<Assembly, ConfigErro
     })
 }
 
+/// How to get a prtnCol for a table without a timestamp column when it has a time of day or a
+/// datetime to derive one from (docs/cli.md, "Remedies"); empty otherwise. The configuration is
+/// left without a prtnCol: the derived column is the user's choice (its name and its place).
+fn derivable_hint(t: &crate::config::TableSchema) -> String {
+    let source = t
+        .columns
+        .iter()
+        .find(|c| matches!(c.ty, LogicalType::Simple(x) if crate::remedy::derive::is_derivable(x)));
+    match source {
+        Some(c) => format!(
+            "; smstage can derive one from `{src}`: make `ts` the table's prtnCol and add a column `{{name: ts, type: timestamp}}`, then pass `--remedy derive-prtncol:{t}={src}` to check and plan",
+            src = c.name,
+            t = t.name
+        ),
+        None => String::new(),
+    }
+}
+
 /// Adds `prtnCol` (the first timestamp column: SM writes partitions down by it) to each
 /// partitioned table that has none yet, and lists the tables without a timestamp column.
 /// `schema` may already print `prtnCol`; a table that has one is left as it is.
@@ -115,7 +133,7 @@ fn add_prtn_cols(body: &str, cfg: &AssemblyConfig) -> (String, Vec<String>) {
                     Some(c) => format!("its `time` is a {}, not a timestamp", c.type_name),
                     None => "none of its columns is one".to_string(),
                 }
-            )),
+            ) + &derivable_hint(t)),
         }
     }
     let lines: Vec<&str> = body.lines().collect();

@@ -148,6 +148,7 @@ fn stage_into(
                 what: what(label),
                 source,
             })?;
+            crash_point(made.len() + out.len());
             for p in made {
                 let rel = p.path.strip_prefix(root).unwrap_or(&p.path);
                 let rel = rel.to_string_lossy().into_owned();
@@ -180,6 +181,21 @@ fn stage_into(
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
+}
+
+/// Test-only (the `fault-injection` feature): `SMSTAGE_CRASH_IN_STAGE=k` stops the process as
+/// kill -9 would once `k` files are staged, to prove a re-run after any crash stages the same.
+fn crash_point(staged: usize) {
+    if !cfg!(feature = "fault-injection") {
+        return;
+    }
+    let at = std::env::var("SMSTAGE_CRASH_IN_STAGE")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    if at == Some(staged) {
+        // SAFETY: _exit never returns and is async-signal-safe.
+        unsafe { libc::_exit(crate::commit::CRASH_EXIT_CODE) }
+    }
 }
 
 /// Every staged file of `plan` whose size or sha256 is not the saved one (`plan-drift`).
