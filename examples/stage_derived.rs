@@ -49,6 +49,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 files += 1;
                 bytes += p.size;
             }
+            // The producers fsync the file; the name is made durable once per directory, as
+            // remedy::stage does.
+            std::fs::File::open(stage.join(rel))?.sync_all()?;
         }
     }
     println!(
