@@ -318,3 +318,53 @@ fn approval_object_tiers_local_view_of_a_saved_plan_shows_the_objects() {
         strip(manifest(&pristine.join(&first)))
     );
 }
+
+/// The background server's log cannot be created (here: a directory sits at its path): the
+/// view still mounts and serves, mount warns that the server's messages are discarded and its
+/// banner does not name a log that is not there; a drifted file still reads as EIO (the server
+/// survives writing its message to nowhere) and `verify` still names plan drift.
+#[test]
+fn approval_background_view_without_a_server_log_says_so_and_still_serves() {
+    let b = generated(2, 2, 4, 50);
+    let (file, _) = save(&b, &b.config(), "a");
+    let table = tables_in(&first_partition(&b.data()))[0].clone();
+    let changed = table.join(&dotd(&table)[0]);
+    let len = fs::metadata(&changed).unwrap().len() as usize;
+    fs::write(&changed, vec![0u8; len]).unwrap();
+    let mnt = b.path().join("view");
+    let log = b.path().join(".view.smstage-view.log");
+    fs::create_dir(&log).unwrap();
+    let out = mount_plan(&file, &mnt);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let _guard = Unmount(mnt.clone());
+    assert!(
+        out.stderr.contains("cannot create the server log")
+            && out.stderr.contains("messages are discarded"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        !out.stderr.contains("server log (files refused"),
+        "the banner names a log that does not exist: {}",
+        out.all()
+    );
+    let r = changed.strip_prefix(b.data()).unwrap();
+    let mut c = r.components();
+    let date = c.next().unwrap();
+    let in_view = mnt
+        .join("data/versions")
+        .join(date)
+        .join("1")
+        .join(c.as_path());
+    let err = fs::read(&in_view).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    // The server is alive after logging to /dev/null: the view still answers.
+    assert!(fs::read_dir(mnt.join("db")).unwrap().count() > 0);
+    let v = smstage(&["verify", mnt.join("db").to_str().unwrap()]);
+    assert_eq!(v.code, 1, "{}", v.all());
+    assert!(v.stdout.contains("plan drift"), "{}", v.stdout);
+    assert!(
+        fs::read_dir(&log).unwrap().next().is_none(),
+        "nothing written into the directory"
+    );
+}

@@ -261,20 +261,47 @@ fn enospc_while_copying_a_root_file_rolls_back() {
     .unwrap();
     let original = manifest(&b.join("data"));
 
+    // `check` (which commit runs first) sees it coming: KX's "fit into the first HDB storage
+    // tier" (sm-first-tier-space), refused before anything is written.
     let out = commit_cli(&cfg);
     assert_eq!(out.code, 1, "{}", out.all());
-    assert!(
-        out.stderr.contains("No space left on device"),
-        "{}",
-        out.all()
+    assert!(out.all().contains("sm-first-tier-space"), "{}", out.all());
+    assert_eq!(manifest(&b.join("data")), original);
+    assert!(!b.join("db").exists());
+    assert_eq!(state(&cfg), "none");
+
+    // The same commit with the checks bypassed (the library, given the plan the checks would
+    // build): the copy really runs out of space, and the automatic rollback restores it all.
+    let c = AssemblyConfig::load(&cfg).unwrap();
+    let o = check::run(
+        &c,
+        &CheckOptions {
+            backup: BackupCheck::Skip,
+            deep: false,
+            s3: Default::default(),
+            keep_object_files: false,
+        },
+    )
+    .unwrap();
+    let codes: Vec<&str> = o.report.findings.iter().map(|f| f.code).collect();
+    assert_eq!(
+        codes,
+        vec!["sm-first-tier-space"],
+        "{:?}",
+        o.report.findings
     );
-    assert!(out.stderr.contains("sym.smstage-copy"), "{}", out.all());
-    assert!(
-        out.stderr.contains("commit failed and was rolled back")
-            && out.stderr.contains("back in its original state"),
-        "{}",
-        out.all()
-    );
+    let plan = smstage::plan::build(&check::plan_input(
+        &b,
+        o.inventory.as_ref().unwrap(),
+        check::hdb_tiers(&c).unwrap(),
+    ))
+    .unwrap();
+    let e = commit::commit(&plan, &Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("No space left on device"), "{e}");
+    assert!(e.contains("sym.smstage-copy"), "{e}");
+    assert!(e.contains("commit failed and was rolled back"), "{e}");
     assert_original(&b, &original, &[]);
     assert_eq!(state(&cfg), "rolled_back");
 }

@@ -9,5 +9,6 @@ mod hostile_tests;
 mod object_view_tests;
 mod remedy_tests;
 mod segmented_tests;
+mod tier_space_tests;
 mod view_tests;
 mod walk_tests;

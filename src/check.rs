@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 pub(crate) mod advice;
+mod beside_config;
 mod deep;
 pub mod deep_scan;
 mod layout;
@@ -24,8 +25,10 @@ pub mod rules;
 mod schema;
 mod segments;
 mod sm;
+mod tier_space;
 mod tiers;
 
+pub use beside_config::database_findings;
 use deep::decode_all;
 pub use deep::deep_checks;
 pub(crate) use load::{check_table, file_error, is_untyped_empty, ColumnOrder};
@@ -157,8 +160,23 @@ pub fn run_with(
         d.overlay = overlay.clone();
     }
     let objects = list_object_tiers(config, opts, &mut findings)?;
-    findings
-        .extend(read_and_evaluate_with(Some(config), &mut inv, dirs, objects, opts.deep, |_| ()).0);
+    let (found, part_bytes) = read_and_evaluate_with(
+        Some(config),
+        &mut inv,
+        dirs,
+        objects,
+        opts.deep,
+        tier_space::partition_bytes,
+    );
+    findings.extend(found);
+    if let Some(primary) = tiers.iter().find(|t| t.kind == TierKind::Local) {
+        findings.extend(tier_space::first_tier(
+            &primary.name,
+            &base,
+            &inv,
+            part_bytes.iter().sum(),
+        ));
+    }
     match &opts.backup {
         BackupCheck::Dir(dir) => {
             findings.extend(backup::check_backup(&source, dir, opts.deep));

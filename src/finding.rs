@@ -104,6 +104,9 @@ pub mod code {
     pub const SM_COMPRESSION_TIER: &str = "sm-compression-tier-mismatch";
     /// Encrypted files while the assembly declares no encryption.
     pub const SM_ENCRYPTED: &str = "sm-encrypted-undeclared";
+    /// The database does not fit the first HDB tier's filesystem (or the root files it copies
+    /// do not fit the baseURI's free space).
+    pub const SM_FIRST_TIER_SPACE: &str = "sm-first-tier-space";
     /// A FIFO, socket or device node in the database, a segment or the backup (never opened).
     pub const SPECIAL_FILE: &str = "special-file";
     /// A directory of the database that is the mountpoint of another filesystem.

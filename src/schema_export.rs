@@ -32,6 +32,26 @@ const LOOKBACK_BATCH: usize = 64;
 /// databases are typed by their last partition alone, whatever their size.
 pub fn export(source: &Path) -> Result<SchemaExport, InventoryError> {
     let (inv, dirs) = inventory::scan_root(source, RootMode::Partitioned)?;
+    Ok(export_from(&inv, dirs))
+}
+
+/// [`export`] of a segmented database: the root's own tables from `source`, the partitioned
+/// tables from the partitions of every segment (local directories `segments`), the newest
+/// date of all of them being the last partition, as `\l` takes it.
+pub fn export_segmented(
+    source: &Path,
+    segments: &[std::path::PathBuf],
+) -> Result<SchemaExport, InventoryError> {
+    let (inv, _) = inventory::scan_root(source, RootMode::Segmented)?;
+    let mut dirs = Vec::new();
+    for seg in segments {
+        dirs.extend(inventory::scan_root(seg, RootMode::Partitioned)?.1);
+    }
+    dirs.sort_by(|a, b| a.date.cmp(&b.date));
+    Ok(export_from(&inv, dirs))
+}
+
+fn export_from(inv: &inventory::Inventory, dirs: Vec<PartitionDir>) -> SchemaExport {
     let mut notes = Vec::new();
     // Month/year/int partitions are refused by `check`, but the user still needs the schema
     // to get that far: read the tables of those directories the same way.
@@ -126,7 +146,7 @@ pub fn export(source: &Path) -> Result<SchemaExport, InventoryError> {
             });
         }
     }
-    Ok(SchemaExport { yaml: out, notes })
+    SchemaExport { yaml: out, notes }
 }
 
 /// Types of the last partition's untyped columns, each from the newest older partition

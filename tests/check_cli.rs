@@ -1064,3 +1064,48 @@ fn schema_looks_back_for_a_type_newest_first() {
     assert!(line.contains("type: mixed"), "{line}");
     assert!(stderr.contains("no partition says its type"), "{stderr}");
 }
+
+/// A configuration error (exit 2) does not hide the database's own findings: with the
+/// configuration refused (no prtnCol) and a column file missing, check still names the missing
+/// file, after `config-invalid` in JSON and under its own heading in text; nothing changes.
+#[test]
+fn a_configuration_error_reports_the_databases_own_findings_beside_it() {
+    let b = generated(2, 1, 4, 20);
+    replace_in_config(&b, "    prtnCol: time\n", "");
+    let table = first_table(&b);
+    let col = dotd(&table)[1].clone();
+    fs::remove_file(table.join(&col)).unwrap();
+    let before = manifest(b.path());
+    let args = ["check", "--config", &b.config_str(), "--no-backup-check"];
+    let out = smstage(&args);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains("has no prtnCol"), "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("the database's own findings, read without the configuration"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("load-column-missing") && out.stdout.contains(&col),
+        "{}",
+        out.stdout
+    );
+    let json = smstage(&[&args[..], &["--format", "json"]].concat());
+    assert_eq!(json.code, 2, "{}", json.all());
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let codes: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        vec!["config-invalid", "load-column-missing"],
+        "{}",
+        json.stdout
+    );
+    assert_eq!(v["ok"], false);
+    assert_eq!(before, manifest(b.path()));
+}

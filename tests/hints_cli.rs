@@ -76,3 +76,51 @@ fn deep_check_does_not_advise_restoring_a_domain_the_backup_holds_identically() 
         out.stdout
     );
 }
+
+/// After a rollback, `.smstage` stays and the message lists exactly what is in it (each file
+/// with its size and why it stays); a new import then follows with it in place.
+#[test]
+fn rollback_names_exactly_what_it_keeps_and_a_new_import_may_follow() {
+    let b = generated(3, 1, 3, 10);
+    let cfg = b.config_str();
+    let out = smstage(&["commit", "--config", &cfg, "--no-backup-check", "--yes"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let out = smstage(&["rollback", "--config", &cfg]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let dir = b.path().join(".smstage");
+    let mut names: Vec<(String, u64)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().into_string().unwrap(),
+                e.metadata().unwrap().len(),
+            )
+        })
+        .collect();
+    names.sort();
+    assert!(!names.is_empty());
+    for (n, len) in &names {
+        assert!(
+            out.stdout.contains(&format!("{n} ({len} bytes: ")),
+            "{n} not named with its size:\n{}",
+            out.stdout
+        );
+    }
+    assert!(
+        out.stdout
+            .contains("a rollback interrupted by a crash resumes from"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(&format!("rm -r {}", dir.display())),
+        "{}",
+        out.stdout
+    );
+    // A new import may follow: check passes and commit commits again.
+    let out = smstage(&["check", "--config", &cfg, "--no-backup-check"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let out = smstage(&["commit", "--config", &cfg, "--no-backup-check", "--yes"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+}

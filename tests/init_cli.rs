@@ -179,3 +179,101 @@ fn init_names_the_remedy_for_a_missing_timestamp() {
         assert!(out.stdout.contains(&hint), "{}", out.stdout);
     }
 }
+
+/// A segmented database (par.txt): one local tier per segment, in par.txt's order, its store
+/// the segment's real directory (one segment outside the base, named by an absolute line);
+/// the backup commands init prints, run as printed, make a backup `check --deep` accepts.
+#[test]
+fn init_on_a_segmented_database_writes_a_tier_per_segment_that_check_accepts() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().canonicalize().unwrap();
+    let b = root.join("b");
+    let o = smstage(&[
+        "gen",
+        "--out",
+        b.to_str().unwrap(),
+        "--partitions",
+        "5",
+        "--tables",
+        "2",
+        "--rows",
+        "30",
+        "--segments",
+        "3",
+    ]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    fs::remove_file(b.join("assembly.yaml")).unwrap();
+    // The last segment elsewhere, named by an absolute path.
+    let far = root.join("disk2/hdb");
+    fs::create_dir_all(far.parent().unwrap()).unwrap();
+    fs::rename(b.join("seg3"), &far).unwrap();
+    fs::write(
+        b.join("data/par.txt"),
+        format!("../seg1\n../seg2\n{}\n", far.display()),
+    )
+    .unwrap();
+
+    let cfg = root.join("init.yaml");
+    let out = smstage(&[
+        "init",
+        b.join("data").to_str().unwrap(),
+        "--out",
+        cfg.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let yaml = fs::read_to_string(&cfg).unwrap();
+    let want = format!(
+        "    - name: seg1\n      mount: hdb\n      store: file://{b}/seg1\n    - name: seg2\n      mount: hdb\n      store: file://{b}/seg2\n    - name: seg3\n      mount: hdb\n      store: file://{far}\n",
+        b = b.display(),
+        far = far.display()
+    );
+    assert!(yaml.contains(&want), "{yaml}");
+
+    // The printed backup commands, as a user pastes them.
+    let script: String = out
+        .stdout
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("mkdir ") || l.starts_with("cp ") || l.starts_with("printf "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(script.lines().count(), 5, "{}", out.stdout);
+    let sh = std::process::Command::new("bash")
+        .arg("-ec")
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(sh.success(), "{script}");
+    let backup = format!("{}-backup", b.display());
+    let check = smstage(&[
+        "check",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--backup",
+        &backup,
+        "--deep",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(check.code, 0, "{}\n--- assembly:\n{yaml}", check.all());
+    let v: serde_json::Value = serde_json::from_str(&check.stdout).unwrap();
+    assert_eq!(
+        v["findings"].as_array().unwrap().len(),
+        0,
+        "{}",
+        check.stdout
+    );
+
+    // A segment that does not resolve: refused, naming the line, nothing written.
+    fs::write(b.join("data/par.txt"), "../seg1\n../gone\n").unwrap();
+    let cfg2 = root.join("init2.yaml");
+    let out = smstage(&[
+        "init",
+        b.join("data").to_str().unwrap(),
+        "--out",
+        cfg2.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains("\"../gone\""), "{}", out.stderr);
+    assert!(!cfg2.exists());
+}

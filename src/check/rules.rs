@@ -169,6 +169,8 @@ declare_rules! {
         "KX \"should also use the same compression settings\": files compressed otherwise than the tier that will hold them";
     SM_ENCRYPTED: Error, Sm,
         "KX \"same encryption settings and encryption key\": encrypted files while the assembly declares no `encryption`";
+    SM_FIRST_TIER_SPACE: Error, Sm,
+        "KX \"The entire database must be able to fit into the first HDB storage tier\": the local partitions and root files are more bytes than the filesystem behind the first local HDB tier\'s store, or the root files the commit copies across filesystems are more than `<baseURI>`\'s free space";
     SEGMENT_OTHER_FS: Warning, Segments,
         "a segment on another filesystem than the baseURI: its data stays there and its partitions are renamed within that filesystem";
     SPECIAL_FILE: Error, Load,

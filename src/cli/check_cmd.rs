@@ -1,6 +1,6 @@
 //! `smstage check`: run the preconditions and print the report.
 
-use super::{config_error, BackupArgs, Format, EXIT_FINDINGS, EXIT_OK};
+use super::{config_error, BackupArgs, Format, EXIT_FINDINGS, EXIT_OK, EXIT_USAGE};
 use crate::check::{self, BackupCheck, CheckOptions};
 use crate::config::AssemblyConfig;
 use crate::finding::Report;
@@ -18,7 +18,14 @@ pub fn run(
 ) -> i32 {
     let cfg = match AssemblyConfig::load(config) {
         Ok(c) => c,
-        Err(e) => return config_error(&e, format),
+        Err(e) => {
+            return match AssemblyConfig::hdb_base_dir_lenient(config) {
+                Some(base) => {
+                    beside_config_error(&e, &check::database_findings(&base, deep), format)
+                }
+                None => config_error(&e, format),
+            }
+        }
     };
     let session = match session_of(&cfg, remedies) {
         Ok(s) => s,
@@ -113,6 +120,47 @@ pub(crate) fn print_remedied(report: &Report, remedies: &[RemedyReport], format:
             print_verdict(report, "check (as the remedies will leave the database)");
         }
     }
+}
+
+/// A configuration error (exit 2, unchanged) with the database's own findings beside it:
+/// `config-invalid` first in JSON, then the database's; in text the error on stderr as ever,
+/// the findings on stdout under a line saying how they were read.
+fn beside_config_error(
+    err: &crate::config::ConfigError,
+    findings: &[crate::finding::Finding],
+    format: Format,
+) -> i32 {
+    let report = Report::new(findings.to_vec());
+    match format {
+        Format::Json => {
+            let mut all = vec![serde_json::json!({
+                "severity": "error",
+                "code": "config-invalid",
+                "message": err.to_string(),
+                "path": serde_json::Value::Null,
+            })];
+            match serde_json::to_value(&report.findings) {
+                Ok(serde_json::Value::Array(f)) => all.extend(f),
+                _ => eprintln!("smstage: cannot render the database's findings as JSON"),
+            }
+            println!("{}", serde_json::json!({"ok": false, "findings": all}));
+        }
+        Format::Text => {
+            eprintln!("smstage: {err}");
+            println!("the database's own findings, read without the configuration (as verify reads a root without --config):");
+            for f in &report.findings {
+                println!("{f}");
+            }
+            println!(
+                "check: configuration refused; the database has {} error{}, {} warning{} of its own — FAILED: fix the configuration and the errors above, then run it again",
+                report.errors(),
+                if report.errors() == 1 { "" } else { "s" },
+                report.warnings(),
+                if report.warnings() == 1 { "" } else { "s" }
+            );
+        }
+    }
+    EXIT_USAGE
 }
 
 pub(crate) fn print_report(report: &Report, format: Format, what: &str) {

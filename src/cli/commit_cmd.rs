@@ -409,12 +409,37 @@ pub fn rollback(config: &Path) -> i32 {
     }
 }
 
-/// What a rollback leaves in the HDB mount's baseURI, and why: the journal directory is the
-/// record `status` and `check` read; it is outside the database and harmless to a new import.
+/// What a rollback leaves in the HDB mount's baseURI, and why (docs/journal.md, "After a
+/// rollback"): every entry of `<baseURI>/.smstage`, read now, so what is printed is exactly
+/// what is there.
 fn kept_after_rollback(base: &Path) -> String {
     let dir = base.join(".smstage");
+    let mut entries: Vec<(String, u64)> = std::fs::read_dir(&dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| {
+                    let len = e.metadata().map(|m| m.len()).unwrap_or(0);
+                    (e.file_name().to_string_lossy().into_owned(), len)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    entries.sort();
+    let list: Vec<String> = entries
+        .iter()
+        .map(|(n, len)| {
+            let what = match n.as_str() {
+                "journal" => "the record that this import was rolled back, which `status` reads",
+                "lock" => "the lock file commit and rollback take; removing it while another smstage waits on it would let two of them run at once",
+                "plan.json" => "the plan the import rendered",
+                _ => "left by an interrupted run",
+            };
+            format!("{n} ({len} bytes: {what})")
+        })
+        .collect();
     format!(
-        "smstage: kept {d} (journal, lock file, saved plan): the record that this import was rolled back, which `status` reads; q never reads it, and a new import may start with it in place (check, plan and commit accept a rolled-back journal). Delete it once you no longer need the record: rm -r {d}",
+        "smstage: kept {d}: {}. The rollback leaves it because the journal is what a rollback interrupted by a crash resumes from, so it cannot go before the rollback's last record is on disk, and the lock must outlive every process that may be waiting on it. q never reads it, and a new import may start with it in place (check, plan and commit accept a rolled-back journal). Delete it once no smstage runs on this database and you no longer need the record: rm -r {d}",
+        if list.is_empty() { "(empty)".to_string() } else { list.join(", ") },
         d = dir.display()
     )
 }

@@ -35,10 +35,42 @@ pub fn run(db: &Path, out: &Path, force: bool) -> i32 {
     for n in &a.notes {
         println!("  note: {n}");
     }
-    // Real paths, so the two lines run as printed.
+    // Real paths, so the lines run as printed.
     let backup = format!("{base}-backup");
+    let hdb = a
+        .config
+        .hdb_mount()
+        .map(|m| m.name.clone())
+        .unwrap_or_default();
+    let segments: Vec<(&str, String)> = a
+        .config
+        .tiers_of_mount(&hdb)
+        .into_iter()
+        .filter(|t| !t.store_defaulted)
+        .filter_map(|t| match &t.store {
+            Some(crate::config::StoreUri::File(p)) => {
+                Some((t.name.as_str(), p.display().to_string()))
+            }
+            _ => None,
+        })
+        .collect();
+    if segments.is_empty() {
+        println!("next: back the database up, then check it:\n  cp -a {base}/data {backup}");
+    } else {
+        // A segmented database's backup: the root, and each segment as `<tier>$` with a
+        // par.txt naming them (docs/sm-layout.md, "The backup of a segmented database").
+        println!(
+            "next: back the database up (the root, and each segment as <tier>$), then check it:"
+        );
+        println!("  mkdir {backup} && cp -a {base}/data/. {backup}/");
+        for (tier, dir) in &segments {
+            println!("  cp -a {dir} '{backup}/{tier}$'");
+        }
+        let lines: String = segments.iter().map(|(t, _)| format!("{t}$\\n")).collect();
+        println!("  printf '{lines}' > {backup}/par.txt");
+    }
     println!(
-        "next: back the database up, then check it:\n  cp -a {base}/data {backup}\n  smstage check --config {} --backup {backup}",
+        "  smstage check --config {} --backup {backup}",
         out.display()
     );
     EXIT_OK

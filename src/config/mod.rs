@@ -131,6 +131,15 @@ impl AssemblyConfig {
         parse::parse(text, path)
     }
 
+    /// The HDB mount's baseURI (the directory holding the database's `data`) of the assembly
+    /// at `path`, read even when the assembly as a whole is refused: `check` still reports the
+    /// database's own findings beside the configuration error. None when the file cannot be
+    /// read or its mounts name no single local HDB mount.
+    pub fn hdb_base_dir_lenient(path: &Path) -> Option<PathBuf> {
+        let text = crate::special::read_regular_to_string(path).ok()?;
+        parse::hdb_base_only(&text, path)
+    }
+
     /// [`Self::parse`] without KX's import prerequisites on the configuration (a partitioned
     /// table's timestamp `prtnCol`): what `smstage init` writes for a database that misses
     /// one still parses, and `check` names what is missing.

@@ -5,7 +5,7 @@
 //! comes from [`Locator`], which re-scans the text. Unknown keys are never looked at.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_yaml::{Mapping, Value};
 
@@ -39,6 +39,36 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<AssemblyConfig, ConfigErr
 /// stands, prerequisites it misses included, for `check` to name.
 pub(super) fn parse_draft(text: &str, path: &Path) -> Result<AssemblyConfig, ConfigError> {
     parse_with(text, path, true)
+}
+
+/// The HDB mount's baseURI of an assembly that may not parse as a whole (a table refused, an
+/// SM section missing…): enough to read the database beside the configuration error. None
+/// when the mounts themselves do not parse, or name no single local HDB mount.
+pub(super) fn hdb_base_only(text: &str, path: &Path) -> Option<PathBuf> {
+    let mut root: Value = serde_yaml::from_str(text).ok()?;
+    root.apply_merge().ok()?;
+    let w = Walk {
+        path,
+        loc: Locator::new(text),
+        draft: true,
+    };
+    let root = w
+        .mapping(untag(&root), &KeyPath::root(), "the assembly")
+        .ok()?;
+    let (mounts_path, mounts_v) = w.one_place(root, &MOUNT_PLACES, "mounts").ok()??;
+    let mounts = w.mounts(mounts_v, &mounts_path).ok()?;
+    match mounts
+        .iter()
+        .filter(|m| m.is_hdb())
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [one] => match &one.base_uri {
+            Some(super::StoreUri::File(p)) => Some(p.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 fn parse_with(text: &str, path: &Path, draft: bool) -> Result<AssemblyConfig, ConfigError> {

@@ -914,3 +914,37 @@ fn tier_compression_and_encryption_as_kx_writes_them() {
     );
     assert_eq!(cfg.encryption, None);
 }
+
+/// A refused assembly still names its database when its mounts parse: `check` reads the
+/// database beside the configuration error.
+#[test]
+fn the_hdb_base_of_a_refused_assembly_is_still_known() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.yaml");
+    let refused = BASE.replace("    prtnCol: time\n", "");
+    std::fs::write(&p, &refused).unwrap();
+    assert!(AssemblyConfig::load(&p).is_err());
+    assert_eq!(
+        AssemblyConfig::hdb_base_dir_lenient(&p),
+        Some(PathBuf::from("/data/hdb"))
+    );
+    let no_sm = BASE.replace("sm:\n", "smx:\n");
+    std::fs::write(&p, no_sm).unwrap();
+    assert_eq!(
+        AssemblyConfig::hdb_base_dir_lenient(&p),
+        Some(PathBuf::from("/data/hdb"))
+    );
+    for broken in [
+        BASE.replace("partition: date", "partition: ordinal"),
+        BASE.replace("file:///data/hdb", "s3://bucket/hdb"),
+        "mounts: [1, 2]\n".to_string(),
+        "{not yaml".to_string(),
+    ] {
+        std::fs::write(&p, &broken).unwrap();
+        assert_eq!(AssemblyConfig::hdb_base_dir_lenient(&p), None, "{broken}");
+    }
+    assert_eq!(
+        AssemblyConfig::hdb_base_dir_lenient(&dir.path().join("missing.yaml")),
+        None
+    );
+}

@@ -33,10 +33,14 @@ pub enum InitError {
         out: PathBuf,
     },
     #[error(
-        "{db}: a segmented database (par.txt): init writes one tier per local HDB, not yet one per segment\n  \
-         fix: write one tier per segment as docs/user-guide.md (\"A segmented database\") shows"
+        "{db}/par.txt: segment {line:?} cannot be opened as a directory ({source}): init maps every segment to a tier and needs to read it\n  \
+         fix: mount or restore the segment, or correct the line in par.txt"
     )]
-    Segmented { db: PathBuf },
+    SegmentMissing {
+        db: PathBuf,
+        line: String,
+        source: std::io::Error,
+    },
     #[error("{db}: no kdb+ table found (no date partition holding a table, no splayed table in the root): is this a kdb+ database?")]
     NoTables { db: PathBuf },
     #[error("cannot read the database: {0}")]
@@ -84,10 +88,12 @@ pub fn derive(db: &Path, out: &Path) -> Result<Assembly, InitError> {
             out: out.to_path_buf(),
         });
     }
-    if abs.join("par.txt").exists() {
-        return Err(InitError::Segmented { db: abs });
-    }
-    let export = crate::schema_export::export(&abs)?;
+    let (export, hdb_tiers) = if abs.join("par.txt").exists() {
+        let (tiers, local) = segment_tiers(&abs)?;
+        (crate::schema_export::export_segmented(&abs, &local)?, tiers)
+    } else {
+        (crate::schema_export::export(&abs)?, render::plain_tiers())
+    };
     let has_table = export
         .yaml
         .lines()
@@ -102,9 +108,66 @@ pub fn derive(db: &Path, out: &Path) -> Result<Assembly, InitError> {
             base_dir: &base,
             tables_yaml: &export.yaml,
             schema_notes: &export.notes,
+            hdb_tiers: &hdb_tiers,
         },
         out,
     )?)
+}
+
+/// The HDB tiers of the segmented database `db` (docs/sm-layout.md, "Segmented databases"):
+/// one local tier per local `par.txt` line, in the file's order (the generated `par.txt`
+/// lists `<tier>$` in this order), its store the segment's directory as kdb+ resolves it
+/// (from the root, symlinks followed: what `check` matches stores against); then one object
+/// tier per `s3://` line, its store the line as written.
+/// Also returns the local segments' directories.
+#[allow(clippy::type_complexity)]
+fn segment_tiers(db: &Path) -> Result<(Vec<(String, Option<String>)>, Vec<PathBuf>), InitError> {
+    let par = db.join("par.txt");
+    let text = crate::special::read_regular_to_string(&par).map_err(|source| {
+        InitError::SegmentMissing {
+            db: db.to_path_buf(),
+            line: "par.txt".into(),
+            source,
+        }
+    })?;
+    let mut local = Vec::new();
+    let mut object = Vec::new();
+    for seg in crate::par_txt::parse_par_txt(db, &text) {
+        match &seg.dir {
+            Some(dir) => {
+                let real = std::fs::canonicalize(dir)
+                    .and_then(|p| {
+                        if p.is_dir() {
+                            Ok(p)
+                        } else {
+                            Err(std::io::Error::other("not a directory"))
+                        }
+                    })
+                    .map_err(|source| InitError::SegmentMissing {
+                        db: db.to_path_buf(),
+                        line: seg.entry.clone(),
+                        source,
+                    })?;
+                local.push(real);
+            }
+            None => object.push(seg.entry.trim_end_matches('/').to_string()),
+        }
+    }
+    let mut tiers: Vec<(String, Option<String>)> = local
+        .iter()
+        .enumerate()
+        .map(|(i, dir)| {
+            let uri = crate::config::StoreUri::File(dir.clone()).to_string();
+            (format!("seg{}", i + 1), Some(uri))
+        })
+        .collect();
+    tiers.extend(
+        object
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| (format!("object{}", i + 1), Some(s))),
+    );
+    Ok((tiers, local))
 }
 
 /// Refuses an `out` inside the database `db` (the commit would move it).

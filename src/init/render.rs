@@ -14,6 +14,15 @@ pub struct InitInput<'a> {
     pub tables_yaml: &'a str,
     /// What `schema` could not print faithfully (tables left out, untyped columns…).
     pub schema_notes: &'a [String],
+    /// The HDB mount's tiers, in order: name and `store` URI (None: the default store,
+    /// `<baseURI>/data`). A plain database has one; a segmented one a local tier per segment,
+    /// then an object tier per `s3://` line (docs/sm-layout.md, "Segmented databases").
+    pub hdb_tiers: &'a [(String, Option<String>)],
+}
+
+/// The HDB tiers of a plain (non-segmented) database: one, with the default store.
+pub fn plain_tiers() -> Vec<(String, Option<String>)> {
+    vec![(HDB_TIER.to_string(), None)]
 }
 
 /// The assembly text and, one line each, what SM needs that the database does not have.
@@ -39,6 +48,17 @@ pub fn render(input: &InitInput, out_path: &Path) -> Result<Assembly, ConfigErro
         _ => StoreUri::File(input.base_dir.join("idb")),
     };
     let name = assembly_name(input.base_dir);
+    let mut hdb_tiers = String::new();
+    for (tier, store) in input.hdb_tiers {
+        let _ = write!(
+            hdb_tiers,
+            "    - name: {}\n      mount: hdb\n",
+            yaml_scalar(tier)
+        );
+        if let Some(store) = store {
+            let _ = writeln!(hdb_tiers, "      store: {}", yaml_scalar(store));
+        }
+    }
     let mut body = String::new();
     let _ = write!(
         body,
@@ -50,8 +70,8 @@ pub fn render(input: &InitInput, out_path: &Path) -> Result<Assembly, ConfigErro
          sm:\n  \
            tiers:\n    \
              - name: streaming\n      mount: rdb\n    \
-             - name: interval\n      mount: idb\n    \
-             - name: {HDB_TIER}\n      mount: hdb\n\
+             - name: interval\n      mount: idb\n\
+         {hdb_tiers}\
          {}",
         input.tables_yaml
     );
@@ -187,7 +207,47 @@ mod tests {
             base_dir: Path::new("/srv/kx/hdb"),
             tables_yaml: tables,
             schema_notes: notes,
+            hdb_tiers: Box::leak(Box::new(plain_tiers())),
         }
+    }
+
+    #[test]
+    fn a_segmented_database_gets_one_tier_per_segment_then_its_object_tiers() {
+        let t = "tables:\n  trade:\n    type: partitioned\n    columns:\n      - {name: time, type: timestamp}\n";
+        let tiers = vec![
+            ("seg1".to_string(), Some("file:///disk1/hdb".to_string())),
+            (
+                "seg2".to_string(),
+                Some("file:///srv/kx/hdb/seg 2".to_string()),
+            ),
+            ("object1".to_string(), Some("s3://bucket/db".to_string())),
+        ];
+        let a = render(
+            &InitInput {
+                hdb_tiers: &tiers,
+                ..input(t, &[])
+            },
+            Path::new("a.yaml"),
+        )
+        .unwrap();
+        let hdb = a.config.tiers_of_mount("hdb");
+        assert_eq!(
+            hdb[1].store,
+            Some(StoreUri::File("/srv/kx/hdb/seg 2".into())),
+            "a space in a segment's path survives the URI"
+        );
+        let got: Vec<(String, String)> = hdb
+            .iter()
+            .map(|t| (t.name.clone(), t.store.as_ref().unwrap().to_string()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("seg1".to_string(), "file:///disk1/hdb".to_string()),
+                ("seg2".to_string(), "file:///srv/kx/hdb/seg%202".to_string()),
+                ("object1".to_string(), "s3://bucket/db".to_string()),
+            ]
+        );
     }
 
     #[test]

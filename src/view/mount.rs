@@ -205,13 +205,14 @@ pub fn run_mount_approved(
             "smstage: staging view mounted read-only at {m}\n  load it with:  q {m}/{root}\n  remove it with: smstage unmount {m}{fg}{log}",
             m = abs.display(),
             fg = if bg { "" } else { "  (or press Ctrl-C here)" },
-            log = if bg {
-                format!(
+            log = match (bg, background_log_path(abs)) {
+                (false, _) => String::new(),
+                // Created before the server was forked; not there when that failed (warned).
+                (true, p) if p.is_file() => format!(
                     "\n  server log (files refused as changed since the plan, errors): {}",
-                    background_log_path(abs).display()
-                )
-            } else {
-                String::new()
+                    p.display()
+                ),
+                (true, _) => format!("\n  server log: none (see the warning above); `smstage verify {}/{root}` still names each file the view refuses as changed since the plan", abs.display()),
             }
         );
     })
