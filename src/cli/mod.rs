@@ -247,6 +247,12 @@ pub enum Command {
         /// Overwrite FILE if it exists.
         #[arg(long)]
         force: bool,
+        /// `derive-prtncol:TABLE=SOURCE` (repeatable; TABLE may be `*`): give a partitioned table
+        /// without a timestamp column a derived one, `ts`, as its prtnCol (partition date +
+        /// SOURCE, a time of day or datetime); pass the same --remedy to check and plan, which
+        /// write it (docs/cli.md, "Remedies")
+        #[arg(long = "remedy", value_name = "derive-prtncol:TABLE=SOURCE")]
+        remedy: Vec<String>,
     },
     /// Generate a sample date-partitioned kdb+ database (and a matching assembly YAML).
     Gen(gen_cmd::GenArgs),
@@ -310,7 +316,12 @@ pub fn run(cli: Cli) -> i32 {
             )
         }
         Command::Gen(args) => gen_cmd::run(&args),
-        Command::Init { db, out, force } => init_cmd::run(&db, &out, force),
+        Command::Init {
+            db,
+            out,
+            force,
+            remedy,
+        } => init_cmd::run(&db, &out, force, &remedy),
         Command::Mount {
             config,
             plan,
