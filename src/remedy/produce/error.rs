@@ -61,10 +61,6 @@ pub enum ProduceError {
     /// than the domain…): a bug of the caller or a database the planner misread.
     #[error("{path}: {detail}")]
     Invalid { path: PathBuf, detail: String },
-
-    /// The job kind is declared but its producer is not built yet.
-    #[error("{job}: producer not built yet")]
-    NotYet { job: &'static str },
 }
 
 impl ProduceError {
@@ -77,9 +73,7 @@ impl ProduceError {
     pub fn is_unsupported(&self) -> bool {
         matches!(
             self,
-            ProduceError::Read(KdbError::Unsupported { .. })
-                | ProduceError::Unsupported { .. }
-                | ProduceError::NotYet { .. }
+            ProduceError::Read(KdbError::Unsupported { .. }) | ProduceError::Unsupported { .. }
         )
     }
 }
