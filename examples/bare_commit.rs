@@ -161,6 +161,14 @@ fn step_forward(step: &Step, base: &Path) -> io::Result<usize> {
             1
         }
         Step::RemoveTree { path, .. } => remove_tree(&p(path))?,
+        Step::PlaceStaged { staged, path } => {
+            renameat2(&p(staged), &p(path), libc::RENAME_NOREPLACE)?;
+            1
+        }
+        Step::SwapStaged { staged, path, .. } => {
+            renameat2(&p(staged), &p(path), libc::RENAME_EXCHANGE)?;
+            1
+        }
     })
 }
 
@@ -193,6 +201,14 @@ fn step_back(step: &Step, base: &Path) -> io::Result<usize> {
             1
         }
         Step::RemoveTree { path, replica } => link_tree(&p(replica), &p(path))?,
+        Step::PlaceStaged { staged, path } => {
+            renameat2(&p(path), &p(staged), libc::RENAME_NOREPLACE)?;
+            1
+        }
+        Step::SwapStaged { staged, path, .. } => {
+            renameat2(&p(staged), &p(path), libc::RENAME_EXCHANGE)?;
+            1
+        }
     })
 }
 

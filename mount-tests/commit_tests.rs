@@ -211,6 +211,7 @@ fn hand_plan(b: &Path) -> Plan {
         partitions,
         nodes,
         stores: Vec::new(),
+        remedies: None,
     }
 }
 
@@ -722,6 +723,8 @@ fn lose(b: &Path, step: &commit::Step) {
             assert!(ok.success());
         }
         Rename { .. } => panic!("the publication is a wave of its own"),
+        // This plan has no remedies.
+        PlaceStaged { .. } | SwapStaged { .. } => panic!("no remedy in this plan"),
     }
 }
 

@@ -7,6 +7,7 @@ mod commit_tests;
 mod corpus_tests;
 mod hostile_tests;
 mod object_view_tests;
+mod remedy_tests;
 mod segmented_tests;
 mod tier_space_tests;
 mod view_tests;

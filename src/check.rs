@@ -76,6 +76,16 @@ pub enum CheckError {
 
 /// Runs every check; never writes anything.
 pub fn run(config: &AssemblyConfig, opts: &CheckOptions) -> Result<CheckOutcome, CheckError> {
+    run_with(config, opts, None)
+}
+
+/// [`run`], each local partition's records changed by `overlay` as soon as they are read
+/// (`check --remedy`: the checks judge the database as the remedies will leave it).
+pub fn run_with(
+    config: &AssemblyConfig,
+    opts: &CheckOptions,
+    overlay: Option<inventory::Overlay>,
+) -> Result<CheckOutcome, CheckError> {
     let base = config.hdb_base_dir()?;
     let source = base.join(plan::SOURCE_DIR);
     let tiers = hdb_tiers(config)?;
@@ -95,6 +105,23 @@ pub fn run(config: &AssemblyConfig, opts: &CheckOptions) -> Result<CheckOutcome,
 
     // A segmented database (par.txt in the root): its segments are the local tiers' stores.
     if segments::is_segmented(&source) {
+        if overlay.is_some() {
+            findings.push(
+                Finding::error(
+                    code::REMEDY_REFUSED,
+                    format!(
+                        "{}: remedies are not available for a segmented database (par.txt) yet",
+                        source.display()
+                    ),
+                )
+                .path(source.display()),
+            );
+            return Ok(CheckOutcome {
+                report: Report::new(findings),
+                inventory: None,
+                plan: None,
+            });
+        }
         return segments::run(config, opts, &base, tiers, findings);
     }
 
@@ -116,7 +143,8 @@ pub fn run(config: &AssemblyConfig, opts: &CheckOptions) -> Result<CheckOutcome,
 
     // The root first, partitions later: each partition is checked as it is read (see
     // read_and_evaluate), which needs the object tiers' dates before.
-    let (mut inv, dirs) = match inventory::scan_root(&source, inventory::RootMode::Partitioned) {
+    let (mut inv, mut dirs) = match inventory::scan_root(&source, inventory::RootMode::Partitioned)
+    {
         Ok(scan) => scan,
         Err(e) => {
             findings
@@ -128,6 +156,9 @@ pub fn run(config: &AssemblyConfig, opts: &CheckOptions) -> Result<CheckOutcome,
             });
         }
     };
+    for d in &mut dirs {
+        d.overlay = overlay.clone();
+    }
     let objects = list_object_tiers(config, opts, &mut findings)?;
     let (found, part_bytes) = read_and_evaluate_with(
         Some(config),

@@ -71,6 +71,8 @@ pub mod code {
     pub const VERIFY_SEGMENT: &str = "verify-segment";
     /// The database, the assembly file or an object tier changed since the plan was saved.
     pub const PLAN_DRIFT: &str = "plan-drift";
+    /// A `--remedy` the database refuses (a source column of the wrong type or absent…).
+    pub const REMEDY_REFUSED: &str = "remedy-refused";
     /// Segmented databases (`data/par.txt`): a local `par.txt` entry that cannot be opened.
     pub const SEGMENT_MISSING: &str = "segment-missing";
     /// A `par.txt` entry that is the store of no HDB tier, or of several.

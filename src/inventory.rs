@@ -321,6 +321,19 @@ pub struct PartitionDir {
     /// The tier the partition belongs to (a segmented database's segment), named in the
     /// findings of its walk.
     pub tier: Option<Arc<str>>,
+    /// Applied to the partition as soon as it is read, before anything looks at it (`check
+    /// --remedy` judges the database as the remedies will leave it).
+    pub overlay: Option<Overlay>,
+}
+
+/// A change made to each partition's records as it is read (never to the disk).
+#[derive(Clone)]
+pub struct Overlay(pub Arc<dyn Fn(&mut PartitionInv) + Send + Sync>);
+
+impl std::fmt::Debug for Overlay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Overlay")
+    }
 }
 
 impl PartitionDir {
@@ -333,11 +346,14 @@ impl PartitionDir {
                 x.tier = Some(tier.to_string());
             }
         }
-        let part = PartitionInv {
+        let mut part = PartitionInv {
             date: self.date.clone(),
             path: self.path.clone(),
             tables,
         };
+        if let Some(o) = &self.overlay {
+            (o.0)(&mut part);
+        }
         (part, f)
     }
 }
@@ -508,6 +524,7 @@ pub fn scan_root(
             path,
             anchor: anchor.clone(),
             tier: None,
+            overlay: None,
         })
         .collect();
     Ok((

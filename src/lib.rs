@@ -22,6 +22,7 @@ pub mod logging;
 pub mod object;
 pub mod par_txt;
 pub mod plan;
+pub mod remedy;
 pub mod reserved;
 pub mod schema_export;
 pub mod special;

@@ -66,6 +66,7 @@ fn export_from(inv: &inventory::Inventory, dirs: Vec<PartitionDir>) -> SchemaExp
                 path: o.path.clone(),
                 anchor: anchor.clone(),
                 tier: None,
+                overlay: None,
             })
             .collect();
         notes.push(format!(

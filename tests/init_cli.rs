@@ -163,6 +163,117 @@ fn init_on_every_real_fixture_parses_and_names_what_is_missing() {
     }
 }
 
+/// A kdb+tick-shaped database: init leaves prtnCol out (no guess) and says how the
+/// derive-prtncol remedy gets one, naming each table's time-of-day column.
+#[test]
+fn init_names_the_remedy_for_a_missing_timestamp() {
+    let b = common::remedied::tick_style(1, 2, 10);
+    fs::remove_file(b.config()).unwrap();
+    let out = smstage(&["init", b.data().to_str().unwrap(), "--out", &b.config_str()]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let yaml = fs::read_to_string(b.config()).unwrap();
+    assert!(!yaml.contains("prtnCol:"), "{yaml}");
+    for t in ["trade", "quote"] {
+        let hint = format!("--remedy derive-prtncol:{t}=time");
+        assert!(yaml.contains(&hint), "{hint}: {yaml}");
+        assert!(out.stdout.contains(&hint), "{}", out.stdout);
+    }
+}
+
+/// `init --remedy derive-prtncol:*=time` on a kdb+tick-shaped database: each table gets `ts`
+/// (timestamp) as its first column and its prtnCol, and the check init prints — with the same
+/// --remedy — passes, as does staging the plan: no YAML written by hand.
+#[test]
+fn init_with_derive_prtncol_writes_an_assembly_that_check_and_plan_accept() {
+    let b = common::remedied::tick_style(2, 2, 50);
+    fs::remove_file(b.config()).unwrap();
+    let data = b.data().to_str().unwrap().to_string();
+    let remedy = "derive-prtncol:*=time";
+    let out = smstage(&["init", &data, "--out", &b.config_str(), "--remedy", remedy]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let yaml = fs::read_to_string(b.config()).unwrap();
+    for t in ["trade", "quote"] {
+        let at = yaml.find(&format!("  {t}:\n")).expect(t);
+        let table = &yaml[at..];
+        assert!(table.contains("prtnCol: ts\n"), "{t}: {yaml}");
+        let cols = &table[table.find("columns:").unwrap()..];
+        let first = cols.lines().nth(1).unwrap().trim();
+        assert_eq!(first, "- {name: ts, type: timestamp}", "{t}: {yaml}");
+    }
+    assert!(
+        !yaml.contains("no partition column (prtnCol) printed"),
+        "{yaml}"
+    );
+    assert!(
+        out.stdout.contains("nothing that init can see"),
+        "{}",
+        out.stdout
+    );
+    // The printed check line carries the remedy, so it judges the database as it will be.
+    let check_line = out
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("smstage check"))
+        .unwrap();
+    assert!(
+        check_line.ends_with(&format!("--remedy '{remedy}'")),
+        "{check_line}"
+    );
+    let cfg = b.config_str();
+    let check = smstage(&[
+        "check",
+        "--config",
+        &cfg,
+        "--no-backup-check",
+        "--remedy",
+        remedy,
+    ]);
+    assert_eq!(check.code, 0, "{}", check.all());
+    let plan = b.path().join("init.plan");
+    let save = smstage(&[
+        "plan",
+        "--config",
+        &cfg,
+        "--remedy",
+        remedy,
+        "--save",
+        plan.to_str().unwrap(),
+    ]);
+    assert_eq!(save.code, 0, "{}", save.all());
+    // Without the remedy the same file is refused: the derived column is not on disk yet.
+    let bare = smstage(&["check", "--config", &cfg, "--no-backup-check"]);
+    assert_ne!(bare.code, 0, "{}", bare.all());
+}
+
+/// A remedy init cannot honour is refused before anything is written, saying what to do.
+#[test]
+fn init_refuses_a_remedy_it_cannot_write_and_writes_nothing() {
+    let b = common::remedied::tick_style(1, 1, 10);
+    fs::remove_file(b.config()).unwrap();
+    let data = b.data().to_str().unwrap().to_string();
+    for (remedy, says) in [
+        (
+            "fill-tables",
+            "pass `--remedy fill-tables` to check and plan",
+        ),
+        ("derive-prtncol:trade=price", "not a time of day"),
+        (
+            "derive-prtncol:nosuch=time",
+            "no partitioned table \"nosuch\"",
+        ),
+        (
+            "derive-prtncol:*=nosuch",
+            "no partitioned table without a timestamp column has a column \"nosuch\"",
+        ),
+        ("derive-prtncol", "needs TABLE=SOURCE"),
+    ] {
+        let out = smstage(&["init", &data, "--out", &b.config_str(), "--remedy", remedy]);
+        assert_eq!(out.code, 2, "{remedy}: {}", out.all());
+        assert!(out.stderr.contains(says), "{remedy}: {}", out.stderr);
+        assert!(!b.config().exists(), "{remedy}: a file was written");
+    }
+}
+
 /// A segmented database (par.txt): one local tier per segment, in par.txt's order, its store
 /// the segment's real directory (one segment outside the base, named by an absolute line);
 /// the backup commands init prints, run as printed, make a backup `check --deep` accepts.

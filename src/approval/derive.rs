@@ -119,7 +119,11 @@ fn segments(
 pub fn derive(saved: &SavedPlan, cfg: &AssemblyConfig) -> Result<Plan, String> {
     let base: PathBuf = cfg.hdb_base_dir().map_err(|e| e.to_string())?;
     let tiers = hdb_tiers(cfg).map_err(|e| e.to_string())?;
-    derive_from(saved, base, tiers)
+    let mut plan = derive_from(saved, base, tiers)?;
+    // The remedies' staged files go where the saved plan says (each checked for its size and
+    // sha256 by the drift check, and each must lie in the plan's own staging directory).
+    crate::remedy::run::reapply(&mut plan, &saved.plan, &saved.fingerprint)?;
+    Ok(plan)
 }
 
 /// [`derive`] with the configuration's baseURI and HDB tiers given.

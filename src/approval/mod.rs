@@ -212,7 +212,10 @@ pub fn drift(
     s3: &crate::object::S3Options,
 ) -> Result<Vec<Drift>, ApprovalError> {
     let now = take(cfg, config_path, config_bytes, s3)?;
-    Ok(diff(&saved.fingerprint, &now))
+    let mut out = diff(&saved.fingerprint, &now);
+    // The remedies' staged files are outside the database: checked by size and sha256.
+    out.extend(crate::remedy::stage::drift(&saved.plan));
+    Ok(out)
 }
 
 /// The configuration difference, if the assembly file's bytes are not the saved ones.

@@ -132,7 +132,9 @@ declare_rules! {
     LAYOUT_CLASH: Error, Layout,
         "a root entry clashes with a generated name (`par.txt`, `<tier>$`)";
     PLAN_DRIFT: Error, Plan,
-        "(`mount --plan`, `commit --plan`) the database, the assembly file or an object tier differs from what the saved plan was derived from; one finding per difference, naming the path and one of `added`, `removed`, `kind`, `size`, `mtime`, `inode`, `link target`, `configuration`, `object`, `ctime` (`commit --plan`: a file rewritten in place with its mtime set back)";
+        "(`mount --plan`, `commit --plan`) the database, the assembly file or an object tier differs from what the saved plan was derived from; one finding per difference, naming the path and one of `added`, `removed`, `kind`, `size`, `mtime`, `inode`, `link target`, `configuration`, `object`, `ctime` (`commit --plan`: a file rewritten in place with its mtime set back), `content` (a staged remedy file whose sha256 is not the saved one)";
+    REMEDY_REFUSED: Error, Plan,
+        "(`check --remedy`, `plan --remedy`) a remedy this database refuses: a derivation source absent from a partition's `.d` or not a time of day / datetime on disk, a derived value off its partition's date (found while staging), a file already in the way";
     VERIFY_PAR_TXT: Error, Verify,
         "(`verify`) a `par.txt` entry cannot be opened";
     VERIFY_SEGMENT: Error, Verify,

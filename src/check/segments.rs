@@ -272,6 +272,7 @@ fn segment_scan(m: &Matched, findings: &mut Vec<Finding>) -> Option<Vec<inventor
         dirs.into_iter()
             .map(|d| inventory::PartitionDir {
                 tier: Some(tier.clone()),
+                overlay: None,
                 ..d
             })
             .collect(),

@@ -4,7 +4,9 @@ use super::{config_error, BackupArgs, Format, EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
 use crate::check::{self, BackupCheck, CheckOptions};
 use crate::config::AssemblyConfig;
 use crate::finding::Report;
+use crate::remedy::{self, run::RemedyReport, session::Session};
 use std::path::Path;
+use std::sync::Arc;
 
 pub fn run(
     config: &Path,
@@ -12,6 +14,7 @@ pub fn run(
     deep: bool,
     format: Format,
     s3: &crate::object::S3Options,
+    remedies: &[String],
 ) -> i32 {
     let cfg = match AssemblyConfig::load(config) {
         Ok(c) => c,
@@ -24,6 +27,13 @@ pub fn run(
             }
         }
     };
+    let session = match session_of(&cfg, remedies) {
+        Ok(s) => s,
+        Err(e) => return config_error(&e, format),
+    };
+    if session.is_some() && deep {
+        return config_error(&"--deep with --remedy: the derived values are checked row by row when `smstage plan --config FILE --remedy derive-prtncol:TABLE=SOURCE --save PLANFILE` stages them; run `check --deep` without --remedy for the other columns", format);
+    }
     let backup = match (&backup.backup, backup.no_backup_check) {
         (Some(dir), _) => BackupCheck::Dir(dir.clone()),
         (None, true) => BackupCheck::Skip,
@@ -34,23 +44,81 @@ pub fn run(
             )
         }
     };
-    let outcome = match check::run(
-        &cfg,
-        &CheckOptions {
-            backup,
-            deep,
-            s3: s3.clone(),
-            keep_object_files: false,
-        },
-    ) {
-        Ok(o) => o,
-        Err(e) => return config_error(&e, format),
+    let opts = CheckOptions {
+        backup,
+        deep,
+        s3: s3.clone(),
+        keep_object_files: false,
     };
-    print_report(&outcome.report, format, "check");
+    let (outcome, remedied) = match &session {
+        None => match check::run(&cfg, &opts) {
+            Ok(o) => (o, None),
+            Err(e) => return config_error(&e, format),
+        },
+        Some(s) => match remedy::run::check(&cfg, &opts, s) {
+            Ok((o, actions)) => (o, Some(remedy::run::reports(s, &actions))),
+            Err(e) => return config_error(&e, format),
+        },
+    };
+    match &remedied {
+        None => print_report(&outcome.report, format, "check"),
+        Some(r) => print_remedied(&outcome.report, r, format),
+    }
     if outcome.report.ok {
         EXIT_OK
     } else {
         EXIT_FINDINGS
+    }
+}
+
+/// The remedies given, resolved against the configuration (None when none is given).
+pub(crate) fn session_of(
+    cfg: &AssemblyConfig,
+    remedies: &[String],
+) -> Result<Option<Arc<Session>>, String> {
+    if remedies.is_empty() {
+        return Ok(None);
+    }
+    let parsed = remedy::spec::parse_all(remedies).map_err(|e| e.to_string())?;
+    let base = cfg.hdb_base_dir().map_err(|e| e.to_string())?;
+    Session::new(cfg, &base, parsed)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+/// The report of `check --remedy`: the findings, then what each remedy will do (JSON: the
+/// report's fields plus `remedies`).
+pub(crate) fn print_remedied(report: &Report, remedies: &[RemedyReport], format: Format) {
+    match format {
+        Format::Json => {
+            #[derive(serde::Serialize)]
+            struct Remedied<'a> {
+                #[serde(flatten)]
+                report: &'a Report,
+                remedies: &'a [RemedyReport],
+            }
+            match serde_json::to_string_pretty(&Remedied { report, remedies }) {
+                Ok(s) => println!("{s}"),
+                Err(e) => eprintln!("smstage: cannot render the report as JSON: {e}"),
+            }
+        }
+        Format::Text => {
+            for f in &report.findings {
+                println!("{f}");
+            }
+            for r in remedies {
+                println!(
+                    "remedy {}: {} action{}",
+                    r.remedy,
+                    r.actions.len(),
+                    if r.actions.len() == 1 { "" } else { "s" }
+                );
+                for a in &r.actions {
+                    println!("    {a}");
+                }
+            }
+            print_verdict(report, "check (as the remedies will leave the database)");
+        }
     }
 }
 

@@ -271,7 +271,13 @@ pub fn commit_plan(
             }
             tracing::info!("fingerprint compared in {:.3?}", t.elapsed());
             let t = std::time::Instant::now();
-            if let Some(report) = approval::recheck::remaining_checks(&saved, &backup) {
+            // A remedied plan takes the full checks: they re-derive its remedies against the
+            // database (staged files' sha256 included) before any step.
+            let fast = match &saved.plan.remedies {
+                None => approval::recheck::remaining_checks(&saved, &backup),
+                Some(_) => None,
+            };
+            if let Some(report) = fast {
                 // Every file's stamp, ctime included, is the one plan --save checked.
                 tracing::info!("backup precondition checked in {:.3?}", t.elapsed());
                 if !report.ok {
@@ -295,10 +301,22 @@ pub fn commit_plan(
                     Some(id),
                 );
             }
-            let outcome = match run_checks(&cfg, backup, s3) {
-                Ok(o) => o,
-                Err(code) => return code,
+            let mut outcome = match &saved.plan.remedies {
+                None => match run_checks(&cfg, backup, s3) {
+                    Ok(o) => o,
+                    Err(code) => return code,
+                },
+                Some(r) => match run_remedied_checks(&cfg, backup, s3, &r.given) {
+                    Ok(o) => o,
+                    Err(code) => return code,
+                },
             };
+            if let Some(p) = outcome.plan.as_mut() {
+                if let Err(e) = crate::remedy::run::reapply(p, &saved.plan, &saved.fingerprint) {
+                    eprintln!("smstage: commit refused: the plan's remedies do not fit the database: {e}; nothing was changed");
+                    return EXIT_FINDINGS;
+                }
+            }
             tracing::info!("checks run in {:.3?}", t.elapsed());
             if !outcome.report.ok {
                 print_report(&outcome.report, Format::Text, "check");
@@ -526,6 +544,29 @@ pub fn status(config: &Path, format: Format) -> i32 {
         }
     }
     EXIT_OK
+}
+
+/// The checks with the saved plan's remedies applied (as `plan --remedy` ran them).
+fn run_remedied_checks(
+    cfg: &AssemblyConfig,
+    backup: BackupCheck,
+    s3: &crate::object::S3Options,
+    given: &[String],
+) -> Result<check::CheckOutcome, i32> {
+    let session = match super::check_cmd::session_of(cfg, given) {
+        Ok(Some(s)) => s,
+        Ok(None) => return run_checks(cfg, backup, s3),
+        Err(e) => return Err(config_error(&e, Format::Text)),
+    };
+    let opts = CheckOptions {
+        backup,
+        deep: false,
+        s3: s3.clone(),
+        keep_object_files: false,
+    };
+    crate::remedy::run::check(cfg, &opts, &session)
+        .map(|(o, _)| o)
+        .map_err(|e| config_error(&e, Format::Text))
 }
 
 /// The checks a commit runs before it changes anything (`check` without `--deep`); a

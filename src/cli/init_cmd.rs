@@ -4,9 +4,16 @@ use super::{EXIT_OK, EXIT_USAGE};
 use crate::init;
 use std::path::Path;
 
-pub fn run(db: &Path, out: &Path, force: bool) -> i32 {
+pub fn run(db: &Path, out: &Path, force: bool, remedies: &[String]) -> i32 {
+    let parsed = match crate::remedy::spec::parse_all(remedies) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("smstage init: {e}");
+            return EXIT_USAGE;
+        }
+    };
     let result = init::refuse_out_inside(out, db)
-        .and_then(|_| init::derive(db, out))
+        .and_then(|_| init::derive(db, out, &parsed))
         .and_then(|a| init::write(out, &a.yaml, force).map(|_| a));
     let a = match result {
         Ok(a) => a,
@@ -31,6 +38,12 @@ pub fn run(db: &Path, out: &Path, force: bool) -> i32 {
         for m in &a.missing {
             println!("    - {m}");
         }
+    }
+    for d in &a.derived {
+        println!(
+            "  prtnCol {}.{}: derived from {} (absent on disk: check and plan with the same --remedy write it)",
+            d.table, d.column, d.source
+        );
     }
     for n in &a.notes {
         println!("  note: {n}");
@@ -69,8 +82,13 @@ pub fn run(db: &Path, out: &Path, force: bool) -> i32 {
         let lines: String = segments.iter().map(|(t, _)| format!("{t}$\\n")).collect();
         println!("  printf '{lines}' > {backup}/par.txt");
     }
+    // The remedies as given, so the check judges the database as they will leave it.
+    let remedy_args: String = remedies
+        .iter()
+        .map(|r| format!(" --remedy '{r}'"))
+        .collect();
     println!(
-        "  smstage check --config {} --backup {backup}",
+        "  smstage check --config {} --backup {backup}{remedy_args}",
         out.display()
     );
     EXIT_OK

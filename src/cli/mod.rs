@@ -83,6 +83,11 @@ pub enum Command {
         /// `text` for people, `json` for tools (fields in docs/cli.md).
         #[arg(long, value_enum, default_value_t)]
         format: Format,
+        /// A remedy to apply (repeatable; docs/cli.md, "Remedies"): `derive-prtncol:TABLE=SOURCE`
+        /// (TABLE `*`: every partitioned table whose configured prtnCol is absent on disk),
+        /// `fill-tables`, `add-columns`, `set-aside`, `one-sym`.
+        #[arg(long = "remedy", value_name = "KIND[:ARGS]")]
+        remedy: Vec<String>,
         #[command(flatten)]
         s3: S3Args,
     },
@@ -104,6 +109,11 @@ pub enum Command {
         /// existing file is never replaced).
         #[arg(long, requires = "save")]
         force: bool,
+        /// A remedy to apply (with --save, its files are staged under <baseURI>/.smstage/stage/) (repeatable; docs/cli.md, "Remedies"): `derive-prtncol:TABLE=SOURCE`
+        /// (TABLE `*`: every partitioned table whose configured prtnCol is absent on disk),
+        /// `fill-tables`, `add-columns`, `set-aside`, `one-sym`.
+        #[arg(long = "remedy", value_name = "KIND[:ARGS]")]
+        remedy: Vec<String>,
         #[command(flatten)]
         s3: S3Args,
     },
@@ -118,6 +128,11 @@ pub enum Command {
         /// Compare the logical content (decoded values) with this other root.
         #[arg(long, value_name = "ROOT2")]
         against: Option<PathBuf>,
+        /// With --against: the saved plan (`plan --remedy … --save`) whose remedies ROOT shows
+        /// and ROOT2 does not: each derived column must be its partition's date + its source
+        /// on every row, every other column equal.
+        #[arg(long, value_name = "PLANFILE", requires = "against")]
+        plan: Option<PathBuf>,
         /// Decode every value, not only headers.
         #[arg(long)]
         deep: bool,
@@ -232,6 +247,12 @@ pub enum Command {
         /// Overwrite FILE if it exists.
         #[arg(long)]
         force: bool,
+        /// `derive-prtncol:TABLE=SOURCE` (repeatable; TABLE may be `*`): give a partitioned table
+        /// without a timestamp column a derived one, `ts`, as its prtnCol (partition date +
+        /// SOURCE, a time of day or datetime); pass the same --remedy to check and plan, which
+        /// write it (docs/cli.md, "Remedies")
+        #[arg(long = "remedy", value_name = "derive-prtncol:TABLE=SOURCE")]
+        remedy: Vec<String>,
     },
     /// Generate a sample date-partitioned kdb+ database (and a matching assembly YAML).
     Gen(gen_cmd::GenArgs),
@@ -248,36 +269,59 @@ pub fn run(cli: Cli) -> i32 {
             backup,
             deep,
             format,
+            remedy,
             s3,
-        } => check_cmd::run(&config, &backup, deep, format, &s3_of(&s3)),
+        } => check_cmd::run(&config, &backup, deep, format, &s3_of(&s3), &remedy),
         Command::Plan {
             config,
             format,
             save,
             force,
+            remedy,
             s3,
-        } => plan_cmd::run(&config, format, &s3_of(&s3), save.as_deref(), force),
+        } => plan_cmd::run(
+            &config,
+            format,
+            &s3_of(&s3),
+            save.as_deref(),
+            force,
+            &remedy,
+        ),
         Command::Verify {
             root,
             config,
             against,
+            plan,
             deep,
             q,
             format,
             s3,
-        } => verify_cmd::run(
-            &root,
-            config.as_ref(),
-            &crate::verify::VerifyOptions {
-                deep,
-                s3: s3_of(&s3),
-                against,
-                q,
-            },
-            format,
-        ),
+        } => {
+            let derived = match plan.as_deref().map(crate::approval::load) {
+                None => Vec::new(),
+                Some(Ok(saved)) => saved.plan.remedies.map(|r| r.derived).unwrap_or_default(),
+                Some(Err(e)) => return config_error(&e, format),
+            };
+            verify_cmd::run(
+                &root,
+                config.as_ref(),
+                &crate::verify::VerifyOptions {
+                    deep,
+                    s3: s3_of(&s3),
+                    against,
+                    q,
+                    derived,
+                },
+                format,
+            )
+        }
         Command::Gen(args) => gen_cmd::run(&args),
-        Command::Init { db, out, force } => init_cmd::run(&db, &out, force),
+        Command::Init {
+            db,
+            out,
+            force,
+            remedy,
+        } => init_cmd::run(&db, &out, force, &remedy),
         Command::Mount {
             config,
             plan,

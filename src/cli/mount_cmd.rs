@@ -77,6 +77,7 @@ fn mount_plan(
     }
     let mut drift = approval::config_drift(&saved, &bytes);
     drift.extend(approval::stat_structural(&saved.fingerprint));
+    drift.extend(crate::remedy::stage::drift(&saved.plan));
     if !drift.is_empty() {
         print_report(
             &Report::new(drift.iter().map(|d| d.finding()).collect()),

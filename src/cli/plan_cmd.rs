@@ -1,11 +1,13 @@
 //! `smstage plan`: print the SM layout the import produces (the value the view and commit render).
 
-use super::check_cmd::print_report;
+use super::check_cmd::{print_remedied, print_report, session_of};
 use super::{config_error, Format, EXIT_FINDINGS, EXIT_OK, EXIT_USAGE};
 use crate::approval;
 use crate::check::{self, BackupCheck, CheckOptions};
 use crate::config::AssemblyConfig;
+use crate::finding::Report;
 use crate::plan::{NodeKind, Plan, SavedPlan};
+use crate::remedy::{self, run::StageFailure};
 use std::path::Path;
 
 pub fn run(
@@ -14,6 +16,7 @@ pub fn run(
     s3: &crate::object::S3Options,
     save: Option<&Path>,
     force: bool,
+    remedies: &[String],
 ) -> i32 {
     let (cfg, fingerprint) = match save {
         None => match AssemblyConfig::load(config) {
@@ -36,20 +39,82 @@ pub fn run(
             (cfg, Some(fp))
         }
     };
+    let session = match session_of(&cfg, remedies) {
+        Ok(s) => s,
+        Err(e) => return config_error(&e, format),
+    };
     let opts = CheckOptions {
         backup: BackupCheck::Skip,
         deep: false,
         s3: s3.clone(),
         keep_object_files: false,
     };
-    let outcome = match check::run(&cfg, &opts) {
-        Ok(o) => o,
-        Err(e) => return config_error(&e, format),
+    let (outcome, actions) = match &session {
+        None => match check::run(&cfg, &opts) {
+            Ok(o) => (o, Vec::new()),
+            Err(e) => return config_error(&e, format),
+        },
+        Some(s) => match remedy::run::check(&cfg, &opts, s) {
+            Ok(x) => x,
+            Err(e) => return config_error(&e, format),
+        },
     };
-    let Some(plan) = outcome.plan else {
+    let Some(mut plan) = outcome.plan else {
         eprintln!("smstage: no plan: the database does not pass the checks");
-        print_report(&outcome.report, format, "check");
+        match &session {
+            None => print_report(&outcome.report, format, "check"),
+            Some(s) => print_remedied(&outcome.report, &remedy::run::reports(s, &actions), format),
+        }
         return EXIT_FINDINGS;
+    };
+    let given: Vec<String> = session
+        .as_ref()
+        .map(|s| s.remedies.iter().map(|r| r.to_string()).collect())
+        .unwrap_or_default();
+    let fingerprint = match (session.is_some(), fingerprint) {
+        // Staging needs the fingerprint (it names the stage and lists the remedied tables).
+        (true, Some(fp)) => {
+            let fp = match fp {
+                Ok(fp) => fp,
+                Err(e) => {
+                    eprintln!("smstage: plan not saved: {e}");
+                    return if e.is_usage() {
+                        EXIT_USAGE
+                    } else {
+                        EXIT_FINDINGS
+                    };
+                }
+            };
+            match remedy::run::stage_into_plan(&mut plan, &fp, given, &actions) {
+                Ok(()) => {}
+                Err(StageFailure::Refused(f)) => {
+                    print_report(&Report::new(vec![*f]), format, "plan --remedy");
+                    eprintln!("smstage: plan not saved: a remedy was refused while staging; nothing was staged and the database is untouched");
+                    return EXIT_FINDINGS;
+                }
+                Err(StageFailure::Error(e)) => {
+                    eprintln!("smstage: plan not saved: {e}; nothing was staged and the database is untouched");
+                    return EXIT_FINDINGS;
+                }
+                Err(StageFailure::Plan(e)) => {
+                    eprintln!("smstage: plan not saved: {e}");
+                    return EXIT_FINDINGS;
+                }
+            }
+            Some(Ok(fp))
+        }
+        (true, None) => {
+            // Nothing is staged without --save: the plan says what the remedies will do.
+            plan.remedies = Some(crate::plan::PlanRemedies {
+                given,
+                stage: String::new(),
+                actions: actions.iter().map(remedy::session::describe).collect(),
+                files: Vec::new(),
+                derived: remedy::run::derived_of(&actions),
+            });
+            None
+        }
+        (false, fp) => fp,
     };
     let plan_id = match (save, fingerprint) {
         (Some(path), Some(fp)) => match save_plan(&plan, fp, path) {
@@ -142,6 +207,24 @@ fn print_text(plan: &Plan) {
             s.path,
             s.link
         );
+    }
+    if let Some(r) = &plan.remedies {
+        println!("remedies: {}", r.given.join(" "));
+        for a in &r.actions {
+            println!("    {a}");
+        }
+        if r.stage.is_empty() {
+            println!("    (nothing staged: `--save PLANFILE` stages the files)");
+        } else {
+            let bytes: u64 = r.files.iter().map(|f| f.size).sum();
+            println!(
+                "    staged in {}/{}: {} file{}, {bytes} bytes",
+                plan.base.display(),
+                r.stage,
+                r.files.len(),
+                if r.files.len() == 1 { "" } else { "s" }
+            );
+        }
     }
     println!("layout:");
     for n in &plan.nodes {

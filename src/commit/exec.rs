@@ -198,7 +198,21 @@ pub fn is_done(step: &Step, ctx: &Ctx) -> Result<bool, CommitError> {
         }
         Step::UnlinkSymlink { path, .. } => kind(&ctx.p(path))? == Kind::Absent,
         Step::RemoveTree { path, .. } => kind(&ctx.p(path))? == Kind::Absent,
+        Step::PlaceStaged { staged, path } => {
+            kind(&ctx.p(staged))? == Kind::Absent && kind(&ctx.p(path))? == Kind::File
+        }
+        Step::SwapStaged { path, sha256, .. } => holds(&ctx.p(path), sha256)?,
     })
+}
+
+/// Whether the file at `p` has the sha256 `sha256` (absent: no).
+pub(crate) fn holds(p: &Path, sha256: &str) -> Result<bool, CommitError> {
+    if kind(p)? != Kind::File {
+        return Ok(false);
+    }
+    crate::remedy::stage::sha256_file(p)
+        .map(|h| h == sha256)
+        .map_err(io_err("read", p))
 }
 
 /// Run one forward step, without syncing: every directory it changes (or would have changed)
@@ -281,6 +295,25 @@ pub(crate) fn run_step(step: &Step, ctx: &Ctx, dirty: &mut Dirty) -> Result<(), 
         }
         Step::RemoveTree { path, replica } => {
             remove_replicated(&ctx.p(path), &ctx.p(replica), ctx.mode, dirty)
+        }
+        Step::PlaceStaged { staged, path } => {
+            let (f, t) = (ctx.p(staged), ctx.p(path));
+            if !is_done(step, ctx)? {
+                renameat2(&f, &t, libc::RENAME_NOREPLACE)
+                    .map_err(io_err("renameat2(RENAME_NOREPLACE)", &t))?;
+            }
+            dirty.parent(&f);
+            dirty.parent(&t);
+            Ok(())
+        }
+        Step::SwapStaged { staged, path, .. } => {
+            let (f, t) = (ctx.p(staged), ctx.p(path));
+            if !is_done(step, ctx)? {
+                exchange(&f, &t, dirty)?;
+            }
+            dirty.parent(&f);
+            dirty.parent(&t);
+            Ok(())
         }
     }
 }
@@ -397,7 +430,8 @@ fn preflight(
     for e in fs::read_dir(&data).map_err(io_err("readdir", &data))? {
         let e = e.map_err(io_err("readdir", &data))?;
         let rel = format!("{}/{}", plan.source, e.file_name().to_string_lossy());
-        if !covered.contains(&rel) {
+        // A remedied partition is shown entry by entry, and still moved whole.
+        if !covered.contains(&rel) && !partitions.contains(rel.as_str()) {
             return Err(CommitError::Preflight(format!(
                 "{rel} is not accounted for by the plan; the commit would leave it behind"
             )));
@@ -422,6 +456,20 @@ fn preflight(
                 dir_times.push((r.to_string_lossy().into_owned(), times_of(&md)));
             }
         }
+    }
+    // Remedies put files into table directories, which then move with their partition: their
+    // times too are restored by rollback.
+    let remedied: BTreeSet<&str> = steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::PlaceStaged { path, .. } | Step::SwapStaged { path, .. } => Some(parent_of(path)),
+            _ => None,
+        })
+        .collect();
+    for rel in remedied {
+        let p = base.join(rel);
+        let md = fs::symlink_metadata(&p).map_err(io_err("lstat", &p))?;
+        dir_times.push((rel.to_string(), times_of(&md)));
     }
     let copy_mode =
         opts.force_copy || fs::metadata(base).map_err(io_err("stat", base))?.dev() != dmd.dev();

@@ -4,8 +4,8 @@
 
 use super::barrier::Dirty;
 use super::exec::{
-    check_identity, crash, ensure_symlink, exchange, groups, journal_path, kind, point_symlink,
-    progress_bar, smstage_dir, unexpected, Ctx, Kind,
+    check_identity, crash, ensure_symlink, exchange, groups, holds, journal_path, kind,
+    point_symlink, progress_bar, smstage_dir, unexpected, Ctx, Kind,
 };
 use super::fsutil::{
     ensure_writable, io_err, remove_replica, renameat2, replicate, set_times, times_of, tmp_name,
@@ -93,6 +93,30 @@ pub(crate) fn undo_step(step: &Step, ctx: &Ctx, dirty: &mut Dirty) -> Result<(),
         Step::UnlinkSymlink { path, target } => ensure_symlink(&ctx.p(path), target, dirty),
         Step::RemoveTree { path, replica } => {
             replicate(&ctx.p(replica), &ctx.p(path), ctx.mode, dirty)
+        }
+        Step::PlaceStaged { staged, path } => {
+            let (f, t) = (ctx.p(staged), ctx.p(path));
+            if kind(&f)? == Kind::Absent && kind(&t)? != Kind::Absent {
+                renameat2(&t, &f, libc::RENAME_NOREPLACE)
+                    .map_err(io_err("renameat2(RENAME_NOREPLACE)", &f))?;
+            }
+            dirty.parent(&f);
+            dirty.parent(&t);
+            Ok(())
+        }
+        Step::SwapStaged {
+            staged,
+            path,
+            sha256,
+        } => {
+            let (f, t) = (ctx.p(staged), ctx.p(path));
+            // In effect exactly when the database holds the staged bytes.
+            if holds(&t, sha256)? {
+                exchange(&f, &t, dirty)?;
+            }
+            dirty.parent(&f);
+            dirty.parent(&t);
+            Ok(())
         }
     }
 }

@@ -37,6 +37,17 @@ pub enum Step {
     UnlinkSymlink { path: String, target: String },
     /// Remove the original names of the tree at `path`, each checked against `replica` first.
     RemoveTree { path: String, replica: String },
+    /// A remedy's new file: rename the staged file `staged` to `path` in the database
+    /// (RENAME_NOREPLACE). Undone by renaming it back.
+    PlaceStaged { staged: String, path: String },
+    /// A remedy's replacement of an original (a `.d`): swap the staged file and the original
+    /// with RENAME_EXCHANGE, so the original lands in the staging area, kept for rollback. Done
+    /// when `path` holds the staged bytes (`sha256`); undone by swapping again.
+    SwapStaged {
+        staged: String,
+        path: String,
+        sha256: String,
+    },
 }
 
 impl Step {
@@ -52,6 +63,8 @@ impl Step {
             Step::ReplaceSymlink { path, target, .. } => format!("repoint {path} -> {target}"),
             Step::UnlinkSymlink { path, .. } => format!("unlink {path}"),
             Step::RemoveTree { path, .. } => format!("remove original names of {path}"),
+            Step::PlaceStaged { staged, path } => format!("place {staged} as {path}"),
+            Step::SwapStaged { staged, path, .. } => format!("swap {staged} with {path}"),
         }
     }
 }
@@ -93,6 +106,10 @@ enum Slot {
     StagingDir(usize),
     StagingEntry,
     Publish,
+    /// Remedies: every new file first, then every replacement, so a `.d` never lists a
+    /// column before its file is in place.
+    RemedyPlace,
+    RemedySwap,
     SourceDir(usize),
     Placeholder,
     Exchange,
@@ -113,7 +130,7 @@ fn depth(p: &str) -> usize {
 /// one-step-at-a-time order (mkdirs, placeholder, exchange, repoint, unlink), and the root
 /// entries, the staging tree and the publication keep their relative order. Empty waves are
 /// left out. Why every instant stays loadable: docs/journal.md.
-pub fn waves(plan: &Plan) -> Result<Vec<Vec<Step>>, CommitError> {
+pub fn waves<'a>(plan: &'a Plan) -> Result<Vec<Vec<Step>>, CommitError> {
     let root = plan.root.as_str();
     let src = plan.source.as_str();
     if root.is_empty() || root.contains('/') || src.is_empty() || src.contains('/') {
@@ -155,6 +172,34 @@ pub fn waves(plan: &Plan) -> Result<Vec<Vec<Step>>, CommitError> {
         }
     }
 
+    // Partitions a remedy changes: the plan shows them entry by entry (a `dir` node at their
+    // destination), the commit still moves each whole, after putting the staged files in.
+    let dir_nodes: BTreeSet<&str> = plan
+        .nodes
+        .iter()
+        .filter(|n| n.kind == NodeKind::Dir)
+        .map(|n| n.path.as_str())
+        .collect();
+    let expanded: BTreeMap<&'a str, &'a str> = plan
+        .partitions
+        .iter()
+        .filter_map(|p| Some((p.to.as_deref()?, p.from.as_str())))
+        .filter(|(to, _)| dir_nodes.contains(to))
+        .collect();
+    let staged: BTreeMap<&str, &crate::plan::StagedFile> = plan
+        .remedies
+        .iter()
+        .flat_map(|r| r.files.iter())
+        .map(|f| (f.path.as_str(), f))
+        .collect();
+    let inside_expanded = |p: &'a str| -> Option<(&'a str, &'a str)> {
+        expanded
+            .range::<&str, _>(..=p)
+            .next_back()
+            .filter(|(to, _)| p.len() > to.len() && under(p, to))
+            .map(|(to, from)| (*to, *from))
+    };
+
     let mut out: BTreeMap<Slot, Vec<Step>> = BTreeMap::new();
     let mut put = |slot: Slot, step: Step| out.entry(slot).or_default().push(step);
     let mut repoint: BTreeMap<String, Vec<Step>> = BTreeMap::new();
@@ -163,6 +208,24 @@ pub fn waves(plan: &Plan) -> Result<Vec<Vec<Step>>, CommitError> {
 
     for node in &plan.nodes {
         let path = node.path.as_str();
+        if let Some((to, from)) = inside_expanded(path) {
+            // Shown entry by entry, moved with its partition: each entry must be the
+            // original's, or a staged file of the plan at the original's place.
+            if let NodeKind::Moved { from: f, .. } = &node.kind {
+                let orig = format!("{from}{}", &path[to.len()..]);
+                let ok = *f == orig || staged.get(orig.as_str()).is_some_and(|s| &s.staged == f);
+                if !ok {
+                    return Err(bad(format!(
+                        "{path} is moved from {f}, which is neither {orig} nor its staged file"
+                    )));
+                }
+            }
+            continue;
+        }
+        if expanded.contains_key(path) {
+            moved_parts.insert(path);
+            continue;
+        }
         if under(path, root) {
             let st = to_staging(path);
             match &node.kind {
@@ -286,6 +349,33 @@ pub fn waves(plan: &Plan) -> Result<Vec<Vec<Step>>, CommitError> {
             to: root.to_string(),
         },
     );
+
+    for f in staged.values() {
+        if !expanded.values().any(|from| under(&f.path, from)) {
+            return Err(bad(format!(
+                "staged file {} is not inside a partition the plan shows remedied",
+                f.path
+            )));
+        }
+        if f.replaces {
+            put(
+                Slot::RemedySwap,
+                Step::SwapStaged {
+                    staged: f.staged.clone(),
+                    path: f.path.clone(),
+                    sha256: f.sha256.clone(),
+                },
+            );
+        } else {
+            put(
+                Slot::RemedyPlace,
+                Step::PlaceStaged {
+                    staged: f.staged.clone(),
+                    path: f.path.clone(),
+                },
+            );
+        }
+    }
 
     let mut made: BTreeSet<&str> = BTreeSet::new();
     let src_set: BTreeSet<&str> = src_dirs.iter().copied().collect();
@@ -428,6 +518,7 @@ pub(crate) mod tests {
             partitions,
             nodes,
             stores: Vec::new(),
+            remedies: None,
         }
     }
 
@@ -531,5 +622,108 @@ pub(crate) mod tests {
             path: "data/versions".into()
         }));
         assert!(!s.iter().any(|s| matches!(s, Step::Exchange { .. })));
+    }
+
+    /// A plan with a derived column in one partition: the staged files go in (new files, then
+    /// replacements) after the publication and before the partition moves, as a whole.
+    pub(crate) fn remedied_plan() -> Plan {
+        use crate::plan::remedied::{apply, PlanRemedies};
+        use crate::plan::StagedFile;
+        let mut plan = sample_plan();
+        let d = "2024.01.02";
+        let st = |f: &str| format!(".smstage/stage/x/data/{d}/trade/{f}");
+        let files = vec![
+            StagedFile {
+                path: format!("data/{d}/trade/.d"),
+                staged: st(".d"),
+                size: 1,
+                sha256: "aa".into(),
+                replaces: true,
+            },
+            StagedFile {
+                path: format!("data/{d}/trade/ts"),
+                staged: st("ts"),
+                size: 2,
+                sha256: "bb".into(),
+                replaces: false,
+            },
+        ];
+        let mut children = BTreeMap::new();
+        children.insert(format!("data/{d}"), vec![("trade".to_string(), true)]);
+        children.insert(
+            format!("data/{d}/trade"),
+            vec![(".d".to_string(), false), ("time".to_string(), false)],
+        );
+        let rem = PlanRemedies {
+            given: vec!["derive-prtncol:*=time".into()],
+            stage: ".smstage/stage/x".into(),
+            actions: vec![],
+            files,
+            derived: vec![],
+        };
+        apply(&mut plan, rem, &children).unwrap();
+        plan
+    }
+
+    #[test]
+    fn remedies_place_then_swap_between_publication_and_the_partition_moves() {
+        let w = waves(&remedied_plan()).unwrap();
+        let labels: Vec<Vec<String>> = w
+            .iter()
+            .map(|w| w.iter().map(|s| s.label()).collect())
+            .collect();
+        let d = "2024.01.02";
+        let at = |l: &str| {
+            labels
+                .iter()
+                .position(|w| w.iter().any(|x| x == l))
+                .unwrap()
+        };
+        let publish = at("rename .db.smstage-staging to db");
+        let place = at(&format!(
+            "place .smstage/stage/x/data/{d}/trade/ts as data/{d}/trade/ts"
+        ));
+        let swap = at(&format!(
+            "swap .smstage/stage/x/data/{d}/trade/.d with data/{d}/trade/.d"
+        ));
+        let exchange = at(&format!("exchange data/{d} <-> data/versions/{d}/1"));
+        assert!(
+            publish < place && place < swap && swap < exchange,
+            "{labels:?}"
+        );
+        assert_eq!(labels[place].len(), 1);
+        assert_eq!(labels[swap].len(), 1);
+        // Nothing inside the remedied partition became a step of its own.
+        assert!(
+            !labels
+                .concat()
+                .iter()
+                .any(|l| l.contains(&format!("data/versions/{d}/1/"))),
+            "{labels:?}"
+        );
+        // The unremedied plan's steps are all still there.
+        let plain: BTreeSet<String> = steps(&sample_plan())
+            .unwrap()
+            .iter()
+            .map(|s| s.label())
+            .collect();
+        let now: BTreeSet<String> = labels.concat().into_iter().collect();
+        assert!(plain.is_subset(&now), "{:?}", plain.difference(&now));
+        assert_eq!(now.len(), plain.len() + 2);
+    }
+
+    #[test]
+    fn a_remedied_partition_moving_a_foreign_file_is_refused() {
+        let mut p = remedied_plan();
+        for n in &mut p.nodes {
+            if n.path.ends_with("/trade/ts") {
+                n.kind = NodeKind::Moved {
+                    from: ".smstage/stage/x/elsewhere".into(),
+                    is_dir: false,
+                };
+            }
+        }
+        let e = steps(&p).unwrap_err().to_string();
+        assert!(e.contains("neither"), "{e}");
     }
 }

@@ -42,7 +42,7 @@ impl Walk<'_> {
             .map(|c| c.name.as_str())
             .collect();
         let candidates = if timestamps.is_empty() {
-            format!("table '{table}' has no timestamp column: SM cannot import it as it is; add one holding each row's time on its partition's date (for kdb+tick's timespan `time`: date+time) in every partition")
+            format!("table '{table}' has no timestamp column: SM cannot import it as it is; add one holding each row's time on its partition's date (for kdb+tick's timespan `time`: date+time) in every partition, or let smstage derive it: `smstage init DB --out FILE --remedy derive-prtncol:{table}=time` writes this file with a derived `ts`, and the same --remedy on check and plan writes the column (docs/cli.md, \"Remedies\")")
         } else {
             format!(
                 "set `prtnCol: {}` (its timestamp column{})",

@@ -2,6 +2,7 @@
 //! first `check` starts from the database instead of from hand-written YAML. The text is built
 //! by [`render`] (pure); this module reads the database and writes the file.
 
+pub mod derived;
 mod render;
 
 pub use render::{render, Assembly, InitInput};
@@ -43,6 +44,8 @@ pub enum InitError {
     },
     #[error("{db}: no kdb+ table found (no date partition holding a table, no splayed table in the root): is this a kdb+ database?")]
     NoTables { db: PathBuf },
+    #[error("{0}")]
+    Derived(#[from] derived::DerivedError),
     #[error("cannot read the database: {0}")]
     Schema(#[from] InventoryError),
     #[error("the assembly derived from the database does not parse (a bug: please report it with the database's layout): {0}")]
@@ -63,7 +66,11 @@ pub enum InitError {
 }
 
 /// Reads the database at `db` and renders its assembly (as it would be written to `out`).
-pub fn derive(db: &Path, out: &Path) -> Result<Assembly, InitError> {
+pub fn derive(
+    db: &Path,
+    out: &Path,
+    remedies: &[crate::remedy::spec::Remedy],
+) -> Result<Assembly, InitError> {
     let meta = std::fs::metadata(db).map_err(|_| InitError::NotADirectory {
         path: db.to_path_buf(),
     })?;
@@ -103,15 +110,16 @@ pub fn derive(db: &Path, out: &Path) -> Result<Assembly, InitError> {
         return Err(InitError::NoTables { db: abs });
     }
     let base = abs.parent().unwrap_or(Path::new("/")).to_path_buf();
-    Ok(render(
+    render(
         &InitInput {
             base_dir: &base,
             tables_yaml: &export.yaml,
             schema_notes: &export.notes,
             hdb_tiers: &hdb_tiers,
+            derive: remedies,
         },
         out,
-    )?)
+    )
 }
 
 /// The HDB tiers of the segmented database `db` (docs/sm-layout.md, "Segmented databases"):

@@ -1,8 +1,11 @@
 //! The assembly text `smstage init` writes, built purely from what was read off the database:
 //! where it sits, its `tables:` (from `schema_export`) and the notes about it. No I/O here.
 
-use crate::config::{AssemblyConfig, ConfigError, StoreUri};
+use super::derived::{derived_tables, Derived};
+use super::InitError;
+use crate::config::{AssemblyConfig, StoreUri};
 use crate::kdb::{LogicalType, T_TIMESTAMP};
+use crate::remedy::spec::Remedy;
 use std::fmt::Write;
 use std::path::Path;
 
@@ -18,6 +21,8 @@ pub struct InitInput<'a> {
     /// `<baseURI>/data`). A plain database has one; a segmented one a local tier per segment,
     /// then an object tier per `s3://` line (docs/sm-layout.md, "Segmented databases").
     pub hdb_tiers: &'a [(String, Option<String>)],
+    /// `--remedy derive-prtncol:…` given to init: the tables that get a derived prtnCol.
+    pub derive: &'a [Remedy],
 }
 
 /// The HDB tiers of a plain (non-segmented) database: one, with the default store.
@@ -33,6 +38,8 @@ pub struct Assembly {
     pub notes: Vec<String>,
     /// The parsed configuration (what `check` will read).
     pub config: AssemblyConfig,
+    /// The tables given a derived prtnCol (absent on disk: `--remedy` writes it).
+    pub derived: Vec<Derived>,
 }
 
 /// Mount names, tier names and the HDB tier's store, as KX writes them (docs/examples/): a
@@ -41,7 +48,7 @@ pub struct Assembly {
 /// what the in-place import requires (`tier-unsupported` otherwise).
 const HDB_TIER: &str = "recent";
 
-pub fn render(input: &InitInput, out_path: &Path) -> Result<Assembly, ConfigError> {
+pub fn render(input: &InitInput, out_path: &Path) -> Result<Assembly, InitError> {
     let base = StoreUri::File(input.base_dir.to_path_buf());
     let idb = match input.base_dir.parent() {
         Some(p) if p != input.base_dir => StoreUri::File(p.join("idb")),
@@ -76,7 +83,19 @@ pub fn render(input: &InitInput, out_path: &Path) -> Result<Assembly, ConfigErro
         input.tables_yaml
     );
     let first = AssemblyConfig::parse_draft(&body, out_path)?;
-    let (body, missing) = add_prtn_cols(&body, &first);
+    let derived = derived_tables(&first, input.derive)?;
+    let (body, missing) = add_prtn_cols(&body, &first, &derived);
+    // schema's note on a table without a timestamp no longer holds for a derived one.
+    let notes: Vec<String> = input
+        .schema_notes
+        .iter()
+        .filter(|n| {
+            !derived
+                .iter()
+                .any(|d| n.starts_with(&format!("table {} has no timestamp column", d.table)))
+        })
+        .cloned()
+        .collect();
 
     let mut text = String::new();
     let _ = writeln!(
@@ -96,9 +115,21 @@ pub fn render(input: &InitInput, out_path: &Path) -> Result<Assembly, ConfigErro
             let _ = writeln!(text, "#   - {m}");
         }
     }
-    if !input.schema_notes.is_empty() {
+    if !derived.is_empty() {
+        text.push_str(
+            "#\n# Partition columns smstage derives (absent on disk: pass the same --remedy to\n# check and plan, which write them; docs/cli.md \"Remedies\"):\n",
+        );
+        for d in &derived {
+            let _ = writeln!(
+                text,
+                "#   - {}.{} = partition date + {} (--remedy derive-prtncol:{}={})",
+                d.table, d.column, d.source, d.table, d.source
+            );
+        }
+    }
+    if !notes.is_empty() {
         text.push_str("#\n# Notes on the tables below:\n");
-        for n in input.schema_notes {
+        for n in &notes {
             let _ = writeln!(text, "#   - {n}");
         }
     }
@@ -107,19 +138,44 @@ pub fn render(input: &InitInput, out_path: &Path) -> Result<Assembly, ConfigErro
     Ok(Assembly {
         yaml: text,
         missing,
-        notes: input.schema_notes.to_vec(),
+        notes,
         config,
+        derived,
     })
+}
+
+/// How to get a prtnCol for a table without a timestamp column when it has a time of day or a
+/// datetime to derive one from (docs/cli.md, "Remedies"); empty otherwise. The configuration is
+/// left without a prtnCol: the derived column is the user's choice (its name and its place).
+fn derivable_hint(t: &crate::config::TableSchema) -> String {
+    let source = t
+        .columns
+        .iter()
+        .find(|c| matches!(c.ty, LogicalType::Simple(x) if crate::remedy::derive::is_derivable(x)));
+    match source {
+        Some(c) => format!(
+            "; smstage can derive one from `{src}`: make `ts` the table's prtnCol and add a column `{{name: ts, type: timestamp}}`, then pass `--remedy derive-prtncol:{t}={src}` to check and plan",
+            src = c.name,
+            t = t.name
+        ),
+        None => String::new(),
+    }
 }
 
 /// Adds `prtnCol` (the first timestamp column: SM writes partitions down by it) to each
 /// partitioned table that has none yet, and lists the tables without a timestamp column.
 /// `schema` may already print `prtnCol`; a table that has one is left as it is.
-fn add_prtn_cols(body: &str, cfg: &AssemblyConfig) -> (String, Vec<String>) {
+/// A derived table (`--remedy derive-prtncol`) gets its derived column as prtnCol and as its
+/// first column, and loses schema's comment saying it has none.
+fn add_prtn_cols(body: &str, cfg: &AssemblyConfig, derived: &[Derived]) -> (String, Vec<String>) {
     let mut inserts: Vec<(usize, String)> = Vec::new();
     let mut missing = Vec::new();
     for t in cfg.tables.iter().filter(|t| t.kind == "partitioned") {
         if t.prtn_col.is_some() {
+            continue;
+        }
+        if let Some(d) = derived.iter().find(|d| d.table == t.name) {
+            inserts.push((d.table_line, d.column.clone()));
             continue;
         }
         let ts = t
@@ -135,12 +191,29 @@ fn add_prtn_cols(body: &str, cfg: &AssemblyConfig) -> (String, Vec<String>) {
                     Some(c) => format!("its `time` is a {}, not a timestamp", c.type_name),
                     None => "none of its columns is one".to_string(),
                 }
-            )),
+            ) + &derivable_hint(t)),
         }
     }
     let lines: Vec<&str> = body.lines().collect();
     let mut out = String::with_capacity(body.len() + 32 * inserts.len());
+    let in_derived = |line: usize| {
+        derived
+            .iter()
+            .any(|d| line > d.table_line && line < d.first_column_line)
+    };
     for (i, l) in lines.iter().enumerate() {
+        if in_derived(i + 1) && l.trim_start().starts_with(NO_PRTN_COL_COMMENT) {
+            continue;
+        }
+        if let Some(d) = derived.iter().find(|d| d.first_column_line == i + 1) {
+            let indent = l.len() - l.trim_start().len();
+            let _ = writeln!(
+                out,
+                "{:indent$}- {{name: {}, type: timestamp}}",
+                "",
+                yaml_scalar(&d.column)
+            );
+        }
         out.push_str(l);
         out.push('\n');
         if let Some((_, col)) = inserts.iter().find(|(line, _)| *line == i + 1) {
@@ -154,6 +227,9 @@ fn add_prtn_cols(body: &str, cfg: &AssemblyConfig) -> (String, Vec<String>) {
     }
     (out, missing)
 }
+
+/// How `schema` begins its comment on a table without a timestamp column.
+const NO_PRTN_COL_COMMENT: &str = "# no partition column (prtnCol) printed";
 
 /// A name as a YAML plain or quoted scalar (column names may be YAML words such as `on`).
 fn yaml_scalar(s: &str) -> String {
@@ -190,6 +266,7 @@ mod tests {
             tables_yaml: tables,
             schema_notes: notes,
             hdb_tiers: Box::leak(Box::new(plain_tiers())),
+            derive: &[],
         }
     }
 

@@ -146,6 +146,22 @@ fn header_4k(out: &mut Vec<u8>, domain: &[u8], flag: u8, ty: u8, attr: u8, count
     out[INNER_HEADER + 8..HEADER_4K].copy_from_slice(&count.to_le_bytes());
 }
 
+/// The 4 KiB `fd 20` header alone, for writers that stream the values after it: `domain`
+/// empty for a plain vector, `flag` 1 for a nested index.
+pub fn header_4k_bytes(domain: &str, flag: u8, ty: u8, attr: Attr, count: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_4K);
+    header_4k(&mut out, domain.as_bytes(), flag, ty, attr.byte(), count);
+    out
+}
+
+/// The 16-byte `fe 20` header alone, for writers that stream the values after it.
+pub fn vector_header_bytes(ty: u8, attr: Attr, count: u64) -> [u8; 16] {
+    let mut h = [0u8; 16];
+    h[..4].copy_from_slice(&[0xfe, 0x20, ty, attr.byte()]);
+    h[8..].copy_from_slice(&count.to_le_bytes());
+    h
+}
+
 /// An enumerated symbol column: `fd 20` file naming `domain`, int64 indices from 4096, and for
 /// `u#`/`p#`/`g#` the index data kdb+ appends (header count then always set).
 pub fn enum_bytes(

@@ -130,6 +130,105 @@ pub fn compress(image: &[u8], params: ZipParams) -> Result<Vec<u8>, ZipError> {
     Ok(out)
 }
 
+/// [`compress`] as a stream: bytes are gathered into one logical block, each full block is
+/// compressed and written as soon as it fills, and [`BlockWriter::finish`] writes the trailer.
+/// The output is byte-identical to `compress` of the whole image (tested), while memory holds
+/// one block in, one compressed block and 8 bytes per block for the trailer's table, whatever
+/// the file's size.
+pub struct BlockWriter<W: Write> {
+    out: W,
+    params: ZipParams,
+    block: Vec<u8>,
+    block_size: usize,
+    entries: Vec<(u32, u32)>,
+    /// Bytes written so far: the magic and the compressed blocks.
+    written: u64,
+    /// Uncompressed bytes taken so far.
+    image_len: u64,
+}
+
+impl<W: Write> BlockWriter<W> {
+    /// Checks the parameters and writes the magic.
+    pub fn new(mut out: W, params: ZipParams) -> Result<BlockWriter<W>, ZipError> {
+        params.validate()?;
+        out.write_all(ZIP_MAGIC)
+            .map_err(|source| ZipError::Compressor {
+                algorithm: "output",
+                source,
+            })?;
+        let block_size = 1usize << params.block_log2;
+        Ok(BlockWriter {
+            out,
+            params,
+            block: Vec::with_capacity(block_size),
+            block_size,
+            entries: Vec::new(),
+            written: ZIP_MAGIC.len() as u64,
+            image_len: 0,
+        })
+    }
+
+    /// Uncompressed bytes taken so far.
+    pub fn image_len(&self) -> u64 {
+        self.image_len
+    }
+
+    fn flush_block(&mut self) -> std::io::Result<()> {
+        if self.block.is_empty() {
+            return Ok(());
+        }
+        let packed = compress_block(self.params.algorithm, self.params.level, &self.block)
+            .map_err(std::io::Error::other)?;
+        let (bytes, alg) = match &packed {
+            Some(p) if p.len() < self.block.len() => (p.as_slice(), self.params.algorithm),
+            _ => (self.block.as_slice(), ALG_STORED),
+        };
+        self.out.write_all(bytes)?;
+        self.entries.push((bytes.len() as u32, alg as u32));
+        self.written += bytes.len() as u64;
+        self.block.clear();
+        Ok(())
+    }
+
+    /// Compresses the last (partial) block, writes the trailer and returns the output.
+    pub fn finish(mut self) -> std::io::Result<W> {
+        self.flush_block()?;
+        let mut t = Vec::with_capacity(40 + 8 * self.entries.len());
+        t.extend_from_slice(&3i32.to_le_bytes());
+        t.push(self.params.algorithm);
+        t.push(self.params.level);
+        t.extend_from_slice(&[0, 0]);
+        t.extend_from_slice(&self.image_len.to_le_bytes());
+        t.extend_from_slice(&self.written.to_le_bytes());
+        t.extend_from_slice(&(self.block_size as u64).to_le_bytes());
+        for (len, alg) in &self.entries {
+            t.extend_from_slice(&len.to_le_bytes());
+            t.extend_from_slice(&alg.to_le_bytes());
+        }
+        t.extend_from_slice(&(self.entries.len() as u64).to_le_bytes());
+        self.out.write_all(&t)?;
+        Ok(self.out)
+    }
+}
+
+impl<W: Write> Write for BlockWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.block_size - self.block.len());
+        self.block.extend_from_slice(&buf[..n]);
+        self.image_len += n as u64;
+        if self.block.len() == self.block_size {
+            self.flush_block()?;
+        }
+        Ok(n)
+    }
+
+    /// Flushes the output only: a partial block stays until it fills or `finish`, since
+    /// every block but the last must be a whole logical block.
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
 /// One block through one algorithm; `None` when the algorithm gives up (q IPC only).
 fn compress_block(algorithm: u8, level: u8, data: &[u8]) -> Result<Option<Vec<u8>>, ZipError> {
     Ok(match algorithm {
@@ -357,6 +456,38 @@ pub(crate) mod tests {
                 assert!(u.entries.iter().all(|e| e.1 == alg as u32));
             }
         }
+    }
+
+    #[test]
+    fn block_writer_streams_what_compress_writes() {
+        let image = sample_image(70_000); // 560 KB: 4 full blocks and a partial one
+        for alg in 0..=5u8 {
+            let params = ZipParams::new(alg, ZipParams::default_level(alg));
+            let whole = compress(&image, params).unwrap();
+            // Odd write sizes straddle block boundaries.
+            for step in [1usize, 7, 4096, 131_073, image.len()] {
+                if step == 1 && alg != ALG_GZIP {
+                    continue;
+                }
+                let mut w = BlockWriter::new(Vec::new(), params).unwrap();
+                for c in image.chunks(step) {
+                    w.write_all(c).unwrap();
+                }
+                assert_eq!(w.image_len(), image.len() as u64);
+                assert_eq!(w.finish().unwrap(), whole, "algorithm {alg} step {step}");
+            }
+        }
+        // An exact multiple of the block size, and an empty image.
+        let params = ZipParams::new(ALG_GZIP, 6);
+        for img in [vec![3u8; 2 * 131_072], Vec::new()] {
+            let mut w = BlockWriter::new(Vec::new(), params).unwrap();
+            w.write_all(&img).unwrap();
+            assert_eq!(w.finish().unwrap(), compress(&img, params).unwrap());
+        }
+        assert!(matches!(
+            BlockWriter::new(Vec::new(), ZipParams::new(9, 0)),
+            Err(ZipError::UnknownAlgorithm(9))
+        ));
     }
 
     #[test]

@@ -153,6 +153,7 @@ pub(super) fn assemble(
         partitions,
         nodes,
         stores,
+        remedies: None,
     }
 }
 

@@ -155,6 +155,8 @@ pub enum DriftWhat {
     /// A file's ctime moved while its size, mtime and inode stayed: written in place (or its
     /// metadata changed) with the mtime set back.
     Ctime,
+    /// A staged remedy file whose sha256 is not the saved one.
+    Content,
 }
 
 impl DriftWhat {
@@ -170,6 +172,7 @@ impl DriftWhat {
             DriftWhat::Configuration => "configuration",
             DriftWhat::Object => "object",
             DriftWhat::Ctime => "ctime",
+            DriftWhat::Content => "content",
         }
     }
 }

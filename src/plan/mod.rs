@@ -3,10 +3,12 @@
 mod build;
 pub mod fingerprint;
 mod model;
+pub mod remedied;
 pub mod saved;
 mod segmented;
 
 pub use build::*;
 pub use model::*;
+pub use remedied::{DerivedColumn, PlanRemedies, StagedFile};
 pub use saved::SavedPlan;
 pub use segmented::*;

@@ -31,6 +31,10 @@ pub struct Plan {
     /// that are segments of the original, each reached from `base` through an anchor.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stores: Vec<PlanStore>,
+    /// `plan --remedy … --save` only (absent from the JSON otherwise): the remedies and the
+    /// files staged for them (see `plan::remedied`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remedies: Option<super::remedied::PlanRemedies>,
 }
 
 /// A local tier whose store is one segment of a segmented database (docs/sm-layout.md,

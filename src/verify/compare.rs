@@ -5,6 +5,7 @@ use super::Loaded;
 use crate::finding::{code, Finding};
 use crate::inventory::{Inventory, PartRef, PartitionDir, PartitionInv, RootKind, TableInv};
 use crate::kdb::{self, ColumnData};
+use crate::plan::DerivedColumn;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 
@@ -37,11 +38,15 @@ fn parts<'a>(inv: &'a Inventory, unread: &'a [PartitionDir]) -> Vec<Part<'a>> {
 /// difference in (root entries, then partition, table, column) order. `a_unread` and
 /// `b_unread` are local partitions of each root not read yet (`load_root`): they are read a
 /// pair at a time and dropped once compared.
+///
+/// `derived` (from a saved plan's remedies): columns of `a` that `b` does not have, each the
+/// partition's date + a source column of `b` on every row.
 pub fn compare_roots(
     a: &Loaded,
     a_unread: &[PartitionDir],
     b: &Loaded,
     b_unread: &[PartitionDir],
+    derived: &[DerivedColumn],
 ) -> Vec<Finding> {
     let (ia, ib) = (&a.inventory, &b.inventory);
     let diff = |msg: String| {
@@ -84,7 +89,7 @@ pub fn compare_roots(
                 }
             }
             (RootKind::Splayed(x), RootKind::Splayed(y)) => {
-                if let Some(f) = table_jobs(None, x, y, &mut jobs) {
+                if let Some(f) = table_jobs(None, x, y, &mut jobs, None) {
                     return diff(f);
                 }
             }
@@ -137,7 +142,10 @@ pub fn compare_roots(
         let mut jobs = Vec::new();
         for (x, y) in pa.tables.iter().zip(&pb.tables) {
             let before = jobs.len();
-            if let Some(f) = table_jobs(Some(&pa.date), x, y, &mut jobs) {
+            let d = derived
+                .iter()
+                .find(|d| d.date == pa.date && d.table == x.name);
+            if let Some(f) = table_jobs(Some(&pa.date), x, y, &mut jobs, d) {
                 return diff(f)
                     .into_iter()
                     .map(|f| f.partition(&pa.date).table(&x.name))
@@ -219,10 +227,15 @@ struct Job {
     column: String,
     a: std::path::PathBuf,
     b: std::path::PathBuf,
+    /// `a` is derived: the partition date (days since 2000.01.01) + the source column `b`.
+    derived_on: Option<i64>,
 }
 
 impl Job {
     fn differs(&self, ia: &Inventory, ib: &Inventory) -> Option<String> {
+        if let Some(day) = self.derived_on {
+            return derived_differs(&self.a, ia, &self.b, ib, day);
+        }
         if self.tier_a.is_none() && self.tier_b.is_none() {
             return super::stream::first_difference_local(
                 &self.a,
@@ -262,19 +275,78 @@ fn read(
     }
 }
 
+/// The first row where the timestamp column `a` is not its partition's date (`day`) + the time
+/// of day (or the datetime) in `b`, computed here independently of the producer; both columns
+/// are read a chunk at a time, like every other comparison.
+fn derived_differs(
+    a: &std::path::Path,
+    ia: &Inventory,
+    b: &std::path::Path,
+    ib: &Inventory,
+    day: i64,
+) -> Option<String> {
+    super::stream::first_difference_local(a, ia, b, ib, move |x, _, y, _| {
+        derived_chunk_differs(x, y, day)
+    })
+    .map(|m| format!("{m} (derived vs its source; the derived value must be the partition's date + the source)"))
+}
+
+/// The first row of a chunk pair where `x` is not `day` + `y` (row 0 when the types are not a
+/// timestamp and a time of day or datetime).
+fn derived_chunk_differs(x: &ColumnData, y: &ColumnData, day: i64) -> Option<usize> {
+    const NS_PER_DAY: i64 = 86_400_000_000_000;
+    let ColumnData::Timestamp(got) = x else {
+        return Some(0);
+    };
+    let midnight = day * NS_PER_DAY;
+    let want = |i: usize| -> Option<i64> {
+        Some(match y {
+            ColumnData::Timespan(v) => midnight + v[i],
+            ColumnData::Time(v) => midnight + i64::from(v[i]) * 1_000_000,
+            ColumnData::Second(v) => midnight + i64::from(v[i]) * 1_000_000_000,
+            ColumnData::Minute(v) => midnight + i64::from(v[i]) * 60_000_000_000,
+            ColumnData::Datetime(v) => (v[i] * 86_400_000.0).round() as i64 * 1_000_000,
+            _ => return None,
+        })
+    };
+    (0..got.len()).find(|&i| want(i) != Some(got[i]))
+}
+
 /// Queues one comparison per column; returns a message when the table shapes already differ.
 fn table_jobs(
     partition: Option<&str>,
     x: &TableInv,
     y: &TableInv,
     jobs: &mut Vec<Job>,
+    derived: Option<&DerivedColumn>,
 ) -> Option<String> {
     let cx = x.dotd.as_ref().and_then(|d| d.as_ref().ok());
     let cy = y.dotd.as_ref().and_then(|d| d.as_ref().ok());
-    if cx != cy {
+    // A derived column: `a` has it where the configuration put it, `b` does not.
+    let cx_orig: Option<Vec<String>> = match (derived, cx) {
+        (Some(d), Some(c)) if c.contains(&d.column) => {
+            Some(c.iter().filter(|n| **n != d.column).cloned().collect())
+        }
+        _ => cx.cloned(),
+    };
+    if cx_orig.as_ref() != cy {
         return Some(format!("table {} has columns {cx:?} vs {cy:?}", x.name));
     }
-    for c in cx.into_iter().flatten() {
+    if let (Some(d), Some(date)) = (derived, partition) {
+        let day = crate::dates::parse_date(date)
+            .map(|(y, m, dd)| crate::dates::days_from_civil(i64::from(y), m, dd));
+        jobs.push(Job {
+            tier_a: None,
+            tier_b: None,
+            partition: Some(date.to_string()),
+            table: x.name.clone(),
+            column: d.column.clone(),
+            a: x.path.join(&d.column),
+            b: y.path.join(&d.source),
+            derived_on: day,
+        });
+    }
+    for c in cy.into_iter().flatten() {
         jobs.push(Job {
             tier_a: None,
             tier_b: None,
@@ -283,6 +355,7 @@ fn table_jobs(
             column: c.clone(),
             a: x.path.join(c),
             b: y.path.join(c),
+            derived_on: None,
         });
     }
     None
@@ -466,5 +539,47 @@ mod tests {
         ]);
         assert_eq!(first_difference(&a, &ia, &a.clone(), &ib), None);
         assert_eq!(first_difference(&a, &ia, &b, &ib), Some(2));
+    }
+
+    #[test]
+    fn a_derived_chunk_is_date_plus_its_source_row_by_row() {
+        let day = 8767; // 2024.01.02
+        let mid = day * 86_400_000_000_000;
+        let ts = ColumnData::Timestamp(vec![mid + 5, mid + 86_399_999_999_999, mid]);
+        let span = ColumnData::Timespan(vec![5, 86_399_999_999_999, 0]);
+        assert_eq!(derived_chunk_differs(&ts, &span, day), None);
+        // Off by one day, or by one nanosecond: named by row.
+        assert_eq!(derived_chunk_differs(&ts, &span, day + 1), Some(0));
+        let off = ColumnData::Timespan(vec![5, 86_399_999_999_998, 0]);
+        assert_eq!(derived_chunk_differs(&ts, &off, day), Some(1));
+        // time (ms), second, minute, datetime (rounded to the ms).
+        let ts = ColumnData::Timestamp(vec![mid + 61_001_000_000]);
+        assert_eq!(
+            derived_chunk_differs(&ts, &ColumnData::Time(vec![61_001]), day),
+            None
+        );
+        let ts = ColumnData::Timestamp(vec![mid + 61_000_000_000]);
+        assert_eq!(
+            derived_chunk_differs(&ts, &ColumnData::Second(vec![61]), day),
+            None
+        );
+        let ts = ColumnData::Timestamp(vec![mid + 120_000_000_000]);
+        assert_eq!(
+            derived_chunk_differs(&ts, &ColumnData::Minute(vec![2]), day),
+            None
+        );
+        let z = day as f64 + 0.5 + 0.123 / 86_400.0;
+        let ts = ColumnData::Timestamp(vec![mid + 43_200_123_000_000]);
+        assert_eq!(
+            derived_chunk_differs(&ts, &ColumnData::Datetime(vec![z]), day),
+            None
+        );
+        // Not a timestamp, or a source that is no time of day: row 0.
+        assert_eq!(derived_chunk_differs(&span, &span, day), Some(0));
+        let ts = ColumnData::Timestamp(vec![mid]);
+        assert_eq!(
+            derived_chunk_differs(&ts, &ColumnData::Long(vec![0]), day),
+            Some(0)
+        );
     }
 }

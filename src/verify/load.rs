@@ -138,6 +138,7 @@ pub fn load_root(
                 path,
                 anchor: anchor.into(),
                 tier: None,
+                overlay: None,
             }
         })
         .collect();

@@ -23,6 +23,8 @@ pub struct VerifyOptions {
     pub s3: crate::object::S3Options,
     pub against: Option<PathBuf>,
     pub q: Option<PathBuf>,
+    /// With `against`: the columns a saved plan's remedies derived (`verify --plan`).
+    pub derived: Vec<crate::plan::DerivedColumn>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,7 +90,7 @@ pub fn run_summarized(
         let (theirs, their_dirs) = load_root(other, &opts.s3)?;
         // "Restore the domain from the backup" only where the other root's domain differs.
         check::advice::enum_domain_advice(&mut findings, root, other);
-        let compared = compare_roots(&loaded, &dirs, &theirs, &their_dirs);
+        let compared = compare_roots(&loaded, &dirs, &theirs, &their_dirs, &opts.derived);
         summary.compared_with(other.clone(), &compared);
         findings.extend(compared);
     }

@@ -9,8 +9,6 @@ use crate::kdb::{ColumnData, KdbError, LocalFile, ReadAt};
 use std::path::Path;
 
 /// Compares the values of one chunk of each side holding the same rows.
-pub type ChunkCompare = fn(&ColumnData, &Inventory, &ColumnData, &Inventory) -> Option<usize>;
-
 /// One side: its chunks, and rows read but not compared yet.
 struct Side<'a> {
     chunks: ColumnChunks<'a>,
@@ -46,7 +44,7 @@ pub fn first_difference_local(
     ia: &Inventory,
     b: &Path,
     ib: &Inventory,
-    same: ChunkCompare,
+    same: impl Fn(&ColumnData, &Inventory, &ColumnData, &Inventory) -> Option<usize>,
 ) -> Option<String> {
     let chunk = crate::check::deep_scan::chunk_bytes();
     first_difference_chunked(a, ia, b, ib, same, (chunk, chunk))
@@ -58,7 +56,7 @@ fn first_difference_chunked(
     ia: &Inventory,
     b: &Path,
     ib: &Inventory,
-    same: ChunkCompare,
+    same: impl Fn(&ColumnData, &Inventory, &ColumnData, &Inventory) -> Option<usize>,
     (chunk_a, chunk_b): (usize, usize),
 ) -> Option<String> {
     let open = |p: &str| LocalFile::open(Path::new(p)).map(|f| Box::new(f) as Box<dyn ReadAt>);

@@ -9,6 +9,7 @@ use std::process::Command;
 
 pub mod corpus;
 pub mod forged_plans;
+pub mod remedied;
 
 /// `../shared/fixtures/real/<name>`, or None with a loud warning (CI has it; a bare clone may not).
 pub fn fixture(name: &str) -> Option<PathBuf> {

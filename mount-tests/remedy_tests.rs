@@ -1,0 +1,244 @@
+//! Remedies through the view, the commit and rollback (issue #19), with the binary:
+//! derive-prtncol on a kdb+tick-shaped database and on the real bitmex-nested, end to end
+//! (plan --save → mount --plan → verify --against → commit --plan → verify → rollback
+//! byte-identical), and a kill -9 after every step of a remedied commit (resume equals an
+//! uninterrupted commit; rollback restores every byte, mtimes included, and the staged files).
+
+#[allow(clippy::duplicate_mod)]
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::remedied::*;
+use common::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// The committed tree's data and root without times (a resumed commit and an uninterrupted
+/// one legitimately differ there), plus the staging area's files.
+fn committed_listing(b: &Base) -> Vec<String> {
+    let mut l = listing(b.path(), &["data", "db"]);
+    l.extend(staged_files(b));
+    l
+}
+
+fn verify_against(root: &Path, other: &Path, plan: Option<&Path>) -> Out {
+    let mut args = vec![
+        "verify".to_string(),
+        root.display().to_string(),
+        "--against".into(),
+        other.display().to_string(),
+        "--deep".into(),
+    ];
+    if let Some(p) = plan {
+        args.extend(["--plan".into(), p.display().to_string()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    smstage(&args)
+}
+
+/// The whole flow on `b` (configured with `ts` as prtnCol, absent on disk).
+fn end_to_end(b: &Base, tables_per_partition: usize) {
+    let outside = tempfile::tempdir().unwrap();
+    let backup = outside.path().join("backup");
+    copy_tree(&b.data(), &backup);
+    let original = manifest(&b.data());
+    let parts = dates(&b.data()).len();
+
+    let (plan, out) = save_remedied(b, DERIVE_TS);
+    assert_eq!(out.code, 0, "{}", out.all());
+    // One derived column and one new .d per table of each partition, nothing in the database.
+    assert_eq!(staged_files(b).len(), 2 * tables_per_partition * parts);
+    assert_eq!(
+        manifest(&b.data()),
+        original,
+        "plan --save changed the database"
+    );
+
+    // The view: q (and verify) sees the remedied database; the original is untouched.
+    let mnt = outside.path().join("view");
+    fs::create_dir(&mnt).unwrap();
+    let out = smstage(&[
+        "mount",
+        "--plan",
+        plan.to_str().unwrap(),
+        mnt.to_str().unwrap(),
+        "--background",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let guard = Unmount(mnt.clone());
+    let view_root = mnt.join("db");
+    let v = verify_against(&view_root, &backup, Some(&plan));
+    assert_eq!(
+        v.code,
+        0,
+        "view vs backup, knowing the remedies: {}",
+        v.all()
+    );
+    // Without the plan the derived column is a difference: the view shows the remedy.
+    let v = verify_against(&view_root, &backup, None);
+    assert_eq!(v.code, 1, "{}", v.all());
+    assert!(v.stdout.contains("\"ts\""), "{}", v.all());
+    let seen_in_view = listing(&mnt, &["data/versions", "db"]);
+    drop(guard);
+    assert_eq!(
+        manifest(&b.data()),
+        original,
+        "the view changed the database"
+    );
+
+    // The commit renders what the view showed.
+    let staged_before = staged_files(b);
+    let out = smstage(&[
+        "commit",
+        "--plan",
+        plan.to_str().unwrap(),
+        "--backup",
+        backup.to_str().unwrap(),
+        "--yes",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(
+        listing(b.path(), &["data/versions", "db"]),
+        seen_in_view,
+        "committed tree differs from the view"
+    );
+    let v = verify_against(&b.path().join("db"), &backup, Some(&plan));
+    assert_eq!(v.code, 0, "committed vs backup: {}", v.all());
+    for t in tables_in(
+        &b.path()
+            .join("data/versions")
+            .join(&dates(&backup)[0])
+            .join("1"),
+    ) {
+        assert_eq!(
+            dotd(&t).first().map(String::as_str),
+            Some("ts"),
+            "{}",
+            t.display()
+        );
+    }
+
+    // Rollback: every byte, mode and mtime of the database back; the staged files back in
+    // the staging area (the replaced .d files left it for the database and came back).
+    let out = smstage(&["rollback", "--config", &b.config_str()]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(
+        manifest(&b.data()),
+        original,
+        "rollback is not byte-identical"
+    );
+    assert!(!b.path().join("db").exists());
+    assert_eq!(staged_files(b), staged_before);
+}
+
+#[test]
+fn derive_prtncol_on_a_tick_style_database_end_to_end() {
+    end_to_end(&tick_style(3, 2, 300), 2);
+}
+
+/// Compressed columns: the derived column is compressed as its siblings are (the producer's
+/// `sibling_compression`), and the flow is the same.
+#[test]
+fn derive_prtncol_on_a_compressed_tick_style_database_end_to_end() {
+    let b = tick_style_with(2, 2, 5000, &["--compress", "zstd"]);
+    end_to_end(&b, 2);
+    let (_, out) = save_remedied(&b, DERIVE_TS);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let stage = stage_dir(&b);
+    for f in staged_files(&b).iter().filter(|f| f.ends_with("/ts")) {
+        let bytes = fs::read(stage.join(f)).unwrap();
+        assert!(bytes.starts_with(b"kxzipped"), "{f} is not compressed");
+    }
+}
+
+#[test]
+fn derive_prtncol_on_bitmex_nested_end_to_end() {
+    let Some(b) = corpus::corpus_base("bitmex-nested") else {
+        return;
+    };
+    configure_ts(&b.config());
+    end_to_end(&b, 3);
+}
+
+fn commit_env(plan: &Path, env: &[(&str, &str)]) -> Out {
+    let mut c = std::process::Command::new(bin());
+    c.args(["commit", "--plan"])
+        .arg(plan)
+        .args(["--no-backup-check", "--yes"])
+        .envs(env.iter().copied());
+    run(c)
+}
+
+/// A fresh tick-style base and its remedied plan.
+fn remedied_base() -> (Base, PathBuf) {
+    let b = tick_style(2, 1, 40);
+    let (plan, out) = save_remedied(&b, DERIVE_TS);
+    assert_eq!(out.code, 0, "{}", out.all());
+    (b, plan)
+}
+
+#[test]
+fn kill_at_every_step_of_a_remedied_commit_then_resume_or_roll_back() {
+    // The uninterrupted commit, for comparison.
+    let (b, plan) = remedied_base();
+    let saved = smstage::approval::load(&plan).unwrap();
+    let steps = smstage::commit::steps(&saved.plan).unwrap();
+    assert!(
+        steps
+            .iter()
+            .any(|s| matches!(s, smstage::commit::Step::PlaceStaged { .. }))
+            && steps
+                .iter()
+                .any(|s| matches!(s, smstage::commit::Step::SwapStaged { .. })),
+        "{steps:?}"
+    );
+    let out = commit_env(&plan, &[]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let committed = committed_listing(&b);
+
+    // A crash after every step's action; for the remedy steps also after their intent
+    // (journaled, not run). The commit's own matrix covers both points of every other kind.
+    for (k, step) in steps.iter().enumerate() {
+        let remedy_step = matches!(
+            step,
+            smstage::commit::Step::PlaceStaged { .. } | smstage::commit::Step::SwapStaged { .. }
+        );
+        let points: &[&str] = if remedy_step {
+            &["intent", "action"]
+        } else {
+            &["action"]
+        };
+        for at in points {
+            let crash = format!("{k}:{at}");
+            // Crash, then resume: the same tree as the uninterrupted commit.
+            let (b, plan) = remedied_base();
+            let original = manifest(&b.data());
+            let out = commit_env(&plan, &[("SMSTAGE_CRASH_AT", &crash)]);
+            assert_eq!(out.code, 86, "crash at {crash}: {}", out.all());
+            let out = commit_env(&plan, &[]);
+            assert_eq!(out.code, 0, "resume after {crash}: {}", out.all());
+            assert_eq!(
+                committed_listing(&b),
+                committed,
+                "resume after a crash at {crash} ({})",
+                step.label()
+            );
+            // The same crash, then roll back: the original, mtimes included.
+            let (b2, plan2) = remedied_base();
+            let original2 = manifest(&b2.data());
+            let staged2 = staged_files(&b2);
+            let out = commit_env(&plan2, &[("SMSTAGE_CRASH_AT", &crash)]);
+            assert_eq!(out.code, 86, "crash at {crash}: {}", out.all());
+            let out = smstage(&["rollback", "--config", &b2.config_str()]);
+            assert_eq!(out.code, 0, "rollback after {crash}: {}", out.all());
+            assert_eq!(
+                manifest(&b2.data()),
+                original2,
+                "rollback after a crash at {crash} ({})",
+                step.label()
+            );
+            assert_eq!(staged_files(&b2), staged2, "rollback after {crash}");
+            drop(original);
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! The remedies in the plan (`plan --remedy … --save`): what was asked for, the files staged
+//! for it, and the layout with those files in place. Pure: the staged files and the listings of
+//! the directories they land in come in; the plan's nodes go out (docs/sm-layout.md,
+//! "Remedies").
+
+use super::model::{Node, NodeKind, Plan};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Where staged files live, relative to the baseURI: `<STAGE_DIR>/<stage_id>/…`, mirroring the
+/// paths they will have in the database (same filesystem, so each commit step is a rename).
+pub const STAGE_DIR: &str = ".smstage/stage";
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanRemedies {
+    /// Every `--remedy` as given, in order.
+    pub given: Vec<String>,
+    /// The staging directory, relative to the baseURI (`.smstage/stage/<stage_id>`).
+    pub stage: String,
+    /// What the remedies do, one line per table of each partition.
+    pub actions: Vec<String>,
+    /// Every staged file, sorted by `path`.
+    pub files: Vec<StagedFile>,
+    /// The derived partition columns, one per table of each partition (what `verify
+    /// --against` checks row by row).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub derived: Vec<DerivedColumn>,
+}
+
+/// A column derived as its partition's date + `source` (derive-prtncol).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DerivedColumn {
+    pub date: String,
+    pub table: String,
+    pub column: String,
+    pub source: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagedFile {
+    /// Where the file goes in the original database before its partition moves, relative to
+    /// the baseURI (`data/2024.01.02/trade/ts`).
+    pub path: String,
+    /// Where it is staged, relative to the baseURI.
+    pub staged: String,
+    pub size: u64,
+    /// sha256 of its bytes, lowercase hex.
+    pub sha256: String,
+    /// True when it takes the place of an original file (a `.d`): the commit swaps the two and
+    /// the original is kept in the staging area for rollback.
+    pub replaces: bool,
+}
+
+fn parent(p: &str) -> &str {
+    p.rfind('/').map_or("", |i| &p[..i])
+}
+
+/// The directories whose listing [`apply`] needs: each remedied partition (`from`) and each
+/// table directory that receives a staged file.
+pub fn listings_needed(plan: &Plan, files: &[StagedFile]) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for f in files {
+        let table = parent(&f.path);
+        if let Some(p) = plan.partitions.iter().find(|p| parent(table) == p.from) {
+            out.insert(p.from.clone());
+            out.insert(table.to_string());
+        }
+    }
+    out
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RemediedError {
+    #[error("staged file {0} is not inside a table of a local partition of the plan")]
+    Outside(String),
+    #[error("no listing of {0} (the fingerprint does not hold it)")]
+    NoListing(String),
+}
+
+/// Puts the staged files in the plan: each partition that receives one is shown entry by entry
+/// (a `dir` node at its destination, its untouched tables `moved` whole, each remedied table a
+/// `dir` whose original files are `moved` one by one and whose staged files are `moved` from
+/// the staging area; a replaced original is not shown). `children` lists, for every directory
+/// of [`listings_needed`], its entries as (name, is_dir).
+pub fn apply(
+    plan: &mut Plan,
+    remedies: PlanRemedies,
+    children: &BTreeMap<String, Vec<(String, bool)>>,
+) -> Result<(), RemediedError> {
+    // partition from -> (to, table dir -> staged files)
+    let mut by_part: BTreeMap<String, (String, BTreeMap<String, Vec<&StagedFile>>)> =
+        BTreeMap::new();
+    for f in &remedies.files {
+        let table = parent(&f.path);
+        let p = plan
+            .partitions
+            .iter()
+            .find(|p| parent(table) == p.from && p.to.is_some())
+            .ok_or_else(|| RemediedError::Outside(f.path.clone()))?;
+        let to = p.to.clone().unwrap_or_default();
+        by_part
+            .entry(p.from.clone())
+            .or_insert_with(|| (to, BTreeMap::new()))
+            .1
+            .entry(table.to_string())
+            .or_default()
+            .push(f);
+    }
+    let list = |d: &str| {
+        children
+            .get(d)
+            .ok_or_else(|| RemediedError::NoListing(d.to_string()))
+    };
+    let mut new_nodes = Vec::new();
+    for (from, (to, tables)) in &by_part {
+        plan.nodes.retain(|n| &n.path != to);
+        new_nodes.push(Node {
+            path: to.clone(),
+            kind: NodeKind::Dir,
+        });
+        for (name, is_dir) in list(from)? {
+            let orig = format!("{from}/{name}");
+            let dest = format!("{to}/{name}");
+            let Some(staged) = tables.get(&orig) else {
+                new_nodes.push(Node {
+                    path: dest,
+                    kind: NodeKind::Moved {
+                        from: orig,
+                        is_dir: *is_dir,
+                    },
+                });
+                continue;
+            };
+            new_nodes.push(Node {
+                path: dest.clone(),
+                kind: NodeKind::Dir,
+            });
+            for (file, is_dir) in list(&orig)? {
+                let path = format!("{orig}/{file}");
+                if staged.iter().any(|s| s.path == path) {
+                    continue;
+                }
+                new_nodes.push(Node {
+                    path: format!("{dest}/{file}"),
+                    kind: NodeKind::Moved {
+                        from: path,
+                        is_dir: *is_dir,
+                    },
+                });
+            }
+            for s in staged {
+                let file = &s.path[orig.len() + 1..];
+                new_nodes.push(Node {
+                    path: format!("{dest}/{file}"),
+                    kind: NodeKind::Moved {
+                        from: s.staged.clone(),
+                        is_dir: false,
+                    },
+                });
+            }
+        }
+    }
+    plan.nodes.extend(new_nodes);
+    plan.nodes
+        .sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
+    plan.remedies = Some(remedies);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_remedied_partition_is_shown_entry_by_entry() {
+        let mut plan = crate::plan::build(&crate::plan::PlanInput {
+            base: "/srv/hdb".into(),
+            root_entries: vec![],
+            tiers: vec![crate::plan::TierInput {
+                name: "hdb".into(),
+                kind: crate::plan::TierKind::Local,
+                store: "file:///srv/hdb/data".into(),
+            }],
+            local_partitions: vec!["2024.01.02".into(), "2024.01.03".into()],
+            object_partitions: vec![],
+        })
+        .unwrap();
+        let d = "2024.01.02";
+        let files = vec![
+            StagedFile {
+                path: format!("data/{d}/trade/.d"),
+                staged: format!(".smstage/stage/x/data/{d}/trade/.d"),
+                size: 10,
+                sha256: "a".into(),
+                replaces: true,
+            },
+            StagedFile {
+                path: format!("data/{d}/trade/ts"),
+                staged: format!(".smstage/stage/x/data/{d}/trade/ts"),
+                size: 32,
+                sha256: "b".into(),
+                replaces: false,
+            },
+        ];
+        let need = listings_needed(&plan, &files);
+        assert_eq!(
+            need.iter().cloned().collect::<Vec<_>>(),
+            vec![format!("data/{d}"), format!("data/{d}/trade")]
+        );
+        let mut children = BTreeMap::new();
+        children.insert(
+            format!("data/{d}"),
+            vec![("quote".to_string(), true), ("trade".to_string(), true)],
+        );
+        children.insert(
+            format!("data/{d}/trade"),
+            vec![(".d".to_string(), false), ("time".to_string(), false)],
+        );
+        let rem = PlanRemedies {
+            given: vec!["derive-prtncol:*=time".into()],
+            stage: ".smstage/stage/x".into(),
+            actions: vec![],
+            files,
+            derived: vec![],
+        };
+        apply(&mut plan, rem, &children).unwrap();
+        let to = format!("data/versions/{d}/1");
+        let got: Vec<(String, NodeKind)> = plan
+            .nodes
+            .iter()
+            .filter(|n| n.path.starts_with(&to))
+            .map(|n| (n.path.clone(), n.kind.clone()))
+            .collect();
+        let mv = |f: String| NodeKind::Moved {
+            from: f,
+            is_dir: false,
+        };
+        assert_eq!(
+            got,
+            vec![
+                (to.clone(), NodeKind::Dir),
+                (
+                    format!("{to}/quote"),
+                    NodeKind::Moved {
+                        from: format!("data/{d}/quote"),
+                        is_dir: true
+                    }
+                ),
+                (format!("{to}/trade"), NodeKind::Dir),
+                (
+                    format!("{to}/trade/.d"),
+                    mv(format!(".smstage/stage/x/data/{d}/trade/.d"))
+                ),
+                (
+                    format!("{to}/trade/time"),
+                    mv(format!("data/{d}/trade/time"))
+                ),
+                (
+                    format!("{to}/trade/ts"),
+                    mv(format!(".smstage/stage/x/data/{d}/trade/ts"))
+                ),
+            ]
+        );
+        // The other partition is untouched.
+        assert!(plan
+            .nodes
+            .iter()
+            .any(|n| n.path == "data/versions/2024.01.03/1"
+                && matches!(n.kind, NodeKind::Moved { is_dir: true, .. })));
+    }
+}

@@ -1,0 +1,10 @@
+//! The prepare remedies of issue #19: spec parsing ([`spec`]), the pure planning of each kind
+//! ([`derive`]), one check/plan run applying them to what `check` reads ([`session`]), and the
+//! staging of their files ([`stage`]); the file producers are [`produce`].
+
+pub mod derive;
+pub mod produce;
+pub mod run;
+pub mod session;
+pub mod spec;
+pub mod stage;

@@ -1,0 +1,182 @@
+//! The remedies through `check` and `plan --save`: the checks run on the remedied records, the
+//! refusals join the report, and (saving) the files are staged and put in the plan.
+
+use super::derive::DeriveAction;
+use super::session::{describe, Session};
+use super::stage::{self, StageError};
+use crate::check::{self, CheckError, CheckOptions, CheckOutcome};
+use crate::config::AssemblyConfig;
+use crate::finding::{code, Finding, Report};
+use crate::plan::fingerprint::{Fingerprint, FsKind};
+use crate::plan::remedied::{self, PlanRemedies};
+use crate::plan::Plan;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// What one remedy does, for `check --remedy` (the `remedies` array of `--format json`).
+#[derive(Clone, Debug, Serialize)]
+pub struct RemedyReport {
+    /// As given on the command line.
+    pub remedy: String,
+    /// One line per table of each partition: what it will write.
+    pub actions: Vec<String>,
+}
+
+/// The checks with the remedies of `session` applied; the remedies' refusals are findings of
+/// the report (a plan only when nothing refuses).
+pub fn check(
+    config: &AssemblyConfig,
+    opts: &CheckOptions,
+    session: &Arc<Session>,
+) -> Result<(CheckOutcome, Vec<DeriveAction>), CheckError> {
+    let mut outcome = check::run_with(config, opts, Some(session.overlay()))?;
+    let (actions, refusals) = session.finish();
+    if !refusals.is_empty() {
+        let mut f = std::mem::take(&mut outcome.report.findings);
+        f.extend(refusals);
+        outcome.report = Report::new(f);
+        outcome.plan = None;
+    }
+    Ok((outcome, actions))
+}
+
+/// The report of each remedy given.
+pub fn reports(session: &Session, actions: &[DeriveAction]) -> Vec<RemedyReport> {
+    session
+        .remedies
+        .iter()
+        .map(|r| {
+            let given = r.to_string();
+            let actions = actions
+                .iter()
+                .filter(|a| {
+                    matches!(r, super::spec::Remedy::DerivePrtnCol { table, source }
+                        if table.matches(&a.table) && source == &a.source)
+                })
+                .map(describe)
+                .collect();
+            RemedyReport {
+                remedy: given,
+                actions,
+            }
+        })
+        .collect()
+}
+
+/// Stages the actions' files and puts them in `plan` (the staging directory is named by the
+/// unremedied plan, its fingerprint and the remedies). On a refusal found while staging (a
+/// derived value off its day), the finding; on another failure, the error.
+pub fn stage_into_plan(
+    plan: &mut Plan,
+    fingerprint: &Fingerprint,
+    given: Vec<String>,
+    actions: &[DeriveAction],
+) -> Result<(), StageFailure> {
+    let id = stage::stage_id(plan, fingerprint, &given);
+    let stage_rel = stage::stage_rel(&id);
+    let files = stage::stage(&plan.base, &plan.source, &stage_rel, actions).map_err(|e| {
+        if e.is_refusal() {
+            StageFailure::Refused(Box::new(
+                Finding::error(code::REMEDY_REFUSED, e.to_string())
+                    .hint("name another source column, or fix the source on disk; the partial stage was removed and the database is untouched"),
+            ))
+        } else {
+            StageFailure::Error(e)
+        }
+    })?;
+    let children = children_of(
+        fingerprint,
+        &plan.source,
+        &remedied::listings_needed(plan, &files),
+    );
+    let rem = PlanRemedies {
+        given,
+        stage: stage_rel,
+        actions: actions.iter().map(describe).collect(),
+        files,
+        derived: derived_of(actions),
+    };
+    remedied::apply(plan, rem, &children).map_err(|e| StageFailure::Plan(e.to_string()))
+}
+
+/// The derived columns of `actions`, as the plan records them.
+pub fn derived_of(actions: &[DeriveAction]) -> Vec<crate::plan::DerivedColumn> {
+    actions
+        .iter()
+        .map(|a| crate::plan::DerivedColumn {
+            date: a.date.clone(),
+            table: a.table.clone(),
+            column: a.column.clone(),
+            source: a.source.clone(),
+        })
+        .collect()
+}
+
+#[derive(Debug)]
+pub enum StageFailure {
+    Refused(Box<Finding>),
+    Error(StageError),
+    Plan(String),
+}
+
+/// Puts the saved remedies in a plan derived again (commit --plan compares the two).
+pub fn reapply(plan: &mut Plan, saved: &Plan, fingerprint: &Fingerprint) -> Result<(), String> {
+    let Some(rem) = &saved.remedies else {
+        return Ok(());
+    };
+    let id = rem.stage.strip_prefix(&format!("{}/", remedied::STAGE_DIR));
+    if !id.is_some_and(|id| id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())) {
+        return Err(format!(
+            "its staging directory {} is not {}/<stage id>",
+            rem.stage,
+            remedied::STAGE_DIR
+        ));
+    }
+    for f in &rem.files {
+        let inside = f.path.starts_with(&format!("{}/", plan.source))
+            && !f
+                .path
+                .split('/')
+                .any(|c| c == ".." || c == "." || c.is_empty());
+        if !inside || f.staged != format!("{}/{}", rem.stage, f.path) {
+            return Err(format!(
+                "its staged file {} for {} is not the staging directory's copy of a database path",
+                f.staged, f.path
+            ));
+        }
+    }
+    let children = children_of(
+        fingerprint,
+        &plan.source,
+        &remedied::listings_needed(plan, &rem.files),
+    );
+    remedied::apply(plan, rem.clone(), &children).map_err(|e| e.to_string())
+}
+
+/// The entries of each directory of `dirs` (relative to the baseURI, inside `source`), from the
+/// fingerprint's record of the database.
+pub fn children_of(
+    fp: &Fingerprint,
+    source: &str,
+    dirs: &BTreeSet<String>,
+) -> BTreeMap<String, Vec<(String, bool)>> {
+    let mut out: BTreeMap<String, Vec<(String, bool)>> =
+        dirs.iter().map(|d| (d.clone(), Vec::new())).collect();
+    for e in fp.entries.iter() {
+        let (dir, name) = match e.path.rsplit_once('/') {
+            Some((d, n)) => (format!("{source}/{d}"), n.to_string()),
+            None => (source.to_string(), e.path.clone()),
+        };
+        if e.path == "." {
+            continue;
+        }
+        if let Some(v) = out.get_mut(&dir) {
+            v.push((name, e.kind == FsKind::Dir));
+        }
+    }
+    for v in out.values_mut() {
+        v.sort();
+    }
+    out
+}

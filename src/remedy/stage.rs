@@ -1,0 +1,250 @@
+//! Staging: the remedies' files written by the producers under
+//! `<baseURI>/.smstage/stage/<stage_id>/`, mirroring the paths they will have in the database,
+//! before anything of the database changes. All or nothing: on any error the partial stage is
+//! removed. A run killed half-way leaves a partial stage and no plan file; running `plan
+//! --save` again removes it and stages anew (same inputs, same bytes).
+
+use super::derive::DeriveAction;
+use super::produce::{self, Job, ProduceError};
+use crate::plan::fingerprint::Fingerprint;
+use crate::plan::remedied::STAGE_DIR;
+use crate::plan::{Plan, StagedFile};
+use sha2::{Digest, Sha256};
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum StageError {
+    #[error("staging {what}: {source}")]
+    Produce {
+        what: String,
+        #[source]
+        source: ProduceError,
+    },
+    #[error("staging: {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("staging: {stage} is on another filesystem than the database {data}: the commit places staged files with rename(2), which cannot cross filesystems; make <baseURI>/.smstage a directory on the database's filesystem")]
+    OtherFilesystem { stage: PathBuf, data: PathBuf },
+    #[error("staging: the partition date of {0} is not a date")]
+    BadDate(String),
+}
+
+impl StageError {
+    /// A derivation the data refuses (off the partition's day, null, wrong type): the user's
+    /// remedy is wrong, not the machine.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            StageError::Produce {
+                source: ProduceError::DeriveSourceType { .. }
+                    | ProduceError::DeriveNull { .. }
+                    | ProduceError::DeriveOffDay { .. },
+                ..
+            }
+        )
+    }
+}
+
+/// Names the staging directory: the plan_id of the plan without remedies, hashed with the
+/// remedies as given. (Not the saved plan's own plan_id: that hashes the staged files' sha256s,
+/// which exist only once staged.)
+pub fn stage_id(plan: &Plan, fingerprint: &Fingerprint, given: &[String]) -> String {
+    let mut h = Sha256::new();
+    h.update(crate::plan::saved::plan_id(plan, fingerprint).as_bytes());
+    for g in given {
+        h.update(b"\n");
+        h.update(g.as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `.smstage/stage/<stage_id>`, relative to the baseURI.
+pub fn stage_rel(stage_id: &str) -> String {
+    format!("{STAGE_DIR}/{stage_id}")
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StageError + '_ {
+    move |source| StageError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes every action's files under `base/stage`; returns them sorted by `path`.
+pub fn stage(
+    base: &Path,
+    source: &str,
+    stage: &str,
+    actions: &[DeriveAction],
+) -> Result<Vec<StagedFile>, StageError> {
+    let root = base.join(stage);
+    if root.exists() {
+        fs::remove_dir_all(&root).map_err(io(&root))?;
+    }
+    fs::create_dir_all(&root).map_err(io(&root))?;
+    let result = stage_into(base, source, stage, &root, actions);
+    if result.is_err() {
+        // Nothing half-written is left for a plan to point at.
+        let _ = fs::remove_dir_all(&root);
+    }
+    result
+}
+
+fn stage_into(
+    base: &Path,
+    source: &str,
+    stage: &str,
+    root: &Path,
+    actions: &[DeriveAction],
+) -> Result<Vec<StagedFile>, StageError> {
+    let data = base.join(source);
+    let dev = |p: &Path| fs::metadata(p).map(|m| m.dev()).map_err(io(p));
+    if dev(root)? != dev(&data)? {
+        return Err(StageError::OtherFilesystem {
+            stage: root.to_path_buf(),
+            data,
+        });
+    }
+    let mut out = Vec::new();
+    let mut dirs = Vec::new();
+    for a in actions {
+        let table_dir = base.join(&a.dir);
+        let out_dir = root.join(&a.dir);
+        fs::create_dir_all(&out_dir).map_err(io(&out_dir))?;
+        let what = |job: &str| format!("{job} of {}/{}", a.dir, a.column);
+        let date =
+            crate::dates::parse_date(&a.date).ok_or_else(|| StageError::BadDate(a.dir.clone()))?;
+        let zip =
+            produce::sibling_compression(&table_dir).map_err(|source| StageError::Produce {
+                what: what("the compression"),
+                source,
+            })?;
+        let jobs = [
+            (
+                "the derived column",
+                Job::DerivedTimestamp {
+                    source: table_dir.join(&a.source),
+                    date,
+                    out: out_dir.join(&a.column),
+                    zip,
+                },
+            ),
+            (
+                "the .d",
+                Job::DotD {
+                    columns: a.dotd.clone(),
+                    out: out_dir.join(".d"),
+                },
+            ),
+        ];
+        for (label, job) in &jobs {
+            let made = produce::produce(job).map_err(|source| StageError::Produce {
+                what: what(label),
+                source,
+            })?;
+            crash_point(made.len() + out.len());
+            for p in made {
+                let rel = p.path.strip_prefix(root).unwrap_or(&p.path);
+                let rel = rel.to_string_lossy().into_owned();
+                let name = rel.rsplit('/').next().unwrap_or_default().to_string();
+                out.push(StagedFile {
+                    path: rel.clone(),
+                    staged: format!("{stage}/{rel}"),
+                    size: p.size,
+                    sha256: p.sha256,
+                    replaces: name == ".d" || base.join(&rel).exists(),
+                });
+            }
+        }
+        dirs.push(out_dir);
+    }
+    // The files are fsync'd by their producers; their names must be durable too before a plan
+    // names them.
+    let mut seen = std::collections::BTreeSet::new();
+    for d in dirs {
+        let mut d = Some(d.as_path());
+        while let Some(x) = d {
+            if !x.starts_with(base) || x == base || !seen.insert(x.to_path_buf()) {
+                break;
+            }
+            fs::File::open(x)
+                .and_then(|f| f.sync_all())
+                .map_err(io(x))?;
+            d = x.parent();
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+/// Test-only (the `fault-injection` feature): `SMSTAGE_CRASH_IN_STAGE=k` stops the process as
+/// kill -9 would once `k` files are staged, to prove a re-run after any crash stages the same.
+fn crash_point(staged: usize) {
+    if !cfg!(feature = "fault-injection") {
+        return;
+    }
+    let at = std::env::var("SMSTAGE_CRASH_IN_STAGE")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    if at == Some(staged) {
+        // SAFETY: _exit never returns and is async-signal-safe.
+        unsafe { libc::_exit(crate::commit::CRASH_EXIT_CODE) }
+    }
+}
+
+/// Every staged file of `plan` whose size or sha256 is not the saved one (`plan-drift`).
+pub fn drift(plan: &Plan) -> Vec<crate::plan::fingerprint::Drift> {
+    use crate::plan::fingerprint::{Drift, DriftWhat};
+    let Some(r) = &plan.remedies else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for f in &r.files {
+        let p = plan.base.join(&f.staged);
+        let d = |what, detail: String| Drift {
+            path: p.display().to_string(),
+            what,
+            detail,
+        };
+        match fs::symlink_metadata(&p) {
+            Err(e) => out.push(d(
+                DriftWhat::Removed,
+                format!(
+                    "staged file of {} unreadable ({e}): save the plan again",
+                    f.path
+                ),
+            )),
+            Ok(m) if !m.is_file() || m.len() != f.size => out.push(d(
+                DriftWhat::Size,
+                format!("{} -> {} bytes", f.size, m.len()),
+            )),
+            Ok(_) => match sha256_file(&p) {
+                Ok(h) if h == f.sha256 => {}
+                Ok(h) => out.push(d(DriftWhat::Content, format!("sha256 {} -> {h}", f.sha256))),
+                Err(e) => out.push(d(DriftWhat::Removed, format!("unreadable: {e}"))),
+            },
+        }
+    }
+    out
+}
+
+pub fn sha256_file(p: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut f = fs::File::open(p)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}

@@ -1,0 +1,212 @@
+//! Databases that need a remedy (issue #19), shared by `tests/remedy_cli.rs` and
+//! `mount-tests/remedy_tests.rs`.
+
+use super::*;
+
+/// The remedy every kdb+tick-shaped database here takes: `ts` derived from `time`.
+pub const DERIVE_TS: &str = "derive-prtncol:*=time";
+
+/// Adds to every partitioned table of the assembly at `config` a `prtnCol: ts` and a column
+/// `ts` of type timestamp, configured first: the column SM needs and the data lacks. Works on
+/// what `smstage gen` writes (block columns) and what `smstage schema` prints (flow columns).
+pub fn configure_ts(config: &Path) {
+    let yaml = fs::read_to_string(config).unwrap();
+    let flow = yaml.contains("      - {name: ");
+    // Table blocks start at a two-space key below `tables:`; one that has a prtnCol keeps it.
+    let lines: Vec<&str> = yaml.lines().collect();
+    let tables_at = lines.iter().position(|l| *l == "tables:").expect("tables:");
+    let mut out: Vec<String> = lines[..=tables_at].iter().map(|l| l.to_string()).collect();
+    let mut block: Vec<&str> = Vec::new();
+    let mut tables = 0;
+    let mut flush = |block: &mut Vec<&str>, out: &mut Vec<String>| {
+        let has = block.iter().any(|l| l.starts_with("    prtnCol:"));
+        let partitioned = block.contains(&"    type: partitioned");
+        for l in block.drain(..) {
+            if l.trim_start()
+                .starts_with("# no partition column (prtnCol) printed")
+            {
+                continue;
+            }
+            out.push(l.to_string());
+            if has || !partitioned {
+                continue;
+            }
+            if l == "    type: partitioned" {
+                out.push("    prtnCol: ts".into());
+            }
+            if l == "    columns:" {
+                out.push(if flow {
+                    "      - {name: ts, type: timestamp}".into()
+                } else {
+                    "    - name: ts\n      type: timestamp".into()
+                });
+                tables += 1;
+            }
+        }
+    };
+    for l in &lines[tables_at + 1..] {
+        if l.starts_with("  ") && !l.starts_with("   ") && !block.is_empty() {
+            flush(&mut block, &mut out);
+        }
+        block.push(l);
+    }
+    flush(&mut block, &mut out);
+    assert!(tables > 0, "no table to configure in {yaml}");
+    fs::write(config, out.join("\n") + "\n").unwrap();
+}
+
+/// `smstage gen --tick-style` (time a timespan, no timestamp) configured with `ts` as prtnCol.
+pub fn tick_style(partitions: u32, tables: u32, rows: u32) -> Base {
+    tick_style_with(partitions, tables, rows, &[])
+}
+
+/// [`tick_style`] with more `gen` arguments (`--compress zstd`…).
+pub fn tick_style_with(partitions: u32, tables: u32, rows: u32, extra: &[&str]) -> Base {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, t, r) = (partitions.to_string(), tables.to_string(), rows.to_string());
+    let mut args = vec![
+        "gen",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--tick-style",
+        "--partitions",
+        &p,
+        "--tables",
+        &t,
+        "--rows",
+        &r,
+    ];
+    args.extend_from_slice(extra);
+    let out = smstage(&args);
+    assert_eq!(out.code, 0, "gen failed: {}", out.all());
+    let b = Base { dir };
+    configure_ts(&b.config());
+    b
+}
+
+/// `plan --remedy REMEDY --save PLANFILE` (PLANFILE beside the base's database); the plan file.
+pub fn save_remedied(b: &Base, remedy: &str) -> (PathBuf, Out) {
+    let plan = b.path().join("remedied.plan");
+    let out = smstage(&[
+        "plan",
+        "--config",
+        &b.config_str(),
+        "--remedy",
+        remedy,
+        "--save",
+        plan.to_str().unwrap(),
+        "--force",
+    ]);
+    (plan, out)
+}
+
+/// Every staged file under `<base>/.smstage/stage/<stage id>`, relative to the stage, sorted
+/// (the stage id names the database's fingerprint, which differs between copies).
+pub fn staged_files(b: &Base) -> Vec<String> {
+    let root = b.path().join(".smstage/stage");
+    if !root.exists() {
+        return Vec::new();
+    }
+    let mut v: Vec<String> = walkdir::WalkDir::new(&root)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let rel = e.path().strip_prefix(&root).unwrap().display().to_string();
+            rel.split_once('/')
+                .map_or(rel.clone(), |(_, r)| r.to_string())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Which real database needs which remedy (issue #19), and what it gives.
+pub struct Needs {
+    pub name: &'static str,
+    /// The `--remedy` arguments it needs, in order (empty: none needed, or none can help).
+    pub remedies: &'static [&'static str],
+    /// Configure `ts` as every partitioned table's prtnCol first (what derive-prtncol needs).
+    pub configure_ts: bool,
+    /// Every remedy it needs is built: `check --remedy …` passes and `plan --save` stages.
+    pub passes: bool,
+    pub why: &'static str,
+}
+
+pub const NEEDS: &[Needs] = &[
+    Needs {
+        name: "advkdb-ipc",
+        remedies: &["fill-tables"],
+        configure_ts: false,
+        passes: false,
+        why: "MarketInfo and Quote, configured, are absent from 3 of its 4 partitions: \
+              fill-tables (not built yet). Even then SM refuses it under --deep: Trade's \
+              timestamps are 2019.08.25 in every partition, a data problem no remedy covers",
+    },
+    Needs {
+        name: "bitmex-nested",
+        remedies: &[DERIVE_TS],
+        configure_ts: true,
+        passes: true,
+        why: "kdb+tick shape: `time` a timespan in its three tables, no timestamp; with `ts` \
+              configured as prtnCol, derive-prtncol:*=time makes it importable (end to end in \
+              mount-tests/remedy_tests.rs)",
+    },
+    Needs {
+        name: "dolphindb-sample",
+        remedies: &[DERIVE_TS, "one-sym", "fill-tables"],
+        configure_ts: true,
+        passes: false,
+        why: "ORD and TRANSACTION have a `time` of type time (derive-prtncol), enumerations \
+              against sym_ORD, sym_TRANSACTION, sym_quote_cffex (one-sym, not built yet), a \
+              configured table absent from some partitions (fill-tables, not built yet); \
+              Daily and Syms have no time-of-day column at all, which no remedy derives from",
+    },
+    Needs {
+        name: "sewio-nested-sym",
+        remedies: &["set-aside"],
+        configure_ts: false,
+        passes: false,
+        why: "stray root entries (set-aside, not built yet), and no date partition at all \
+              (partition-none), which no remedy covers",
+    },
+    Needs {
+        name: "torq-air",
+        remedies: &[],
+        configure_ts: false,
+        passes: true,
+        why: "passes as it is (tests/real_corpus.rs)",
+    },
+    Needs {
+        name: "torq-crypto-gzip",
+        remedies: &[],
+        configure_ts: false,
+        passes: true,
+        why: "passes as it is",
+    },
+    Needs {
+        name: "torq-gateway-empty",
+        remedies: &[],
+        configure_ts: false,
+        passes: true,
+        why: "passes as it is",
+    },
+    Needs {
+        name: "torq-monthly",
+        remedies: &[],
+        configure_ts: false,
+        passes: false,
+        why: "month partitions: not a date-partitioned database, which no remedy changes",
+    },
+];
+
+/// The one staging directory `<base>/.smstage/stage/<stage id>`.
+pub fn stage_dir(b: &Base) -> PathBuf {
+    let mut d: Vec<PathBuf> = fs::read_dir(b.path().join(".smstage/stage"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(d.len(), 1, "{d:?}");
+    d.remove(0)
+}

@@ -1,0 +1,280 @@
+//! `--remedy` through `check` and `plan` (issue #19): what each remedy will do, the database
+//! judged as it will be, bad remedies refused before anything is written, a derivation the
+//! data refuses stopping the staging with the database untouched, staged files bound to the
+//! plan (`plan-drift`). The view, the commit and rollback of remedies: mount-tests/remedy_tests.rs.
+
+mod common;
+
+use common::remedied::*;
+use common::*;
+use std::fs;
+
+fn check(b: &Base, remedies: &[&str], json: bool) -> Out {
+    let config = b.config_str();
+    let mut args = vec!["check", "--config", &config, "--no-backup-check"];
+    for r in remedies {
+        args.extend(["--remedy", r]);
+    }
+    if json {
+        args.extend(["--format", "json"]);
+    }
+    smstage(&args)
+}
+
+#[test]
+fn check_judges_the_database_as_the_remedy_will_leave_it() {
+    let b = tick_style(2, 2, 50);
+    // Without the remedy: the configured ts is absent from every table of every partition.
+    let bare = check(&b, &[], true);
+    assert_eq!(bare.code, 1, "{}", bare.all());
+    let v: serde_json::Value = serde_json::from_str(&bare.stdout).unwrap();
+    assert_eq!(
+        corpus::finding_counts(&v),
+        vec![("schema-columns-mismatch".to_string(), 4)]
+    );
+    let before = manifest(&b.data());
+
+    let out = check(&b, &[DERIVE_TS], true);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["findings"].as_array().unwrap().len(), 0, "{}", out.stdout);
+    let r = &v["remedies"][0];
+    assert_eq!(r["remedy"], DERIVE_TS);
+    let actions: Vec<&str> = r["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(actions.len(), 4, "{actions:?}");
+    assert!(
+        actions[0].starts_with("derive-prtncol: data/2024.01.02/quote/ts = 2024.01.02 + time")
+            && actions[0].ends_with(".d rewritten as: ts time sym price size active orderId)"),
+        "{actions:?}"
+    );
+    let text = check(&b, &[DERIVE_TS], false);
+    assert!(
+        text.stdout
+            .contains("remedy derive-prtncol:*=time: 4 actions"),
+        "{}",
+        text.all()
+    );
+    // check writes nothing, remedies or not.
+    assert_eq!(manifest(&b.data()), before);
+    assert!(!b.path().join(".smstage").exists());
+}
+
+#[test]
+fn bad_remedies_are_refused_before_anything_is_read_or_written() {
+    let b = tick_style(1, 2, 10);
+    let before = manifest(&b.data());
+    for (remedy, says) in [
+        ("derive-ts:trade=time", "unknown remedy kind `derive-ts`"),
+        ("derive-prtncol:trade", "needs TABLE=SOURCE"),
+        (
+            "derive-prtncol:nope=time",
+            "table `nope` is not in the configuration",
+        ),
+        (
+            "derive-prtncol:trade=price",
+            "the source must be a time of day",
+        ),
+        (
+            "derive-prtncol:trade=nope",
+            "is not a configured column of table `trade`",
+        ),
+        ("fill-tables:x", "takes no arguments"),
+    ] {
+        let out = check(&b, &[remedy], false);
+        assert_eq!(out.code, 2, "{remedy}: {}", out.all());
+        assert!(out.stderr.contains(says), "{remedy}: {}", out.all());
+        let (plan, out) = save_remedied(&b, remedy);
+        assert_eq!(out.code, 2, "{remedy}: {}", out.all());
+        assert!(!plan.exists());
+    }
+    assert_eq!(manifest(&b.data()), before);
+    assert!(staged_files(&b).is_empty());
+}
+
+/// kdb+ column file with a 16-byte header and i64 values (gen's uncompressed timespans).
+fn set_i64(path: &std::path::Path, row: usize, v: i64) {
+    let mut bytes = fs::read(path).unwrap();
+    let at = 16 + 8 * row;
+    bytes[at..at + 8].copy_from_slice(&v.to_le_bytes());
+    fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn a_time_of_day_past_midnight_is_refused_while_staging_and_nothing_is_left() {
+    let b = tick_style(2, 1, 20);
+    // Row 7 of the second partition's trade.time: 1D + 1ns, which would land on the next day.
+    let time = b.data().join("2024.01.03/trade/time");
+    set_i64(&time, 7, 86_400_000_000_001);
+    let before = manifest(&b.data());
+    // check reads headers only: it passes; the values are read while staging.
+    assert_eq!(check(&b, &[DERIVE_TS], false).code, 0);
+    let (plan, out) = save_remedied(&b, DERIVE_TS);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.stdout.contains("remedy-refused"), "{}", out.all());
+    assert!(
+        out.stdout.contains("row 7") && out.stdout.contains("2024.01.03/trade/time"),
+        "names file and row: {}",
+        out.all()
+    );
+    assert!(!plan.exists());
+    assert!(staged_files(&b).is_empty(), "{:?}", staged_files(&b));
+    assert_eq!(manifest(&b.data()), before);
+}
+
+#[test]
+fn a_staged_file_changed_after_the_plan_was_saved_is_plan_drift() {
+    let b = tick_style(2, 1, 20);
+    let (plan, out) = save_remedied(&b, DERIVE_TS);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let staged = staged_files(&b);
+    assert_eq!(staged.len(), 4, "{staged:?}");
+    let saved: serde_json::Value = serde_json::from_slice(&fs::read(&plan).unwrap()).unwrap();
+    let files = saved["plan"]["remedies"]["files"].as_array().unwrap();
+    assert_eq!(files.len(), 4);
+    assert!(files
+        .iter()
+        .all(|f| f["sha256"].as_str().unwrap().len() == 64 && f["size"].as_u64().unwrap() > 0));
+    let before = manifest(&b.data());
+
+    // Same size, one byte different: the sha256 tells.
+    let ts = stage_dir(&b).join(staged.iter().find(|s| s.ends_with("/ts")).unwrap());
+    let mut bytes = fs::read(&ts).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    fs::write(&ts, &bytes).unwrap();
+    let out = smstage(&[
+        "commit",
+        "--plan",
+        plan.to_str().unwrap(),
+        "--no-backup-check",
+        "--yes",
+    ]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout.contains("plan-drift") && out.stdout.contains("content changed"),
+        "{}",
+        out.all()
+    );
+    // Shorter: the size tells.
+    fs::write(&ts, &bytes[..last]).unwrap();
+    let out = smstage(&[
+        "commit",
+        "--plan",
+        plan.to_str().unwrap(),
+        "--no-backup-check",
+        "--yes",
+    ]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.stdout.contains("size changed"), "{}", out.all());
+    assert_eq!(manifest(&b.data()), before);
+    assert!(!b.path().join("db").exists());
+}
+
+#[test]
+fn a_killed_staging_leaves_no_plan_and_a_rerun_stages_the_same() {
+    let b = tick_style(2, 2, 30);
+    let before = manifest(&b.data());
+    let (plan, out) = save_remedied(&b, DERIVE_TS);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let reference = fs::read(&plan).unwrap();
+    let staged = staged_files(&b);
+    assert_eq!(staged.len(), 8);
+    let stage_bytes = |b: &Base| -> Vec<String> {
+        manifest(&b.path().join(".smstage/stage"))
+            .into_iter()
+            .map(|l| l[..l.find(" mode=").unwrap()].to_string())
+            .collect()
+    };
+    let reference_stage = stage_bytes(&b);
+    for k in 1..=staged.len() {
+        fs::remove_file(&plan).unwrap();
+        let mut c = std::process::Command::new(bin());
+        c.args([
+            "plan",
+            "--config",
+            &b.config_str(),
+            "--remedy",
+            DERIVE_TS,
+            "--save",
+        ])
+        .arg(&plan)
+        .env("SMSTAGE_CRASH_IN_STAGE", k.to_string());
+        let out = run(c);
+        assert_eq!(out.code, 86, "crash after {k} staged files: {}", out.all());
+        assert!(!plan.exists(), "a plan after a crash at {k}");
+        assert_eq!(manifest(&b.data()), before, "crash at {k}");
+        let (_, out) = save_remedied(&b, DERIVE_TS);
+        assert_eq!(out.code, 0, "{}", out.all());
+        assert_eq!(
+            fs::read(&plan).unwrap(),
+            reference,
+            "re-run after a crash at {k}"
+        );
+        assert_eq!(
+            stage_bytes(&b),
+            reference_stage,
+            "re-run after a crash at {k}"
+        );
+    }
+}
+
+/// Every real database through the remedies the corpus table says it needs: those whose
+/// remedies are all built pass `check --remedy` and stage with `plan --save`; the others are
+/// refused naming the remedy not built yet (this fails once it is: update the table).
+#[test]
+fn each_real_database_takes_the_remedies_the_corpus_table_names() {
+    for n in NEEDS {
+        if n.remedies.is_empty() {
+            continue;
+        }
+        let Some(b) = corpus::corpus_base(n.name) else {
+            continue;
+        };
+        if n.configure_ts {
+            configure_ts(&b.config());
+        }
+        let before = manifest(&b.data());
+        let out = check(&b, n.remedies, false);
+        if n.passes {
+            assert_eq!(out.code, 0, "{}: {}\n{}", n.name, n.why, out.all());
+            let plan = b.path().join("p.plan");
+            let config = b.config_str();
+            let mut args = vec![
+                "plan",
+                "--config",
+                &config,
+                "--save",
+                plan.to_str().unwrap(),
+            ];
+            for r in n.remedies {
+                args.extend(["--remedy", r]);
+            }
+            let out = smstage(&args);
+            assert_eq!(out.code, 0, "{}: {}", n.name, out.all());
+            assert!(!staged_files(&b).is_empty(), "{}", n.name);
+        } else {
+            assert_eq!(out.code, 2, "{}: {}\n{}", n.name, n.why, out.all());
+            assert!(
+                out.stderr.contains("not available in this smstage yet"),
+                "{}: {}",
+                n.name,
+                out.all()
+            );
+        }
+        assert_eq!(manifest(&b.data()), before, "{}", n.name);
+    }
+    // Every fixture of the corpus is in the table.
+    for e in corpus::CORPUS {
+        assert!(
+            NEEDS.iter().any(|n| n.name == e.name),
+            "{} not in NEEDS",
+            e.name
+        );
+    }
+}
