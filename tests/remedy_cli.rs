@@ -278,3 +278,32 @@ fn each_real_database_takes_the_remedies_the_corpus_table_names() {
         );
     }
 }
+
+/// A new `plan --save` removes the stages of earlier saves when no commit needs them (here the
+/// database changed in between, so the new plan has a new stage id), so staged copies of
+/// columns do not pile up beside the database; the new plan's own stage is whole.
+#[test]
+fn a_new_save_removes_the_stages_of_earlier_saves() {
+    let b = tick_style(2, 2, 50);
+    let stages = || -> Vec<std::path::PathBuf> {
+        fs::read_dir(b.path().join(".smstage/stage"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect()
+    };
+    let (_, first) = save_remedied(&b, DERIVE_TS);
+    assert_eq!(first.code, 0, "{}", first.all());
+    let old = stages();
+    assert_eq!(old.len(), 1, "{old:?}");
+    // A late change to the database: the next plan is another plan, with another stage.
+    let sym = b.data().join("sym");
+    let bytes = fs::read(&sym).unwrap();
+    fs::write(&sym, &bytes).unwrap();
+    let (_, second) = save_remedied(&b, DERIVE_TS);
+    assert_eq!(second.code, 0, "{}", second.all());
+    let now = stages();
+    assert_eq!(now.len(), 1, "{now:?}");
+    assert_ne!(now, old, "the database changed: a new stage id");
+    assert!(!staged_files(&b).is_empty());
+}

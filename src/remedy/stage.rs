@@ -87,6 +87,7 @@ pub fn stage(
     if root.exists() {
         fs::remove_dir_all(&root).map_err(io(&root))?;
     }
+    prune_stale_stages(base, &root)?;
     fs::create_dir_all(&root).map_err(io(&root))?;
     let result = stage_into(base, source, stage, &root, actions);
     if result.is_err() {
@@ -94,6 +95,30 @@ pub fn stage(
         let _ = fs::remove_dir_all(&root);
     }
     result
+}
+
+/// Removes the stages of earlier `plan --save` runs (other remedies, or the same remedies
+/// before a commit and rollback moved the files' ctimes, which the stage id hashes), so staged
+/// copies of columns do not pile up beside the database. Only when no commit needs them: a
+/// committed or interrupted commit keeps the replaced originals (`.d`, `sym`) in its stage for
+/// rollback, so while the journal says anything but "none" or "rolled back" every stage stays.
+fn prune_stale_stages(base: &Path, keep: &Path) -> Result<(), StageError> {
+    use crate::commit::{status, State};
+    let dir = base.join(STAGE_DIR);
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return Ok(());
+    };
+    match status(base) {
+        Ok(s) if matches!(s.state, State::None | State::RolledBack) => {}
+        _ => return Ok(()),
+    }
+    for e in entries {
+        let path = e.map_err(io(&dir))?.path();
+        if path != keep && path.is_dir() {
+            fs::remove_dir_all(&path).map_err(io(&path))?;
+        }
+    }
+    Ok(())
 }
 
 fn stage_into(
