@@ -3,7 +3,10 @@
 //! database as it will be), collecting what each remedy will write and what the database
 //! refuses. Writes nothing.
 
+use super::action::Action;
 use super::derive::{self, DeriveAction, Target, TargetError};
+use super::fill::{self, FillError, FillTarget};
+use super::produce::{self, Job};
 use super::spec::Remedy;
 use crate::config::AssemblyConfig;
 use crate::finding::{code, Finding};
@@ -16,16 +19,24 @@ use thiserror::Error;
 pub enum SessionError {
     #[error(transparent)]
     Target(#[from] Box<TargetError>),
-    #[error("--remedy {0}: not available in this smstage yet (only derive-prtncol is); nothing was read or written")]
+    #[error(transparent)]
+    Fill(#[from] FillError),
+    #[error("--remedy {0}: not available in this smstage yet (only derive-prtncol and fill-tables are); nothing was read or written")]
     NotYet(String),
+    #[error("--remedy fill-tables: writing the empty table {table} to judge it (in a temporary directory, outside the database): {detail}")]
+    Template { table: String, detail: String },
 }
 
 #[derive(Debug)]
 pub struct Session {
     pub remedies: Vec<Remedy>,
     targets: Vec<Target>,
+    fills: Vec<FillTarget>,
+    /// Each fill target's empty table, written once by the producers that stage it, so that
+    /// `check` reads the filled partitions' tables as they will be (headers and all).
+    templates: Option<tempfile::TempDir>,
     base: PathBuf,
-    actions: Mutex<Vec<DeriveAction>>,
+    actions: Mutex<Vec<Action>>,
     refusals: Mutex<Vec<Finding>>,
 }
 
@@ -39,14 +50,22 @@ impl Session {
     ) -> Result<Arc<Session>, SessionError> {
         if let Some(r) = remedies
             .iter()
-            .find(|r| !matches!(r, Remedy::DerivePrtnCol { .. }))
+            .find(|r| !matches!(r, Remedy::DerivePrtnCol { .. } | Remedy::FillTables))
         {
             return Err(SessionError::NotYet(r.to_string()));
         }
         let targets = derive::targets(config, &remedies).map_err(Box::new)?;
+        let fills = fill::targets(config, &remedies)?;
+        let templates = if fills.is_empty() {
+            None
+        } else {
+            Some(templates(&fills)?)
+        };
         Ok(Arc::new(Session {
             remedies,
             targets,
+            fills,
+            templates,
             base: base.to_path_buf(),
             actions: Mutex::new(Vec::new()),
             refusals: Mutex::new(Vec::new()),
@@ -62,6 +81,7 @@ impl Session {
     fn visit(&self, part: &mut PartitionInv) {
         let mut actions = Vec::new();
         let mut refusals = Vec::new();
+        self.fill(part, &mut actions);
         for table in &mut part.tables {
             let Some(t) = self.targets.iter().find(|t| t.table == table.name) else {
                 continue;
@@ -75,7 +95,7 @@ impl Session {
             match derive::plan_table(t, &part.date, &rel, table) {
                 Ok(Some(a)) => {
                     derive::apply(&a, table);
-                    actions.push(a);
+                    actions.push(Action::Derive(a));
                 }
                 Ok(None) => {}
                 Err(r) => refusals.push(
@@ -98,14 +118,45 @@ impl Session {
         }
     }
 
+    /// Adds to `part` the empty tables fill-tables writes there (read from the templates).
+    fn fill(&self, part: &mut PartitionInv, actions: &mut Vec<Action>) {
+        let Some(tpl) = &self.templates else {
+            return;
+        };
+        let rel = part
+            .path
+            .strip_prefix(&self.base)
+            .unwrap_or(&part.path)
+            .to_string_lossy()
+            .into_owned();
+        let present: Vec<&str> = part.tables.iter().map(|t| t.name.as_str()).collect();
+        let fills = fill::plan_partition(&self.fills, &part.date, &rel, &present);
+        for a in fills {
+            // The template's own findings (none for what the producers write) are not the
+            // database's.
+            let mut ignored = Vec::new();
+            let dir = tpl.path().join(&a.table);
+            let mut t = crate::inventory::read_table(&a.table, &dir, tpl.path(), &mut ignored);
+            t.path = part.path.join(&a.table);
+            // Findings name the file where it will be, not the template.
+            let at: std::sync::Arc<Path> = std::sync::Arc::from(t.path.as_path());
+            for f in &mut t.files {
+                f.dir = at.clone();
+            }
+            let at = part.tables.partition_point(|x| x.name < t.name);
+            part.tables.insert(at, t);
+            actions.push(Action::Fill(a));
+        }
+    }
+
     /// What the run found: the actions (sorted by table directory) and the refusals.
-    pub fn finish(&self) -> (Vec<DeriveAction>, Vec<Finding>) {
+    pub fn finish(&self) -> (Vec<Action>, Vec<Finding>) {
         let mut a = self
             .actions
             .lock()
             .map(|mut a| std::mem::take(&mut *a))
             .unwrap_or_default();
-        a.sort_by(|x, y| x.dir.cmp(&y.dir));
+        a.sort_by(|x, y| x.dir().cmp(y.dir()));
         let r = self
             .refusals
             .lock()
@@ -125,4 +176,47 @@ pub fn describe(a: &DeriveAction) -> String {
         a.source,
         a.dotd.join(" ")
     )
+}
+
+/// The fill targets' empty tables, written by the producers into a temporary directory (one
+/// sub-directory per table).
+fn templates(fills: &[FillTarget]) -> Result<tempfile::TempDir, SessionError> {
+    let fail = |table: &str, detail: String| SessionError::Template {
+        table: table.into(),
+        detail,
+    };
+    let tmp = tempfile::tempdir().map_err(|e| fail("(all)", e.to_string()))?;
+    for t in fills {
+        let dir = tmp.path().join(&t.table);
+        std::fs::create_dir(&dir).map_err(|e| fail(&t.table, e.to_string()))?;
+        let a = fill::FillAction {
+            date: String::new(),
+            table: t.table.clone(),
+            dir: String::new(),
+            columns: t.columns.clone(),
+        };
+        for job in fill_jobs(&a, &dir) {
+            produce::produce(&job).map_err(|e| fail(&t.table, e.to_string()))?;
+        }
+    }
+    Ok(tmp)
+}
+
+/// The jobs that write `a`'s empty table into `dir`: every configured column empty, then `.d`.
+pub fn fill_jobs(a: &fill::FillAction, dir: &Path) -> Vec<Job> {
+    let mut jobs: Vec<Job> = a
+        .columns
+        .iter()
+        .map(|c| Job::EmptyColumn {
+            ty: c.ty,
+            domain: c.domain(),
+            out: dir.join(&c.name),
+            zip: None,
+        })
+        .collect();
+    jobs.push(Job::DotD {
+        columns: a.dotd(),
+        out: dir.join(".d"),
+    });
+    jobs
 }

@@ -5,7 +5,7 @@ use super::Loaded;
 use crate::finding::{code, Finding};
 use crate::inventory::{Inventory, PartRef, PartitionDir, PartitionInv, RootKind, TableInv};
 use crate::kdb::{self, ColumnData};
-use crate::plan::DerivedColumn;
+use crate::plan::{DerivedColumn, FilledTable};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 
@@ -40,13 +40,15 @@ fn parts<'a>(inv: &'a Inventory, unread: &'a [PartitionDir]) -> Vec<Part<'a>> {
 /// pair at a time and dropped once compared.
 ///
 /// `derived` (from a saved plan's remedies): columns of `a` that `b` does not have, each the
-/// partition's date + a source column of `b` on every row.
+/// partition's date + a source column of `b` on every row. `filled`: tables of `a` that `b`
+/// does not have, each empty with exactly its recorded columns.
 pub fn compare_roots(
     a: &Loaded,
     a_unread: &[PartitionDir],
     b: &Loaded,
     b_unread: &[PartitionDir],
     derived: &[DerivedColumn],
+    filled: &[FilledTable],
 ) -> Vec<Finding> {
     let (ia, ib) = (&a.inventory, &b.inventory);
     let diff = |msg: String| {
@@ -128,7 +130,28 @@ pub fn compare_roots(
         let (oa, ob) = (materialize(ra), materialize(rb));
         let (ra, rb) = (oa.part_ref(), ob.part_ref());
         let (pa, pb) = (ra.part, rb.part);
-        let ta: Vec<&str> = pa.tables.iter().map(|t| t.name.as_str()).collect();
+        // A table `a` gained by fill-tables is judged on its own, then left out.
+        let gained = |t: &str| {
+            filled.iter().find(|f| {
+                f.date == pa.date && f.table == t && !pb.tables.iter().any(|y| y.name == t)
+            })
+        };
+        for x in &pa.tables {
+            if let Some(f) = gained(&x.name) {
+                if let Some(msg) = filled_differs(x, f) {
+                    return diff(msg)
+                        .into_iter()
+                        .map(|f| f.partition(&pa.date).table(&x.name))
+                        .collect();
+                }
+            }
+        }
+        let a_tables: Vec<&crate::inventory::TableInv> = pa
+            .tables
+            .iter()
+            .filter(|t| gained(&t.name).is_none())
+            .collect();
+        let ta: Vec<&str> = a_tables.iter().map(|t| t.name.as_str()).collect();
         let tb: Vec<&str> = pb.tables.iter().map(|t| t.name.as_str()).collect();
         if ta != tb {
             return diff(format!(
@@ -140,7 +163,7 @@ pub fn compare_roots(
             .collect();
         }
         let mut jobs = Vec::new();
-        for (x, y) in pa.tables.iter().zip(&pb.tables) {
+        for (x, y) in a_tables.iter().copied().zip(&pb.tables) {
             let before = jobs.len();
             let d = derived
                 .iter()
@@ -161,6 +184,32 @@ pub fn compare_roots(
         }
     }
     Vec::new()
+}
+
+/// Why a table fill-tables wrote is not what it recorded: other columns in `.d`, a column file
+/// missing, or a row in any column.
+fn filled_differs(t: &crate::inventory::TableInv, f: &FilledTable) -> Option<String> {
+    let cols = t.columns();
+    if cols != f.columns.as_slice() {
+        return Some(format!(
+            "table {} filled as empty lists columns {cols:?} in its .d, not the recorded {:?}",
+            t.name, f.columns
+        ));
+    }
+    for c in cols {
+        match t.file(c).map(|x| &x.header) {
+            None => return Some(format!("filled table {} has no column file {c}", t.name)),
+            Some(Ok(h)) if h.count == 0 => {}
+            Some(Ok(h)) => {
+                return Some(format!(
+                    "filled table {} column {c} holds {} rows; an empty table holds none",
+                    t.name, h.count
+                ))
+            }
+            Some(Err(e)) => return Some(format!("filled table {} column {c}: {e:?}", t.name)),
+        }
+    }
+    None
 }
 
 /// A partition in memory for its comparison: borrowed, or read now and dropped after.
