@@ -206,6 +206,30 @@ fn fill_tables_on_advkdb_ipc_end_to_end() {
     });
 }
 
+/// add-columns with derive-prtncol on a tick-style database: `fee` (configured, in no
+/// partition) written null-filled to each table's rows, `ts` derived, one new `.d` per table
+/// listing both where the configuration puts them.
+#[test]
+fn add_columns_with_derive_prtncol_end_to_end() {
+    let b = tick_style(2, 2, 300);
+    configure_fee(&b.config());
+    // ts + fee + one .d per table of each partition.
+    end_to_end_with(
+        &b,
+        &[DERIVE_TS, "add-columns"],
+        3 * 2 * 2,
+        "\"fee\"",
+        |first| {
+            for t in tables_in(first) {
+                let d = dotd(&t);
+                assert_eq!(&d[..3], ["ts", "fee", "time"], "{}", t.display());
+                // 300 rows of 0n, uncompressed as its siblings: header + 8 bytes a row.
+                assert_eq!(fs::metadata(t.join("fee")).unwrap().len(), 16 + 8 * 300);
+            }
+        },
+    );
+}
+
 fn commit_env(plan: &Path, env: &[(&str, &str)]) -> Out {
     let mut c = std::process::Command::new(bin());
     c.args(["commit", "--plan"])
@@ -216,13 +240,16 @@ fn commit_env(plan: &Path, env: &[(&str, &str)]) -> Out {
 }
 
 /// A fresh tick-style base (2 partitions x 2 tables, the second table absent from the last
-/// partition) and its plan remedied by derive-prtncol and fill-tables: every remedy step kind.
+/// partition, a configured float `fee` in no partition) and its plan remedied by
+/// derive-prtncol, fill-tables and add-columns: every remedy step kind, and a table whose one
+/// new `.d` lists both a derived and an added column.
 fn remedied_base() -> (Base, PathBuf) {
     let b = tick_style(2, 2, 40);
+    configure_fee(&b.config());
     let last = dates(&b.data()).pop().unwrap();
     let tables = tables_in(&b.data().join(last));
     fs::remove_dir_all(&tables[1]).unwrap();
-    let (plan, out) = save_remedies(&b, &[DERIVE_TS, "fill-tables"]);
+    let (plan, out) = save_remedies(&b, &[DERIVE_TS, "fill-tables", "add-columns"]);
     assert_eq!(out.code, 0, "{}", out.all());
     (b, plan)
 }

@@ -132,6 +132,71 @@ fn check_judges_advkdb_ipc_as_fill_tables_will_leave_it() {
     assert!(!b.path().join(".smstage").exists());
 }
 
+/// add-columns: a configured `fee` no partition has is judged as written (null-filled, the
+/// table's rows), with derive-prtncol on the same tables; a symbol column is refused naming the
+/// table and partition, nothing written.
+#[test]
+fn check_judges_added_columns_and_refuses_a_symbol_column() {
+    let b = tick_style(2, 2, 50);
+    configure_fee(&b.config());
+    let before = manifest(&b.data());
+    let out = check(&b, &[DERIVE_TS], true);
+    assert_eq!(
+        out.code,
+        1,
+        "without add-columns fee is missing: {}",
+        out.all()
+    );
+    let out = check(&b, &[DERIVE_TS, "add-columns"], true);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["findings"].as_array().unwrap().len(), 0, "{}", out.stdout);
+    let actions: Vec<&str> = v["remedies"][1]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(actions.len(), 4, "{actions:?}");
+    assert!(
+        actions[0].starts_with("add-columns: data/2024.01.02/quote/{fee float} = 50 nulls each")
+            && actions[0].ends_with(".d rewritten as: ts fee time sym price size active orderId)"),
+        "{actions:?}"
+    );
+    // The derivation's .d lists fee too: one new .d per table.
+    let derive: Vec<&str> = v["remedies"][0]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(
+        derive[0].ends_with("as: ts fee time sym price size active orderId)"),
+        "{derive:?}"
+    );
+
+    // A symbol column: refused, naming what to do.
+    let yaml = fs::read_to_string(b.config()).unwrap().replace(
+        "    - name: fee\n      type: float\n",
+        "    - name: venue\n      type: symbol\n",
+    );
+    fs::write(b.config(), yaml).unwrap();
+    let out = check(&b, &[DERIVE_TS, "add-columns"], false);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout
+            .contains("error[remedy-refused]: add-columns: column `venue`"),
+        "{}",
+        out.all()
+    );
+    assert!(out.stdout.contains("addcol"), "{}", out.all());
+    let (_, out) = save_remedies(&b, &[DERIVE_TS, "add-columns"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(!b.path().join("remedied.plan").exists());
+    assert_eq!(manifest(&b.data()), before);
+    assert!(staged_files(&b).is_empty());
+}
+
 /// An empty table needs a partitioned table configured to fill: a configuration without one is
 /// refused before anything is read.
 #[test]

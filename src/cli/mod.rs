@@ -291,12 +291,12 @@ pub fn run(cli: Cli) -> i32 {
             format,
             s3,
         } => {
-            let (derived, filled) = match plan.as_deref().map(crate::approval::load) {
+            let (derived, filled, added) = match plan.as_deref().map(crate::approval::load) {
                 None => Default::default(),
                 Some(Ok(saved)) => saved
                     .plan
                     .remedies
-                    .map(|r| (r.derived, r.filled))
+                    .map(|r| (r.derived, r.filled, r.added))
                     .unwrap_or_default(),
                 Some(Err(e)) => return config_error(&e, format),
             };
@@ -310,6 +310,7 @@ pub fn run(cli: Cli) -> i32 {
                     q,
                     derived,
                     filled,
+                    added,
                 },
                 format,
             )

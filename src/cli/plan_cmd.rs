@@ -116,6 +116,7 @@ pub fn run(
                 derived: remedy::run::derived_of(&actions),
                 filled: remedy::run::filled_of(&actions),
                 dirs: Vec::new(),
+                added: remedy::run::added_of(&actions),
             });
             None
         }

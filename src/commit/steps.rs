@@ -694,6 +694,7 @@ pub(crate) mod tests {
             derived: vec![],
             filled: vec![],
             dirs: vec![],
+            added: vec![],
         };
         apply(&mut plan, rem, &children).unwrap();
         plan
@@ -721,6 +722,7 @@ pub(crate) mod tests {
             files: vec![file(".d"), file("sym")],
             derived: vec![],
             filled: vec![],
+            added: vec![],
             dirs: vec![StagedDir {
                 path: format!("data/{d}/quote"),
                 staged: format!(".smstage/stage/x/data/{d}/quote"),

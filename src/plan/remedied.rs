@@ -33,6 +33,18 @@ pub struct PlanRemedies {
     /// placed by the commit with one rename, so the table appears whole or not at all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dirs: Vec<StagedDir>,
+    /// The null-filled columns (add-columns), one per column of each table of each partition:
+    /// what `verify --against` checks (every row null, the table's rows).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub added: Vec<AddedColumn>,
+}
+
+/// A column add-columns writes null-filled into a partition's table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddedColumn {
+    pub date: String,
+    pub table: String,
+    pub column: String,
 }
 
 /// An empty table that fill-tables writes into a partition that lacked it.
@@ -274,6 +286,7 @@ mod tests {
             derived: vec![],
             filled: vec![],
             dirs: vec![],
+            added: vec![],
         };
         apply(&mut plan, rem, &children).unwrap();
         let to = format!("data/versions/{d}/1");

@@ -1,6 +1,7 @@
 //! What one remedy does to one table of one partition, whatever its kind: what the session
 //! collects, staging writes, and the plan records.
 
+use super::add::AddAction;
 use super::derive::DeriveAction;
 use super::fill::FillAction;
 use super::spec::Remedy;
@@ -11,6 +12,8 @@ pub enum Action {
     Derive(DeriveAction),
     /// A whole new (empty) table directory.
     Fill(FillAction),
+    /// Null-filled columns (and the table's `.d` rewritten, unless a derivation does it).
+    Add(AddAction),
 }
 
 impl Action {
@@ -19,6 +22,7 @@ impl Action {
         match self {
             Action::Derive(a) => &a.dir,
             Action::Fill(a) => &a.dir,
+            Action::Add(a) => &a.dir,
         }
     }
 
@@ -29,6 +33,7 @@ impl Action {
                 table.matches(&a.table) && source == &a.source
             }
             (Action::Fill(_), Remedy::FillTables) => true,
+            (Action::Add(_), Remedy::AddColumns) => true,
             _ => false,
         }
     }
@@ -38,6 +43,7 @@ impl Action {
         match self {
             Action::Derive(a) => super::session::describe(a),
             Action::Fill(a) => super::fill::describe(a),
+            Action::Add(a) => super::add::describe(a),
         }
     }
 }

@@ -95,6 +95,7 @@ pub fn stage_into_plan(
         derived: derived_of(actions),
         filled: filled_of(actions),
         dirs,
+        added: added_of(actions),
     };
     remedied::apply(plan, rem, &children).map_err(|e| StageFailure::Plan(e.to_string()))
 }
@@ -127,6 +128,24 @@ pub fn filled_of(actions: &[Action]) -> Vec<crate::plan::FilledTable> {
                 columns: a.dotd(),
             }),
             _ => None,
+        })
+        .collect()
+}
+
+/// The null-filled columns of `actions`, as the plan records them.
+pub fn added_of(actions: &[Action]) -> Vec<crate::plan::AddedColumn> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Add(a) => Some(a),
+            _ => None,
+        })
+        .flat_map(|a| {
+            a.columns.iter().map(|c| crate::plan::AddedColumn {
+                date: a.date.clone(),
+                table: a.table.clone(),
+                column: c.name.clone(),
+            })
         })
         .collect()
 }

@@ -4,6 +4,7 @@
 //! refuses. Writes nothing.
 
 use super::action::Action;
+use super::add::{self, AddTarget};
 use super::derive::{self, DeriveAction, Target, TargetError};
 use super::fill::{self, FillError, FillTarget};
 use super::produce::{self, Job};
@@ -32,6 +33,7 @@ pub struct Session {
     pub remedies: Vec<Remedy>,
     targets: Vec<Target>,
     fills: Vec<FillTarget>,
+    adds: Vec<AddTarget>,
     /// Each fill target's empty table, written once by the producers that stage it, so that
     /// `check` reads the filled partitions' tables as they will be (headers and all).
     templates: Option<tempfile::TempDir>,
@@ -48,14 +50,17 @@ impl Session {
         base: &Path,
         remedies: Vec<Remedy>,
     ) -> Result<Arc<Session>, SessionError> {
-        if let Some(r) = remedies
-            .iter()
-            .find(|r| !matches!(r, Remedy::DerivePrtnCol { .. } | Remedy::FillTables))
-        {
+        if let Some(r) = remedies.iter().find(|r| {
+            !matches!(
+                r,
+                Remedy::DerivePrtnCol { .. } | Remedy::FillTables | Remedy::AddColumns
+            )
+        }) {
             return Err(SessionError::NotYet(r.to_string()));
         }
         let targets = derive::targets(config, &remedies).map_err(Box::new)?;
         let fills = fill::targets(config, &remedies)?;
+        let adds = add::targets(config, &remedies);
         let templates = if fills.is_empty() {
             None
         } else {
@@ -65,6 +70,7 @@ impl Session {
             remedies,
             targets,
             fills,
+            adds,
             templates,
             base: base.to_path_buf(),
             actions: Mutex::new(Vec::new()),
@@ -110,12 +116,60 @@ impl Session {
                 ),
             }
         }
+        self.add(part, &mut actions, &mut refusals);
         if let Ok(mut a) = self.actions.lock() {
             a.extend(actions);
         }
         if let Ok(mut r) = self.refusals.lock() {
             r.extend(refusals);
         }
+    }
+
+    /// Adds to `part`'s tables the null columns add-columns writes (after the derivations, whose
+    /// `.d` then lists them too).
+    fn add(&self, part: &mut PartitionInv, actions: &mut Vec<Action>, refusals: &mut Vec<Finding>) {
+        let mut added = Vec::new();
+        for table in &mut part.tables {
+            let Some(t) = self.adds.iter().find(|t| t.table == table.name) else {
+                continue;
+            };
+            let rel = table
+                .path
+                .strip_prefix(&self.base)
+                .unwrap_or(&table.path)
+                .to_string_lossy()
+                .into_owned();
+            // A table fill-tables writes has every configured column already.
+            if actions
+                .iter()
+                .any(|a| matches!(a, Action::Fill(f) if f.dir == rel))
+            {
+                continue;
+            }
+            match add::plan_table(t, &part.date, &rel, table) {
+                Ok(Some(mut a)) => {
+                    add::apply(&a, table);
+                    for d in actions.iter_mut() {
+                        if let Action::Derive(d) = d {
+                            if d.dir == a.dir {
+                                d.dotd = a.dotd.clone();
+                                a.writes_dotd = false;
+                            }
+                        }
+                    }
+                    added.push(Action::Add(a));
+                }
+                Ok(None) => {}
+                Err(r) => refusals.push(
+                    Finding::error(code::REMEDY_REFUSED, r.to_string())
+                        .partition(&part.date)
+                        .table(&table.name)
+                        .path(table.path.display())
+                        .hint("fix the table on disk, or configure the column out"),
+                ),
+            }
+        }
+        actions.extend(added);
     }
 
     /// Adds to `part` the empty tables fill-tables writes there (read from the templates).

@@ -148,6 +148,41 @@ fn stage_into(
                     ),
                 ]
             }
+            Action::Add(a) => {
+                let zip = produce::sibling_compression(&table_dir).map_err(|source| {
+                    StageError::Produce {
+                        what: format!("the compression of {}", a.dir),
+                        source,
+                    }
+                })?;
+                let mut jobs: Vec<(String, Job)> = a
+                    .columns
+                    .iter()
+                    .map(|c| {
+                        (
+                            format!("the null column {}/{}", a.dir, c.name),
+                            Job::NullColumn {
+                                ty: c.ty,
+                                rows: a.rows,
+                                domain: None,
+                                null_sym_index: None,
+                                out: out_dir.join(&c.name),
+                                zip,
+                            },
+                        )
+                    })
+                    .collect();
+                if a.writes_dotd {
+                    jobs.push((
+                        format!("the .d of {}", a.dir),
+                        Job::DotD {
+                            columns: a.dotd.clone(),
+                            out: out_dir.join(".d"),
+                        },
+                    ));
+                }
+                jobs
+            }
             Action::Fill(f) => {
                 new_dirs.push(StagedDir {
                     path: f.dir.clone(),

@@ -5,7 +5,7 @@ use super::Loaded;
 use crate::finding::{code, Finding};
 use crate::inventory::{Inventory, PartRef, PartitionDir, PartitionInv, RootKind, TableInv};
 use crate::kdb::{self, ColumnData};
-use crate::plan::{DerivedColumn, FilledTable};
+use crate::plan::{AddedColumn, DerivedColumn, FilledTable};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 
@@ -49,6 +49,7 @@ pub fn compare_roots(
     b_unread: &[PartitionDir],
     derived: &[DerivedColumn],
     filled: &[FilledTable],
+    added: &[AddedColumn],
 ) -> Vec<Finding> {
     let (ia, ib) = (&a.inventory, &b.inventory);
     let diff = |msg: String| {
@@ -91,7 +92,7 @@ pub fn compare_roots(
                 }
             }
             (RootKind::Splayed(x), RootKind::Splayed(y)) => {
-                if let Some(f) = table_jobs(None, x, y, &mut jobs, None) {
+                if let Some(f) = table_jobs(None, x, y, &mut jobs, None, &[]) {
                     return diff(f);
                 }
             }
@@ -168,7 +169,12 @@ pub fn compare_roots(
             let d = derived
                 .iter()
                 .find(|d| d.date == pa.date && d.table == x.name);
-            if let Some(f) = table_jobs(Some(&pa.date), x, y, &mut jobs, d) {
+            let add: Vec<&str> = added
+                .iter()
+                .filter(|c| c.date == pa.date && c.table == x.name)
+                .map(|c| c.column.as_str())
+                .collect();
+            if let Some(f) = table_jobs(Some(&pa.date), x, y, &mut jobs, d, &add) {
                 return diff(f)
                     .into_iter()
                     .map(|f| f.partition(&pa.date).table(&x.name))
@@ -278,10 +284,22 @@ struct Job {
     b: std::path::PathBuf,
     /// `a` is derived: the partition date (days since 2000.01.01) + the source column `b`.
     derived_on: Option<i64>,
+    /// `a` was added null-filled: every row null, as many as `b` (a column of the original).
+    nulls: bool,
 }
 
 impl Job {
     fn differs(&self, ia: &Inventory, ib: &Inventory) -> Option<String> {
+        if self.nulls {
+            return super::stream::first_difference_local(
+                &self.a,
+                ia,
+                &self.b,
+                ib,
+                |x, _, _, _| first_non_null(x),
+            )
+            .map(|m| format!("{m} (an added column must be null on every row)"));
+        }
         if let Some(day) = self.derived_on {
             return derived_differs(&self.a, ia, &self.b, ib, day);
         }
@@ -340,6 +358,31 @@ fn derived_differs(
     .map(|m| format!("{m} (derived vs its source; the derived value must be the partition's date + the source)"))
 }
 
+/// The first row of `x` that is not null (row 0 for a type add-columns does not write).
+fn first_non_null(x: &ColumnData) -> Option<usize> {
+    fn find<T>(v: &[T], null: impl Fn(&T) -> bool) -> Option<usize> {
+        v.iter().position(|x| !null(x))
+    }
+    match x {
+        ColumnData::Bool(v) | ColumnData::Byte(v) => find(v, |x| *x == 0),
+        ColumnData::Char(v) => find(v, |x| *x == b' '),
+        ColumnData::Guid(v) => find(v, |x| *x == [0; 16]),
+        ColumnData::Short(v) => find(v, |x| *x == i16::MIN),
+        ColumnData::Int(v)
+        | ColumnData::Month(v)
+        | ColumnData::Date(v)
+        | ColumnData::Minute(v)
+        | ColumnData::Second(v)
+        | ColumnData::Time(v) => find(v, |x| *x == i32::MIN),
+        ColumnData::Long(v) | ColumnData::Timestamp(v) | ColumnData::Timespan(v) => {
+            find(v, |x| *x == i64::MIN)
+        }
+        ColumnData::Real(v) => find(v, |x| x.is_nan()),
+        ColumnData::Float(v) | ColumnData::Datetime(v) => find(v, |x| x.is_nan()),
+        _ => Some(0),
+    }
+}
+
 /// The first row of a chunk pair where `x` is not `day` + `y` (row 0 when the types are not a
 /// timestamp and a time of day or datetime).
 fn derived_chunk_differs(x: &ColumnData, y: &ColumnData, day: i64) -> Option<usize> {
@@ -368,16 +411,38 @@ fn table_jobs(
     y: &TableInv,
     jobs: &mut Vec<Job>,
     derived: Option<&DerivedColumn>,
+    added: &[&str],
 ) -> Option<String> {
     let cx = x.dotd.as_ref().and_then(|d| d.as_ref().ok());
     let cy = y.dotd.as_ref().and_then(|d| d.as_ref().ok());
-    // A derived column: `a` has it where the configuration put it, `b` does not.
+    // A derived or added column: `a` has it where the configuration put it, `b` does not.
     let cx_orig: Option<Vec<String>> = match (derived, cx) {
         (Some(d), Some(c)) if c.contains(&d.column) => {
             Some(c.iter().filter(|n| **n != d.column).cloned().collect())
         }
         _ => cx.cloned(),
     };
+    let cx_orig: Option<Vec<String>> = cx_orig.map(|c| {
+        c.into_iter()
+            .filter(|n| !added.contains(&n.as_str()))
+            .collect()
+    });
+    if let (Some(first), Some(cxv)) = (cy.and_then(|c| c.first()), cx) {
+        for col in added.iter().filter(|c| cxv.iter().any(|n| n == *c)) {
+            // Streamed beside a column of `b`: same rows, every one null.
+            jobs.push(Job {
+                tier_a: None,
+                tier_b: None,
+                partition: partition.map(String::from),
+                table: x.name.clone(),
+                column: col.to_string(),
+                a: x.path.join(col),
+                b: y.path.join(first),
+                derived_on: None,
+                nulls: true,
+            });
+        }
+    }
     if cx_orig.as_ref() != cy {
         return Some(format!("table {} has columns {cx:?} vs {cy:?}", x.name));
     }
@@ -393,6 +458,7 @@ fn table_jobs(
             a: x.path.join(&d.column),
             b: y.path.join(&d.source),
             derived_on: day,
+            nulls: false,
         });
     }
     for c in cy.into_iter().flatten() {
@@ -405,6 +471,7 @@ fn table_jobs(
             a: x.path.join(c),
             b: y.path.join(c),
             derived_on: None,
+            nulls: false,
         });
     }
     None
@@ -588,6 +655,26 @@ mod tests {
         ]);
         assert_eq!(first_difference(&a, &ia, &a.clone(), &ib), None);
         assert_eq!(first_difference(&a, &ia, &b, &ib), Some(2));
+    }
+
+    #[test]
+    fn an_added_column_is_null_on_every_row() {
+        assert_eq!(first_non_null(&ColumnData::Long(vec![i64::MIN; 3])), None);
+        assert_eq!(
+            first_non_null(&ColumnData::Long(vec![i64::MIN, 0])),
+            Some(1)
+        );
+        assert_eq!(
+            first_non_null(&ColumnData::Float(vec![f64::NAN, 1.5])),
+            Some(1)
+        );
+        assert_eq!(first_non_null(&ColumnData::Int(vec![i32::MIN])), None);
+        assert_eq!(first_non_null(&ColumnData::Bool(vec![0, 0])), None);
+        // A type add-columns does not write is never taken for nulls.
+        assert_eq!(
+            first_non_null(&ColumnData::Symbol(vec![String::new()])),
+            Some(0)
+        );
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub struct VerifyOptions {
     pub derived: Vec<crate::plan::DerivedColumn>,
     /// With `against`: the empty tables a saved plan's remedies wrote (`verify --plan`).
     pub filled: Vec<crate::plan::FilledTable>,
+    /// With `against`: the null columns a saved plan's remedies added (`verify --plan`).
+    pub added: Vec<crate::plan::AddedColumn>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +101,7 @@ pub fn run_summarized(
             &their_dirs,
             &opts.derived,
             &opts.filled,
+            &opts.added,
         );
         summary.compared_with(other.clone(), &compared);
         findings.extend(compared);

@@ -55,6 +55,16 @@ pub fn configure_ts(config: &Path) {
     fs::write(config, out.join("\n") + "\n").unwrap();
 }
 
+/// Configures `fee` (a float) right after the configured `ts` of every partitioned table (what
+/// [`configure_ts`] writes in block style): a column no partition has, for add-columns.
+pub fn configure_fee(config: &Path) {
+    let yaml = fs::read_to_string(config).unwrap();
+    let ts = "    - name: ts\n      type: timestamp\n";
+    assert!(yaml.contains(ts), "no block-style ts in {yaml}");
+    let yaml = yaml.replace(ts, &format!("{ts}    - name: fee\n      type: float\n"));
+    fs::write(config, yaml).unwrap();
+}
+
 /// `smstage gen --tick-style` (time a timespan, no timestamp) configured with `ts` as prtnCol.
 pub fn tick_style(partitions: u32, tables: u32, rows: u32) -> Base {
     tick_style_with(partitions, tables, rows, &[])
