@@ -161,7 +161,7 @@ fn step_forward(step: &Step, base: &Path) -> io::Result<usize> {
             1
         }
         Step::RemoveTree { path, .. } => remove_tree(&p(path))?,
-        Step::PlaceStaged { staged, path } => {
+        Step::PlaceStaged { staged, path } | Step::PlaceStagedDir { staged, path } => {
             renameat2(&p(staged), &p(path), libc::RENAME_NOREPLACE)?;
             1
         }
@@ -201,7 +201,7 @@ fn step_back(step: &Step, base: &Path) -> io::Result<usize> {
             1
         }
         Step::RemoveTree { path, replica } => link_tree(&p(replica), &p(path))?,
-        Step::PlaceStaged { staged, path } => {
+        Step::PlaceStaged { staged, path } | Step::PlaceStagedDir { staged, path } => {
             renameat2(&p(path), &p(staged), libc::RENAME_NOREPLACE)?;
             1
         }

@@ -724,7 +724,9 @@ fn lose(b: &Path, step: &commit::Step) {
         }
         Rename { .. } => panic!("the publication is a wave of its own"),
         // This plan has no remedies.
-        PlaceStaged { .. } | SwapStaged { .. } => panic!("no remedy in this plan"),
+        PlaceStaged { .. } | PlaceStagedDir { .. } | SwapStaged { .. } => {
+            panic!("no remedy in this plan")
+        }
     }
 }
 

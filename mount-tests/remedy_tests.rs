@@ -1,8 +1,9 @@
 //! Remedies through the view, the commit and rollback (issue #19), with the binary:
 //! derive-prtncol on a kdb+tick-shaped database and on the real bitmex-nested, end to end
 //! (plan --save → mount --plan → verify --against → commit --plan → verify → rollback
-//! byte-identical), and a kill -9 after every step of a remedied commit (resume equals an
-//! uninterrupted commit; rollback restores every byte, mtimes included, and the staged files).
+//! byte-identical), fill-tables on the real advkdb-ipc likewise, and a kill -9 after every step
+//! of a commit remedied by both (resume equals an uninterrupted commit; rollback restores every
+//! byte, mtimes included, and the staged files).
 
 #[allow(clippy::duplicate_mod)]
 #[path = "../tests/common/mod.rs"]
@@ -38,16 +39,45 @@ fn verify_against(root: &Path, other: &Path, plan: Option<&Path>) -> Out {
 
 /// The whole flow on `b` (configured with `ts` as prtnCol, absent on disk).
 fn end_to_end(b: &Base, tables_per_partition: usize) {
+    let parts = dates(&b.data()).len();
+    end_to_end_with(
+        b,
+        &[DERIVE_TS],
+        2 * tables_per_partition * parts,
+        "\"ts\"",
+        |root| {
+            for t in tables_in(root) {
+                assert_eq!(
+                    dotd(&t).first().map(String::as_str),
+                    Some("ts"),
+                    "{}",
+                    t.display()
+                );
+            }
+        },
+    );
+}
+
+/// plan --save with `remedies` (staging `staged` files) → mount --plan → verify --against
+/// (equal with the plan; without it, different, naming `unremedied`) → commit --plan (the
+/// tree the view showed) → verify → `committed` on the first partition's committed directory
+/// → rollback byte-identical, the staged files back in the stage.
+fn end_to_end_with(
+    b: &Base,
+    remedies: &[&str],
+    staged: usize,
+    unremedied: &str,
+    committed: impl Fn(&Path),
+) {
     let outside = tempfile::tempdir().unwrap();
     let backup = outside.path().join("backup");
     copy_tree(&b.data(), &backup);
     let original = manifest(&b.data());
-    let parts = dates(&b.data()).len();
 
-    let (plan, out) = save_remedied(b, DERIVE_TS);
+    let (plan, out) = save_remedies(b, remedies);
     assert_eq!(out.code, 0, "{}", out.all());
-    // One derived column and one new .d per table of each partition, nothing in the database.
-    assert_eq!(staged_files(b).len(), 2 * tables_per_partition * parts);
+    // What the remedies write, and nothing in the database.
+    assert_eq!(staged_files(b).len(), staged, "{:?}", staged_files(b));
     assert_eq!(
         manifest(&b.data()),
         original,
@@ -77,7 +107,7 @@ fn end_to_end(b: &Base, tables_per_partition: usize) {
     // Without the plan the derived column is a difference: the view shows the remedy.
     let v = verify_against(&view_root, &backup, None);
     assert_eq!(v.code, 1, "{}", v.all());
-    assert!(v.stdout.contains("\"ts\""), "{}", v.all());
+    assert!(v.stdout.contains(unremedied), "{}", v.all());
     let seen_in_view = listing(&mnt, &["data/versions", "db"]);
     drop(guard);
     assert_eq!(
@@ -104,19 +134,12 @@ fn end_to_end(b: &Base, tables_per_partition: usize) {
     );
     let v = verify_against(&b.path().join("db"), &backup, Some(&plan));
     assert_eq!(v.code, 0, "committed vs backup: {}", v.all());
-    for t in tables_in(
+    committed(
         &b.path()
             .join("data/versions")
             .join(&dates(&backup)[0])
             .join("1"),
-    ) {
-        assert_eq!(
-            dotd(&t).first().map(String::as_str),
-            Some("ts"),
-            "{}",
-            t.display()
-        );
-    }
+    );
 
     // Rollback: every byte, mode and mtime of the database back; the staged files back in
     // the staging area (the replaced .d files left it for the database and came back).
@@ -160,6 +183,53 @@ fn derive_prtncol_on_bitmex_nested_end_to_end() {
     end_to_end(&b, 3);
 }
 
+/// fill-tables on the real advkdb-ipc: MarketInfo and Quote (configured from 2019.06.02) are
+/// written empty into the three partitions that lack them, each a new directory placed whole.
+#[test]
+fn fill_tables_on_advkdb_ipc_end_to_end() {
+    let Some(b) = corpus::corpus_base("advkdb-ipc") else {
+        return;
+    };
+    // Two tables x three partitions, each 8 or 4 configured columns + .d.
+    let staged = 3 * ((8 + 1) + (4 + 1));
+    end_to_end_with(&b, &["fill-tables"], staged, "holds tables", |first| {
+        // 2019.03.17 had Trade only; committed, it holds the two empty tables too.
+        assert_eq!(
+            tables_in(first)
+                .iter()
+                .map(|t| t.file_name().unwrap().to_string_lossy().into_owned())
+                .collect::<Vec<_>>(),
+            ["MarketInfo", "Quote", "Trade"]
+        );
+        let quote = first.join("Quote");
+        assert_eq!(dotd(&quote), ["sym", "time", "bid", "ask"]);
+    });
+}
+
+/// add-columns with derive-prtncol on a tick-style database: `fee` (configured, in no
+/// partition) written null-filled to each table's rows, `ts` derived, one new `.d` per table
+/// listing both where the configuration puts them.
+#[test]
+fn add_columns_with_derive_prtncol_end_to_end() {
+    let b = tick_style(2, 2, 300);
+    configure_fee(&b.config());
+    // ts + fee + one .d per table of each partition.
+    end_to_end_with(
+        &b,
+        &[DERIVE_TS, "add-columns"],
+        3 * 2 * 2,
+        "\"fee\"",
+        |first| {
+            for t in tables_in(first) {
+                let d = dotd(&t);
+                assert_eq!(&d[..3], ["ts", "fee", "time"], "{}", t.display());
+                // 300 rows of 0n, uncompressed as its siblings: header + 8 bytes a row.
+                assert_eq!(fs::metadata(t.join("fee")).unwrap().len(), 16 + 8 * 300);
+            }
+        },
+    );
+}
+
 fn commit_env(plan: &Path, env: &[(&str, &str)]) -> Out {
     let mut c = std::process::Command::new(bin());
     c.args(["commit", "--plan"])
@@ -169,10 +239,17 @@ fn commit_env(plan: &Path, env: &[(&str, &str)]) -> Out {
     run(c)
 }
 
-/// A fresh tick-style base and its remedied plan.
+/// A fresh tick-style base (2 partitions x 2 tables, the second table absent from the last
+/// partition, a configured float `fee` in no partition) and its plan remedied by
+/// derive-prtncol, fill-tables and add-columns: every remedy step kind, and a table whose one
+/// new `.d` lists both a derived and an added column.
 fn remedied_base() -> (Base, PathBuf) {
-    let b = tick_style(2, 1, 40);
-    let (plan, out) = save_remedied(&b, DERIVE_TS);
+    let b = tick_style(2, 2, 40);
+    configure_fee(&b.config());
+    let last = dates(&b.data()).pop().unwrap();
+    let tables = tables_in(&b.data().join(last));
+    fs::remove_dir_all(&tables[1]).unwrap();
+    let (plan, out) = save_remedies(&b, &[DERIVE_TS, "fill-tables", "add-columns"]);
     assert_eq!(out.code, 0, "{}", out.all());
     (b, plan)
 }
@@ -189,7 +266,10 @@ fn kill_at_every_step_of_a_remedied_commit_then_resume_or_roll_back() {
             .any(|s| matches!(s, smstage::commit::Step::PlaceStaged { .. }))
             && steps
                 .iter()
-                .any(|s| matches!(s, smstage::commit::Step::SwapStaged { .. })),
+                .any(|s| matches!(s, smstage::commit::Step::SwapStaged { .. }))
+            && steps
+                .iter()
+                .any(|s| matches!(s, smstage::commit::Step::PlaceStagedDir { .. })),
         "{steps:?}"
     );
     let out = commit_env(&plan, &[]);
@@ -201,7 +281,9 @@ fn kill_at_every_step_of_a_remedied_commit_then_resume_or_roll_back() {
     for (k, step) in steps.iter().enumerate() {
         let remedy_step = matches!(
             step,
-            smstage::commit::Step::PlaceStaged { .. } | smstage::commit::Step::SwapStaged { .. }
+            smstage::commit::Step::PlaceStaged { .. }
+                | smstage::commit::Step::SwapStaged { .. }
+                | smstage::commit::Step::PlaceStagedDir { .. }
         );
         let points: &[&str] = if remedy_step {
             &["intent", "action"]

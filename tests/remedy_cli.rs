@@ -65,6 +65,157 @@ fn check_judges_the_database_as_the_remedy_will_leave_it() {
     assert!(!b.path().join(".smstage").exists());
 }
 
+/// fill-tables on the real advkdb-ipc: MarketInfo and Quote exist only in 2019.06.02; filled,
+/// the load-table-absent findings are gone and each filled partition's table is judged as the
+/// producers write it (its columns named where they will be).
+#[test]
+fn check_judges_advkdb_ipc_as_fill_tables_will_leave_it() {
+    let Some(b) = corpus::corpus_base("advkdb-ipc") else {
+        return;
+    };
+    let before = manifest(&b.data());
+    let bare = check(&b, &[], true);
+    assert_eq!(bare.code, 1, "{}", bare.all());
+    let v: serde_json::Value = serde_json::from_str(&bare.stdout).unwrap();
+    let errors: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] == "error")
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        errors,
+        ["load-table-absent", "load-table-absent"],
+        "{}",
+        bare.stdout
+    );
+
+    let out = check(&b, &["fill-tables"], true);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let codes: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert!(!codes.contains(&"load-table-absent"), "{codes:?}");
+    // A finding on a filled table names its file where it will be, not the template's.
+    let data = b.data().display().to_string();
+    for f in v["findings"].as_array().unwrap() {
+        if let Some(p) = f["path"].as_str() {
+            assert!(p.starts_with(&data), "{p} is not in {data}");
+        }
+    }
+    let r = &v["remedies"][0];
+    assert_eq!(r["remedy"], "fill-tables");
+    let actions: Vec<&str> = r["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(actions.len(), 6, "{actions:?}");
+    assert!(
+        actions.contains(
+            &"fill-tables: data/2019.03.17/Quote = empty table (new directory; .d: sym time bid ask; columns: sym symbol, time timestamp, bid float, ask float)"
+        ),
+        "{actions:?}"
+    );
+    assert!(
+        !actions.iter().any(|a| a.contains("2019.06.02")),
+        "2019.06.02 holds both tables already: {actions:?}"
+    );
+    // check writes nothing into the database, remedies or not.
+    assert_eq!(manifest(&b.data()), before);
+    assert!(!b.path().join(".smstage").exists());
+}
+
+/// add-columns: a configured `fee` no partition has is judged as written (null-filled, the
+/// table's rows), with derive-prtncol on the same tables; a symbol column is refused naming the
+/// table and partition, nothing written.
+#[test]
+fn check_judges_added_columns_and_refuses_a_symbol_column() {
+    let b = tick_style(2, 2, 50);
+    configure_fee(&b.config());
+    let before = manifest(&b.data());
+    let out = check(&b, &[DERIVE_TS], true);
+    assert_eq!(
+        out.code,
+        1,
+        "without add-columns fee is missing: {}",
+        out.all()
+    );
+    let out = check(&b, &[DERIVE_TS, "add-columns"], true);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["findings"].as_array().unwrap().len(), 0, "{}", out.stdout);
+    let actions: Vec<&str> = v["remedies"][1]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(actions.len(), 4, "{actions:?}");
+    assert!(
+        actions[0].starts_with("add-columns: data/2024.01.02/quote/{fee float} = 50 nulls each")
+            && actions[0].ends_with(".d rewritten as: ts fee time sym price size active orderId)"),
+        "{actions:?}"
+    );
+    // The derivation's .d lists fee too: one new .d per table.
+    let derive: Vec<&str> = v["remedies"][0]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(
+        derive[0].ends_with("as: ts fee time sym price size active orderId)"),
+        "{derive:?}"
+    );
+
+    // A symbol column: refused, naming what to do.
+    let yaml = fs::read_to_string(b.config()).unwrap().replace(
+        "    - name: fee\n      type: float\n",
+        "    - name: venue\n      type: symbol\n",
+    );
+    fs::write(b.config(), yaml).unwrap();
+    let out = check(&b, &[DERIVE_TS, "add-columns"], false);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout
+            .contains("error[remedy-refused]: add-columns: column `venue`"),
+        "{}",
+        out.all()
+    );
+    assert!(out.stdout.contains("addcol"), "{}", out.all());
+    let (_, out) = save_remedies(&b, &[DERIVE_TS, "add-columns"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(!b.path().join("remedied.plan").exists());
+    assert_eq!(manifest(&b.data()), before);
+    assert!(staged_files(&b).is_empty());
+}
+
+/// An empty table needs a partitioned table configured to fill: a configuration without one is
+/// refused before anything is read.
+#[test]
+fn fill_tables_without_a_partitioned_table_is_refused() {
+    let Some(b) = from_fixture(
+        "advkdb-ipc",
+        "  ref:\n    type: splayed\n    columns:\n      - {name: a, type: long}\n",
+    ) else {
+        return;
+    };
+    let out = check(&b, &["fill-tables"], false);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(
+        out.stderr.contains("configures no partitioned table"),
+        "{}",
+        out.all()
+    );
+}
+
 #[test]
 fn bad_remedies_are_refused_before_anything_is_read_or_written() {
     let b = tick_style(1, 2, 10);

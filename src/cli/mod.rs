@@ -297,9 +297,13 @@ pub fn run(cli: Cli) -> i32 {
             format,
             s3,
         } => {
-            let derived = match plan.as_deref().map(crate::approval::load) {
-                None => Vec::new(),
-                Some(Ok(saved)) => saved.plan.remedies.map(|r| r.derived).unwrap_or_default(),
+            let (derived, filled, added) = match plan.as_deref().map(crate::approval::load) {
+                None => Default::default(),
+                Some(Ok(saved)) => saved
+                    .plan
+                    .remedies
+                    .map(|r| (r.derived, r.filled, r.added))
+                    .unwrap_or_default(),
                 Some(Err(e)) => return config_error(&e, format),
             };
             verify_cmd::run(
@@ -311,6 +315,8 @@ pub fn run(cli: Cli) -> i32 {
                     against,
                     q,
                     derived,
+                    filled,
+                    added,
                 },
                 format,
             )

@@ -108,9 +108,15 @@ pub fn run(
             plan.remedies = Some(crate::plan::PlanRemedies {
                 given,
                 stage: String::new(),
-                actions: actions.iter().map(remedy::session::describe).collect(),
+                actions: actions
+                    .iter()
+                    .map(remedy::action::Action::describe)
+                    .collect(),
                 files: Vec::new(),
                 derived: remedy::run::derived_of(&actions),
+                filled: remedy::run::filled_of(&actions),
+                dirs: Vec::new(),
+                added: remedy::run::added_of(&actions),
             });
             None
         }

@@ -201,6 +201,9 @@ pub fn is_done(step: &Step, ctx: &Ctx) -> Result<bool, CommitError> {
         Step::PlaceStaged { staged, path } => {
             kind(&ctx.p(staged))? == Kind::Absent && kind(&ctx.p(path))? == Kind::File
         }
+        Step::PlaceStagedDir { staged, path } => {
+            kind(&ctx.p(staged))? == Kind::Absent && kind(&ctx.p(path))? == Kind::Dir
+        }
         Step::SwapStaged { path, sha256, .. } => holds(&ctx.p(path), sha256)?,
     })
 }
@@ -296,7 +299,7 @@ pub(crate) fn run_step(step: &Step, ctx: &Ctx, dirty: &mut Dirty) -> Result<(), 
         Step::RemoveTree { path, replica } => {
             remove_replicated(&ctx.p(path), &ctx.p(replica), ctx.mode, dirty)
         }
-        Step::PlaceStaged { staged, path } => {
+        Step::PlaceStaged { staged, path } | Step::PlaceStagedDir { staged, path } => {
             let (f, t) = (ctx.p(staged), ctx.p(path));
             if !is_done(step, ctx)? {
                 renameat2(&f, &t, libc::RENAME_NOREPLACE)
@@ -462,11 +465,17 @@ fn preflight(
     let remedied: BTreeSet<&str> = steps
         .iter()
         .filter_map(|s| match s {
-            Step::PlaceStaged { path, .. } | Step::SwapStaged { path, .. } => Some(parent_of(path)),
+            Step::PlaceStaged { path, .. }
+            | Step::SwapStaged { path, .. }
+            | Step::PlaceStagedDir { path, .. } => Some(parent_of(path)),
             _ => None,
         })
         .collect();
     for rel in remedied {
+        // A partition's own times are recorded above already.
+        if dir_times.iter().any(|(r, _)| r == rel) {
+            continue;
+        }
         let p = base.join(rel);
         let md = fs::symlink_metadata(&p).map_err(io_err("lstat", &p))?;
         dir_times.push((rel.to_string(), times_of(&md)));

@@ -94,7 +94,7 @@ pub(crate) fn undo_step(step: &Step, ctx: &Ctx, dirty: &mut Dirty) -> Result<(),
         Step::RemoveTree { path, replica } => {
             replicate(&ctx.p(replica), &ctx.p(path), ctx.mode, dirty)
         }
-        Step::PlaceStaged { staged, path } => {
+        Step::PlaceStaged { staged, path } | Step::PlaceStagedDir { staged, path } => {
             let (f, t) = (ctx.p(staged), ctx.p(path));
             if kind(&f)? == Kind::Absent && kind(&t)? != Kind::Absent {
                 renameat2(&t, &f, libc::RENAME_NOREPLACE)

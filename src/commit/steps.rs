@@ -40,6 +40,10 @@ pub enum Step {
     /// A remedy's new file: rename the staged file `staged` to `path` in the database
     /// (RENAME_NOREPLACE). Undone by renaming it back.
     PlaceStaged { staged: String, path: String },
+    /// A remedy's new directory (fill-tables' empty table), staged complete: rename it to
+    /// `path` in one step (RENAME_NOREPLACE), so the table appears whole or not at all. Undone
+    /// by renaming it back.
+    PlaceStagedDir { staged: String, path: String },
     /// A remedy's replacement of an original (a `.d`): swap the staged file and the original
     /// with RENAME_EXCHANGE, so the original lands in the staging area, kept for rollback. Done
     /// when `path` holds the staged bytes (`sha256`); undone by swapping again.
@@ -64,6 +68,7 @@ impl Step {
             Step::UnlinkSymlink { path, .. } => format!("unlink {path}"),
             Step::RemoveTree { path, .. } => format!("remove original names of {path}"),
             Step::PlaceStaged { staged, path } => format!("place {staged} as {path}"),
+            Step::PlaceStagedDir { staged, path } => format!("place directory {staged} as {path}"),
             Step::SwapStaged { staged, path, .. } => format!("swap {staged} with {path}"),
         }
     }
@@ -192,6 +197,12 @@ pub fn waves<'a>(plan: &'a Plan) -> Result<Vec<Vec<Step>>, CommitError> {
         .flat_map(|r| r.files.iter())
         .map(|f| (f.path.as_str(), f))
         .collect();
+    let new_dirs: BTreeMap<&str, &crate::plan::StagedDir> = plan
+        .remedies
+        .iter()
+        .flat_map(|r| r.dirs.iter())
+        .map(|d| (d.path.as_str(), d))
+        .collect();
     let inside_expanded = |p: &'a str| -> Option<(&'a str, &'a str)> {
         expanded
             .range::<&str, _>(..=p)
@@ -213,7 +224,9 @@ pub fn waves<'a>(plan: &'a Plan) -> Result<Vec<Vec<Step>>, CommitError> {
             // original's, or a staged file of the plan at the original's place.
             if let NodeKind::Moved { from: f, .. } = &node.kind {
                 let orig = format!("{from}{}", &path[to.len()..]);
-                let ok = *f == orig || staged.get(orig.as_str()).is_some_and(|s| &s.staged == f);
+                let ok = *f == orig
+                    || staged.get(orig.as_str()).is_some_and(|s| &s.staged == f)
+                    || new_dirs.get(orig.as_str()).is_some_and(|d| &d.staged == f);
                 if !ok {
                     return Err(bad(format!(
                         "{path} is moved from {f}, which is neither {orig} nor its staged file"
@@ -350,7 +363,26 @@ pub fn waves<'a>(plan: &'a Plan) -> Result<Vec<Vec<Step>>, CommitError> {
         },
     );
 
+    for d in new_dirs.values() {
+        if !expanded.values().any(|from| parent_of(&d.path) == *from) {
+            return Err(bad(format!(
+                "staged directory {} is not a table of a partition the plan shows remedied",
+                d.path
+            )));
+        }
+        put(
+            Slot::RemedyPlace,
+            Step::PlaceStagedDir {
+                staged: d.staged.clone(),
+                path: d.path.clone(),
+            },
+        );
+    }
     for f in staged.values() {
+        // Placed with its directory.
+        if new_dirs.keys().any(|d| parent_of(&f.path) == *d) {
+            continue;
+        }
         if !expanded.values().any(|from| under(&f.path, from)) {
             return Err(bad(format!(
                 "staged file {} is not inside a partition the plan shows remedied",
@@ -660,9 +692,94 @@ pub(crate) mod tests {
             actions: vec![],
             files,
             derived: vec![],
+            filled: vec![],
+            dirs: vec![],
+            added: vec![],
         };
         apply(&mut plan, rem, &children).unwrap();
         plan
+    }
+
+    /// A plan with an empty table filled into one partition (a new directory of two files).
+    fn filled_plan() -> Plan {
+        use crate::plan::remedied::{apply, PlanRemedies};
+        use crate::plan::{StagedDir, StagedFile};
+        let mut plan = sample_plan();
+        let d = "2024.01.02";
+        let file = |f: &str| StagedFile {
+            path: format!("data/{d}/quote/{f}"),
+            staged: format!(".smstage/stage/x/data/{d}/quote/{f}"),
+            size: 1,
+            sha256: "aa".into(),
+            replaces: false,
+        };
+        let mut children = BTreeMap::new();
+        children.insert(format!("data/{d}"), vec![("trade".to_string(), true)]);
+        let rem = PlanRemedies {
+            given: vec!["fill-tables".into()],
+            stage: ".smstage/stage/x".into(),
+            actions: vec![],
+            files: vec![file(".d"), file("sym")],
+            derived: vec![],
+            filled: vec![],
+            added: vec![],
+            dirs: vec![StagedDir {
+                path: format!("data/{d}/quote"),
+                staged: format!(".smstage/stage/x/data/{d}/quote"),
+            }],
+        };
+        apply(&mut plan, rem, &children).unwrap();
+        plan
+    }
+
+    #[test]
+    fn a_filled_table_is_placed_whole_by_one_rename_before_its_partition_moves() {
+        let plan = filled_plan();
+        let d = "2024.01.02";
+        // The view shows the new table moved whole from the stage, beside the untouched one.
+        let to = format!("data/versions/{d}/1");
+        assert!(plan.nodes.iter().any(|n| n.path == format!("{to}/quote")
+            && n.kind
+                == NodeKind::Moved {
+                    from: format!(".smstage/stage/x/data/{d}/quote"),
+                    is_dir: true
+                }));
+        let w = waves(&plan).unwrap();
+        let labels: Vec<Vec<String>> = w
+            .iter()
+            .map(|w| w.iter().map(|s| s.label()).collect())
+            .collect();
+        let at = |l: &str| labels.iter().position(|w| w.iter().any(|x| x == l));
+        let place = at(&format!(
+            "place directory .smstage/stage/x/data/{d}/quote as data/{d}/quote"
+        ))
+        .expect("one rename of the directory");
+        let publish = at("rename .db.smstage-staging to db").unwrap();
+        let exchange = at(&format!("exchange data/{d} <-> data/versions/{d}/1")).unwrap();
+        assert!(publish < place && place < exchange, "{labels:?}");
+        // Its files are not placed one by one.
+        assert!(
+            !labels
+                .concat()
+                .iter()
+                .any(|l| l.starts_with("place .smstage")),
+            "{labels:?}"
+        );
+        let plain = steps(&sample_plan()).unwrap().len();
+        assert_eq!(labels.concat().len(), plain + 1);
+    }
+
+    #[test]
+    fn a_filled_table_outside_the_remedied_partitions_is_refused() {
+        let mut p = filled_plan();
+        // A directory placed into a partition the plan moves whole, unseen by the view.
+        p.nodes.retain(|n| !n.path.ends_with("/quote"));
+        if let Some(r) = &mut p.remedies {
+            r.dirs[0].path = "data/2024.01.03/quote".into();
+            r.dirs[0].staged = ".smstage/stage/x/data/2024.01.03/quote".into();
+        }
+        let e = steps(&p).unwrap_err().to_string();
+        assert!(e.contains("staged directory"), "{e}");
     }
 
     #[test]

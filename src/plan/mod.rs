@@ -9,6 +9,6 @@ mod segmented;
 
 pub use build::*;
 pub use model::*;
-pub use remedied::{DerivedColumn, PlanRemedies, StagedFile};
+pub use remedied::{AddedColumn, DerivedColumn, FilledTable, PlanRemedies, StagedDir, StagedFile};
 pub use saved::SavedPlan;
 pub use segmented::*;

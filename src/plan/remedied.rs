@@ -25,6 +25,53 @@ pub struct PlanRemedies {
     /// --against` checks row by row).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub derived: Vec<DerivedColumn>,
+    /// The empty tables written where they were absent (fill-tables), one per table of each
+    /// partition: what `verify --against` checks (0 rows, the configured columns).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub filled: Vec<FilledTable>,
+    /// The new table directories, each staged complete (its files are in `files` too) and
+    /// placed by the commit with one rename, so the table appears whole or not at all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dirs: Vec<StagedDir>,
+    /// The null-filled columns (add-columns), one per column of each table of each partition:
+    /// what `verify --against` checks (every row null, the table's rows).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub added: Vec<AddedColumn>,
+}
+
+/// A column add-columns writes null-filled into a partition's table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddedColumn {
+    pub date: String,
+    pub table: String,
+    pub column: String,
+}
+
+/// An empty table that fill-tables writes into a partition that lacked it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilledTable {
+    pub date: String,
+    pub table: String,
+    /// Its columns, as its `.d` lists them (the configured ones, in configured order).
+    pub columns: Vec<String>,
+}
+
+/// A new directory staged whole: `staged` becomes `path` (both relative to the baseURI).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagedDir {
+    pub path: String,
+    pub staged: String,
+}
+
+impl PlanRemedies {
+    /// The staged directory `file` (a database path) lies in, if it is inside a new one.
+    pub fn new_dir_of(&self, file: &str) -> Option<&StagedDir> {
+        self.dirs.iter().find(|d| {
+            file.len() > d.path.len()
+                && file.starts_with(&d.path)
+                && file.as_bytes()[d.path.len()] == b'/'
+        })
+    }
 }
 
 /// A column derived as its partition's date + `source` (derive-prtncol).
@@ -57,13 +104,16 @@ fn parent(p: &str) -> &str {
 
 /// The directories whose listing [`apply`] needs: each remedied partition (`from`) and each
 /// table directory that receives a staged file.
-pub fn listings_needed(plan: &Plan, files: &[StagedFile]) -> BTreeSet<String> {
+/// A new table directory (`dirs`) is not listed: it does not exist in the database.
+pub fn listings_needed(plan: &Plan, files: &[StagedFile], dirs: &[StagedDir]) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for f in files {
         let table = parent(&f.path);
         if let Some(p) = plan.partitions.iter().find(|p| parent(table) == p.from) {
             out.insert(p.from.clone());
-            out.insert(table.to_string());
+            if !dirs.iter().any(|d| d.path == table) {
+                out.insert(table.to_string());
+            }
         }
     }
     out
@@ -80,7 +130,8 @@ pub enum RemediedError {
 /// Puts the staged files in the plan: each partition that receives one is shown entry by entry
 /// (a `dir` node at its destination, its untouched tables `moved` whole, each remedied table a
 /// `dir` whose original files are `moved` one by one and whose staged files are `moved` from
-/// the staging area; a replaced original is not shown). `children` lists, for every directory
+/// the staging area; a replaced original is not shown; a new table directory is `moved` whole
+/// from the staging area). `children` lists, for every directory
 /// of [`listings_needed`], its entries as (name, is_dir).
 pub fn apply(
     plan: &mut Plan,
@@ -118,6 +169,17 @@ pub fn apply(
             path: to.clone(),
             kind: NodeKind::Dir,
         });
+        for d in &remedies.dirs {
+            if parent(&d.path) == from {
+                new_nodes.push(Node {
+                    path: format!("{to}/{}", &d.path[from.len() + 1..]),
+                    kind: NodeKind::Moved {
+                        from: d.staged.clone(),
+                        is_dir: true,
+                    },
+                });
+            }
+        }
         for (name, is_dir) in list(from)? {
             let orig = format!("{from}/{name}");
             let dest = format!("{to}/{name}");
@@ -202,7 +264,7 @@ mod tests {
                 replaces: false,
             },
         ];
-        let need = listings_needed(&plan, &files);
+        let need = listings_needed(&plan, &files, &[]);
         assert_eq!(
             need.iter().cloned().collect::<Vec<_>>(),
             vec![format!("data/{d}"), format!("data/{d}/trade")]
@@ -222,6 +284,9 @@ mod tests {
             actions: vec![],
             files,
             derived: vec![],
+            filled: vec![],
+            dirs: vec![],
+            added: vec![],
         };
         apply(&mut plan, rem, &children).unwrap();
         let to = format!("data/versions/{d}/1");

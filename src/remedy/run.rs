@@ -1,8 +1,8 @@
 //! The remedies through `check` and `plan --save`: the checks run on the remedied records, the
 //! refusals join the report, and (saving) the files are staged and put in the plan.
 
-use super::derive::DeriveAction;
-use super::session::{describe, Session};
+use super::action::Action;
+use super::session::Session;
 use super::stage::{self, StageError};
 use crate::check::{self, CheckError, CheckOptions, CheckOutcome};
 use crate::config::AssemblyConfig;
@@ -29,7 +29,7 @@ pub fn check(
     config: &AssemblyConfig,
     opts: &CheckOptions,
     session: &Arc<Session>,
-) -> Result<(CheckOutcome, Vec<DeriveAction>), CheckError> {
+) -> Result<(CheckOutcome, Vec<Action>), CheckError> {
     let mut outcome = check::run_with(config, opts, Some(session.overlay()))?;
     let (actions, refusals) = session.finish();
     if !refusals.is_empty() {
@@ -42,7 +42,7 @@ pub fn check(
 }
 
 /// The report of each remedy given.
-pub fn reports(session: &Session, actions: &[DeriveAction]) -> Vec<RemedyReport> {
+pub fn reports(session: &Session, actions: &[Action]) -> Vec<RemedyReport> {
     session
         .remedies
         .iter()
@@ -50,11 +50,8 @@ pub fn reports(session: &Session, actions: &[DeriveAction]) -> Vec<RemedyReport>
             let given = r.to_string();
             let actions = actions
                 .iter()
-                .filter(|a| {
-                    matches!(r, super::spec::Remedy::DerivePrtnCol { table, source }
-                        if table.matches(&a.table) && source == &a.source)
-                })
-                .map(describe)
+                .filter(|a| a.is_of(r))
+                .map(Action::describe)
                 .collect();
             RemedyReport {
                 remedy: given,
@@ -71,11 +68,11 @@ pub fn stage_into_plan(
     plan: &mut Plan,
     fingerprint: &Fingerprint,
     given: Vec<String>,
-    actions: &[DeriveAction],
+    actions: &[Action],
 ) -> Result<(), StageFailure> {
     let id = stage::stage_id(plan, fingerprint, &given);
     let stage_rel = stage::stage_rel(&id);
-    let files = stage::stage(&plan.base, &plan.source, &stage_rel, actions).map_err(|e| {
+    let (files, dirs) = stage::stage(&plan.base, &plan.source, &stage_rel, actions).map_err(|e| {
         if e.is_refusal() {
             StageFailure::Refused(Box::new(
                 Finding::error(code::REMEDY_REFUSED, e.to_string())
@@ -88,27 +85,67 @@ pub fn stage_into_plan(
     let children = children_of(
         fingerprint,
         &plan.source,
-        &remedied::listings_needed(plan, &files),
+        &remedied::listings_needed(plan, &files, &dirs),
     );
     let rem = PlanRemedies {
         given,
         stage: stage_rel,
-        actions: actions.iter().map(describe).collect(),
+        actions: actions.iter().map(Action::describe).collect(),
         files,
         derived: derived_of(actions),
+        filled: filled_of(actions),
+        dirs,
+        added: added_of(actions),
     };
     remedied::apply(plan, rem, &children).map_err(|e| StageFailure::Plan(e.to_string()))
 }
 
 /// The derived columns of `actions`, as the plan records them.
-pub fn derived_of(actions: &[DeriveAction]) -> Vec<crate::plan::DerivedColumn> {
+pub fn derived_of(actions: &[Action]) -> Vec<crate::plan::DerivedColumn> {
     actions
         .iter()
+        .filter_map(|a| match a {
+            Action::Derive(a) => Some(a),
+            _ => None,
+        })
         .map(|a| crate::plan::DerivedColumn {
             date: a.date.clone(),
             table: a.table.clone(),
             column: a.column.clone(),
             source: a.source.clone(),
+        })
+        .collect()
+}
+
+/// The empty tables of `actions`, as the plan records them.
+pub fn filled_of(actions: &[Action]) -> Vec<crate::plan::FilledTable> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Fill(a) => Some(crate::plan::FilledTable {
+                date: a.date.clone(),
+                table: a.table.clone(),
+                columns: a.dotd(),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The null-filled columns of `actions`, as the plan records them.
+pub fn added_of(actions: &[Action]) -> Vec<crate::plan::AddedColumn> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Add(a) => Some(a),
+            _ => None,
+        })
+        .flat_map(|a| {
+            a.columns.iter().map(|c| crate::plan::AddedColumn {
+                date: a.date.clone(),
+                table: a.table.clone(),
+                column: c.name.clone(),
+            })
         })
         .collect()
 }
@@ -146,10 +183,23 @@ pub fn reapply(plan: &mut Plan, saved: &Plan, fingerprint: &Fingerprint) -> Resu
             ));
         }
     }
+    for d in &rem.dirs {
+        let inside = d.path.starts_with(&format!("{}/", plan.source))
+            && !d
+                .path
+                .split('/')
+                .any(|c| c == ".." || c == "." || c.is_empty());
+        if !inside || d.staged != format!("{}/{}", rem.stage, d.path) {
+            return Err(format!(
+                "its staged directory {} for {} is not the staging directory's copy of a database path",
+                d.staged, d.path
+            ));
+        }
+    }
     let children = children_of(
         fingerprint,
         &plan.source,
-        &remedied::listings_needed(plan, &rem.files),
+        &remedied::listings_needed(plan, &rem.files, &rem.dirs),
     );
     remedied::apply(plan, rem.clone(), &children).map_err(|e| e.to_string())
 }

@@ -3,7 +3,11 @@
 //! database as it will be), collecting what each remedy will write and what the database
 //! refuses. Writes nothing.
 
+use super::action::Action;
+use super::add::{self, AddTarget};
 use super::derive::{self, DeriveAction, Target, TargetError};
+use super::fill::{self, FillError, FillTarget};
+use super::produce::{self, Job};
 use super::spec::Remedy;
 use crate::config::AssemblyConfig;
 use crate::finding::{code, Finding};
@@ -16,16 +20,25 @@ use thiserror::Error;
 pub enum SessionError {
     #[error(transparent)]
     Target(#[from] Box<TargetError>),
-    #[error("--remedy {0}: not available in this smstage yet (only derive-prtncol is); nothing was read or written")]
+    #[error(transparent)]
+    Fill(#[from] FillError),
+    #[error("--remedy {0}: not available in this smstage yet (only derive-prtncol and fill-tables are); nothing was read or written")]
     NotYet(String),
+    #[error("--remedy fill-tables: writing the empty table {table} to judge it (in a temporary directory, outside the database): {detail}")]
+    Template { table: String, detail: String },
 }
 
 #[derive(Debug)]
 pub struct Session {
     pub remedies: Vec<Remedy>,
     targets: Vec<Target>,
+    fills: Vec<FillTarget>,
+    adds: Vec<AddTarget>,
+    /// Each fill target's empty table, written once by the producers that stage it, so that
+    /// `check` reads the filled partitions' tables as they will be (headers and all).
+    templates: Option<tempfile::TempDir>,
     base: PathBuf,
-    actions: Mutex<Vec<DeriveAction>>,
+    actions: Mutex<Vec<Action>>,
     refusals: Mutex<Vec<Finding>>,
 }
 
@@ -37,16 +50,28 @@ impl Session {
         base: &Path,
         remedies: Vec<Remedy>,
     ) -> Result<Arc<Session>, SessionError> {
-        if let Some(r) = remedies
-            .iter()
-            .find(|r| !matches!(r, Remedy::DerivePrtnCol { .. }))
-        {
+        if let Some(r) = remedies.iter().find(|r| {
+            !matches!(
+                r,
+                Remedy::DerivePrtnCol { .. } | Remedy::FillTables | Remedy::AddColumns
+            )
+        }) {
             return Err(SessionError::NotYet(r.to_string()));
         }
         let targets = derive::targets(config, &remedies).map_err(Box::new)?;
+        let fills = fill::targets(config, &remedies)?;
+        let adds = add::targets(config, &remedies);
+        let templates = if fills.is_empty() {
+            None
+        } else {
+            Some(templates(&fills)?)
+        };
         Ok(Arc::new(Session {
             remedies,
             targets,
+            fills,
+            adds,
+            templates,
             base: base.to_path_buf(),
             actions: Mutex::new(Vec::new()),
             refusals: Mutex::new(Vec::new()),
@@ -62,6 +87,7 @@ impl Session {
     fn visit(&self, part: &mut PartitionInv) {
         let mut actions = Vec::new();
         let mut refusals = Vec::new();
+        self.fill(part, &mut actions);
         for table in &mut part.tables {
             let Some(t) = self.targets.iter().find(|t| t.table == table.name) else {
                 continue;
@@ -75,7 +101,7 @@ impl Session {
             match derive::plan_table(t, &part.date, &rel, table) {
                 Ok(Some(a)) => {
                     derive::apply(&a, table);
-                    actions.push(a);
+                    actions.push(Action::Derive(a));
                 }
                 Ok(None) => {}
                 Err(r) => refusals.push(
@@ -90,6 +116,7 @@ impl Session {
                 ),
             }
         }
+        self.add(part, &mut actions, &mut refusals);
         if let Ok(mut a) = self.actions.lock() {
             a.extend(actions);
         }
@@ -98,14 +125,92 @@ impl Session {
         }
     }
 
+    /// Adds to `part`'s tables the null columns add-columns writes (after the derivations, whose
+    /// `.d` then lists them too).
+    fn add(&self, part: &mut PartitionInv, actions: &mut Vec<Action>, refusals: &mut Vec<Finding>) {
+        let mut added = Vec::new();
+        for table in &mut part.tables {
+            let Some(t) = self.adds.iter().find(|t| t.table == table.name) else {
+                continue;
+            };
+            let rel = table
+                .path
+                .strip_prefix(&self.base)
+                .unwrap_or(&table.path)
+                .to_string_lossy()
+                .into_owned();
+            // A table fill-tables writes has every configured column already.
+            if actions
+                .iter()
+                .any(|a| matches!(a, Action::Fill(f) if f.dir == rel))
+            {
+                continue;
+            }
+            match add::plan_table(t, &part.date, &rel, table) {
+                Ok(Some(mut a)) => {
+                    add::apply(&a, table);
+                    for d in actions.iter_mut() {
+                        if let Action::Derive(d) = d {
+                            if d.dir == a.dir {
+                                d.dotd = a.dotd.clone();
+                                a.writes_dotd = false;
+                            }
+                        }
+                    }
+                    added.push(Action::Add(a));
+                }
+                Ok(None) => {}
+                Err(r) => refusals.push(
+                    Finding::error(code::REMEDY_REFUSED, r.to_string())
+                        .partition(&part.date)
+                        .table(&table.name)
+                        .path(table.path.display())
+                        .hint("fix the table on disk, or configure the column out"),
+                ),
+            }
+        }
+        actions.extend(added);
+    }
+
+    /// Adds to `part` the empty tables fill-tables writes there (read from the templates).
+    fn fill(&self, part: &mut PartitionInv, actions: &mut Vec<Action>) {
+        let Some(tpl) = &self.templates else {
+            return;
+        };
+        let rel = part
+            .path
+            .strip_prefix(&self.base)
+            .unwrap_or(&part.path)
+            .to_string_lossy()
+            .into_owned();
+        let present: Vec<&str> = part.tables.iter().map(|t| t.name.as_str()).collect();
+        let fills = fill::plan_partition(&self.fills, &part.date, &rel, &present);
+        for a in fills {
+            // The template's own findings (none for what the producers write) are not the
+            // database's.
+            let mut ignored = Vec::new();
+            let dir = tpl.path().join(&a.table);
+            let mut t = crate::inventory::read_table(&a.table, &dir, tpl.path(), &mut ignored);
+            t.path = part.path.join(&a.table);
+            // Findings name the file where it will be, not the template.
+            let at: std::sync::Arc<Path> = std::sync::Arc::from(t.path.as_path());
+            for f in &mut t.files {
+                f.dir = at.clone();
+            }
+            let at = part.tables.partition_point(|x| x.name < t.name);
+            part.tables.insert(at, t);
+            actions.push(Action::Fill(a));
+        }
+    }
+
     /// What the run found: the actions (sorted by table directory) and the refusals.
-    pub fn finish(&self) -> (Vec<DeriveAction>, Vec<Finding>) {
+    pub fn finish(&self) -> (Vec<Action>, Vec<Finding>) {
         let mut a = self
             .actions
             .lock()
             .map(|mut a| std::mem::take(&mut *a))
             .unwrap_or_default();
-        a.sort_by(|x, y| x.dir.cmp(&y.dir));
+        a.sort_by(|x, y| x.dir().cmp(y.dir()));
         let r = self
             .refusals
             .lock()
@@ -125,4 +230,47 @@ pub fn describe(a: &DeriveAction) -> String {
         a.source,
         a.dotd.join(" ")
     )
+}
+
+/// The fill targets' empty tables, written by the producers into a temporary directory (one
+/// sub-directory per table).
+fn templates(fills: &[FillTarget]) -> Result<tempfile::TempDir, SessionError> {
+    let fail = |table: &str, detail: String| SessionError::Template {
+        table: table.into(),
+        detail,
+    };
+    let tmp = tempfile::tempdir().map_err(|e| fail("(all)", e.to_string()))?;
+    for t in fills {
+        let dir = tmp.path().join(&t.table);
+        std::fs::create_dir(&dir).map_err(|e| fail(&t.table, e.to_string()))?;
+        let a = fill::FillAction {
+            date: String::new(),
+            table: t.table.clone(),
+            dir: String::new(),
+            columns: t.columns.clone(),
+        };
+        for job in fill_jobs(&a, &dir) {
+            produce::produce(&job).map_err(|e| fail(&t.table, e.to_string()))?;
+        }
+    }
+    Ok(tmp)
+}
+
+/// The jobs that write `a`'s empty table into `dir`: every configured column empty, then `.d`.
+pub fn fill_jobs(a: &fill::FillAction, dir: &Path) -> Vec<Job> {
+    let mut jobs: Vec<Job> = a
+        .columns
+        .iter()
+        .map(|c| Job::EmptyColumn {
+            ty: c.ty,
+            domain: c.domain(),
+            out: dir.join(&c.name),
+            zip: None,
+        })
+        .collect();
+    jobs.push(Job::DotD {
+        columns: a.dotd(),
+        out: dir.join(".d"),
+    });
+    jobs
 }

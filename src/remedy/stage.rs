@@ -4,11 +4,11 @@
 //! removed. A run killed half-way leaves a partial stage and no plan file; running `plan
 //! --save` again removes it and stages anew (same inputs, same bytes).
 
-use super::derive::DeriveAction;
+use super::action::Action;
 use super::produce::{self, Job, ProduceError};
 use crate::plan::fingerprint::Fingerprint;
 use crate::plan::remedied::STAGE_DIR;
-use crate::plan::{Plan, StagedFile};
+use crate::plan::{Plan, StagedDir, StagedFile};
 use sha2::{Digest, Sha256};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -76,13 +76,14 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StageError + '_ {
     }
 }
 
-/// Writes every action's files under `base/stage`; returns them sorted by `path`.
+/// Writes every action's files under `base/stage`; returns them sorted by `path`, and the new
+/// table directories (fill-tables) sorted by `path`.
 pub fn stage(
     base: &Path,
     source: &str,
     stage: &str,
-    actions: &[DeriveAction],
-) -> Result<Vec<StagedFile>, StageError> {
+    actions: &[Action],
+) -> Result<(Vec<StagedFile>, Vec<StagedDir>), StageError> {
     let root = base.join(stage);
     if root.exists() {
         fs::remove_dir_all(&root).map_err(io(&root))?;
@@ -126,8 +127,8 @@ fn stage_into(
     source: &str,
     stage: &str,
     root: &Path,
-    actions: &[DeriveAction],
-) -> Result<Vec<StagedFile>, StageError> {
+    actions: &[Action],
+) -> Result<(Vec<StagedFile>, Vec<StagedDir>), StageError> {
     let data = base.join(source);
     let dev = |p: &Path| fs::metadata(p).map(|m| m.dev()).map_err(io(p));
     if dev(root)? != dev(&data)? {
@@ -138,39 +139,89 @@ fn stage_into(
     }
     let mut out = Vec::new();
     let mut dirs = Vec::new();
+    let mut new_dirs = Vec::new();
     for a in actions {
-        let table_dir = base.join(&a.dir);
-        let out_dir = root.join(&a.dir);
+        let table_dir = base.join(a.dir());
+        let out_dir = root.join(a.dir());
         fs::create_dir_all(&out_dir).map_err(io(&out_dir))?;
-        let what = |job: &str| format!("{job} of {}/{}", a.dir, a.column);
-        let date =
-            crate::dates::parse_date(&a.date).ok_or_else(|| StageError::BadDate(a.dir.clone()))?;
-        let zip =
-            produce::sibling_compression(&table_dir).map_err(|source| StageError::Produce {
-                what: what("the compression"),
-                source,
-            })?;
-        let jobs = [
-            (
-                "the derived column",
-                Job::DerivedTimestamp {
-                    source: table_dir.join(&a.source),
-                    date,
-                    out: out_dir.join(&a.column),
-                    zip,
-                },
-            ),
-            (
-                "the .d",
-                Job::DotD {
-                    columns: a.dotd.clone(),
-                    out: out_dir.join(".d"),
-                },
-            ),
-        ];
-        for (label, job) in &jobs {
+        let jobs = match a {
+            Action::Derive(a) => {
+                let date = crate::dates::parse_date(&a.date)
+                    .ok_or_else(|| StageError::BadDate(a.dir.clone()))?;
+                let zip = produce::sibling_compression(&table_dir).map_err(|source| {
+                    StageError::Produce {
+                        what: format!("the compression of {}/{}", a.dir, a.column),
+                        source,
+                    }
+                })?;
+                vec![
+                    (
+                        format!("the derived column of {}/{}", a.dir, a.column),
+                        Job::DerivedTimestamp {
+                            source: table_dir.join(&a.source),
+                            date,
+                            out: out_dir.join(&a.column),
+                            zip,
+                        },
+                    ),
+                    (
+                        format!("the .d of {}/{}", a.dir, a.column),
+                        Job::DotD {
+                            columns: a.dotd.clone(),
+                            out: out_dir.join(".d"),
+                        },
+                    ),
+                ]
+            }
+            Action::Add(a) => {
+                let zip = produce::sibling_compression(&table_dir).map_err(|source| {
+                    StageError::Produce {
+                        what: format!("the compression of {}", a.dir),
+                        source,
+                    }
+                })?;
+                let mut jobs: Vec<(String, Job)> = a
+                    .columns
+                    .iter()
+                    .map(|c| {
+                        (
+                            format!("the null column {}/{}", a.dir, c.name),
+                            Job::NullColumn {
+                                ty: c.ty,
+                                rows: a.rows,
+                                domain: None,
+                                null_sym_index: None,
+                                out: out_dir.join(&c.name),
+                                zip,
+                            },
+                        )
+                    })
+                    .collect();
+                if a.writes_dotd {
+                    jobs.push((
+                        format!("the .d of {}", a.dir),
+                        Job::DotD {
+                            columns: a.dotd.clone(),
+                            out: out_dir.join(".d"),
+                        },
+                    ));
+                }
+                jobs
+            }
+            Action::Fill(f) => {
+                new_dirs.push(StagedDir {
+                    path: f.dir.clone(),
+                    staged: format!("{stage}/{}", f.dir),
+                });
+                super::session::fill_jobs(f, &out_dir)
+                    .into_iter()
+                    .map(|j| (format!("the empty table {}", f.dir), j))
+                    .collect()
+            }
+        };
+        for (what, job) in &jobs {
             let made = produce::produce(job).map_err(|source| StageError::Produce {
-                what: what(label),
+                what: what.clone(),
                 source,
             })?;
             crash_point(made.len() + out.len());
@@ -178,12 +229,13 @@ fn stage_into(
                 let rel = p.path.strip_prefix(root).unwrap_or(&p.path);
                 let rel = rel.to_string_lossy().into_owned();
                 let name = rel.rsplit('/').next().unwrap_or_default().to_string();
+                let new_table = matches!(a, Action::Fill(_));
                 out.push(StagedFile {
                     path: rel.clone(),
                     staged: format!("{stage}/{rel}"),
                     size: p.size,
                     sha256: p.sha256,
-                    replaces: name == ".d" || base.join(&rel).exists(),
+                    replaces: !new_table && (name == ".d" || base.join(&rel).exists()),
                 });
             }
         }
@@ -205,7 +257,8 @@ fn stage_into(
         }
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(out)
+    new_dirs.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok((out, new_dirs))
 }
 
 /// Test-only (the `fault-injection` feature): `SMSTAGE_CRASH_IN_STAGE=k` stops the process as

@@ -5,7 +5,7 @@ use super::Loaded;
 use crate::finding::{code, Finding};
 use crate::inventory::{Inventory, PartRef, PartitionDir, PartitionInv, RootKind, TableInv};
 use crate::kdb::{self, ColumnData};
-use crate::plan::DerivedColumn;
+use crate::plan::{AddedColumn, DerivedColumn, FilledTable};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 
@@ -40,13 +40,16 @@ fn parts<'a>(inv: &'a Inventory, unread: &'a [PartitionDir]) -> Vec<Part<'a>> {
 /// pair at a time and dropped once compared.
 ///
 /// `derived` (from a saved plan's remedies): columns of `a` that `b` does not have, each the
-/// partition's date + a source column of `b` on every row.
+/// partition's date + a source column of `b` on every row. `filled`: tables of `a` that `b`
+/// does not have, each empty with exactly its recorded columns.
 pub fn compare_roots(
     a: &Loaded,
     a_unread: &[PartitionDir],
     b: &Loaded,
     b_unread: &[PartitionDir],
     derived: &[DerivedColumn],
+    filled: &[FilledTable],
+    added: &[AddedColumn],
 ) -> Vec<Finding> {
     let (ia, ib) = (&a.inventory, &b.inventory);
     let diff = |msg: String| {
@@ -89,7 +92,7 @@ pub fn compare_roots(
                 }
             }
             (RootKind::Splayed(x), RootKind::Splayed(y)) => {
-                if let Some(f) = table_jobs(None, x, y, &mut jobs, None) {
+                if let Some(f) = table_jobs(None, x, y, &mut jobs, None, &[]) {
                     return diff(f);
                 }
             }
@@ -128,7 +131,28 @@ pub fn compare_roots(
         let (oa, ob) = (materialize(ra), materialize(rb));
         let (ra, rb) = (oa.part_ref(), ob.part_ref());
         let (pa, pb) = (ra.part, rb.part);
-        let ta: Vec<&str> = pa.tables.iter().map(|t| t.name.as_str()).collect();
+        // A table `a` gained by fill-tables is judged on its own, then left out.
+        let gained = |t: &str| {
+            filled.iter().find(|f| {
+                f.date == pa.date && f.table == t && !pb.tables.iter().any(|y| y.name == t)
+            })
+        };
+        for x in &pa.tables {
+            if let Some(f) = gained(&x.name) {
+                if let Some(msg) = filled_differs(x, f) {
+                    return diff(msg)
+                        .into_iter()
+                        .map(|f| f.partition(&pa.date).table(&x.name))
+                        .collect();
+                }
+            }
+        }
+        let a_tables: Vec<&crate::inventory::TableInv> = pa
+            .tables
+            .iter()
+            .filter(|t| gained(&t.name).is_none())
+            .collect();
+        let ta: Vec<&str> = a_tables.iter().map(|t| t.name.as_str()).collect();
         let tb: Vec<&str> = pb.tables.iter().map(|t| t.name.as_str()).collect();
         if ta != tb {
             return diff(format!(
@@ -140,12 +164,17 @@ pub fn compare_roots(
             .collect();
         }
         let mut jobs = Vec::new();
-        for (x, y) in pa.tables.iter().zip(&pb.tables) {
+        for (x, y) in a_tables.iter().copied().zip(&pb.tables) {
             let before = jobs.len();
             let d = derived
                 .iter()
                 .find(|d| d.date == pa.date && d.table == x.name);
-            if let Some(f) = table_jobs(Some(&pa.date), x, y, &mut jobs, d) {
+            let add: Vec<&str> = added
+                .iter()
+                .filter(|c| c.date == pa.date && c.table == x.name)
+                .map(|c| c.column.as_str())
+                .collect();
+            if let Some(f) = table_jobs(Some(&pa.date), x, y, &mut jobs, d, &add) {
                 return diff(f)
                     .into_iter()
                     .map(|f| f.partition(&pa.date).table(&x.name))
@@ -161,6 +190,32 @@ pub fn compare_roots(
         }
     }
     Vec::new()
+}
+
+/// Why a table fill-tables wrote is not what it recorded: other columns in `.d`, a column file
+/// missing, or a row in any column.
+fn filled_differs(t: &crate::inventory::TableInv, f: &FilledTable) -> Option<String> {
+    let cols = t.columns();
+    if cols != f.columns.as_slice() {
+        return Some(format!(
+            "table {} filled as empty lists columns {cols:?} in its .d, not the recorded {:?}",
+            t.name, f.columns
+        ));
+    }
+    for c in cols {
+        match t.file(c).map(|x| &x.header) {
+            None => return Some(format!("filled table {} has no column file {c}", t.name)),
+            Some(Ok(h)) if h.count == 0 => {}
+            Some(Ok(h)) => {
+                return Some(format!(
+                    "filled table {} column {c} holds {} rows; an empty table holds none",
+                    t.name, h.count
+                ))
+            }
+            Some(Err(e)) => return Some(format!("filled table {} column {c}: {e:?}", t.name)),
+        }
+    }
+    None
 }
 
 /// A partition in memory for its comparison: borrowed, or read now and dropped after.
@@ -229,10 +284,22 @@ struct Job {
     b: std::path::PathBuf,
     /// `a` is derived: the partition date (days since 2000.01.01) + the source column `b`.
     derived_on: Option<i64>,
+    /// `a` was added null-filled: every row null, as many as `b` (a column of the original).
+    nulls: bool,
 }
 
 impl Job {
     fn differs(&self, ia: &Inventory, ib: &Inventory) -> Option<String> {
+        if self.nulls {
+            return super::stream::first_difference_local(
+                &self.a,
+                ia,
+                &self.b,
+                ib,
+                |x, _, _, _| first_non_null(x),
+            )
+            .map(|m| format!("{m} (an added column must be null on every row)"));
+        }
         if let Some(day) = self.derived_on {
             return derived_differs(&self.a, ia, &self.b, ib, day);
         }
@@ -291,6 +358,31 @@ fn derived_differs(
     .map(|m| format!("{m} (derived vs its source; the derived value must be the partition's date + the source)"))
 }
 
+/// The first row of `x` that is not null (row 0 for a type add-columns does not write).
+fn first_non_null(x: &ColumnData) -> Option<usize> {
+    fn find<T>(v: &[T], null: impl Fn(&T) -> bool) -> Option<usize> {
+        v.iter().position(|x| !null(x))
+    }
+    match x {
+        ColumnData::Bool(v) | ColumnData::Byte(v) => find(v, |x| *x == 0),
+        ColumnData::Char(v) => find(v, |x| *x == b' '),
+        ColumnData::Guid(v) => find(v, |x| *x == [0; 16]),
+        ColumnData::Short(v) => find(v, |x| *x == i16::MIN),
+        ColumnData::Int(v)
+        | ColumnData::Month(v)
+        | ColumnData::Date(v)
+        | ColumnData::Minute(v)
+        | ColumnData::Second(v)
+        | ColumnData::Time(v) => find(v, |x| *x == i32::MIN),
+        ColumnData::Long(v) | ColumnData::Timestamp(v) | ColumnData::Timespan(v) => {
+            find(v, |x| *x == i64::MIN)
+        }
+        ColumnData::Real(v) => find(v, |x| x.is_nan()),
+        ColumnData::Float(v) | ColumnData::Datetime(v) => find(v, |x| x.is_nan()),
+        _ => Some(0),
+    }
+}
+
 /// The first row of a chunk pair where `x` is not `day` + `y` (row 0 when the types are not a
 /// timestamp and a time of day or datetime).
 fn derived_chunk_differs(x: &ColumnData, y: &ColumnData, day: i64) -> Option<usize> {
@@ -319,16 +411,38 @@ fn table_jobs(
     y: &TableInv,
     jobs: &mut Vec<Job>,
     derived: Option<&DerivedColumn>,
+    added: &[&str],
 ) -> Option<String> {
     let cx = x.dotd.as_ref().and_then(|d| d.as_ref().ok());
     let cy = y.dotd.as_ref().and_then(|d| d.as_ref().ok());
-    // A derived column: `a` has it where the configuration put it, `b` does not.
+    // A derived or added column: `a` has it where the configuration put it, `b` does not.
     let cx_orig: Option<Vec<String>> = match (derived, cx) {
         (Some(d), Some(c)) if c.contains(&d.column) => {
             Some(c.iter().filter(|n| **n != d.column).cloned().collect())
         }
         _ => cx.cloned(),
     };
+    let cx_orig: Option<Vec<String>> = cx_orig.map(|c| {
+        c.into_iter()
+            .filter(|n| !added.contains(&n.as_str()))
+            .collect()
+    });
+    if let (Some(first), Some(cxv)) = (cy.and_then(|c| c.first()), cx) {
+        for col in added.iter().filter(|c| cxv.iter().any(|n| n == *c)) {
+            // Streamed beside a column of `b`: same rows, every one null.
+            jobs.push(Job {
+                tier_a: None,
+                tier_b: None,
+                partition: partition.map(String::from),
+                table: x.name.clone(),
+                column: col.to_string(),
+                a: x.path.join(col),
+                b: y.path.join(first),
+                derived_on: None,
+                nulls: true,
+            });
+        }
+    }
     if cx_orig.as_ref() != cy {
         return Some(format!("table {} has columns {cx:?} vs {cy:?}", x.name));
     }
@@ -344,6 +458,7 @@ fn table_jobs(
             a: x.path.join(&d.column),
             b: y.path.join(&d.source),
             derived_on: day,
+            nulls: false,
         });
     }
     for c in cy.into_iter().flatten() {
@@ -356,6 +471,7 @@ fn table_jobs(
             a: x.path.join(c),
             b: y.path.join(c),
             derived_on: None,
+            nulls: false,
         });
     }
     None
@@ -539,6 +655,26 @@ mod tests {
         ]);
         assert_eq!(first_difference(&a, &ia, &a.clone(), &ib), None);
         assert_eq!(first_difference(&a, &ia, &b, &ib), Some(2));
+    }
+
+    #[test]
+    fn an_added_column_is_null_on_every_row() {
+        assert_eq!(first_non_null(&ColumnData::Long(vec![i64::MIN; 3])), None);
+        assert_eq!(
+            first_non_null(&ColumnData::Long(vec![i64::MIN, 0])),
+            Some(1)
+        );
+        assert_eq!(
+            first_non_null(&ColumnData::Float(vec![f64::NAN, 1.5])),
+            Some(1)
+        );
+        assert_eq!(first_non_null(&ColumnData::Int(vec![i32::MIN])), None);
+        assert_eq!(first_non_null(&ColumnData::Bool(vec![0, 0])), None);
+        // A type add-columns does not write is never taken for nulls.
+        assert_eq!(
+            first_non_null(&ColumnData::Symbol(vec![String::new()])),
+            Some(0)
+        );
     }
 
     #[test]

@@ -25,6 +25,10 @@ pub struct VerifyOptions {
     pub q: Option<PathBuf>,
     /// With `against`: the columns a saved plan's remedies derived (`verify --plan`).
     pub derived: Vec<crate::plan::DerivedColumn>,
+    /// With `against`: the empty tables a saved plan's remedies wrote (`verify --plan`).
+    pub filled: Vec<crate::plan::FilledTable>,
+    /// With `against`: the null columns a saved plan's remedies added (`verify --plan`).
+    pub added: Vec<crate::plan::AddedColumn>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -90,7 +94,15 @@ pub fn run_summarized(
         let (theirs, their_dirs) = load_root(other, &opts.s3)?;
         // "Restore the domain from the backup" only where the other root's domain differs.
         check::advice::enum_domain_advice(&mut findings, root, other);
-        let compared = compare_roots(&loaded, &dirs, &theirs, &their_dirs, &opts.derived);
+        let compared = compare_roots(
+            &loaded,
+            &dirs,
+            &theirs,
+            &their_dirs,
+            &opts.derived,
+            &opts.filled,
+            &opts.added,
+        );
         summary.compared_with(other.clone(), &compared);
         findings.extend(compared);
     }

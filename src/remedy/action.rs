@@ -1,0 +1,49 @@
+//! What one remedy does to one table of one partition, whatever its kind: what the session
+//! collects, staging writes, and the plan records.
+
+use super::add::AddAction;
+use super::derive::DeriveAction;
+use super::fill::FillAction;
+use super::spec::Remedy;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// A derived column (and the table's `.d` rewritten).
+    Derive(DeriveAction),
+    /// A whole new (empty) table directory.
+    Fill(FillAction),
+    /// Null-filled columns (and the table's `.d` rewritten, unless a derivation does it).
+    Add(AddAction),
+}
+
+impl Action {
+    /// The table directory it writes, relative to the baseURI.
+    pub fn dir(&self) -> &str {
+        match self {
+            Action::Derive(a) => &a.dir,
+            Action::Fill(a) => &a.dir,
+            Action::Add(a) => &a.dir,
+        }
+    }
+
+    /// Whether `remedy` (as given) is the one that asked for it.
+    pub fn is_of(&self, remedy: &Remedy) -> bool {
+        match (self, remedy) {
+            (Action::Derive(a), Remedy::DerivePrtnCol { table, source }) => {
+                table.matches(&a.table) && source == &a.source
+            }
+            (Action::Fill(_), Remedy::FillTables) => true,
+            (Action::Add(_), Remedy::AddColumns) => true,
+            _ => false,
+        }
+    }
+
+    /// One line: what it will write.
+    pub fn describe(&self) -> String {
+        match self {
+            Action::Derive(a) => super::session::describe(a),
+            Action::Fill(a) => super::fill::describe(a),
+            Action::Add(a) => super::add::describe(a),
+        }
+    }
+}
