@@ -463,7 +463,18 @@ fn kept_after_rollback(base: &Path) -> String {
         .map(|rd| {
             rd.filter_map(Result::ok)
                 .map(|e| {
-                    let len = e.metadata().map(|m| m.len()).unwrap_or(0);
+                    // A directory (the remedies' stage) counts what it holds.
+                    let len = match e.metadata() {
+                        Ok(m) if m.is_dir() => walkdir::WalkDir::new(e.path())
+                            .into_iter()
+                            .filter_map(Result::ok)
+                            .filter_map(|f| f.metadata().ok())
+                            .filter(|m| m.is_file())
+                            .map(|m| m.len())
+                            .sum(),
+                        Ok(m) => m.len(),
+                        Err(_) => 0,
+                    };
                     (e.file_name().to_string_lossy().into_owned(), len)
                 })
                 .collect()
@@ -477,6 +488,7 @@ fn kept_after_rollback(base: &Path) -> String {
                 "journal" => "the record that this import was rolled back, which `status` reads",
                 "lock" => "the lock file commit and rollback take; removing it while another smstage waits on it would let two of them run at once",
                 "plan.json" => "the plan the import rendered",
+                "stage" => "the files `plan --remedy … --save` staged, returned there by the rollback; the next `plan --save` replaces them",
                 _ => "left by an interrupted run",
             };
             format!("{n} ({len} bytes: {what})")
