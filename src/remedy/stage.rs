@@ -9,10 +9,12 @@ use super::produce::{self, Job, ProduceError};
 use crate::plan::fingerprint::Fingerprint;
 use crate::plan::remedied::STAGE_DIR;
 use crate::plan::{Plan, StagedDir, StagedFile};
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -122,6 +124,126 @@ fn prune_stale_stages(base: &Path, keep: &Path) -> Result<(), StageError> {
     Ok(())
 }
 
+/// What one action left in the stage: its files, its table directory there and, for a filled
+/// table, the new directory the commit places whole.
+type ActionStaged = (Vec<StagedFile>, PathBuf, Option<StagedDir>);
+
+/// Workers staging at once (`SMSTAGE_STAGE_THREADS`, 1..=16; default 4): enough to overlap
+/// one file's CPU with another's disk on a small machine, few enough that the chunks in flight
+/// stay a few MB.
+fn stage_threads() -> usize {
+    crate::io_pool::tuning_from_env("SMSTAGE_STAGE_THREADS", 4, 1..=16)
+}
+
+/// Stages one action's files under `root`.
+fn stage_action(
+    base: &Path,
+    stage: &str,
+    root: &Path,
+    a: &Action,
+    staged: &AtomicUsize,
+) -> Result<ActionStaged, StageError> {
+    let mut out = Vec::new();
+    let mut new_dir = None;
+    let table_dir = base.join(a.dir());
+    let out_dir = root.join(a.dir());
+    fs::create_dir_all(&out_dir).map_err(io(&out_dir))?;
+    let jobs = match a {
+        Action::Derive(a) => {
+            let date = crate::dates::parse_date(&a.date)
+                .ok_or_else(|| StageError::BadDate(a.dir.clone()))?;
+            let zip =
+                produce::sibling_compression(&table_dir).map_err(|source| StageError::Produce {
+                    what: format!("the compression of {}/{}", a.dir, a.column),
+                    source,
+                })?;
+            vec![
+                (
+                    format!("the derived column of {}/{}", a.dir, a.column),
+                    Job::DerivedTimestamp {
+                        source: table_dir.join(&a.source),
+                        date,
+                        out: out_dir.join(&a.column),
+                        zip,
+                    },
+                ),
+                (
+                    format!("the .d of {}/{}", a.dir, a.column),
+                    Job::DotD {
+                        columns: a.dotd.clone(),
+                        out: out_dir.join(".d"),
+                    },
+                ),
+            ]
+        }
+        Action::Add(a) => {
+            let zip =
+                produce::sibling_compression(&table_dir).map_err(|source| StageError::Produce {
+                    what: format!("the compression of {}", a.dir),
+                    source,
+                })?;
+            let mut jobs: Vec<(String, Job)> = a
+                .columns
+                .iter()
+                .map(|c| {
+                    (
+                        format!("the null column {}/{}", a.dir, c.name),
+                        Job::NullColumn {
+                            ty: c.ty,
+                            rows: a.rows,
+                            domain: None,
+                            null_sym_index: None,
+                            out: out_dir.join(&c.name),
+                            zip,
+                        },
+                    )
+                })
+                .collect();
+            if a.writes_dotd {
+                jobs.push((
+                    format!("the .d of {}", a.dir),
+                    Job::DotD {
+                        columns: a.dotd.clone(),
+                        out: out_dir.join(".d"),
+                    },
+                ));
+            }
+            jobs
+        }
+        Action::Fill(f) => {
+            new_dir = Some(StagedDir {
+                path: f.dir.clone(),
+                staged: format!("{stage}/{}", f.dir),
+            });
+            super::session::fill_jobs(f, &out_dir)
+                .into_iter()
+                .map(|j| (format!("the empty table {}", f.dir), j))
+                .collect()
+        }
+    };
+    for (what, job) in &jobs {
+        let made = produce::produce(job).map_err(|source| StageError::Produce {
+            what: what.clone(),
+            source,
+        })?;
+        crash_point(staged.fetch_add(made.len(), Ordering::SeqCst) + made.len());
+        for p in made {
+            let rel = p.path.strip_prefix(root).unwrap_or(&p.path);
+            let rel = rel.to_string_lossy().into_owned();
+            let name = rel.rsplit('/').next().unwrap_or_default().to_string();
+            let new_table = matches!(a, Action::Fill(_));
+            out.push(StagedFile {
+                path: rel.clone(),
+                staged: format!("{stage}/{rel}"),
+                size: p.size,
+                sha256: p.sha256,
+                replaces: !new_table && (name == ".d" || base.join(&rel).exists()),
+            });
+        }
+    }
+    Ok((out, out_dir, new_dir))
+}
+
 fn stage_into(
     base: &Path,
     source: &str,
@@ -137,109 +259,27 @@ fn stage_into(
             data,
         });
     }
+    // Partitions are staged a few at a time: each job streams one file through a bounded
+    // chunk, so memory stays a few chunks per worker, while reading one source, converting
+    // and hashing on one core overlaps another's writeback and fsync on the disk.
+    let staged = AtomicUsize::new(0);
+    let each = |a: &Action| stage_action(base, stage, root, a, &staged);
+    let results: Vec<Result<ActionStaged, StageError>> = match rayon::ThreadPoolBuilder::new()
+        .num_threads(stage_threads())
+        .thread_name(|i| format!("smstage-stage-{i}"))
+        .build()
+    {
+        Ok(pool) => pool.install(|| actions.par_iter().map(each).collect()),
+        Err(_) => actions.iter().map(each).collect(),
+    };
     let mut out = Vec::new();
     let mut dirs = Vec::new();
     let mut new_dirs = Vec::new();
-    for a in actions {
-        let table_dir = base.join(a.dir());
-        let out_dir = root.join(a.dir());
-        fs::create_dir_all(&out_dir).map_err(io(&out_dir))?;
-        let jobs = match a {
-            Action::Derive(a) => {
-                let date = crate::dates::parse_date(&a.date)
-                    .ok_or_else(|| StageError::BadDate(a.dir.clone()))?;
-                let zip = produce::sibling_compression(&table_dir).map_err(|source| {
-                    StageError::Produce {
-                        what: format!("the compression of {}/{}", a.dir, a.column),
-                        source,
-                    }
-                })?;
-                vec![
-                    (
-                        format!("the derived column of {}/{}", a.dir, a.column),
-                        Job::DerivedTimestamp {
-                            source: table_dir.join(&a.source),
-                            date,
-                            out: out_dir.join(&a.column),
-                            zip,
-                        },
-                    ),
-                    (
-                        format!("the .d of {}/{}", a.dir, a.column),
-                        Job::DotD {
-                            columns: a.dotd.clone(),
-                            out: out_dir.join(".d"),
-                        },
-                    ),
-                ]
-            }
-            Action::Add(a) => {
-                let zip = produce::sibling_compression(&table_dir).map_err(|source| {
-                    StageError::Produce {
-                        what: format!("the compression of {}", a.dir),
-                        source,
-                    }
-                })?;
-                let mut jobs: Vec<(String, Job)> = a
-                    .columns
-                    .iter()
-                    .map(|c| {
-                        (
-                            format!("the null column {}/{}", a.dir, c.name),
-                            Job::NullColumn {
-                                ty: c.ty,
-                                rows: a.rows,
-                                domain: None,
-                                null_sym_index: None,
-                                out: out_dir.join(&c.name),
-                                zip,
-                            },
-                        )
-                    })
-                    .collect();
-                if a.writes_dotd {
-                    jobs.push((
-                        format!("the .d of {}", a.dir),
-                        Job::DotD {
-                            columns: a.dotd.clone(),
-                            out: out_dir.join(".d"),
-                        },
-                    ));
-                }
-                jobs
-            }
-            Action::Fill(f) => {
-                new_dirs.push(StagedDir {
-                    path: f.dir.clone(),
-                    staged: format!("{stage}/{}", f.dir),
-                });
-                super::session::fill_jobs(f, &out_dir)
-                    .into_iter()
-                    .map(|j| (format!("the empty table {}", f.dir), j))
-                    .collect()
-            }
-        };
-        for (what, job) in &jobs {
-            let made = produce::produce(job).map_err(|source| StageError::Produce {
-                what: what.clone(),
-                source,
-            })?;
-            crash_point(made.len() + out.len());
-            for p in made {
-                let rel = p.path.strip_prefix(root).unwrap_or(&p.path);
-                let rel = rel.to_string_lossy().into_owned();
-                let name = rel.rsplit('/').next().unwrap_or_default().to_string();
-                let new_table = matches!(a, Action::Fill(_));
-                out.push(StagedFile {
-                    path: rel.clone(),
-                    staged: format!("{stage}/{rel}"),
-                    size: p.size,
-                    sha256: p.sha256,
-                    replaces: !new_table && (name == ".d" || base.join(&rel).exists()),
-                });
-            }
-        }
-        dirs.push(out_dir);
+    for r in results {
+        let (files, dir, new_dir) = r?;
+        out.extend(files);
+        dirs.push(dir);
+        new_dirs.extend(new_dir);
     }
     // The files are fsync'd by their producers; their names must be durable too before a plan
     // names them.
