@@ -71,15 +71,7 @@ pub fn targets(config: &AssemblyConfig, remedies: &[Remedy]) -> Vec<AddTarget> {
         .filter(|t| t.kind == "partitioned")
         .map(|t| AddTarget {
             table: t.name.clone(),
-            columns: t
-                .columns
-                .iter()
-                .map(|c| FillColumn {
-                    name: c.name.clone(),
-                    type_name: c.type_name.clone(),
-                    ty: c.ty,
-                })
-                .collect(),
+            columns: FillColumn::all_of(t),
             prtn_col: t.prtn_col.clone(),
         })
         .collect()

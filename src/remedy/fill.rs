@@ -24,6 +24,18 @@ pub struct FillColumn {
 }
 
 impl FillColumn {
+    /// Every configured column of `t`, in configured order.
+    pub fn all_of(t: &crate::config::TableSchema) -> Vec<FillColumn> {
+        t.columns
+            .iter()
+            .map(|c| FillColumn {
+                name: c.name.clone(),
+                type_name: c.type_name.clone(),
+                ty: c.ty,
+            })
+            .collect()
+    }
+
     /// The enumeration domain of an empty column: kdb+ enumerates a partitioned table's symbol
     /// columns against the root `sym`.
     pub fn domain(&self) -> Option<String> {
@@ -74,15 +86,7 @@ pub fn targets(config: &AssemblyConfig, remedies: &[Remedy]) -> Result<Vec<FillT
         }
         out.push(FillTarget {
             table: t.name.clone(),
-            columns: t
-                .columns
-                .iter()
-                .map(|c| FillColumn {
-                    name: c.name.clone(),
-                    type_name: c.type_name.clone(),
-                    ty: c.ty,
-                })
-                .collect(),
+            columns: FillColumn::all_of(t),
         });
     }
     if out.is_empty() {

@@ -84,6 +84,14 @@ impl Session {
         Overlay(Arc::new(move |p: &mut PartitionInv| me.visit(p)))
     }
 
+    /// A partition or table directory as the plan names it: relative to the baseURI.
+    fn rel(&self, path: &Path) -> String {
+        path.strip_prefix(&self.base)
+            .unwrap_or(path)
+            .to_string_lossy()
+            .into_owned()
+    }
+
     fn visit(&self, part: &mut PartitionInv) {
         let mut actions = Vec::new();
         let mut refusals = Vec::new();
@@ -92,12 +100,7 @@ impl Session {
             let Some(t) = self.targets.iter().find(|t| t.table == table.name) else {
                 continue;
             };
-            let rel = table
-                .path
-                .strip_prefix(&self.base)
-                .unwrap_or(&table.path)
-                .to_string_lossy()
-                .into_owned();
+            let rel = self.rel(&table.path);
             match derive::plan_table(t, &part.date, &rel, table) {
                 Ok(Some(a)) => {
                     derive::apply(&a, table);
@@ -133,12 +136,7 @@ impl Session {
             let Some(t) = self.adds.iter().find(|t| t.table == table.name) else {
                 continue;
             };
-            let rel = table
-                .path
-                .strip_prefix(&self.base)
-                .unwrap_or(&table.path)
-                .to_string_lossy()
-                .into_owned();
+            let rel = self.rel(&table.path);
             // A table fill-tables writes has every configured column already.
             if actions
                 .iter()
@@ -177,12 +175,7 @@ impl Session {
         let Some(tpl) = &self.templates else {
             return;
         };
-        let rel = part
-            .path
-            .strip_prefix(&self.base)
-            .unwrap_or(&part.path)
-            .to_string_lossy()
-            .into_owned();
+        let rel = self.rel(&part.path);
         let present: Vec<&str> = part.tables.iter().map(|t| t.name.as_str()).collect();
         let fills = fill::plan_partition(&self.fills, &part.date, &rel, &present);
         for a in fills {
