@@ -1094,12 +1094,7 @@ fn a_configuration_error_reports_the_databases_own_findings_beside_it() {
     let json = smstage(&[&args[..], &["--format", "json"]].concat());
     assert_eq!(json.code, 2, "{}", json.all());
     let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
-    let codes: Vec<&str> = v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["code"].as_str().unwrap())
-        .collect();
+    let codes = json_codes(&v);
     assert_eq!(
         codes,
         vec!["config-invalid", "load-column-missing"],

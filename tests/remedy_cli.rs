@@ -94,12 +94,7 @@ fn check_judges_advkdb_ipc_as_fill_tables_will_leave_it() {
     let out = check(&b, &["fill-tables"], true);
     assert_eq!(out.code, 0, "{}", out.all());
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    let codes: Vec<&str> = v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["code"].as_str().unwrap())
-        .collect();
+    let codes = json_codes(&v);
     assert!(!codes.contains(&"load-table-absent"), "{codes:?}");
     // A finding on a filled table names its file where it will be, not the template's.
     let data = b.data().display().to_string();

@@ -43,6 +43,16 @@ impl Out {
     }
 }
 
+/// The `code` of every finding of a `--format json` report, in order.
+pub fn json_codes(report: &serde_json::Value) -> Vec<&str> {
+    report["findings"]
+        .as_array()
+        .expect("a JSON report has findings")
+        .iter()
+        .map(|f| f["code"].as_str().expect("a finding has a code"))
+        .collect()
+}
+
 pub fn smstage(args: &[&str]) -> Out {
     let mut c = Command::new(bin());
     c.args(args);
