@@ -29,25 +29,34 @@ fn tmpfs(at: &Path, size: &str) -> Option<Umount> {
     ok.then(|| Umount(at.to_path_buf()))
 }
 
-#[test]
-fn root_files_copied_to_a_full_base_filesystem_are_sm_first_tier_space() {
-    let t = tempfile::tempdir().unwrap();
-    let b = t.path().join("B");
-    let Some(_base) = tmpfs(&b, "1m") else {
+/// `<baseURI>` = B, a 1 MiB tmpfs, and B/data a 64 MiB one holding a generated database;
+/// the assembly file beside them. None (said loudly) where tmpfs cannot be mounted.
+fn two_filesystems(t: &Path) -> Option<(Umount, Umount, PathBuf, PathBuf)> {
+    let b = t.join("B");
+    let Some(base) = tmpfs(&b, "1m") else {
         eprintln!("WARNING: cannot mount a tmpfs here; first-tier space test skipped");
-        return;
+        return None;
     };
-    let Some(_data) = tmpfs(&b.join("data"), "64m") else {
+    let Some(data) = tmpfs(&b.join("data"), "64m") else {
         eprintln!("WARNING: cannot mount a tmpfs here; first-tier space test skipped");
-        return;
+        return None;
     };
     let g = generated(2, 2, 3, 50);
     copy_tree(&g.data(), &b.join("data"));
     let yaml = fs::read_to_string(g.config())
         .unwrap()
         .replace(g.path().to_str().unwrap(), b.to_str().unwrap());
-    let cfg = t.path().join("assembly.yaml");
+    let cfg = t.join("assembly.yaml");
     fs::write(&cfg, yaml).unwrap();
+    Some((data, base, b, cfg))
+}
+
+#[test]
+fn root_files_copied_to_a_full_base_filesystem_are_sm_first_tier_space() {
+    let t = tempfile::tempdir().unwrap();
+    let Some((_data, _base, b, cfg)) = two_filesystems(t.path()) else {
+        return;
+    };
     let cfg = cfg.to_str().unwrap();
 
     let args = [
@@ -86,4 +95,29 @@ fn root_files_copied_to_a_full_base_filesystem_are_sm_first_tier_space() {
 
     fs::remove_file(b.join("filler")).unwrap();
     assert_eq!(smstage(&args).code, 0);
+}
+
+/// The space is outside what a saved plan stamps: `commit --plan`, whose unchanged fingerprint
+/// spares it the header reads, still judges it before the first step, and changes nothing.
+#[test]
+fn commit_plan_judges_the_space_again_after_the_plan_was_saved() {
+    let t = tempfile::tempdir().unwrap();
+    let Some((_data, _base, b, cfg)) = two_filesystems(t.path()) else {
+        return;
+    };
+    let cfg = cfg.to_str().unwrap();
+    let plan = t.path().join("approved.plan");
+    let plan = plan.to_str().unwrap();
+    let save = smstage(&["plan", "--config", cfg, "--save", plan]);
+    assert_eq!(save.code, 0, "{}", save.all());
+    let _ = fs::write(b.join("filler"), vec![0u8; 2 << 20]);
+    let out = smstage(&["commit", "--plan", plan, "--no-backup-check", "--yes"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.all().contains("sm-first-tier-space"), "{}", out.all());
+    assert!(!b.join("db").exists(), "the commit began: {}", out.all());
+    let st = smstage(&["status", "--config", cfg]);
+    assert!(st.stdout.contains("none"), "{}", st.all());
+    fs::remove_file(b.join("filler")).unwrap();
+    let out = smstage(&["commit", "--plan", plan, "--no-backup-check", "--yes"]);
+    assert_eq!(out.code, 0, "room again: {}", out.all());
 }

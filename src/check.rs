@@ -25,7 +25,7 @@ pub mod rules;
 mod schema;
 mod segments;
 mod sm;
-mod tier_space;
+pub(crate) mod tier_space;
 mod tiers;
 
 pub use beside_config::database_findings;

@@ -7,7 +7,8 @@
 //! checks would derive again is the saved one (which [`super::refuse_edited`] proved is derived
 //! from that fingerprint and the assembly file). Reading every header again would only repeat
 //! their verdict, at one `open` + `pread` per file. What the fingerprint does not cover is
-//! checked again: the backup, which is outside the database.
+//! checked again: the backup, which is outside the database, and the space of the filesystems
+//! the first tier and the root's copy need (`sm-first-tier-space`), which other writers change.
 
 use crate::check::BackupCheck;
 use crate::finding::Report;
@@ -36,13 +37,49 @@ pub fn remaining_checks(saved: &SavedPlan, backup: &BackupCheck) -> Option<Repor
     {
         return None;
     }
-    let mut findings = Vec::new();
+    let mut findings = first_tier_space(saved);
     if let BackupCheck::Dir(dir) = backup {
         let source = &saved.fingerprint.database;
         findings.extend(crate::backup::check_backup(source, dir, false));
         crate::check::advice::enum_domain_advice(&mut findings, source, dir);
     }
     Some(Report::new(findings))
+}
+
+/// `sm-first-tier-space` judged again from the fingerprint's byte counts.
+fn first_tier_space(saved: &SavedPlan) -> Vec<crate::finding::Finding> {
+    let Some(tier) = saved
+        .plan
+        .tiers
+        .iter()
+        .find(|t| t.kind == crate::plan::TierKind::Local)
+    else {
+        return Vec::new();
+    };
+    let (partitions, root) = partition_and_root_bytes(&saved.fingerprint);
+    crate::check::tier_space::judge_at(
+        &tier.name,
+        &saved.plan.base,
+        &saved.fingerprint.database,
+        partitions,
+        root,
+    )
+}
+
+/// Bytes of the files inside date partitions, and of the other files (the root's), as the
+/// fingerprint stamped them.
+fn partition_and_root_bytes(fp: &Fingerprint) -> (u64, u64) {
+    use crate::dates::{classify, PartitionName};
+    let (mut partitions, mut root) = (0u64, 0u64);
+    for e in fp.entries.iter().filter(|e| e.kind == FsKind::File) {
+        let top = e.path.split('/').next().unwrap_or_default();
+        if classify(top) == PartitionName::Date {
+            partitions += e.size;
+        } else {
+            root += e.size;
+        }
+    }
+    (partitions, root)
 }
 
 #[cfg(test)]
@@ -95,5 +132,23 @@ mod tests {
             entry("b", FsKind::File, None),
         ]);
         assert!(!stamps_see_in_place_writes(&without));
+    }
+
+    #[test]
+    fn the_first_tiers_bytes_are_the_partitions_files_and_the_roots() {
+        let f = fp(vec![
+            entry(".", FsKind::Dir, None),
+            entry("2024.01.02", FsKind::Dir, None),
+            entry("2024.01.02/trade", FsKind::Dir, None),
+            entry("2024.01.02/trade/price", FsKind::File, Some(1)),
+            entry("2024.01.02/trade/.d", FsKind::File, Some(1)),
+            entry("sym", FsKind::File, Some(1)),
+            entry("ref", FsKind::Dir, None),
+            entry("ref/id", FsKind::File, Some(1)),
+            entry("link", FsKind::Symlink, None),
+        ]);
+        // Every entry is 8 bytes: two files in the partition, two in the root; directories
+        // and symlinks hold no data of their own.
+        assert_eq!(partition_and_root_bytes(&f), (16, 16));
     }
 }

@@ -158,9 +158,20 @@ pub fn first_tier(
     inv: &crate::inventory::Inventory,
     partition_bytes: u64,
 ) -> Vec<Finding> {
-    use std::os::unix::fs::MetadataExt;
-    let store = &inv.source;
     let root_bytes: u64 = inv.root.iter().map(|r| tree_bytes(&r.path)).sum();
+    judge_at(tier, base, &inv.source, partition_bytes, root_bytes)
+}
+
+/// [`first_tier`] from the byte counts alone (`commit --plan` takes them from the saved
+/// fingerprint): reads the filesystems behind `store` and `base` and judges them.
+pub fn judge_at(
+    tier: &str,
+    base: &Path,
+    store: &Path,
+    partition_bytes: u64,
+    root_bytes: u64,
+) -> Vec<Finding> {
+    use std::os::unix::fs::MetadataExt;
     let Ok(store_fs) = FsSpace::of(store) else {
         return Vec::new();
     };
@@ -172,7 +183,7 @@ pub fn first_tier(
     };
     judge(&TierSpace {
         tier: tier.to_string(),
-        store: store.clone(),
+        store: store.to_path_buf(),
         held: partition_bytes + root_bytes,
         store_fs,
         copy,
