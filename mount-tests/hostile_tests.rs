@@ -82,23 +82,7 @@ fn hostile_mountpoint_inside_the_database_or_a_segment_is_refused_before_mountin
     }
 
     // A segment of a segmented database.
-    let s = tempfile::tempdir().unwrap();
-    let out = smstage(&[
-        "gen",
-        "--out",
-        s.path().to_str().unwrap(),
-        "--partitions",
-        "2",
-        "--tables",
-        "1",
-        "--columns",
-        "4",
-        "--rows",
-        "10",
-        "--segments",
-        "2",
-    ]);
-    assert_eq!(out.code, 0, "{}", out.all());
+    let s = generated_with(2, 1, 4, 10, &["--segments", "2"]);
     let mnt = s.path().join("seg2/view");
     let out = mount(
         &["--config", s.path().join("assembly.yaml").to_str().unwrap()],

@@ -289,23 +289,7 @@ fn commit_of_an_edited_plan_with_a_recomputed_id_says_the_plan_file_was_edited()
 
 #[test]
 fn a_fifo_as_par_txt_or_as_the_assembly_file_fails_at_once() {
-    let s = tempfile::tempdir().unwrap();
-    let out = smstage(&[
-        "gen",
-        "--out",
-        s.path().to_str().unwrap(),
-        "--partitions",
-        "2",
-        "--tables",
-        "1",
-        "--columns",
-        "4",
-        "--rows",
-        "10",
-        "--segments",
-        "2",
-    ]);
-    assert_eq!(out.code, 0, "{}", out.all());
+    let s = generated_with(2, 1, 4, 10, &["--segments", "2"]);
     let par = s.path().join("data/par.txt");
     fs::remove_file(&par).unwrap();
     mkfifo(&par);

@@ -177,20 +177,39 @@ impl Base {
 
 /// Generates a sample database with `smstage gen` (database + assembly.yaml).
 pub fn generated(partitions: u32, tables: u32, columns: u32, rows: u32) -> Base {
+    generated_with(partitions, tables, columns, rows, &[])
+}
+
+/// [`generated`] with more `gen` arguments (`--segments 2`…).
+pub fn generated_with(
+    partitions: u32,
+    tables: u32,
+    columns: u32,
+    rows: u32,
+    extra: &[&str],
+) -> Base {
     let dir = tempfile::tempdir().unwrap();
-    let out = smstage(&[
+    let (p, t, c, r) = (
+        partitions.to_string(),
+        tables.to_string(),
+        columns.to_string(),
+        rows.to_string(),
+    );
+    let mut args = vec![
         "gen",
         "--out",
         dir.path().to_str().unwrap(),
         "--partitions",
-        &partitions.to_string(),
+        &p,
         "--tables",
-        &tables.to_string(),
+        &t,
         "--columns",
-        &columns.to_string(),
+        &c,
         "--rows",
-        &rows.to_string(),
-    ]);
+        &r,
+    ];
+    args.extend_from_slice(extra);
+    let out = smstage(&args);
     assert_eq!(out.code, 0, "gen failed: {}", out.all());
     Base { dir }
 }
