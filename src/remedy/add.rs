@@ -244,6 +244,7 @@ mod tests {
             name: name.into(),
             type_name: type_name.into(),
             ty,
+            attr: None,
         }
     }
 

@@ -4,7 +4,7 @@
 
 use super::spec::Remedy;
 use crate::config::AssemblyConfig;
-use crate::kdb::{LogicalType, T_SYMBOL};
+use crate::kdb::{Attr, LogicalType, T_MIXED, T_SYMBOL};
 use thiserror::Error;
 
 /// A configured partitioned table that fill-tables writes wherever it is absent.
@@ -21,6 +21,8 @@ pub struct FillColumn {
     /// The configured type, as written (`symbol`, `float`, `string`…).
     pub type_name: String,
     pub ty: LogicalType,
+    /// The configured `attrDisk`.
+    pub attr: Option<Attr>,
 }
 
 impl FillColumn {
@@ -32,6 +34,7 @@ impl FillColumn {
                 name: c.name.clone(),
                 type_name: c.type_name.clone(),
                 ty: c.ty,
+                attr: c.attr_disk,
             })
             .collect()
     }
@@ -40,6 +43,19 @@ impl FillColumn {
     /// columns against the root `sym`.
     pub fn domain(&self) -> Option<String> {
         (self.ty == LogicalType::Simple(T_SYMBOL)).then(|| "sym".to_string())
+    }
+
+    /// The attribute an empty column of this column gets: the configured `attrDisk` where we
+    /// write its layout as kdb+ does (any on a symbol column, `s#` on a simple vector), else
+    /// none, which check then reports as `schema-attr-mismatch` rather than us guessing the
+    /// index data of a layout no real file shows us.
+    pub fn empty_attr(&self) -> Attr {
+        match (self.ty, self.attr) {
+            (_, None) => Attr::None,
+            (LogicalType::Simple(T_SYMBOL), Some(a)) => a,
+            (LogicalType::Simple(t), Some(Attr::Sorted)) if t != T_MIXED => Attr::Sorted,
+            _ => Attr::None,
+        }
     }
 }
 
@@ -123,7 +139,10 @@ pub fn describe(a: &FillAction) -> String {
         a.dotd().join(" "),
         a.columns
             .iter()
-            .map(|c| format!("{} {}", c.name, c.type_name))
+            .map(|c| match c.empty_attr() {
+                Attr::None => format!("{} {}", c.name, c.type_name),
+                a => format!("{} {} {}#", c.name, c.type_name, a.q_letter()),
+            })
             .collect::<Vec<_>>()
             .join(", ")
     )

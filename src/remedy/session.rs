@@ -257,6 +257,7 @@ pub fn fill_jobs(a: &fill::FillAction, dir: &Path) -> Vec<Job> {
         .map(|c| Job::EmptyColumn {
             ty: c.ty,
             domain: c.domain(),
+            attr: c.empty_attr(),
             out: dir.join(&c.name),
             zip: None,
         })

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::sink::Sink;
 use super::{hash_sibling, ProduceError, Produced};
-use crate::kdb::write::{header_4k_bytes, vector_header_bytes};
+use crate::kdb::write::{enum_bytes, header_4k_bytes, vector_header_bytes, HeaderCount};
 use crate::kdb::zip::ZipParams;
 use crate::kdb::{
     type_width, Attr, LogicalType, T_ANYMAP, T_BYTE, T_CHAR, T_DATETIME, T_ENUM, T_FLOAT, T_MIXED,
@@ -117,24 +117,42 @@ fn nested_empty_items(
 pub(crate) fn empty_column(
     ty: LogicalType,
     domain: Option<&str>,
+    attr: Attr,
     out: &Path,
     zip: Option<ZipParams>,
 ) -> Result<Vec<Produced>, ProduceError> {
+    // An attribute we have no real file to copy the layout from is refused, not guessed: the
+    // caller writes the column without it and check says so (schema-attr-mismatch).
+    let no_attr = |what: &str| {
+        unsupported(
+            out,
+            &format!("an empty {what} with attribute {attr:?} (only none or s# here)"),
+        )
+    };
     let mut sink;
     match ty {
-        LogicalType::List(_) => return nested_empty_items(out, 0, 0, 0, zip),
-        LogicalType::Simple(T_MIXED) => {
+        LogicalType::List(_) if attr == Attr::None => return nested_empty_items(out, 0, 0, 0, zip),
+        LogicalType::List(_) => return Err(no_attr("nested column")),
+        LogicalType::Simple(T_MIXED) if attr == Attr::None => {
             sink = Sink::create(out, zip)?;
             sink.write(&EMPTY_MIXED)?;
         }
+        LogicalType::Simple(T_MIXED) => return Err(no_attr("general list")),
         LogicalType::Simple(T_SYMBOL) => {
             let d = domain_of(domain, out)?;
+            // `u#`/`p#`/`g#` carry index data even with no rows (80 bytes for p#, as in
+            // quote_cffex/sym); none and s# are the 4 KiB header alone, count 0.
+            let image = enum_bytes(d, attr, &[], HeaderCount::Zero)
+                .map_err(|e| invalid(out, e.to_string()))?;
             sink = Sink::create(out, zip)?;
-            sink.write(&header_4k_bytes(d, 0, T_ENUM, Attr::None, 0))?;
+            sink.write(&image)?;
         }
         LogicalType::Simple(t) if null_value(t).is_some() => {
+            if !matches!(attr, Attr::None | Attr::Sorted) {
+                return Err(no_attr("vector"));
+            }
             sink = Sink::create(out, zip)?;
-            sink.write(&vector_header_bytes(t, Attr::None, 0))?;
+            sink.write(&vector_header_bytes(t, attr, 0))?;
         }
         LogicalType::Simple(t) => {
             return Err(unsupported(

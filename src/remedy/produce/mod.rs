@@ -17,7 +17,7 @@ use std::sync::Arc;
 pub use error::ProduceError;
 
 use crate::kdb::zip::ZipParams;
-use crate::kdb::{KdbError, LogicalType};
+use crate::kdb::{Attr, KdbError, LogicalType};
 
 /// One file written by a job.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,10 +47,14 @@ pub enum Job {
     },
     /// A 0-row column of the configured type, as kdb+ writes it for an empty table: simple
     /// vectors, `symbol` as an enumeration against `domain` (always "sym" here), `string`/nested
-    /// list types as `out` + `out#`, `mixed` as an empty general list.
+    /// list types as `out` + `out#`, `mixed` as an empty general list. `attr` is the
+    /// configured `attrDisk`: on a symbol column any of `s#`/`u#`/`p#`/`g#` (with the empty
+    /// index data kdb+ writes, `dolphindb-sample/2023.03.24/quote_cffex/sym`), on a simple
+    /// vector `s#` only; anything else is unsupported rather than guessed.
     EmptyColumn {
         ty: LogicalType,
         domain: Option<String>,
+        attr: Attr,
         out: PathBuf,
         zip: Option<ZipParams>,
     },
@@ -125,9 +129,10 @@ fn run(job: &Job) -> Result<Vec<Produced>, ProduceError> {
         Job::EmptyColumn {
             ty,
             domain,
+            attr,
             out,
             zip,
-        } => columns::empty_column(*ty, domain.as_deref(), out, *zip),
+        } => columns::empty_column(*ty, domain.as_deref(), *attr, out, *zip),
         Job::NullColumn {
             ty,
             rows,

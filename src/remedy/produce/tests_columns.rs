@@ -9,6 +9,7 @@ fn empty(ty: LogicalType, domain: Option<&str>, out: &Path) -> Vec<Produced> {
     produce(&Job::EmptyColumn {
         ty,
         domain: domain.map(String::from),
+        attr: Attr::None,
         out: out.to_path_buf(),
         zip: None,
     })
@@ -89,6 +90,7 @@ fn empty_symbol_column_needs_its_domain_and_unknown_types_are_unsupported() {
     let e = produce(&Job::EmptyColumn {
         ty: LogicalType::Simple(T_SYMBOL),
         domain: None,
+        attr: Attr::None,
         out: dir.path().join("s"),
         zip: None,
     })
@@ -97,6 +99,7 @@ fn empty_symbol_column_needs_its_domain_and_unknown_types_are_unsupported() {
     let e = produce(&Job::EmptyColumn {
         ty: LogicalType::Simple(3),
         domain: None,
+        attr: Attr::None,
         out: dir.path().join("s"),
         zip: None,
     })
@@ -246,4 +249,48 @@ fn large_null_columns_stream_and_compress() {
         read_column(&dir.path().join("s")).unwrap().data.len() as u64,
         rows
     );
+}
+
+/// An empty table's `p#` symbol column is written as kdb+ wrote quote_cffex's (0 rows and the
+/// 80 bytes of empty index data); `s#` on a vector is the attribute byte alone; an attribute
+/// whose empty layout no real file shows us is refused, never guessed.
+#[test]
+fn empty_columns_carry_their_configured_attribute_as_kdb_writes_it() {
+    let Some(fx) = fixtures() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let real = fx.join("dolphindb-sample/2023.03.24/quote_cffex/sym");
+    let out = dir.path().join("sym");
+    let (_, ours) = one(produce(&Job::EmptyColumn {
+        ty: LogicalType::Simple(T_SYMBOL),
+        domain: Some("sym_quote_cffex".into()),
+        attr: Attr::Parted,
+        out: out.clone(),
+        zip: None,
+    })
+    .unwrap());
+    assert_eq!(ours, std::fs::read(&real).unwrap());
+    assert_eq!(read_header(&out).unwrap().attr, Attr::Parted);
+    let out = dir.path().join("t");
+    let (_, ours) = one(produce(&Job::EmptyColumn {
+        ty: LogicalType::Simple(T_TIMESTAMP),
+        domain: None,
+        attr: Attr::Sorted,
+        out: out.clone(),
+        zip: None,
+    })
+    .unwrap());
+    assert_eq!(
+        ours,
+        write::vector_header_bytes(T_TIMESTAMP, Attr::Sorted, 0)
+    );
+    let e = produce(&Job::EmptyColumn {
+        ty: LogicalType::Simple(T_LONG),
+        domain: None,
+        attr: Attr::Grouped,
+        out: dir.path().join("g"),
+        zip: None,
+    })
+    .unwrap_err();
+    assert!(e.is_unsupported(), "{e}");
+    assert!(!dir.path().join("g").exists());
 }
