@@ -230,6 +230,31 @@ fn add_columns_with_derive_prtncol_end_to_end() {
     );
 }
 
+/// add-columns of list columns: `note` (a string) and `legs` (longs), configured in no
+/// partition, written as nested pairs of empty items (`col` + `col#`) to each table's rows;
+/// verify --plan checks every item is empty; rollback byte-identical.
+#[test]
+fn add_columns_of_list_columns_end_to_end() {
+    let b = tick_style(2, 2, 300);
+    configure_after_ts(&b.config(), &[("note", "string"), ("legs", "longs")]);
+    // note + note# + legs + legs# + ts + one .d per table of each partition.
+    end_to_end_with(
+        &b,
+        &[DERIVE_TS, "add-columns"],
+        6 * 2 * 2,
+        "\"note\"",
+        |first| {
+            for t in tables_in(first) {
+                let d = dotd(&t);
+                assert_eq!(&d[..4], ["ts", "note", "legs", "time"], "{}", t.display());
+                // 300 empty items: an index of 8 bytes a row, two bytes an item.
+                assert_eq!(fs::metadata(t.join("note")).unwrap().len(), 4096 + 8 * 300);
+                assert_eq!(fs::metadata(t.join("legs#")).unwrap().len(), 4096 + 2 * 300);
+            }
+        },
+    );
+}
+
 fn commit_env(plan: &Path, env: &[(&str, &str)]) -> Out {
     let mut c = std::process::Command::new(bin());
     c.args(["commit", "--plan"])

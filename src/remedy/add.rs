@@ -46,7 +46,7 @@ pub enum AddRefusal {
         column: String,
         ty: String,
     },
-    #[error("add-columns: column `{column}` of table {table} is configured as {ty}: null-filled list columns (col + col#) are not written by this smstage yet (nothing was written); add the column with dbmaint's addcol")]
+    #[error("add-columns: column `{column}` of table {table} is configured as {ty}: a list of symbols or of general items has no null item to repeat (nothing was written); add the column with dbmaint's addcol, or configure it out")]
     List {
         table: String,
         column: String,
@@ -109,6 +109,8 @@ pub fn plan_table(
                 let (table, column, ty) = refuse(&c.type_name);
                 return Err(AddRefusal::Symbol { table, column, ty });
             }
+            LogicalType::List(Some(t))
+                if t != T_SYMBOL && super::produce::null_value(t).is_some() => {}
             LogicalType::List(_) => {
                 let (table, column, ty) = refuse(&c.type_name);
                 return Err(AddRefusal::List { table, column, ty });
@@ -189,31 +191,77 @@ pub fn apply(action: &AddAction, table: &mut TableInv) {
     let dir = sib.dir.clone();
     let mut new = Vec::new();
     for c in &action.columns {
-        let LogicalType::Simple(t) = c.ty else {
-            continue;
-        };
-        new.push(FileInv {
-            name: c.name.clone(),
-            dir: dir.clone(),
-            size: 16 + crate::kdb::type_width(t).unwrap_or(8) as u64 * action.rows,
-            header: Ok(crate::kdb::Header {
-                value_type: t,
-                attr: Attr::None,
-                count: action.rows,
-                domain: None,
-                nested: false,
-                item_type: None,
-                compression: compression.clone(),
-                ..h.clone()
+        match c.ty {
+            LogicalType::Simple(t) => new.push(FileInv {
+                name: c.name.clone(),
+                dir: dir.clone(),
+                size: 16 + crate::kdb::type_width(t).unwrap_or(8) as u64 * action.rows,
+                header: Ok(crate::kdb::Header {
+                    value_type: t,
+                    attr: Attr::None,
+                    count: action.rows,
+                    domain: None,
+                    nested: false,
+                    item_type: None,
+                    compression: compression.clone(),
+                    ..h.clone()
+                }),
+                nested_item: None,
             }),
-            nested_item: None,
-        });
+            LogicalType::List(Some(item)) => new.extend(nested_records(
+                &c.name,
+                item,
+                action.rows,
+                &dir,
+                &compression,
+            )),
+            LogicalType::List(None) => {}
+        }
     }
     for f in new {
         let at = table.files.partition_point(|x| x.name < f.name);
         table.files.insert(at, f);
     }
     table.dotd = Some(Ok(action.dotd.clone()));
+}
+
+/// The records the reader makes of a null-filled nested pair of `rows` empty items
+/// (`columns::nested_empty_items`): `col` a 4 KiB index of one int64 per row, `col#` a 4 KiB
+/// byte vector of the two-byte short items; the item type is read from the first item, so an
+/// empty column has none.
+fn nested_records(
+    name: &str,
+    item: u8,
+    rows: u64,
+    dir: &std::sync::Arc<std::path::Path>,
+    compression: &Option<Box<crate::kdb::Compression>>,
+) -> [FileInv; 2] {
+    let header = |value_type, count, nested| crate::kdb::Header {
+        format: crate::kdb::FileFormat::Vector4k,
+        value_type,
+        attr: Attr::None,
+        count,
+        domain: None,
+        nested,
+        item_type: None,
+        compression: compression.clone(),
+    };
+    [
+        FileInv {
+            name: name.to_string(),
+            dir: dir.clone(),
+            size: 4096 + 8 * rows,
+            header: Ok(header(crate::kdb::T_MIXED, rows, true)),
+            nested_item: (rows > 0).then_some(item),
+        },
+        FileInv {
+            name: format!("{name}#"),
+            dir: dir.clone(),
+            size: 4096 + 2 * rows,
+            header: Ok(header(crate::kdb::T_BYTE, 2 * rows, false)),
+            nested_item: None,
+        },
+    ]
 }
 
 /// One line: what the action writes.
@@ -333,19 +381,61 @@ mod tests {
         let e = plan_table(&tg, "d", "x", &t).unwrap_err();
         assert!(matches!(e, AddRefusal::Symbol { .. }), "{e}");
         assert!(e.to_string().contains("addcol"), "{e}");
-        let mut tg = target();
-        tg.columns.push(col(
-            "note",
-            LogicalType::List(Some(crate::kdb::T_CHAR)),
-            "string",
-        ));
-        let e = plan_table(&tg, "d", "x", &t).unwrap_err();
-        assert!(matches!(e, AddRefusal::List { .. }), "{e}");
+        // Lists whose items have no null to repeat: nested symbols, general lists.
+        for (ty, name) in [
+            (LogicalType::List(Some(T_SYMBOL)), "symbols"),
+            (LogicalType::List(None), "mixed"),
+        ] {
+            let mut tg = target();
+            tg.columns.push(col("note", ty, name));
+            let e = plan_table(&tg, "d", "x", &t).unwrap_err();
+            assert!(matches!(e, AddRefusal::List { .. }), "{e}");
+        }
         // A file named like the column that .d does not list.
         let mut t = table(&[("size", 7), ("price", 7)]);
         let mut extra = table(&[("fee", 7)]).files;
         t.files.append(&mut extra);
         let e = plan_table(&target(), "d", "x", &t).unwrap_err();
         assert!(matches!(e, AddRefusal::Occupied { .. }), "{e}");
+    }
+
+    /// A list column (string, longs…) is added as the producer writes it, and `apply` records
+    /// it exactly as the reader then reads the produced pair, so check judges what is staged.
+    #[test]
+    fn an_added_list_column_is_recorded_as_the_reader_reads_what_is_produced() {
+        use crate::kdb::{T_CHAR, T_LONG};
+        use crate::remedy::produce::{produce, Job};
+        for (item, name) in [(T_CHAR, "string"), (T_LONG, "longs"), (T_FLOAT, "floats")] {
+            for rows in [0u64, 1, 3] {
+                let mut tg = target();
+                tg.columns
+                    .push(col("note", LogicalType::List(Some(item)), name));
+                let mut t = table(&[("size", rows), ("fee", rows), ("price", rows)]);
+                let a = plan_table(&tg, "d", "x", &t).unwrap().unwrap();
+                assert_eq!(a.dotd, ["size", "fee", "price", "note"]);
+                apply(&a, &mut t);
+                let dir = tempfile::tempdir().unwrap();
+                produce(&Job::NullColumn {
+                    ty: LogicalType::List(Some(item)),
+                    rows,
+                    domain: None,
+                    null_sym_index: None,
+                    out: dir.path().join("note"),
+                    zip: None,
+                })
+                .unwrap();
+                let read = crate::inventory::read_table("x", dir.path(), dir.path(), &mut vec![]);
+                for f in &read.files {
+                    let ours = t.file(&f.name).unwrap();
+                    assert_eq!(
+                        (ours.size, &ours.header, ours.nested_item),
+                        (f.size, &f.header, f.nested_item),
+                        "{name} × {rows}: {}",
+                        f.name
+                    );
+                }
+                assert_eq!(read.files.len(), 2);
+            }
+        }
     }
 }

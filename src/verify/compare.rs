@@ -379,6 +379,8 @@ fn first_non_null(x: &ColumnData) -> Option<usize> {
         }
         ColumnData::Real(v) => find(v, |x| x.is_nan()),
         ColumnData::Float(v) | ColumnData::Datetime(v) => find(v, |x| x.is_nan()),
+        // A list column's null is an empty item ("" for a string), as add-columns writes it.
+        ColumnData::Nested(v) => find(v, |x| x.is_empty()),
         _ => Some(0),
     }
 }
@@ -674,6 +676,19 @@ mod tests {
         assert_eq!(
             first_non_null(&ColumnData::Symbol(vec![String::new()])),
             Some(0)
+        );
+        // A list column: every item empty; a non-empty item is named by row.
+        let empty = || ColumnData::Char(vec![]);
+        assert_eq!(
+            first_non_null(&ColumnData::Nested(vec![empty(), empty()])),
+            None
+        );
+        assert_eq!(
+            first_non_null(&ColumnData::Nested(vec![
+                empty(),
+                ColumnData::Char(vec![b'x'])
+            ])),
+            Some(1)
         );
     }
 

@@ -58,10 +58,20 @@ pub fn configure_ts(config: &Path) {
 /// Configures `fee` (a float) right after the configured `ts` of every partitioned table (what
 /// [`configure_ts`] writes in block style): a column no partition has, for add-columns.
 pub fn configure_fee(config: &Path) {
+    configure_after_ts(config, &[("fee", "float")]);
+}
+
+/// Configures `columns` (name, type) right after the configured `ts` of every partitioned
+/// table, in order: columns no partition has, for add-columns.
+pub fn configure_after_ts(config: &Path, columns: &[(&str, &str)]) {
     let yaml = fs::read_to_string(config).unwrap();
     let ts = "    - name: ts\n      type: timestamp\n";
     assert!(yaml.contains(ts), "no block-style ts in {yaml}");
-    let yaml = yaml.replace(ts, &format!("{ts}    - name: fee\n      type: float\n"));
+    let added: String = columns
+        .iter()
+        .map(|(n, t)| format!("    - name: {n}\n      type: {t}\n"))
+        .collect();
+    let yaml = yaml.replace(ts, &format!("{ts}{added}"));
     fs::write(config, yaml).unwrap();
 }
 

@@ -14,6 +14,7 @@ mod symfile;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub(crate) use columns::null_value;
 pub use error::ProduceError;
 
 use crate::kdb::zip::ZipParams;
