@@ -483,7 +483,7 @@ impl<'a> PartitionChecks<'a> {
         let mut jobs = Vec::new();
         for t in &p.part.tables {
             for f in &t.files {
-                if f.header.is_ok() && !f.name.ends_with('#') {
+                if f.header.is_ok() && !f.name.ends_with('#') && !p.part.is_pending(&f.path()) {
                     jobs.push((Some(p.part.date.as_str()), t.name.as_str(), f, p.tier));
                 }
             }

@@ -58,9 +58,19 @@ pub struct PartitionInv {
     pub date: String,
     pub path: PathBuf,
     pub tables: Vec<TableInv>,
+    /// What a remedy will write here that is not on disk yet (a derived or added column's
+    /// file, a filled table's directory): its records are in `tables`, so every check judges
+    /// the partition as it will be, but `--deep` cannot decode it (the remedy checks its
+    /// values from their sources instead).
+    pub pending: Vec<PathBuf>,
 }
 
 impl PartitionInv {
+    /// `path` is (or is inside) something a remedy will write, not on disk yet.
+    pub fn is_pending(&self, path: &Path) -> bool {
+        self.pending.iter().any(|p| path.starts_with(p))
+    }
+
     /// Drops every file record and `.d` column list, keeping table names and paths: what the
     /// layout and the database-wide checks need once the partition's own checks have run.
     pub fn release_files(&mut self) {
@@ -350,6 +360,7 @@ impl PartitionDir {
             date: self.date.clone(),
             path: self.path.clone(),
             tables,
+            pending: Vec::new(),
         };
         if let Some(o) = &self.overlay {
             (o.0)(&mut part);

@@ -276,6 +276,79 @@ fn a_time_of_day_past_midnight_is_refused_while_staging_and_nothing_is_left() {
     assert_eq!(manifest(&b.data()), before);
 }
 
+/// `check --deep --remedy`: the remedied database decoded as it will be. Every derived value
+/// is computed from its source and checked (nothing written), so the row staging would refuse
+/// is named by check first; the files the remedies write are not on disk yet and are not read;
+/// every other column is decoded as `--deep` always does.
+#[test]
+fn check_deep_with_remedies_derives_every_row_and_writes_nothing() {
+    let b = tick_style(2, 2, 30);
+    configure_fee(&b.config());
+    let before = manifest(&b.data());
+    let deep = |b: &Base| {
+        let config = b.config_str();
+        smstage(&[
+            "check",
+            "--config",
+            &config,
+            "--no-backup-check",
+            "--deep",
+            "--remedy",
+            DERIVE_TS,
+            "--remedy",
+            "add-columns",
+            "--format",
+            "json",
+        ])
+    };
+    let out = deep(&b);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert!(json_codes(&v).is_empty(), "{}", out.stdout);
+    assert_eq!(v["remedies"][0]["actions"].as_array().unwrap().len(), 4);
+
+    // A time of day past midnight (row 7 of the second partition's trade.time): found by
+    // check --deep, which without --deep passes (headers only).
+    set_i64(
+        &b.data().join("2024.01.03/trade/time"),
+        7,
+        86_400_000_000_001,
+    );
+    assert_eq!(check(&b, &[DERIVE_TS, "add-columns"], false).code, 0);
+    let out = deep(&b);
+    assert_eq!(out.code, 1, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(json_codes(&v), ["remedy-refused"], "{}", out.stdout);
+    let f = &v["findings"][0];
+    assert_eq!(f["partition"], "2024.01.03");
+    assert_eq!(f["table"], "trade");
+    let m = f["message"].as_str().unwrap();
+    assert!(
+        m.contains("row 7") && m.contains("2024.01.03/trade/time"),
+        "{m}"
+    );
+    // A column the remedies leave alone is still decoded: a corrupt enumeration index.
+    set_i64(&b.data().join("2024.01.03/trade/time"), 7, 1);
+    let sym = b.data().join("2024.01.02/quote/sym");
+    let mut bytes = fs::read(&sym).unwrap();
+    // Row 0 of the enumeration, after its 4 KiB header.
+    bytes[4096..4104].copy_from_slice(&1_000_000i64.to_le_bytes());
+    fs::write(&sym, bytes).unwrap();
+    let out = deep(&b);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert!(
+        json_codes(&v).contains(&"load-enum-beyond-domain"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        !b.path().join(".smstage").exists(),
+        "check --deep wrote a stage"
+    );
+    let after = manifest(&b.data());
+    assert_eq!(after.len(), before.len());
+}
+
 #[test]
 fn a_staged_file_changed_after_the_plan_was_saved_is_plan_drift() {
     let b = tick_style(2, 1, 20);

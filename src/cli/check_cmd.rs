@@ -31,8 +31,8 @@ pub fn run(
         Ok(s) => s,
         Err(e) => return config_error(&e, format),
     };
-    if session.is_some() && deep {
-        return config_error(&"--deep with --remedy: the derived values are checked row by row when `smstage plan --config FILE --remedy derive-prtncol:TABLE=SOURCE --save PLANFILE` stages them; run `check --deep` without --remedy for the other columns", format);
+    if let (Some(s), true) = (&session, deep) {
+        s.check_rows();
     }
     let backup = match (&backup.backup, backup.no_backup_check) {
         (Some(dir), _) => BackupCheck::Dir(dir.clone()),

@@ -13,6 +13,7 @@ use crate::config::AssemblyConfig;
 use crate::finding::{code, Finding};
 use crate::inventory::{Overlay, PartitionInv};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use thiserror::Error;
 
@@ -40,6 +41,9 @@ pub struct Session {
     base: PathBuf,
     actions: Mutex<Vec<Action>>,
     refusals: Mutex<Vec<Finding>>,
+    /// `check --deep`: every derived value is computed and checked as it is read (nothing
+    /// written), so the refusals staging would meet are found first.
+    check_rows: AtomicBool,
 }
 
 impl Session {
@@ -75,7 +79,13 @@ impl Session {
             base: base.to_path_buf(),
             actions: Mutex::new(Vec::new()),
             refusals: Mutex::new(Vec::new()),
+            check_rows: AtomicBool::new(false),
         }))
+    }
+
+    /// `check --deep --remedy`: derive every row while reading (see `check_rows`).
+    pub fn check_rows(&self) {
+        self.check_rows.store(true, Ordering::Relaxed);
     }
 
     /// The change each partition's records get as they are read.
@@ -103,6 +113,9 @@ impl Session {
             let rel = self.rel(&table.path);
             match derive::plan_table(t, &part.date, &rel, table) {
                 Ok(Some(a)) => {
+                    if self.check_rows.load(Ordering::Relaxed) {
+                        refusals.extend(derivation_refusal(&a, &table.path, &part.date));
+                    }
                     derive::apply(&a, table);
                     actions.push(Action::Derive(a));
                 }
@@ -120,6 +133,8 @@ impl Session {
             }
         }
         self.add(part, &mut actions, &mut refusals);
+        part.pending
+            .extend(actions.iter().flat_map(|a| self.pending_of(a)));
         if let Ok(mut a) = self.actions.lock() {
             a.extend(actions);
         }
@@ -196,6 +211,20 @@ impl Session {
         }
     }
 
+    /// The paths `a` writes, absolute: not on disk until the commit.
+    fn pending_of(&self, a: &Action) -> Vec<PathBuf> {
+        let dir = self.base.join(a.dir());
+        match a {
+            Action::Derive(d) => vec![dir.join(&d.column)],
+            Action::Add(x) => x
+                .columns
+                .iter()
+                .flat_map(|c| [dir.join(&c.name), dir.join(format!("{}#", c.name))])
+                .collect(),
+            Action::Fill(_) => vec![dir],
+        }
+    }
+
     /// What the run found: the actions (sorted by table directory) and the refusals.
     pub fn finish(&self) -> (Vec<Action>, Vec<Finding>) {
         let mut a = self
@@ -211,6 +240,26 @@ impl Session {
             .unwrap_or_default();
         (a, r)
     }
+}
+
+/// The derivation of `a` checked row by row from its source in `table_dir`, nothing written:
+/// a `remedy-refused` finding naming the file, row and value where staging would refuse.
+fn derivation_refusal(a: &DeriveAction, table_dir: &Path, date: &str) -> Option<Finding> {
+    let source = table_dir.join(&a.source);
+    let e = match crate::dates::parse_date(date) {
+        Some(d) => produce::check_derivation(&source, d).err()?,
+        None => return None,
+    };
+    Some(
+        Finding::error(
+            code::REMEDY_REFUSED,
+            format!("derive-prtncol: {}/{}: {e}", a.dir, a.column),
+        )
+        .partition(date)
+        .table(&a.table)
+        .path(source.display())
+        .hint("name another source column (`--remedy derive-prtncol:TABLE=COLUMN`), or fix the source on disk"),
+    )
 }
 
 /// One line per action: what it will write.

@@ -172,7 +172,23 @@ pub(crate) fn derived_timestamp(
     out: &Path,
     zip: Option<ZipParams>,
 ) -> Result<Vec<Produced>, ProduceError> {
-    let midnight = midnight_ns(date, out)?;
+    let sink = derive_rows(source, date, Some((out, zip)))?;
+    Ok(sink.map(Sink::finish).transpose()?.into_iter().collect())
+}
+
+/// Every row of `source` derived for `date` and checked as [`derived_timestamp`] checks it,
+/// nothing written (`check --deep --remedy`): the same refusals, before anything is staged.
+pub(crate) fn check_derivation(source: &Path, date: (u32, u32, u32)) -> Result<(), ProduceError> {
+    derive_rows(source, date, None).map(drop)
+}
+
+/// Streams `source`'s derived rows into a new file at `out` (when given), checking each.
+fn derive_rows(
+    source: &Path,
+    date: (u32, u32, u32),
+    out: Option<(&Path, Option<ZipParams>)>,
+) -> Result<Option<Sink>, ProduceError> {
+    let midnight = midnight_ns(date, out.map_or(source, |(o, _)| o))?;
     let src = LocalFile::open(source)?;
     let open = |p: &str| local_open(p);
     let mut chunks = ColumnChunks::open(&src, &open, DEFAULT_CHUNK_BYTES)?;
@@ -198,10 +214,17 @@ pub(crate) fn derived_timestamp(
     } else {
         Attr::None
     };
-    let mut sink = Sink::create(out, zip)?;
-    match h.format {
-        FileFormat::Vector4k => sink.write(&header_4k_bytes("", 0, T_TIMESTAMP, attr, count))?,
-        _ => sink.write(&vector_header_bytes(T_TIMESTAMP, attr, count))?,
+    let mut sink = match out {
+        Some((out, zip)) => Some(Sink::create(out, zip)?),
+        None => None,
+    };
+    if let Some(sink) = sink.as_mut() {
+        match h.format {
+            FileFormat::Vector4k => {
+                sink.write(&header_4k_bytes("", 0, T_TIMESTAMP, attr, count))?
+            }
+            _ => sink.write(&vector_header_bytes(T_TIMESTAMP, attr, count))?,
+        }
     }
     let mut buf = Vec::with_capacity(DEFAULT_CHUNK_BYTES + 64);
     let mut first_row: u64 = 0;
@@ -252,10 +275,12 @@ pub(crate) fn derived_timestamp(
                 prev = t;
             }
         }
-        sink.write(&buf)?;
+        if let Some(sink) = sink.as_mut() {
+            sink.write(&buf)?;
+        }
         first_row += chunk.len() as u64;
     }
-    Ok(vec![sink.finish()?])
+    Ok(sink)
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub(crate) use columns::null_value;
+pub(crate) use derive::check_derivation;
 pub use error::ProduceError;
 
 use crate::kdb::zip::ZipParams;
