@@ -466,3 +466,33 @@ fn kill_at_every_step_of_a_set_aside_commit_then_resume_or_roll_back() {
         }
     }
 }
+
+/// The commit's own preflight, below the checks `commit --plan` runs first: a destination
+/// under smstage-aside/ taken after the plan was saved is refused before the first step
+/// (a NOREPLACE rename would otherwise fail half-way), naming both paths.
+#[test]
+fn the_commit_preflight_refuses_a_taken_set_aside_destination() {
+    let Some(b) = advkdb_trade_only() else {
+        return;
+    };
+    let (plan, out) = save_remedied(&b, "set-aside");
+    assert_eq!(out.code, 0, "{}", out.all());
+    let saved = smstage::approval::load(&plan).unwrap();
+    let taken = b.path().join("smstage-aside/2019.06.02/Quote");
+    fs::create_dir_all(&taken).unwrap();
+    let before = manifest(&b.data());
+    let e = smstage::commit::commit(&saved.plan, &smstage::commit::CommitOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&format!(
+            "{} is to be set aside as {}, which already exists",
+            b.data().join("2019.06.02/Quote").display(),
+            taken.display()
+        )),
+        "{e}"
+    );
+    assert_eq!(manifest(&b.data()), before);
+    assert!(!b.path().join("db").exists());
+    assert!(!b.path().join(".smstage/journal").exists());
+}
