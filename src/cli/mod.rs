@@ -297,12 +297,20 @@ pub fn run(cli: Cli) -> i32 {
             format,
             s3,
         } => {
-            let (derived, filled, added) = match plan.as_deref().map(crate::approval::load) {
+            let (derived, filled, added, aside) = match plan.as_deref().map(crate::approval::load) {
                 None => Default::default(),
                 Some(Ok(saved)) => saved
                     .plan
                     .remedies
-                    .map(|r| (r.derived, r.filled, r.added))
+                    .map(|r| {
+                        let source = format!("{}/", saved.plan.source);
+                        let aside = r
+                            .aside
+                            .iter()
+                            .map(|a| a.path.strip_prefix(&source).unwrap_or(&a.path).to_string())
+                            .collect();
+                        (r.derived, r.filled, r.added, aside)
+                    })
                     .unwrap_or_default(),
                 Some(Err(e)) => return config_error(&e, format),
             };
@@ -317,6 +325,7 @@ pub fn run(cli: Cli) -> i32 {
                     derived,
                     filled,
                     added,
+                    aside,
                 },
                 format,
             )

@@ -2,6 +2,7 @@
 //! collects, staging writes, and the plan records.
 
 use super::add::AddAction;
+use super::aside::AsideAction;
 use super::derive::DeriveAction;
 use super::fill::FillAction;
 use super::spec::Remedy;
@@ -14,6 +15,8 @@ pub enum Action {
     Fill(FillAction),
     /// Null-filled columns (and the table's `.d` rewritten, unless a derivation does it).
     Add(AddAction),
+    /// An entry moved out of the database, to `smstage-aside/` (set-aside).
+    Aside(AsideAction),
 }
 
 impl Action {
@@ -23,6 +26,7 @@ impl Action {
             Action::Derive(a) => &a.dir,
             Action::Fill(a) => &a.dir,
             Action::Add(a) => &a.dir,
+            Action::Aside(a) => &a.path,
         }
     }
 
@@ -34,6 +38,7 @@ impl Action {
             }
             (Action::Fill(_), Remedy::FillTables) => true,
             (Action::Add(_), Remedy::AddColumns) => true,
+            (Action::Aside(_), Remedy::SetAside) => true,
             _ => false,
         }
     }
@@ -44,6 +49,7 @@ impl Action {
             Action::Derive(a) => super::session::describe(a),
             Action::Fill(a) => super::fill::describe(a),
             Action::Add(a) => super::add::describe(a),
+            Action::Aside(a) => super::aside::describe(a),
         }
     }
 }

@@ -29,6 +29,9 @@ pub struct VerifyOptions {
     pub filled: Vec<crate::plan::FilledTable>,
     /// With `against`: the null columns a saved plan's remedies added (`verify --plan`).
     pub added: Vec<crate::plan::AddedColumn>,
+    /// With `against`: what a saved plan's set-aside moved out, relative to the database
+    /// directory (`2019.06.02/Quote`), left out of the other root.
+    pub aside: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +105,7 @@ pub fn run_summarized(
             &opts.derived,
             &opts.filled,
             &opts.added,
+            &opts.aside,
         );
         summary.compared_with(other.clone(), &compared);
         findings.extend(compared);
