@@ -297,15 +297,16 @@ pub fn run(cli: Cli) -> i32 {
             format,
             s3,
         } => {
-            let (derived, filled, added) = match plan.as_deref().map(crate::approval::load) {
-                None => Default::default(),
-                Some(Ok(saved)) => saved
-                    .plan
-                    .remedies
-                    .map(|r| (r.derived, r.filled, r.added))
-                    .unwrap_or_default(),
-                Some(Err(e)) => return config_error(&e, format),
-            };
+            let (derived, filled, added, sym_appended) =
+                match plan.as_deref().map(crate::approval::load) {
+                    None => Default::default(),
+                    Some(Ok(saved)) => saved
+                        .plan
+                        .remedies
+                        .map(|r| (r.derived, r.filled, r.added, r.sym_appended))
+                        .unwrap_or_default(),
+                    Some(Err(e)) => return config_error(&e, format),
+                };
             verify_cmd::run(
                 &root,
                 config.as_ref(),
@@ -317,6 +318,7 @@ pub fn run(cli: Cli) -> i32 {
                     derived,
                     filled,
                     added,
+                    sym_appended,
                 },
                 format,
             )

@@ -105,6 +105,9 @@ pub fn wave_lens(waves: &[Vec<Step>]) -> Vec<usize> {
 /// that wave `i` holds every partition's `i`-th kind of step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Slot {
+    /// Remedies replacing a root file (one-sym's `sym`), first of all: the new `sym` only
+    /// appends, so every column stays valid against it, and the root built next links it.
+    RootSwap,
     /// Segmented databases: `stores/` (depth 0), then each store's anchor symlink (depth 1),
     /// durable before anything points through them.
     Anchor(usize),
@@ -203,6 +206,14 @@ pub fn waves<'a>(plan: &'a Plan) -> Result<Vec<Vec<Step>>, CommitError> {
         .flat_map(|r| r.dirs.iter())
         .map(|d| (d.path.as_str(), d))
         .collect();
+    // Root files a remedy replaces, by their staged path: a root node moved from one of these
+    // is the replacement (anything else moved from the staging area is refused below).
+    let staged_roots: BTreeMap<&str, &crate::plan::StagedFile> = staged
+        .values()
+        .filter(|f| parent_of(&f.path) == src && f.replaces)
+        .map(|f| (f.staged.as_str(), *f))
+        .collect();
+    let mut swapped_roots: BTreeSet<&str> = BTreeSet::new();
     let inside_expanded = |p: &'a str| -> Option<(&'a str, &'a str)> {
         expanded
             .range::<&str, _>(..=p)
@@ -281,6 +292,34 @@ pub fn waves<'a>(plan: &'a Plan) -> Result<Vec<Vec<Step>>, CommitError> {
                             },
                         ),
                     }
+                }
+                NodeKind::Moved { from, .. } if staged_roots.contains_key(from.as_str()) => {
+                    // A root file a remedy replaces: swapped in place first, then linked into
+                    // the new root and its original name removed like any root entry's.
+                    let f = staged_roots[from.as_str()];
+                    swapped_roots.insert(f.path.as_str());
+                    put(
+                        Slot::RootSwap,
+                        Step::SwapStaged {
+                            staged: f.staged.clone(),
+                            path: f.path.clone(),
+                            sha256: f.sha256.clone(),
+                        },
+                    );
+                    put(
+                        Slot::StagingEntry,
+                        Step::Replicate {
+                            from: f.path.clone(),
+                            to: st,
+                        },
+                    );
+                    put(
+                        Slot::Removal,
+                        Step::RemoveTree {
+                            path: f.path.clone(),
+                            replica: path.to_string(),
+                        },
+                    );
                 }
                 NodeKind::Moved { from, .. } => {
                     if !under(from, src) || from == src {
@@ -379,6 +418,9 @@ pub fn waves<'a>(plan: &'a Plan) -> Result<Vec<Vec<Step>>, CommitError> {
         );
     }
     for f in staged.values() {
+        if swapped_roots.contains(f.path.as_str()) {
+            continue;
+        }
         // Placed with its directory.
         if new_dirs.keys().any(|d| parent_of(&f.path) == *d) {
             continue;
@@ -695,6 +737,7 @@ pub(crate) mod tests {
             filled: vec![],
             dirs: vec![],
             added: vec![],
+            sym_appended: vec![],
         };
         apply(&mut plan, rem, &children).unwrap();
         plan
@@ -723,6 +766,7 @@ pub(crate) mod tests {
             derived: vec![],
             filled: vec![],
             added: vec![],
+            sym_appended: vec![],
             dirs: vec![StagedDir {
                 path: format!("data/{d}/quote"),
                 staged: format!(".smstage/stage/x/data/{d}/quote"),

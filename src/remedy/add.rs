@@ -7,7 +7,7 @@ use super::fill::FillColumn;
 use super::spec::Remedy;
 use crate::config::AssemblyConfig;
 use crate::inventory::{FileInv, TableInv};
-use crate::kdb::{Attr, LogicalType, T_SYMBOL};
+use crate::kdb::{Attr, LogicalType, T_ENUM, T_SYMBOL};
 use thiserror::Error;
 
 /// A configured partitioned table whose absent columns add-columns writes.
@@ -35,17 +35,23 @@ pub struct AddAction {
     /// False when another action on this table (derive-prtncol) writes the `.d`, which then
     /// lists these columns too: one table has one new `.d`.
     pub writes_dotd: bool,
+    /// The index of the empty symbol in the new `sym`, which the symbol columns' nulls
+    /// enumerate to: known once every remedy's appends to `sym` are (the session fills it in).
+    pub null_sym_index: Option<u32>,
+}
+
+impl AddAction {
+    /// Whether a column it adds is a symbol column (enumerated against `sym`).
+    pub fn has_symbols(&self) -> bool {
+        self.columns
+            .iter()
+            .any(|c| c.ty == LogicalType::Simple(T_SYMBOL))
+    }
 }
 
 /// Why one partition's table cannot get its columns (a `remedy-refused` finding).
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum AddRefusal {
-    #[error("add-columns: column `{column}` of table {table} is configured as {ty}: its nulls would enumerate against the empty symbol of sym, which this smstage does not append yet (nothing was written); add the column with dbmaint's addcol, or configure it out")]
-    Symbol {
-        table: String,
-        column: String,
-        ty: String,
-    },
     #[error("add-columns: column `{column}` of table {table} is configured as {ty}: null-filled list columns (col + col#) are not written by this smstage yet (nothing was written); add the column with dbmaint's addcol")]
     List {
         table: String,
@@ -105,10 +111,6 @@ pub fn plan_table(
             });
         }
         match c.ty {
-            LogicalType::Simple(T_SYMBOL) => {
-                let (table, column, ty) = refuse(&c.type_name);
-                return Err(AddRefusal::Symbol { table, column, ty });
-            }
             LogicalType::List(_) => {
                 let (table, column, ty) = refuse(&c.type_name);
                 return Err(AddRefusal::List { table, column, ty });
@@ -130,6 +132,7 @@ pub fn plan_table(
         rows,
         dotd,
         writes_dotd: true,
+        null_sym_index: None,
     }))
 }
 
@@ -192,19 +195,32 @@ pub fn apply(action: &AddAction, table: &mut TableInv) {
         let LogicalType::Simple(t) = c.ty else {
             continue;
         };
+        // A symbol column is an enumeration against sym, in the 4.x layout the producer
+        // writes (a 4096-byte header, 8 bytes an index).
+        let symbol = t == T_SYMBOL;
+        let (value_type, domain, head) = if symbol {
+            (T_ENUM, Some(super::onesym::SYM.to_string()), 4096)
+        } else {
+            (t, None, 16)
+        };
+        let format = if symbol {
+            crate::kdb::FileFormat::Vector4k
+        } else {
+            h.format
+        };
         new.push(FileInv {
             name: c.name.clone(),
             dir: dir.clone(),
-            size: 16 + crate::kdb::type_width(t).unwrap_or(8) as u64 * action.rows,
+            size: head + crate::kdb::type_width(t).unwrap_or(8) as u64 * action.rows,
             header: Ok(crate::kdb::Header {
-                value_type: t,
+                format,
+                value_type,
                 attr: Attr::None,
                 count: action.rows,
-                domain: None,
+                domain,
                 nested: false,
                 item_type: None,
                 compression: compression.clone(),
-                ..h.clone()
             }),
             nested_item: None,
         });
@@ -324,14 +340,26 @@ mod tests {
     }
 
     #[test]
-    fn symbol_list_and_occupied_columns_are_refused() {
+    fn a_symbol_column_is_an_enumeration_against_sym() {
         let mut tg = target();
         tg.columns
             .push(col("venue", LogicalType::Simple(T_SYMBOL), "symbol"));
+        let mut t = table(&[("size", 7), ("fee", 7), ("price", 7)]);
+        let a = plan_table(&tg, "d", "x", &t).unwrap().unwrap();
+        assert!(a.has_symbols());
+        // The index of "" in the new sym comes from the session, once sym is planned.
+        assert_eq!(a.null_sym_index, None);
+        apply(&a, &mut t);
+        let h = t.file("venue").unwrap().header.as_ref().unwrap();
+        assert_eq!(
+            (h.value_type, h.domain.as_deref(), h.count),
+            (T_ENUM, Some("sym"), 7)
+        );
+    }
+
+    #[test]
+    fn list_and_occupied_columns_are_refused() {
         let t = table(&[("size", 7), ("fee", 7), ("price", 7)]);
-        let e = plan_table(&tg, "d", "x", &t).unwrap_err();
-        assert!(matches!(e, AddRefusal::Symbol { .. }), "{e}");
-        assert!(e.to_string().contains("addcol"), "{e}");
         let mut tg = target();
         tg.columns.push(col(
             "note",

@@ -6,6 +6,7 @@ pub mod action;
 pub mod add;
 pub mod derive;
 pub mod fill;
+pub mod onesym;
 pub mod produce;
 pub mod run;
 pub mod session;

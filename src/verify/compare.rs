@@ -34,6 +34,16 @@ fn parts<'a>(inv: &'a Inventory, unread: &'a [PartitionDir]) -> Vec<Part<'a>> {
     all
 }
 
+/// What a saved plan's remedies changed, which `a` may differ from `b` by (`verify --plan`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Remedied<'a> {
+    pub derived: &'a [DerivedColumn],
+    pub filled: &'a [FilledTable],
+    pub added: &'a [AddedColumn],
+    /// one-sym / add-columns: `a`'s `sym` is `b`'s followed by these.
+    pub sym_appended: &'a [String],
+}
+
 /// Returns no finding when both roots hold the same data, else one finding naming the first
 /// difference in (root entries, then partition, table, column) order. `a_unread` and
 /// `b_unread` are local partitions of each root not read yet (`load_root`): they are read a
@@ -47,10 +57,15 @@ pub fn compare_roots(
     a_unread: &[PartitionDir],
     b: &Loaded,
     b_unread: &[PartitionDir],
-    derived: &[DerivedColumn],
-    filled: &[FilledTable],
-    added: &[AddedColumn],
+    remedies: &Remedied,
 ) -> Vec<Finding> {
+    let Remedied {
+        derived,
+        filled,
+        added,
+        sym_appended,
+    } = remedies;
+    let sym_appended: &[String] = sym_appended;
     let (ia, ib) = (&a.inventory, &b.inventory);
     let diff = |msg: String| {
         vec![Finding::error(
@@ -80,7 +95,14 @@ pub fn compare_roots(
         let kb = rb[name];
         match (ka, kb) {
             (RootKind::Domain { symbols: x }, RootKind::Domain { symbols: y }) => {
-                if x != y {
+                // one-sym's `sym`: `b`'s symbols in order, then exactly the appended ones (the
+                // re-enumerated columns are compared as the symbols they stand for below).
+                let appended = *name == "sym"
+                    && !sym_appended.is_empty()
+                    && x.len() == y.len() + sym_appended.len()
+                    && x[..y.len()] == y[..]
+                    && x[y.len()..] == *sym_appended;
+                if x != y && !appended {
                     return diff(format!(
                         "enumeration domain {name} holds different symbols ({} vs {})",
                         x.len(),
@@ -296,7 +318,7 @@ impl Job {
                 ia,
                 &self.b,
                 ib,
-                |x, _, _, _| first_non_null(x),
+                |x, ia, _, _| first_non_null(x, ia),
             )
             .map(|m| format!("{m} (an added column must be null on every row)"));
         }
@@ -359,7 +381,7 @@ fn derived_differs(
 }
 
 /// The first row of `x` that is not null (row 0 for a type add-columns does not write).
-fn first_non_null(x: &ColumnData) -> Option<usize> {
+fn first_non_null(x: &ColumnData, inv: &Inventory) -> Option<usize> {
     fn find<T>(v: &[T], null: impl Fn(&T) -> bool) -> Option<usize> {
         v.iter().position(|x| !null(x))
     }
@@ -379,6 +401,13 @@ fn first_non_null(x: &ColumnData) -> Option<usize> {
         }
         ColumnData::Real(v) => find(v, |x| x.is_nan()),
         ColumnData::Float(v) | ColumnData::Datetime(v) => find(v, |x| x.is_nan()),
+        // A null symbol is the empty one (or an index naming none, which q reads as null).
+        ColumnData::Enum { domain, indices } => {
+            let dom = inv.domain(domain).unwrap_or(&[]);
+            kdb::resolve_enum(indices, dom)
+                .iter()
+                .position(|s| s.as_deref().is_some_and(|s| !s.is_empty()))
+        }
         _ => Some(0),
     }
 }
@@ -659,22 +688,33 @@ mod tests {
 
     #[test]
     fn an_added_column_is_null_on_every_row() {
-        assert_eq!(first_non_null(&ColumnData::Long(vec![i64::MIN; 3])), None);
+        let ia = inv(&["a", "", "b"]);
         assert_eq!(
-            first_non_null(&ColumnData::Long(vec![i64::MIN, 0])),
+            first_non_null(&ColumnData::Long(vec![i64::MIN; 3]), &ia),
+            None
+        );
+        assert_eq!(
+            first_non_null(&ColumnData::Long(vec![i64::MIN, 0]), &ia),
             Some(1)
         );
         assert_eq!(
-            first_non_null(&ColumnData::Float(vec![f64::NAN, 1.5])),
+            first_non_null(&ColumnData::Float(vec![f64::NAN, 1.5]), &ia),
             Some(1)
         );
-        assert_eq!(first_non_null(&ColumnData::Int(vec![i32::MIN])), None);
-        assert_eq!(first_non_null(&ColumnData::Bool(vec![0, 0])), None);
+        assert_eq!(first_non_null(&ColumnData::Int(vec![i32::MIN]), &ia), None);
+        assert_eq!(first_non_null(&ColumnData::Bool(vec![0, 0]), &ia), None);
         // A type add-columns does not write is never taken for nulls.
         assert_eq!(
-            first_non_null(&ColumnData::Symbol(vec![String::new()])),
+            first_non_null(&ColumnData::Symbol(vec![String::new()]), &ia),
             Some(0)
         );
+        // Null symbols: the empty one of sym, or an index naming none; "b" is not null.
+        let e = |i: Vec<i64>| ColumnData::Enum {
+            domain: "sym".into(),
+            indices: i,
+        };
+        assert_eq!(first_non_null(&e(vec![1, 1, i64::MIN, 7]), &ia), None);
+        assert_eq!(first_non_null(&e(vec![1, 2]), &ia), Some(1));
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub struct VerifyOptions {
     pub filled: Vec<crate::plan::FilledTable>,
     /// With `against`: the null columns a saved plan's remedies added (`verify --plan`).
     pub added: Vec<crate::plan::AddedColumn>,
+    /// With `against`: the symbols a saved plan's one-sym appended to `sym` (`verify --plan`).
+    pub sym_appended: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,9 +101,12 @@ pub fn run_summarized(
             &dirs,
             &theirs,
             &their_dirs,
-            &opts.derived,
-            &opts.filled,
-            &opts.added,
+            &compare::Remedied {
+                derived: &opts.derived,
+                filled: &opts.filled,
+                added: &opts.added,
+                sym_appended: &opts.sym_appended,
+            },
         );
         summary.compared_with(other.clone(), &compared);
         findings.extend(compared);
