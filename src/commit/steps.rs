@@ -887,4 +887,108 @@ pub(crate) mod tests {
         let e = steps(&p).unwrap_err().to_string();
         assert!(e.contains("neither"), "{e}");
     }
+
+    /// [`remedied_plan`] with one-sym's new `sym` staged too: the root entry `db/sym` is then
+    /// moved from the staged file.
+    fn sym_plan() -> Plan {
+        let mut plan = remedied_plan();
+        let mut rem = plan.remedies.take().unwrap();
+        rem.files.insert(
+            0,
+            crate::plan::StagedFile {
+                path: "data/sym".into(),
+                staged: ".smstage/stage/x/data/sym".into(),
+                size: 3,
+                sha256: "cc".into(),
+                replaces: true,
+            },
+        );
+        let mut children = BTreeMap::new();
+        children.insert(
+            "data/2024.01.02".to_string(),
+            vec![("trade".to_string(), true)],
+        );
+        children.insert(
+            "data/2024.01.02/trade".to_string(),
+            vec![(".d".to_string(), false), ("time".to_string(), false)],
+        );
+        let mut plain = sample_plan();
+        crate::plan::remedied::apply(&mut plain, rem, &children).unwrap();
+        plain
+    }
+
+    #[test]
+    fn a_new_sym_is_swapped_in_first_then_linked_into_the_root_and_its_old_name_removed() {
+        let plan = sym_plan();
+        assert!(plan.nodes.iter().any(|n| n.path == "db/sym"
+            && n.kind
+                == NodeKind::Moved {
+                    from: ".smstage/stage/x/data/sym".into(),
+                    is_dir: false
+                }));
+        let w = waves(&plan).unwrap();
+        let labels: Vec<Vec<String>> = w
+            .iter()
+            .map(|w| w.iter().map(|s| s.label()).collect())
+            .collect();
+        // The first wave is the swap alone, durable before the root links the new sym.
+        assert_eq!(labels[0], ["swap .smstage/stage/x/data/sym with data/sym"]);
+        let at = |l: &str| {
+            labels
+                .iter()
+                .position(|w| w.iter().any(|x| x == l))
+                .unwrap_or_else(|| panic!("{l} not in {labels:?}"))
+        };
+        let link = at("replicate data/sym as .db.smstage-staging/sym");
+        let publish = at("rename .db.smstage-staging to db");
+        let columns =
+            at("swap .smstage/stage/x/data/2024.01.02/trade/.d with data/2024.01.02/trade/.d");
+        let removal = at("remove original names of data/sym");
+        assert!(
+            0 < link && link < publish && publish < columns && columns < removal,
+            "{labels:?}"
+        );
+        // Nothing else of the plan changed: one step more than the remedied plan without sym.
+        assert_eq!(
+            labels.concat().len(),
+            steps(&remedied_plan()).unwrap().len() + 1
+        );
+    }
+
+    #[test]
+    fn a_root_entry_moved_from_a_staged_file_that_does_not_replace_it_is_refused() {
+        // db/sym served from the staged .d of a partition: not the replacement of data/sym.
+        let mut p = sym_plan();
+        for n in &mut p.nodes {
+            if n.path == "db/sym" {
+                n.kind = NodeKind::Moved {
+                    from: ".smstage/stage/x/data/2024.01.02/trade/.d".into(),
+                    is_dir: false,
+                };
+            }
+        }
+        assert!(
+            matches!(steps(&p), Err(CommitError::Plan(_))),
+            "{:?}",
+            steps(&p)
+        );
+        // A staged root file no root entry is moved from: it would never be swapped in.
+        let mut p = sym_plan();
+        for n in &mut p.nodes {
+            if n.path == "db/sym" {
+                n.kind = NodeKind::Moved {
+                    from: "data/sym".into(),
+                    is_dir: false,
+                };
+            }
+        }
+        let e = steps(&p).unwrap_err().to_string();
+        assert!(e.contains("staged file data/sym"), "{e}");
+        // Marked as not replacing: refused too (a new root file is not something it places).
+        let mut p = sym_plan();
+        if let Some(r) = &mut p.remedies {
+            r.files[0].replaces = false;
+        }
+        assert!(matches!(steps(&p), Err(CommitError::Plan(_))));
+    }
 }
