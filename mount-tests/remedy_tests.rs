@@ -230,6 +230,36 @@ fn add_columns_with_derive_prtncol_end_to_end() {
     );
 }
 
+/// add-columns of a symbol column with derive-prtncol: `mkt` (configured, in no partition)
+/// written as nulls enumerated to the empty symbol, which the generated sym lacks, so a new
+/// sym (the old one + "") is staged and swapped in by the commit: the view and the committed
+/// root load it (verify), and rollback puts the original sym back byte for byte.
+#[test]
+fn add_columns_of_a_symbol_column_swaps_in_a_new_sym_end_to_end() {
+    let b = tick_style(2, 2, 300);
+    configure_mkt(&b.config());
+    let sym_before = fs::read(b.data().join("sym")).unwrap();
+    // ts + mkt + one .d per table of each partition, and the one new sym.
+    end_to_end_with(
+        &b,
+        &[DERIVE_TS, "add-columns"],
+        3 * 2 * 2 + 1,
+        "enumeration domain sym holds different symbols",
+        |first| {
+            for t in tables_in(first) {
+                assert_eq!(&dotd(&t)[..3], ["ts", "mkt", "time"], "{}", t.display());
+            }
+            // The root q loads holds the new sym: the old one byte for byte, then "".
+            let base = first.ancestors().nth(4).unwrap();
+            assert_eq!(
+                fs::read(base.join("db/sym")).unwrap(),
+                [sym_before.as_slice(), b"\0"].concat()
+            );
+        },
+    );
+    assert_eq!(fs::read(b.data().join("sym")).unwrap(), sym_before);
+}
+
 fn commit_env(plan: &Path, env: &[(&str, &str)]) -> Out {
     let mut c = std::process::Command::new(bin());
     c.args(["commit", "--plan"])
@@ -256,8 +286,7 @@ fn remedied_base() -> (Base, PathBuf) {
 
 #[test]
 fn kill_at_every_step_of_a_remedied_commit_then_resume_or_roll_back() {
-    // The uninterrupted commit, for comparison.
-    let (b, plan) = remedied_base();
+    let (_b, plan) = remedied_base();
     let saved = smstage::approval::load(&plan).unwrap();
     let steps = smstage::commit::steps(&saved.plan).unwrap();
     assert!(
@@ -272,6 +301,44 @@ fn kill_at_every_step_of_a_remedied_commit_then_resume_or_roll_back() {
                 .any(|s| matches!(s, smstage::commit::Step::PlaceStagedDir { .. })),
         "{steps:?}"
     );
+    kill_at_every_step(remedied_base);
+}
+
+/// A fresh tick-style base (2 partitions x 1 table, a configured symbol `mkt` in no
+/// partition) and its plan remedied by derive-prtncol and add-columns: the commit swaps a new
+/// sym into the root first (the empty symbol appended), places the null `mkt` columns and
+/// swaps each table's `.d`.
+fn sym_swapping_base() -> (Base, PathBuf) {
+    let b = tick_style(2, 1, 40);
+    configure_mkt(&b.config());
+    let (plan, out) = save_remedies(&b, &[DERIVE_TS, "add-columns"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    (b, plan)
+}
+
+/// The root sym swap killed after every step (and after its intent): resume equals the
+/// uninterrupted commit, rollback restores every byte (sym included) and the staged files.
+#[test]
+fn kill_at_every_step_of_a_sym_swapping_commit_then_resume_or_roll_back() {
+    let (_b, plan) = sym_swapping_base();
+    let saved = smstage::approval::load(&plan).unwrap();
+    let steps = smstage::commit::steps(&saved.plan).unwrap();
+    assert!(
+        matches!(&steps[0], smstage::commit::Step::SwapStaged { path, .. } if path == "data/sym"),
+        "{steps:?}"
+    );
+    kill_at_every_step(sym_swapping_base);
+}
+
+/// A crash after every step's action of the commit of `base()`'s plan, and for the remedy
+/// steps also after their intent; then
+/// resume (the same tree as an uninterrupted commit) or roll back (the original, mtimes
+/// included, and the staged files back in the stage).
+fn kill_at_every_step(base: fn() -> (Base, PathBuf)) {
+    // The uninterrupted commit, for comparison.
+    let (b, plan) = base();
+    let saved = smstage::approval::load(&plan).unwrap();
+    let steps = smstage::commit::steps(&saved.plan).unwrap();
     let out = commit_env(&plan, &[]);
     assert_eq!(out.code, 0, "{}", out.all());
     let committed = committed_listing(&b);
@@ -293,7 +360,7 @@ fn kill_at_every_step_of_a_remedied_commit_then_resume_or_roll_back() {
         for at in points {
             let crash = format!("{k}:{at}");
             // Crash, then resume: the same tree as the uninterrupted commit.
-            let (b, plan) = remedied_base();
+            let (b, plan) = base();
             let original = manifest(&b.data());
             let out = commit_env(&plan, &[("SMSTAGE_CRASH_AT", &crash)]);
             assert_eq!(out.code, 86, "crash at {crash}: {}", out.all());
@@ -306,7 +373,7 @@ fn kill_at_every_step_of_a_remedied_commit_then_resume_or_roll_back() {
                 step.label()
             );
             // The same crash, then roll back: the original, mtimes included.
-            let (b2, plan2) = remedied_base();
+            let (b2, plan2) = base();
             let original2 = manifest(&b2.data());
             let staged2 = staged_files(&b2);
             let out = commit_env(&plan2, &[("SMSTAGE_CRASH_AT", &crash)]);
