@@ -750,7 +750,7 @@ fn stage_and_compare(b: &Base, remedies: &[&str]) -> usize {
     let sym = read_symbols(&st.join("data/sym")).unwrap();
     let old_n = read_symbols(&b.data().join("sym")).unwrap().len();
     // Byte for byte but the int32 count at offset 4, which a non-zero count grows by the
-    // appends (dolphindb's says 47263 of its 56106 symbols: kdb+ does not trust it).
+    // appends (dolphindb's says 47174 of its 56106 symbols: kdb+ does not trust it).
     assert_eq!(&new[..4], &old[..4]);
     assert_eq!(
         &new[8..old.len()],
