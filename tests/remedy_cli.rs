@@ -588,6 +588,60 @@ fn one_sym_stages_a_sym_that_only_appends_and_columns_that_decode_alike() {
     }
 }
 
+/// An index beyond its domain (q reads it as null: dolphindb's and advkdb's stale domains show
+/// such values) stays null after one-sym: it becomes the null index, not the sym index of
+/// the same number, which would name a real symbol; the other rows keep their symbols.
+#[test]
+fn one_sym_keeps_an_index_beyond_its_domain_null() {
+    use smstage::kdb::write::{enum_bytes, HeaderCount};
+    use smstage::kdb::{read_column, read_symbols, Attr, ColumnData};
+    let (b, _) = two_domains();
+    let first = dates(&b.data())[0].clone();
+    let col = b.data().join(&first).join("quote/sym");
+    let ColumnData::Enum { mut indices, .. } = read_column(&col).unwrap().data else {
+        panic!("not an enumeration");
+    };
+    let domain_len = read_symbols(&b.data().join("sym2")).unwrap().len() as i64;
+    // The last run (ZZA) becomes an index past the end of sym2: still one run, p# holds.
+    *indices.last_mut().unwrap() = domain_len + 5;
+    fs::write(
+        &col,
+        enum_bytes("sym2", Attr::Parted, &indices, HeaderCount::Set).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(stage_and_compare(&b, &["one-sym"]), 2);
+    let staged = b
+        .path()
+        .join(".smstage/stage/t")
+        .join(format!("data/{first}/quote/sym"));
+    let ColumnData::Enum { indices: got, .. } = read_column(&staged).unwrap().data else {
+        panic!("not an enumeration");
+    };
+    assert_eq!(*got.last().unwrap(), i64::MIN);
+    assert!(got[..got.len() - 1].iter().all(|&i| i >= 0));
+}
+
+/// one-sym appends to the root sym; without one it refuses, saying so, and writes nothing.
+#[test]
+fn one_sym_without_a_root_sym_is_refused() {
+    let (b, _) = two_domains();
+    fs::remove_file(b.data().join("sym")).unwrap();
+    let before = manifest(&b.data());
+    let out = check(&b, &[DERIVE_TS, "one-sym"], false);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout.contains(
+            "error[remedy-refused]: one-sym: the database root has no `sym` to append the other domains' symbols to (sym2)"
+        ),
+        "{}",
+        out.all()
+    );
+    let (_, out) = save_remedies(&b, &[DERIVE_TS, "one-sym"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(staged_files(&b).is_empty());
+    assert_eq!(manifest(&b.data()), before);
+}
+
 /// add-columns on a symbol column: its nulls enumerate to the empty symbol, which the
 /// generated sym lacks, so one new sym is staged with "" appended; the staged column holds
 /// that index on every row. A sym changed after the save is plan-drift.
