@@ -165,6 +165,10 @@ fn step_forward(step: &Step, base: &Path) -> io::Result<usize> {
             renameat2(&p(staged), &p(path), libc::RENAME_NOREPLACE)?;
             1
         }
+        Step::SetAside { path, aside } => {
+            renameat2(&p(path), &p(aside), libc::RENAME_NOREPLACE)?;
+            1
+        }
         Step::SwapStaged { staged, path, .. } => {
             renameat2(&p(staged), &p(path), libc::RENAME_EXCHANGE)?;
             1
@@ -203,6 +207,10 @@ fn step_back(step: &Step, base: &Path) -> io::Result<usize> {
         Step::RemoveTree { path, replica } => link_tree(&p(replica), &p(path))?,
         Step::PlaceStaged { staged, path } | Step::PlaceStagedDir { staged, path } => {
             renameat2(&p(path), &p(staged), libc::RENAME_NOREPLACE)?;
+            1
+        }
+        Step::SetAside { path, aside } => {
+            renameat2(&p(aside), &p(path), libc::RENAME_NOREPLACE)?;
             1
         }
         Step::SwapStaged { staged, path, .. } => {

@@ -724,7 +724,7 @@ fn lose(b: &Path, step: &commit::Step) {
         }
         Rename { .. } => panic!("the publication is a wave of its own"),
         // This plan has no remedies.
-        PlaceStaged { .. } | PlaceStagedDir { .. } | SwapStaged { .. } => {
+        PlaceStaged { .. } | PlaceStagedDir { .. } | SwapStaged { .. } | SetAside { .. } => {
             panic!("no remedy in this plan")
         }
     }

@@ -391,3 +391,251 @@ fn kill_at_every_step(base: fn() -> (Base, PathBuf)) {
         }
     }
 }
+
+/// set-aside on the real advkdb-ipc configured with Trade only: MarketInfo and Quote (in
+/// 2019.06.02) move to smstage-aside/2019.06.02/, each by one rename; the view shows them
+/// there beside db/, the committed tree too, byte for byte; rollback puts them back
+/// (byte-identical, mtimes included) and removes the smstage-aside/ it created.
+#[test]
+fn set_aside_on_advkdb_ipc_end_to_end() {
+    let Some(b) = advkdb_trade_only() else {
+        return;
+    };
+    let tables = |d: &Path| -> Vec<String> {
+        tables_in(d)
+            .iter()
+            .map(|t| t.file_name().unwrap().to_string_lossy().into_owned())
+            .collect()
+    };
+    // The two tables as they are, for the tree under smstage-aside/ to equal.
+    let moved = listing(&b.data(), &["2019.06.02/MarketInfo", "2019.06.02/Quote"]);
+    let (plan, out) = save_remedied(&b, "set-aside");
+    assert_eq!(out.code, 0, "{}", out.all());
+    let outside = tempfile::tempdir().unwrap();
+    let mnt = outside.path().join("view");
+    fs::create_dir(&mnt).unwrap();
+    let out = smstage(&[
+        "mount",
+        "--plan",
+        plan.to_str().unwrap(),
+        mnt.to_str().unwrap(),
+        "--background",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let guard = Unmount(mnt.clone());
+    let in_view = listing(&mnt, &["smstage-aside"]);
+    assert_eq!(
+        listing(
+            &mnt.join("smstage-aside"),
+            &["2019.06.02/MarketInfo", "2019.06.02/Quote"]
+        ),
+        moved
+    );
+    assert_eq!(tables(&mnt.join("db/hdb$/2019.06.02")), ["Trade"]);
+    drop(guard);
+
+    end_to_end_with(&b, &["set-aside"], 0, "holds tables", |first| {
+        let base = first.ancestors().nth(4).unwrap();
+        assert_eq!(
+            listing(base, &["smstage-aside"]),
+            in_view,
+            "committed smstage-aside/ differs from the view"
+        );
+        let june = base.join("data/versions/2019.06.02/1");
+        assert_eq!(tables(&june), ["Trade"]);
+    });
+    assert!(!b.path().join("smstage-aside").exists());
+}
+
+/// A base for the set-aside kill matrix: advkdb-ipc with Trade only (two tables of
+/// 2019.06.02 set aside), a stray root file and a file Trade's .d does not list in the last
+/// partition (2019.08.24): every kind of entry set-aside moves, in both of its waves.
+fn aside_base() -> Option<(Base, PathBuf)> {
+    let b = advkdb_trade_only()?;
+    fs::write(b.data().join("README"), "stray\n").unwrap();
+    fs::write(b.data().join("2019.08.24/Trade/notes"), "not a column\n").unwrap();
+    let (plan, out) = save_remedied(&b, "set-aside");
+    assert_eq!(out.code, 0, "{}", out.all());
+    Some((b, plan))
+}
+
+fn aside_listing(b: &Base) -> Vec<String> {
+    listing(b.path(), &["data", "db", "smstage-aside"])
+}
+
+#[test]
+fn kill_at_every_step_of_a_set_aside_commit_then_resume_or_roll_back() {
+    let Some((b, plan)) = aside_base() else {
+        return;
+    };
+    let saved = smstage::approval::load(&plan).unwrap();
+    let steps = smstage::commit::steps(&saved.plan).unwrap();
+    let asides = steps
+        .iter()
+        .filter(|s| matches!(s, smstage::commit::Step::SetAside { .. }))
+        .count();
+    assert_eq!(asides, 4, "{steps:?}");
+    let out = commit_env(&plan, &[]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let committed = aside_listing(&b);
+    assert!(
+        committed
+            .iter()
+            .any(|l| l.starts_with("smstage-aside/2019.08.24/Trade/notes file")),
+        "{committed:?}"
+    );
+
+    for (k, step) in steps.iter().enumerate() {
+        let points: &[&str] = if matches!(step, smstage::commit::Step::SetAside { .. }) {
+            &["intent", "action"]
+        } else {
+            &["action"]
+        };
+        for at in points {
+            let crash = format!("{k}:{at}");
+            let (b, plan) = aside_base().unwrap();
+            let out = commit_env(&plan, &[("SMSTAGE_CRASH_AT", &crash)]);
+            assert_eq!(out.code, 86, "crash at {crash}: {}", out.all());
+            let out = commit_env(&plan, &[]);
+            assert_eq!(out.code, 0, "resume after {crash}: {}", out.all());
+            assert_eq!(
+                aside_listing(&b),
+                committed,
+                "resume after a crash at {crash} ({})",
+                step.label()
+            );
+
+            let (b2, plan2) = aside_base().unwrap();
+            let original = manifest(&b2.data());
+            let out = commit_env(&plan2, &[("SMSTAGE_CRASH_AT", &crash)]);
+            assert_eq!(out.code, 86, "crash at {crash}: {}", out.all());
+            let out = smstage(&["rollback", "--config", &b2.config_str()]);
+            assert_eq!(out.code, 0, "rollback after {crash}: {}", out.all());
+            assert_eq!(
+                manifest(&b2.data()),
+                original,
+                "rollback after a crash at {crash} ({})",
+                step.label()
+            );
+            assert!(
+                !b2.path().join("smstage-aside").exists(),
+                "rollback after {crash} left smstage-aside/"
+            );
+        }
+    }
+}
+
+/// one-sym end to end on the real dolphindb-sample, its three enumerated tables configured
+/// (with derive-prtncol for ORD and TRANSACTION, fill-tables, and set-aside for the rest, the
+/// three domain files one-sym leaves unused included): the view and the committed root load
+/// the new sym (the old one + 89 symbols) and every re-enumerated column stands for the
+/// original's symbols row by row (verify --against --plan); rollback restores every byte, sym
+/// and the domain files included.
+#[test]
+fn one_sym_on_dolphindb_sample_end_to_end() {
+    let Some(b) = corpus::corpus_base("dolphindb-sample") else {
+        return;
+    };
+    keep_tables(&b.config(), &["quote_cffex", "ORD", "TRANSACTION"]);
+    configure_ts(&b.config());
+    let sym_before = fs::read(b.data().join("sym")).unwrap();
+    let domains: Vec<Vec<u8>> = ["sym_ORD", "sym_TRANSACTION", "sym_quote_cffex"]
+        .iter()
+        .map(|d| fs::read(b.data().join(d)).unwrap())
+        .collect();
+    // sym; ORD: ts, .d, 5 columns; TRANSACTION: ts, .d, 6 columns; quote_cffex: 4 columns;
+    // fill-tables: quote_cffex (47 columns + .d) in 2 partitions, ORD (ts + 12 + .d) and
+    // TRANSACTION (ts + 14 + .d) in 2 each.
+    let staged = 1 + 7 + 8 + 4 + 2 * 48 + 2 * 14 + 2 * 16;
+    end_to_end_with(
+        &b,
+        &[DERIVE_TS, "one-sym", "fill-tables", "set-aside"],
+        staged,
+        "root entries",
+        |first| {
+            let base = first.ancestors().nth(4).unwrap();
+            let sym = fs::read(base.join("db/sym")).unwrap();
+            assert!(sym.len() > sym_before.len());
+            assert_eq!(&sym[8..sym_before.len()], &sym_before[8..]);
+            let n = smstage::kdb::read_symbols(&base.join("db/sym"))
+                .unwrap()
+                .len();
+            assert_eq!(n, 56106 + 89);
+            // The old domains are set aside, unchanged; the root holds sym only.
+            for (d, bytes) in ["sym_ORD", "sym_TRANSACTION", "sym_quote_cffex"]
+                .iter()
+                .zip(&domains)
+            {
+                assert_eq!(
+                    &fs::read(base.join("smstage-aside").join(d)).unwrap(),
+                    bytes
+                );
+                assert!(!base.join("db").join(d).exists());
+            }
+        },
+    );
+    assert_eq!(fs::read(b.data().join("sym")).unwrap(), sym_before);
+}
+
+/// A fresh tick-style base (2 partitions x 2 tables) whose `quote` tables enumerate `sym`
+/// against a second domain `sym2` (three symbols sym lacks), and its plan remedied by
+/// derive-prtncol, one-sym and set-aside (which moves the unused sym2): the commit swaps in
+/// the new sym, then the re-enumerated columns, and sets sym2 aside.
+fn one_sym_base() -> (Base, PathBuf) {
+    let b = tick_style(2, 2, 40);
+    second_domain(&b, "quote", "sym2");
+    let (plan, out) = save_remedies(&b, &[DERIVE_TS, "one-sym", "set-aside"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    (b, plan)
+}
+
+/// one-sym on a generated database with a second domain, end to end: the re-enumerated
+/// columns decode as before through the new sym (verify --against --plan, in the view and
+/// committed), sym2 set aside unchanged; rollback byte-identical, sym and sym2 included.
+#[test]
+fn one_sym_on_a_generated_second_domain_end_to_end() {
+    let b = tick_style(2, 2, 300);
+    let words = second_domain(&b, "quote", "sym2");
+    let sym2 = fs::read(b.data().join("sym2")).unwrap();
+    // sym; ts + .d per table of each partition; quote's sym column in each partition.
+    end_to_end_with(
+        &b,
+        &[DERIVE_TS, "one-sym", "set-aside"],
+        1 + 2 * 2 * 2 + 2,
+        "root entries",
+        |first| {
+            let base = first.ancestors().nth(4).unwrap();
+            let sym = smstage::kdb::read_symbols(&base.join("db/sym")).unwrap();
+            assert_eq!(&sym[sym.len() - 3..], ["ZZA", "ZZB", "ZZC"]);
+            let col = smstage::kdb::read_column(&first.join("quote/sym")).unwrap();
+            let smstage::kdb::ColumnData::Enum { domain, indices } = col.data else {
+                panic!("not an enumeration");
+            };
+            assert_eq!(domain, "sym");
+            let got: Vec<&str> = indices.iter().map(|&i| sym[i as usize].as_str()).collect();
+            assert_eq!(got, words[0]);
+            assert_eq!(fs::read(base.join("smstage-aside/sym2")).unwrap(), sym2);
+        },
+    );
+    assert_eq!(fs::read(b.data().join("sym2")).unwrap(), sym2);
+}
+
+/// one-sym's commit killed after every step (the sym swap, each column swap, the set-aside
+/// of sym2; the remedy steps also after their intent): resume equals the uninterrupted
+/// commit, rollback restores every byte (sym, sym2 and the columns included) and the stage.
+#[test]
+fn kill_at_every_step_of_a_one_sym_commit_then_resume_or_roll_back() {
+    let (_b, plan) = one_sym_base();
+    let saved = smstage::approval::load(&plan).unwrap();
+    let steps = smstage::commit::steps(&saved.plan).unwrap();
+    let swaps: Vec<&str> = steps
+        .iter()
+        .filter_map(|s| match s {
+            smstage::commit::Step::SwapStaged { path, .. } => Some(path.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(swaps[0], "data/sym", "{steps:?}");
+    assert!(swaps.iter().any(|p| p.ends_with("/quote/sym")), "{swaps:?}");
+    kill_at_every_step(one_sym_base);
+}

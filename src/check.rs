@@ -28,6 +28,10 @@ mod sm;
 pub(crate) mod tier_space;
 mod tiers;
 
+// What set-aside moves is what these findings report (`load-extra-file`, `sm-root-stray`).
+pub(crate) use load::extra_files;
+pub(crate) use prerequisites::is_root_stray;
+
 pub use beside_config::database_findings;
 use deep::decode_all;
 pub use deep::deep_checks;
@@ -85,6 +89,17 @@ pub fn run_with(
     config: &AssemblyConfig,
     opts: &CheckOptions,
     overlay: Option<inventory::Overlay>,
+) -> Result<CheckOutcome, CheckError> {
+    run_remedied(config, opts, overlay, None)
+}
+
+/// [`run_with`], the root's records also changed by `root` once read (set-aside takes the
+/// stray root entries out of what the checks and the plan see).
+pub fn run_remedied(
+    config: &AssemblyConfig,
+    opts: &CheckOptions,
+    overlay: Option<inventory::Overlay>,
+    root: Option<&(dyn Fn(&mut Inventory) + Sync)>,
 ) -> Result<CheckOutcome, CheckError> {
     let base = config.hdb_base_dir()?;
     let source = base.join(plan::SOURCE_DIR);
@@ -156,6 +171,9 @@ pub fn run_with(
             });
         }
     };
+    if let Some(root) = root {
+        root(&mut inv);
+    }
     for d in &mut dirs {
         d.overlay = overlay.clone();
     }

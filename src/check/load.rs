@@ -3,7 +3,7 @@
 
 use crate::config::TableSchema;
 use crate::finding::{code, Finding};
-use crate::inventory::{FileError, Inventory, TableInv};
+use crate::inventory::{FileError, FileInv, Inventory, TableInv};
 use crate::kdb::{self, LogicalType};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -231,8 +231,7 @@ pub(crate) fn check_table(
     // Files kdb+ will not load: not a listed column, nor a nested column's data/domain file.
     let listed: BTreeSet<&str> = cols.iter().map(String::as_str).collect();
     for f in &t.files {
-        let stem = f.name.trim_end_matches('#');
-        if listed.contains(f.name.as_str()) || (stem != f.name && listed.contains(stem)) {
+        if !is_extra(&listed, f) {
             continue;
         }
         out.push(at(Finding::warning(
@@ -244,6 +243,23 @@ pub(crate) fn check_table(
         )
         .path(f.path().display())));
     }
+}
+
+/// A file of a table that its `.d` (`listed`) does not name, neither as a column nor as a
+/// nested column's data file (`col#`, `col##`): kdb+ never loads it.
+fn is_extra(listed: &BTreeSet<&str>, f: &FileInv) -> bool {
+    let stem = f.name.trim_end_matches('#');
+    !(listed.contains(f.name.as_str()) || (stem != f.name && listed.contains(stem)))
+}
+
+/// The files of `t` that `load-extra-file` reports (what set-aside moves): none when `.d` is
+/// missing or unreadable, since then every file would look extra and the table is corrupt.
+pub(crate) fn extra_files(t: &TableInv) -> Vec<&FileInv> {
+    let Some(Ok(cols)) = &t.dotd else {
+        return Vec::new();
+    };
+    let listed: BTreeSet<&str> = cols.iter().map(String::as_str).collect();
+    t.files.iter().filter(|f| is_extra(&listed, f)).collect()
 }
 
 /// The one maker of the findings of a failed read (`load-corrupt-file`,

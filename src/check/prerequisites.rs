@@ -199,17 +199,11 @@ pub(crate) fn findings(
 /// must be called 'sym'". The root may hold `sym`, the configured splayed and basic tables and
 /// the date partitions (and `par.txt` with the segments of a segmented database).
 fn root_strays(config: &AssemblyConfig, inv: &Inventory, segmented: bool) -> Vec<Finding> {
-    let allowed = |r: &inventory::RootItem| -> bool {
-        let table = config.tables.iter().find(|t| t.name == r.name);
-        match &r.kind {
-            RootKind::Domain { .. } => r.name == "sym",
-            RootKind::Splayed(_) => table.is_some_and(|t| !is_basic(t) && t.kind != "partitioned"),
-            RootKind::File { .. } => table.is_some_and(is_basic),
-            RootKind::Dir => false,
-            RootKind::Symlink | RootKind::Script => false,
-        }
-    };
-    let strays: Vec<&inventory::RootItem> = inv.root.iter().filter(|r| !allowed(r)).collect();
+    let strays: Vec<&inventory::RootItem> = inv
+        .root
+        .iter()
+        .filter(|r| is_root_stray(config, r))
+        .collect();
     if strays.is_empty() {
         return Vec::new();
     }
@@ -245,6 +239,20 @@ fn root_strays(config: &AssemblyConfig, inv: &Inventory, segmented: bool) -> Vec
         "KX: if the listed names are tables you want to import, put them in the schema; otherwise move them out of the database root (they stay in the backup): {}",
         names.join(" ")
     ))]
+}
+
+/// Whether SM's import refuses the root entry `r` as a stray (what set-aside moves, but for
+/// the enumeration domains, which are one-sym's).
+pub(crate) fn is_root_stray(config: &AssemblyConfig, r: &inventory::RootItem) -> bool {
+    let table = config.tables.iter().find(|t| t.name == r.name);
+    let allowed = match &r.kind {
+        RootKind::Domain { .. } => r.name == "sym",
+        RootKind::Splayed(_) => table.is_some_and(|t| !is_basic(t) && t.kind != "partitioned"),
+        RootKind::File { .. } => table.is_some_and(is_basic),
+        RootKind::Dir => false,
+        RootKind::Symlink | RootKind::Script => false,
+    };
+    !allowed
 }
 
 /// The columns of one table enumerated against one domain, and the dates they are in.

@@ -297,16 +297,26 @@ pub fn run(cli: Cli) -> i32 {
             format,
             s3,
         } => {
-            let (derived, filled, added, sym_appended) =
-                match plan.as_deref().map(crate::approval::load) {
-                    None => Default::default(),
-                    Some(Ok(saved)) => saved
-                        .plan
-                        .remedies
-                        .map(|r| (r.derived, r.filled, r.added, r.sym_appended))
-                        .unwrap_or_default(),
-                    Some(Err(e)) => return config_error(&e, format),
-                };
+            let (derived, filled, added, sym_appended, aside) = match plan
+                .as_deref()
+                .map(crate::approval::load)
+            {
+                None => Default::default(),
+                Some(Ok(saved)) => saved
+                    .plan
+                    .remedies
+                    .map(|r| {
+                        let source = format!("{}/", saved.plan.source);
+                        let aside = r
+                            .aside
+                            .iter()
+                            .map(|a| a.path.strip_prefix(&source).unwrap_or(&a.path).to_string())
+                            .collect();
+                        (r.derived, r.filled, r.added, r.sym_appended, aside)
+                    })
+                    .unwrap_or_default(),
+                Some(Err(e)) => return config_error(&e, format),
+            };
             verify_cmd::run(
                 &root,
                 config.as_ref(),
@@ -319,6 +329,7 @@ pub fn run(cli: Cli) -> i32 {
                     filled,
                     added,
                     sym_appended,
+                    aside,
                 },
                 format,
             )

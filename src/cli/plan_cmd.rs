@@ -118,6 +118,7 @@ pub fn run(
                 dirs: Vec::new(),
                 added: remedy::run::added_of(&actions),
                 sym_appended: remedy::run::sym_appended_of(&actions),
+                aside: remedy::run::aside_of(&actions),
             });
             None
         }

@@ -205,6 +205,9 @@ pub fn is_done(step: &Step, ctx: &Ctx) -> Result<bool, CommitError> {
             kind(&ctx.p(staged))? == Kind::Absent && kind(&ctx.p(path))? == Kind::Dir
         }
         Step::SwapStaged { path, sha256, .. } => holds(&ctx.p(path), sha256)?,
+        Step::SetAside { path, aside } => {
+            kind(&ctx.p(path))? == Kind::Absent && kind(&ctx.p(aside))? != Kind::Absent
+        }
     })
 }
 
@@ -318,6 +321,16 @@ pub(crate) fn run_step(step: &Step, ctx: &Ctx, dirty: &mut Dirty) -> Result<(), 
             dirty.parent(&t);
             Ok(())
         }
+        Step::SetAside { path, aside } => {
+            let (f, t) = (ctx.p(path), ctx.p(aside));
+            if !is_done(step, ctx)? {
+                renameat2(&f, &t, libc::RENAME_NOREPLACE)
+                    .map_err(io_err("renameat2(RENAME_NOREPLACE)", &t))?;
+            }
+            dirty.parent(&f);
+            dirty.parent(&t);
+            Ok(())
+        }
     }
 }
 
@@ -376,6 +389,20 @@ fn preflight(
                 "{} already exists (and no journal says smstage created it)",
                 base.join(&name).display()
             )));
+        }
+    }
+    // set-aside never replaces: a destination taken would stop the commit half-way.
+    for s in &steps {
+        if let Step::SetAside { path, aside } = s {
+            let dest = base.join(aside);
+            if kind(&dest)? != Kind::Absent {
+                return Err(CommitError::Preflight(format!(
+                    "{} is to be set aside as {}, which already exists: move it out of {} first (set-aside never replaces an entry)",
+                    base.join(path).display(),
+                    dest.display(),
+                    base.join(crate::remedy::aside::ASIDE_DIR).display()
+                )));
+            }
         }
     }
     let mut covered: BTreeSet<String> = BTreeSet::new();
@@ -474,7 +501,8 @@ fn preflight(
         .filter_map(|s| match s {
             Step::PlaceStaged { path, .. }
             | Step::SwapStaged { path, .. }
-            | Step::PlaceStagedDir { path, .. } => Some(parent_of(path)),
+            | Step::PlaceStagedDir { path, .. }
+            | Step::SetAside { path, .. } => Some(parent_of(path)),
             _ => None,
         })
         .collect();

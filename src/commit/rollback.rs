@@ -104,6 +104,16 @@ pub(crate) fn undo_step(step: &Step, ctx: &Ctx, dirty: &mut Dirty) -> Result<(),
             dirty.parent(&t);
             Ok(())
         }
+        Step::SetAside { path, aside } => {
+            let (f, t) = (ctx.p(path), ctx.p(aside));
+            if kind(&f)? == Kind::Absent && kind(&t)? != Kind::Absent {
+                renameat2(&t, &f, libc::RENAME_NOREPLACE)
+                    .map_err(io_err("renameat2(RENAME_NOREPLACE)", &f))?;
+            }
+            dirty.parent(&f);
+            dirty.parent(&t);
+            Ok(())
+        }
         Step::SwapStaged {
             staged,
             path,

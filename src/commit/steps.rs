@@ -7,6 +7,7 @@
 use super::fsutil::{normalize, parent_of, relative};
 use super::CommitError;
 use crate::plan::{NodeKind, Plan, STORES_DIR};
+use crate::remedy::aside::ASIDE_DIR;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -52,6 +53,10 @@ pub enum Step {
         path: String,
         sha256: String,
     },
+    /// set-aside: move the database entry `path` (file, directory or symlink, whole) to
+    /// `aside` under `smstage-aside/` (RENAME_NOREPLACE). Done when `path` is absent and
+    /// `aside` present; undone by renaming it back.
+    SetAside { path: String, aside: String },
 }
 
 impl Step {
@@ -70,6 +75,7 @@ impl Step {
             Step::PlaceStaged { staged, path } => format!("place {staged} as {path}"),
             Step::PlaceStagedDir { staged, path } => format!("place directory {staged} as {path}"),
             Step::SwapStaged { staged, path, .. } => format!("swap {staged} with {path}"),
+            Step::SetAside { path, aside } => format!("set aside {path} as {aside}"),
         }
     }
 }
@@ -118,6 +124,12 @@ enum Slot {
     /// column before its file is in place.
     RemedyPlace,
     RemedySwap,
+    /// set-aside: the directories under smstage-aside/ (by depth), then the entries of the
+    /// last partition and of the root, then those of the other partitions, so q never lists
+    /// a table that some partition lacks (docs/journal.md, "set-aside").
+    AsideDir(usize),
+    AsideLast,
+    AsideRest,
     SourceDir(usize),
     Placeholder,
     Exchange,
@@ -228,8 +240,45 @@ pub fn waves<'a>(plan: &'a Plan) -> Result<Vec<Vec<Step>>, CommitError> {
     let mut src_dirs: Vec<&str> = Vec::new();
     let mut moved_parts: BTreeSet<&str> = BTreeSet::new();
 
+    let aside: BTreeMap<&str, &crate::plan::AsideEntry> = plan
+        .remedies
+        .iter()
+        .flat_map(|r| r.aside.iter())
+        .map(|a| (a.aside.as_str(), a))
+        .collect();
+    let last_partition = plan.partitions.iter().max_by(|a, b| a.date.cmp(&b.date));
     for node in &plan.nodes {
         let path = node.path.as_str();
+        if under(path, ASIDE_DIR) {
+            match &node.kind {
+                NodeKind::Dir => put(
+                    Slot::AsideDir(depth(path)),
+                    Step::Mkdir { path: path.into() },
+                ),
+                NodeKind::Moved { from, .. }
+                    if aside.get(path).is_some_and(|a| &a.path == from) =>
+                {
+                    let in_part = plan.partitions.iter().find(|p| under(from, &p.from));
+                    let slot = match in_part {
+                        Some(p) if Some(p) != last_partition => Slot::AsideRest,
+                        _ => Slot::AsideLast,
+                    };
+                    put(
+                        slot,
+                        Step::SetAside {
+                            path: from.clone(),
+                            aside: path.into(),
+                        },
+                    );
+                }
+                other => {
+                    return Err(bad(format!(
+                    "{path} ({other:?}) is under {ASIDE_DIR}/ but is no entry the plan sets aside"
+                )))
+                }
+            }
+            continue;
+        }
         if let Some((to, from)) = inside_expanded(path) {
             // Shown entry by entry, moved with its partition: each entry must be the
             // original's, or a staged file of the plan at the original's place.
@@ -738,6 +787,7 @@ pub(crate) mod tests {
             dirs: vec![],
             added: vec![],
             sym_appended: vec![],
+            aside: vec![],
         };
         apply(&mut plan, rem, &children).unwrap();
         plan
@@ -771,6 +821,7 @@ pub(crate) mod tests {
                 path: format!("data/{d}/quote"),
                 staged: format!(".smstage/stage/x/data/{d}/quote"),
             }],
+            aside: vec![],
         };
         apply(&mut plan, rem, &children).unwrap();
         plan
@@ -871,6 +922,86 @@ pub(crate) mod tests {
         let now: BTreeSet<String> = labels.concat().into_iter().collect();
         assert!(plain.is_subset(&now), "{:?}", plain.difference(&now));
         assert_eq!(now.len(), plain.len() + 2);
+    }
+
+    /// set-aside of a table in each partition: the directories under smstage-aside/ first,
+    /// then the last partition's move, then the other's, all before the partitions move; the
+    /// table is no longer in the layout.
+    #[test]
+    fn set_aside_moves_the_last_partitions_entries_first_then_the_others() {
+        use crate::plan::remedied::{apply, PlanRemedies};
+        use crate::plan::AsideEntry;
+        let mut plan = sample_plan();
+        let (d2, d3) = ("2024.01.02", "2024.01.03");
+        let mut children = BTreeMap::new();
+        for d in [d2, d3] {
+            children.insert(
+                format!("data/{d}"),
+                vec![("quote".to_string(), true), ("trade".to_string(), true)],
+            );
+        }
+        let aside = [d2, d3]
+            .iter()
+            .map(|d| AsideEntry {
+                path: format!("data/{d}/quote"),
+                aside: format!("smstage-aside/{d}/quote"),
+                is_dir: true,
+            })
+            .collect();
+        let rem = PlanRemedies {
+            given: vec!["set-aside".into()],
+            stage: ".smstage/stage/x".into(),
+            actions: vec![],
+            files: vec![],
+            derived: vec![],
+            filled: vec![],
+            dirs: vec![],
+            added: vec![],
+            aside,
+        };
+        apply(&mut plan, rem, &children).unwrap();
+        assert!(!plan
+            .nodes
+            .iter()
+            .any(|n| n.path.starts_with("data/versions/") && n.path.ends_with("/quote")));
+        let w = waves(&plan).unwrap();
+        let labels: Vec<Vec<String>> = w
+            .iter()
+            .map(|w| w.iter().map(|s| s.label()).collect())
+            .collect();
+        let at = |l: &str| {
+            labels
+                .iter()
+                .position(|w| w.iter().any(|x| x == l))
+                .unwrap_or_else(|| panic!("{l} not in {labels:?}"))
+        };
+        let publish = at("rename .db.smstage-staging to db");
+        let top = at("mkdir smstage-aside");
+        let dir = at(&format!("mkdir smstage-aside/{d3}"));
+        let last = at(&format!(
+            "set aside data/{d3}/quote as smstage-aside/{d3}/quote"
+        ));
+        let other = at(&format!(
+            "set aside data/{d2}/quote as smstage-aside/{d2}/quote"
+        ));
+        let exchange = at(&format!("exchange data/{d2} <-> data/versions/{d2}/1"));
+        assert!(
+            publish < top && top < dir && dir < last && last < other && other < exchange,
+            "{labels:?}"
+        );
+        let plain = steps(&sample_plan()).unwrap().len();
+        assert_eq!(labels.concat().len(), plain + 5, "{labels:?}");
+        // A node under smstage-aside/ that the plan does not set aside is refused.
+        let mut forged = plan.clone();
+        forged.nodes.push(node(
+            "smstage-aside/x",
+            NodeKind::Moved {
+                from: "data/sym".into(),
+                is_dir: false,
+            },
+        ));
+        let e = steps(&forged).unwrap_err().to_string();
+        assert!(e.contains("no entry the plan sets aside"), "{e}");
     }
 
     #[test]

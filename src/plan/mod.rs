@@ -9,6 +9,8 @@ mod segmented;
 
 pub use build::*;
 pub use model::*;
-pub use remedied::{AddedColumn, DerivedColumn, FilledTable, PlanRemedies, StagedDir, StagedFile};
+pub use remedied::{
+    AddedColumn, AsideEntry, DerivedColumn, FilledTable, PlanRemedies, StagedDir, StagedFile,
+};
 pub use saved::SavedPlan;
 pub use segmented::*;

@@ -41,6 +41,19 @@ pub struct PlanRemedies {
     /// byte, then these): what `verify --against` allows between the two roots' `sym`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sym_appended: Vec<String>,
+    /// The entries set-aside moves out of the database (to `smstage-aside/`), sorted by
+    /// `path`: no longer in the layout, each a node of its own under `smstage-aside/`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aside: Vec<AsideEntry>,
+}
+
+/// An entry of the database moved aside whole by one rename: `path` becomes `aside` (both
+/// relative to the baseURI).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AsideEntry {
+    pub path: String,
+    pub aside: String,
+    pub is_dir: bool,
 }
 
 /// A column add-columns writes null-filled into a partition's table.
@@ -102,6 +115,11 @@ pub struct StagedFile {
     pub replaces: bool,
 }
 
+/// Whether `p` lies strictly below the directory `dir`.
+fn under_dir(p: &str, dir: &str) -> bool {
+    p.len() > dir.len() && p.starts_with(dir) && p.as_bytes()[dir.len()] == b'/'
+}
+
 fn parent(p: &str) -> &str {
     p.rfind('/').map_or("", |i| &p[..i])
 }
@@ -110,7 +128,28 @@ fn parent(p: &str) -> &str {
 /// table directory that receives a staged file.
 /// A new table directory (`dirs`) is not listed: it does not exist in the database.
 pub fn listings_needed(plan: &Plan, files: &[StagedFile], dirs: &[StagedDir]) -> BTreeSet<String> {
+    listings_needed_with(plan, files, dirs, &[])
+}
+
+/// [`listings_needed`], with the partitions (and tables) set-aside takes entries out of.
+pub fn listings_needed_with(
+    plan: &Plan,
+    files: &[StagedFile],
+    dirs: &[StagedDir],
+    aside: &[AsideEntry],
+) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
+    for a in aside {
+        for p in &plan.partitions {
+            if under_dir(&a.path, &p.from) {
+                out.insert(p.from.clone());
+                let table = parent(&a.path);
+                if table != p.from {
+                    out.insert(table.to_string());
+                }
+            }
+        }
+    }
     for f in files {
         let table = parent(&f.path);
         if let Some(p) = plan.partitions.iter().find(|p| parent(table) == p.from) {
@@ -176,6 +215,27 @@ pub fn apply(
             .or_default()
             .push(f);
     }
+    // set-aside: each partition it takes an entry out of is shown entry by entry too, a
+    // table it takes a file out of file by file.
+    for a in &remedies.aside {
+        let Some(p) = plan
+            .partitions
+            .iter()
+            .find(|p| p.to.is_some() && under_dir(&a.path, &p.from))
+        else {
+            continue;
+        };
+        let to = p.to.clone().unwrap_or_default();
+        let tables = &mut by_part
+            .entry(p.from.clone())
+            .or_insert_with(|| (to, BTreeMap::new()))
+            .1;
+        let table = parent(&a.path);
+        if table != p.from {
+            tables.entry(table.to_string()).or_default();
+        }
+    }
+    let aside: BTreeSet<&str> = remedies.aside.iter().map(|a| a.path.as_str()).collect();
     let list = |d: &str| {
         children
             .get(d)
@@ -202,6 +262,9 @@ pub fn apply(
         for (name, is_dir) in list(from)? {
             let orig = format!("{from}/{name}");
             let dest = format!("{to}/{name}");
+            if aside.contains(orig.as_str()) {
+                continue;
+            }
             let Some(staged) = tables.get(&orig) else {
                 new_nodes.push(Node {
                     path: dest,
@@ -218,7 +281,7 @@ pub fn apply(
             });
             for (file, is_dir) in list(&orig)? {
                 let path = format!("{orig}/{file}");
-                if staged.iter().any(|s| s.path == path) {
+                if staged.iter().any(|s| s.path == path) || aside.contains(path.as_str()) {
                     continue;
                 }
                 new_nodes.push(Node {
@@ -241,6 +304,30 @@ pub fn apply(
             }
         }
     }
+    // A root entry set aside is no longer moved into the new root; each entry set aside is
+    // a node of its own under smstage-aside/, below the directories that hold it there.
+    plan.nodes.retain(
+        |n| !matches!(&n.kind, NodeKind::Moved { from, .. } if aside.contains(from.as_str())),
+    );
+    let mut aside_dirs: BTreeSet<String> = BTreeSet::new();
+    for a in &remedies.aside {
+        let mut d = parent(&a.aside);
+        while !d.is_empty() {
+            aside_dirs.insert(d.to_string());
+            d = parent(d);
+        }
+        new_nodes.push(Node {
+            path: a.aside.clone(),
+            kind: NodeKind::Moved {
+                from: a.path.clone(),
+                is_dir: a.is_dir,
+            },
+        });
+    }
+    new_nodes.extend(aside_dirs.into_iter().map(|path| Node {
+        path,
+        kind: NodeKind::Dir,
+    }));
     plan.nodes.extend(new_nodes);
     plan.nodes
         .sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
@@ -307,6 +394,7 @@ mod tests {
             dirs: vec![],
             added: vec![],
             sym_appended: vec![],
+            aside: vec![],
         };
         apply(&mut plan, rem, &children).unwrap();
         let to = format!("data/versions/{d}/1");

@@ -2,6 +2,7 @@
 //! collects, staging writes, and the plan records.
 
 use super::add::AddAction;
+use super::aside::AsideAction;
 use super::derive::DeriveAction;
 use super::fill::FillAction;
 use super::onesym::{ReenumAction, SymAction};
@@ -19,6 +20,8 @@ pub enum Action {
     Reenum(ReenumAction),
     /// The new root `sym` (one-sym's appends), one for the whole plan.
     Sym(SymAction),
+    /// An entry moved out of the database, to `smstage-aside/` (set-aside).
+    Aside(AsideAction),
 }
 
 impl Action {
@@ -30,6 +33,7 @@ impl Action {
             Action::Add(a) => &a.dir,
             Action::Reenum(a) => &a.dir,
             Action::Sym(a) => &a.dir,
+            Action::Aside(a) => &a.path,
         }
     }
 
@@ -44,6 +48,7 @@ impl Action {
             (Action::Reenum(_), Remedy::OneSym) => true,
             (Action::Sym(s), Remedy::OneSym) => !s.from.is_empty(),
             (Action::Sym(s), Remedy::AddColumns) => s.empty_for_nulls,
+            (Action::Aside(_), Remedy::SetAside) => true,
             _ => false,
         }
     }
@@ -56,6 +61,7 @@ impl Action {
             Action::Add(a) => super::add::describe(a),
             Action::Reenum(a) => super::onesym::describe(a),
             Action::Sym(a) => super::onesym::describe_sym(a),
+            Action::Aside(a) => super::aside::describe(a),
         }
     }
 }

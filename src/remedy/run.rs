@@ -30,7 +30,11 @@ pub fn check(
     opts: &CheckOptions,
     session: &Arc<Session>,
 ) -> Result<(CheckOutcome, Vec<Action>), CheckError> {
-    let mut outcome = check::run_with(config, opts, Some(session.overlay()))?;
+    let root = session.root_overlay();
+    let root = root
+        .as_ref()
+        .map(|f| f as &(dyn Fn(&mut crate::inventory::Inventory) + Sync));
+    let mut outcome = check::run_remedied(config, opts, Some(session.overlay()), root)?;
     let (actions, refusals) = session.finish();
     if !refusals.is_empty() {
         let mut f = std::mem::take(&mut outcome.report.findings);
@@ -82,10 +86,11 @@ pub fn stage_into_plan(
             StageFailure::Error(e)
         }
     })?;
+    let aside = aside_of(actions);
     let children = children_of(
         fingerprint,
         &plan.source,
-        &remedied::listings_needed(plan, &files, &dirs),
+        &remedied::listings_needed_with(plan, &files, &dirs, &aside),
     );
     let rem = PlanRemedies {
         given,
@@ -97,6 +102,7 @@ pub fn stage_into_plan(
         dirs,
         added: added_of(actions),
         sym_appended: sym_appended_of(actions),
+        aside,
     };
     remedied::apply(plan, rem, &children).map_err(|e| StageFailure::Plan(e.to_string()))
 }
@@ -131,6 +137,23 @@ pub fn filled_of(actions: &[Action]) -> Vec<crate::plan::FilledTable> {
             _ => None,
         })
         .collect()
+}
+
+/// The entries set aside by `actions`, as the plan records them (sorted by path).
+pub fn aside_of(actions: &[Action]) -> Vec<crate::plan::AsideEntry> {
+    let mut v: Vec<crate::plan::AsideEntry> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Aside(a) => Some(crate::plan::AsideEntry {
+                path: a.path.clone(),
+                aside: a.aside.clone(),
+                is_dir: a.is_dir,
+            }),
+            _ => None,
+        })
+        .collect();
+    v.sort_by(|x, y| x.path.cmp(&y.path));
+    v
 }
 
 /// The null-filled columns of `actions`, as the plan records them.
@@ -208,10 +231,25 @@ pub fn reapply(plan: &mut Plan, saved: &Plan, fingerprint: &Fingerprint) -> Resu
             ));
         }
     }
+    for a in &rem.aside {
+        let inside = a.path.starts_with(&format!("{}/", plan.source))
+            && !a
+                .path
+                .split('/')
+                .any(|c| c == ".." || c == "." || c.is_empty());
+        if !inside || a.aside != super::aside::aside_of(&plan.source, &a.path) {
+            return Err(format!(
+                "its entry {} set aside as {} is not a database path moved to its place under {}/",
+                a.path,
+                a.aside,
+                super::aside::ASIDE_DIR
+            ));
+        }
+    }
     let children = children_of(
         fingerprint,
         &plan.source,
-        &remedied::listings_needed(plan, &rem.files, &rem.dirs),
+        &remedied::listings_needed_with(plan, &rem.files, &rem.dirs, &rem.aside),
     );
     remedied::apply(plan, rem.clone(), &children).map_err(|e| e.to_string())
 }

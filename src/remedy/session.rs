@@ -5,6 +5,7 @@
 
 use super::action::Action;
 use super::add::{self, AddTarget};
+use super::aside;
 use super::derive::{self, DeriveAction, Target, TargetError};
 use super::fill::{self, FillError, FillTarget};
 use super::onesym;
@@ -12,7 +13,7 @@ use super::produce::{self, Job};
 use super::spec::Remedy;
 use crate::config::AssemblyConfig;
 use crate::finding::{code, Finding};
-use crate::inventory::{Overlay, PartitionInv};
+use crate::inventory::{Inventory, Overlay, PartitionInv};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use thiserror::Error;
@@ -23,7 +24,7 @@ pub enum SessionError {
     Target(#[from] Box<TargetError>),
     #[error(transparent)]
     Fill(#[from] FillError),
-    #[error("--remedy {0}: not available in this smstage yet (only derive-prtncol, fill-tables, add-columns and one-sym are); nothing was read or written")]
+    #[error("--remedy {0}: not available in this smstage yet (only derive-prtncol, fill-tables, add-columns, set-aside and one-sym are); nothing was read or written")]
     NotYet(String),
     #[error("--remedy fill-tables: writing the empty table {table} to judge it (in a temporary directory, outside the database): {detail}")]
     Template { table: String, detail: String },
@@ -37,6 +38,8 @@ pub struct Session {
     adds: Vec<AddTarget>,
     /// The tables one-sym re-enumerates (empty without it).
     onesym: Vec<String>,
+    /// set-aside given: the configuration, to tell what SM refuses.
+    aside: Option<AssemblyConfig>,
     /// Each fill target's empty table, written once by the producers that stage it, so that
     /// `check` reads the filled partitions' tables as they will be (headers and all).
     templates: Option<tempfile::TempDir>,
@@ -60,6 +63,7 @@ impl Session {
                     | Remedy::FillTables
                     | Remedy::AddColumns
                     | Remedy::OneSym
+                    | Remedy::SetAside
             )
         }) {
             return Err(SessionError::NotYet(r.to_string()));
@@ -68,6 +72,10 @@ impl Session {
         let fills = fill::targets(config, &remedies)?;
         let adds = add::targets(config, &remedies);
         let onesym = onesym::targets(config, &remedies);
+        let aside = remedies
+            .iter()
+            .any(|r| matches!(r, Remedy::SetAside))
+            .then(|| config.clone());
         let templates = if fills.is_empty() {
             None
         } else {
@@ -79,6 +87,7 @@ impl Session {
             fills,
             adds,
             onesym,
+            aside,
             templates,
             base: base.to_path_buf(),
             actions: Mutex::new(Vec::new()),
@@ -100,9 +109,37 @@ impl Session {
             .into_owned()
     }
 
+    /// The change the root's records get once read (set-aside's root strays), or none.
+    pub fn root_overlay(&self) -> Option<impl Fn(&mut Inventory) + Sync + '_> {
+        let config = self.aside.as_ref()?;
+        Some(move |inv: &mut Inventory| {
+            let one_sym = self.remedies.iter().any(|r| matches!(r, Remedy::OneSym));
+            let moves = aside::plan_root(config, &self.base, crate::plan::SOURCE_DIR, inv, one_sym);
+            self.record_asides(moves);
+        })
+    }
+
+    /// Collects set-aside's moves, each refused when its destination is taken.
+    fn record_asides(&self, moves: Vec<aside::AsideAction>) {
+        let refusals: Vec<Finding> = moves
+            .iter()
+            .filter_map(|a| aside::occupied(&self.base, a))
+            .collect();
+        if let Ok(mut a) = self.actions.lock() {
+            a.extend(moves.into_iter().map(Action::Aside));
+        }
+        if let Ok(mut r) = self.refusals.lock() {
+            r.extend(refusals);
+        }
+    }
+
     fn visit(&self, part: &mut PartitionInv) {
         let mut actions = Vec::new();
         let mut refusals = Vec::new();
+        if let Some(config) = &self.aside {
+            let moves = aside::plan_partition(config, &self.base, crate::plan::SOURCE_DIR, part);
+            self.record_asides(moves);
+        }
         self.fill(part, &mut actions);
         for table in &mut part.tables {
             let Some(t) = self.targets.iter().find(|t| t.table == table.name) else {

@@ -244,6 +244,7 @@ fn stage_action(
                 out: out_dir.join(super::onesym::SYM),
             },
         )],
+        Action::Aside(_) => Vec::new(),
         Action::Fill(f) => {
             new_dir = Some(StagedDir {
                 path: f.dir.clone(),
@@ -297,7 +298,12 @@ fn stage_into(
     // chunk, so memory stays a few chunks per worker, while reading one source, converting
     // and hashing on one core overlaps another's writeback and fsync on the disk.
     let staged = AtomicUsize::new(0);
-    let each = |a: &Action| stage_action(base, stage, root, a, &staged);
+    // set-aside writes nothing: its entries move at the commit.
+    let actions: Vec<&Action> = actions
+        .iter()
+        .filter(|a| !matches!(a, Action::Aside(_)))
+        .collect();
+    let each = |a: &&Action| stage_action(base, stage, root, a, &staged);
     let results: Vec<Result<ActionStaged, StageError>> = match rayon::ThreadPoolBuilder::new()
         .num_threads(stage_threads())
         .thread_name(|i| format!("smstage-stage-{i}"))

@@ -42,6 +42,8 @@ pub struct Remedied<'a> {
     pub added: &'a [AddedColumn],
     /// one-sym / add-columns: `a`'s `sym` is `b`'s followed by these.
     pub sym_appended: &'a [String],
+    /// set-aside: entries of `b` (relative to its root) that `a` no longer holds.
+    pub aside: &'a [String],
 }
 
 /// Returns no finding when both roots hold the same data, else one finding naming the first
@@ -52,6 +54,8 @@ pub struct Remedied<'a> {
 /// `derived` (from a saved plan's remedies): columns of `a` that `b` does not have, each the
 /// partition's date + a source column of `b` on every row. `filled`: tables of `a` that `b`
 /// does not have, each empty with exactly its recorded columns.
+// Each remedy kind's record is one argument, as the plan keeps them.
+#[allow(clippy::too_many_arguments)]
 pub fn compare_roots(
     a: &Loaded,
     a_unread: &[PartitionDir],
@@ -64,9 +68,12 @@ pub fn compare_roots(
         filled,
         added,
         sym_appended,
+        aside,
     } = remedies;
     let sym_appended: &[String] = sym_appended;
     let (ia, ib) = (&a.inventory, &b.inventory);
+    // What set-aside moved out of `b` (paths below its root) is not `a`'s to hold.
+    let set_aside = |p: String| aside.contains(&p);
     let diff = |msg: String| {
         vec![Finding::error(
             code::VERIFY_DIFFERENT,
@@ -81,8 +88,12 @@ pub fn compare_roots(
     // Root entries: domains by symbols, splayed tables by values, other files by bytes.
     let ra: BTreeMap<&str, &RootKind> =
         ia.root.iter().map(|r| (r.name.as_str(), &r.kind)).collect();
-    let rb: BTreeMap<&str, &RootKind> =
-        ib.root.iter().map(|r| (r.name.as_str(), &r.kind)).collect();
+    let rb: BTreeMap<&str, &RootKind> = ib
+        .root
+        .iter()
+        .filter(|r| !set_aside(r.name.clone()))
+        .map(|r| (r.name.as_str(), &r.kind))
+        .collect();
     if ra.keys().ne(rb.keys()) {
         return diff(format!(
             "root entries {:?} vs {:?}",
@@ -175,7 +186,12 @@ pub fn compare_roots(
             .filter(|t| gained(&t.name).is_none())
             .collect();
         let ta: Vec<&str> = a_tables.iter().map(|t| t.name.as_str()).collect();
-        let tb: Vec<&str> = pb.tables.iter().map(|t| t.name.as_str()).collect();
+        let b_tables: Vec<&crate::inventory::TableInv> = pb
+            .tables
+            .iter()
+            .filter(|t| !set_aside(format!("{}/{}", pb.date, t.name)))
+            .collect();
+        let tb: Vec<&str> = b_tables.iter().map(|t| t.name.as_str()).collect();
         if ta != tb {
             return diff(format!(
                 "partition {} holds tables {ta:?} vs {tb:?}",
@@ -186,7 +202,7 @@ pub fn compare_roots(
             .collect();
         }
         let mut jobs = Vec::new();
-        for (x, y) in a_tables.iter().copied().zip(&pb.tables) {
+        for (x, y) in a_tables.iter().copied().zip(b_tables.iter().copied()) {
             let before = jobs.len();
             let d = derived
                 .iter()

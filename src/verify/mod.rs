@@ -31,6 +31,9 @@ pub struct VerifyOptions {
     pub added: Vec<crate::plan::AddedColumn>,
     /// With `against`: the symbols a saved plan's one-sym appended to `sym` (`verify --plan`).
     pub sym_appended: Vec<String>,
+    /// With `against`: what a saved plan's set-aside moved out, relative to the database
+    /// directory (`2019.06.02/Quote`), left out of the other root.
+    pub aside: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +109,7 @@ pub fn run_summarized(
                 filled: &opts.filled,
                 added: &opts.added,
                 sym_appended: &opts.sym_appended,
+                aside: &opts.aside,
             },
         );
         summary.compared_with(other.clone(), &compared);

@@ -1,0 +1,375 @@
+//! set-aside, planned purely from what `check` read: the entries SM's import refuses and no
+//! other remedy makes acceptable are moved, each by one rename, to
+//! `<baseURI>/smstage-aside/<its path relative to the database directory>`. Never a delete,
+//! never a copy; rollback renames them back.
+//!
+//! What moves (each what a finding of `check` reports today):
+//! - a partition's table directory whose table the assembly does not configure
+//!   (`schema-table-unexpected`);
+//! - a root entry SM refuses (`sm-root-stray`), but an enumeration domain: a column may be
+//!   enumerated against it (one-sym's), and `sym` is always SM's;
+//! - a file in a configured table's directory that its `.d` does not list (`load-extra-file`),
+//!   only when `.d` was read (without it every file would look extra).
+//!
+//! Nothing else: a configured table's listed columns never move.
+
+use crate::config::AssemblyConfig;
+use crate::finding::{code, Finding};
+use crate::inventory::{Inventory, PartitionInv, RootKind};
+use std::path::Path;
+
+/// Where set-aside entries go, relative to the baseURI (beside the database, same filesystem).
+pub const ASIDE_DIR: &str = "smstage-aside";
+
+/// Why an entry is set aside.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AsideWhy {
+    /// A partition's table the assembly does not configure.
+    UnconfiguredTable { date: String, table: String },
+    /// A root entry SM refuses; `what` as `sm-root-stray` says it.
+    RootStray { what: &'static str },
+    /// A file of a configured table its `.d` does not list.
+    ExtraFile { table: String },
+}
+
+/// One entry moved out of the database.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AsideAction {
+    /// Where it is, relative to the baseURI (`data/2019.06.02/Quote`).
+    pub path: String,
+    /// Where it goes, relative to the baseURI (`smstage-aside/2019.06.02/Quote`).
+    pub aside: String,
+    pub is_dir: bool,
+    pub why: AsideWhy,
+    /// A symbolic link's target: the link itself moves, never what it points at.
+    pub link: Option<String>,
+}
+
+/// `path` (relative to the baseURI, inside `source`) as it is named under [`ASIDE_DIR`].
+pub fn aside_of(source: &str, path: &str) -> String {
+    let rel = path
+        .strip_prefix(source)
+        .and_then(|r| r.strip_prefix('/'))
+        .unwrap_or(path);
+    format!("{ASIDE_DIR}/{rel}")
+}
+
+fn rel(base: &Path, p: &Path) -> String {
+    p.strip_prefix(base)
+        .unwrap_or(p)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Takes out of `part` (as `check` read it) the tables the assembly does not configure and the
+/// files of configured tables that their `.d` does not list; returns their moves.
+pub fn plan_partition(
+    config: &AssemblyConfig,
+    base: &Path,
+    source: &str,
+    part: &mut PartitionInv,
+) -> Vec<AsideAction> {
+    let configured = |t: &str| config.tables.iter().any(|c| c.name == t);
+    let mut out = Vec::new();
+    part.tables.retain(|t| {
+        if configured(&t.name) {
+            return true;
+        }
+        let path = rel(base, &t.path);
+        out.push(AsideAction {
+            aside: aside_of(source, &path),
+            path,
+            is_dir: true,
+            why: AsideWhy::UnconfiguredTable {
+                date: part.date.clone(),
+                table: t.name.clone(),
+            },
+            link: None,
+        });
+        false
+    });
+    for t in &mut part.tables {
+        let extra: Vec<String> = crate::check::extra_files(t)
+            .iter()
+            .map(|f| f.name.clone())
+            .collect();
+        if extra.is_empty() {
+            continue;
+        }
+        let dir = rel(base, &t.path);
+        for name in &extra {
+            let path = format!("{dir}/{name}");
+            out.push(AsideAction {
+                aside: aside_of(source, &path),
+                path,
+                is_dir: false,
+                why: AsideWhy::ExtraFile {
+                    table: t.name.clone(),
+                },
+                link: None,
+            });
+        }
+        t.files.retain(|f| !extra.contains(&f.name));
+    }
+    out
+}
+
+/// Takes out of `inv`'s root the entries SM refuses (but the enumeration domains), and the
+/// symlink findings of a link among them (the link itself moves out of the database, so it
+/// leads nowhere from inside it); returns their moves.
+///
+/// With one-sym (`one_sym`), a domain other than `sym` that no root table (which one-sym does
+/// not re-enumerate) is enumerated against is used by no column after the remedies: it moves
+/// too, as the root file SM refuses that it then is.
+pub fn plan_root(
+    config: &AssemblyConfig,
+    base: &Path,
+    source: &str,
+    inv: &mut Inventory,
+    one_sym: bool,
+) -> Vec<AsideAction> {
+    let mut out = Vec::new();
+    let mut links = Vec::new();
+    let used: std::collections::BTreeSet<String> = inv
+        .root
+        .iter()
+        .filter_map(|r| match &r.kind {
+            RootKind::Splayed(t) => Some(t),
+            _ => None,
+        })
+        .flat_map(|t| t.files.iter())
+        .filter_map(|f| f.header.as_ref().ok()?.domain.clone())
+        .collect();
+    inv.root.retain(|r| {
+        let kept_domain = matches!(r.kind, RootKind::Domain { .. })
+            && !(one_sym && r.name != "sym" && !used.contains(&r.name));
+        if kept_domain || !crate::check::is_root_stray(config, r) {
+            return true;
+        }
+        let path = rel(base, &r.path);
+        let link = matches!(r.kind, RootKind::Symlink).then(|| {
+            links.push(r.path.display().to_string());
+            std::fs::read_link(&r.path)
+                .map(|t| t.display().to_string())
+                .unwrap_or_else(|_| "?".into())
+        });
+        out.push(AsideAction {
+            aside: aside_of(source, &path),
+            path,
+            is_dir: r.is_dir(),
+            why: AsideWhy::RootStray {
+                what: stray_what(&r.kind),
+            },
+            link,
+        });
+        false
+    });
+    inv.findings.retain(|f| {
+        !((f.code == code::SYMLINK_OUTSIDE || f.code == code::SYMLINK_INSIDE)
+            && f.path.as_ref().is_some_and(|p| links.contains(p)))
+    });
+    out
+}
+
+fn stray_what(k: &RootKind) -> &'static str {
+    match k {
+        RootKind::Domain { .. } => "an enumeration domain not named sym",
+        RootKind::Splayed(_) => "a splayed table not configured as splayed",
+        RootKind::File { .. } => "a file that is no configured basic table",
+        RootKind::Dir => "a directory that is neither a table nor a date partition",
+        RootKind::Symlink => "a symbolic link",
+        RootKind::Script => "a q script",
+    }
+}
+
+/// The refusal of a move whose destination is taken: rename(2) with RENAME_NOREPLACE would
+/// fail half-way through the commit, so it is refused before anything is written.
+pub fn occupied(base: &Path, a: &AsideAction) -> Option<Finding> {
+    let dest = base.join(&a.aside);
+    std::fs::symlink_metadata(&dest).ok()?;
+    Some(
+        Finding::error(
+            code::REMEDY_REFUSED,
+            format!(
+                "set-aside: {} would move to {}, which already exists: set-aside never replaces an entry",
+                base.join(&a.path).display(),
+                dest.display()
+            ),
+        )
+        .path(dest.display())
+        .hint(format!(
+            "move {} out of {} (it is not the database's: an earlier set-aside's, restored by its rollback, or yours), then run this again",
+            dest.display(),
+            base.join(ASIDE_DIR).display()
+        )),
+    )
+}
+
+/// One line: what moves where, and why.
+pub fn describe(a: &AsideAction) -> String {
+    let why = match &a.why {
+        AsideWhy::UnconfiguredTable { table, .. } => {
+            format!("table {table} is not configured")
+        }
+        AsideWhy::RootStray { what } => format!("SM refuses it in the root: {what}"),
+        AsideWhy::ExtraFile { table } => format!("not listed in {table}'s .d"),
+    };
+    let link = a
+        .link
+        .as_ref()
+        .map(|t| {
+            format!("; a symbolic link to {t}: the link itself moves, never what it points at")
+        })
+        .unwrap_or_default();
+    format!(
+        "set-aside: sets aside {} → {} ({why}{link})",
+        a.path, a.aside
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::{FileError, FileInv, RootItem, TableInv};
+    use std::path::PathBuf;
+    use std::sync::Arc;
+
+    fn err() -> FileError {
+        FileError::from_kdb(&crate::kdb::KdbError::unsupported("x", 0, &[0], "test"))
+    }
+
+    fn config() -> AssemblyConfig {
+        let text = "name: t\nmounts:\n  hdb:\n    type: local\n    baseURI: file:///b\n    partition: date\nelements:\n  sm:\n    tiers:\n    - name: hdb\n      mount: hdb\ntables:\n  Trade:\n    type: partitioned\n    prtnCol: time\n    columns:\n    - name: time\n      type: timestamp\n    - name: price\n      type: float\n  ref:\n    type: splayed\n    columns:\n    - name: a\n      type: long\n";
+        AssemblyConfig::parse(text, Path::new("a.yaml")).unwrap()
+    }
+
+    fn table(dir: &str, name: &str, dotd: Option<&[&str]>, files: &[&str]) -> TableInv {
+        let path = PathBuf::from(dir).join(name);
+        let at: Arc<Path> = Arc::from(path.as_path());
+        TableInv {
+            name: name.into(),
+            path: path.clone(),
+            dotd: dotd.map(|c| Ok(c.iter().map(|s| s.to_string()).collect())),
+            dotd_size: None,
+            files: files
+                .iter()
+                .map(|f| FileInv {
+                    name: f.to_string(),
+                    dir: at.clone(),
+                    size: 8,
+                    header: Err(err()),
+                    nested_item: None,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn unconfigured_tables_and_unlisted_files_move_and_nothing_else() {
+        let d = "/b/data/2019.06.02";
+        let mut part = PartitionInv {
+            date: "2019.06.02".into(),
+            path: d.into(),
+            tables: vec![
+                table(d, "Quote", Some(&["sym", "bid"]), &["bid", "sym"]),
+                table(
+                    d,
+                    "Trade",
+                    Some(&["time", "price", "s"]),
+                    &["binary", "price", "s", "s#", "time"],
+                ),
+            ],
+        };
+        let a = plan_partition(&config(), Path::new("/b"), "data", &mut part);
+        let moves: Vec<(&str, &str, bool)> = a
+            .iter()
+            .map(|a| (a.path.as_str(), a.aside.as_str(), a.is_dir))
+            .collect();
+        assert_eq!(
+            moves,
+            [
+                (
+                    "data/2019.06.02/Quote",
+                    "smstage-aside/2019.06.02/Quote",
+                    true
+                ),
+                (
+                    "data/2019.06.02/Trade/binary",
+                    "smstage-aside/2019.06.02/Trade/binary",
+                    false
+                ),
+            ]
+        );
+        // Judged as it will be: Quote gone, Trade without the stray file; a nested column's
+        // data file (s#) is the column's, never extra.
+        assert_eq!(part.tables.len(), 1);
+        let files: Vec<&str> = part.tables[0]
+            .files
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect();
+        assert_eq!(files, ["price", "s", "s#", "time"]);
+        assert_eq!(
+            describe(&a[0]),
+            "set-aside: sets aside data/2019.06.02/Quote → smstage-aside/2019.06.02/Quote (table Quote is not configured)"
+        );
+    }
+
+    #[test]
+    fn a_table_without_a_readable_dotd_keeps_every_file() {
+        let d = "/b/data/2019.06.02";
+        let mut part = PartitionInv {
+            date: "2019.06.02".into(),
+            path: d.into(),
+            tables: vec![table(d, "Trade", None, &["price", "time", "junk"])],
+        };
+        assert!(plan_partition(&config(), Path::new("/b"), "data", &mut part).is_empty());
+        assert_eq!(part.tables[0].files.len(), 3);
+    }
+
+    #[test]
+    fn root_strays_move_but_sym_domains_and_configured_tables_stay() {
+        let item = |name: &str, kind: RootKind| RootItem {
+            name: name.into(),
+            path: PathBuf::from("/b/data").join(name),
+            kind,
+        };
+        let mut inv = Inventory {
+            source: "/b/data".into(),
+            partitions: vec![],
+            root: vec![
+                item("sym", RootKind::Domain { symbols: vec![] }),
+                item("sym_ORD", RootKind::Domain { symbols: vec![] }),
+                item(
+                    "ref",
+                    RootKind::Splayed(table("/b/data", "ref", Some(&["a"]), &["a"])),
+                ),
+                item("widetable", RootKind::File { header: Err(err()) }),
+                item("allDataTypes", RootKind::Dir),
+                item("init.q", RootKind::Script),
+                item(
+                    "other",
+                    RootKind::Splayed(table("/b/data", "other", Some(&["a"]), &["a"])),
+                ),
+            ],
+            findings: vec![],
+            object_tiers: vec![],
+            other_partitions: vec![],
+        };
+        let a = plan_root(&config(), Path::new("/b"), "data", &mut inv, false);
+        let moved: Vec<&str> = a.iter().map(|a| a.path.as_str()).collect();
+        assert_eq!(
+            moved,
+            [
+                "data/widetable",
+                "data/allDataTypes",
+                "data/init.q",
+                "data/other"
+            ]
+        );
+        assert_eq!(a[1].aside, "smstage-aside/allDataTypes");
+        assert!(a[1].is_dir && !a[0].is_dir);
+        let kept: Vec<&str> = inv.root.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(kept, ["sym", "sym_ORD", "ref"]);
+    }
+}
