@@ -957,6 +957,7 @@ pub(crate) mod tests {
             filled: vec![],
             dirs: vec![],
             added: vec![],
+            sym_appended: vec![],
             aside,
         };
         apply(&mut plan, rem, &children).unwrap();

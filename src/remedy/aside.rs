@@ -372,4 +372,55 @@ mod tests {
         let kept: Vec<&str> = inv.root.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(kept, ["sym", "sym_ORD", "ref"]);
     }
+
+    #[test]
+    fn with_one_sym_a_domain_no_root_table_uses_moves_too() {
+        let item = |name: &str, kind: RootKind| RootItem {
+            name: name.into(),
+            path: PathBuf::from("/b/data").join(name),
+            kind,
+        };
+        let enum_header = || crate::kdb::Header {
+            format: crate::kdb::FileFormat::Vector4k,
+            value_type: crate::kdb::T_ENUM,
+            attr: crate::kdb::Attr::None,
+            count: 0,
+            domain: Some("sym_REF".into()),
+            nested: false,
+            item_type: None,
+            compression: None,
+        };
+        let refs = || {
+            let mut t = table("/b/data", "ref", Some(&["a"]), &["a"]);
+            t.files[0].header = Ok(enum_header());
+            t
+        };
+        let root = || {
+            vec![
+                item("sym", RootKind::Domain { symbols: vec![] }),
+                item("sym_ORD", RootKind::Domain { symbols: vec![] }),
+                item("sym_REF", RootKind::Domain { symbols: vec![] }),
+                item("ref", RootKind::Splayed(refs())),
+            ]
+        };
+        let inv = |root| Inventory {
+            source: "/b/data".into(),
+            partitions: vec![],
+            root,
+            findings: vec![],
+            object_tiers: vec![],
+            other_partitions: vec![],
+        };
+        // Without one-sym every domain stays (a partition's column may use it).
+        let mut i = inv(root());
+        assert!(plan_root(&config(), Path::new("/b"), "data", &mut i, false).is_empty());
+        // With it, sym_ORD is used by no column after the remedies; the configured root
+        // table ref (which one-sym does not re-enumerate) still uses sym_REF; sym is SM's.
+        let mut i = inv(root());
+        let a = plan_root(&config(), Path::new("/b"), "data", &mut i, true);
+        let moved: Vec<&str> = a.iter().map(|a| a.path.as_str()).collect();
+        assert_eq!(moved, ["data/sym_ORD"]);
+        let kept: Vec<&str> = i.root.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(kept, ["sym", "sym_REF", "ref"]);
+    }
 }
