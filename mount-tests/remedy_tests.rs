@@ -475,8 +475,17 @@ fn kill_at_every_step_of_a_set_aside_commit_then_resume_or_roll_back() {
         .filter(|s| matches!(s, smstage::commit::Step::SetAside { .. }))
         .count();
     assert_eq!(asides, 4, "{steps:?}");
+    let outside = tempfile::tempdir().unwrap();
+    let backup = outside.path().join("backup");
+    copy_tree(&b.data(), &backup);
     let out = commit_env(&plan, &[]);
     assert_eq!(out.code, 0, "{}", out.all());
+    // The stray root file and the unlisted file are left out of the comparison, knowing the
+    // plan; without it the root entries differ.
+    let v = verify_against(&b.path().join("db"), &backup, Some(&plan));
+    assert_eq!(v.code, 0, "committed vs backup: {}", v.all());
+    let v = verify_against(&b.path().join("db"), &backup, None);
+    assert!(v.stdout.contains("root entries"), "{}", v.all());
     let committed = aside_listing(&b);
     assert!(
         committed
@@ -638,4 +647,34 @@ fn kill_at_every_step_of_a_one_sym_commit_then_resume_or_roll_back() {
     assert_eq!(swaps[0], "data/sym", "{steps:?}");
     assert!(swaps.iter().any(|p| p.ends_with("/quote/sym")), "{swaps:?}");
     kill_at_every_step(one_sym_base);
+}
+
+/// The commit's own preflight, below the checks `commit --plan` runs first: a destination
+/// under smstage-aside/ taken after the plan was saved is refused before the first step
+/// (a NOREPLACE rename would otherwise fail half-way), naming both paths.
+#[test]
+fn the_commit_preflight_refuses_a_taken_set_aside_destination() {
+    let Some(b) = advkdb_trade_only() else {
+        return;
+    };
+    let (plan, out) = save_remedied(&b, "set-aside");
+    assert_eq!(out.code, 0, "{}", out.all());
+    let saved = smstage::approval::load(&plan).unwrap();
+    let taken = b.path().join("smstage-aside/2019.06.02/Quote");
+    fs::create_dir_all(&taken).unwrap();
+    let before = manifest(&b.data());
+    let e = smstage::commit::commit(&saved.plan, &smstage::commit::CommitOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&format!(
+            "{} is to be set aside as {}, which already exists",
+            b.data().join("2019.06.02/Quote").display(),
+            taken.display()
+        )),
+        "{e}"
+    );
+    assert_eq!(manifest(&b.data()), before);
+    assert!(!b.path().join("db").exists());
+    assert!(!b.path().join(".smstage/journal").exists());
 }
