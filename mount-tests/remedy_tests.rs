@@ -255,6 +255,36 @@ fn add_columns_of_list_columns_end_to_end() {
     );
 }
 
+/// add-columns of a symbol column with derive-prtncol: `mkt` (configured, in no partition)
+/// written as nulls enumerated to the empty symbol, which the generated sym lacks, so a new
+/// sym (the old one + "") is staged and swapped in by the commit: the view and the committed
+/// root load it (verify), and rollback puts the original sym back byte for byte.
+#[test]
+fn add_columns_of_a_symbol_column_swaps_in_a_new_sym_end_to_end() {
+    let b = tick_style(2, 2, 300);
+    configure_mkt(&b.config());
+    let sym_before = fs::read(b.data().join("sym")).unwrap();
+    // ts + mkt + one .d per table of each partition, and the one new sym.
+    end_to_end_with(
+        &b,
+        &[DERIVE_TS, "add-columns"],
+        3 * 2 * 2 + 1,
+        "enumeration domain sym holds different symbols",
+        |first| {
+            for t in tables_in(first) {
+                assert_eq!(&dotd(&t)[..3], ["ts", "mkt", "time"], "{}", t.display());
+            }
+            // The root q loads holds the new sym: the old one byte for byte, then "".
+            let base = first.ancestors().nth(4).unwrap();
+            assert_eq!(
+                fs::read(base.join("db/sym")).unwrap(),
+                [sym_before.as_slice(), b"\0"].concat()
+            );
+        },
+    );
+    assert_eq!(fs::read(b.data().join("sym")).unwrap(), sym_before);
+}
+
 fn commit_env(plan: &Path, env: &[(&str, &str)]) -> Out {
     let mut c = std::process::Command::new(bin());
     c.args(["commit", "--plan"])
@@ -281,8 +311,7 @@ fn remedied_base() -> (Base, PathBuf) {
 
 #[test]
 fn kill_at_every_step_of_a_remedied_commit_then_resume_or_roll_back() {
-    // The uninterrupted commit, for comparison.
-    let (b, plan) = remedied_base();
+    let (_b, plan) = remedied_base();
     let saved = smstage::approval::load(&plan).unwrap();
     let steps = smstage::commit::steps(&saved.plan).unwrap();
     assert!(
@@ -297,6 +326,44 @@ fn kill_at_every_step_of_a_remedied_commit_then_resume_or_roll_back() {
                 .any(|s| matches!(s, smstage::commit::Step::PlaceStagedDir { .. })),
         "{steps:?}"
     );
+    kill_at_every_step(remedied_base);
+}
+
+/// A fresh tick-style base (2 partitions x 1 table, a configured symbol `mkt` in no
+/// partition) and its plan remedied by derive-prtncol and add-columns: the commit swaps a new
+/// sym into the root first (the empty symbol appended), places the null `mkt` columns and
+/// swaps each table's `.d`.
+fn sym_swapping_base() -> (Base, PathBuf) {
+    let b = tick_style(2, 1, 40);
+    configure_mkt(&b.config());
+    let (plan, out) = save_remedies(&b, &[DERIVE_TS, "add-columns"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    (b, plan)
+}
+
+/// The root sym swap killed after every step (and after its intent): resume equals the
+/// uninterrupted commit, rollback restores every byte (sym included) and the staged files.
+#[test]
+fn kill_at_every_step_of_a_sym_swapping_commit_then_resume_or_roll_back() {
+    let (_b, plan) = sym_swapping_base();
+    let saved = smstage::approval::load(&plan).unwrap();
+    let steps = smstage::commit::steps(&saved.plan).unwrap();
+    assert!(
+        matches!(&steps[0], smstage::commit::Step::SwapStaged { path, .. } if path == "data/sym"),
+        "{steps:?}"
+    );
+    kill_at_every_step(sym_swapping_base);
+}
+
+/// A crash after every step's action of the commit of `base()`'s plan, and for the remedy
+/// steps also after their intent; then
+/// resume (the same tree as an uninterrupted commit) or roll back (the original, mtimes
+/// included, and the staged files back in the stage).
+fn kill_at_every_step(base: fn() -> (Base, PathBuf)) {
+    // The uninterrupted commit, for comparison.
+    let (b, plan) = base();
+    let saved = smstage::approval::load(&plan).unwrap();
+    let steps = smstage::commit::steps(&saved.plan).unwrap();
     let out = commit_env(&plan, &[]);
     assert_eq!(out.code, 0, "{}", out.all());
     let committed = committed_listing(&b);
@@ -318,7 +385,7 @@ fn kill_at_every_step_of_a_remedied_commit_then_resume_or_roll_back() {
         for at in points {
             let crash = format!("{k}:{at}");
             // Crash, then resume: the same tree as the uninterrupted commit.
-            let (b, plan) = remedied_base();
+            let (b, plan) = base();
             let original = manifest(&b.data());
             let out = commit_env(&plan, &[("SMSTAGE_CRASH_AT", &crash)]);
             assert_eq!(out.code, 86, "crash at {crash}: {}", out.all());
@@ -331,7 +398,7 @@ fn kill_at_every_step_of_a_remedied_commit_then_resume_or_roll_back() {
                 step.label()
             );
             // The same crash, then roll back: the original, mtimes included.
-            let (b2, plan2) = remedied_base();
+            let (b2, plan2) = base();
             let original2 = manifest(&b2.data());
             let staged2 = staged_files(&b2);
             let out = commit_env(&plan2, &[("SMSTAGE_CRASH_AT", &crash)]);
@@ -490,6 +557,121 @@ fn kill_at_every_step_of_a_set_aside_commit_then_resume_or_roll_back() {
             );
         }
     }
+}
+
+/// one-sym end to end on the real dolphindb-sample, its three enumerated tables configured
+/// (with derive-prtncol for ORD and TRANSACTION, fill-tables, and set-aside for the rest, the
+/// three domain files one-sym leaves unused included): the view and the committed root load
+/// the new sym (the old one + 89 symbols) and every re-enumerated column stands for the
+/// original's symbols row by row (verify --against --plan); rollback restores every byte, sym
+/// and the domain files included.
+#[test]
+fn one_sym_on_dolphindb_sample_end_to_end() {
+    let Some(b) = corpus::corpus_base("dolphindb-sample") else {
+        return;
+    };
+    keep_tables(&b.config(), &["quote_cffex", "ORD", "TRANSACTION"]);
+    configure_ts(&b.config());
+    let sym_before = fs::read(b.data().join("sym")).unwrap();
+    let domains: Vec<Vec<u8>> = ["sym_ORD", "sym_TRANSACTION", "sym_quote_cffex"]
+        .iter()
+        .map(|d| fs::read(b.data().join(d)).unwrap())
+        .collect();
+    // sym; ORD: ts, .d, 5 columns; TRANSACTION: ts, .d, 6 columns; quote_cffex: 4 columns;
+    // fill-tables: quote_cffex (47 columns + .d) in 2 partitions, ORD (ts + 12 + .d) and
+    // TRANSACTION (ts + 14 + .d) in 2 each.
+    let staged = 1 + 7 + 8 + 4 + 2 * 48 + 2 * 14 + 2 * 16;
+    end_to_end_with(
+        &b,
+        &[DERIVE_TS, "one-sym", "fill-tables", "set-aside"],
+        staged,
+        "root entries",
+        |first| {
+            let base = first.ancestors().nth(4).unwrap();
+            let sym = fs::read(base.join("db/sym")).unwrap();
+            assert!(sym.len() > sym_before.len());
+            assert_eq!(&sym[8..sym_before.len()], &sym_before[8..]);
+            let n = smstage::kdb::read_symbols(&base.join("db/sym"))
+                .unwrap()
+                .len();
+            assert_eq!(n, 56106 + 89);
+            // The old domains are set aside, unchanged; the root holds sym only.
+            for (d, bytes) in ["sym_ORD", "sym_TRANSACTION", "sym_quote_cffex"]
+                .iter()
+                .zip(&domains)
+            {
+                assert_eq!(
+                    &fs::read(base.join("smstage-aside").join(d)).unwrap(),
+                    bytes
+                );
+                assert!(!base.join("db").join(d).exists());
+            }
+        },
+    );
+    assert_eq!(fs::read(b.data().join("sym")).unwrap(), sym_before);
+}
+
+/// A fresh tick-style base (2 partitions x 2 tables) whose `quote` tables enumerate `sym`
+/// against a second domain `sym2` (three symbols sym lacks), and its plan remedied by
+/// derive-prtncol, one-sym and set-aside (which moves the unused sym2): the commit swaps in
+/// the new sym, then the re-enumerated columns, and sets sym2 aside.
+fn one_sym_base() -> (Base, PathBuf) {
+    let b = tick_style(2, 2, 40);
+    second_domain(&b, "quote", "sym2");
+    let (plan, out) = save_remedies(&b, &[DERIVE_TS, "one-sym", "set-aside"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    (b, plan)
+}
+
+/// one-sym on a generated database with a second domain, end to end: the re-enumerated
+/// columns decode as before through the new sym (verify --against --plan, in the view and
+/// committed), sym2 set aside unchanged; rollback byte-identical, sym and sym2 included.
+#[test]
+fn one_sym_on_a_generated_second_domain_end_to_end() {
+    let b = tick_style(2, 2, 300);
+    let words = second_domain(&b, "quote", "sym2");
+    let sym2 = fs::read(b.data().join("sym2")).unwrap();
+    // sym; ts + .d per table of each partition; quote's sym column in each partition.
+    end_to_end_with(
+        &b,
+        &[DERIVE_TS, "one-sym", "set-aside"],
+        1 + 2 * 2 * 2 + 2,
+        "root entries",
+        |first| {
+            let base = first.ancestors().nth(4).unwrap();
+            let sym = smstage::kdb::read_symbols(&base.join("db/sym")).unwrap();
+            assert_eq!(&sym[sym.len() - 3..], ["ZZA", "ZZB", "ZZC"]);
+            let col = smstage::kdb::read_column(&first.join("quote/sym")).unwrap();
+            let smstage::kdb::ColumnData::Enum { domain, indices } = col.data else {
+                panic!("not an enumeration");
+            };
+            assert_eq!(domain, "sym");
+            let got: Vec<&str> = indices.iter().map(|&i| sym[i as usize].as_str()).collect();
+            assert_eq!(got, words[0]);
+            assert_eq!(fs::read(base.join("smstage-aside/sym2")).unwrap(), sym2);
+        },
+    );
+    assert_eq!(fs::read(b.data().join("sym2")).unwrap(), sym2);
+}
+
+/// one-sym's commit killed after every step (the sym swap, each column swap, the set-aside
+/// of sym2; the remedy steps also after their intent): resume equals the uninterrupted
+/// commit, rollback restores every byte (sym, sym2 and the columns included) and the stage.
+#[test]
+fn kill_at_every_step_of_a_one_sym_commit_then_resume_or_roll_back() {
+    let (_b, plan) = one_sym_base();
+    let saved = smstage::approval::load(&plan).unwrap();
+    let steps = smstage::commit::steps(&saved.plan).unwrap();
+    let swaps: Vec<&str> = steps
+        .iter()
+        .filter_map(|s| match s {
+            smstage::commit::Step::SwapStaged { path, .. } => Some(path.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(swaps[0], "data/sym", "{steps:?}");
+    assert!(swaps.iter().any(|p| p.ends_with("/quote/sym")), "{swaps:?}");
+    kill_at_every_step(one_sym_base);
 }
 
 /// The commit's own preflight, below the checks `commit --plan` runs first: a destination

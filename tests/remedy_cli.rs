@@ -131,10 +131,11 @@ fn check_judges_advkdb_ipc_as_fill_tables_will_leave_it() {
 }
 
 /// add-columns: a configured `fee` no partition has is judged as written (null-filled, the
-/// table's rows), with derive-prtncol on the same tables; a symbol column is refused naming the
-/// table and partition, nothing written.
+/// table's rows), with derive-prtncol on the same tables; a list column is refused naming the
+/// table and partition, nothing written (a symbol column is written: see
+/// add_columns_of_a_symbol_column_appends_the_empty_symbol_once).
 #[test]
-fn check_judges_added_columns_and_refuses_a_symbol_column() {
+fn check_judges_added_columns_and_refuses_a_list_column() {
     let b = tick_style(2, 2, 50);
     configure_fee(&b.config());
     let before = manifest(&b.data());
@@ -173,10 +174,10 @@ fn check_judges_added_columns_and_refuses_a_symbol_column() {
         "{derive:?}"
     );
 
-    // A symbol column: refused, naming what to do.
+    // A list of symbols (no null item to repeat): refused, naming what to do.
     let yaml = fs::read_to_string(b.config()).unwrap().replace(
         "    - name: fee\n      type: float\n",
-        "    - name: venue\n      type: symbol\n",
+        "    - name: venue\n      type: symbols\n",
     );
     fs::write(b.config(), yaml).unwrap();
     let out = check(&b, &[DERIVE_TS, "add-columns"], false);
@@ -822,4 +823,384 @@ fn set_aside_on_dolphindb_sample_leaves_only_what_one_sym_covers() {
         "{m}"
     );
     assert_eq!(manifest(&b.data()), before);
+}
+
+/// A tick-style database whose `quote` tables enumerate `sym` against a second root domain
+/// `sym2` (see `second_domain`); the symbols each partition's column stands for.
+fn two_domains() -> (Base, Vec<Vec<String>>) {
+    let b = tick_style(2, 2, 60);
+    let words = second_domain(&b, "quote", "sym2");
+    (b, words)
+}
+
+/// one-sym: the several-domains finding gone, and the now-unused domain file reported as
+/// what SM sees it as (a root entry it refuses), which is what still blocks the plan
+/// (set-aside moves such files).
+#[test]
+fn one_sym_check_judges_the_columns_enumerated_against_sym() {
+    let (b, _) = two_domains();
+    let bare = check(&b, &[DERIVE_TS], true);
+    assert_eq!(bare.code, 1, "{}", bare.all());
+    let v: serde_json::Value = serde_json::from_str(&bare.stdout).unwrap();
+    assert_eq!(
+        corpus::finding_counts(&v),
+        vec![
+            ("sm-enum-not-sym".to_string(), 1),
+            ("sm-root-stray".to_string(), 1)
+        ]
+    );
+    let before = manifest(&b.data());
+
+    let out = check(&b, &[DERIVE_TS, "one-sym"], true);
+    assert_eq!(out.code, 1, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        corpus::finding_counts(&v),
+        vec![("sm-root-stray".to_string(), 1)]
+    );
+    let stray = v["findings"][0]["message"].as_str().unwrap();
+    assert!(
+        stray.contains("sym2 (an enumeration domain not named sym)"),
+        "{stray}"
+    );
+    let r = &v["remedies"][1];
+    assert_eq!(r["remedy"], "one-sym");
+    let actions: Vec<&str> = r["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    // The new sym first (it sorts before the partitions), then each partition's quote.
+    assert_eq!(actions.len(), 3, "{actions:?}");
+    assert!(
+        actions[0].starts_with(
+            "one-sym: data/sym = its 106 symbols byte for byte + 3 appended (3 from sym2)"
+        ),
+        "{actions:?}"
+    );
+    assert_eq!(
+        actions[1],
+        "one-sym: data/2024.01.02/quote/{sym from sym2} re-enumerated onto sym (rewritten, same attribute and compression)"
+    );
+    // The plan is refused while the unused domain file is in the root; nothing is staged.
+    let (_, out) = save_remedies(&b, &[DERIVE_TS, "one-sym"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.all().contains("sm-root-stray"), "{}", out.all());
+    assert!(staged_files(&b).is_empty());
+    assert_eq!(manifest(&b.data()), before);
+}
+
+/// What one-sym stages, read back: the new sym is the old one byte for byte + the symbols sym2
+/// adds (in sym2's order), and each re-enumerated column stands, row by row, for the symbols
+/// the original stood for through sym2, with its p# kept. (Through the library: plan --save
+/// is refused while sym2 stays in the root; see the test above.)
+#[test]
+fn one_sym_stages_a_sym_that_only_appends_and_columns_that_decode_alike() {
+    use smstage::kdb::{read_column, read_header, read_symbols, Attr, ColumnData};
+    use smstage::remedy::{run, session::Session, spec::Remedy, stage};
+    let (b, words) = two_domains();
+    let cfg = smstage::config::AssemblyConfig::load(&b.config()).unwrap();
+    let session = Session::new(&cfg, b.path(), vec![Remedy::OneSym]).unwrap();
+    let opts = smstage::check::CheckOptions {
+        backup: smstage::check::BackupCheck::Skip,
+        deep: false,
+        s3: Default::default(),
+        keep_object_files: false,
+    };
+    let (_, actions) = run::check(&cfg, &opts, &session).unwrap();
+    let (files, _) = stage::stage(b.path(), "data", ".smstage/stage/t", &actions).unwrap();
+    let st = b.path().join(".smstage/stage/t/data");
+    let names: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "data/2024.01.02/quote/sym",
+            "data/2024.01.03/quote/sym",
+            "data/sym"
+        ]
+    );
+    assert!(files.iter().all(|f| f.replaces));
+    let old = fs::read(b.data().join("sym")).unwrap();
+    let new = fs::read(st.join("sym")).unwrap();
+    assert_eq!(
+        &new[..old.len()],
+        &old[..],
+        "the new sym starts with the old one"
+    );
+    assert_eq!(&new[old.len()..], b"ZZA\0ZZB\0ZZC\0");
+    let sym = read_symbols(&st.join("sym")).unwrap();
+    for (d, want) in dates(&b.data()).iter().zip(&words) {
+        let col = st.join(d).join("quote/sym");
+        let h = read_header(&col).unwrap();
+        assert_eq!((h.domain.as_deref(), h.attr), (Some("sym"), Attr::Parted));
+        let ColumnData::Enum { indices, .. } = read_column(&col).unwrap().data else {
+            panic!("not an enumeration");
+        };
+        let got: Vec<&str> = indices.iter().map(|&i| sym[i as usize].as_str()).collect();
+        assert_eq!(got, *want, "{d}");
+    }
+}
+
+/// An index beyond its domain (q reads it as null: dolphindb's and advkdb's stale domains show
+/// such values) stays null after one-sym: it becomes the null index, not the sym index of
+/// the same number, which would name a real symbol; the other rows keep their symbols.
+#[test]
+fn one_sym_keeps_an_index_beyond_its_domain_null() {
+    use smstage::kdb::write::{enum_bytes, HeaderCount};
+    use smstage::kdb::{read_column, read_symbols, Attr, ColumnData};
+    let (b, _) = two_domains();
+    let first = dates(&b.data())[0].clone();
+    let col = b.data().join(&first).join("quote/sym");
+    let ColumnData::Enum { mut indices, .. } = read_column(&col).unwrap().data else {
+        panic!("not an enumeration");
+    };
+    let domain_len = read_symbols(&b.data().join("sym2")).unwrap().len() as i64;
+    // The last run (ZZA) becomes an index past the end of sym2: still one run, p# holds.
+    *indices.last_mut().unwrap() = domain_len + 5;
+    fs::write(
+        &col,
+        enum_bytes("sym2", Attr::Parted, &indices, HeaderCount::Set).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(stage_and_compare(&b, &["one-sym"]), 2);
+    let staged = b
+        .path()
+        .join(".smstage/stage/t")
+        .join(format!("data/{first}/quote/sym"));
+    let ColumnData::Enum { indices: got, .. } = read_column(&staged).unwrap().data else {
+        panic!("not an enumeration");
+    };
+    assert_eq!(*got.last().unwrap(), i64::MIN);
+    assert!(got[..got.len() - 1].iter().all(|&i| i >= 0));
+}
+
+/// one-sym appends to the root sym; without one it refuses, saying so, and writes nothing.
+#[test]
+fn one_sym_without_a_root_sym_is_refused() {
+    let (b, _) = two_domains();
+    fs::remove_file(b.data().join("sym")).unwrap();
+    let before = manifest(&b.data());
+    let out = check(&b, &[DERIVE_TS, "one-sym"], false);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout.contains(
+            "error[remedy-refused]: one-sym: the database root has no `sym` to append the other domains' symbols to (sym2)"
+        ),
+        "{}",
+        out.all()
+    );
+    let (_, out) = save_remedies(&b, &[DERIVE_TS, "one-sym"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(staged_files(&b).is_empty());
+    assert_eq!(manifest(&b.data()), before);
+}
+
+/// add-columns on a symbol column: its nulls enumerate to the empty symbol, which the
+/// generated sym lacks, so one new sym is staged with "" appended; the staged column holds
+/// that index on every row. A sym changed after the save is plan-drift.
+#[test]
+fn add_columns_of_a_symbol_column_appends_the_empty_symbol_once() {
+    use smstage::kdb::{read_column, read_symbols, ColumnData};
+    let b = tick_style(2, 2, 30);
+    configure_mkt(&b.config());
+    let out = check(&b, &[DERIVE_TS, "add-columns"], false);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout.contains("add-columns: data/sym = its 106 symbols byte for byte + 1 appended (the empty symbol, for add-columns' null symbols)"),
+        "{}",
+        out.stdout
+    );
+    let (plan, out) = save_remedies(&b, &[DERIVE_TS, "add-columns"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let stage = stage_dir(&b);
+    let old = fs::read(b.data().join("sym")).unwrap();
+    let new = fs::read(stage.join("data/sym")).unwrap();
+    assert_eq!(new, [old.as_slice(), b"\0"].concat());
+    let empty = read_symbols(&stage.join("data/sym")).unwrap().len() as i64 - 1;
+    let mkt = stage.join("data/2024.01.02/trade/mkt");
+    match read_column(&mkt).unwrap().data {
+        ColumnData::Enum { domain, indices } => {
+            assert_eq!(domain, "sym");
+            assert_eq!(indices, vec![empty; 30]);
+        }
+        other => panic!("{other:?}"),
+    }
+    // The sym the plan was saved against changes: the commit refuses, nothing changed.
+    let before = manifest(&b.data());
+    let mut sym = old.clone();
+    sym.extend_from_slice(b"NEW\0");
+    fs::write(b.data().join("sym"), &sym).unwrap();
+    let out = smstage(&[
+        "commit",
+        "--plan",
+        plan.to_str().unwrap(),
+        "--no-backup-check",
+        "--yes",
+    ]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.all().contains("plan-drift"), "{}", out.all());
+    assert!(out.all().contains("sym"), "{}", out.all());
+    assert!(!b.path().join("db").exists());
+    let after = manifest(&b.data());
+    assert_eq!(before.len(), after.len());
+}
+
+/// dolphindb-sample, its three tables enumerated against sym_ORD, sym_TRANSACTION and
+/// sym_quote_cffex configured: one-sym removes every enumeration-domain finding (89 symbols
+/// appended, each table's enumerated columns re-enumerated); what is left is exactly what
+/// set-aside is for (unconfigured tables and root entries SM refuses, the three now-unused
+/// domain files among them).
+#[test]
+fn one_sym_on_dolphindb_sample_removes_every_enumeration_domain_finding() {
+    let Some(b) = corpus::corpus_base("dolphindb-sample") else {
+        return;
+    };
+    configure_dolphindb_enumerated(&b.config());
+    let before = manifest(&b.data());
+    let without: Vec<&str> = DOLPHINDB_ENUMERATED
+        .iter()
+        .copied()
+        .filter(|r| *r != "one-sym")
+        .collect();
+    let errors = |remedies: &[&str]| -> (Vec<(String, usize)>, serde_json::Value) {
+        let out = check(&b, remedies, true);
+        assert_eq!(out.code, 1, "{}", out.all());
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        let errs = serde_json::json!({"findings": v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["severity"] == "error")
+            .cloned()
+            .collect::<Vec<_>>()});
+        (corpus::finding_counts(&errs), v)
+    };
+    let (bare, _) = errors(&without);
+    assert!(
+        bare.contains(&("sm-enum-not-sym".to_string(), 3)),
+        "{bare:?}"
+    );
+    let (left, v) = errors(DOLPHINDB_ENUMERATED);
+    assert_eq!(
+        left,
+        vec![
+            ("schema-table-unexpected".to_string(), 5),
+            ("sm-root-stray".to_string(), 1)
+        ]
+    );
+    let stray = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "sm-root-stray")
+        .unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for d in ["sym_ORD", "sym_TRANSACTION", "sym_quote_cffex"] {
+        assert!(
+            stray.contains(&format!("{d} (an enumeration domain not named sym)")),
+            "{stray}"
+        );
+    }
+    let one_sym = v["remedies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["remedy"] == "one-sym")
+        .unwrap();
+    let actions: Vec<&str> = one_sym["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(actions.len(), 4, "{actions:?}");
+    assert_eq!(
+        actions[0],
+        "one-sym: data/sym = its 56106 symbols byte for byte + 89 appended (4 from sym_ORD, 2 from sym_TRANSACTION, 83 from sym_quote_cffex); the old domain files stay in the root, used by no column"
+    );
+    assert!(
+        actions[3].starts_with("one-sym: data/2023.03.24/quote_cffex/{sym from sym_quote_cffex"),
+        "{actions:?}"
+    );
+    assert_eq!(manifest(&b.data()), before);
+    // Staged (through the library: plan --save is refused until set-aside takes the rest),
+    // every re-enumerated column stands for the original's symbols row by row.
+    let staged = stage_and_compare(&b, DOLPHINDB_ENUMERATED);
+    assert_eq!(staged, 5 + 6 + 4, "re-enumerated columns");
+    assert_eq!(manifest(&b.data()), before);
+}
+
+/// Stages `remedies` on `b` through the library into `.smstage/stage/t`, then checks what
+/// one-sym wrote: the new sym is the old one byte for byte, then its appends; each
+/// re-enumerated column (an original enumerated against another domain) holds, row by row,
+/// the symbols the original held through its domain, with the same attribute and
+/// compression. Returns how many columns were re-enumerated.
+fn stage_and_compare(b: &Base, remedies: &[&str]) -> usize {
+    use smstage::kdb::{read_column, read_header, read_symbols, resolve_enum, ColumnData};
+    use smstage::remedy::{run, session::Session, spec, stage};
+    let cfg = smstage::config::AssemblyConfig::load(&b.config()).unwrap();
+    let given: Vec<String> = remedies.iter().map(|r| r.to_string()).collect();
+    let session = Session::new(&cfg, b.path(), spec::parse_all(&given).unwrap()).unwrap();
+    let opts = smstage::check::CheckOptions {
+        backup: smstage::check::BackupCheck::Skip,
+        deep: false,
+        s3: Default::default(),
+        keep_object_files: false,
+    };
+    let (_, actions) = run::check(&cfg, &opts, &session).unwrap();
+    let (files, _) = stage::stage(b.path(), "data", ".smstage/stage/t", &actions).unwrap();
+    let st = b.path().join(".smstage/stage/t");
+    let old = fs::read(b.data().join("sym")).unwrap();
+    let new = fs::read(st.join("data/sym")).unwrap();
+    let sym = read_symbols(&st.join("data/sym")).unwrap();
+    let old_n = read_symbols(&b.data().join("sym")).unwrap().len();
+    // Byte for byte but the int32 count at offset 4, which a non-zero count grows by the
+    // appends (dolphindb's says 47174 of its 56106 symbols: kdb+ does not trust it).
+    assert_eq!(&new[..4], &old[..4]);
+    assert_eq!(
+        &new[8..old.len()],
+        &old[8..],
+        "the new sym starts with the old one"
+    );
+    let count = |b: &[u8]| u32::from_le_bytes([b[4], b[5], b[6], b[7]]) as usize;
+    if count(&old) != 0 {
+        assert_eq!(count(&new), count(&old) + sym.len() - old_n);
+    } else {
+        assert_eq!(count(&new), 0);
+    }
+    let mut n = 0;
+    for f in &files {
+        let orig = b.path().join(&f.path);
+        let Ok(h) = read_header(&orig) else { continue };
+        let Some(dom) = h.domain.clone().filter(|d| d != "sym") else {
+            continue;
+        };
+        let staged = st.join(&f.path);
+        let hs = read_header(&staged).unwrap();
+        assert_eq!(hs.domain.as_deref(), Some("sym"), "{}", f.path);
+        assert_eq!(
+            (hs.attr, hs.compression.is_some(), hs.count),
+            (h.attr, h.compression.is_some(), h.count),
+            "{}",
+            f.path
+        );
+        let domain = read_symbols(&b.data().join(&dom)).unwrap();
+        let (ColumnData::Enum { indices: a, .. }, ColumnData::Enum { indices: z, .. }) = (
+            read_column(&orig).unwrap().data,
+            read_column(&staged).unwrap().data,
+        ) else {
+            panic!("{} is no enumeration", f.path);
+        };
+        assert_eq!(
+            resolve_enum(&a, &domain),
+            resolve_enum(&z, &sym),
+            "{}",
+            f.path
+        );
+        n += 1;
+    }
+    n
 }

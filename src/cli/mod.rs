@@ -297,7 +297,10 @@ pub fn run(cli: Cli) -> i32 {
             format,
             s3,
         } => {
-            let (derived, filled, added, aside) = match plan.as_deref().map(crate::approval::load) {
+            let (derived, filled, added, sym_appended, aside) = match plan
+                .as_deref()
+                .map(crate::approval::load)
+            {
                 None => Default::default(),
                 Some(Ok(saved)) => saved
                     .plan
@@ -309,7 +312,7 @@ pub fn run(cli: Cli) -> i32 {
                             .iter()
                             .map(|a| a.path.strip_prefix(&source).unwrap_or(&a.path).to_string())
                             .collect();
-                        (r.derived, r.filled, r.added, aside)
+                        (r.derived, r.filled, r.added, r.sym_appended, aside)
                     })
                     .unwrap_or_default(),
                 Some(Err(e)) => return config_error(&e, format),
@@ -325,6 +328,7 @@ pub fn run(cli: Cli) -> i32 {
                     derived,
                     filled,
                     added,
+                    sym_appended,
                     aside,
                 },
                 format,

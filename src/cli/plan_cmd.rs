@@ -117,6 +117,7 @@ pub fn run(
                 filled: remedy::run::filled_of(&actions),
                 dirs: Vec::new(),
                 added: remedy::run::added_of(&actions),
+                sym_appended: remedy::run::sym_appended_of(&actions),
                 aside: remedy::run::aside_of(&actions),
             });
             None

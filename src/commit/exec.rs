@@ -423,6 +423,13 @@ fn preflight(
             covered.insert(from.clone());
         }
     }
+    // A root file a remedy replaces (one-sym's `sym`) is moved from its staged replacement,
+    // after the swap: the original is accounted for by that swap.
+    for f in plan.remedies.iter().flat_map(|r| r.files.iter()) {
+        if f.replaces && parent_of(&f.path) == plan.source {
+            covered.insert(f.path.clone());
+        }
+    }
     let mut preexisting = Vec::new();
     // Directories found absent: nothing below one of them can exist, so it needs no lstat (the
     // root is absent, checked above; the plan lists parents before their children). Saves one

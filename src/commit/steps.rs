@@ -111,6 +111,9 @@ pub fn wave_lens(waves: &[Vec<Step>]) -> Vec<usize> {
 /// that wave `i` holds every partition's `i`-th kind of step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Slot {
+    /// Remedies replacing a root file (one-sym's `sym`), first of all: the new `sym` only
+    /// appends, so every column stays valid against it, and the root built next links it.
+    RootSwap,
     /// Segmented databases: `stores/` (depth 0), then each store's anchor symlink (depth 1),
     /// durable before anything points through them.
     Anchor(usize),
@@ -215,6 +218,14 @@ pub fn waves<'a>(plan: &'a Plan) -> Result<Vec<Vec<Step>>, CommitError> {
         .flat_map(|r| r.dirs.iter())
         .map(|d| (d.path.as_str(), d))
         .collect();
+    // Root files a remedy replaces, by their staged path: a root node moved from one of these
+    // is the replacement (anything else moved from the staging area is refused below).
+    let staged_roots: BTreeMap<&str, &crate::plan::StagedFile> = staged
+        .values()
+        .filter(|f| parent_of(&f.path) == src && f.replaces)
+        .map(|f| (f.staged.as_str(), *f))
+        .collect();
+    let mut swapped_roots: BTreeSet<&str> = BTreeSet::new();
     let inside_expanded = |p: &'a str| -> Option<(&'a str, &'a str)> {
         expanded
             .range::<&str, _>(..=p)
@@ -331,6 +342,34 @@ pub fn waves<'a>(plan: &'a Plan) -> Result<Vec<Vec<Step>>, CommitError> {
                         ),
                     }
                 }
+                NodeKind::Moved { from, .. } if staged_roots.contains_key(from.as_str()) => {
+                    // A root file a remedy replaces: swapped in place first, then linked into
+                    // the new root and its original name removed like any root entry's.
+                    let f = staged_roots[from.as_str()];
+                    swapped_roots.insert(f.path.as_str());
+                    put(
+                        Slot::RootSwap,
+                        Step::SwapStaged {
+                            staged: f.staged.clone(),
+                            path: f.path.clone(),
+                            sha256: f.sha256.clone(),
+                        },
+                    );
+                    put(
+                        Slot::StagingEntry,
+                        Step::Replicate {
+                            from: f.path.clone(),
+                            to: st,
+                        },
+                    );
+                    put(
+                        Slot::Removal,
+                        Step::RemoveTree {
+                            path: f.path.clone(),
+                            replica: path.to_string(),
+                        },
+                    );
+                }
                 NodeKind::Moved { from, .. } => {
                     if !under(from, src) || from == src {
                         return Err(bad(format!(
@@ -428,6 +467,9 @@ pub fn waves<'a>(plan: &'a Plan) -> Result<Vec<Vec<Step>>, CommitError> {
         );
     }
     for f in staged.values() {
+        if swapped_roots.contains(f.path.as_str()) {
+            continue;
+        }
         // Placed with its directory.
         if new_dirs.keys().any(|d| parent_of(&f.path) == *d) {
             continue;
@@ -744,6 +786,7 @@ pub(crate) mod tests {
             filled: vec![],
             dirs: vec![],
             added: vec![],
+            sym_appended: vec![],
             aside: vec![],
         };
         apply(&mut plan, rem, &children).unwrap();
@@ -773,6 +816,7 @@ pub(crate) mod tests {
             derived: vec![],
             filled: vec![],
             added: vec![],
+            sym_appended: vec![],
             dirs: vec![StagedDir {
                 path: format!("data/{d}/quote"),
                 staged: format!(".smstage/stage/x/data/{d}/quote"),
@@ -913,6 +957,7 @@ pub(crate) mod tests {
             filled: vec![],
             dirs: vec![],
             added: vec![],
+            sym_appended: vec![],
             aside,
         };
         apply(&mut plan, rem, &children).unwrap();
@@ -973,5 +1018,109 @@ pub(crate) mod tests {
         }
         let e = steps(&p).unwrap_err().to_string();
         assert!(e.contains("neither"), "{e}");
+    }
+
+    /// [`remedied_plan`] with one-sym's new `sym` staged too: the root entry `db/sym` is then
+    /// moved from the staged file.
+    fn sym_plan() -> Plan {
+        let mut plan = remedied_plan();
+        let mut rem = plan.remedies.take().unwrap();
+        rem.files.insert(
+            0,
+            crate::plan::StagedFile {
+                path: "data/sym".into(),
+                staged: ".smstage/stage/x/data/sym".into(),
+                size: 3,
+                sha256: "cc".into(),
+                replaces: true,
+            },
+        );
+        let mut children = BTreeMap::new();
+        children.insert(
+            "data/2024.01.02".to_string(),
+            vec![("trade".to_string(), true)],
+        );
+        children.insert(
+            "data/2024.01.02/trade".to_string(),
+            vec![(".d".to_string(), false), ("time".to_string(), false)],
+        );
+        let mut plain = sample_plan();
+        crate::plan::remedied::apply(&mut plain, rem, &children).unwrap();
+        plain
+    }
+
+    #[test]
+    fn a_new_sym_is_swapped_in_first_then_linked_into_the_root_and_its_old_name_removed() {
+        let plan = sym_plan();
+        assert!(plan.nodes.iter().any(|n| n.path == "db/sym"
+            && n.kind
+                == NodeKind::Moved {
+                    from: ".smstage/stage/x/data/sym".into(),
+                    is_dir: false
+                }));
+        let w = waves(&plan).unwrap();
+        let labels: Vec<Vec<String>> = w
+            .iter()
+            .map(|w| w.iter().map(|s| s.label()).collect())
+            .collect();
+        // The first wave is the swap alone, durable before the root links the new sym.
+        assert_eq!(labels[0], ["swap .smstage/stage/x/data/sym with data/sym"]);
+        let at = |l: &str| {
+            labels
+                .iter()
+                .position(|w| w.iter().any(|x| x == l))
+                .unwrap_or_else(|| panic!("{l} not in {labels:?}"))
+        };
+        let link = at("replicate data/sym as .db.smstage-staging/sym");
+        let publish = at("rename .db.smstage-staging to db");
+        let columns =
+            at("swap .smstage/stage/x/data/2024.01.02/trade/.d with data/2024.01.02/trade/.d");
+        let removal = at("remove original names of data/sym");
+        assert!(
+            0 < link && link < publish && publish < columns && columns < removal,
+            "{labels:?}"
+        );
+        // Nothing else of the plan changed: one step more than the remedied plan without sym.
+        assert_eq!(
+            labels.concat().len(),
+            steps(&remedied_plan()).unwrap().len() + 1
+        );
+    }
+
+    #[test]
+    fn a_root_entry_moved_from_a_staged_file_that_does_not_replace_it_is_refused() {
+        // db/sym served from the staged .d of a partition: not the replacement of data/sym.
+        let mut p = sym_plan();
+        for n in &mut p.nodes {
+            if n.path == "db/sym" {
+                n.kind = NodeKind::Moved {
+                    from: ".smstage/stage/x/data/2024.01.02/trade/.d".into(),
+                    is_dir: false,
+                };
+            }
+        }
+        assert!(
+            matches!(steps(&p), Err(CommitError::Plan(_))),
+            "{:?}",
+            steps(&p)
+        );
+        // A staged root file no root entry is moved from: it would never be swapped in.
+        let mut p = sym_plan();
+        for n in &mut p.nodes {
+            if n.path == "db/sym" {
+                n.kind = NodeKind::Moved {
+                    from: "data/sym".into(),
+                    is_dir: false,
+                };
+            }
+        }
+        let e = steps(&p).unwrap_err().to_string();
+        assert!(e.contains("staged file data/sym"), "{e}");
+        // Marked as not replacing: refused too (a new root file is not something it places).
+        let mut p = sym_plan();
+        if let Some(r) = &mut p.remedies {
+            r.files[0].replaces = false;
+        }
+        assert!(matches!(steps(&p), Err(CommitError::Plan(_))));
     }
 }

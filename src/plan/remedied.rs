@@ -37,6 +37,10 @@ pub struct PlanRemedies {
     /// what `verify --against` checks (every row null, the table's rows).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub added: Vec<AddedColumn>,
+    /// one-sym: the symbols appended to the root `sym` (the new `sym` is the old one byte for
+    /// byte, then these): what `verify --against` allows between the two roots' `sym`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sym_appended: Vec<String>,
     /// The entries set-aside moves out of the database (to `smstage-aside/`), sorted by
     /// `path`: no longer in the layout, each a node of its own under `smstage-aside/`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -160,7 +164,7 @@ pub fn listings_needed_with(
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RemediedError {
-    #[error("staged file {0} is not inside a table of a local partition of the plan")]
+    #[error("staged file {0} is neither inside a table of a local partition of the plan nor a root file it replaces")]
     Outside(String),
     #[error("no listing of {0} (the fingerprint does not hold it)")]
     NoListing(String),
@@ -182,6 +186,21 @@ pub fn apply(
         BTreeMap::new();
     for f in &remedies.files {
         let table = parent(&f.path);
+        if table == plan.source {
+            // A replaced root file (one-sym's `sym`): the root entry the plan moves from the
+            // original is served from the staged file instead.
+            let node = plan.nodes.iter_mut().find(
+                |n| matches!(&n.kind, NodeKind::Moved { from, is_dir: false } if *from == f.path),
+            );
+            match node {
+                Some(Node {
+                    kind: NodeKind::Moved { from, .. },
+                    ..
+                }) if f.replaces => *from = f.staged.clone(),
+                _ => return Err(RemediedError::Outside(f.path.clone())),
+            }
+            continue;
+        }
         let p = plan
             .partitions
             .iter()
@@ -374,6 +393,7 @@ mod tests {
             filled: vec![],
             dirs: vec![],
             added: vec![],
+            sym_appended: vec![],
             aside: vec![],
         };
         apply(&mut plan, rem, &children).unwrap();

@@ -5,6 +5,7 @@ use super::add::AddAction;
 use super::aside::AsideAction;
 use super::derive::DeriveAction;
 use super::fill::FillAction;
+use super::onesym::{ReenumAction, SymAction};
 use super::spec::Remedy;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,6 +16,10 @@ pub enum Action {
     Fill(FillAction),
     /// Null-filled columns (and the table's `.d` rewritten, unless a derivation does it).
     Add(AddAction),
+    /// Columns re-enumerated onto `sym` (one-sym).
+    Reenum(ReenumAction),
+    /// The new root `sym` (one-sym's appends), one for the whole plan.
+    Sym(SymAction),
     /// An entry moved out of the database, to `smstage-aside/` (set-aside).
     Aside(AsideAction),
 }
@@ -26,6 +31,8 @@ impl Action {
             Action::Derive(a) => &a.dir,
             Action::Fill(a) => &a.dir,
             Action::Add(a) => &a.dir,
+            Action::Reenum(a) => &a.dir,
+            Action::Sym(a) => &a.dir,
             Action::Aside(a) => &a.path,
         }
     }
@@ -38,6 +45,9 @@ impl Action {
             }
             (Action::Fill(_), Remedy::FillTables) => true,
             (Action::Add(_), Remedy::AddColumns) => true,
+            (Action::Reenum(_), Remedy::OneSym) => true,
+            (Action::Sym(s), Remedy::OneSym) => !s.from.is_empty(),
+            (Action::Sym(s), Remedy::AddColumns) => s.empty_for_nulls,
             (Action::Aside(_), Remedy::SetAside) => true,
             _ => false,
         }
@@ -49,6 +59,8 @@ impl Action {
             Action::Derive(a) => super::session::describe(a),
             Action::Fill(a) => super::fill::describe(a),
             Action::Add(a) => super::add::describe(a),
+            Action::Reenum(a) => super::onesym::describe(a),
+            Action::Sym(a) => super::onesym::describe_sym(a),
             Action::Aside(a) => super::aside::describe(a),
         }
     }

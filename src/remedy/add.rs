@@ -7,7 +7,7 @@ use super::fill::FillColumn;
 use super::spec::Remedy;
 use crate::config::AssemblyConfig;
 use crate::inventory::{FileInv, TableInv};
-use crate::kdb::{Attr, LogicalType, T_SYMBOL};
+use crate::kdb::{Attr, LogicalType, T_ENUM, T_MIXED, T_SYMBOL};
 use thiserror::Error;
 
 /// A configured partitioned table whose absent columns add-columns writes.
@@ -35,17 +35,23 @@ pub struct AddAction {
     /// False when another action on this table (derive-prtncol) writes the `.d`, which then
     /// lists these columns too: one table has one new `.d`.
     pub writes_dotd: bool,
+    /// The index of the empty symbol in the new `sym`, which the symbol columns' nulls
+    /// enumerate to: known once every remedy's appends to `sym` are (the session fills it in).
+    pub null_sym_index: Option<u32>,
+}
+
+impl AddAction {
+    /// Whether a column it adds is a symbol column (enumerated against `sym`).
+    pub fn has_symbols(&self) -> bool {
+        self.columns
+            .iter()
+            .any(|c| c.ty == LogicalType::Simple(T_SYMBOL))
+    }
 }
 
 /// Why one partition's table cannot get its columns (a `remedy-refused` finding).
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum AddRefusal {
-    #[error("add-columns: column `{column}` of table {table} is configured as {ty}: its nulls would enumerate against the empty symbol of sym, which this smstage does not append yet (nothing was written); add the column with dbmaint's addcol, or configure it out")]
-    Symbol {
-        table: String,
-        column: String,
-        ty: String,
-    },
     #[error("add-columns: column `{column}` of table {table} is configured as {ty}: a list of symbols or of general items has no null item to repeat (nothing was written); add the column with dbmaint's addcol, or configure it out")]
     List {
         table: String,
@@ -105,13 +111,9 @@ pub fn plan_table(
             });
         }
         match c.ty {
-            LogicalType::Simple(T_SYMBOL) => {
-                let (table, column, ty) = refuse(&c.type_name);
-                return Err(AddRefusal::Symbol { table, column, ty });
-            }
             LogicalType::List(Some(t))
                 if t != T_SYMBOL && super::produce::null_value(t).is_some() => {}
-            LogicalType::List(_) => {
+            LogicalType::List(_) | LogicalType::Simple(T_MIXED) => {
                 let (table, column, ty) = refuse(&c.type_name);
                 return Err(AddRefusal::List { table, column, ty });
             }
@@ -132,6 +134,7 @@ pub fn plan_table(
         rows,
         dotd,
         writes_dotd: true,
+        null_sym_index: None,
     }))
 }
 
@@ -192,22 +195,37 @@ pub fn apply(action: &AddAction, table: &mut TableInv) {
     let mut new = Vec::new();
     for c in &action.columns {
         match c.ty {
-            LogicalType::Simple(t) => new.push(FileInv {
-                name: c.name.clone(),
-                dir: dir.clone(),
-                size: 16 + crate::kdb::type_width(t).unwrap_or(8) as u64 * action.rows,
-                header: Ok(crate::kdb::Header {
-                    value_type: t,
-                    attr: Attr::None,
-                    count: action.rows,
-                    domain: None,
-                    nested: false,
-                    item_type: None,
-                    compression: compression.clone(),
-                    ..h.clone()
-                }),
-                nested_item: None,
-            }),
+            LogicalType::Simple(t) => {
+                // A symbol column is an enumeration against sym, in the 4.x layout the
+                // producer writes (a 4096-byte header, 8 bytes an index).
+                let symbol = t == T_SYMBOL;
+                let (value_type, domain, head) = if symbol {
+                    (T_ENUM, Some(super::onesym::SYM.to_string()), 4096)
+                } else {
+                    (t, None, 16)
+                };
+                let format = if symbol {
+                    crate::kdb::FileFormat::Vector4k
+                } else {
+                    h.format
+                };
+                new.push(FileInv {
+                    name: c.name.clone(),
+                    dir: dir.clone(),
+                    size: head + crate::kdb::type_width(t).unwrap_or(8) as u64 * action.rows,
+                    header: Ok(crate::kdb::Header {
+                        format,
+                        value_type,
+                        attr: Attr::None,
+                        count: action.rows,
+                        domain,
+                        nested: false,
+                        item_type: None,
+                        compression: compression.clone(),
+                    }),
+                    nested_item: None,
+                })
+            }
             LogicalType::List(Some(item)) => new.extend(nested_records(
                 &c.name,
                 item,
@@ -373,18 +391,31 @@ mod tests {
     }
 
     #[test]
-    fn symbol_list_and_occupied_columns_are_refused() {
+    fn a_symbol_column_is_an_enumeration_against_sym() {
         let mut tg = target();
         tg.columns
             .push(col("venue", LogicalType::Simple(T_SYMBOL), "symbol"));
+        let mut t = table(&[("size", 7), ("fee", 7), ("price", 7)]);
+        let a = plan_table(&tg, "d", "x", &t).unwrap().unwrap();
+        assert!(a.has_symbols());
+        // The index of "" in the new sym comes from the session, once sym is planned.
+        assert_eq!(a.null_sym_index, None);
+        apply(&a, &mut t);
+        let h = t.file("venue").unwrap().header.as_ref().unwrap();
+        assert_eq!(
+            (h.value_type, h.domain.as_deref(), h.count),
+            (T_ENUM, Some("sym"), 7)
+        );
+    }
+
+    #[test]
+    fn list_and_occupied_columns_are_refused() {
         let t = table(&[("size", 7), ("fee", 7), ("price", 7)]);
-        let e = plan_table(&tg, "d", "x", &t).unwrap_err();
-        assert!(matches!(e, AddRefusal::Symbol { .. }), "{e}");
-        assert!(e.to_string().contains("addcol"), "{e}");
         // Lists whose items have no null to repeat: nested symbols, general lists.
         for (ty, name) in [
             (LogicalType::List(Some(T_SYMBOL)), "symbols"),
             (LogicalType::List(None), "mixed"),
+            (LogicalType::Simple(T_MIXED), "mixed"),
         ] {
             let mut tg = target();
             tg.columns.push(col("note", ty, name));

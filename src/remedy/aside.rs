@@ -117,16 +117,33 @@ pub fn plan_partition(
 /// Takes out of `inv`'s root the entries SM refuses (but the enumeration domains), and the
 /// symlink findings of a link among them (the link itself moves out of the database, so it
 /// leads nowhere from inside it); returns their moves.
+///
+/// With one-sym (`one_sym`), a domain other than `sym` that no root table (which one-sym does
+/// not re-enumerate) is enumerated against is used by no column after the remedies: it moves
+/// too, as the root file SM refuses that it then is.
 pub fn plan_root(
     config: &AssemblyConfig,
     base: &Path,
     source: &str,
     inv: &mut Inventory,
+    one_sym: bool,
 ) -> Vec<AsideAction> {
     let mut out = Vec::new();
     let mut links = Vec::new();
+    let used: std::collections::BTreeSet<String> = inv
+        .root
+        .iter()
+        .filter_map(|r| match &r.kind {
+            RootKind::Splayed(t) => Some(t),
+            _ => None,
+        })
+        .flat_map(|t| t.files.iter())
+        .filter_map(|f| f.header.as_ref().ok()?.domain.clone())
+        .collect();
     inv.root.retain(|r| {
-        if matches!(r.kind, RootKind::Domain { .. }) || !crate::check::is_root_stray(config, r) {
+        let kept_domain = matches!(r.kind, RootKind::Domain { .. })
+            && !(one_sym && r.name != "sym" && !used.contains(&r.name));
+        if kept_domain || !crate::check::is_root_stray(config, r) {
             return true;
         }
         let path = rel(base, &r.path);
@@ -341,7 +358,7 @@ mod tests {
             object_tiers: vec![],
             other_partitions: vec![],
         };
-        let a = plan_root(&config(), Path::new("/b"), "data", &mut inv);
+        let a = plan_root(&config(), Path::new("/b"), "data", &mut inv, false);
         let moved: Vec<&str> = a.iter().map(|a| a.path.as_str()).collect();
         assert_eq!(
             moved,
@@ -356,5 +373,56 @@ mod tests {
         assert!(a[1].is_dir && !a[0].is_dir);
         let kept: Vec<&str> = inv.root.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(kept, ["sym", "sym_ORD", "ref"]);
+    }
+
+    #[test]
+    fn with_one_sym_a_domain_no_root_table_uses_moves_too() {
+        let item = |name: &str, kind: RootKind| RootItem {
+            name: name.into(),
+            path: PathBuf::from("/b/data").join(name),
+            kind,
+        };
+        let enum_header = || crate::kdb::Header {
+            format: crate::kdb::FileFormat::Vector4k,
+            value_type: crate::kdb::T_ENUM,
+            attr: crate::kdb::Attr::None,
+            count: 0,
+            domain: Some("sym_REF".into()),
+            nested: false,
+            item_type: None,
+            compression: None,
+        };
+        let refs = || {
+            let mut t = table("/b/data", "ref", Some(&["a"]), &["a"]);
+            t.files[0].header = Ok(enum_header());
+            t
+        };
+        let root = || {
+            vec![
+                item("sym", RootKind::Domain { symbols: vec![] }),
+                item("sym_ORD", RootKind::Domain { symbols: vec![] }),
+                item("sym_REF", RootKind::Domain { symbols: vec![] }),
+                item("ref", RootKind::Splayed(refs())),
+            ]
+        };
+        let inv = |root| Inventory {
+            source: "/b/data".into(),
+            partitions: vec![],
+            root,
+            findings: vec![],
+            object_tiers: vec![],
+            other_partitions: vec![],
+        };
+        // Without one-sym every domain stays (a partition's column may use it).
+        let mut i = inv(root());
+        assert!(plan_root(&config(), Path::new("/b"), "data", &mut i, false).is_empty());
+        // With it, sym_ORD is used by no column after the remedies; the configured root
+        // table ref (which one-sym does not re-enumerate) still uses sym_REF; sym is SM's.
+        let mut i = inv(root());
+        let a = plan_root(&config(), Path::new("/b"), "data", &mut i, true);
+        let moved: Vec<&str> = a.iter().map(|a| a.path.as_str()).collect();
+        assert_eq!(moved, ["data/sym_ORD"]);
+        let kept: Vec<&str> = i.root.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(kept, ["sym", "sym_REF", "ref"]);
     }
 }

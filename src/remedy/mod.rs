@@ -7,6 +7,7 @@ pub mod add;
 pub mod aside;
 pub mod derive;
 pub mod fill;
+pub mod onesym;
 pub mod produce;
 pub mod run;
 pub mod session;

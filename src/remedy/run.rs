@@ -101,6 +101,7 @@ pub fn stage_into_plan(
         filled: filled_of(actions),
         dirs,
         added: added_of(actions),
+        sym_appended: sym_appended_of(actions),
         aside,
     };
     remedied::apply(plan, rem, &children).map_err(|e| StageFailure::Plan(e.to_string()))
@@ -171,6 +172,17 @@ pub fn added_of(actions: &[Action]) -> Vec<crate::plan::AddedColumn> {
             })
         })
         .collect()
+}
+
+/// The symbols one-sym appends to `sym`, as the plan records them.
+pub fn sym_appended_of(actions: &[Action]) -> Vec<String> {
+    actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Sym(s) => Some(s.appended.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
 }
 
 #[derive(Debug)]

@@ -8,6 +8,7 @@ use super::add::{self, AddTarget};
 use super::aside;
 use super::derive::{self, DeriveAction, Target, TargetError};
 use super::fill::{self, FillError, FillTarget};
+use super::onesym;
 use super::produce::{self, Job};
 use super::spec::Remedy;
 use crate::config::AssemblyConfig;
@@ -24,7 +25,7 @@ pub enum SessionError {
     Target(#[from] Box<TargetError>),
     #[error(transparent)]
     Fill(#[from] FillError),
-    #[error("--remedy {0}: not available in this smstage yet (only derive-prtncol, fill-tables, add-columns and set-aside are); nothing was read or written")]
+    #[error("--remedy {0}: not available in this smstage yet (only derive-prtncol, fill-tables, add-columns, set-aside and one-sym are); nothing was read or written")]
     NotYet(String),
     #[error("--remedy fill-tables: writing the empty table {table} to judge it (in a temporary directory, outside the database): {detail}")]
     Template { table: String, detail: String },
@@ -36,6 +37,8 @@ pub struct Session {
     targets: Vec<Target>,
     fills: Vec<FillTarget>,
     adds: Vec<AddTarget>,
+    /// The tables one-sym re-enumerates (empty without it).
+    onesym: Vec<String>,
     /// set-aside given: the configuration, to tell what SM refuses.
     aside: Option<AssemblyConfig>,
     /// Each fill target's empty table, written once by the producers that stage it, so that
@@ -63,6 +66,7 @@ impl Session {
                 Remedy::DerivePrtnCol { .. }
                     | Remedy::FillTables
                     | Remedy::AddColumns
+                    | Remedy::OneSym
                     | Remedy::SetAside
             )
         }) {
@@ -71,6 +75,7 @@ impl Session {
         let targets = derive::targets(config, &remedies).map_err(Box::new)?;
         let fills = fill::targets(config, &remedies)?;
         let adds = add::targets(config, &remedies);
+        let onesym = onesym::targets(config, &remedies);
         let aside = remedies
             .iter()
             .any(|r| matches!(r, Remedy::SetAside))
@@ -85,6 +90,7 @@ impl Session {
             targets,
             fills,
             adds,
+            onesym,
             aside,
             templates,
             base: base.to_path_buf(),
@@ -117,7 +123,8 @@ impl Session {
     pub fn root_overlay(&self) -> Option<impl Fn(&mut Inventory) + Sync + '_> {
         let config = self.aside.as_ref()?;
         Some(move |inv: &mut Inventory| {
-            let moves = aside::plan_root(config, &self.base, crate::plan::SOURCE_DIR, inv);
+            let one_sym = self.remedies.iter().any(|r| matches!(r, Remedy::OneSym));
+            let moves = aside::plan_root(config, &self.base, crate::plan::SOURCE_DIR, inv, one_sym);
             self.record_asides(moves);
         })
     }
@@ -171,6 +178,7 @@ impl Session {
             }
         }
         self.add(part, &mut actions, &mut refusals);
+        self.reenumerate(part, &mut actions, &mut refusals);
         part.pending
             .extend(actions.iter().flat_map(|a| self.pending_of(a)));
         if let Ok(mut a) = self.actions.lock() {
@@ -223,6 +231,129 @@ impl Session {
         actions.extend(added);
     }
 
+    /// Names `sym` as the domain of the columns one-sym re-enumerates (the remaps come once
+    /// every partition is read: [`Session::finish`]).
+    fn reenumerate(
+        &self,
+        part: &mut PartitionInv,
+        actions: &mut Vec<Action>,
+        refusals: &mut Vec<Finding>,
+    ) {
+        for table in &mut part.tables {
+            if !self.onesym.contains(&table.name) {
+                continue;
+            }
+            let rel = self.rel(&table.path);
+            match onesym::plan_table(&part.date, &rel, table) {
+                Ok(Some(a)) => {
+                    onesym::apply(&a, table);
+                    actions.push(Action::Reenum(a));
+                }
+                Ok(None) => {}
+                Err(r) => refusals.push(
+                    Finding::error(code::REMEDY_REFUSED, r.to_string())
+                        .partition(&part.date)
+                        .table(&table.name)
+                        .path(table.path.display())
+                        .hint("re-enumerate the column against sym with q, or configure the table out"),
+                ),
+            }
+        }
+    }
+
+    /// The new `sym`, every re-enumerated column's remap and the index of add-columns' null
+    /// symbol, from the root's domain files (read here, once every partition named the
+    /// domains it uses).
+    fn plan_syms(&self, actions: &mut Vec<Action>, refusals: &mut Vec<Finding>) {
+        let mut domains: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for a in actions.iter() {
+            if let Action::Reenum(a) = a {
+                for c in &a.columns {
+                    domains.entry(c.domain.clone()).or_default();
+                }
+            }
+        }
+        let nulls = actions
+            .iter()
+            .any(|a| matches!(a, Action::Add(a) if a.has_symbols()));
+        if domains.is_empty() && !nulls {
+            return;
+        }
+        let source = crate::plan::SOURCE_DIR;
+        let root = self.base.join(source);
+        let refuse = |r: onesym::OneSymRefusal, path: PathBuf| {
+            Finding::error(code::REMEDY_REFUSED, r.to_string())
+                .path(path.display())
+                .hint("one-sym needs a readable root sym and every domain file its columns name")
+        };
+        let sym_path = root.join(onesym::SYM);
+        if !sym_path.exists() {
+            let r = if domains.is_empty() {
+                onesym::OneSymRefusal::NoSymForNulls
+            } else {
+                onesym::OneSymRefusal::NoSym {
+                    domains: domains.keys().cloned().collect(),
+                }
+            };
+            refusals.push(refuse(r, sym_path));
+            return;
+        }
+        let read = |name: &str| {
+            crate::kdb::read_symbols(&root.join(name)).map_err(|e| onesym::OneSymRefusal::Domain {
+                domain: name.into(),
+                detail: e.to_string(),
+            })
+        };
+        let sym = match read(onesym::SYM) {
+            Ok(s) => s,
+            Err(r) => return refusals.push(refuse(r, sym_path)),
+        };
+        for (d, symbols) in domains.iter_mut() {
+            match read(d) {
+                Ok(s) => *symbols = s,
+                Err(r) => return refusals.push(refuse(r, root.join(d))),
+            }
+        }
+        let mut plan = match onesym::plan_syms(&sym, &domains) {
+            Ok(p) => p,
+            Err(r) => return refusals.push(refuse(r, sym_path)),
+        };
+        // One new sym for every remedy: one-sym's appends, then the empty symbol when the
+        // null symbol columns need it and neither has it.
+        let mut empty_for_nulls = false;
+        if nulls && onesym::empty_index(&sym, &plan.appended).is_none() {
+            plan.appended.push(String::new());
+            empty_for_nulls = true;
+        }
+        let null_index = onesym::empty_index(&sym, &plan.appended);
+        for a in actions.iter_mut() {
+            if let Action::Add(a) = a {
+                if a.has_symbols() {
+                    a.null_sym_index = null_index;
+                }
+            }
+        }
+        for a in actions.iter_mut() {
+            if let Action::Reenum(a) = a {
+                for c in &mut a.columns {
+                    if let Some(r) = plan.remaps.get(&c.domain) {
+                        c.remap = r.clone();
+                    }
+                }
+            }
+        }
+        // Every symbol already in sym: sym stays as it is.
+        if !plan.appended.is_empty() {
+            actions.push(Action::Sym(onesym::SymAction {
+                dir: source.to_string(),
+                old_len: sym.len(),
+                appended: plan.appended,
+                from: plan.from,
+                empty_for_nulls,
+            }));
+        }
+    }
+
     /// Adds to `part` the empty tables fill-tables writes there (read from the templates).
     fn fill(&self, part: &mut PartitionInv, actions: &mut Vec<Action>) {
         let Some(tpl) = &self.templates else {
@@ -262,6 +393,10 @@ impl Session {
             Action::Fill(_) => vec![dir],
             // Moves an entry out: nothing new appears where it was.
             Action::Aside(_) => Vec::new(),
+            // Rewrites columns in place of their originals, which --deep decodes against the
+            // domain their own header names (the remap only renames those symbols); the new
+            // root sym is no partition's.
+            Action::Reenum(_) | Action::Sym(_) => Vec::new(),
         }
     }
 
@@ -272,12 +407,13 @@ impl Session {
             .lock()
             .map(|mut a| std::mem::take(&mut *a))
             .unwrap_or_default();
-        a.sort_by(|x, y| x.dir().cmp(y.dir()));
-        let r = self
+        let mut r = self
             .refusals
             .lock()
             .map(|mut r| std::mem::take(&mut *r))
             .unwrap_or_default();
+        self.plan_syms(&mut a, &mut r);
+        a.sort_by(|x, y| x.dir().cmp(y.dir()));
         (a, r)
     }
 }

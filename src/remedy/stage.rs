@@ -191,8 +191,8 @@ fn stage_action(
                         Job::NullColumn {
                             ty: c.ty,
                             rows: a.rows,
-                            domain: None,
-                            null_sym_index: None,
+                            domain: c.domain(),
+                            null_sym_index: a.null_sym_index,
                             out: out_dir.join(&c.name),
                             zip,
                         },
@@ -210,6 +210,40 @@ fn stage_action(
             }
             jobs
         }
+        Action::Reenum(a) => {
+            let mut jobs = Vec::new();
+            for c in &a.columns {
+                let column = table_dir.join(&c.name);
+                // Rewritten as it was: a compressed column stays compressed alike.
+                let zip =
+                    produce::compression_of(&column).map_err(|source| StageError::Produce {
+                        what: format!("the compression of {}/{}", a.dir, c.name),
+                        source,
+                    })?;
+                jobs.push((
+                    format!(
+                        "the re-enumeration of {}/{} from {}",
+                        a.dir, c.name, c.domain
+                    ),
+                    Job::Reenumerate {
+                        column,
+                        remap: c.remap.clone(),
+                        domain: super::onesym::SYM.into(),
+                        out: out_dir.join(&c.name),
+                        zip,
+                    },
+                ));
+            }
+            jobs
+        }
+        Action::Sym(a) => vec![(
+            format!("the new {}/sym", a.dir),
+            Job::SymAppend {
+                sym: table_dir.join(super::onesym::SYM),
+                append: a.appended.clone(),
+                out: out_dir.join(super::onesym::SYM),
+            },
+        )],
         Action::Aside(_) => Vec::new(),
         Action::Fill(f) => {
             new_dir = Some(StagedDir {

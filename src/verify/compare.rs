@@ -34,6 +34,18 @@ fn parts<'a>(inv: &'a Inventory, unread: &'a [PartitionDir]) -> Vec<Part<'a>> {
     all
 }
 
+/// What a saved plan's remedies changed, which `a` may differ from `b` by (`verify --plan`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Remedied<'a> {
+    pub derived: &'a [DerivedColumn],
+    pub filled: &'a [FilledTable],
+    pub added: &'a [AddedColumn],
+    /// one-sym / add-columns: `a`'s `sym` is `b`'s followed by these.
+    pub sym_appended: &'a [String],
+    /// set-aside: entries of `b` (relative to its root) that `a` no longer holds.
+    pub aside: &'a [String],
+}
+
 /// Returns no finding when both roots hold the same data, else one finding naming the first
 /// difference in (root entries, then partition, table, column) order. `a_unread` and
 /// `b_unread` are local partitions of each root not read yet (`load_root`): they are read a
@@ -49,11 +61,16 @@ pub fn compare_roots(
     a_unread: &[PartitionDir],
     b: &Loaded,
     b_unread: &[PartitionDir],
-    derived: &[DerivedColumn],
-    filled: &[FilledTable],
-    added: &[AddedColumn],
-    aside: &[String],
+    remedies: &Remedied,
 ) -> Vec<Finding> {
+    let Remedied {
+        derived,
+        filled,
+        added,
+        sym_appended,
+        aside,
+    } = remedies;
+    let sym_appended: &[String] = sym_appended;
     let (ia, ib) = (&a.inventory, &b.inventory);
     // What set-aside moved out of `b` (paths below its root) is not `a`'s to hold.
     let set_aside = |p: String| aside.contains(&p);
@@ -89,7 +106,14 @@ pub fn compare_roots(
         let kb = rb[name];
         match (ka, kb) {
             (RootKind::Domain { symbols: x }, RootKind::Domain { symbols: y }) => {
-                if x != y {
+                // one-sym's `sym`: `b`'s symbols in order, then exactly the appended ones (the
+                // re-enumerated columns are compared as the symbols they stand for below).
+                let appended = *name == "sym"
+                    && !sym_appended.is_empty()
+                    && x.len() == y.len() + sym_appended.len()
+                    && x[..y.len()] == y[..]
+                    && x[y.len()..] == *sym_appended;
+                if x != y && !appended {
                     return diff(format!(
                         "enumeration domain {name} holds different symbols ({} vs {})",
                         x.len(),
@@ -310,7 +334,7 @@ impl Job {
                 ia,
                 &self.b,
                 ib,
-                |x, _, _, _| first_non_null(x),
+                |x, ia, _, _| first_non_null(x, ia),
             )
             .map(|m| format!("{m} (an added column must be null on every row)"));
         }
@@ -373,7 +397,7 @@ fn derived_differs(
 }
 
 /// The first row of `x` that is not null (row 0 for a type add-columns does not write).
-fn first_non_null(x: &ColumnData) -> Option<usize> {
+fn first_non_null(x: &ColumnData, inv: &Inventory) -> Option<usize> {
     fn find<T>(v: &[T], null: impl Fn(&T) -> bool) -> Option<usize> {
         v.iter().position(|x| !null(x))
     }
@@ -395,6 +419,13 @@ fn first_non_null(x: &ColumnData) -> Option<usize> {
         ColumnData::Float(v) | ColumnData::Datetime(v) => find(v, |x| x.is_nan()),
         // A list column's null is an empty item ("" for a string), as add-columns writes it.
         ColumnData::Nested(v) => find(v, |x| x.is_empty()),
+        // A null symbol is the empty one (or an index naming none, which q reads as null).
+        ColumnData::Enum { domain, indices } => {
+            let dom = inv.domain(domain).unwrap_or(&[]);
+            kdb::resolve_enum(indices, dom)
+                .iter()
+                .position(|s| s.as_deref().is_some_and(|s| !s.is_empty()))
+        }
         _ => Some(0),
     }
 }
@@ -675,33 +706,44 @@ mod tests {
 
     #[test]
     fn an_added_column_is_null_on_every_row() {
-        assert_eq!(first_non_null(&ColumnData::Long(vec![i64::MIN; 3])), None);
+        let ia = inv(&["a", "", "b"]);
         assert_eq!(
-            first_non_null(&ColumnData::Long(vec![i64::MIN, 0])),
-            Some(1)
-        );
-        assert_eq!(
-            first_non_null(&ColumnData::Float(vec![f64::NAN, 1.5])),
-            Some(1)
-        );
-        assert_eq!(first_non_null(&ColumnData::Int(vec![i32::MIN])), None);
-        assert_eq!(first_non_null(&ColumnData::Bool(vec![0, 0])), None);
-        // A type add-columns does not write is never taken for nulls.
-        assert_eq!(
-            first_non_null(&ColumnData::Symbol(vec![String::new()])),
-            Some(0)
-        );
-        // A list column: every item empty; a non-empty item is named by row.
-        let empty = || ColumnData::Char(vec![]);
-        assert_eq!(
-            first_non_null(&ColumnData::Nested(vec![empty(), empty()])),
+            first_non_null(&ColumnData::Long(vec![i64::MIN; 3]), &ia),
             None
         );
         assert_eq!(
-            first_non_null(&ColumnData::Nested(vec![
-                empty(),
-                ColumnData::Char(vec![b'x'])
-            ])),
+            first_non_null(&ColumnData::Long(vec![i64::MIN, 0]), &ia),
+            Some(1)
+        );
+        assert_eq!(
+            first_non_null(&ColumnData::Float(vec![f64::NAN, 1.5]), &ia),
+            Some(1)
+        );
+        assert_eq!(first_non_null(&ColumnData::Int(vec![i32::MIN]), &ia), None);
+        assert_eq!(first_non_null(&ColumnData::Bool(vec![0, 0]), &ia), None);
+        // A type add-columns does not write is never taken for nulls.
+        assert_eq!(
+            first_non_null(&ColumnData::Symbol(vec![String::new()]), &ia),
+            Some(0)
+        );
+        // Null symbols: the empty one of sym, or an index naming none; "b" is not null.
+        let e = |i: Vec<i64>| ColumnData::Enum {
+            domain: "sym".into(),
+            indices: i,
+        };
+        assert_eq!(first_non_null(&e(vec![1, 1, i64::MIN, 7]), &ia), None);
+        assert_eq!(first_non_null(&e(vec![1, 2]), &ia), Some(1));
+        // A list column: every item empty; a non-empty item is named by row.
+        let empty = || ColumnData::Char(vec![]);
+        assert_eq!(
+            first_non_null(&ColumnData::Nested(vec![empty(), empty()]), &ia),
+            None
+        );
+        assert_eq!(
+            first_non_null(
+                &ColumnData::Nested(vec![empty(), ColumnData::Char(vec![b'x'])]),
+                &ia
+            ),
             Some(1)
         );
     }

@@ -29,6 +29,8 @@ pub struct VerifyOptions {
     pub filled: Vec<crate::plan::FilledTable>,
     /// With `against`: the null columns a saved plan's remedies added (`verify --plan`).
     pub added: Vec<crate::plan::AddedColumn>,
+    /// With `against`: the symbols a saved plan's one-sym appended to `sym` (`verify --plan`).
+    pub sym_appended: Vec<String>,
     /// With `against`: what a saved plan's set-aside moved out, relative to the database
     /// directory (`2019.06.02/Quote`), left out of the other root.
     pub aside: Vec<String>,
@@ -102,10 +104,13 @@ pub fn run_summarized(
             &dirs,
             &theirs,
             &their_dirs,
-            &opts.derived,
-            &opts.filled,
-            &opts.added,
-            &opts.aside,
+            &compare::Remedied {
+                derived: &opts.derived,
+                filled: &opts.filled,
+                added: &opts.added,
+                sym_appended: &opts.sym_appended,
+                aside: &opts.aside,
+            },
         );
         summary.compared_with(other.clone(), &compared);
         findings.extend(compared);

@@ -75,6 +75,106 @@ pub fn configure_after_ts(config: &Path, columns: &[(&str, &str)]) {
     fs::write(config, yaml).unwrap();
 }
 
+/// Configures `mkt` (a symbol) right after the configured `ts` of every partitioned table (what
+/// [`configure_ts`] writes in block style): a symbol column no partition has, whose nulls
+/// add-columns enumerates to the empty symbol, which the generated `sym` lacks.
+pub fn configure_mkt(config: &Path) {
+    let yaml = fs::read_to_string(config).unwrap();
+    let ts = "    - name: ts\n      type: timestamp\n";
+    assert!(yaml.contains(ts), "no block-style ts in {yaml}");
+    let yaml = yaml.replace(ts, &format!("{ts}    - name: mkt\n      type: symbol\n"));
+    fs::write(config, yaml).unwrap();
+}
+
+/// The symbols a second domain `domain` holds (see [`second_domain`]): the root `sym`'s first
+/// `n` symbols in reverse order, then three that `sym` lacks.
+pub fn second_domain_symbols(sym: &[String], n: usize) -> Vec<String> {
+    let mut d: Vec<String> = sym[..n].iter().rev().cloned().collect();
+    d.extend(["ZZA", "ZZB", "ZZC"].map(String::from));
+    d
+}
+
+/// Re-enumerates the `sym` column of `table` in every partition against a new root domain
+/// `domain` (what dolphindb-sample's `sym_ORD` is): the same symbols row by row, except the
+/// last row of each partition, which becomes `ZZA`, a symbol the root `sym` lacks (the
+/// column stays `p#`: one more run at the end). Returns, per partition, the column's symbols.
+pub fn second_domain(b: &Base, table: &str, domain: &str) -> Vec<Vec<String>> {
+    use smstage::kdb::write::{enum_bytes, write_symbols, HeaderCount};
+    use smstage::kdb::{read_column, read_symbols, Attr, ColumnData};
+    let sym = read_symbols(&b.data().join("sym")).unwrap();
+    let n = 40.min(sym.len());
+    let dom = second_domain_symbols(&sym, n);
+    write_symbols(&b.data().join(domain), &dom, HeaderCount::Zero).unwrap();
+    let mut out = Vec::new();
+    for d in dates(&b.data()) {
+        let col = b.data().join(&d).join(table).join("sym");
+        let ColumnData::Enum { indices, .. } = read_column(&col).unwrap().data else {
+            panic!("{} is no enumeration", col.display());
+        };
+        let mut words: Vec<String> = indices.iter().map(|&i| sym[i as usize].clone()).collect();
+        *words.last_mut().unwrap() = "ZZA".into();
+        // Rows whose symbol the domain lacks (beyond its first n) keep their meaning through
+        // an entry appended to it.
+        let mut dom_now = read_symbols(&b.data().join(domain)).unwrap();
+        let mut idx = Vec::with_capacity(words.len());
+        for w in &words {
+            let i = match dom_now.iter().position(|x| x == w) {
+                Some(i) => i,
+                None => {
+                    dom_now.push(w.clone());
+                    dom_now.len() - 1
+                }
+            };
+            idx.push(i as i64);
+        }
+        write_symbols(&b.data().join(domain), &dom_now, HeaderCount::Zero).unwrap();
+        let bytes = enum_bytes(domain, Attr::Parted, &idx, HeaderCount::Set).unwrap();
+        fs::write(&col, bytes).unwrap();
+        out.push(words);
+    }
+    out
+}
+
+/// The remedies that make dolphindb-sample's three enumerated tables (as
+/// [`configure_dolphindb_enumerated`] configures them) what SM needs, but for set-aside's.
+pub const DOLPHINDB_ENUMERATED: &[&str] = &[
+    "derive-prtncol:ORD=time",
+    "derive-prtncol:TRANSACTION=time",
+    "one-sym",
+    "fill-tables",
+];
+
+/// Keeps, of the assembly `corpus::corpus_base` wrote for dolphindb-sample (every table of
+/// `smstage schema`), the three tables enumerated against other domains than sym: quote_cffex
+/// (whose `time` is a timestamp, its prtnCol), ORD and TRANSACTION (given a `ts` prtnCol,
+/// configured first, since their `time` is a time of day).
+pub fn configure_dolphindb_enumerated(config: &Path) {
+    let yaml = fs::read_to_string(config).unwrap();
+    let (head, tables) = yaml.split_once("tables:\n").expect("tables:");
+    let mut out = format!("{head}tables:\n");
+    let mut keep = false;
+    let mut ts = false;
+    for l in tables.lines() {
+        if l.starts_with("  ") && !l.starts_with("   ") {
+            let name = l.trim().trim_end_matches(':');
+            keep = ["quote_cffex", "ORD", "TRANSACTION"].contains(&name);
+            ts = name != "quote_cffex";
+        }
+        if !keep || l.trim_start().starts_with('#') {
+            continue;
+        }
+        out.push_str(l);
+        out.push('\n');
+        if ts && l == "    type: partitioned" {
+            out.push_str("    prtnCol: ts\n");
+        }
+        if ts && l == "    columns:" {
+            out.push_str("      - {name: ts, type: timestamp}\n");
+        }
+    }
+    fs::write(config, out).unwrap();
+}
+
 /// `smstage gen --tick-style` (time a timespan, no timestamp) configured with `ts` as prtnCol.
 pub fn tick_style(partitions: u32, tables: u32, rows: u32) -> Base {
     tick_style_with(partitions, tables, rows, &[])
@@ -230,15 +330,15 @@ pub const NEEDS: &[Needs] = &[
         remedies: &[DERIVE_TS, "one-sym", "fill-tables", "set-aside"],
         configure_ts: true,
         only: &["quote_cffex", "ORD", "TRANSACTION"],
-        passes: false,
+        passes: true,
         why: "Daily and Syms have no time-of-day column at all, which no remedy derives from: \
               left unconfigured, set-aside moves them (Daily's stray `binary` with it) and the \
               root tables (allDataTypes, charArrayVector, compressCharArrayVector, \
               intArrayVector, widetable) to smstage-aside/; ORD and TRANSACTION have a `time` of \
               type time (derive-prtncol), quote_cffex, ORD and TRANSACTION are absent from some \
-              partitions (fill-tables); still blocking: enumerations against sym_ORD, \
-              sym_TRANSACTION, sym_quote_cffex (one-sym, not built yet; set-aside never moves a \
-              domain)",
+              partitions (fill-tables); their enumerations against sym_ORD, sym_TRANSACTION, \
+              sym_quote_cffex are re-enumerated onto sym (one-sym), after which set-aside moves \
+              the three unused domain files too (end to end in mount-tests/remedy_tests.rs)",
     },
     Needs {
         name: "sewio-nested-sym",

@@ -72,7 +72,9 @@ pub enum Job {
         zip: Option<ZipParams>,
     },
     /// Re-enumerate an enum column from its domain onto `sym`: `remap[i]` = the new index in
-    /// sym of the old domain's symbol i; same attribute and compression as the original.
+    /// sym of the old domain's symbol i; same attribute and compression as the original. A null
+    /// index stays null; an index beyond the remap (beyond its domain, which q reads as null)
+    /// becomes the null index, so it stays null under the longer `sym`.
     Reenumerate {
         column: PathBuf,
         remap: Arc<Vec<u32>>,
@@ -211,6 +213,21 @@ fn refuse_overwriting_inputs(job: &Job) -> Result<(), ProduceError> {
     Ok(())
 }
 
+/// The compression of the file at `p` as parameters a producer can write again (None: not
+/// compressed, or with a block size q cannot be asked for).
+pub fn compression_of(p: &Path) -> Result<Option<ZipParams>, ProduceError> {
+    // The trailer alone: a 3.x compound `col#` has no header a header read accepts.
+    let (_, compression) = crate::kdb::header::image_len(&crate::kdb::LocalFile::open(p)?)?;
+    Ok(compression.as_deref().and_then(|c| {
+        // A block size that is not a power of two is not one q can be asked for.
+        (c.block_size.is_power_of_two() && c.block_size > 0).then(|| ZipParams {
+            algorithm: c.algorithm,
+            level: c.level,
+            block_log2: c.block_size.trailing_zeros() as u8,
+        })
+    }))
+}
+
 /// The compression a new column should get: that of its table's siblings in the same partition
 /// when they all agree (read from their headers), else None (and the caller reports it).
 pub fn sibling_compression(table_dir: &Path) -> Result<Option<ZipParams>, ProduceError> {
@@ -242,16 +259,7 @@ pub fn sibling_compression(table_dir: &Path) -> Result<Option<ZipParams>, Produc
     names.sort();
     let mut found: Option<Option<ZipParams>> = None;
     for p in names {
-        // The trailer alone: a 3.x compound `col#` has no header a header read accepts.
-        let (_, compression) = crate::kdb::header::image_len(&crate::kdb::LocalFile::open(&p)?)?;
-        let z = compression.as_deref().and_then(|c| {
-            // A block size that is not a power of two is not one q can be asked for.
-            (c.block_size.is_power_of_two() && c.block_size > 0).then(|| ZipParams {
-                algorithm: c.algorithm,
-                level: c.level,
-                block_log2: c.block_size.trailing_zeros() as u8,
-            })
-        });
+        let z = compression_of(&p)?;
         match found {
             None => found = Some(z),
             Some(prev) if prev != z => return Ok(None),

@@ -119,9 +119,22 @@ fn reenumeration_refusals() {
         enum_bytes("sym_X", Attr::None, &[0, 1, 5], HeaderCount::Set).unwrap(),
     )
     .unwrap();
-    // Index 5 has no entry in a 3-entry remap.
-    let e = reenum(&col, vec![0, 1, 2], &dir.path().join("o"), None).unwrap_err();
-    assert!(e.to_string().contains("row 2 holds index 5"), "{e}");
+    // Index 5 is beyond a 3-symbol domain (q reads it as null): it becomes the null index,
+    // not sym's index 5, which would name a real symbol.
+    reenum(&col, vec![7, 8, 9], &dir.path().join("o"), None).unwrap();
+    assert_eq!(indices(&dir.path().join("o")), [7, 8, i64::MIN]);
+    std::fs::remove_file(dir.path().join("o")).unwrap();
+    // A negative index that is not the null one is refused.
+    std::fs::write(
+        &col,
+        enum_bytes("sym_X", Attr::None, &[0, -3], HeaderCount::Set).unwrap(),
+    )
+    .unwrap();
+    let e = reenum(&col, vec![0], &dir.path().join("o"), None).unwrap_err();
+    assert!(
+        e.to_string().contains("row 1 holds the negative index -3"),
+        "{e}"
+    );
     assert!(!dir.path().join("o").exists());
     // s# that the new order breaks.
     std::fs::write(
