@@ -399,50 +399,92 @@ fn a_staged_file_changed_after_the_plan_was_saved_is_plan_drift() {
     assert!(!b.path().join("db").exists());
 }
 
-#[test]
-fn a_killed_staging_leaves_no_plan_and_a_rerun_stages_the_same() {
-    let b = tick_style(2, 2, 30);
+/// Stops `plan --remedy … --save` after each staged file (as kill -9 would: `_exit` with every
+/// worker mid-write), then re-runs it: no plan after a crash, the database untouched, and the
+/// re-run stages exactly the files (and plan) of an uninterrupted run.
+fn killed_staging_restages_the_same(b: &Base, remedies: &[&str]) {
     let before = manifest(&b.data());
-    let (plan, out) = save_remedied(&b, DERIVE_TS);
+    let (plan, out) = save_remedies(b, remedies);
     assert_eq!(out.code, 0, "{}", out.all());
     let reference = fs::read(&plan).unwrap();
-    let staged = staged_files(&b);
-    assert_eq!(staged.len(), 8);
+    let staged = staged_files(b);
     let stage_bytes = |b: &Base| -> Vec<String> {
         manifest(&b.path().join(".smstage/stage"))
             .into_iter()
             .map(|l| l[..l.find(" mode=").unwrap()].to_string())
             .collect()
     };
-    let reference_stage = stage_bytes(&b);
+    let reference_stage = stage_bytes(b);
     for k in 1..=staged.len() {
         fs::remove_file(&plan).unwrap();
         let mut c = std::process::Command::new(bin());
-        c.args([
-            "plan",
-            "--config",
-            &b.config_str(),
-            "--remedy",
-            DERIVE_TS,
-            "--save",
-        ])
-        .arg(&plan)
-        .env("SMSTAGE_CRASH_IN_STAGE", k.to_string());
+        c.args(["plan", "--config", &b.config_str()]);
+        for r in remedies {
+            c.args(["--remedy", r]);
+        }
+        c.arg("--save")
+            .arg(&plan)
+            .env("SMSTAGE_CRASH_IN_STAGE", k.to_string());
         let out = run(c);
-        assert_eq!(out.code, 86, "crash after {k} staged files: {}", out.all());
+        assert_eq!(
+            out.code,
+            86,
+            "{remedies:?}: crash after {k} of {} staged files: {}",
+            staged.len(),
+            out.all()
+        );
         assert!(!plan.exists(), "a plan after a crash at {k}");
         assert_eq!(manifest(&b.data()), before, "crash at {k}");
-        let (_, out) = save_remedied(&b, DERIVE_TS);
+        let (_, out) = save_remedies(b, remedies);
         assert_eq!(out.code, 0, "{}", out.all());
         assert_eq!(
             fs::read(&plan).unwrap(),
             reference,
-            "re-run after a crash at {k}"
+            "{remedies:?}: re-run after a crash at {k}"
         );
         assert_eq!(
-            stage_bytes(&b),
+            stage_bytes(b),
             reference_stage,
-            "re-run after a crash at {k}"
+            "{remedies:?}: re-run after a crash at {k}"
+        );
+    }
+}
+
+#[test]
+fn a_killed_staging_leaves_no_plan_and_a_rerun_stages_the_same() {
+    let b = tick_style(2, 2, 30);
+    killed_staging_restages_the_same(&b, &[DERIVE_TS]);
+    assert_eq!(staged_files(&b).len(), 8);
+}
+
+/// The staging crash matrix over every kind of staged file: empty tables (fill-tables, a
+/// directory staged whole), null columns of simple, list and symbol types (add-columns), the
+/// new sym (its empty symbol and one-sym's appends) and re-enumerated columns (one-sym).
+#[test]
+fn a_killed_staging_of_every_remedy_kind_leaves_no_plan_and_a_rerun_stages_the_same() {
+    let b = tick_style(2, 2, 30);
+    configure_after_ts(
+        &b.config(),
+        &[("fee", "float"), ("note", "string"), ("mkt", "symbol")],
+    );
+    second_domain(&b, "quote", "sym2");
+    let last = b.data().join("2024.01.03");
+    fs::remove_dir_all(last.join("trade")).unwrap();
+    killed_staging_restages_the_same(
+        &b,
+        &[
+            DERIVE_TS,
+            "fill-tables",
+            "add-columns",
+            "one-sym",
+            "set-aside",
+        ],
+    );
+    let staged = staged_files(&b);
+    for kind in ["/fee", "/note#", "/mkt", "2024.01.03/trade/.d", "data/sym"] {
+        assert!(
+            staged.iter().any(|s| s.ends_with(kind) || s.contains(kind)),
+            "no staged {kind}: {staged:?}"
         );
     }
 }
