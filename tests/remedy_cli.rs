@@ -1246,3 +1246,37 @@ fn stage_and_compare(b: &Base, remedies: &[&str]) -> usize {
     }
     n
 }
+
+/// Each finding a remedy covers names it in its hint (what to pass, what it does), so a user
+/// reading check's report finds the remedy without knowing it exists: on dolphindb-sample
+/// configured with quote_cffex, ORD and TRANSACTION only.
+#[test]
+fn a_finding_a_remedy_covers_names_the_remedy_in_its_hint() {
+    let Some(b) = corpus::corpus_base("dolphindb-sample") else {
+        return;
+    };
+    configure_dolphindb_enumerated(&b.config());
+    let out = check(&b, &[], true);
+    assert_eq!(out.code, 1, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for f in v["findings"].as_array().unwrap() {
+        let code = f["code"].as_str().unwrap();
+        let remedy = match code {
+            "load-table-absent" => "--remedy fill-tables",
+            "schema-table-unexpected" | "sm-root-stray" => "--remedy set-aside",
+            "sm-enum-not-sym" => "--remedy one-sym",
+            // Its missing column is the configured prtnCol ts: derived, not null-filled.
+            "schema-columns-mismatch" => "--remedy derive-prtncol:",
+            _ => continue,
+        };
+        let hint = f["hint"].as_str().unwrap_or_default();
+        assert!(hint.contains(remedy), "{code}: {hint}");
+        seen.insert(code);
+    }
+    assert_eq!(
+        seen.len(),
+        5,
+        "every covered finding kind is on dolphindb-sample: {seen:?}"
+    );
+}

@@ -31,7 +31,7 @@ pub(crate) fn root_entries(config: Option<&AssemblyConfig>, inv: &Inventory) -> 
                         out.push(Finding::error(
                             code::SCHEMA_TABLE_UNEXPECTED,
                             format!("splayed table {} in the database root is not in the configuration", t.name),
-                        ).table(&t.name).path(r.path.display()).hint(format!("add {} with type: splayed and its columns to the assembly configuration", t.name)));
+                        ).table(&t.name).path(r.path.display()).hint(format!("add {} with type: splayed and its columns to the assembly configuration, or pass `--remedy set-aside` to check and plan: smstage moves it to <baseURI>/smstage-aside/", t.name)));
                         check_table(t, None, None, ColumnOrder::Strict, inv, &mut out);
                     }
                 }

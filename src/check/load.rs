@@ -113,7 +113,7 @@ pub(crate) fn check_table(
             )
             .path(dotd_path.display())
             .column(have.get(first).or(want.get(first)).copied().unwrap_or(""))
-            .hint("make the configured columns match the database (names and order), or fix the table on disk")));
+            .hint(columns_hint(&missing, s.prtn_col.as_deref(), &t.name))));
         }
     }
 
@@ -387,5 +387,45 @@ mod tests {
             }
         }
         assert!(outside.is_empty(), "{outside:#?}");
+    }
+}
+
+/// What to do about configured columns a table lacks: a missing prtnCol is derived
+/// (derive-prtncol), other missing columns are written null-filled (add-columns).
+fn columns_hint(missing: &[&str], prtn_col: Option<&str>, table: &str) -> String {
+    let base = "make the configured columns match the database (names and order), or fix the table on disk";
+    let prtn = prtn_col.filter(|p| missing.contains(p));
+    let others = missing.iter().any(|c| Some(*c) != prtn);
+    let mut hint = base.to_string();
+    if let Some(p) = prtn {
+        hint.push_str(&format!("; smstage can derive the prtnCol {p} from a time-of-day column: pass `--remedy derive-prtncol:{table}=SOURCE` to check and plan"));
+    }
+    if others {
+        hint.push_str("; smstage can write the other missing columns null-filled (as dbmaint's addcol): pass `--remedy add-columns` to check and plan");
+    }
+    hint
+}
+
+#[cfg(test)]
+mod hint_tests {
+    use super::columns_hint;
+
+    #[test]
+    fn missing_columns_name_the_remedy_that_writes_them() {
+        let h = columns_hint(&["ts"], Some("ts"), "trade");
+        assert!(h.contains("--remedy derive-prtncol:trade=SOURCE"), "{h}");
+        assert!(!h.contains("add-columns"), "{h}");
+        let h = columns_hint(&["fee"], Some("ts"), "trade");
+        assert!(
+            h.contains("--remedy add-columns") && !h.contains("derive"),
+            "{h}"
+        );
+        let h = columns_hint(&["ts", "fee"], Some("ts"), "trade");
+        assert!(
+            h.contains("derive-prtncol") && h.contains("add-columns"),
+            "{h}"
+        );
+        let h = columns_hint(&[], None, "trade");
+        assert!(!h.contains("--remedy"), "{h}");
     }
 }

@@ -106,7 +106,7 @@ pub(crate) fn table_presence(
                     .table(*name)
                     .partition(dates[0])
                     .path(inv.source.join(dates[0]).join(name).display())
-                    .hint(format!("KX: if the table is supposed to be in the schema, add it (`smstage schema DB` prints its entry); otherwise remove {name} from every partition directory")),
+                    .hint(format!("KX: if the table is supposed to be in the schema, add it (`smstage schema DB` prints its entry); otherwise remove {name} from every partition directory, or pass `--remedy set-aside` to check and plan: smstage moves it to <baseURI>/smstage-aside/ and rollback puts it back")),
                 );
                 if !is_visible {
                     continue;
@@ -139,7 +139,7 @@ pub(crate) fn table_presence(
                 .table(*name)
                 .partition(missing[0])
                 .path(inv.source.join(missing[0]).display())
-                .hint(format!("write an empty {name} (with .d and empty columns) into each of those partitions, e.g. with .Q.chk")),
+                .hint(format!("write an empty {name} (with .d and empty columns) into each of those partitions, e.g. with .Q.chk, or pass `--remedy fill-tables` to check and plan: smstage writes them from the configured schema")),
             );
         }
     }

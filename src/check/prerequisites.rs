@@ -236,7 +236,7 @@ fn root_strays(config: &AssemblyConfig, inv: &Inventory, segmented: bool) -> Vec
     )
     .path(inv.source.display())
     .hint(format!(
-        "KX: if the listed names are tables you want to import, put them in the schema; otherwise move them out of the database root (they stay in the backup): {}",
+        "KX: if the listed names are tables you want to import, put them in the schema; otherwise move them out of the database root (they stay in the backup): {}; or pass `--remedy set-aside` to check and plan: smstage moves them to <baseURI>/smstage-aside/ (an enumeration domain only with `--remedy one-sym`, once no column uses it)",
         names.join(" ")
     ))]
 }
@@ -285,7 +285,7 @@ fn domains(inv: &Inventory, g: &Gathered, all: &[&str]) -> Vec<Finding> {
             .column(columns[0])
             .partition(dates[0])
             .path(inv.source.join(domain).display())
-            .hint(format!("re-enumerate {table}'s {cols} against sym (e.g. `.Q.en` with sym as the domain) in every partition, then remove {domain} from the root")),
+            .hint(format!("re-enumerate {table}'s {cols} against sym (e.g. `.Q.en` with sym as the domain) in every partition, then remove {domain} from the root; or pass `--remedy one-sym --remedy set-aside` to check and plan: smstage re-enumerates them onto sym and moves {domain} to <baseURI>/smstage-aside/")),
         );
     }
     // Root tables are checked here directly: their records are kept for the whole command.
