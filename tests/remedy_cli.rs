@@ -1161,7 +1161,7 @@ fn one_sym_on_dolphindb_sample_removes_every_enumeration_domain_finding() {
     assert_eq!(actions.len(), 4, "{actions:?}");
     assert_eq!(
         actions[0],
-        "one-sym: data/sym = its 56106 symbols byte for byte + 89 appended (4 from sym_ORD, 2 from sym_TRANSACTION, 83 from sym_quote_cffex); the old domain files stay in the root, used by no column"
+        "one-sym: data/sym = its 56106 symbols byte for byte + 89 appended (4 from sym_ORD, 2 from sym_TRANSACTION, 83 from sym_quote_cffex); the old domain files are then used by no column (with set-aside they move to smstage-aside/, else they stay in the root, where SM refuses them)"
     );
     assert!(
         actions[3].starts_with("one-sym: data/2023.03.24/quote_cffex/{sym from sym_quote_cffex"),

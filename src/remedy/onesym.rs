@@ -239,7 +239,7 @@ pub fn describe_sym(a: &SymAction) -> String {
     let unused = if a.from.is_empty() {
         ""
     } else {
-        "; the old domain files stay in the root, used by no column"
+        "; the old domain files are then used by no column (with set-aside they move to smstage-aside/, else they stay in the root, where SM refuses them)"
     };
     format!(
         "{who}: {}/sym = its {} symbols byte for byte + {} appended ({}){unused}",
