@@ -472,6 +472,98 @@ fn set_aside_on_advkdb_ipc_end_to_end() {
     assert!(!b.path().join("smstage-aside").exists());
 }
 
+/// set-aside on the real sewio-nested-sym, a database with no date partition (SM imports its
+/// root: the splayed AXSTATE with nested symbol columns; `partition-none` is a warning): its two
+/// serialized objects (AXSTATE_UX_ACCESSTIME, AXSTATE_VERSION) are stray root files SM refuses,
+/// moved to smstage-aside/. The whole flow: plan --save → view (verify --plan equal) → commit →
+/// verify → rollback byte-identical, smstage-aside/ removed.
+#[test]
+fn set_aside_on_sewio_nested_sym_end_to_end() {
+    let Some(b) = corpus::corpus_base("sewio-nested-sym") else {
+        return;
+    };
+    let outside = tempfile::tempdir().unwrap();
+    let backup = outside.path().join("backup");
+    copy_tree(&b.data(), &backup);
+    let original = manifest(&b.data());
+    let strays = ["AXSTATE_UX_ACCESSTIME", "AXSTATE_VERSION"];
+    let bytes: Vec<Vec<u8>> = strays
+        .iter()
+        .map(|s| fs::read(b.data().join(s)).unwrap())
+        .collect();
+
+    let (plan, out) = save_remedied(&b, "set-aside");
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(
+        manifest(&b.data()),
+        original,
+        "plan --save changed the database"
+    );
+
+    let mnt = outside.path().join("view");
+    fs::create_dir(&mnt).unwrap();
+    let out = smstage(&[
+        "mount",
+        "--plan",
+        plan.to_str().unwrap(),
+        mnt.to_str().unwrap(),
+        "--background",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let guard = Unmount(mnt.clone());
+    let v = verify_against(&mnt.join("db"), &backup, Some(&plan));
+    assert_eq!(v.code, 0, "view vs backup, knowing the plan: {}", v.all());
+    let v = verify_against(&mnt.join("db"), &backup, None);
+    assert_eq!(
+        v.code,
+        1,
+        "without the plan the strays are missing: {}",
+        v.all()
+    );
+    for (s, want) in strays.iter().zip(&bytes) {
+        assert!(
+            !mnt.join("db").join(s).exists(),
+            "{s} still in the view's root"
+        );
+        assert_eq!(&fs::read(mnt.join("smstage-aside").join(s)).unwrap(), want);
+    }
+    let seen_in_view = listing(&mnt, &["data", "db", "smstage-aside"]);
+    drop(guard);
+
+    let out = smstage(&[
+        "commit",
+        "--plan",
+        plan.to_str().unwrap(),
+        "--backup",
+        backup.to_str().unwrap(),
+        "--yes",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(
+        listing(b.path(), &["data", "db", "smstage-aside"]),
+        seen_in_view,
+        "committed tree differs from the view"
+    );
+    let v = verify_against(&b.path().join("db"), &backup, Some(&plan));
+    assert_eq!(v.code, 0, "committed vs backup: {}", v.all());
+    for (s, want) in strays.iter().zip(&bytes) {
+        assert_eq!(
+            &fs::read(b.path().join("smstage-aside").join(s)).unwrap(),
+            want
+        );
+    }
+
+    let out = smstage(&["rollback", "--config", &b.config_str()]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(
+        manifest(&b.data()),
+        original,
+        "rollback is not byte-identical"
+    );
+    assert!(!b.path().join("smstage-aside").exists());
+    assert!(!b.path().join("db").exists());
+}
+
 /// A base for the set-aside kill matrix: advkdb-ipc with Trade only (two tables of
 /// 2019.06.02 set aside), a stray root file and a file Trade's .d does not list in the last
 /// partition (2019.08.24): every kind of entry set-aside moves, in both of its waves.

@@ -349,7 +349,7 @@ pub const NEEDS: &[Needs] = &[
         why: "its two serialized objects beside the splayed AXSTATE are stray root files \
               (sm-root-stray): set-aside moves them to smstage-aside/. No date partition at \
               all: partition-none stays, a warning as without the remedy (only the root is \
-              imported)",
+              imported; end to end in mount-tests/remedy_tests.rs)",
     },
     Needs {
         name: "torq-air",
