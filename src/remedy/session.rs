@@ -166,11 +166,11 @@ impl Session {
                 }
                 Ok(None) => {}
                 Err(r) => refusals.push(
-                    Finding::error(code::REMEDY_REFUSED, r.to_string())
-                        .partition(&part.date)
-                        .table(&table.name)
-                        .path(table.path.display())
-                        .hint(format!(
+                    refusal(
+                        &r,
+                        &part.date,
+                        table,
+                        format!(
                             "name another source (`--remedy derive-prtncol:{}=COLUMN`), or fix the table on disk",
                             t.table
                         )),
@@ -219,13 +219,12 @@ impl Session {
                     added.push(Action::Add(a));
                 }
                 Ok(None) => {}
-                Err(r) => refusals.push(
-                    Finding::error(code::REMEDY_REFUSED, r.to_string())
-                        .partition(&part.date)
-                        .table(&table.name)
-                        .path(table.path.display())
-                        .hint("fix the table on disk, or configure the column out"),
-                ),
+                Err(r) => refusals.push(refusal(
+                    &r,
+                    &part.date,
+                    table,
+                    "fix the table on disk, or configure the column out",
+                )),
             }
         }
         actions.extend(added);
@@ -250,13 +249,12 @@ impl Session {
                     actions.push(Action::Reenum(a));
                 }
                 Ok(None) => {}
-                Err(r) => refusals.push(
-                    Finding::error(code::REMEDY_REFUSED, r.to_string())
-                        .partition(&part.date)
-                        .table(&table.name)
-                        .path(table.path.display())
-                        .hint("re-enumerate the column against sym with q, or configure the table out"),
-                ),
+                Err(r) => refusals.push(refusal(
+                    &r,
+                    &part.date,
+                    table,
+                    "re-enumerate the column against sym with q, or configure the table out",
+                )),
             }
         }
     }
@@ -416,6 +414,20 @@ impl Session {
         a.sort_by(|x, y| x.dir().cmp(y.dir()));
         (a, r)
     }
+}
+
+/// A remedy refused for one table of one partition (`remedy-refused`), with what to do.
+fn refusal(
+    r: &impl std::fmt::Display,
+    date: &str,
+    table: &crate::inventory::TableInv,
+    hint: impl Into<String>,
+) -> Finding {
+    Finding::error(code::REMEDY_REFUSED, r.to_string())
+        .partition(date)
+        .table(&table.name)
+        .path(table.path.display())
+        .hint(hint)
 }
 
 /// The derivation of `a` checked row by row from its source in `table_dir`, nothing written:
