@@ -30,7 +30,7 @@ mod tiers;
 
 // What set-aside moves is what these findings report (`load-extra-file`, `sm-root-stray`).
 pub(crate) use load::extra_files;
-pub(crate) use prerequisites::is_root_stray;
+pub(crate) use prerequisites::{is_root_stray, stray_what};
 
 pub use beside_config::database_findings;
 use deep::decode_all;

@@ -208,16 +208,7 @@ fn root_strays(config: &AssemblyConfig, inv: &Inventory, segmented: bool) -> Vec
         return Vec::new();
     }
     let names: Vec<String> = strays.iter().map(|r| r.name.clone()).collect();
-    let what = |r: &inventory::RootItem| -> &'static str {
-        match &r.kind {
-            RootKind::Domain { .. } => "an enumeration domain not named sym",
-            RootKind::Splayed(_) => "a splayed table not configured as splayed",
-            RootKind::File { .. } => "a file that is no configured basic table",
-            RootKind::Dir => "a directory that is neither a table nor a date partition",
-            RootKind::Symlink => "a symbolic link",
-            RootKind::Script => "a q script",
-        }
-    };
+    let what = |r: &inventory::RootItem| stray_what(&r.kind);
     let detail: Vec<String> = strays
         .iter()
         .map(|r| format!("{} ({})", r.name, what(r)))
@@ -239,6 +230,19 @@ fn root_strays(config: &AssemblyConfig, inv: &Inventory, segmented: bool) -> Vec
         "KX: if the listed names are tables you want to import, put them in the schema; otherwise move them out of the database root (they stay in the backup): {}; or pass `--remedy set-aside` to check and plan: smstage moves them to <baseURI>/smstage-aside/ (an enumeration domain only with `--remedy one-sym`, once no column uses it)",
         names.join(" ")
     ))]
+}
+
+/// Why SM refuses a stray root entry of kind `k`, in the words `sm-root-stray` and set-aside
+/// use.
+pub(crate) fn stray_what(k: &RootKind) -> &'static str {
+    match k {
+        RootKind::Domain { .. } => "an enumeration domain not named sym",
+        RootKind::Splayed(_) => "a splayed table not configured as splayed",
+        RootKind::File { .. } => "a file that is no configured basic table",
+        RootKind::Dir => "a directory that is neither a table nor a date partition",
+        RootKind::Symlink => "a symbolic link",
+        RootKind::Script => "a q script",
+    }
 }
 
 /// Whether SM's import refuses the root entry `r` as a stray (what set-aside moves, but for

@@ -256,7 +256,12 @@ pub(crate) fn run_step(step: &Step, ctx: &Ctx, dirty: &mut Dirty) -> Result<(), 
         }
         Step::Symlink { path, target } => ensure_symlink(&ctx.p(path), target, dirty),
         Step::Replicate { from, to } => replicate(&ctx.p(from), &ctx.p(to), ctx.mode, dirty),
-        Step::Rename { from, to } => {
+        // set-aside's move is a rename like any other: only its place in the waves differs.
+        Step::Rename { from, to }
+        | Step::SetAside {
+            path: from,
+            aside: to,
+        } => {
             let (f, t) = (ctx.p(from), ctx.p(to));
             if !is_done(step, ctx)? {
                 renameat2(&f, &t, libc::RENAME_NOREPLACE)
@@ -316,16 +321,6 @@ pub(crate) fn run_step(step: &Step, ctx: &Ctx, dirty: &mut Dirty) -> Result<(), 
             let (f, t) = (ctx.p(staged), ctx.p(path));
             if !is_done(step, ctx)? {
                 exchange(&f, &t, dirty)?;
-            }
-            dirty.parent(&f);
-            dirty.parent(&t);
-            Ok(())
-        }
-        Step::SetAside { path, aside } => {
-            let (f, t) = (ctx.p(path), ctx.p(aside));
-            if !is_done(step, ctx)? {
-                renameat2(&f, &t, libc::RENAME_NOREPLACE)
-                    .map_err(io_err("renameat2(RENAME_NOREPLACE)", &t))?;
             }
             dirty.parent(&f);
             dirty.parent(&t);

@@ -158,7 +158,7 @@ pub fn plan_root(
             path,
             is_dir: r.is_dir(),
             why: AsideWhy::RootStray {
-                what: stray_what(&r.kind),
+                what: crate::check::stray_what(&r.kind),
             },
             link,
         });
@@ -169,17 +169,6 @@ pub fn plan_root(
             && f.path.as_ref().is_some_and(|p| links.contains(p)))
     });
     out
-}
-
-fn stray_what(k: &RootKind) -> &'static str {
-    match k {
-        RootKind::Domain { .. } => "an enumeration domain not named sym",
-        RootKind::Splayed(_) => "a splayed table not configured as splayed",
-        RootKind::File { .. } => "a file that is no configured basic table",
-        RootKind::Dir => "a directory that is neither a table nor a date partition",
-        RootKind::Symlink => "a symbolic link",
-        RootKind::Script => "a q script",
-    }
 }
 
 /// The refusal of a move whose destination is taken: rename(2) with RENAME_NOREPLACE would
