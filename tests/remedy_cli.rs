@@ -1408,3 +1408,67 @@ fn a_compressed_sym_that_must_grow_is_refused_by_check() {
     assert!(staged_files(&b).is_empty());
     assert_eq!(manifest(&b.data()), before);
 }
+
+/// `<baseURI>/smstage-aside` (or a directory below it) that is a file or a symbolic link: the
+/// commit could not create the directories set-aside moves entries into (a file), or would
+/// move the database's tables through the link out of the baseURI; it used to fail half-way
+/// through the commit (rolled back) after check and plan passed. check refuses it, naming the
+/// entry and what to do; plan saves nothing.
+#[test]
+fn set_aside_refuses_a_smstage_aside_that_is_a_file_or_a_link() {
+    let Some(b) = advkdb_trade_only() else {
+        return;
+    };
+    let aside = b.path().join("smstage-aside");
+    let outside = tempfile::tempdir().unwrap();
+    type Make<'a> = Box<dyn Fn() + 'a>;
+    let cases: [(&str, Make); 3] = [
+        (
+            "a file, not a directory",
+            Box::new(|| fs::write(&aside, b"notes").unwrap()),
+        ),
+        (
+            "a symbolic link (to ",
+            Box::new(|| std::os::unix::fs::symlink(outside.path(), &aside).unwrap()),
+        ),
+        (
+            "a file, not a directory",
+            Box::new(|| {
+                fs::create_dir(&aside).unwrap();
+                fs::write(aside.join("2019.06.02"), b"").unwrap();
+            }),
+        ),
+    ];
+    for (what, make) in cases {
+        make();
+        let blocker = if aside.is_dir() && !aside.is_symlink() {
+            aside.join("2019.06.02")
+        } else {
+            aside.clone()
+        };
+        let before = manifest(&b.data());
+        let out = check(&b, &["set-aside"], false);
+        assert_eq!(out.code, 1, "{what}: {}", out.all());
+        let want = format!(
+            "error[remedy-refused]: set-aside: {} is {what}",
+            blocker.display()
+        );
+        assert!(out.stdout.contains(&want), "{want}\n{}", out.all());
+        // One finding for the two tables it blocks.
+        assert_eq!(out.stdout.matches(&want).count(), 1, "{}", out.all());
+        assert!(out.stdout.contains("then run this again"), "{}", out.all());
+        let (plan, out) = save_remedied(&b, "set-aside");
+        assert_eq!(out.code, 1, "{what}: {}", out.all());
+        assert!(!plan.exists());
+        assert_eq!(manifest(&b.data()), before);
+        assert!(fs::read_dir(outside.path()).unwrap().next().is_none());
+        if aside.is_symlink() || aside.is_file() {
+            fs::remove_file(&aside).unwrap();
+        } else {
+            fs::remove_dir_all(&aside).unwrap();
+        }
+    }
+    // A directory smstage-aside (the user's, empty) is fine.
+    fs::create_dir(&aside).unwrap();
+    assert_eq!(check(&b, &["set-aside"], false).code, 0);
+}

@@ -133,13 +133,20 @@ impl Session {
     fn record_asides(&self, moves: Vec<aside::AsideAction>) {
         let refusals: Vec<Finding> = moves
             .iter()
-            .filter_map(|a| aside::occupied(&self.base, a))
+            .filter_map(|a| {
+                aside::occupied(&self.base, a).or_else(|| aside::unreachable(&self.base, a))
+            })
             .collect();
         if let Ok(mut a) = self.actions.lock() {
             a.extend(moves.into_iter().map(Action::Aside));
         }
         if let Ok(mut r) = self.refusals.lock() {
-            r.extend(refusals);
+            // One finding per blocking path, however many moves it blocks.
+            for f in refusals {
+                if !r.iter().any(|x| x.message == f.message) {
+                    r.push(f);
+                }
+            }
         }
     }
 
