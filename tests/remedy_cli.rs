@@ -1472,3 +1472,30 @@ fn set_aside_refuses_a_smstage_aside_that_is_a_file_or_a_link() {
     fs::create_dir(&aside).unwrap();
     assert_eq!(check(&b, &["set-aside"], false).code, 0);
 }
+
+/// A segmented database (par.txt): the remedies are not built for one; check refuses them
+/// saying so and what to do instead, and plan saves nothing.
+#[test]
+fn remedies_on_a_segmented_database_are_refused_with_what_to_do() {
+    let b = tick_style_with(3, 2, 50, &["--segments", "2"]);
+    let out = check(&b, &[DERIVE_TS], false);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout.contains(&format!(
+            "error[remedy-refused]: {}: remedies are not available for a segmented database (par.txt) yet",
+            b.data().display()
+        )),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stdout
+            .contains("fix: remedy each segment's partitions with q (dbmaint.q's addcol"),
+        "{}",
+        out.all()
+    );
+    let (plan, out) = save_remedied(&b, DERIVE_TS);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(!plan.exists());
+    assert!(staged_files(&b).is_empty());
+}
