@@ -795,3 +795,39 @@ fn the_commit_preflight_refuses_a_taken_set_aside_destination() {
     assert!(!b.path().join("db").exists());
     assert!(!b.path().join(".smstage/journal").exists());
 }
+
+/// `<baseURI>/smstage-aside` on another filesystem than the database (here a tmpfs mounted
+/// there): the commit's rename(2) of each entry set aside would fail with EXDEV half-way
+/// through the commit. check refuses it before anything is written, naming both places.
+#[test]
+fn set_aside_refuses_a_smstage_aside_on_another_filesystem() {
+    let Some(b) = advkdb_trade_only() else {
+        return;
+    };
+    let aside = b.path().join("smstage-aside");
+    let Some(_m) = crate::commit_fault_tests::Mount::tmpfs(&aside, "size=1m") else {
+        return;
+    };
+    let before = manifest(&b.data());
+    let config = b.config_str();
+    let out = smstage(&[
+        "check",
+        "--config",
+        &config,
+        "--no-backup-check",
+        "--remedy",
+        "set-aside",
+    ]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    let want = format!(
+        "error[remedy-refused]: set-aside: {} is on another filesystem than the database {}",
+        aside.display(),
+        b.data().join("2019.06.02").display()
+    );
+    assert!(out.stdout.contains(&want), "{want}\n{}", out.all());
+    let (plan, out) = save_remedied(&b, "set-aside");
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(!plan.exists());
+    assert_eq!(manifest(&b.data()), before);
+    assert!(fs::read_dir(&aside).unwrap().next().is_none());
+}

@@ -129,7 +129,8 @@ pub fn run_remedied(
                         source.display()
                     ),
                 )
-                .path(source.display()),
+                .path(source.display())
+                .hint("remedy each segment's partitions with q (dbmaint.q's addcol for a missing column, .Q.chk for a missing table, `update ts:date+time` then .Q.dpft for a derived column), keeping the backup, then run check without --remedy"),
             );
             return Ok(CheckOutcome {
                 report: Report::new(findings),

@@ -1280,3 +1280,222 @@ fn a_finding_a_remedy_covers_names_the_remedy_in_its_hint() {
         "every covered finding kind is on dolphindb-sample: {seen:?}"
     );
 }
+
+/// Replaces the symbol `from` of the symbol-list file `path` by the raw bytes `to` (same
+/// length: the other symbols keep their places).
+fn replace_symbol(path: &std::path::Path, from: &[u8], to: &[u8]) {
+    let mut bytes = fs::read(path).unwrap();
+    let (from, to) = ([from, b"\0"].concat(), [to, b"\0"].concat());
+    let i = bytes
+        .windows(from.len())
+        .position(|w| w == from)
+        .expect("the symbol is in the file");
+    bytes[i..i + from.len()].copy_from_slice(&to);
+    fs::write(path, bytes).unwrap();
+}
+
+/// Appends raw symbols to the symbol-list file `path` (its header count left as it is: kdb+
+/// counts the NULs).
+fn append_raw_symbols(path: &std::path::Path, symbols: &[&[u8]]) {
+    let mut bytes = fs::read(path).unwrap();
+    for s in symbols {
+        bytes.extend_from_slice(s);
+        bytes.push(0);
+    }
+    fs::write(path, bytes).unwrap();
+}
+
+/// kdb+ symbols are bytes (a latin-1 `Z\xe9A` is a symbol q reads and writes as it is): one-sym
+/// matches a domain's symbol to sym's by its bytes. `Z\xe8A` and `Z\xe9A` are two symbols,
+/// though both read as the same text when the bytes are decoded as UTF-8 (U+FFFD): each row
+/// of sym2's `Z\xe9A` must map to sym's `Z\xe9A`, not to the `Z\xe8A` before it.
+#[test]
+fn one_sym_matches_symbols_by_their_bytes_not_as_text() {
+    use smstage::kdb::{read_column, ColumnData};
+    use smstage::remedy::{run, session::Session, spec::Remedy, stage};
+    let (b, _) = two_domains();
+    let old_n = smstage::kdb::read_symbols(&b.data().join("sym"))
+        .unwrap()
+        .len() as i64;
+    append_raw_symbols(&b.data().join("sym"), &[b"Z\xe8A", b"Z\xe9A"]);
+    // The last row of each partition's column names ZZA: now Z\xe9A.
+    replace_symbol(&b.data().join("sym2"), b"ZZA", b"Z\xe9A");
+    let cfg = smstage::config::AssemblyConfig::load(&b.config()).unwrap();
+    let session = Session::new(&cfg, b.path(), vec![Remedy::OneSym]).unwrap();
+    let opts = smstage::check::CheckOptions {
+        backup: smstage::check::BackupCheck::Skip,
+        deep: false,
+        s3: Default::default(),
+        keep_object_files: false,
+    };
+    let (outcome, actions) = run::check(&cfg, &opts, &session).unwrap();
+    let refused: Vec<&str> = outcome
+        .report
+        .findings
+        .iter()
+        .filter(|f| f.code == "remedy-refused")
+        .map(|f| f.message.as_str())
+        .collect();
+    assert!(refused.is_empty(), "{refused:?}");
+    let (_, _) = stage::stage(b.path(), "data", ".smstage/stage/t", &actions).unwrap();
+    let st = b.path().join(".smstage/stage/t/data");
+    // Only ZZB and ZZC are new: Z\xe9A is sym's already.
+    let old = fs::read(b.data().join("sym")).unwrap();
+    let new = fs::read(st.join("sym")).unwrap();
+    assert_eq!(&new[old.len()..], b"ZZB\0ZZC\0");
+    for d in dates(&b.data()) {
+        let ColumnData::Enum { indices, .. } =
+            read_column(&st.join(&d).join("quote/sym")).unwrap().data
+        else {
+            panic!("not an enumeration");
+        };
+        assert_eq!(
+            *indices.last().unwrap(),
+            old_n + 1,
+            "{d}: the row of Z\\xe9A"
+        );
+    }
+}
+
+/// A symbol one-sym would have to append that is not UTF-8 text: the plan records appended
+/// symbols as text (`sym_appended`), so it cannot bind them byte for byte; check refuses it,
+/// naming the domain, the symbol's bytes and how to proceed, where it used to append the
+/// bytes of U+FFFD instead (and merge two such symbols into one).
+#[test]
+fn one_sym_refuses_to_append_a_symbol_that_is_not_utf8() {
+    let (b, _) = two_domains();
+    append_raw_symbols(&b.data().join("sym"), &[b"Z\xe8A"]);
+    replace_symbol(&b.data().join("sym2"), b"ZZA", b"Z\xe9A");
+    let before = manifest(&b.data());
+    let remedies = [DERIVE_TS, "one-sym", "set-aside"];
+    let out = check(&b, &remedies, false);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout.contains("error[remedy-refused]: one-sym: symbol 40 of the domain `sym2` (bytes 5a e9 41) is not UTF-8 text and sym lacks it"),
+        "{}",
+        out.all()
+    );
+    let (_, out) = save_remedies(&b, &remedies);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(staged_files(&b).is_empty());
+    assert_eq!(manifest(&b.data()), before);
+}
+
+/// A compressed root `sym` (kdb+ writes one when `.z.zd` is set) that a remedy must append
+/// to: staging refuses it (not written yet), so check refuses it too, before the user saves
+/// a plan; the message names the bytes and the q that decompresses it.
+#[test]
+fn a_compressed_sym_that_must_grow_is_refused_by_check() {
+    let b = tick_style(2, 2, 30);
+    configure_mkt(&b.config());
+    let sym = b.data().join("sym");
+    let image = fs::read(&sym).unwrap();
+    smstage::kdb::write::write_image(&sym, &image, Some(smstage::kdb::zip::ZipParams::new(2, 6)))
+        .unwrap();
+    let remedies = [DERIVE_TS, "add-columns"];
+    let out = check(&b, &remedies, false);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout
+            .contains("error[remedy-refused]: add-columns: the root sym is compressed (bytes 6b 78 7a 69 70 70 65 64, `kxzipped`)"),
+        "{}",
+        out.all()
+    );
+    assert!(out.stdout.contains("`:sym set get `:sym"), "{}", out.all());
+    let before = manifest(&b.data());
+    let (_, out) = save_remedies(&b, &remedies);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(staged_files(&b).is_empty());
+    assert_eq!(manifest(&b.data()), before);
+}
+
+/// `<baseURI>/smstage-aside` (or a directory below it) that is a file or a symbolic link: the
+/// commit could not create the directories set-aside moves entries into (a file), or would
+/// move the database's tables through the link out of the baseURI; it used to fail half-way
+/// through the commit (rolled back) after check and plan passed. check refuses it, naming the
+/// entry and what to do; plan saves nothing.
+#[test]
+fn set_aside_refuses_a_smstage_aside_that_is_a_file_or_a_link() {
+    let Some(b) = advkdb_trade_only() else {
+        return;
+    };
+    let aside = b.path().join("smstage-aside");
+    let outside = tempfile::tempdir().unwrap();
+    type Make<'a> = Box<dyn Fn() + 'a>;
+    let cases: [(&str, Make); 3] = [
+        (
+            "a file, not a directory",
+            Box::new(|| fs::write(&aside, b"notes").unwrap()),
+        ),
+        (
+            "a symbolic link (to ",
+            Box::new(|| std::os::unix::fs::symlink(outside.path(), &aside).unwrap()),
+        ),
+        (
+            "a file, not a directory",
+            Box::new(|| {
+                fs::create_dir(&aside).unwrap();
+                fs::write(aside.join("2019.06.02"), b"").unwrap();
+            }),
+        ),
+    ];
+    for (what, make) in cases {
+        make();
+        let blocker = if aside.is_dir() && !aside.is_symlink() {
+            aside.join("2019.06.02")
+        } else {
+            aside.clone()
+        };
+        let before = manifest(&b.data());
+        let out = check(&b, &["set-aside"], false);
+        assert_eq!(out.code, 1, "{what}: {}", out.all());
+        let want = format!(
+            "error[remedy-refused]: set-aside: {} is {what}",
+            blocker.display()
+        );
+        assert!(out.stdout.contains(&want), "{want}\n{}", out.all());
+        // One finding for the two tables it blocks.
+        assert_eq!(out.stdout.matches(&want).count(), 1, "{}", out.all());
+        assert!(out.stdout.contains("then run this again"), "{}", out.all());
+        let (plan, out) = save_remedied(&b, "set-aside");
+        assert_eq!(out.code, 1, "{what}: {}", out.all());
+        assert!(!plan.exists());
+        assert_eq!(manifest(&b.data()), before);
+        assert!(fs::read_dir(outside.path()).unwrap().next().is_none());
+        if aside.is_symlink() || aside.is_file() {
+            fs::remove_file(&aside).unwrap();
+        } else {
+            fs::remove_dir_all(&aside).unwrap();
+        }
+    }
+    // A directory smstage-aside (the user's, empty) is fine.
+    fs::create_dir(&aside).unwrap();
+    assert_eq!(check(&b, &["set-aside"], false).code, 0);
+}
+
+/// A segmented database (par.txt): the remedies are not built for one; check refuses them
+/// saying so and what to do instead, and plan saves nothing.
+#[test]
+fn remedies_on_a_segmented_database_are_refused_with_what_to_do() {
+    let b = tick_style_with(3, 2, 50, &["--segments", "2"]);
+    let out = check(&b, &[DERIVE_TS], false);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout.contains(&format!(
+            "error[remedy-refused]: {}: remedies are not available for a segmented database (par.txt) yet",
+            b.data().display()
+        )),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stdout
+            .contains("fix: remedy each segment's partitions with q (dbmaint.q's addcol"),
+        "{}",
+        out.all()
+    );
+    let (plan, out) = save_remedied(&b, DERIVE_TS);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(!plan.exists());
+    assert!(staged_files(&b).is_empty());
+}

@@ -20,5 +20,5 @@ pub use column::{fmt_float, read_column, read_column_from, resolve_enum, Column,
 pub use error::KdbError;
 pub use header::{logical_type, nested_item_type, read_header, read_header_from};
 pub use source::{LocalFile, MemSource, ReadAt};
-pub use symbols::{parse_symbols, read_symbols};
+pub use symbols::{parse_symbols, read_symbol_bytes, read_symbols};
 pub use types::*;

@@ -15,6 +15,18 @@ pub fn read_symbols(path: &Path) -> Result<Vec<String>, KdbError> {
     read_symbols_from(&LocalFile::open(path)?)
 }
 
+/// The symbols of a symbol-list file as the bytes kdb+ stores (compressed or not): what a
+/// caller that matches or writes symbols needs, since two symbols that are not UTF-8 may read
+/// as the same lossy text.
+pub fn read_symbol_bytes(path: &Path) -> Result<Vec<Vec<u8>>, KdbError> {
+    let src = LocalFile::open(path)?;
+    let image = read_image(&src)?;
+    Ok(parse_symbol_bytes(src.path(), &image)?
+        .into_iter()
+        .map(<[u8]>::to_vec)
+        .collect())
+}
+
 /// [`read_symbols`] over any byte source.
 pub fn read_symbols_from(src: &dyn ReadAt) -> Result<Vec<String>, KdbError> {
     let image = read_image(src)?;

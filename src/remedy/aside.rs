@@ -194,6 +194,68 @@ pub fn occupied(base: &Path, a: &AsideAction) -> Option<Finding> {
     )
 }
 
+/// The refusal of a move the commit could not make with one rename: a directory on the way to
+/// its destination (`smstage-aside` or one below it) that is a file or a symbolic link (the
+/// link would move the database's entry out of the baseURI), or that lies on another
+/// filesystem than the entry (rename(2) cannot cross filesystems). Directories not there yet
+/// are created by the commit in the last one that is. The message names the blocking path
+/// only, so the moves it blocks share one finding.
+pub fn unreachable(base: &Path, a: &AsideAction) -> Option<Finding> {
+    use std::os::unix::fs::MetadataExt;
+    let from = base.join(&a.path);
+    let from_dir = from.parent()?;
+    let from_dev = std::fs::symlink_metadata(from_dir).ok()?.dev();
+    let mut at = base.to_path_buf();
+    // The deepest directory on the way that exists: the commit creates the rest in it.
+    let mut last = at.clone();
+    let mut dev = std::fs::metadata(base).ok()?.dev();
+    for c in Path::new(&a.aside).parent()?.components() {
+        at.push(c);
+        let Ok(m) = std::fs::symlink_metadata(&at) else {
+            break;
+        };
+        let what = if m.file_type().is_symlink() {
+            let target = std::fs::read_link(&at)
+                .map(|t| t.display().to_string())
+                .unwrap_or_default();
+            format!("a symbolic link (to {target}), not a directory: set-aside would move the database's entries through it, out of {}", base.display())
+        } else if !m.is_dir() {
+            "a file, not a directory: the commit could not create the directories set-aside moves entries into".to_string()
+        } else {
+            dev = m.dev();
+            last = at.clone();
+            continue;
+        };
+        return Some(
+            Finding::error(
+                code::REMEDY_REFUSED,
+                format!("set-aside: {} is {what}", at.display()),
+            )
+            .path(at.display())
+            .hint(format!(
+                "move {} away (it is not the database's: set-aside creates {} itself), then run this again",
+                at.display(),
+                base.join(ASIDE_DIR).display()
+            )),
+        );
+    }
+    (dev != from_dev).then(|| {
+        Finding::error(
+            code::REMEDY_REFUSED,
+            format!(
+                "set-aside: {} is on another filesystem than the database {}: set-aside moves each entry with one rename(2), which cannot cross filesystems",
+                last.display(),
+                from_dir.display()
+            ),
+        )
+        .path(last.display())
+        .hint(format!(
+            "make {} a directory on the database's filesystem (or move it away: set-aside creates it beside the database), then run this again",
+            base.join(ASIDE_DIR).display()
+        ))
+    })
+}
+
 /// One line: what moves where, and why.
 pub fn describe(a: &AsideAction) -> String {
     let why = match &a.why {

@@ -81,6 +81,23 @@ pub enum OneSymRefusal {
     NoSymForNulls,
     #[error("one-sym: sym would hold {0} symbols, more than an enumeration index can address")]
     TooMany(usize),
+    #[error("one-sym: symbol {index} of the domain `{domain}` (bytes {}) is not UTF-8 text and sym lacks it: appending such a symbol is not written by this smstage yet (the plan records appended symbols as text; nothing was written); append the domain's missing symbols to sym with q (`.[`:sym;();,;get[`:{domain}] except get `:sym]`), then run this again: one-sym then only re-enumerates", hex(bytes))]
+    NotUtf8 {
+        domain: String,
+        index: usize,
+        bytes: Vec<u8>,
+    },
+    #[error("{who}: the root sym is compressed (bytes 6b 78 7a 69 70 70 65 64, `kxzipped`) and {n} symbols are to be appended to it: appending to a compressed sym is not written by this smstage yet (nothing was written); decompress it with q (`:sym set get `:sym, with .z.zd unset), then run this again")]
+    CompressedSym { who: &'static str, n: usize },
+}
+
+/// `bytes` as space-separated hex pairs (`5a e9 41`).
+fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The columns of `table` (as its `.d` lists them) enumerated against another domain than
@@ -161,14 +178,16 @@ pub struct SymPlan {
     pub from: Vec<(String, usize)>,
 }
 
-/// Plans the new `sym` from the old one and every re-enumerated domain's symbols. A symbol
-/// maps to its first place in `sym` (where q's `?` finds it); one `sym` lacks is appended once,
-/// at its first domain's turn, so a symbol of two domains maps to one index.
+/// Plans the new `sym` from the old one and every re-enumerated domain's symbols, all as the
+/// bytes kdb+ stores (two symbols that are not UTF-8 may read as the same lossy text). A
+/// symbol maps to its first place in `sym` (where q's `?` finds it); one `sym` lacks is
+/// appended once, at its first domain's turn, so a symbol of two domains maps to one index.
+/// A symbol to append must be UTF-8 (the plan records appended symbols as text).
 pub fn plan_syms(
-    sym: &[String],
-    domains: &BTreeMap<String, Vec<String>>,
+    sym: &[Vec<u8>],
+    domains: &BTreeMap<String, Vec<Vec<u8>>>,
 ) -> Result<SymPlan, OneSymRefusal> {
-    let mut index: HashMap<String, u32> = HashMap::with_capacity(sym.len());
+    let mut index: HashMap<&[u8], u32> = HashMap::with_capacity(sym.len());
     // 3.x enumerations hold int32 indices: every index stays at most i32::MAX either way.
     let fits = |n: usize| {
         i32::try_from(n)
@@ -178,7 +197,7 @@ pub fn plan_syms(
     };
     for (i, s) in sym.iter().enumerate() {
         let i = fits(i)?;
-        index.entry(s.clone()).or_insert(i);
+        index.entry(s.as_slice()).or_insert(i);
     }
     let mut appended: Vec<String> = Vec::new();
     let mut remaps = BTreeMap::new();
@@ -186,13 +205,19 @@ pub fn plan_syms(
     for (d, symbols) in domains {
         let before = appended.len();
         let mut remap = Vec::with_capacity(symbols.len());
-        for s in symbols {
-            let i = match index.get(s) {
+        for (at, s) in symbols.iter().enumerate() {
+            let i = match index.get(s.as_slice()) {
                 Some(&i) => i,
                 None => {
                     let i = fits(sym.len() + appended.len())?;
-                    appended.push(s.clone());
-                    index.insert(s.clone(), i);
+                    let text =
+                        String::from_utf8(s.clone()).map_err(|_| OneSymRefusal::NotUtf8 {
+                            domain: d.clone(),
+                            index: at,
+                            bytes: s.clone(),
+                        })?;
+                    appended.push(text);
+                    index.insert(s.as_slice(), i);
                     i
                 }
             };
@@ -251,10 +276,11 @@ pub fn describe_sym(a: &SymAction) -> String {
 }
 
 /// The index of the empty symbol (the null of a symbol column) in `sym` + `appended`, if any.
-pub fn empty_index(sym: &[String], appended: &[String]) -> Option<u32> {
+pub fn empty_index(sym: &[Vec<u8>], appended: &[String]) -> Option<u32> {
     sym.iter()
-        .chain(appended)
-        .position(String::is_empty)
+        .map(Vec::as_slice)
+        .chain(appended.iter().map(String::as_bytes))
+        .position(<[u8]>::is_empty)
         .and_then(|i| u32::try_from(i).ok())
 }
 
@@ -267,6 +293,10 @@ mod tests {
 
     fn syms(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn raw(v: &[&str]) -> Vec<Vec<u8>> {
+        v.iter().map(|s| s.as_bytes().to_vec()).collect()
     }
 
     fn file(name: &str, ty: u8, domain: Option<&str>, nested: bool) -> FileInv {
@@ -300,10 +330,10 @@ mod tests {
 
     #[test]
     fn new_symbols_are_appended_domain_by_domain_each_in_its_own_order() {
-        let sym = syms(&["a", "b", "c"]);
+        let sym = raw(&["a", "b", "c"]);
         let mut d = BTreeMap::new();
-        d.insert("sym_Y".to_string(), syms(&["z", "b", "y"]));
-        d.insert("sym_X".to_string(), syms(&["c", "x", "z"]));
+        d.insert("sym_Y".to_string(), raw(&["z", "b", "y"]));
+        d.insert("sym_X".to_string(), raw(&["c", "x", "z"]));
         let p = plan_syms(&sym, &d).unwrap();
         // sym_X comes first (name order); "z" is in both domains: appended once, by sym_X.
         assert_eq!(p.appended, ["x", "z", "y"]);
@@ -311,7 +341,11 @@ mod tests {
         assert_eq!(*p.remaps["sym_Y"], [4, 1, 5]);
         assert_eq!(p.from, [("sym_X".to_string(), 2), ("sym_Y".to_string(), 1)]);
         // Every remapped index names the same symbol in the new sym.
-        let new: Vec<String> = sym.iter().chain(&p.appended).cloned().collect();
+        let new: Vec<&[u8]> = sym
+            .iter()
+            .map(Vec::as_slice)
+            .chain(p.appended.iter().map(String::as_bytes))
+            .collect();
         for (dom, remap) in &p.remaps {
             for (i, &n) in remap.iter().enumerate() {
                 assert_eq!(d[dom][i], new[n as usize], "{dom}[{i}]");
@@ -322,12 +356,42 @@ mod tests {
     #[test]
     fn a_symbol_maps_to_its_first_place_in_sym_and_nothing_is_appended_when_all_are_there() {
         // q's `?` finds the first of two equal symbols.
-        let sym = syms(&["a", "", "a", "b"]);
+        let sym = raw(&["a", "", "a", "b"]);
         let mut d = BTreeMap::new();
-        d.insert("sym_X".to_string(), syms(&["b", "a", "", "a"]));
+        d.insert("sym_X".to_string(), raw(&["b", "a", "", "a"]));
         let p = plan_syms(&sym, &d).unwrap();
         assert!(p.appended.is_empty());
         assert_eq!(*p.remaps["sym_X"], [3, 0, 1, 0]);
+    }
+
+    #[test]
+    fn symbols_match_by_their_bytes_and_one_that_is_not_utf8_is_never_appended() {
+        // Two symbols, though both read as "Z\u{fffd}A" when decoded lossily.
+        let sym = vec![b"Z\xe8A".to_vec(), b"Z\xe9A".to_vec()];
+        let mut d = BTreeMap::new();
+        d.insert(
+            "sym_X".to_string(),
+            vec![b"Z\xe9A".to_vec(), b"Z\xe8A".to_vec()],
+        );
+        let p = plan_syms(&sym, &d).unwrap();
+        assert_eq!(*p.remaps["sym_X"], [1, 0]);
+        assert!(p.appended.is_empty());
+        d.insert(
+            "sym_Y".to_string(),
+            vec![b"ok".to_vec(), b"Z\xeaA".to_vec()],
+        );
+        let e = plan_syms(&sym, &d).unwrap_err();
+        assert_eq!(
+            e,
+            OneSymRefusal::NotUtf8 {
+                domain: "sym_Y".into(),
+                index: 1,
+                bytes: b"Z\xeaA".to_vec()
+            }
+        );
+        assert!(e.to_string().contains("(bytes 5a ea 41)"), "{e}");
+        assert_eq!(empty_index(&sym, &["".into()]), Some(2));
+        assert_eq!(empty_index(&[b"".to_vec()], &[]), Some(0));
     }
 
     #[test]

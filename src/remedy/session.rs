@@ -133,13 +133,20 @@ impl Session {
     fn record_asides(&self, moves: Vec<aside::AsideAction>) {
         let refusals: Vec<Finding> = moves
             .iter()
-            .filter_map(|a| aside::occupied(&self.base, a))
+            .filter_map(|a| {
+                aside::occupied(&self.base, a).or_else(|| aside::unreachable(&self.base, a))
+            })
             .collect();
         if let Ok(mut a) = self.actions.lock() {
             a.extend(moves.into_iter().map(Action::Aside));
         }
         if let Ok(mut r) = self.refusals.lock() {
-            r.extend(refusals);
+            // One finding per blocking path, however many moves it blocks.
+            for f in refusals {
+                if !r.iter().any(|x| x.message == f.message) {
+                    r.push(f);
+                }
+            }
         }
     }
 
@@ -263,7 +270,7 @@ impl Session {
     /// symbol, from the root's domain files (read here, once every partition named the
     /// domains it uses).
     fn plan_syms(&self, actions: &mut Vec<Action>, refusals: &mut Vec<Finding>) {
-        let mut domains: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        let mut domains: std::collections::BTreeMap<String, Vec<Vec<u8>>> = Default::default();
         for a in actions.iter() {
             if let Action::Reenum(a) = a {
                 for c in &a.columns {
@@ -296,10 +303,13 @@ impl Session {
             refusals.push(refuse(r, sym_path));
             return;
         }
+        // As bytes: symbols are matched and appended as kdb+ stores them.
         let read = |name: &str| {
-            crate::kdb::read_symbols(&root.join(name)).map_err(|e| onesym::OneSymRefusal::Domain {
-                domain: name.into(),
-                detail: e.to_string(),
+            crate::kdb::read_symbol_bytes(&root.join(name)).map_err(|e| {
+                onesym::OneSymRefusal::Domain {
+                    domain: name.into(),
+                    detail: e.to_string(),
+                }
             })
         };
         let sym = match read(onesym::SYM) {
@@ -322,6 +332,19 @@ impl Session {
         if nulls && onesym::empty_index(&sym, &plan.appended).is_none() {
             plan.appended.push(String::new());
             empty_for_nulls = true;
+        }
+        // Staging copies sym's bytes as they are: it cannot append to a compressed one.
+        if !plan.appended.is_empty() && is_zipped(&sym_path) {
+            let who = if domains.is_empty() {
+                "add-columns"
+            } else {
+                "one-sym"
+            };
+            let r = onesym::OneSymRefusal::CompressedSym {
+                who,
+                n: plan.appended.len(),
+            };
+            return refusals.push(refuse(r, sym_path));
         }
         let null_index = onesym::empty_index(&sym, &plan.appended);
         for a in actions.iter_mut() {
@@ -428,6 +451,16 @@ fn refusal(
         .table(&table.name)
         .path(table.path.display())
         .hint(hint)
+}
+
+/// Whether the file at `path` starts with kdb+'s `kxzipped` magic (unreadable: not zipped;
+/// reading it reports the error).
+fn is_zipped(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 8];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| &head == crate::kdb::unzip::MAGIC_ZIPPED)
 }
 
 /// The derivation of `a` checked row by row from its source in `table_dir`, nothing written:

@@ -262,11 +262,23 @@ fn derive_rows(
                 let t = i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
                 if t < prev {
                     let row = first_row + i as u64;
+                    // Where the row's bytes are: in the file, or in its decompressed image.
+                    let head: u64 = if h.format == FileFormat::Vector4k {
+                        4096
+                    } else {
+                        16
+                    };
+                    let width = crate::kdb::type_width(h.value_type).unwrap_or(8) as u64;
+                    let image = if h.compression.is_some() {
+                        " (an offset in the decompressed image)"
+                    } else {
+                        ""
+                    };
                     return Err(ProduceError::Read(KdbError::corrupt(
                         source.display().to_string(),
-                        0,
+                        head + width * row,
                         format!(
-                            "the column is marked sorted (s#) but row {row} ({}) is less than row {}",
+                            "the column is marked sorted (s#) but row {row} ({}) is less than row {}{image}",
                             chunk.fmt_value(i),
                             row.saturating_sub(1)
                         ),

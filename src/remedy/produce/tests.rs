@@ -185,6 +185,8 @@ fn sorted_source_stays_sorted_and_other_attributes_are_dropped() {
     let e = derive(&src, &dir.path().join("ts2"), None).unwrap_err();
     assert!(e.is_corrupt(), "{e}");
     assert!(e.to_string().contains("row 1"), "{e}");
+    // The offset of row 1's bytes: after the 16-byte header, 8 bytes a row.
+    assert!(e.to_string().contains("corrupt at offset 24:"), "{e}");
     assert!(
         !dir.path().join("ts2").exists(),
         "no half-written file left"
