@@ -45,6 +45,8 @@ pub struct Session {
     /// `check` reads the filled partitions' tables as they will be (headers and all).
     templates: Option<tempfile::TempDir>,
     base: PathBuf,
+    /// A segmented database's segments: its partitions are named through their anchors.
+    pub anchors: super::segmented::Anchors,
     actions: Mutex<Vec<Action>>,
     refusals: Mutex<Vec<Finding>>,
     /// `check --deep`: every derived value is computed and checked as it is read (nothing
@@ -94,6 +96,7 @@ impl Session {
             aside,
             templates,
             base: base.to_path_buf(),
+            anchors: super::segmented::Anchors::of_config(config, base),
             actions: Mutex::new(Vec::new()),
             refusals: Mutex::new(Vec::new()),
             check_rows: AtomicBool::new(false),
@@ -111,12 +114,10 @@ impl Session {
         Overlay(Arc::new(move |p: &mut PartitionInv| me.visit(p)))
     }
 
-    /// A partition or table directory as the plan names it: relative to the baseURI.
+    /// A partition or table directory as the plan names it: relative to the baseURI (a
+    /// segment's through its anchor).
     fn rel(&self, path: &Path) -> String {
-        path.strip_prefix(&self.base)
-            .unwrap_or(path)
-            .to_string_lossy()
-            .into_owned()
+        self.anchors.rel(&self.base, path)
     }
 
     /// The change the root's records get once read (set-aside's root strays), or none.
@@ -380,7 +381,7 @@ impl Session {
 
     /// The paths `a` writes, absolute: not on disk until the commit.
     fn pending_of(&self, a: &Action) -> Vec<PathBuf> {
-        let dir = self.base.join(a.dir());
+        let dir = self.anchors.original(&self.base, a.dir());
         match a {
             Action::Derive(d) => vec![dir.join(&d.column)],
             Action::Add(x) => x
