@@ -1280,3 +1280,151 @@ fn a_finding_a_remedy_covers_names_the_remedy_in_its_hint() {
         "every covered finding kind is on dolphindb-sample: {seen:?}"
     );
 }
+
+/// A generated kdb+tick-style database spread over two segments (`gen --tick-style --segments
+/// 2`: `data/par.txt` naming `../seg1` and `../seg2`, one local tier each), `ts` configured.
+fn segmented_tick_style() -> Base {
+    tick_style_with(4, 2, 60, &["--segments", "2"])
+}
+
+/// Every entry of the root and of both segments, modes, mtimes and content hashes included.
+fn segmented_state(b: &Base) -> Vec<String> {
+    ["data", "seg1", "seg2"]
+        .iter()
+        .flat_map(|d| {
+            manifest(&b.path().join(d))
+                .into_iter()
+                .map(move |l| format!("{d}/{l}"))
+        })
+        .collect()
+}
+
+/// check --remedy on a segmented database judges every segment's partitions as the remedy
+/// will leave them (was: one `remedy-refused` for the whole database), and names each table
+/// through its segment's store anchor (`stores/<tier>/<date>/<table>`), as the plan does.
+#[test]
+fn check_judges_a_segmented_tick_style_database_as_derive_prtncol_will_leave_it() {
+    let b = segmented_tick_style();
+    let bare = check(&b, &[], true);
+    assert_eq!(bare.code, 1, "{}", bare.all());
+    let v: serde_json::Value = serde_json::from_str(&bare.stdout).unwrap();
+    assert_eq!(
+        corpus::finding_counts(&v),
+        vec![("schema-columns-mismatch".to_string(), 8)]
+    );
+    let before = segmented_state(&b);
+
+    let out = check(&b, &[DERIVE_TS], true);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["findings"].as_array().unwrap().len(), 0, "{}", out.stdout);
+    let actions: Vec<&str> = v["remedies"][0]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(actions.len(), 8, "{actions:?}");
+    assert!(
+        actions[0]
+            .starts_with("derive-prtncol: stores/seg1/2024.01.02/quote/ts = 2024.01.02 + time"),
+        "{actions:?}"
+    );
+    assert!(
+        actions[7]
+            .starts_with("derive-prtncol: stores/seg2/2024.01.05/trade/ts = 2024.01.05 + time"),
+        "{actions:?}"
+    );
+    assert_eq!(segmented_state(&b), before, "check wrote something");
+    assert!(!b.path().join(".smstage").exists());
+}
+
+/// plan --remedy --save on a segmented database stages each segment's files in the baseURI's
+/// one staging area, mirroring the plan paths through the anchors (`stores/seg1/…`,
+/// `stores/seg2/…`), and nothing inside a segment or the root; the plan moves each staged
+/// file to its partition's version in its own store.
+#[test]
+fn plan_save_on_a_segmented_database_stages_each_segment_under_its_anchor() {
+    let b = segmented_tick_style();
+    let before = segmented_state(&b);
+    let (plan, out) = save_remedied(&b, DERIVE_TS);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(
+        segmented_state(&b),
+        before,
+        "plan --save changed the database"
+    );
+    let staged = staged_files(&b);
+    let mut want = Vec::new();
+    for (seg, dates) in [
+        ("seg1", ["2024.01.02", "2024.01.03"]),
+        ("seg2", ["2024.01.04", "2024.01.05"]),
+    ] {
+        for d in dates {
+            for t in ["quote", "trade"] {
+                for f in [".d", "ts"] {
+                    want.push(format!("stores/{seg}/{d}/{t}/{f}"));
+                }
+            }
+        }
+    }
+    assert_eq!(staged, want);
+    let saved = smstage::approval::load(&plan).unwrap();
+    let rem = saved.plan.remedies.as_ref().unwrap();
+    assert_eq!(rem.derived.len(), 8);
+    let ts = rem
+        .files
+        .iter()
+        .find(|f| f.path == "stores/seg2/2024.01.05/trade/ts")
+        .unwrap();
+    assert!(!ts.replaces);
+    let node = saved
+        .plan
+        .nodes
+        .iter()
+        .find(|n| n.path == "stores/seg2/versions/2024.01.05/1/trade/ts")
+        .expect("the derived column in its partition's version");
+    assert_eq!(
+        node.kind,
+        smstage::plan::NodeKind::Moved {
+            from: ts.staged.clone(),
+            is_dir: false
+        }
+    );
+}
+
+/// set-aside and one-sym are not available on a segmented database: each refused by name
+/// (`remedy-refused`, exit 1), and nothing is written.
+#[test]
+fn set_aside_and_one_sym_on_a_segmented_database_are_refused_by_name() {
+    let b = segmented_tick_style();
+    let before = segmented_state(&b);
+    let out = check(&b, &[DERIVE_TS, "set-aside", "one-sym"], true);
+    assert_eq!(out.code, 1, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let refused: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "remedy-refused")
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(refused.len(), 2, "{}", out.stdout);
+    assert!(
+        refused[0].starts_with("--remedy set-aside: not available for a segmented database"),
+        "{refused:?}"
+    );
+    assert!(
+        refused[1].starts_with("--remedy one-sym: not available for a segmented database"),
+        "{refused:?}"
+    );
+    let (_, out) = save_remedies(&b, &[DERIVE_TS, "set-aside"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.all().contains("--remedy set-aside: not available"),
+        "{}",
+        out.all()
+    );
+    assert_eq!(segmented_state(&b), before);
+    assert!(staged_files(&b).is_empty());
+}
