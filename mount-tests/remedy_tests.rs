@@ -966,3 +966,71 @@ fn kill_at_every_step_of_a_segmented_remedied_commit_then_resume_or_roll_back() 
     );
     kill_at_every_step(segmented_remedied_base);
 }
+
+/// A segment on another filesystem than the baseURI (a tmpfs mounted by the test): the staged
+/// files could not be renamed into it, so check --remedy and plan --remedy --save refuse by
+/// name (`remedy-refused` naming the segment), exit 1, and nothing is written (no stage).
+#[test]
+fn remedies_with_a_segment_on_another_filesystem_are_refused_by_name() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().canonicalize().unwrap();
+    let fs2 = root.join("fs2");
+    fs::create_dir(&fs2).unwrap();
+    let Some(_fs) = crate::commit_fault_tests::Mount::tmpfs(&fs2, "size=16m") else {
+        eprintln!("skipped: cannot mount a tmpfs");
+        return;
+    };
+    let base = root.join("b");
+    let seg2 = fs2.join("seg2");
+    let out = smstage(&[
+        "gen",
+        "--out",
+        base.to_str().unwrap(),
+        "--tick-style",
+        "--partitions",
+        "2",
+        "--tables",
+        "1",
+        "--rows",
+        "20",
+        "--segment-dir",
+        base.join("seg1").to_str().unwrap(),
+        "--segment-dir",
+        seg2.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let config = base.join("assembly.yaml");
+    configure_ts(&config);
+    let before = manifest(&seg2);
+    let cfg = config.to_str().unwrap();
+    let out = smstage(&[
+        "check",
+        "--config",
+        cfg,
+        "--no-backup-check",
+        "--remedy",
+        DERIVE_TS,
+    ]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    let want = format!(
+        "segment {} (stores/seg2) is on another filesystem than the baseURI",
+        seg2.display()
+    );
+    assert!(out.stdout.contains(&want), "{}", out.all());
+    assert!(out.stdout.contains("remedy-refused"), "{}", out.all());
+    let plan = root.join("p.plan");
+    let out = smstage(&[
+        "plan",
+        "--config",
+        cfg,
+        "--remedy",
+        DERIVE_TS,
+        "--save",
+        plan.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.all().contains(&want), "{}", out.all());
+    assert!(!plan.exists());
+    assert!(!base.join(".smstage/stage").exists());
+    assert_eq!(manifest(&seg2), before);
+}
