@@ -1428,3 +1428,87 @@ fn set_aside_and_one_sym_on_a_segmented_database_are_refused_by_name() {
     assert_eq!(segmented_state(&b), before);
     assert!(staged_files(&b).is_empty());
 }
+
+/// A partition in an object tier (an `s3://` line after the segments) that derive-prtncol would
+/// write into is refused by name: one `remedy-refused` per table, naming the tier, the partition
+/// and the object store (smstage never writes to object storage); the segments' partitions are
+/// remedied as before, and nothing is written.
+#[test]
+fn an_object_tier_partition_a_remedy_would_write_into_is_refused_by_name() {
+    let Some(env) = s3_server() else { return };
+    let b = segmented_tick_style();
+    use smstage::object::{open_s3_with, upload_tree, S3Options, S3Settings};
+    let bucket = env
+        .get("SMSTAGE_TEST_BUCKET")
+        .cloned()
+        .unwrap_or_else(|| "smstage-test".into());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let pfx = format!("tests/segrem-{}-{nanos}", std::process::id());
+    let settings = S3Settings::from_lookup(|k| env.get(k).cloned());
+    let tier = open_s3_with(&bucket, &pfx, &settings, &S3Options::default()).unwrap();
+    let seg1 = b.path().join("seg1");
+    let oldest = dates(&seg1)[0].clone();
+    upload_tree(&tier, &seg1.join(&oldest), &oldest).unwrap();
+    fs::remove_dir_all(seg1.join(&oldest)).unwrap();
+    let store = format!("s3://{bucket}/{pfx}");
+    let yaml = fs::read_to_string(b.config()).unwrap();
+    let at = yaml.find("tables:").unwrap();
+    let yaml = format!(
+        "{}    - name: archive\n      mount: hdb\n      store: {store}\n{}",
+        &yaml[..at],
+        &yaml[at..]
+    );
+    fs::write(b.config(), yaml).unwrap();
+    let before = segmented_state(&b);
+
+    let config = b.config_str();
+    let out = smstage_env(
+        &[
+            "check",
+            "--config",
+            &config,
+            "--no-backup-check",
+            "--remedy",
+            DERIVE_TS,
+            "--format",
+            "json",
+        ],
+        env,
+    );
+    assert_eq!(out.code, 1, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let refused: Vec<&serde_json::Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "remedy-refused")
+        .collect();
+    let tables: Vec<&str> = refused
+        .iter()
+        .map(|f| f["table"].as_str().unwrap())
+        .collect();
+    assert_eq!(tables, ["quote", "trade"], "{}", out.stdout);
+    for f in &refused {
+        assert_eq!(f["partition"], oldest.as_str(), "{f}");
+        assert_eq!(f["tier"], "archive", "{f}");
+        let msg = f["message"].as_str().unwrap();
+        assert!(
+            msg.contains(&format!("{store}/{oldest}"))
+                && msg.contains("derive-prtncol would write its ts")
+                && msg.contains("never writes to object storage"),
+            "{msg}"
+        );
+    }
+    // The local segments' partitions are remedied as before.
+    assert_eq!(
+        v["remedies"][0]["actions"].as_array().unwrap().len(),
+        6,
+        "{}",
+        out.stdout
+    );
+    assert_eq!(segmented_state(&b), before);
+    assert!(!b.path().join(".smstage").exists());
+}

@@ -36,6 +36,9 @@ pub fn check(
         .map(|f| f as &(dyn Fn(&mut crate::inventory::Inventory) + Sync));
     let mut outcome = check::run_remedied(config, opts, Some(session.overlay()), root)?;
     let (actions, mut refusals) = session.finish();
+    if let Some(inv) = &outcome.inventory {
+        refusals.extend(session.object_refusals(inv));
+    }
     refusals.extend(super::segmented::refusals(
         &config.hdb_base_dir()?,
         &session.anchors,

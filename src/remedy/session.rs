@@ -399,6 +399,62 @@ impl Session {
         }
     }
 
+    /// Every partition of an object tier of `inv` that a remedy would write into (or refuse),
+    /// refused by name: smstage never writes to object storage, so the remedies apply to local
+    /// partitions only. One `remedy-refused` per table of each such partition.
+    pub fn object_refusals(&self, inv: &Inventory) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for tier in &inv.object_tiers {
+            for part in &tier.partitions {
+                let mut what: Vec<(String, String)> = Vec::new();
+                let present: Vec<&str> = part.tables.iter().map(|t| t.name.as_str()).collect();
+                for f in fill::plan_partition(&self.fills, &part.date, "", &present) {
+                    what.push((
+                        f.table.clone(),
+                        "fill-tables would write it (absent here)".into(),
+                    ));
+                }
+                for table in &part.tables {
+                    if let Some(t) = self.targets.iter().find(|t| t.table == table.name) {
+                        if !matches!(derive::plan_table(t, &part.date, "", table), Ok(None)) {
+                            what.push((
+                                table.name.clone(),
+                                format!("derive-prtncol would write its {}", t.column),
+                            ));
+                        }
+                    }
+                    if let Some(t) = self.adds.iter().find(|t| t.table == table.name) {
+                        if !matches!(add::plan_table(t, &part.date, "", table), Ok(None)) {
+                            what.push((
+                                table.name.clone(),
+                                "add-columns would write its absent configured columns".into(),
+                            ));
+                        }
+                    }
+                }
+                for (table, why) in what {
+                    out.push(
+                        Finding::error(
+                            code::REMEDY_REFUSED,
+                            format!(
+                                "partition {} of object tier {} ({}/{}), table {table}: {why}, but smstage never writes to object storage: the remedies apply to local partitions only",
+                                part.date,
+                                tier.name,
+                                tier.tier.url(),
+                                part.date
+                            ),
+                        )
+                        .tier(&tier.name)
+                        .partition(&part.date)
+                        .table(&table)
+                        .hint("fix that partition in the bucket (rewrite it with q and upload it), or bring it back to a local segment before the import"),
+                    );
+                }
+            }
+        }
+        out
+    }
+
     /// What the run found: the actions (sorted by table directory) and the refusals.
     pub fn finish(&self) -> (Vec<Action>, Vec<Finding>) {
         let mut a = self
