@@ -298,18 +298,35 @@ fn every_command_of_the_user_guide_parses() {
     let mut in_sh = false;
     let mut seen = 0;
     let mut bad = Vec::new();
+    // Shell variables the guide sets (`R="--remedy … --remedy …"`), expanded as the shell does
+    // in the commands that use them unquoted (`$R`).
+    let mut vars: Vec<(String, String)> = Vec::new();
     for line in guide.lines() {
         if line.starts_with("```") {
             in_sh = line == "```sh";
             continue;
         }
         let l = line.trim();
+        if let Some((name, value)) = l.split_once("=\"") {
+            if in_sh && !name.is_empty() && name.chars().all(|c| c.is_ascii_uppercase()) {
+                let value = value.trim_end_matches('"').to_string();
+                vars.push((format!("${name}"), value));
+                continue;
+            }
+        }
         if !in_sh || !l.starts_with("smstage ") {
             continue;
         }
-        let cmd = l.split(" #").next().unwrap().trim();
+        let mut cmd = l.split(" #").next().unwrap().trim().to_string();
+        for (name, value) in &vars {
+            cmd = cmd.replace(name.as_str(), value);
+        }
         seen += 1;
         let argv: Vec<&str> = cmd.split_whitespace().collect();
+        assert!(
+            !cmd.contains('$'),
+            "`{cmd}`: a variable the guide does not set"
+        );
         if let Err(e) = smstage::cli::Cli::try_parse_from(&argv) {
             bad.push(format!(
                 "`{cmd}`: {}",
