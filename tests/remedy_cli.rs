@@ -1512,3 +1512,51 @@ fn an_object_tier_partition_a_remedy_would_write_into_is_refused_by_name() {
     assert_eq!(segmented_state(&b), before);
     assert!(!b.path().join(".smstage").exists());
 }
+
+/// On a segmented database too, a staged file of a segment changed after the save (one byte)
+/// is `plan-drift`, and so is a change inside a segment (its fingerprint entries): commit
+/// --plan refuses, nothing changes.
+#[test]
+fn a_staged_file_or_a_segment_changed_after_the_save_is_plan_drift_on_a_segmented_database() {
+    let b = segmented_tick_style();
+    let (plan, out) = save_remedied(&b, DERIVE_TS);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let commit = || {
+        smstage(&[
+            "commit",
+            "--plan",
+            plan.to_str().unwrap(),
+            "--no-backup-check",
+            "--yes",
+        ])
+    };
+    let rel = "stores/seg2/2024.01.05/trade/ts";
+    let ts = stage_dir(&b).join(rel);
+    let original = fs::read(&ts).unwrap();
+    let mut bytes = original.clone();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    fs::write(&ts, &bytes).unwrap();
+    let out = commit();
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout.contains("plan-drift") && out.stdout.contains(rel),
+        "{}",
+        out.all()
+    );
+    fs::write(&ts, &original).unwrap();
+    // A file of a segment's table changed after the save: drift of the segment's entries.
+    let time = b.path().join("seg1/2024.01.02/quote/time");
+    let mut col = fs::read(&time).unwrap();
+    col.push(0);
+    fs::write(&time, &col).unwrap();
+    let out = commit();
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout.contains("plan-drift") && out.stdout.contains("seg1/2024.01.02/quote/time"),
+        "{}",
+        out.all()
+    );
+    assert!(!b.path().join("db").exists());
+    assert!(!b.path().join("stores").exists());
+}
