@@ -18,8 +18,40 @@ use std::path::{Path, PathBuf};
 /// one legitimately differ there), plus the staging area's files.
 fn committed_listing(b: &Base) -> Vec<String> {
     let mut l = listing(b.path(), &["data", "db"]);
+    let segs = segment_dirs(b);
+    l.extend(listing(
+        b.path(),
+        &segs.iter().map(String::as_str).collect::<Vec<_>>(),
+    ));
     l.extend(staged_files(b));
     l
+}
+
+/// The segments `gen --segments N` writes beside the root (`seg1`, `seg2`, …); none for a
+/// plain database.
+fn segment_dirs(b: &Base) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(b.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("seg") && b.path().join(n).is_dir())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Every entry of the database (the root, and each segment of a segmented one), modes,
+/// mtimes and content hashes included: what rollback restores byte for byte.
+fn database(b: &Base) -> Vec<String> {
+    let mut out = manifest(&b.data());
+    for s in segment_dirs(b) {
+        out.extend(
+            manifest(&b.path().join(&s))
+                .into_iter()
+                .map(|l| format!("{s}/{l}")),
+        );
+    }
+    out
 }
 
 fn verify_against(root: &Path, other: &Path, plan: Option<&Path>) -> Out {
@@ -386,7 +418,7 @@ fn kill_at_every_step(base: fn() -> (Base, PathBuf)) {
             let crash = format!("{k}:{at}");
             // Crash, then resume: the same tree as the uninterrupted commit.
             let (b, plan) = base();
-            let original = manifest(&b.data());
+            let original = database(&b);
             let out = commit_env(&plan, &[("SMSTAGE_CRASH_AT", &crash)]);
             assert_eq!(out.code, 86, "crash at {crash}: {}", out.all());
             let out = commit_env(&plan, &[]);
@@ -399,14 +431,14 @@ fn kill_at_every_step(base: fn() -> (Base, PathBuf)) {
             );
             // The same crash, then roll back: the original, mtimes included.
             let (b2, plan2) = base();
-            let original2 = manifest(&b2.data());
+            let original2 = database(&b2);
             let staged2 = staged_files(&b2);
             let out = commit_env(&plan2, &[("SMSTAGE_CRASH_AT", &crash)]);
             assert_eq!(out.code, 86, "crash at {crash}: {}", out.all());
             let out = smstage(&["rollback", "--config", &b2.config_str()]);
             assert_eq!(out.code, 0, "rollback after {crash}: {}", out.all());
             assert_eq!(
-                manifest(&b2.data()),
+                database(&b2),
                 original2,
                 "rollback after a crash at {crash} ({})",
                 step.label()
@@ -830,4 +862,211 @@ fn set_aside_refuses_a_smstage_aside_on_another_filesystem() {
     assert!(!plan.exists());
     assert_eq!(manifest(&b.data()), before);
     assert!(fs::read_dir(&aside).unwrap().next().is_none());
+}
+
+/// A kdb+tick-style database over two segments (`gen --tick-style --segments 2`), `ts`
+/// configured: `seg1` holds the first half of the dates, `seg2` the rest.
+fn segmented_tick_style(partitions: u32, tables: u32, rows: u32) -> Base {
+    tick_style_with(partitions, tables, rows, &["--segments", "2"])
+}
+
+/// derive-prtncol on a segmented kdb+tick-style database, end to end: plan --save (each
+/// segment's files staged in the baseURI's stage under its anchor) → mount --plan → verify
+/// --against --plan (equal; without the plan, `ts` differs) → commit --plan (each segment's
+/// versions as the view showed them) → verify → rollback byte-identical across the root and
+/// every segment, the staged files back in the stage.
+#[test]
+fn derive_prtncol_on_a_segmented_tick_style_database_end_to_end() {
+    let b = segmented_tick_style(4, 2, 300);
+    let segs = segment_dirs(&b);
+    assert_eq!(segs, ["seg1", "seg2"]);
+    // The backup of a segmented database: the root, and each segment as <tier>$.
+    let outside = tempfile::tempdir().unwrap();
+    let backup = outside.path().join("backup");
+    copy_tree(&b.data(), &backup);
+    for s in &segs {
+        copy_tree(&b.path().join(s), &backup.join(format!("{s}$")));
+    }
+    fs::write(backup.join("par.txt"), "seg1$\nseg2$\n").unwrap();
+    let original = database(&b);
+
+    let (plan, out) = save_remedied(&b, DERIVE_TS);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let staged = staged_files(&b);
+    assert_eq!(staged.len(), 2 * 2 * 4, "{staged:?}");
+    assert!(
+        staged
+            .iter()
+            .all(|f| f.starts_with("stores/seg1/2024.01.0")
+                || f.starts_with("stores/seg2/2024.01.0")),
+        "{staged:?}"
+    );
+    assert_eq!(database(&b), original, "plan --save changed the database");
+
+    let mnt = outside.path().join("view");
+    fs::create_dir(&mnt).unwrap();
+    let out = smstage(&[
+        "mount",
+        "--plan",
+        plan.to_str().unwrap(),
+        mnt.to_str().unwrap(),
+        "--background",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let guard = Unmount(mnt.clone());
+    let view_root = mnt.join("db");
+    let v = verify_against(&view_root, &backup, Some(&plan));
+    assert_eq!(
+        v.code,
+        0,
+        "view vs backup, knowing the remedies: {}",
+        v.all()
+    );
+    let v = verify_against(&view_root, &backup, None);
+    assert_eq!(v.code, 1, "{}", v.all());
+    assert!(v.stdout.contains("\"ts\""), "{}", v.all());
+    // The view shows each store's future contents below its anchor (a directory there).
+    let versions: Vec<String> = segs.iter().map(|s| format!("{s}/versions")).collect();
+    let versions: Vec<&str> = versions.iter().map(String::as_str).collect();
+    let mut seen_in_view = listing(&mnt.join("stores"), &versions);
+    seen_in_view.extend(listing(&mnt, &["db"]));
+    drop(guard);
+    assert_eq!(database(&b), original, "the view changed the database");
+
+    let staged_before = staged_files(&b);
+    let out = smstage(&[
+        "commit",
+        "--plan",
+        plan.to_str().unwrap(),
+        "--backup",
+        backup.to_str().unwrap(),
+        "--yes",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let mut committed = listing(b.path(), &versions);
+    committed.extend(listing(b.path(), &["db"]));
+    assert_eq!(
+        committed, seen_in_view,
+        "committed tree differs from the view"
+    );
+    let v = verify_against(&b.path().join("db"), &backup, Some(&plan));
+    assert_eq!(v.code, 0, "committed vs backup: {}", v.all());
+    for (s, d) in [("seg1", "2024.01.02"), ("seg2", "2024.01.05")] {
+        for t in tables_in(&b.path().join(s).join("versions").join(d).join("1")) {
+            assert_eq!(
+                dotd(&t).first().map(String::as_str),
+                Some("ts"),
+                "{}",
+                t.display()
+            );
+        }
+    }
+
+    let out = smstage(&["rollback", "--config", &b.config_str()]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(database(&b), original, "rollback is not byte-identical");
+    assert!(!b.path().join("db").exists());
+    assert!(!b.path().join("stores").exists());
+    assert_eq!(staged_files(&b), staged_before);
+}
+
+/// A fresh segmented tick-style base (2 partitions x 2 tables, one per segment; the second
+/// table absent from seg2's partition, a configured float `fee` in no partition) and its plan
+/// remedied by derive-prtncol, fill-tables and add-columns: every remedy step kind, each
+/// reaching its segment through the store anchor.
+fn segmented_remedied_base() -> (Base, PathBuf) {
+    let b = segmented_tick_style(2, 2, 40);
+    configure_fee(&b.config());
+    let last = dates(&b.path().join("seg2")).pop().unwrap();
+    let tables = tables_in(&b.path().join("seg2").join(last));
+    fs::remove_dir_all(&tables[1]).unwrap();
+    let (plan, out) = save_remedies(&b, &[DERIVE_TS, "fill-tables", "add-columns"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    (b, plan)
+}
+
+/// The segmented remedied commit killed after every step (and after each remedy step's
+/// intent): resume equals the uninterrupted commit (root, segments and stage), rollback
+/// restores every byte of the root and of both segments, mtimes included, and the staged files.
+#[test]
+fn kill_at_every_step_of_a_segmented_remedied_commit_then_resume_or_roll_back() {
+    let (_b, plan) = segmented_remedied_base();
+    let saved = smstage::approval::load(&plan).unwrap();
+    let steps = smstage::commit::steps(&saved.plan).unwrap();
+    let in_store = |p: &str| p.starts_with("stores/seg1/") || p.starts_with("stores/seg2/");
+    assert!(
+        steps.iter().any(|s| matches!(s, smstage::commit::Step::PlaceStaged { path, .. } if in_store(path)))
+            && steps.iter().any(|s| matches!(s, smstage::commit::Step::SwapStaged { path, .. } if in_store(path)))
+            && steps.iter().any(|s| matches!(s, smstage::commit::Step::PlaceStagedDir { path, .. } if path.starts_with("stores/seg2/"))),
+        "{steps:?}"
+    );
+    kill_at_every_step(segmented_remedied_base);
+}
+
+/// A segment on another filesystem than the baseURI (a tmpfs mounted by the test): the staged
+/// files could not be renamed into it, so check --remedy and plan --remedy --save refuse by
+/// name (`remedy-refused` naming the segment), exit 1, and nothing is written (no stage).
+#[test]
+fn remedies_with_a_segment_on_another_filesystem_are_refused_by_name() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().canonicalize().unwrap();
+    let fs2 = root.join("fs2");
+    fs::create_dir(&fs2).unwrap();
+    let Some(_fs) = crate::commit_fault_tests::Mount::tmpfs(&fs2, "size=16m") else {
+        eprintln!("skipped: cannot mount a tmpfs");
+        return;
+    };
+    let base = root.join("b");
+    let seg2 = fs2.join("seg2");
+    let out = smstage(&[
+        "gen",
+        "--out",
+        base.to_str().unwrap(),
+        "--tick-style",
+        "--partitions",
+        "2",
+        "--tables",
+        "1",
+        "--rows",
+        "20",
+        "--segment-dir",
+        base.join("seg1").to_str().unwrap(),
+        "--segment-dir",
+        seg2.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let config = base.join("assembly.yaml");
+    configure_ts(&config);
+    let before = manifest(&seg2);
+    let cfg = config.to_str().unwrap();
+    let out = smstage(&[
+        "check",
+        "--config",
+        cfg,
+        "--no-backup-check",
+        "--remedy",
+        DERIVE_TS,
+    ]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    let want = format!(
+        "segment {} (stores/seg2) is on another filesystem than the baseURI",
+        seg2.display()
+    );
+    assert!(out.stdout.contains(&want), "{}", out.all());
+    assert!(out.stdout.contains("remedy-refused"), "{}", out.all());
+    let plan = root.join("p.plan");
+    let out = smstage(&[
+        "plan",
+        "--config",
+        cfg,
+        "--remedy",
+        DERIVE_TS,
+        "--save",
+        plan.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.all().contains(&want), "{}", out.all());
+    assert!(!plan.exists());
+    assert!(!base.join(".smstage/stage").exists());
+    assert_eq!(manifest(&seg2), before);
 }

@@ -118,27 +118,10 @@ pub fn run_remedied(
         });
     }
 
-    // A segmented database (par.txt in the root): its segments are the local tiers' stores.
+    // A segmented database (par.txt in the root): its segments are the local tiers' stores;
+    // the remedies change their partitions as they are read, like a plain database's.
     if segments::is_segmented(&source) {
-        if overlay.is_some() {
-            findings.push(
-                Finding::error(
-                    code::REMEDY_REFUSED,
-                    format!(
-                        "{}: remedies are not available for a segmented database (par.txt) yet",
-                        source.display()
-                    ),
-                )
-                .path(source.display())
-                .hint("remedy each segment's partitions with q (dbmaint.q's addcol for a missing column, .Q.chk for a missing table, `update ts:date+time` then .Q.dpft for a derived column), keeping the backup, then run check without --remedy"),
-            );
-            return Ok(CheckOutcome {
-                report: Report::new(findings),
-                inventory: None,
-                plan: None,
-            });
-        }
-        return segments::run(config, opts, &base, tiers, findings);
+        return segments::run(config, opts, &base, tiers, findings, overlay);
     }
 
     // The import converts the database in place: the HDB tier that holds it must keep its

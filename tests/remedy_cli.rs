@@ -1473,29 +1473,282 @@ fn set_aside_refuses_a_smstage_aside_that_is_a_file_or_a_link() {
     assert_eq!(check(&b, &["set-aside"], false).code, 0);
 }
 
-/// A segmented database (par.txt): the remedies are not built for one; check refuses them
-/// saying so and what to do instead, and plan saves nothing.
+/// A generated kdb+tick-style database spread over two segments (`gen --tick-style --segments
+/// 2`: `data/par.txt` naming `../seg1` and `../seg2`, one local tier each), `ts` configured.
+fn segmented_tick_style() -> Base {
+    tick_style_with(4, 2, 60, &["--segments", "2"])
+}
+
+/// Every entry of the root and of both segments, modes, mtimes and content hashes included.
+fn segmented_state(b: &Base) -> Vec<String> {
+    ["data", "seg1", "seg2"]
+        .iter()
+        .flat_map(|d| {
+            manifest(&b.path().join(d))
+                .into_iter()
+                .map(move |l| format!("{d}/{l}"))
+        })
+        .collect()
+}
+
+/// check --remedy on a segmented database judges every segment's partitions as the remedy
+/// will leave them (was: one `remedy-refused` for the whole database), and names each table
+/// through its segment's store anchor (`stores/<tier>/<date>/<table>`), as the plan does.
 #[test]
-fn remedies_on_a_segmented_database_are_refused_with_what_to_do() {
-    let b = tick_style_with(3, 2, 50, &["--segments", "2"]);
-    let out = check(&b, &[DERIVE_TS], false);
-    assert_eq!(out.code, 1, "{}", out.all());
+fn check_judges_a_segmented_tick_style_database_as_derive_prtncol_will_leave_it() {
+    let b = segmented_tick_style();
+    let bare = check(&b, &[], true);
+    assert_eq!(bare.code, 1, "{}", bare.all());
+    let v: serde_json::Value = serde_json::from_str(&bare.stdout).unwrap();
+    assert_eq!(
+        corpus::finding_counts(&v),
+        vec![("schema-columns-mismatch".to_string(), 8)]
+    );
+    let before = segmented_state(&b);
+
+    let out = check(&b, &[DERIVE_TS], true);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["findings"].as_array().unwrap().len(), 0, "{}", out.stdout);
+    let actions: Vec<&str> = v["remedies"][0]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(actions.len(), 8, "{actions:?}");
     assert!(
-        out.stdout.contains(&format!(
-            "error[remedy-refused]: {}: remedies are not available for a segmented database (par.txt) yet",
-            b.data().display()
-        )),
-        "{}",
-        out.all()
+        actions[0]
+            .starts_with("derive-prtncol: stores/seg1/2024.01.02/quote/ts = 2024.01.02 + time"),
+        "{actions:?}"
     );
     assert!(
-        out.stdout
-            .contains("fix: remedy each segment's partitions with q (dbmaint.q's addcol"),
-        "{}",
-        out.all()
+        actions[7]
+            .starts_with("derive-prtncol: stores/seg2/2024.01.05/trade/ts = 2024.01.05 + time"),
+        "{actions:?}"
     );
+    assert_eq!(segmented_state(&b), before, "check wrote something");
+    assert!(!b.path().join(".smstage").exists());
+}
+
+/// plan --remedy --save on a segmented database stages each segment's files in the baseURI's
+/// one staging area, mirroring the plan paths through the anchors (`stores/seg1/…`,
+/// `stores/seg2/…`), and nothing inside a segment or the root; the plan moves each staged
+/// file to its partition's version in its own store.
+#[test]
+fn plan_save_on_a_segmented_database_stages_each_segment_under_its_anchor() {
+    let b = segmented_tick_style();
+    let before = segmented_state(&b);
     let (plan, out) = save_remedied(&b, DERIVE_TS);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(
+        segmented_state(&b),
+        before,
+        "plan --save changed the database"
+    );
+    let staged = staged_files(&b);
+    let mut want = Vec::new();
+    for (seg, dates) in [
+        ("seg1", ["2024.01.02", "2024.01.03"]),
+        ("seg2", ["2024.01.04", "2024.01.05"]),
+    ] {
+        for d in dates {
+            for t in ["quote", "trade"] {
+                for f in [".d", "ts"] {
+                    want.push(format!("stores/{seg}/{d}/{t}/{f}"));
+                }
+            }
+        }
+    }
+    assert_eq!(staged, want);
+    let saved = smstage::approval::load(&plan).unwrap();
+    let rem = saved.plan.remedies.as_ref().unwrap();
+    assert_eq!(rem.derived.len(), 8);
+    let ts = rem
+        .files
+        .iter()
+        .find(|f| f.path == "stores/seg2/2024.01.05/trade/ts")
+        .unwrap();
+    assert!(!ts.replaces);
+    let node = saved
+        .plan
+        .nodes
+        .iter()
+        .find(|n| n.path == "stores/seg2/versions/2024.01.05/1/trade/ts")
+        .expect("the derived column in its partition's version");
+    assert_eq!(
+        node.kind,
+        smstage::plan::NodeKind::Moved {
+            from: ts.staged.clone(),
+            is_dir: false
+        }
+    );
+}
+
+/// set-aside and one-sym are not available on a segmented database: each refused by name
+/// (`remedy-refused`, exit 1), and nothing is written.
+#[test]
+fn set_aside_and_one_sym_on_a_segmented_database_are_refused_by_name() {
+    let b = segmented_tick_style();
+    let before = segmented_state(&b);
+    let out = check(&b, &[DERIVE_TS, "set-aside", "one-sym"], true);
     assert_eq!(out.code, 1, "{}", out.all());
-    assert!(!plan.exists());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let refused: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "remedy-refused")
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(refused.len(), 2, "{}", out.stdout);
+    assert!(
+        refused[0].starts_with("--remedy set-aside: not available for a segmented database"),
+        "{refused:?}"
+    );
+    assert!(
+        refused[1].starts_with("--remedy one-sym: not available for a segmented database"),
+        "{refused:?}"
+    );
+    let (_, out) = save_remedies(&b, &[DERIVE_TS, "set-aside"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.all().contains("--remedy set-aside: not available"),
+        "{}",
+        out.all()
+    );
+    assert_eq!(segmented_state(&b), before);
     assert!(staged_files(&b).is_empty());
+}
+
+/// A partition in an object tier (an `s3://` line after the segments) that derive-prtncol would
+/// write into is refused by name: one `remedy-refused` per table, naming the tier, the partition
+/// and the object store (smstage never writes to object storage); the segments' partitions are
+/// remedied as before, and nothing is written.
+#[test]
+fn an_object_tier_partition_a_remedy_would_write_into_is_refused_by_name() {
+    let Some(env) = s3_server() else { return };
+    let b = segmented_tick_style();
+    use smstage::object::{open_s3_with, upload_tree, S3Options, S3Settings};
+    let bucket = env
+        .get("SMSTAGE_TEST_BUCKET")
+        .cloned()
+        .unwrap_or_else(|| "smstage-test".into());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let pfx = format!("tests/segrem-{}-{nanos}", std::process::id());
+    let settings = S3Settings::from_lookup(|k| env.get(k).cloned());
+    let tier = open_s3_with(&bucket, &pfx, &settings, &S3Options::default()).unwrap();
+    let seg1 = b.path().join("seg1");
+    let oldest = dates(&seg1)[0].clone();
+    upload_tree(&tier, &seg1.join(&oldest), &oldest).unwrap();
+    fs::remove_dir_all(seg1.join(&oldest)).unwrap();
+    let store = format!("s3://{bucket}/{pfx}");
+    let yaml = fs::read_to_string(b.config()).unwrap();
+    let at = yaml.find("tables:").unwrap();
+    let yaml = format!(
+        "{}    - name: archive\n      mount: hdb\n      store: {store}\n{}",
+        &yaml[..at],
+        &yaml[at..]
+    );
+    fs::write(b.config(), yaml).unwrap();
+    let before = segmented_state(&b);
+
+    let config = b.config_str();
+    let out = smstage_env(
+        &[
+            "check",
+            "--config",
+            &config,
+            "--no-backup-check",
+            "--remedy",
+            DERIVE_TS,
+            "--format",
+            "json",
+        ],
+        env,
+    );
+    assert_eq!(out.code, 1, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let refused: Vec<&serde_json::Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "remedy-refused")
+        .collect();
+    let tables: Vec<&str> = refused
+        .iter()
+        .map(|f| f["table"].as_str().unwrap())
+        .collect();
+    assert_eq!(tables, ["quote", "trade"], "{}", out.stdout);
+    for f in &refused {
+        assert_eq!(f["partition"], oldest.as_str(), "{f}");
+        assert_eq!(f["tier"], "archive", "{f}");
+        let msg = f["message"].as_str().unwrap();
+        assert!(
+            msg.contains(&format!("{store}/{oldest}"))
+                && msg.contains("derive-prtncol would write its ts")
+                && msg.contains("never writes to object storage"),
+            "{msg}"
+        );
+    }
+    // The local segments' partitions are remedied as before.
+    assert_eq!(
+        v["remedies"][0]["actions"].as_array().unwrap().len(),
+        6,
+        "{}",
+        out.stdout
+    );
+    assert_eq!(segmented_state(&b), before);
+    assert!(!b.path().join(".smstage").exists());
+}
+
+/// On a segmented database too, a staged file of a segment changed after the save (one byte)
+/// is `plan-drift`, and so is a change inside a segment (its fingerprint entries): commit
+/// --plan refuses, nothing changes.
+#[test]
+fn a_staged_file_or_a_segment_changed_after_the_save_is_plan_drift_on_a_segmented_database() {
+    let b = segmented_tick_style();
+    let (plan, out) = save_remedied(&b, DERIVE_TS);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let commit = || {
+        smstage(&[
+            "commit",
+            "--plan",
+            plan.to_str().unwrap(),
+            "--no-backup-check",
+            "--yes",
+        ])
+    };
+    let rel = "stores/seg2/2024.01.05/trade/ts";
+    let ts = stage_dir(&b).join(rel);
+    let original = fs::read(&ts).unwrap();
+    let mut bytes = original.clone();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    fs::write(&ts, &bytes).unwrap();
+    let out = commit();
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout.contains("plan-drift") && out.stdout.contains(rel),
+        "{}",
+        out.all()
+    );
+    fs::write(&ts, &original).unwrap();
+    // A file of a segment's table changed after the save: drift of the segment's entries.
+    let time = b.path().join("seg1/2024.01.02/quote/time");
+    let mut col = fs::read(&time).unwrap();
+    col.push(0);
+    fs::write(&time, &col).unwrap();
+    let out = commit();
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout.contains("plan-drift") && out.stdout.contains("seg1/2024.01.02/quote/time"),
+        "{}",
+        out.all()
+    );
+    assert!(!b.path().join("db").exists());
+    assert!(!b.path().join("stores").exists());
 }

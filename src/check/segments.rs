@@ -238,7 +238,11 @@ fn root_findings(inv: &mut Inventory, source: &Path) -> Vec<Finding> {
 
 /// Reads the root of one segment (anything in it but date partitions is an error) and lists
 /// its partitions, to be read with the others.
-fn segment_scan(m: &Matched, findings: &mut Vec<Finding>) -> Option<Vec<inventory::PartitionDir>> {
+fn segment_scan(
+    m: &Matched,
+    findings: &mut Vec<Finding>,
+    overlay: &Option<inventory::Overlay>,
+) -> Option<Vec<inventory::PartitionDir>> {
     let (inv, dirs) = match inventory::scan_root(&m.dir, RootMode::Partitioned) {
         Ok(scan) => scan,
         Err(e) => {
@@ -272,7 +276,7 @@ fn segment_scan(m: &Matched, findings: &mut Vec<Finding>) -> Option<Vec<inventor
         dirs.into_iter()
             .map(|d| inventory::PartitionDir {
                 tier: Some(tier.clone()),
-                overlay: None,
+                overlay: overlay.clone(),
                 ..d
             })
             .collect(),
@@ -328,13 +332,15 @@ fn backup_findings(source: &Path, matched: &[Matched], dir: &Path, deep: bool) -
 }
 
 /// Runs every check of a segmented database (the caller has ruled out a pending or finished
-/// import). Never writes anything.
+/// import), each segment's partitions changed by `overlay` as they are read (`check --remedy`).
+/// Never writes anything.
 pub(super) fn run(
     config: &AssemblyConfig,
     opts: &CheckOptions,
     base: &Path,
     tiers: Vec<TierInput>,
     mut findings: Vec<Finding>,
+    overlay: Option<inventory::Overlay>,
 ) -> Result<CheckOutcome, super::CheckError> {
     let source = base.join(plan::SOURCE_DIR);
     let par = source.join("par.txt");
@@ -404,7 +410,7 @@ pub(super) fn run(
                 );
             }
         }
-        let Some(seg_dirs) = segment_scan(m, &mut findings) else {
+        let Some(seg_dirs) = segment_scan(m, &mut findings, &overlay) else {
             continue;
         };
         let dates: Vec<String> = seg_dirs.iter().map(|d| d.date.clone()).collect();

@@ -457,8 +457,14 @@ fn preflight(
         })
         .collect();
     let mut dir_times = vec![(plan.source.clone(), times_of(&dmd))];
-    // Segmented: each store must hold exactly the partitions the plan moves.
-    dir_times.extend(super::segments::preflight_stores(plan, &covered)?);
+    // Segmented: each store must hold exactly the partitions the plan moves (a remedied one
+    // is shown entry by entry, and still moved whole).
+    let in_stores: BTreeSet<String> = covered
+        .iter()
+        .cloned()
+        .chain(partitions.iter().map(|p| p.to_string()))
+        .collect();
+    dir_times.extend(super::segments::preflight_stores(plan, &in_stores)?);
     for e in fs::read_dir(&data).map_err(io_err("readdir", &data))? {
         let e = e.map_err(io_err("readdir", &data))?;
         let rel = format!("{}/{}", plan.source, e.file_name().to_string_lossy());
@@ -506,9 +512,18 @@ fn preflight(
         if dir_times.iter().any(|(r, _)| r == rel) {
             continue;
         }
-        let p = base.join(rel);
+        // In a segment: recorded by absolute path, like the stores' own (see preflight_stores).
+        let p = super::segments::original_path(plan, rel);
         let md = fs::symlink_metadata(&p).map_err(io_err("lstat", &p))?;
-        dir_times.push((rel.to_string(), times_of(&md)));
+        let key = if p == base.join(rel) {
+            rel.to_string()
+        } else {
+            p.display().to_string()
+        };
+        if dir_times.iter().any(|(r, _)| *r == key) {
+            continue;
+        }
+        dir_times.push((key, times_of(&md)));
     }
     let copy_mode =
         opts.force_copy || fs::metadata(base).map_err(io_err("stat", base))?.dev() != dmd.dev();

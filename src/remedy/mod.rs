@@ -10,6 +10,7 @@ pub mod fill;
 pub mod onesym;
 pub mod produce;
 pub mod run;
+pub mod segmented;
 pub mod session;
 pub mod spec;
 pub mod stage;

@@ -35,7 +35,15 @@ pub fn check(
         .as_ref()
         .map(|f| f as &(dyn Fn(&mut crate::inventory::Inventory) + Sync));
     let mut outcome = check::run_remedied(config, opts, Some(session.overlay()), root)?;
-    let (actions, refusals) = session.finish();
+    let (actions, mut refusals) = session.finish();
+    if let Some(inv) = &outcome.inventory {
+        refusals.extend(session.object_refusals(inv));
+    }
+    refusals.extend(super::segmented::refusals(
+        &config.hdb_base_dir()?,
+        &session.anchors,
+        &session.remedies,
+    ));
     if !refusals.is_empty() {
         let mut f = std::mem::take(&mut outcome.report.findings);
         f.extend(refusals);
@@ -76,7 +84,8 @@ pub fn stage_into_plan(
 ) -> Result<(), StageFailure> {
     let id = stage::stage_id(plan, fingerprint, &given);
     let stage_rel = stage::stage_rel(&id);
-    let (files, dirs) = stage::stage(&plan.base, &plan.source, &stage_rel, actions).map_err(|e| {
+    let anchors = super::segmented::Anchors::of_plan(plan);
+    let (files, dirs) = stage::stage_with(&plan.base, &anchors, &plan.source, &stage_rel, actions).map_err(|e| {
         if e.is_refusal() {
             StageFailure::Refused(Box::new(
                 Finding::error(code::REMEDY_REFUSED, e.to_string())
@@ -89,7 +98,7 @@ pub fn stage_into_plan(
     let aside = aside_of(actions);
     let children = children_of(
         fingerprint,
-        &plan.source,
+        plan,
         &remedied::listings_needed_with(plan, &files, &dirs, &aside),
     );
     let rem = PlanRemedies {
@@ -205,8 +214,10 @@ pub fn reapply(plan: &mut Plan, saved: &Plan, fingerprint: &Fingerprint) -> Resu
             remedied::STAGE_DIR
         ));
     }
+    let anchors = super::segmented::Anchors::of_plan(plan);
     for f in &rem.files {
-        let inside = f.path.starts_with(&format!("{}/", plan.source))
+        let inside = (f.path.starts_with(&format!("{}/", plan.source))
+            || anchors.contains(&f.path))
             && !f
                 .path
                 .split('/')
@@ -219,7 +230,8 @@ pub fn reapply(plan: &mut Plan, saved: &Plan, fingerprint: &Fingerprint) -> Resu
         }
     }
     for d in &rem.dirs {
-        let inside = d.path.starts_with(&format!("{}/", plan.source))
+        let inside = (d.path.starts_with(&format!("{}/", plan.source))
+            || anchors.contains(&d.path))
             && !d
                 .path
                 .split('/')
@@ -248,31 +260,42 @@ pub fn reapply(plan: &mut Plan, saved: &Plan, fingerprint: &Fingerprint) -> Resu
     }
     let children = children_of(
         fingerprint,
-        &plan.source,
+        plan,
         &remedied::listings_needed_with(plan, &rem.files, &rem.dirs, &rem.aside),
     );
     remedied::apply(plan, rem.clone(), &children).map_err(|e| e.to_string())
 }
 
-/// The entries of each directory of `dirs` (relative to the baseURI, inside `source`), from the
-/// fingerprint's record of the database.
+/// The entries of each directory of `dirs` (relative to the baseURI, inside the plan's source
+/// or, for a segmented database, below a store's anchor), from the fingerprint's record of the
+/// database and of its segments.
 pub fn children_of(
     fp: &Fingerprint,
-    source: &str,
+    plan: &Plan,
     dirs: &BTreeSet<String>,
 ) -> BTreeMap<String, Vec<(String, bool)>> {
     let mut out: BTreeMap<String, Vec<(String, bool)>> =
         dirs.iter().map(|d| (d.clone(), Vec::new())).collect();
-    for e in fp.entries.iter() {
-        let (dir, name) = match e.path.rsplit_once('/') {
-            Some((d, n)) => (format!("{source}/{d}"), n.to_string()),
-            None => (source.to_string(), e.path.clone()),
-        };
-        if e.path == "." {
-            continue;
+    let mut list = |top: &str, entries: &crate::plan::fingerprint::Entries| {
+        for e in entries.iter() {
+            if e.path == "." {
+                continue;
+            }
+            let (dir, name) = match e.path.rsplit_once('/') {
+                Some((d, n)) => (format!("{top}/{d}"), n.to_string()),
+                None => (top.to_string(), e.path.clone()),
+            };
+            if let Some(v) = out.get_mut(&dir) {
+                v.push((name, e.kind == FsKind::Dir));
+            }
         }
-        if let Some(v) = out.get_mut(&dir) {
-            v.push((name, e.kind == FsKind::Dir));
+    };
+    list(&plan.source, &fp.entries);
+    // A segment's entries are stamped relative to its directory; the plan reaches it through
+    // its anchor.
+    for store in &plan.stores {
+        if let Some(seg) = fp.segments.iter().find(|s| s.dir == store.dir) {
+            list(&store.path, &seg.entries);
         }
     }
     for v in out.values_mut() {

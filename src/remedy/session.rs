@@ -45,6 +45,8 @@ pub struct Session {
     /// `check` reads the filled partitions' tables as they will be (headers and all).
     templates: Option<tempfile::TempDir>,
     base: PathBuf,
+    /// A segmented database's segments: its partitions are named through their anchors.
+    pub anchors: super::segmented::Anchors,
     actions: Mutex<Vec<Action>>,
     refusals: Mutex<Vec<Finding>>,
     /// `check --deep`: every derived value is computed and checked as it is read (nothing
@@ -94,6 +96,7 @@ impl Session {
             aside,
             templates,
             base: base.to_path_buf(),
+            anchors: super::segmented::Anchors::of_config(config, base),
             actions: Mutex::new(Vec::new()),
             refusals: Mutex::new(Vec::new()),
             check_rows: AtomicBool::new(false),
@@ -111,12 +114,10 @@ impl Session {
         Overlay(Arc::new(move |p: &mut PartitionInv| me.visit(p)))
     }
 
-    /// A partition or table directory as the plan names it: relative to the baseURI.
+    /// A partition or table directory as the plan names it: relative to the baseURI (a
+    /// segment's through its anchor).
     fn rel(&self, path: &Path) -> String {
-        path.strip_prefix(&self.base)
-            .unwrap_or(path)
-            .to_string_lossy()
-            .into_owned()
+        self.anchors.rel(&self.base, path)
     }
 
     /// The change the root's records get once read (set-aside's root strays), or none.
@@ -403,7 +404,7 @@ impl Session {
 
     /// The paths `a` writes, absolute: not on disk until the commit.
     fn pending_of(&self, a: &Action) -> Vec<PathBuf> {
-        let dir = self.base.join(a.dir());
+        let dir = self.anchors.original(&self.base, a.dir());
         match a {
             Action::Derive(d) => vec![dir.join(&d.column)],
             Action::Add(x) => x
@@ -419,6 +420,62 @@ impl Session {
             // root sym is no partition's.
             Action::Reenum(_) | Action::Sym(_) => Vec::new(),
         }
+    }
+
+    /// Every partition of an object tier of `inv` that a remedy would write into (or refuse),
+    /// refused by name: smstage never writes to object storage, so the remedies apply to local
+    /// partitions only. One `remedy-refused` per table of each such partition.
+    pub fn object_refusals(&self, inv: &Inventory) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for tier in &inv.object_tiers {
+            for part in &tier.partitions {
+                let mut what: Vec<(String, String)> = Vec::new();
+                let present: Vec<&str> = part.tables.iter().map(|t| t.name.as_str()).collect();
+                for f in fill::plan_partition(&self.fills, &part.date, "", &present) {
+                    what.push((
+                        f.table.clone(),
+                        "fill-tables would write it (absent here)".into(),
+                    ));
+                }
+                for table in &part.tables {
+                    if let Some(t) = self.targets.iter().find(|t| t.table == table.name) {
+                        if !matches!(derive::plan_table(t, &part.date, "", table), Ok(None)) {
+                            what.push((
+                                table.name.clone(),
+                                format!("derive-prtncol would write its {}", t.column),
+                            ));
+                        }
+                    }
+                    if let Some(t) = self.adds.iter().find(|t| t.table == table.name) {
+                        if !matches!(add::plan_table(t, &part.date, "", table), Ok(None)) {
+                            what.push((
+                                table.name.clone(),
+                                "add-columns would write its absent configured columns".into(),
+                            ));
+                        }
+                    }
+                }
+                for (table, why) in what {
+                    out.push(
+                        Finding::error(
+                            code::REMEDY_REFUSED,
+                            format!(
+                                "partition {} of object tier {} ({}/{}), table {table}: {why}, but smstage never writes to object storage: the remedies apply to local partitions only",
+                                part.date,
+                                tier.name,
+                                tier.tier.url(),
+                                part.date
+                            ),
+                        )
+                        .tier(&tier.name)
+                        .partition(&part.date)
+                        .table(&table)
+                        .hint("fix that partition in the bucket (rewrite it with q and upload it), or bring it back to a local segment before the import"),
+                    );
+                }
+            }
+        }
+        out
     }
 
     /// What the run found: the actions (sorted by table directory) and the refusals.

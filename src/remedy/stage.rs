@@ -6,6 +6,7 @@
 
 use super::action::Action;
 use super::produce::{self, Job, ProduceError};
+use super::segmented::Anchors;
 use crate::plan::fingerprint::Fingerprint;
 use crate::plan::remedied::STAGE_DIR;
 use crate::plan::{Plan, StagedDir, StagedFile};
@@ -86,13 +87,25 @@ pub fn stage(
     stage: &str,
     actions: &[Action],
 ) -> Result<(Vec<StagedFile>, Vec<StagedDir>), StageError> {
+    stage_with(base, &Anchors::default(), source, stage, actions)
+}
+
+/// [`stage`] for a database whose partitions may lie in segments: `anchors` says where each
+/// plan path below a store's anchor is on disk before the commit.
+pub fn stage_with(
+    base: &Path,
+    anchors: &Anchors,
+    source: &str,
+    stage: &str,
+    actions: &[Action],
+) -> Result<(Vec<StagedFile>, Vec<StagedDir>), StageError> {
     let root = base.join(stage);
     if root.exists() {
         fs::remove_dir_all(&root).map_err(io(&root))?;
     }
     prune_stale_stages(base, &root)?;
     fs::create_dir_all(&root).map_err(io(&root))?;
-    let result = stage_into(base, source, stage, &root, actions);
+    let result = stage_into(base, anchors, source, stage, &root, actions);
     if result.is_err() {
         // Nothing half-written is left for a plan to point at.
         let _ = fs::remove_dir_all(&root);
@@ -138,6 +151,7 @@ fn stage_threads() -> usize {
 /// Stages one action's files under `root`.
 fn stage_action(
     base: &Path,
+    anchors: &Anchors,
     stage: &str,
     root: &Path,
     a: &Action,
@@ -145,7 +159,8 @@ fn stage_action(
 ) -> Result<ActionStaged, StageError> {
     let mut out = Vec::new();
     let mut new_dir = None;
-    let table_dir = base.join(a.dir());
+    // A segment's table is in the segment until the commit makes its anchor.
+    let table_dir = anchors.original(base, a.dir());
     let out_dir = root.join(a.dir());
     fs::create_dir_all(&out_dir).map_err(io(&out_dir))?;
     let jobs = match a {
@@ -272,7 +287,7 @@ fn stage_action(
                 staged: format!("{stage}/{rel}"),
                 size: p.size,
                 sha256: p.sha256,
-                replaces: !new_table && (name == ".d" || base.join(&rel).exists()),
+                replaces: !new_table && (name == ".d" || anchors.original(base, &rel).exists()),
             });
         }
     }
@@ -281,6 +296,7 @@ fn stage_action(
 
 fn stage_into(
     base: &Path,
+    anchors: &Anchors,
     source: &str,
     stage: &str,
     root: &Path,
@@ -288,11 +304,16 @@ fn stage_into(
 ) -> Result<(Vec<StagedFile>, Vec<StagedDir>), StageError> {
     let data = base.join(source);
     let dev = |p: &Path| fs::metadata(p).map(|m| m.dev()).map_err(io(p));
-    if dev(root)? != dev(&data)? {
-        return Err(StageError::OtherFilesystem {
-            stage: root.to_path_buf(),
-            data,
-        });
+    let stage_dev = dev(root)?;
+    // Every segment's staged files are renamed into it by the commit (check refuses a segment
+    // on another filesystem first: this is the last word before anything is written).
+    for d in std::iter::once(&data).chain(anchors.iter().map(|(d, _)| d)) {
+        if dev(d)? != stage_dev {
+            return Err(StageError::OtherFilesystem {
+                stage: root.to_path_buf(),
+                data: d.clone(),
+            });
+        }
     }
     // Partitions are staged a few at a time: each job streams one file through a bounded
     // chunk, so memory stays a few chunks per worker, while reading one source, converting
@@ -303,7 +324,7 @@ fn stage_into(
         .iter()
         .filter(|a| !matches!(a, Action::Aside(_)))
         .collect();
-    let each = |a: &&Action| stage_action(base, stage, root, a, &staged);
+    let each = |a: &&Action| stage_action(base, anchors, stage, root, a, &staged);
     let results: Vec<Result<ActionStaged, StageError>> = match rayon::ThreadPoolBuilder::new()
         .num_threads(stage_threads())
         .thread_name(|i| format!("smstage-stage-{i}"))
