@@ -4,6 +4,7 @@
 //! and writing plan files, taking fingerprints, and checking a plan file belongs here.
 
 pub mod derive;
+pub mod onewalk;
 pub mod recheck;
 pub mod scan;
 pub mod target;

@@ -447,6 +447,7 @@ async fn read_chunk(
             path: PathBuf::from(tier.url_of(&part_key)),
             date,
             tables: tinvs,
+            stamps: None,
         });
     }
 
