@@ -206,6 +206,55 @@ fn approval_view_refuses_a_file_rewritten_in_place_after_the_plan_was_saved() {
     assert!(!v.stdout.contains("fix the permissions"), "{}", v.stdout);
 }
 
+#[test]
+fn approval_view_refuses_a_file_rewritten_in_place_with_its_mtime_set_back() {
+    let b = generated(2, 2, 4, 50);
+    let (file, _) = save(&b, &b.config(), "a");
+    let table = tables_in(&first_partition(&b.data()))[0].clone();
+    let col = dotd(&table)[0].clone();
+    let changed = table.join(&col);
+    let other = table.join(&dotd(&table)[1]);
+    // Same size, other bytes, written in place, then the mtime set back (`touch -d`): size,
+    // mtime and inode are the saved ones; only the ctime says the bytes are not.
+    let md = fs::metadata(&changed).unwrap();
+    let mtime = md.modified().unwrap();
+    let len = md.len() as usize;
+    fs::write(&changed, vec![0u8; len]).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&changed)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    assert_eq!(fs::metadata(&changed).unwrap().modified().unwrap(), mtime);
+    let mnt = b.path().join("view");
+    let out = mount_plan(&file, &mnt);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let _guard = Unmount(mnt.clone());
+    let rel = |p: &Path| {
+        let r = p.strip_prefix(b.data()).unwrap();
+        let mut c = r.components();
+        let date = c.next().unwrap();
+        Path::new("data/versions")
+            .join(date)
+            .join("1")
+            .join(c.as_path())
+    };
+    let mut buf = Vec::new();
+    let read = fs::File::open(mnt.join(rel(&changed))).and_then(|mut f| f.read_to_end(&mut buf));
+    let err = read.expect_err("the rewritten bytes were served as the approved ones");
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    assert_eq!(
+        fs::read(mnt.join(rel(&other))).unwrap(),
+        fs::read(&other).unwrap()
+    );
+    let logged = fs::read_to_string(b.path().join(".view.smstage-view.log")).unwrap();
+    assert!(
+        logged.contains(&col) && logged.contains("ctime"),
+        "the log names the changed file and the ctime: {logged}"
+    );
+}
+
 #[cfg(feature = "fault-injection")]
 #[test]
 fn approval_crashed_commit_resumes_with_the_same_plan_and_refuses_another() {

@@ -90,7 +90,7 @@ pub fn run_with(
     opts: &CheckOptions,
     overlay: Option<inventory::Overlay>,
 ) -> Result<CheckOutcome, CheckError> {
-    run_remedied(config, opts, overlay, None)
+    Ok(run_inner(config, opts, overlay, None, false)?.0)
 }
 
 /// [`run_with`], the root's records also changed by `root` once read (set-aside takes the
@@ -101,6 +101,31 @@ pub fn run_remedied(
     overlay: Option<inventory::Overlay>,
     root: Option<&(dyn Fn(&mut Inventory) + Sync)>,
 ) -> Result<CheckOutcome, CheckError> {
+    Ok(run_inner(config, opts, overlay, root, false)?.0)
+}
+
+/// The fingerprint stamps of each local date partition the checks read, in date order:
+/// `(date, stamps)`, the stamps None where the read could not take them all
+/// ([`inventory::PartitionInv::stamps`]). Empty when the checks read no local partition the
+/// plain way (a segmented database, or checks stopped before the partitions).
+pub type PartitionStamps = Vec<(String, Option<crate::plan::fingerprint::Entries>)>;
+
+/// [`run`], also stamping every entry below each local partition as it is read (what
+/// `commit --config` needs for its plan_id, without a walk of its own).
+pub fn run_stamped(
+    config: &AssemblyConfig,
+    opts: &CheckOptions,
+) -> Result<(CheckOutcome, PartitionStamps), CheckError> {
+    run_inner(config, opts, None, None, true)
+}
+
+fn run_inner(
+    config: &AssemblyConfig,
+    opts: &CheckOptions,
+    overlay: Option<inventory::Overlay>,
+    root: Option<&(dyn Fn(&mut Inventory) + Sync)>,
+    stamp: bool,
+) -> Result<(CheckOutcome, PartitionStamps), CheckError> {
     let base = config.hdb_base_dir()?;
     let source = base.join(plan::SOURCE_DIR);
     let tiers = hdb_tiers(config)?;
@@ -111,17 +136,23 @@ pub fn run_remedied(
         .iter()
         .any(|f| f.code == code::SM_ALREADY || f.code == code::SM_PENDING)
     {
-        return Ok(CheckOutcome {
-            report: Report::new(findings),
-            inventory: None,
-            plan: None,
-        });
+        return Ok((
+            CheckOutcome {
+                report: Report::new(findings),
+                inventory: None,
+                plan: None,
+            },
+            Vec::new(),
+        ));
     }
 
     // A segmented database (par.txt in the root): its segments are the local tiers' stores;
     // the remedies change their partitions as they are read, like a plain database's.
     if segments::is_segmented(&source) {
-        return segments::run(config, opts, &base, tiers, findings, overlay);
+        return Ok((
+            segments::run(config, opts, &base, tiers, findings, overlay)?,
+            Vec::new(),
+        ));
     }
 
     // The import converts the database in place: the HDB tier that holds it must keep its
@@ -148,11 +179,14 @@ pub fn run_remedied(
         Err(e) => {
             findings
                 .push(Finding::error(code::DATABASE_MISSING, e.to_string()).path(source.display()));
-            return Ok(CheckOutcome {
-                report: Report::new(findings),
-                inventory: None,
-                plan: None,
-            });
+            return Ok((
+                CheckOutcome {
+                    report: Report::new(findings),
+                    inventory: None,
+                    plan: None,
+                },
+                Vec::new(),
+            ));
         }
     };
     if let Some(root) = root {
@@ -160,16 +194,16 @@ pub fn run_remedied(
     }
     for d in &mut dirs {
         d.overlay = overlay.clone();
+        d.stamp = stamp;
     }
     let objects = list_object_tiers(config, opts, &mut findings)?;
-    let (found, part_bytes) = read_and_evaluate_with(
-        Some(config),
-        &mut inv,
-        dirs,
-        objects,
-        opts.deep,
-        tier_space::partition_bytes,
-    );
+    let (found, read) =
+        read_and_evaluate_with(Some(config), &mut inv, dirs, objects, opts.deep, |p| {
+            let stamps = stamp.then(|| (p.date.clone(), p.stamps.clone()));
+            (tier_space::partition_bytes(p), stamps)
+        });
+    let (part_bytes, stamps): (Vec<u64>, Vec<_>) = read.into_iter().unzip();
+    let stamps: PartitionStamps = stamps.into_iter().flatten().collect();
     findings.extend(found);
     if let Some(primary) = tiers.iter().find(|t| t.kind == TierKind::Local) {
         findings.extend(tier_space::first_tier(
@@ -200,11 +234,14 @@ pub fn run_remedied(
     };
     let report = Report::new(findings);
     let plan = if report.ok { plan } else { None };
-    Ok(CheckOutcome {
-        report,
-        inventory: Some(inv),
-        plan,
-    })
+    Ok((
+        CheckOutcome {
+            report,
+            inventory: Some(inv),
+            plan,
+        },
+        stamps,
+    ))
 }
 
 /// What the planner needs from an inventory.

@@ -7,6 +7,7 @@ use crate::kdb::{self, FileFormat, Header};
 use crate::special::{self, SpecialKind};
 use rayon::prelude::*;
 use std::fs;
+use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -63,6 +64,11 @@ pub struct PartitionInv {
     /// the partition as it will be, but `--deep` cannot decode it (the remedy checks its
     /// values from their sources instead).
     pub pending: Vec<PathBuf>,
+    /// With [`PartitionDir::stamp`]: every entry below the partition directory as a
+    /// fingerprint records it (paths relative to the database, sorted), each stamped before
+    /// its bytes or listing were read; None when not asked, or when the partition holds
+    /// anything but table directories of regular files (the caller then walks for them).
+    pub stamps: Option<crate::plan::fingerprint::Entries>,
 }
 
 impl PartitionInv {
@@ -74,6 +80,8 @@ impl PartitionInv {
     /// Drops every file record and `.d` column list, keeping table names and paths: what the
     /// layout and the database-wide checks need once the partition's own checks have run.
     pub fn release_files(&mut self) {
+        // Handed on by the visitor that wanted them (`check::run_stamped`).
+        self.stamps = None;
         for t in &mut self.tables {
             t.files = Vec::new();
             if let Some(Ok(cols)) = &mut t.dotd {
@@ -334,6 +342,9 @@ pub struct PartitionDir {
     /// Applied to the partition as soon as it is read, before anything looks at it (`check
     /// --remedy` judges the database as the remedies will leave it).
     pub overlay: Option<Overlay>,
+    /// Record the fingerprint stamps of the partition's tables and files as they are read
+    /// ([`PartitionInv::stamps`]): `commit --config` then needs no walk of its own.
+    pub stamp: bool,
 }
 
 /// A change made to each partition's records as it is read (never to the disk).
@@ -350,7 +361,9 @@ impl PartitionDir {
     /// Reads the partition's tables (every file's header), with the findings of the walk.
     pub fn read(&self) -> (PartitionInv, Vec<Finding>) {
         let mut f = Vec::new();
-        let tables = read_partition(&self.date, &self.path, &self.anchor, &mut f);
+        let mut rec = (self.stamp && self.overlay.is_none()).then(Recorder::default);
+        let tables =
+            read_partition_stamped(&self.date, &self.path, &self.anchor, &mut f, rec.as_mut());
         if let Some(tier) = &self.tier {
             for x in &mut f {
                 x.tier = Some(tier.to_string());
@@ -361,6 +374,7 @@ impl PartitionDir {
             path: self.path.clone(),
             tables,
             pending: Vec::new(),
+            stamps: rec.and_then(Recorder::finish),
         };
         if let Some(o) = &self.overlay {
             (o.0)(&mut part);
@@ -536,6 +550,7 @@ pub fn scan_root(
             anchor: anchor.clone(),
             tier: None,
             overlay: None,
+            stamp: false,
         })
         .collect();
     Ok((
@@ -653,17 +668,79 @@ fn not_date_findings(others: &[OtherPartition]) -> Vec<Finding> {
         .collect()
 }
 
-pub(crate) fn read_partition(
+/// The fingerprint stamps of one partition, taken by its read (see [`PartitionInv::stamps`]).
+#[derive(Default)]
+struct Recorder {
+    entries: Vec<crate::plan::fingerprint::FsEntry>,
+    /// Something met that the read does not stamp as the fingerprint's walk would (a symlink,
+    /// a special file, a nested directory, a file that could not be opened).
+    incomplete: bool,
+}
+
+impl Recorder {
+    fn push(
+        &mut self,
+        rel: String,
+        kind: crate::plan::fingerprint::FsKind,
+        size: u64,
+        s: kdb::FileStamp,
+    ) {
+        use crate::plan::fingerprint::{FsEntry, FsKind};
+        self.entries.push(FsEntry {
+            path: rel,
+            kind,
+            size,
+            mtime_ns: s.mtime_ns,
+            inode: s.inode,
+            target: None,
+            ctime_ns: (kind == FsKind::File).then_some(s.ctime_ns),
+        });
+    }
+
+    fn file(&mut self, rel: String, f: &kdb::LocalFile) {
+        let len = kdb::ReadAt::len(f).unwrap_or(0);
+        self.push(rel, crate::plan::fingerprint::FsKind::File, len, f.stamp());
+    }
+
+    fn dir(&mut self, rel: String, md: &fs::Metadata) {
+        let ns = |s: i64, n: i64| s.saturating_mul(1_000_000_000) + n;
+        let stamp = kdb::FileStamp {
+            inode: md.ino(),
+            mtime_ns: ns(md.mtime(), md.mtime_nsec()),
+            ctime_ns: ns(md.ctime(), md.ctime_nsec()),
+        };
+        self.push(rel, crate::plan::fingerprint::FsKind::Dir, md.len(), stamp);
+    }
+
+    fn finish(mut self) -> Option<crate::plan::fingerprint::Entries> {
+        if self.incomplete {
+            return None;
+        }
+        self.entries
+            .sort_unstable_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
+        let mut out: crate::plan::fingerprint::Entries = self.entries.into_iter().collect();
+        out.shrink_to_fit();
+        Some(out)
+    }
+}
+
+/// The tables of the date partition `path`, each file's header read; with `rec`, every entry
+/// below the partition stamped as it is met.
+fn read_partition_stamped(
     date: &str,
     path: &Path,
     canonical_source: &Path,
     findings: &mut Vec<Finding>,
+    mut rec: Option<&mut Recorder>,
 ) -> Vec<TableInv> {
     let mut tables = Vec::new();
     let entries = match fs::read_dir(path) {
         Ok(rd) => rd,
         Err(e) => {
             findings.push(unreadable(path, &e, crate::io_hint::for_io(&e)).partition(date));
+            if let Some(r) = rec {
+                r.incomplete = true;
+            }
             return tables;
         }
     };
@@ -676,6 +753,9 @@ pub(crate) fn read_partition(
         match entry {
             Ok(e) => names.push(e),
             Err(e) => {
+                if let Some(r) = rec.as_deref_mut() {
+                    r.incomplete = true;
+                }
                 findings.push(unreadable(path, &e, crate::io_hint::for_io(&e)).partition(date))
             }
         }
@@ -686,10 +766,26 @@ pub(crate) fn read_partition(
         let name = entry.file_name().to_string_lossy().into_owned();
         let p = entry.path();
         let ft = entry.file_type();
+        // Stamped (lstat) before the table is listed; anything but a table directory is left
+        // to the fingerprint's own walk.
+        let mut table_md = None;
         if ft.as_ref().is_ok_and(|ft| ft.is_dir()) {
-            if let Some(f) = mount_finding(&p, part_dev) {
+            let md = fs::symlink_metadata(&p);
+            if let Some(f) = mount_finding_of(&p, md.as_ref().ok().map(|m| m.dev()), part_dev) {
                 findings.push(f.partition(date));
+                if let Some(r) = rec.as_deref_mut() {
+                    r.incomplete = true;
+                }
                 continue;
+            }
+            table_md = md.ok();
+        }
+        if let Some(r) = rec.as_deref_mut() {
+            match (&ft, &table_md) {
+                (Ok(ft), Some(md)) if ft.is_dir() && md.is_dir() => {
+                    r.dir(format!("{date}/{name}"), md)
+                }
+                _ => r.incomplete = true,
             }
         }
         match ft {
@@ -703,10 +799,22 @@ pub(crate) fn read_partition(
             }
             // A tailer (intraday writer) keeps int sub-partitions below the date until they
             // are merged: not tables, and not something kdb+ loads from a date partition.
-            Ok(ft) if ft.is_dir() && is_int_subdir(&name, &p) => int_dirs.push(name),
+            Ok(ft) if ft.is_dir() && is_int_subdir(&name, &p) => {
+                if let Some(r) = rec.as_deref_mut() {
+                    r.incomplete = true;
+                }
+                int_dirs.push(name)
+            }
             Ok(ft) if ft.is_dir() => {
                 let mut f = Vec::new();
-                let t = read_table(&name, &p, canonical_source, &mut f);
+                let prefix = format!("{date}/{name}");
+                let t = read_table_stamped(
+                    &name,
+                    &p,
+                    canonical_source,
+                    &mut f,
+                    rec.as_deref_mut().map(|r| (r, prefix.as_str())),
+                );
                 findings.extend(f.into_iter().map(|x| x.partition(date)));
                 tables.push(t);
             }
@@ -788,11 +896,31 @@ pub(crate) fn read_table(
     canonical_source: &Path,
     findings: &mut Vec<Finding>,
 ) -> TableInv {
+    read_table_stamped(name, path, canonical_source, findings, None)
+}
+
+/// [`read_table`], stamping each file into `rec` (with its path relative to the database:
+/// the table's, then `/name`) from the `fstat` of the open that reads it.
+fn read_table_stamped(
+    name: &str,
+    path: &Path,
+    canonical_source: &Path,
+    findings: &mut Vec<Finding>,
+    mut rec: Option<(&mut Recorder, &str)>,
+) -> TableInv {
     let mut files = Vec::new();
     let mut dotd = None;
     let mut dotd_size = None;
     let mut nested_data: Option<(String, kdb::LocalFile, Header)> = None;
     let dir: Arc<Path> = Arc::from(path);
+    // Column files are opened relative to the table directory (see `LocalFile::open_at`);
+    // by path when the directory cannot be opened (the walk below then reports why).
+    let dir_fd = open_table_dir(path);
+    let dir_fd = dir_fd.as_ref().map(|f| f.as_fd());
+    let open = |name: &std::ffi::OsStr, p: &Path| match dir_fd {
+        Some(d) => kdb::LocalFile::open_at(d, name, p),
+        None => kdb::LocalFile::open(p),
+    };
     for entry in WalkDir::new(path)
         .min_depth(1)
         .max_depth(1)
@@ -803,12 +931,28 @@ pub(crate) fn read_table(
             Ok(e) => e,
             Err(e) => {
                 findings.push(unreadable(path, &e, crate::io_hint::for_walk(&e)).table(name));
+                if let Some((r, _)) = rec.as_mut() {
+                    r.incomplete = true;
+                }
                 continue;
             }
         };
         let fname = entry.file_name().to_string_lossy().into_owned();
         let p = entry.path().to_path_buf();
         let ft = entry.file_type();
+        if let Some((r, _)) = rec.as_mut() {
+            // Stamped below only when opened; a name that is not UTF-8 is left to the walk
+            // (the fingerprint's path of it is lossy, this one would be too, but not provably
+            // the same).
+            if !ft.is_file() || entry.file_name().to_str().is_none() {
+                r.incomplete = true;
+            }
+        }
+        let stamp = |rec: &mut Option<(&mut Recorder, &str)>, f: &kdb::LocalFile| {
+            if let Some((r, prefix)) = rec.as_mut() {
+                r.file(format!("{prefix}/{fname}"), f);
+            }
+        };
         if ft.is_symlink() {
             findings.push(symlink_finding(&p, canonical_source).table(name));
             continue;
@@ -831,7 +975,24 @@ pub(crate) fn read_table(
             continue;
         }
         if fname == ".d" {
-            dotd = Some(kdb::read_symbols(&p).map_err(|e| FileError::from_kdb(&e)));
+            if rec.is_some() {
+                // Stamped from the open that reads it (same bytes, same errors as by path).
+                match open(entry.file_name(), &p) {
+                    Ok(f) => {
+                        stamp(&mut rec, &f);
+                        dotd =
+                            Some(kdb::read_symbols_from(&f).map_err(|e| FileError::from_kdb(&e)));
+                    }
+                    Err(e) => {
+                        if let Some((r, _)) = rec.as_mut() {
+                            r.incomplete = true;
+                        }
+                        dotd = Some(Err(FileError::from_kdb(&e)));
+                    }
+                }
+            } else {
+                dotd = Some(kdb::read_symbols(&p).map_err(|e| FileError::from_kdb(&e)));
+            }
             dotd_size = entry.metadata().ok().map(|m| m.len());
             continue;
         }
@@ -843,10 +1004,24 @@ pub(crate) fn read_table(
             Some((n, f, column)) if n == fname => Some((f, column)),
             _ => None,
         };
-        let read = opened.map_or_else(
-            || read_file_header(&p),
-            |(f, column)| data_header_of(&f, &column),
-        );
+        let read = match opened {
+            Some((f, column)) => {
+                stamp(&mut rec, &f);
+                data_header_of(&f, &column)
+            }
+            None => match open(entry.file_name(), &p) {
+                Ok(f) => {
+                    stamp(&mut rec, &f);
+                    header_of(&f)
+                }
+                Err(e) => {
+                    if let Some((r, _)) = rec.as_mut() {
+                        r.incomplete = true;
+                    }
+                    Err(FileError::from_kdb(&e))
+                }
+            },
+        };
         let (header, size) = match read {
             Ok((h, s)) => (Ok(h), s),
             Err(e) => (
@@ -857,7 +1032,7 @@ pub(crate) fn read_table(
         let nested_item = match &header {
             Ok(h) if h.nested => {
                 let name = format!("{fname}#");
-                match kdb::LocalFile::open(&path.join(&name)) {
+                match open(std::ffi::OsStr::new(&name), &path.join(&name)) {
                     Ok(f) => {
                         let item = kdb::header::nested_item_type_from(&f).ok().flatten();
                         nested_data = Some((name, f, h.clone()));
@@ -885,6 +1060,16 @@ pub(crate) fn read_table(
         dotd_size,
         files,
     }
+}
+
+/// The table directory `path`, open for `openat` of its files; never through a symlink.
+fn open_table_dir(path: &Path) -> Option<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(path)
+        .ok()
 }
 
 pub(crate) fn read_file_header(path: &Path) -> Result<(Header, u64), FileError> {
@@ -935,7 +1120,16 @@ pub(crate) fn scan_subtree(path: &Path, canonical_source: &Path, findings: &mut 
 /// are not the database's), the commit cannot rename a mountpoint, and the view does not
 /// cross into it.
 pub(crate) fn mount_finding(path: &Path, parent_dev: Option<u64>) -> Option<Finding> {
-    let dev = fs::symlink_metadata(path).ok()?.dev();
+    mount_finding_of(
+        path,
+        fs::symlink_metadata(path).ok().map(|m| m.dev()),
+        parent_dev,
+    )
+}
+
+/// [`mount_finding`] from the device of `path`'s `lstat` (None: it could not be taken).
+fn mount_finding_of(path: &Path, dev: Option<u64>, parent_dev: Option<u64>) -> Option<Finding> {
+    let dev = dev?;
     if Some(dev) == parent_dev || parent_dev.is_none() {
         return None;
     }

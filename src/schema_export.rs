@@ -67,6 +67,7 @@ fn export_from(inv: &inventory::Inventory, dirs: Vec<PartitionDir>) -> SchemaExp
                 anchor: anchor.clone(),
                 tier: None,
                 overlay: None,
+                stamp: false,
             })
             .collect();
         notes.push(format!(

@@ -4,6 +4,7 @@
 //! and writing plan files, taking fingerprints, and checking a plan file belongs here.
 
 pub mod derive;
+pub mod onewalk;
 pub mod recheck;
 pub mod scan;
 pub mod target;
@@ -302,16 +303,20 @@ fn path_key(rel: &Path) -> u64 {
     std::hash::Hasher::finish(&h)
 }
 
-fn stamp_key(size: u64, mtime_ns: i64, ino: u64) -> u64 {
+/// The hash of a file's stamps; `ctime_ns` is None for plan files saved before ctimes were
+/// recorded (fingerprint version 1), which are compared without it.
+fn stamp_key(size: u64, mtime_ns: i64, ino: u64, ctime_ns: Option<i64>) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    std::hash::Hash::hash(&(size, mtime_ns, ino), &mut h);
+    std::hash::Hash::hash(&(size, mtime_ns, ino, ctime_ns), &mut h);
     std::hash::Hasher::finish(&h)
 }
 
 impl ApprovedFiles {
     pub fn of(saved: &SavedPlan) -> ApprovedFiles {
         let source = Path::new(&saved.plan.source);
-        let stamp = |e: &crate::plan::fingerprint::FsEntry| stamp_key(e.size, e.mtime_ns, e.inode);
+        let stamp = |e: &crate::plan::fingerprint::FsEntry| {
+            stamp_key(e.size, e.mtime_ns, e.inode, e.ctime_ns)
+        };
         let mut files: Vec<(u64, u64)> = saved
             .fingerprint
             .entries
@@ -360,12 +365,17 @@ impl ApprovedFiles {
             st.st_size as u64,
             st.st_mtime.saturating_mul(1_000_000_000) + st.st_mtime_nsec,
             st.st_ino,
+            st.st_ctime.saturating_mul(1_000_000_000) + st.st_ctime_nsec,
         );
-        let stamp = stamp_key(now.0, now.1, now.2);
-        (!saved.iter().any(|(_, s)| *s == stamp)).then(|| {
+        // The ctime too, as `commit --plan`'s fast path compares it: a file rewritten in place
+        // with its size kept and its mtime set back keeps the other three. A stamp saved
+        // without a ctime (version-1 plan) matches the key made without it.
+        let with = stamp_key(now.0, now.1, now.2, Some(now.3));
+        let without = stamp_key(now.0, now.1, now.2, None);
+        (!saved.iter().any(|(_, s)| *s == with || *s == without)).then(|| {
             format!(
-                "changed since plan {} was saved (its size, mtime or inode differ from the saved ones; now size {}, mtime {} ns, inode {})",
-                self.plan_id, now.0, now.1, now.2
+                "changed since plan {} was saved (its size, mtime, inode or ctime differ from the saved ones; now size {}, mtime {} ns, inode {}, ctime {} ns)",
+                self.plan_id, now.0, now.1, now.2, now.3
             )
         })
     }
@@ -381,7 +391,7 @@ mod tests {
     use crate::plan::fingerprint::{ConfigStamp, Fingerprint, FINGERPRINT_VERSION};
 
     #[test]
-    fn approved_files_compare_size_mtime_and_inode_of_database_files_only() {
+    fn approved_files_compare_size_mtime_inode_and_ctime_of_database_files_only() {
         let t = tempfile::tempdir().unwrap();
         let base = t.path();
         std::fs::create_dir_all(base.join("data/2024.01.02/t")).unwrap();
@@ -413,6 +423,18 @@ mod tests {
             objects: vec![],
             segments: Vec::new(),
         };
+        // The same plan saved by a version that recorded no ctimes (fingerprint version 1).
+        let mut v1 = fp.clone();
+        v1.version = 1;
+        v1.entries = fp
+            .entries
+            .iter()
+            .map(|mut e| {
+                e.ctime_ns = None;
+                e
+            })
+            .collect();
+        let approved_v1 = ApprovedFiles::of(&SavedPlan::new(plan.clone(), v1));
         let approved = ApprovedFiles::of(&SavedPlan::new(plan, fp));
         let stat = |rel: &str| {
             let md = std::fs::metadata(base.join(rel)).unwrap();
@@ -422,6 +444,8 @@ mod tests {
             st.st_mtime = md.mtime();
             st.st_mtime_nsec = md.mtime_nsec();
             st.st_ino = md.ino();
+            st.st_ctime = md.ctime();
+            st.st_ctime_nsec = md.ctime_nsec();
             st
         };
         let rel = Path::new("data/2024.01.02/t/a");
@@ -436,6 +460,16 @@ mod tests {
         let mut st = stat("data/2024.01.02/t/a");
         st.st_ino += 1;
         assert!(approved.differs(rel, &st).is_some());
+        // Rewritten in place with size and mtime kept: only the ctime moved.
+        let mut st = stat("data/2024.01.02/t/a");
+        st.st_ctime += 1;
+        let why = approved.differs(rel, &st).unwrap();
+        assert!(why.contains("ctime"), "{why}");
+        // A version-1 plan has no ctime to compare: the other three still are.
+        assert_eq!(approved_v1.differs(rel, &st), None);
+        assert_eq!(approved_v1.differs(rel, &stat("data/2024.01.02/t/a")), None);
+        st.st_size += 1;
+        assert!(approved_v1.differs(rel, &st).is_some());
         // Not a file of the database (a generated or unknown path): nothing to compare.
         assert_eq!(approved.differs(Path::new("db/par.txt"), &st), None);
     }

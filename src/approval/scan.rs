@@ -36,7 +36,7 @@ fn kind_of(md: &Metadata) -> FsKind {
 }
 
 /// The entry for `abs` (named `rel` in the fingerprint), from its `lstat`.
-fn entry_of(abs: &Path, rel: String, md: &Metadata) -> Result<FsEntry, ApprovalError> {
+pub(super) fn entry_of(abs: &Path, rel: String, md: &Metadata) -> Result<FsEntry, ApprovalError> {
     let kind = kind_of(md);
     let target = match kind {
         FsKind::Symlink => Some(
@@ -67,7 +67,7 @@ fn entry_of(abs: &Path, rel: String, md: &Metadata) -> Result<FsEntry, ApprovalE
 /// another filesystem mounted inside the database: the checks refuse it, and what is mounted
 /// there may be a view of this very database), sorted by path bytes and packed: only one
 /// subtree per thread is ever held unpacked.
-fn walk_top(
+pub(super) fn walk_top(
     db: &std::os::fd::OwnedFd,
     database: &Path,
     db_dev: u64,
@@ -103,7 +103,7 @@ pub fn database_entries(database: &Path) -> Result<(Entries, u64, u64), Approval
 /// One list of sorted lists, sorted. The subtrees of two top-level entries interleave when
 /// one's name extends the other's with a byte below `/` (`2024.01.02` and `2024.01.02.bak`),
 /// so they are merged rather than concatenated.
-fn merge_sorted(lists: &[Entries]) -> Entries {
+pub(super) fn merge_sorted(lists: &[Entries]) -> Entries {
     struct Head(FsEntry, usize);
     impl PartialEq for Head {
         fn eq(&self, o: &Self) -> bool {
@@ -140,7 +140,7 @@ fn merge_sorted(lists: &[Entries]) -> Entries {
 }
 
 /// Every object of every object tier of the HDB mount, with its ETag.
-fn object_stamps(
+pub(super) fn object_stamps(
     cfg: &AssemblyConfig,
     s3: &crate::object::S3Options,
 ) -> Result<Vec<ObjectStamp>, ApprovalError> {

@@ -78,17 +78,40 @@ pub fn commit(config: &Path, backup: &BackupArgs, yes: bool, s3: &crate::object:
                 Ok(b) => b,
                 Err(code) => return code,
             };
-            // Before the checks, as `plan --save` does: the plan_id then names a fingerprint
-            // no newer than the plan.
+            // Every entry stamped no later than the checks read it, as `plan --save` does: the
+            // plan_id then names a fingerprint no newer than the plan. The checks' own read
+            // stamps the partitions (approval::onewalk); where it cannot, the fingerprint is
+            // taken by its own walk and the checks run again after it.
             let t = std::time::Instant::now();
-            let fingerprint = approval::take(&cfg, config, &config_bytes, s3);
-            tracing::info!("fingerprint taken in {:.3?}", t.elapsed());
-            let t = std::time::Instant::now();
-            let outcome = match run_checks(&cfg, backup, s3) {
+            let pending = approval::onewalk::begin(&cfg, config, &config_bytes, s3);
+            let stamped = matches!(pending, Ok(Some(_)));
+            let (outcome, stamps) = match run_checks_stamped(&cfg, backup.clone(), s3, stamped) {
                 Ok(o) => o,
                 Err(code) => return code,
             };
-            tracing::info!("checks run in {:.3?}", t.elapsed());
+            tracing::info!("checks run (stamping: {stamped}) in {:.3?}", t.elapsed());
+            let (fingerprint, outcome) = match pending {
+                Err(e) => (Err(e), outcome),
+                Ok(p) => match p.and_then(|p| approval::onewalk::finish(p, stamps)) {
+                    Some(fp) => (Ok(fp), outcome),
+                    // Refused below: no fingerprint is needed.
+                    None if !outcome.report.ok => return refuse_failed_checks(&outcome.report),
+                    // Not stamped by the checks: the old order, fingerprint then checks.
+                    None => {
+                        let t = std::time::Instant::now();
+                        let fingerprint = approval::take(&cfg, config, &config_bytes, s3);
+                        let outcome = match run_checks(&cfg, backup, s3) {
+                            Ok(o) => o,
+                            Err(code) => return code,
+                        };
+                        tracing::info!(
+                            "fingerprint taken by its own walk, checks run again, in {:.3?}",
+                            t.elapsed()
+                        );
+                        (fingerprint, outcome)
+                    }
+                },
+            };
             match outcome.plan {
                 Some(plan) if outcome.report.ok => {
                     if !outcome.report.findings.is_empty() {
@@ -104,15 +127,17 @@ pub fn commit(config: &Path, backup: &BackupArgs, yes: bool, s3: &crate::object:
                     let id = crate::plan::saved::plan_id(&plan, &fingerprint);
                     (plan, false, Some(id))
                 }
-                _ => {
-                    print_report(&outcome.report, Format::Text, "check");
-                    eprintln!("smstage: commit refused: the checks failed, nothing was changed");
-                    return EXIT_FINDINGS;
-                }
+                _ => return refuse_failed_checks(&outcome.report),
             }
         }
     };
     confirm_and_run(&plan, &base, config, resuming, yes, plan_id, None)
+}
+
+fn refuse_failed_checks(report: &Report) -> i32 {
+    print_report(report, Format::Text, "check");
+    eprintln!("smstage: commit refused: the checks failed, nothing was changed");
+    EXIT_FINDINGS
 }
 
 /// Asks for confirmation (unless resuming or `--yes`), commits `plan` and says how it went.
@@ -583,6 +608,28 @@ fn run_remedied_checks(
 
 /// The checks a commit runs before it changes anything (`check` without `--deep`); a
 /// configuration error is printed and becomes the exit code.
+/// [`run_checks`], stamping each partition's entries as they are read when `stamp`.
+fn run_checks_stamped(
+    cfg: &AssemblyConfig,
+    backup: BackupCheck,
+    s3: &crate::object::S3Options,
+    stamp: bool,
+) -> Result<(check::CheckOutcome, check::PartitionStamps), i32> {
+    if !stamp {
+        return run_checks(cfg, backup, s3).map(|o| (o, Vec::new()));
+    }
+    check::run_stamped(
+        cfg,
+        &CheckOptions {
+            backup,
+            deep: false,
+            s3: s3.clone(),
+            keep_object_files: false,
+        },
+    )
+    .map_err(|e| config_error(&e, Format::Text))
+}
+
 fn run_checks(
     cfg: &AssemblyConfig,
     backup: BackupCheck,

@@ -19,6 +19,6 @@ pub mod unzip;
 pub use column::{fmt_float, read_column, read_column_from, resolve_enum, Column, ColumnData};
 pub use error::KdbError;
 pub use header::{logical_type, nested_item_type, read_header, read_header_from};
-pub use source::{LocalFile, MemSource, ReadAt};
-pub use symbols::{parse_symbols, read_symbol_bytes, read_symbols};
+pub use source::{FileStamp, LocalFile, MemSource, ReadAt};
+pub use symbols::{parse_symbols, read_symbol_bytes, read_symbols, read_symbols_from};
 pub use types::*;

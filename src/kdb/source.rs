@@ -44,6 +44,28 @@ pub struct LocalFile {
     file: File,
     path: String,
     len: u64,
+    stamp: FileStamp,
+}
+
+/// What the `fstat` taken at open says of the file beside its size: a fingerprint's stamps, so
+/// a walk that reads the headers need not `stat` each file again (`commit --config`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileStamp {
+    pub inode: u64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+}
+
+impl FileStamp {
+    fn of(md: &std::fs::Metadata) -> FileStamp {
+        use std::os::unix::fs::MetadataExt;
+        let ns = |s: i64, n: i64| s.saturating_mul(1_000_000_000) + n;
+        FileStamp {
+            inode: md.ino(),
+            mtime_ns: ns(md.mtime(), md.mtime_nsec()),
+            ctime_ns: ns(md.ctime(), md.ctime_nsec()),
+        }
+    }
 }
 
 impl LocalFile {
@@ -66,6 +88,53 @@ impl LocalFile {
             file,
             path: name,
             len,
+            stamp: FileStamp::of(&md),
+        })
+    }
+
+    /// The stamps of the `fstat` taken when the file was opened.
+    pub fn stamp(&self) -> FileStamp {
+        self.stamp
+    }
+
+    /// [`LocalFile::open`] of the entry `name` of the open directory `dir` (whose path is
+    /// `path`'s parent: `path` names the file in errors). The kernel resolves one name instead
+    /// of every component of `path`: at a million files the path walks of the header reads
+    /// were the largest single cost of `check` (docs/performance.md, issue #17).
+    pub fn open_at(
+        dir: std::os::fd::BorrowedFd<'_>,
+        name: &std::ffi::OsStr,
+        path: &Path,
+    ) -> Result<LocalFile, KdbError> {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        use std::os::unix::ffi::OsStrExt;
+        let shown = || path.display().to_string();
+        let c = std::ffi::CString::new(name.as_bytes())
+            .map_err(|_| KdbError::io(shown(), std::io::Error::from_raw_os_error(libc::EINVAL)))?;
+        // The same flags as `open` (std adds O_CLOEXEC): symlinks are followed alike (the
+        // walks report them by type before opening anything).
+        // SAFETY: valid directory fd and NUL-terminated name; the fd is owned below.
+        let fd = unsafe {
+            libc::openat(
+                dir.as_raw_fd(),
+                c.as_ptr(),
+                libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(KdbError::io(shown(), std::io::Error::last_os_error()));
+        }
+        // SAFETY: fd is a fresh descriptor we own.
+        let file = unsafe { File::from_raw_fd(fd) };
+        let md = file.metadata().map_err(|e| KdbError::io(shown(), e))?;
+        if let Some(kind) = crate::special::SpecialKind::of(&md.file_type()) {
+            return Err(KdbError::io(shown(), crate::special::open_refused(kind)));
+        }
+        Ok(LocalFile {
+            file,
+            path: shown(),
+            len: md.len(),
+            stamp: FileStamp::of(&md),
         })
     }
 }

@@ -448,6 +448,7 @@ async fn read_chunk(
             date,
             tables: tinvs,
             pending: Vec::new(),
+            stamps: None,
         });
     }
 

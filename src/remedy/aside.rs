@@ -331,6 +331,7 @@ mod tests {
                 ),
             ],
             pending: Vec::new(),
+            stamps: None,
         };
         let a = plan_partition(&config(), Path::new("/b"), "data", &mut part);
         let moves: Vec<(&str, &str, bool)> = a
@@ -375,6 +376,7 @@ mod tests {
             path: d.into(),
             tables: vec![table(d, "Trade", None, &["price", "time", "junk"])],
             pending: Vec::new(),
+            stamps: None,
         };
         assert!(plan_partition(&config(), Path::new("/b"), "data", &mut part).is_empty());
         assert_eq!(part.tables[0].files.len(), 3);

@@ -139,6 +139,7 @@ pub fn load_root(
                 anchor: anchor.into(),
                 tier: None,
                 overlay: None,
+                stamp: false,
             }
         })
         .collect();
