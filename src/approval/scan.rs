@@ -35,21 +35,22 @@ fn kind_of(md: &Metadata) -> FsKind {
     }
 }
 
+/// A symlink's target as the fingerprint records it (None for any other kind).
+pub(super) fn link_target(abs: &Path, kind: FsKind) -> Result<Option<String>, ApprovalError> {
+    if kind != FsKind::Symlink {
+        return Ok(None);
+    }
+    let t = fs::read_link(abs).map_err(|source| ApprovalError::Database {
+        path: abs.to_path_buf(),
+        source,
+    })?;
+    Ok(Some(t.to_string_lossy().into_owned()))
+}
+
 /// The entry for `abs` (named `rel` in the fingerprint), from its `lstat`.
 pub(super) fn entry_of(abs: &Path, rel: String, md: &Metadata) -> Result<FsEntry, ApprovalError> {
     let kind = kind_of(md);
-    let target = match kind {
-        FsKind::Symlink => Some(
-            fs::read_link(abs)
-                .map_err(|source| ApprovalError::Database {
-                    path: abs.to_path_buf(),
-                    source,
-                })?
-                .to_string_lossy()
-                .into_owned(),
-        ),
-        _ => None,
-    };
+    let target = link_target(abs, kind)?;
     Ok(FsEntry {
         path: rel,
         kind,

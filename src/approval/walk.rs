@@ -130,18 +130,7 @@ pub(crate) fn entry_of_stat(
     st: &libc::stat,
 ) -> Result<FsEntry, ApprovalError> {
     let kind = kind_of_mode(st.st_mode);
-    let target = match kind {
-        FsKind::Symlink => Some(
-            std::fs::read_link(abs)
-                .map_err(|source| ApprovalError::Database {
-                    path: abs.to_path_buf(),
-                    source,
-                })?
-                .to_string_lossy()
-                .into_owned(),
-        ),
-        _ => None,
-    };
+    let target = super::scan::link_target(abs, kind)?;
     let ns = |s: i64, n: i64| s.saturating_mul(1_000_000_000) + n;
     Ok(FsEntry {
         path: rel,
