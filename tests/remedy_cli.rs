@@ -1629,23 +1629,11 @@ fn set_aside_and_one_sym_on_a_segmented_database_are_refused_by_name() {
 fn an_object_tier_partition_a_remedy_would_write_into_is_refused_by_name() {
     let Some(env) = s3_server() else { return };
     let b = segmented_tick_style();
-    use smstage::object::{open_s3_with, upload_tree, S3Options, S3Settings};
-    let bucket = env
-        .get("SMSTAGE_TEST_BUCKET")
-        .cloned()
-        .unwrap_or_else(|| "smstage-test".into());
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let pfx = format!("tests/segrem-{}-{nanos}", std::process::id());
-    let settings = S3Settings::from_lookup(|k| env.get(k).cloned());
-    let tier = open_s3_with(&bucket, &pfx, &settings, &S3Options::default()).unwrap();
+    let (tier, store) = open_test_tier(env, "segrem");
     let seg1 = b.path().join("seg1");
     let oldest = dates(&seg1)[0].clone();
-    upload_tree(&tier, &seg1.join(&oldest), &oldest).unwrap();
+    smstage::object::upload_tree(&tier, &seg1.join(&oldest), &oldest).unwrap();
     fs::remove_dir_all(seg1.join(&oldest)).unwrap();
-    let store = format!("s3://{bucket}/{pfx}");
     let yaml = fs::read_to_string(b.config()).unwrap();
     let at = yaml.find("tables:").unwrap();
     let yaml = format!(

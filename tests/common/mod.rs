@@ -356,7 +356,30 @@ pub fn move_to_object_tier(
     parts: &[String],
     remove: bool,
 ) -> String {
-    use smstage::object::{open_s3_with, upload_tree, S3Options, S3Settings};
+    let (tier, store) = open_test_tier(env, name);
+    for d in parts {
+        smstage::object::upload_tree(&tier, &b.data().join(d), d).unwrap();
+        if remove {
+            fs::remove_dir_all(b.data().join(d)).unwrap();
+        }
+    }
+    let yaml = fs::read_to_string(b.config()).unwrap();
+    let yaml = yaml.replacen(
+        "      mount: hdb\n",
+        &format!("      mount: hdb\n    - name: archive\n      mount: hdb\n      store: {store}\n"),
+        1,
+    );
+    fs::write(b.config(), yaml).unwrap();
+    store
+}
+
+/// A fresh, empty object tier on the test S3 server of `env` (a prefix of its own, named after
+/// `name`, the process and the time) and its store URI.
+pub fn open_test_tier(
+    env: &std::collections::HashMap<String, String>,
+    name: &str,
+) -> (smstage::object::ObjectTier, String) {
+    use smstage::object::{open_s3_with, S3Options, S3Settings};
     let bucket = env
         .get("SMSTAGE_TEST_BUCKET")
         .cloned()
@@ -368,21 +391,7 @@ pub fn move_to_object_tier(
     let pfx = format!("tests/{name}-{}-{nanos}", std::process::id());
     let settings = S3Settings::from_lookup(|k| env.get(k).cloned());
     let tier = open_s3_with(&bucket, &pfx, &settings, &S3Options::default()).unwrap();
-    for d in parts {
-        upload_tree(&tier, &b.data().join(d), d).unwrap();
-        if remove {
-            fs::remove_dir_all(b.data().join(d)).unwrap();
-        }
-    }
-    let store = format!("s3://{bucket}/{pfx}");
-    let yaml = fs::read_to_string(b.config()).unwrap();
-    let yaml = yaml.replacen(
-        "      mount: hdb\n",
-        &format!("      mount: hdb\n    - name: archive\n      mount: hdb\n      store: {store}\n"),
-        1,
-    );
-    fs::write(b.config(), yaml).unwrap();
-    store
+    (tier, format!("s3://{bucket}/{pfx}"))
 }
 
 /// Unmounts a view when dropped, so a failing test never leaves a mount behind.
