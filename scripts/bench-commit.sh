@@ -24,7 +24,17 @@
 # BENCH_CP=0 skips the `cp -a` contenders (at 1.1M files their copies need ~8x the database's
 # space), BENCH_COLD=0 the caches-dropped round, BENCH_STRACE=0 the commit under strace. BIN / BARE use already built binaries instead of building this tree's release build.
 # Every binary is copied into the work directory first, so a rebuild during the run changes nothing.
-# Needs root for drop_caches. Usage: scripts/bench-commit.sh [PARTITIONS] [ROWS] [ROUNDS]
+# Beside them, two floors (examples/header_floor.rs), timed each round on the pristine tree:
+# the bare system calls that read every file's header (openat + fstat + pread + close: what
+# `commit --config`'s checks cannot do with less before the first step) and that stamp every
+# entry (one fstatat each: `commit --plan`'s fingerprint compare). "(floor + bare same steps) /
+# bare same steps" is the least ratio a commit that proves its preconditions first can reach.
+# BENCH_FS=ext4 runs everything on a FRESH ext4 filesystem with a journal (mkfs'd into a sparse
+# image under /tmp, loop-mounted with direct I/O so pages are not cached twice, removed at the
+# end), like the filesystems HDBs live on: this machine's root ext4 has no journal, where
+# allocating an inode skips every one freed in the last 60-300 s (recently_deleted(), see below),
+# so the bare steps' time there depends on how recently the previous contender's rollback ran.
+# Needs root for drop_caches (and for BENCH_FS). Usage: scripts/bench-commit.sh [PARTITIONS] [ROWS] [ROUNDS]
 # (BENCH_SETTLE=seconds shortens the settling wait below, for development runs only.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,13 +43,30 @@ rows=${2:-5000}
 rounds=${3:-5}
 cprounds=$((rounds < 3 ? rounds : 3))
 if [ -z "${BIN:-}" ] || [ -z "${BARE:-}" ]; then
-  cargo build --release --locked --bin smstage --example bare_commit >/dev/null 2>&1
+  cargo build --release --locked --bin smstage --example bare_commit --example header_floor >/dev/null 2>&1
 fi
 work=$(mktemp -d /tmp/smstage-bench-commit.XXXXXX)
 trap 'rm -rf "$work"' EXIT
+if [ "${BENCH_FS:-}" = ext4 ]; then
+  # Sized for the database (~5 KB per file on disk), its plan files and the cp -a copies.
+  img=$(mktemp /tmp/smstage-bench-fs.XXXXXX)
+  inodes=$((parts * 4 * 14 + 100000))
+  copies=10; [ "${BENCH_CP:-1}" = 1 ] || copies=2
+  truncate -s "$((parts * 4 * 11 * 6 * copies / 1024 + 4096))M" "$img"
+  mkfs.ext4 -q -F -N "$inodes" -E lazy_itable_init=0,lazy_journal_init=0 "$img"
+  loopdev=$(losetup --find --show --direct-io=on "$img")
+  mnt=$(mktemp -d /tmp/smstage-bench-mnt.XXXXXX)
+  mount "$loopdev" "$mnt"
+  trap 'rm -rf "$work"; umount "$mnt"; losetup -d "$loopdev"; rm -f "$img"; rmdir "$mnt"' EXIT
+  mkdir "$mnt/w"
+  rmdir "$work"; work=$mnt/w
+  echo "fresh ext4 with a journal: $(findmnt -no SOURCE,FSTYPE,OPTIONS "$mnt") on $img"
+fi
 mkdir "$work/bin"
 cp "${BIN:-$PWD/target/release/smstage}" "$work/bin/smstage"
 cp "${BARE:-$PWD/target/release/examples/bare_commit}" "$work/bin/bare_commit"
+cp "${FLOOR:-$PWD/target/release/examples/header_floor}" "$work/bin/header_floor"
+floor=$work/bin/header_floor
 bin=$work/bin/smstage
 bare=$work/bin/bare_commit
 old=
@@ -160,9 +187,11 @@ if [ "$segs" -gt 0 ]; then
 fi
 
 declare -A fw bw lay
-ck=()
+ck=(); hf=(); sf=()
 for i in $(seq 0 $((rounds - 1))); do
   ck+=("$(t check)")
+  hf+=("$(t "$floor" --headers "$b/data")")
+  sf+=("$(t "$floor" --stamps "$b/data")")
   if [ $((i % 2)) = 0 ]; then names=(commit plan same minimal); else names=(same plan commit minimal); fi
   # The old build's contenders run beside ours, in alternate positions as well.
   if [ -n "$old" ]; then
@@ -235,6 +264,8 @@ fi
   mr=$(best ${bw[minimal]}); mrm=$(median ${bw[minimal]})
 }
 k=$(best "${ck[@]}"); km=$(median "${ck[@]}")
+hb=$(best "${hf[@]}"); hm=$(median "${hf[@]}")
+sb_=$(best "${sf[@]}"); sbm=$(median "${sf[@]}")
 a=$(best "${cpa[@]}"); am=$(median "${cpa[@]}")
 y=$(best "${cps[@]}"); ym=$(median "${cps[@]}")
 echo
@@ -263,6 +294,8 @@ fi
 row "bare --same-steps" "$s" "$sm"
 row "bare minimal" "$m" "$mm"
 row "smstage check (part of commit)" "$k" "$km"
+row "floor: read every header" "$hb" "$hm"
+row "floor: stamp every entry" "$sb_" "$sbm"
 row "smstage rollback" "$r" "$rm_"
 row "bare --same-steps --rollback" "$sr" "$srm"
 row "bare minimal --rollback" "$mr" "$mrm"
@@ -280,6 +313,9 @@ ratio "commit --plan / bare same steps" "$apc" "$s" "$apcm" "$sm" "(target <= 1.
 ratio "commit / bare minimal" "$c" "$m" "$cm" "$mm"
 ratio "commit / (check + bare same steps)" "$c" "$(add "$k" "$s")" "$cm" "$(add "$km" "$sm")"
 ratio "rollback / bare same-steps rollback" "$r" "$sr" "$rm_" "$srm"
+ratio "check / header floor" "$k" "$hb" "$km" "$hm"
+ratio "(header floor + same) / same" "$(add "$hb" "$s")" "$s" "$(add "$hm" "$sm")" "$sm"
+ratio "(stamp floor + same) / same" "$(add "$sb_" "$s")" "$s" "$(add "$sbm" "$sm")" "$sm"
 if [ "$cp_on" = 1 ]; then
   ratio "cp -a / commit" "$a" "$c" "$am" "$cm" "(target >= 100x)"
   ratio "(cp -a + sync) / commit" "$y" "$c" "$ym" "$cm"
