@@ -921,30 +921,29 @@ fn read_table_stamped(
         Some(d) => kdb::LocalFile::open_at(d, name, p),
         None => kdb::LocalFile::open(p),
     };
-    for entry in WalkDir::new(path)
-        .min_depth(1)
-        .max_depth(1)
-        .follow_links(false)
-        .sort_by_file_name()
-    {
-        let entry = match entry {
-            Ok(e) => e,
-            Err(e) => {
-                findings.push(unreadable(path, &e, crate::io_hint::for_walk(&e)).table(name));
-                if let Some((r, _)) = rec.as_mut() {
-                    r.incomplete = true;
-                }
-                continue;
+    let listed = match dir_fd {
+        Some(d) => table_entries_at(d),
+        None => table_entries_by_path(path),
+    };
+    let entries = match listed {
+        Ok(entries) => entries,
+        Err(e) => {
+            findings.push(unreadable(path, &e, crate::io_hint::for_io(&e)).table(name));
+            if let Some((r, _)) = rec.as_mut() {
+                r.incomplete = true;
             }
-        };
-        let fname = entry.file_name().to_string_lossy().into_owned();
-        let p = entry.path().to_path_buf();
-        let ft = entry.file_type();
+            Vec::new()
+        }
+    };
+    for entry in entries {
+        let fname = entry.name.to_string_lossy().into_owned();
+        let p = path.join(&entry.name);
+        let ft = entry.kind;
         if let Some((r, _)) = rec.as_mut() {
             // Stamped below only when opened; a name that is not UTF-8 is left to the walk
             // (the fingerprint's path of it is lossy, this one would be too, but not provably
             // the same).
-            if !ft.is_file() || entry.file_name().to_str().is_none() {
+            if ft != EntryKind::File || entry.name.to_str().is_none() {
                 r.incomplete = true;
             }
         }
@@ -953,15 +952,15 @@ fn read_table_stamped(
                 r.file(format!("{prefix}/{fname}"), f);
             }
         };
-        if ft.is_symlink() {
+        if ft == EntryKind::Symlink {
             findings.push(symlink_finding(&p, canonical_source).table(name));
             continue;
         }
-        if let Some(kind) = SpecialKind::of(&ft) {
+        if let EntryKind::Special(kind) = ft {
             findings.push(special::finding(&p, kind, "the database").table(name));
             continue;
         }
-        if ft.is_dir() {
+        if ft == EntryKind::Dir {
             findings.push(
                 Finding::error(
                     code::LOAD_NOT_A_TABLE,
@@ -975,25 +974,22 @@ fn read_table_stamped(
             continue;
         }
         if fname == ".d" {
-            if rec.is_some() {
-                // Stamped from the open that reads it (same bytes, same errors as by path).
-                match open(entry.file_name(), &p) {
-                    Ok(f) => {
-                        stamp(&mut rec, &f);
-                        dotd =
-                            Some(kdb::read_symbols_from(&f).map_err(|e| FileError::from_kdb(&e)));
-                    }
-                    Err(e) => {
-                        if let Some((r, _)) = rec.as_mut() {
-                            r.incomplete = true;
-                        }
-                        dotd = Some(Err(FileError::from_kdb(&e)));
-                    }
+            // Read (and stamped) through one open, its size from that open's `fstat`: the
+            // same bytes and errors as `kdb::read_symbols` by path.
+            match open(&entry.name, &p) {
+                Ok(f) => {
+                    stamp(&mut rec, &f);
+                    dotd_size = kdb::ReadAt::len(&f).ok();
+                    dotd = Some(kdb::read_symbols_from(&f).map_err(|e| FileError::from_kdb(&e)));
                 }
-            } else {
-                dotd = Some(kdb::read_symbols(&p).map_err(|e| FileError::from_kdb(&e)));
+                Err(e) => {
+                    if let Some((r, _)) = rec.as_mut() {
+                        r.incomplete = true;
+                    }
+                    dotd_size = fs::symlink_metadata(&p).ok().map(|m| m.len());
+                    dotd = Some(Err(FileError::from_kdb(&e)));
+                }
             }
-            dotd_size = entry.metadata().ok().map(|m| m.len());
             continue;
         }
         // A nested column's data file was opened for its item type just before (sorted walk:
@@ -1009,7 +1005,7 @@ fn read_table_stamped(
                 stamp(&mut rec, &f);
                 data_header_of(&f, &column)
             }
-            None => match open(entry.file_name(), &p) {
+            None => match open(&entry.name, &p) {
                 Ok(f) => {
                     stamp(&mut rec, &f);
                     header_of(&f)
@@ -1060,6 +1056,99 @@ fn read_table_stamped(
         dotd_size,
         files,
     }
+}
+
+/// What a table directory's listing says an entry is (never following a symlink).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum EntryKind {
+    File,
+    Dir,
+    Symlink,
+    Special(SpecialKind),
+}
+
+impl EntryKind {
+    fn of_mode(mode: u32) -> EntryKind {
+        match mode & libc::S_IFMT {
+            libc::S_IFDIR => EntryKind::Dir,
+            libc::S_IFLNK => EntryKind::Symlink,
+            m => SpecialKind::of_mode(m).map_or(EntryKind::File, EntryKind::Special),
+        }
+    }
+
+    fn of_file_type(ft: &fs::FileType) -> EntryKind {
+        if ft.is_dir() {
+            EntryKind::Dir
+        } else if ft.is_symlink() {
+            EntryKind::Symlink
+        } else {
+            SpecialKind::of(ft).map_or(EntryKind::File, EntryKind::Special)
+        }
+    }
+}
+
+struct TableEntry {
+    name: std::ffi::OsString,
+    kind: EntryKind,
+}
+
+/// The entries of the open table directory `dir`, sorted by name as `walkdir`'s
+/// `sort_by_file_name` sorts them: one `getdents64` on the descriptor the files are then opened
+/// through, instead of opening the directory a second time by its full path.
+fn table_entries_at(dir: std::os::fd::BorrowedFd<'_>) -> std::io::Result<Vec<TableEntry>> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = Vec::new();
+    for e in crate::dirents::list(dir)? {
+        let kind = match e.d_type {
+            libc::DT_REG => EntryKind::File,
+            libc::DT_DIR => EntryKind::Dir,
+            libc::DT_LNK => EntryKind::Symlink,
+            libc::DT_FIFO => EntryKind::Special(SpecialKind::Fifo),
+            libc::DT_SOCK => EntryKind::Special(SpecialKind::Socket),
+            libc::DT_CHR => EntryKind::Special(SpecialKind::CharDevice),
+            libc::DT_BLK => EntryKind::Special(SpecialKind::BlockDevice),
+            // The filesystem does not say (DT_UNKNOWN): ask, never following a symlink.
+            _ => {
+                // SAFETY: stat is plain data filled by the kernel.
+                let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                // SAFETY: valid descriptor, NUL-terminated name, valid out pointer.
+                let r = unsafe {
+                    libc::fstatat(
+                        dir.as_raw_fd(),
+                        e.name.as_ptr(),
+                        &mut st,
+                        libc::AT_SYMLINK_NOFOLLOW,
+                    )
+                };
+                if r < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                EntryKind::of_mode(st.st_mode)
+            }
+        };
+        out.push(TableEntry {
+            name: std::ffi::OsStr::from_bytes(e.name_bytes()).to_os_string(),
+            kind,
+        });
+    }
+    out.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// [`table_entries_at`] for a table directory that could not be opened as one (a symlink to a
+/// splayed table, say): listed by path, following that last link as `walkdir` did.
+fn table_entries_by_path(path: &Path) -> std::io::Result<Vec<TableEntry>> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(path)? {
+        let e = e?;
+        out.push(TableEntry {
+            name: e.file_name(),
+            kind: EntryKind::of_file_type(&e.file_type()?),
+        });
+    }
+    out.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
 }
 
 /// The table directory `path`, open for `openat` of its files; never through a symlink.

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod commit;
 pub mod config;
 pub mod dates;
+pub mod dirents;
 pub mod finding;
 pub mod gen;
 pub mod init;

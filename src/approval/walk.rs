@@ -72,48 +72,6 @@ pub(crate) fn open_dir(path: &Path) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// The names in the open directory `dir`, without `.` and `..` (the descriptor is duplicated:
-/// `dir` stays open for the `fstatat`s of its children).
-fn names_in(dir: &OwnedFd) -> io::Result<Vec<Vec<u8>>> {
-    // SAFETY: dup of a valid fd; ownership passes to fdopendir on success.
-    let dup = unsafe { libc::fcntl(dir.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
-    if dup < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: dup is a valid directory descriptor; fdopendir owns it on success.
-    let d = unsafe { libc::fdopendir(dup) };
-    if d.is_null() {
-        let e = io::Error::last_os_error();
-        // SAFETY: fdopendir failed, so dup is still ours to close.
-        unsafe { libc::close(dup) };
-        return Err(e);
-    }
-    let mut out = Vec::new();
-    let result = loop {
-        // readdir signals errors only through errno, so clear it first.
-        // SAFETY: errno location is thread-local.
-        unsafe { *libc::__errno_location() = 0 };
-        // SAFETY: d is a valid DIR* until closedir below.
-        let ent = unsafe { libc::readdir64(d) };
-        if ent.is_null() {
-            let e = io::Error::last_os_error();
-            break if e.raw_os_error().unwrap_or(0) != 0 {
-                Err(e)
-            } else {
-                Ok(())
-            };
-        }
-        // SAFETY: ent points at a valid dirent64 until the next readdir call.
-        let name = unsafe { CStr::from_ptr((*ent).d_name.as_ptr()) }.to_bytes();
-        if name != b"." && name != b".." {
-            out.push(name.to_vec());
-        }
-    };
-    // SAFETY: d came from fdopendir and is closed exactly once.
-    unsafe { libc::closedir(d) };
-    result.map(|()| out)
-}
-
 fn kind_of_mode(mode: libc::mode_t) -> FsKind {
     match mode & libc::S_IFMT {
         libc::S_IFLNK => FsKind::Symlink,
@@ -123,14 +81,18 @@ fn kind_of_mode(mode: libc::mode_t) -> FsKind {
     }
 }
 
-/// The entry named `rel` from its `lstat`; a symlink's target is read at `abs`.
+/// The entry named `rel` (below `database`) from its `lstat`; a symlink's target is read.
 pub(crate) fn entry_of_stat(
-    abs: &Path,
+    database: &Path,
     rel: String,
     st: &libc::stat,
 ) -> Result<FsEntry, ApprovalError> {
     let kind = kind_of_mode(st.st_mode);
-    let target = super::scan::link_target(abs, kind)?;
+    // The full path is built for symlinks only: one allocation less per entry.
+    let target = match kind {
+        FsKind::Symlink => super::scan::link_target(&database.join(&rel), kind)?,
+        _ => None,
+    };
     let ns = |s: i64, n: i64| s.saturating_mul(1_000_000_000) + n;
     Ok(FsEntry {
         path: rel,
@@ -161,11 +123,11 @@ pub(crate) fn walk_top(
     let st = stat_at(db, &name).map_err(|e| fail(&rel, e))?;
     let mut out = Vec::new();
     let descend = kind_of_mode(st.st_mode) == FsKind::Dir && st.st_dev == db_dev;
-    out.push(entry_of_stat(&database.join(&rel), rel.clone(), &st)?);
     if descend {
         let fd = open_dir_at(db, &name).map_err(|e| fail(&rel, e))?;
         walk_dir(&fd, database, db_dev, &rel, &mut out)?;
     }
+    out.push(entry_of_stat(database, rel, &st)?);
     Ok(out)
 }
 
@@ -181,17 +143,18 @@ fn walk_dir(
         path: database.join(rel),
         source,
     };
-    for name in names_in(dir).map_err(|e| fail(rel, e))? {
-        let child = format!("{rel}/{}", String::from_utf8_lossy(&name));
-        let c = cstr(&name).map_err(|e| fail(&child, e))?;
-        let st = stat_at(dir, &c).map_err(|e| fail(&child, e))?;
+    use std::os::fd::AsFd;
+    for ent in crate::dirents::list(dir.as_fd()).map_err(|e| fail(rel, e))? {
+        let child = format!("{rel}/{}", String::from_utf8_lossy(ent.name_bytes()));
+        let c = &ent.name;
+        let st = stat_at(dir, c).map_err(|e| fail(&child, e))?;
         // Another filesystem mounted here: recorded as its root shows, never walked.
         let descend = kind_of_mode(st.st_mode) == FsKind::Dir && st.st_dev == db_dev;
-        out.push(entry_of_stat(&database.join(&child), child.clone(), &st)?);
         if descend {
-            let fd = open_dir_at(dir, &c).map_err(|e| fail(&child, e))?;
+            let fd = open_dir_at(dir, c).map_err(|e| fail(&child, e))?;
             walk_dir(&fd, database, db_dev, &child, out)?;
         }
+        out.push(entry_of_stat(database, child, &st)?);
     }
     Ok(())
 }

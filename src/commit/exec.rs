@@ -110,6 +110,36 @@ pub(crate) fn kind(path: &Path) -> Result<Kind, CommitError> {
     }
 }
 
+/// What `readlink` alone says of `path`: one system call where `kind` takes two for a symlink.
+/// The steps that expect a symlink (or nothing) ask this first.
+#[derive(Debug, PartialEq, Eq)]
+enum LinkProbe {
+    Absent,
+    Link(PathBuf),
+    /// Something that is not a symlink (`kind` says what, for the error).
+    NotLink,
+}
+
+fn probe_link(path: &Path) -> Result<LinkProbe, CommitError> {
+    match fs::read_link(path) {
+        Ok(t) => Ok(LinkProbe::Link(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(LinkProbe::Absent),
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(LinkProbe::NotLink),
+        Err(e) => Err(io_err("readlink", path)(e)),
+    }
+}
+
+/// `lstat` alone (no `readlink`): whether `path` is a directory, a symlink, absent or else.
+fn is_dir_or_link(path: &Path) -> Result<Option<bool>, CommitError> {
+    match fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err("lstat", path)(e)),
+        Ok(m) if m.is_dir() => Ok(Some(true)),
+        Ok(m) if m.file_type().is_symlink() => Ok(Some(false)),
+        Ok(_) => Ok(None),
+    }
+}
+
 pub(crate) fn unexpected(path: &Path, what: &str) -> CommitError {
     CommitError::Unexpected {
         path: path.to_path_buf(),
@@ -117,17 +147,24 @@ pub(crate) fn unexpected(path: &Path, what: &str) -> CommitError {
     }
 }
 
-/// Create symlink `path -> target`, or accept an identical one already there.
+/// Create symlink `path -> target`, or accept an identical one already there. The symlink is
+/// created first and the place probed only if it is taken: `symlink(2)` never replaces
+/// anything, so this is the probe-first order's outcome with one system call in the usual case.
 pub(crate) fn ensure_symlink(
     path: &Path,
     target: &str,
     dirty: &mut Dirty,
 ) -> Result<(), CommitError> {
+    match std::os::unix::fs::symlink(target, path) {
+        Ok(()) => {
+            dirty.parent(path);
+            return Ok(());
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(io_err("symlink", path)(e)),
+    }
     match kind(path)? {
         Kind::Link(t) if t == Path::new(target) => {}
-        Kind::Absent => {
-            std::os::unix::fs::symlink(target, path).map_err(io_err("symlink", path))?
-        }
         other => {
             return Err(unexpected(
                 path,
@@ -148,13 +185,13 @@ pub(crate) fn point_symlink(
 ) -> Result<(), CommitError> {
     let tmp = tmp_name(path, ".smstage-tmp$");
     dirty.parent(path);
-    match kind(path)? {
-        Kind::Link(t) if t == Path::new(target) => {
+    match probe_link(path)? {
+        LinkProbe::Link(t) if t == Path::new(target) => {
             // Already pointed: only a temporary left by an interrupted run may remain.
             let _ = fs::remove_file(&tmp);
             return Ok(());
         }
-        Kind::Link(_) => {}
+        LinkProbe::Link(_) => {}
         _ => return Err(unexpected(path, "expected a symlink to repoint")),
     }
     // A temporary left by an interrupted run is replaced; the common case is one symlink(2),
@@ -234,9 +271,14 @@ pub(crate) fn run_step(step: &Step, ctx: &Ctx, dirty: &mut Dirty) -> Result<(), 
                 return Ok(());
             }
             dirty.parent(&p);
+            // Created first, probed only if the name is taken (mkdir never replaces anything).
+            match fs::create_dir(&p) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io_err("mkdir", &p)(e)),
+            }
             match kind(&p)? {
                 Kind::Dir => {}
-                Kind::Absent => fs::create_dir(&p).map_err(io_err("mkdir", &p))?,
                 other => {
                     return Err(unexpected(
                         &p,
@@ -273,6 +315,12 @@ pub(crate) fn run_step(step: &Step, ctx: &Ctx, dirty: &mut Dirty) -> Result<(), 
         }
         Step::Exchange { a, b } => {
             let (pa, pb) = (ctx.p(a), ctx.p(b));
+            // The usual case in two system calls (a directory, then a symlink); anything else
+            // is probed in full below, for the done case and the error.
+            if is_dir_or_link(&pa)? == Some(true) && matches!(probe_link(&pb)?, LinkProbe::Link(_))
+            {
+                return exchange(&pa, &pb, dirty);
+            }
             match (kind(&pa)?, kind(&pb)?) {
                 (Kind::Link(_), Kind::Dir) => {
                     dirty.parent(&pa);
@@ -290,16 +338,17 @@ pub(crate) fn run_step(step: &Step, ctx: &Ctx, dirty: &mut Dirty) -> Result<(), 
         Step::UnlinkSymlink { path, target } => {
             let p = ctx.p(path);
             dirty.parent(&p);
-            match kind(&p)? {
-                Kind::Absent => {}
-                Kind::Link(t) if t == Path::new(target) => {
+            match probe_link(&p)? {
+                LinkProbe::Absent => {}
+                LinkProbe::Link(t) if t == Path::new(target) => {
                     fs::remove_file(&p).map_err(io_err("unlink", &p))?
                 }
-                other => {
+                _ => {
+                    let other = kind(&p)?;
                     return Err(unexpected(
                         &p,
                         &format!("expected symlink to {target}, found {other:?}"),
-                    ))
+                    ));
                 }
             }
             Ok(())
@@ -669,6 +718,7 @@ pub(crate) fn run_commit(plan: &Plan, opts: &CommitOptions) -> Result<CommitRepo
             }
         }
     }
+    let t = std::time::Instant::now();
     let mut journal = match journal {
         Some(j) => j,
         None => {
@@ -677,9 +727,12 @@ pub(crate) fn run_commit(plan: &Plan, opts: &CommitOptions) -> Result<CommitRepo
             // The plan is saved before the journal exists, so a resume after a crash renders
             // the very plan that was checked, not one re-derived from a half-converted tree.
             write_atomic_now(&plan_path(&base), &json)?;
-            Journal::create(&jpath, header)?
+            let j = Journal::create(&jpath, header)?;
+            tracing::info!("preflight, plan and journal written in {:.3?}", t.elapsed());
+            j
         }
     };
+    let t = std::time::Instant::now();
     let ctx = Ctx::from_header(&journal.header);
     let pb = progress_bar(steps.len(), opts.progress, "commit");
     let mut steps_run = 0;
@@ -732,7 +785,11 @@ pub(crate) fn run_commit(plan: &Plan, opts: &CommitOptions) -> Result<CommitRepo
     if let Some(pb) = pb {
         pb.finish_with_message("committed");
     }
-    tracing::info!(steps = steps.len(), "committed");
+    tracing::info!(
+        steps = steps.len(),
+        "committed: steps run in {:.3?}",
+        t.elapsed()
+    );
     Ok(CommitReport {
         already_committed: false,
         resumed,
