@@ -100,13 +100,14 @@ content() {
   (cd "$b" && find . -path ./.smstage -prune -o -type f -print0 | sort -z | xargs -0 md5sum |
     md5sum | cut -c1-12)
 }
-commit() { "$bin" commit --config "$cfg" --no-backup-check --yes; }
+# The commits log their phases (SMSTAGE_LOG=info: a few lines each), printed at the end.
+commit() { SMSTAGE_LOG=info "$bin" commit --config "$cfg" --no-backup-check --yes 2>>"$work/phases-config.log"; }
 rollback() { "$bin" rollback --config "$cfg"; }
 oldcommit() { "$old" commit --config "$cfg" --no-backup-check --yes; }
 oldrollback() { "$old" rollback --config "$cfg"; }
 approved=$work/approved.plan
 save() { "$1" plan --config "$cfg" --save "$approved" --force >/dev/null 2>&1 || { echo "FAILED: plan --save ($1)" >&2; exit 1; }; }
-plancommit() { "$1" commit --plan "$approved" --no-backup-check --yes; }
+plancommit() { SMSTAGE_LOG=info "$1" commit --plan "$approved" --no-backup-check --yes 2>>"$work/phases-plan-$(basename "$1").log"; }
 check() { "$bin" check --config "$cfg" --no-backup-check; }
 pristine_or_die() {
   local l; l=$(listing)
@@ -327,6 +328,15 @@ elif [ "$cold_on" = 1 ]; then
   printf 'caches dropped before each: commit %.3f s, bare same steps %.3f s (ratio %sx); cp -a skipped (BENCH_CP=0)\n' \
     "$cc" "$bcc" "$(div "$cc" "$bcc")"
 fi
+phases() {
+  [ -f "$1" ] || return 0
+  echo "$2, phases of each warm round (SMSTAGE_LOG=info):"
+  grep -oE '(checks run( \([^)]*\))?|plan file read|plan derived again[^0-9]*|fingerprint compared|backup precondition checked|preflight, plan and journal written|committed: steps run) in [0-9.]+[mµ]?s' "$1" |
+    sed 's/^/  /'
+}
+echo
+phases "$work/phases-config.log" "commit --config"
+phases "$work/phases-plan-smstage.log" "commit --plan"
 if [ "$strace_on" = 1 ]; then
   echo
   echo "one smstage commit ($steps) under strace -f -c -w (wall time in each syscall, all threads):"

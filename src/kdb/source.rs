@@ -108,7 +108,8 @@ impl LocalFile {
     ) -> Result<LocalFile, KdbError> {
         use std::os::fd::{AsRawFd, FromRawFd};
         use std::os::unix::ffi::OsStrExt;
-        let shown = || path.display().to_string();
+        // The same text as `display()`, without the formatting machinery (once per file).
+        let shown = || path.to_string_lossy().into_owned();
         let c = std::ffi::CString::new(name.as_bytes())
             .map_err(|_| KdbError::io(shown(), std::io::Error::from_raw_os_error(libc::EINVAL)))?;
         // The same flags as `open` (std adds O_CLOEXEC): symlinks are followed alike (the
