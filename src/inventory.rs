@@ -69,6 +69,22 @@ pub struct PartitionInv {
     /// its bytes or listing were read; None when not asked, or when the partition holds
     /// anything but table directories of regular files (the caller then walks for them).
     pub stamps: Option<crate::plan::fingerprint::Entries>,
+    /// The symbolic links directly in the partition directory (never followed: each has its
+    /// `symlink-*` finding), so that a remedy can take one out of the partition; its finding
+    /// goes with it ([`PartitionDir::read`]).
+    pub links: Vec<PartitionLink>,
+}
+
+/// A symbolic link directly in a partition directory, where kdb+ expects a table directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionLink {
+    /// The entry's name (what the table would be called).
+    pub name: String,
+    pub path: PathBuf,
+    /// The link's target text, as stored.
+    pub target: String,
+    /// Whether it leads (followed to the end) to a directory: a table directory elsewhere.
+    pub leads_to_dir: bool,
 }
 
 impl PartitionInv {
@@ -362,7 +378,7 @@ impl PartitionDir {
     pub fn read(&self) -> (PartitionInv, Vec<Finding>) {
         let mut f = Vec::new();
         let mut rec = (self.stamp && self.overlay.is_none()).then(Recorder::default);
-        let tables =
+        let (tables, links) =
             read_partition_stamped(&self.date, &self.path, &self.anchor, &mut f, rec.as_mut());
         if let Some(tier) = &self.tier {
             for x in &mut f {
@@ -375,9 +391,30 @@ impl PartitionDir {
             tables,
             pending: Vec::new(),
             stamps: rec.and_then(Recorder::finish),
+            links,
         };
         if let Some(o) = &self.overlay {
+            let before: Vec<String> = part
+                .links
+                .iter()
+                .map(|l| l.path.display().to_string())
+                .collect();
             (o.0)(&mut part);
+            // A link the overlay took out of the partition (set-aside moves it) is no longer
+            // the partition's: its symlink finding goes with it.
+            let gone: Vec<String> = before
+                .into_iter()
+                .filter(|p| {
+                    !part
+                        .links
+                        .iter()
+                        .any(|l| l.path.display().to_string() == *p)
+                })
+                .collect();
+            f.retain(|x| {
+                !((x.code == code::SYMLINK_OUTSIDE || x.code == code::SYMLINK_INSIDE)
+                    && x.path.as_ref().is_some_and(|p| gone.contains(p)))
+            });
         }
         (part, f)
     }
@@ -732,8 +769,9 @@ fn read_partition_stamped(
     canonical_source: &Path,
     findings: &mut Vec<Finding>,
     mut rec: Option<&mut Recorder>,
-) -> Vec<TableInv> {
+) -> (Vec<TableInv>, Vec<PartitionLink>) {
     let mut tables = Vec::new();
+    let mut links = Vec::new();
     let entries = match fs::read_dir(path) {
         Ok(rd) => rd,
         Err(e) => {
@@ -741,7 +779,7 @@ fn read_partition_stamped(
             if let Some(r) = rec {
                 r.incomplete = true;
             }
-            return tables;
+            return (tables, links);
         }
     };
     // A partition's tables are on its own filesystem: a table directory on another one is a
@@ -790,7 +828,17 @@ fn read_partition_stamped(
         }
         match ft {
             Ok(ft) if ft.is_symlink() => {
-                findings.push(symlink_finding(&p, canonical_source).partition(date))
+                findings.push(symlink_finding(&p, canonical_source).partition(date));
+                links.push(PartitionLink {
+                    target: fs::read_link(&p)
+                        .map(|t| t.display().to_string())
+                        .unwrap_or_else(|_| "?".into()),
+                    // Only stat'ed, never read through: what it stands for decides whether
+                    // set-aside may move it as a table.
+                    leads_to_dir: fs::metadata(&p).is_ok_and(|m| m.is_dir()),
+                    name,
+                    path: p,
+                });
             }
             Ok(ft) if SpecialKind::of(&ft).is_some() => {
                 if let Some(kind) = SpecialKind::of(&ft) {
@@ -840,7 +888,7 @@ fn read_partition_stamped(
         );
     }
     tables.shrink_to_fit();
-    tables
+    (tables, links)
 }
 
 /// An int sub-partition (a tailer's intraday layout) rather than a table: digits, no `.d`.

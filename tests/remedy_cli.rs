@@ -736,6 +736,95 @@ fn set_aside_refuses_a_taken_destination_and_moves_a_link_itself() {
     assert_eq!(manifest(&b.data()), before);
 }
 
+/// A partition entry that is a symbolic link to a table directory (outside the database, or
+/// inside it by a relative link) whose table the assembly does not configure is set aside like
+/// any unconfigured table: the link itself, its symlink finding covered by the remedy. A link
+/// in place of a CONFIGURED table keeps its error (moving it would drop data the assembly asks
+/// for), and so does a link that leads to no directory (it stands for no table). Before the
+/// fix, both unconfigured links kept their errors and `check --remedy set-aside` failed.
+#[test]
+fn set_aside_moves_a_partition_link_to_an_unconfigured_table_itself() {
+    let b = generated(3, 2, 3, 20);
+    let d = dates(&b.data());
+    let outside = tempfile::tempdir().unwrap();
+    copy_tree(
+        &b.data().join(&d[0]).join("quote"),
+        &outside.path().join("extra"),
+    );
+    std::os::unix::fs::symlink(
+        outside.path().join("extra"),
+        b.data().join(&d[0]).join("extra"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        format!("../{}/trade", d[0]),
+        b.data().join(&d[1]).join("other"),
+    )
+    .unwrap();
+    let bare = check(&b, &[], true);
+    assert_eq!(bare.code, 1, "{}", bare.all());
+    let v: serde_json::Value = serde_json::from_str(&bare.stdout).unwrap();
+    let codes = json_codes(&v);
+    for c in ["symlink-outside-database", "symlink-in-database"] {
+        assert!(codes.contains(&c), "{c}: {codes:?}");
+    }
+    let before = manifest(&b.data());
+
+    let out = check(&b, &["set-aside"], true);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["findings"].as_array().unwrap().len(), 0, "{}", out.stdout);
+    assert_eq!(
+        aside_actions(&v),
+        [
+            format!(
+                "set-aside: sets aside data/{0}/extra → smstage-aside/{0}/extra (table extra is not configured; a symbolic link to {1}: the link itself moves, never what it points at)",
+                d[0],
+                outside.path().join("extra").display()
+            ),
+            format!(
+                "set-aside: sets aside data/{1}/other → smstage-aside/{1}/other (table other is not configured; a symbolic link to ../{0}/trade: the link itself moves, never what it points at)",
+                d[0], d[1]
+            ),
+        ]
+    );
+    assert_eq!(manifest(&b.data()), before);
+    assert!(!b.path().join("smstage-aside").exists());
+
+    // A configured table (quote) that is a link, and a link to a file: each keeps its error,
+    // and neither is set aside.
+    let last = b.data().join(&d[2]);
+    fs::rename(last.join("quote"), outside.path().join("quote")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("quote"), last.join("quote")).unwrap();
+    fs::write(outside.path().join("notes"), "text\n").unwrap();
+    std::os::unix::fs::symlink(outside.path().join("notes"), last.join("notes")).unwrap();
+    let out = check(&b, &["set-aside"], true);
+    assert_eq!(out.code, 1, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let linked: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "symlink-outside-database")
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    let (quote, notes) = (last.join("quote"), last.join("notes"));
+    assert_eq!(
+        linked,
+        [notes.to_str().unwrap(), quote.to_str().unwrap()],
+        "{}",
+        out.stdout
+    );
+    let actions = aside_actions(&v);
+    assert_eq!(actions.len(), 2, "{actions:?}");
+    assert!(
+        !actions
+            .iter()
+            .any(|a| a.contains("/quote") || a.contains("/notes")),
+        "{actions:?}"
+    );
+}
+
 /// A saved set-aside plan whose moved entry changed afterwards is plan-drift: the fingerprint
 /// stamps every entry of the database, those set aside included.
 #[test]

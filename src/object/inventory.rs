@@ -449,6 +449,7 @@ async fn read_chunk(
             tables: tinvs,
             pending: Vec::new(),
             stamps: None,
+            links: Vec::new(),
         });
     }
 

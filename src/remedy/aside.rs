@@ -5,7 +5,10 @@
 //!
 //! What moves (each what a finding of `check` reports today):
 //! - a partition's table directory whose table the assembly does not configure
-//!   (`schema-table-unexpected`);
+//!   (`schema-table-unexpected`), or a symbolic link in its place that leads to a directory
+//!   (`symlink-in-database`/`symlink-outside-database`): the link itself moves, never what it
+//!   points at (a configured table's link stays, and keeps its error: moving it would drop
+//!   data the assembly asks for);
 //! - a root entry SM refuses (`sm-root-stray`), but an enumeration domain: a column may be
 //!   enumerated against it (one-sym's), and `sym` is always SM's;
 //! - a file in a configured table's directory that its `.d` does not list (`load-extra-file`),
@@ -61,8 +64,9 @@ fn rel(base: &Path, p: &Path) -> String {
         .into_owned()
 }
 
-/// Takes out of `part` (as `check` read it) the tables the assembly does not configure and the
-/// files of configured tables that their `.d` does not list; returns their moves.
+/// Takes out of `part` (as `check` read it) the tables the assembly does not configure (a
+/// symbolic link to a directory among them), and the files of configured tables that their
+/// `.d` does not list; returns their moves.
 pub fn plan_partition(
     config: &AssemblyConfig,
     base: &Path,
@@ -85,6 +89,25 @@ pub fn plan_partition(
                 table: t.name.clone(),
             },
             link: None,
+        });
+        false
+    });
+    // A link that leads to no directory stands for no table (a file, nothing, a loop): it
+    // keeps its error, as a stray file in a partition keeps its own.
+    part.links.retain(|l| {
+        if configured(&l.name) || !l.leads_to_dir {
+            return true;
+        }
+        let path = rel(base, &l.path);
+        out.push(AsideAction {
+            aside: aside_of(source, &path),
+            path,
+            is_dir: false,
+            why: AsideWhy::UnconfiguredTable {
+                date: part.date.clone(),
+                table: l.name.clone(),
+            },
+            link: Some(l.target.clone()),
         });
         false
     });
@@ -332,6 +355,7 @@ mod tests {
             ],
             pending: Vec::new(),
             stamps: None,
+            links: Vec::new(),
         };
         let a = plan_partition(&config(), Path::new("/b"), "data", &mut part);
         let moves: Vec<(&str, &str, bool)> = a
@@ -368,6 +392,49 @@ mod tests {
         );
     }
 
+    /// A link in a partition is moved as the table it stands for when that table is not
+    /// configured and the link leads to a directory; a configured table's link, and a link to
+    /// no directory, stay (with their findings).
+    #[test]
+    fn an_unconfigured_tables_link_moves_itself_and_no_other_link_does() {
+        use crate::inventory::PartitionLink;
+        let d = "/b/data/2019.06.02";
+        let link = |name: &str, target: &str, leads_to_dir: bool| PartitionLink {
+            name: name.into(),
+            path: PathBuf::from(d).join(name),
+            target: target.into(),
+            leads_to_dir,
+        };
+        let mut part = PartitionInv {
+            date: "2019.06.02".into(),
+            path: d.into(),
+            tables: vec![],
+            pending: Vec::new(),
+            stamps: None,
+            links: vec![
+                link("Quote", "/elsewhere/Quote", true),
+                link("Trade", "/elsewhere/Trade", true),
+                link("notes", "/elsewhere/notes", false),
+            ],
+        };
+        let a = plan_partition(&config(), Path::new("/b"), "data", &mut part);
+        assert_eq!(
+            a,
+            [AsideAction {
+                path: "data/2019.06.02/Quote".into(),
+                aside: "smstage-aside/2019.06.02/Quote".into(),
+                is_dir: false,
+                why: AsideWhy::UnconfiguredTable {
+                    date: "2019.06.02".into(),
+                    table: "Quote".into()
+                },
+                link: Some("/elsewhere/Quote".into()),
+            }]
+        );
+        let kept: Vec<&str> = part.links.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(kept, ["Trade", "notes"]);
+    }
+
     #[test]
     fn a_table_without_a_readable_dotd_keeps_every_file() {
         let d = "/b/data/2019.06.02";
@@ -377,6 +444,7 @@ mod tests {
             tables: vec![table(d, "Trade", None, &["price", "time", "junk"])],
             pending: Vec::new(),
             stamps: None,
+            links: Vec::new(),
         };
         assert!(plan_partition(&config(), Path::new("/b"), "data", &mut part).is_empty());
         assert_eq!(part.tables[0].files.len(), 3);
