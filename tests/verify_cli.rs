@@ -296,3 +296,74 @@ fn verify_prints_what_it_compared_and_the_first_difference() {
     assert!(diff.contains(&format!("column {column}")), "{diff}");
     assert_eq!(v["summary"]["against"]["equal"], false);
 }
+
+/// `verify --against ROOT2` where ROOT2's `sym` is a symbolic link to the real file (as a
+/// committed SM root, or a user's copy, may hold it): the symbols it leads to are compared, as
+/// q loads them; a link that leads nowhere is an error naming it, not a difference. Before,
+/// the link itself was compared: "root entry sym is of a different kind".
+#[test]
+fn against_follows_a_sym_that_is_a_link_in_the_other_root() {
+    let b = generated(2, 1, 4, 50);
+    let data = b.data();
+    let other = b.path().join("other");
+    copy_tree(&data, &other);
+    let real = b.path().join("elsewhere-sym");
+    fs::rename(other.join("sym"), &real).unwrap();
+    symlink(&real, other.join("sym")).unwrap();
+    let verify = || {
+        smstage(&[
+            "verify",
+            data.to_str().unwrap(),
+            "--against",
+            other.to_str().unwrap(),
+            "--deep",
+            "--format",
+            "json",
+        ])
+    };
+    let out = verify();
+    assert_eq!(out.code, 0, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["summary"]["against"]["equal"], true, "{}", out.stdout);
+    assert_eq!(
+        v["summary"]["against"]["followed"],
+        serde_json::json!([format!("sym -> {}", real.display())])
+    );
+
+    // The symbols behind the link are what is compared: one changed is a difference of sym.
+    let mut syms = smstage::kdb::read_symbols(&real).unwrap();
+    syms[0].push('X');
+    smstage::kdb::write::write_symbols(&real, &syms, smstage::kdb::write::HeaderCount::Set)
+        .unwrap();
+    let out = verify();
+    assert_eq!(out.code, 1, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let diff = v["summary"]["against"]["first_difference"]
+        .as_str()
+        .unwrap();
+    assert!(
+        diff.contains("enumeration domain sym holds different symbols"),
+        "{diff}"
+    );
+
+    // A link that leads nowhere: an error naming it, and no comparison (no difference).
+    fs::remove_file(other.join("sym")).unwrap();
+    symlink(b.path().join("missing-sym"), other.join("sym")).unwrap();
+    let out = verify();
+    assert_eq!(out.code, 1, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let codes = json_codes(&v);
+    assert_eq!(codes, ["load-unreadable"], "{}", out.stdout);
+    let f = &v["findings"][0];
+    assert_eq!(f["path"], other.join("sym").display().to_string());
+    let m = f["message"].as_str().unwrap();
+    assert!(
+        m.contains(&format!(
+            "its root entry sym (-> {}) is a symbolic link that leads nowhere",
+            b.path().join("missing-sym").display()
+        )),
+        "{m}"
+    );
+    assert_eq!(v["summary"]["against"]["equal"], false);
+    assert!(v["summary"]["against"]["not_compared"].is_string());
+}
