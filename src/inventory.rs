@@ -316,6 +316,10 @@ pub fn count_files(parts: &[PartitionInv]) -> usize {
 pub enum InventoryError {
     #[error("the database directory {path} does not exist: put the database under <baseURI>/data of the HDB mount, or fix the mount's baseURI")]
     Missing { path: String },
+    #[error("the database directory {path} is not a directory (a file or a special file): put the database under <baseURI>/data of the HDB mount, or fix the mount's baseURI")]
+    NotADirectory { path: String },
+    #[error("the database directory {path} is a symbolic link (-> {target}): smstage imports the database directory itself, never through a link; set the HDB mount's baseURI to the directory that holds the real database as data/, or replace the link with the directory it points to")]
+    Symlink { path: String, target: String },
     #[error("cannot read the database directory {path}: {source}")]
     Io {
         path: String,
@@ -446,8 +450,16 @@ pub fn scan_root(
             source: e,
         },
     })?;
+    if meta.file_type().is_symlink() {
+        return Err(InventoryError::Symlink {
+            path: source.display().to_string(),
+            target: fs::read_link(source)
+                .map(|t| t.display().to_string())
+                .unwrap_or_else(|_| "?".into()),
+        });
+    }
     if !meta.is_dir() {
-        return Err(InventoryError::Missing {
+        return Err(InventoryError::NotADirectory {
             path: source.display().to_string(),
         });
     }

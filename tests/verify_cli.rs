@@ -367,3 +367,46 @@ fn against_follows_a_sym_that_is_a_link_in_the_other_root() {
     assert_eq!(v["summary"]["against"]["equal"], false);
     assert!(v["summary"]["against"]["not_compared"].is_string());
 }
+
+/// A root given as a symbolic link (`verify LINK`, `--against LINK2`) is loaded where it
+/// leads, as `q LINK` loads it. Before: "the database directory LINK does not exist", exit 2.
+#[test]
+fn verify_and_against_load_roots_given_as_symbolic_links() {
+    let b = generated(2, 1, 4, 50);
+    let other = b.path().join("other");
+    copy_tree(&b.data(), &other);
+    let (l1, l2) = (b.path().join("link1"), b.path().join("link2"));
+    symlink(b.data(), &l1).unwrap();
+    symlink("other", &l2).unwrap();
+    let out = smstage(&[
+        "verify",
+        l1.to_str().unwrap(),
+        "--against",
+        l2.to_str().unwrap(),
+        "--deep",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(out.stdout.contains("result: equal"), "{}", out.all());
+    // Still compared: a changed symbol behind the second link is a difference.
+    let mut syms = smstage::kdb::read_symbols(&other.join("sym")).unwrap();
+    syms[0].push('X');
+    smstage::kdb::write::write_symbols(
+        &other.join("sym"),
+        &syms,
+        smstage::kdb::write::HeaderCount::Set,
+    )
+    .unwrap();
+    let out = smstage(&[
+        "verify",
+        l1.to_str().unwrap(),
+        "--against",
+        l2.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout
+            .contains("enumeration domain sym holds different symbols"),
+        "{}",
+        out.all()
+    );
+}
