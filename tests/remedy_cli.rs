@@ -825,6 +825,60 @@ fn set_aside_moves_a_partition_link_to_an_unconfigured_table_itself() {
     );
 }
 
+/// A root symbolic link that stands for data the import is asked for is never set aside: a
+/// date partition's directory (before, set-aside moved the link and check passed, the
+/// partition silently left out of the import) and `sym` (before, moved, then misreported as
+/// `load-domain-missing`: "restore sym from the backup"). Each keeps its symlink error, whose
+/// fix is to put the directory or file in its place; a stray root link still moves.
+#[test]
+fn set_aside_never_moves_a_root_link_to_a_partition_or_sym() {
+    let b = generated(3, 2, 3, 20);
+    let d = dates(&b.data());
+    let outside = tempfile::tempdir().unwrap();
+    let last = outside.path().join(&d[2]);
+    fs::rename(b.data().join(&d[2]), &last).unwrap();
+    std::os::unix::fs::symlink(&last, b.data().join(&d[2])).unwrap();
+    let sym = outside.path().join("sym");
+    fs::rename(b.data().join("sym"), &sym).unwrap();
+    std::os::unix::fs::symlink(&sym, b.data().join("sym")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), b.data().join("stray")).unwrap();
+    let before = manifest(&b.data());
+
+    let out = check(&b, &["set-aside"], true);
+    assert_eq!(out.code, 1, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let linked: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "symlink-outside-database")
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    let (part, symlink) = (b.data().join(&d[2]), b.data().join("sym"));
+    assert_eq!(
+        linked,
+        [part.to_str().unwrap(), symlink.to_str().unwrap()],
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !json_codes(&v).contains(&"load-domain-missing"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        aside_actions(&v),
+        [format!(
+            "set-aside: sets aside data/stray → smstage-aside/stray (SM refuses it in the root: a symbolic link; a symbolic link to {}: the link itself moves, never what it points at)",
+            outside.path().display()
+        )]
+    );
+    let (plan, out) = save_remedied(&b, "set-aside");
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(!plan.exists());
+    assert_eq!(manifest(&b.data()), before);
+}
+
 /// A saved set-aside plan whose moved entry changed afterwards is plan-drift: the fingerprint
 /// stamps every entry of the database, those set aside included.
 #[test]

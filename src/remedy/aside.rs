@@ -10,7 +10,9 @@
 //!   points at (a configured table's link stays, and keeps its error: moving it would drop
 //!   data the assembly asks for);
 //! - a root entry SM refuses (`sm-root-stray`), but an enumeration domain: a column may be
-//!   enumerated against it (one-sym's), and `sym` is always SM's;
+//!   enumerated against it (one-sym's), and `sym` is always SM's; and but a symbolic link
+//!   named `sym`, like a partition or like a configured table (it stands for data the import
+//!   is asked for: [`link_stands_for_data`]);
 //! - a file in a configured table's directory that its `.d` does not list (`load-extra-file`),
 //!   only when `.d` was read (without it every file would look extra).
 //!
@@ -166,7 +168,9 @@ pub fn plan_root(
     inv.root.retain(|r| {
         let kept_domain = matches!(r.kind, RootKind::Domain { .. })
             && !(one_sym && r.name != "sym" && !used.contains(&r.name));
-        if kept_domain || !crate::check::is_root_stray(config, r) {
+        let kept_link =
+            matches!(r.kind, RootKind::Symlink) && link_stands_for_data(config, &r.name);
+        if kept_domain || kept_link || !crate::check::is_root_stray(config, r) {
             return true;
         }
         let path = rel(base, &r.path);
@@ -192,6 +196,20 @@ pub fn plan_root(
             && f.path.as_ref().is_some_and(|p| links.contains(p)))
     });
     out
+}
+
+/// Whether a root symbolic link named `name` stands for data the import is asked for: `sym`,
+/// a partition (a date, or a name shaped like one), a configured table. Moving the link would
+/// drop that data from the import, the check passing without it (a date partition) or
+/// misreporting it as missing: it stays, with its symlink error, whose fix is to put the
+/// directory or file in its place.
+fn link_stands_for_data(config: &AssemblyConfig, name: &str) -> bool {
+    name == "sym"
+        || !matches!(
+            crate::dates::classify(name),
+            crate::dates::PartitionName::Other
+        )
+        || config.tables.iter().any(|t| t.name == name)
 }
 
 /// The refusal of a move whose destination is taken: rename(2) with RENAME_NOREPLACE would
@@ -494,6 +512,34 @@ mod tests {
         assert!(a[1].is_dir && !a[0].is_dir);
         let kept: Vec<&str> = inv.root.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(kept, ["sym", "sym_ORD", "ref"]);
+    }
+
+    /// A root link that stands for data the import is asked for (sym, a date partition, a
+    /// name shaped like a partition, a configured table) stays; any other root link moves.
+    #[test]
+    fn root_links_standing_for_data_stay() {
+        let item = |name: &str| RootItem {
+            name: name.into(),
+            path: PathBuf::from("/b/data").join(name),
+            kind: RootKind::Symlink,
+        };
+        let mut inv = Inventory {
+            source: "/b/data".into(),
+            partitions: vec![],
+            root: ["sym", "2019.06.03", "2019.06", "ref", "Trade", "elsewhere"]
+                .into_iter()
+                .map(item)
+                .collect(),
+            findings: vec![],
+            object_tiers: vec![],
+            other_partitions: vec![],
+        };
+        let a = plan_root(&config(), Path::new("/b"), "data", &mut inv, false);
+        let moved: Vec<&str> = a.iter().map(|a| a.path.as_str()).collect();
+        assert_eq!(moved, ["data/elsewhere"]);
+        assert!(!a[0].is_dir && a[0].link.is_some());
+        let kept: Vec<&str> = inv.root.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(kept, ["sym", "2019.06.03", "2019.06", "ref", "Trade"]);
     }
 
     #[test]
