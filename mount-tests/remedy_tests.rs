@@ -598,7 +598,8 @@ fn set_aside_on_sewio_nested_sym_end_to_end() {
 
 /// set-aside of partition entries that are symbolic links to tables the assembly does not
 /// configure (one to a table directory outside the database, one relative to another
-/// partition's table): plan --save → the view (neither link in its partition, each under
+/// partition's table), and of a link in a configured table that its `.d` does not list:
+/// plan --save → the view (neither link in its partition, each under
 /// smstage-aside/ with its target text intact; verify --plan equal) → commit (the tree the
 /// view showed: the links moved, what they point at untouched) → verify → rollback
 /// byte-identical, each link back with its target text and mtime.
@@ -612,6 +613,9 @@ fn set_aside_of_partition_links_end_to_end() {
     std::os::unix::fs::symlink(&elsewhere, b.data().join(&d[0]).join("extra")).unwrap();
     let relative = format!("../{}/trade", d[0]);
     std::os::unix::fs::symlink(&relative, b.data().join(&d[1]).join("other")).unwrap();
+    let notes = outside.path().join("notes");
+    fs::write(&notes, "text\n").unwrap();
+    std::os::unix::fs::symlink(&notes, b.data().join(&d[2]).join("trade/notes")).unwrap();
     let backup = outside.path().join("backup");
     copy_tree(&b.data(), &backup);
     let original = manifest(&b.data());
@@ -655,6 +659,12 @@ fn set_aside_of_partition_links_end_to_end() {
             .is_symlink());
         assert_eq!(fs::read_link(&aside).unwrap().display().to_string(), target);
     }
+    let trade = mnt.join("data/versions").join(&d[2]).join("1/trade");
+    assert!(trade.join("price").exists() && !trade.join("notes").exists());
+    assert_eq!(
+        fs::read_link(mnt.join("smstage-aside").join(&d[2]).join("trade/notes")).unwrap(),
+        notes
+    );
     let v = verify_against(&mnt.join("db"), &backup, Some(&plan));
     assert_eq!(v.code, 0, "view vs backup, knowing the plan: {}", v.all());
     let seen_in_view = listing(&mnt, &["data/versions", "db", "smstage-aside"]);

@@ -72,13 +72,15 @@ pub struct PartitionInv {
     /// The symbolic links directly in the partition directory (never followed: each has its
     /// `symlink-*` finding), so that a remedy can take one out of the partition; its finding
     /// goes with it ([`PartitionDir::read`]).
-    pub links: Vec<PartitionLink>,
+    pub links: Vec<LinkInv>,
 }
 
-/// A symbolic link directly in a partition directory, where kdb+ expects a table directory.
+/// A symbolic link met by the walk (never followed, reported by its `symlink-*` finding):
+/// directly in a partition directory, where kdb+ expects a table directory, or in a table
+/// directory, where it expects a column file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartitionLink {
-    /// The entry's name (what the table would be called).
+pub struct LinkInv {
+    /// The entry's name (what the table or the file would be called).
     pub name: String,
     pub path: PathBuf,
     /// The link's target text, as stored.
@@ -88,6 +90,15 @@ pub struct PartitionLink {
 }
 
 impl PartitionInv {
+    /// The paths of every symbolic link of the partition: its own and its tables'.
+    fn link_paths(&self) -> std::collections::BTreeSet<String> {
+        self.links
+            .iter()
+            .chain(self.tables.iter().flat_map(|t| &t.links))
+            .map(|l| l.path.display().to_string())
+            .collect()
+    }
+
     /// `path` is (or is inside) something a remedy will write, not on disk yet.
     pub fn is_pending(&self, path: &Path) -> bool {
         self.pending.iter().any(|p| path.starts_with(p))
@@ -117,6 +128,9 @@ pub struct TableInv {
     pub dotd_size: Option<u64>,
     /// Every regular file of the table directory except `.d`, sorted by name.
     pub files: Vec<FileInv>,
+    /// The symbolic links directly in the table directory, sorted by name (a remedy may take
+    /// one out: its finding goes with it, [`PartitionDir::read`]).
+    pub links: Vec<LinkInv>,
 }
 
 impl TableInv {
@@ -398,23 +412,12 @@ impl PartitionDir {
             links,
         };
         if let Some(o) = &self.overlay {
-            let before: Vec<String> = part
-                .links
-                .iter()
-                .map(|l| l.path.display().to_string())
-                .collect();
+            let before = part.link_paths();
             (o.0)(&mut part);
-            // A link the overlay took out of the partition (set-aside moves it) is no longer
-            // the partition's: its symlink finding goes with it.
-            let gone: Vec<String> = before
-                .into_iter()
-                .filter(|p| {
-                    !part
-                        .links
-                        .iter()
-                        .any(|l| l.path.display().to_string() == *p)
-                })
-                .collect();
+            // A link the overlay took out of the partition (set-aside moves it, or the table
+            // holding it) is no longer the partition's: its symlink finding goes with it.
+            let after = part.link_paths();
+            let gone: Vec<String> = before.into_iter().filter(|p| !after.contains(p)).collect();
             f.retain(|x| {
                 !((x.code == code::SYMLINK_OUTSIDE || x.code == code::SYMLINK_INSIDE)
                     && x.path.as_ref().is_some_and(|p| gone.contains(p)))
@@ -781,7 +784,7 @@ fn read_partition_stamped(
     canonical_source: &Path,
     findings: &mut Vec<Finding>,
     mut rec: Option<&mut Recorder>,
-) -> (Vec<TableInv>, Vec<PartitionLink>) {
+) -> (Vec<TableInv>, Vec<LinkInv>) {
     let mut tables = Vec::new();
     let mut links = Vec::new();
     let entries = match fs::read_dir(path) {
@@ -841,16 +844,8 @@ fn read_partition_stamped(
         match ft {
             Ok(ft) if ft.is_symlink() => {
                 findings.push(symlink_finding(&p, canonical_source).partition(date));
-                links.push(PartitionLink {
-                    target: fs::read_link(&p)
-                        .map(|t| t.display().to_string())
-                        .unwrap_or_else(|_| "?".into()),
-                    // Only stat'ed, never read through: what it stands for decides whether
-                    // set-aside may move it as a table.
-                    leads_to_dir: fs::metadata(&p).is_ok_and(|m| m.is_dir()),
-                    name,
-                    path: p,
-                });
+                // What it leads to decides whether set-aside may move it as a table.
+                links.push(link_inv(name, p));
             }
             Ok(ft) if SpecialKind::of(&ft).is_some() => {
                 if let Some(kind) = SpecialKind::of(&ft) {
@@ -972,6 +967,7 @@ fn read_table_stamped(
     let mut dotd = None;
     let mut dotd_size = None;
     let mut nested_data: Option<(String, kdb::LocalFile, Header)> = None;
+    let mut links = Vec::new();
     let dir: Arc<Path> = Arc::from(path);
     // Column files are opened relative to the table directory (see `LocalFile::open_at`);
     // by path when the directory cannot be opened (the walk below then reports why).
@@ -1015,6 +1011,7 @@ fn read_table_stamped(
         };
         if ft.is_symlink() {
             findings.push(symlink_finding(&p, canonical_source).table(name));
+            links.push(link_inv(fname, p));
             continue;
         }
         if let Some(kind) = SpecialKind::of(&ft) {
@@ -1119,6 +1116,20 @@ fn read_table_stamped(
         dotd,
         dotd_size,
         files,
+        links,
+    }
+}
+
+/// The record of the symbolic link `path` (named `name`): its target text, and whether it
+/// leads to a directory (only stat'ed, never read through).
+fn link_inv(name: String, path: PathBuf) -> LinkInv {
+    LinkInv {
+        target: fs::read_link(&path)
+            .map(|t| t.display().to_string())
+            .unwrap_or_else(|_| "?".into()),
+        leads_to_dir: fs::metadata(&path).is_ok_and(|m| m.is_dir()),
+        name,
+        path,
     }
 }
 

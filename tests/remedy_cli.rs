@@ -825,6 +825,84 @@ fn set_aside_moves_a_partition_link_to_an_unconfigured_table_itself() {
     );
 }
 
+/// Links inside tables. A link in a configured table that its `.d` does not list is a stray
+/// like any unlisted file: set aside (the link itself), its symlink finding covered. An
+/// unconfigured table set aside whole takes the links inside it along, with their findings.
+/// A listed column's link stays, with its symlink error only: the column is there, so it is
+/// not also "missing: restore from the backup" (and a linked `.d` is not "no .d file").
+/// Before: both stray links kept their errors, and the linked column and `.d` got
+/// `load-column-missing`/`load-dotd-missing` besides.
+#[test]
+fn set_aside_moves_stray_links_in_tables_and_a_linked_column_is_not_missing() {
+    let b = generated(3, 2, 3, 20);
+    let d = dates(&b.data());
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(outside.path().join("notes"), "text\n").unwrap();
+    let notes = b.data().join(&d[1]).join("trade/notes");
+    std::os::unix::fs::symlink(outside.path().join("notes"), &notes).unwrap();
+    let extra = b.data().join(&d[0]).join("extra");
+    copy_tree(&b.data().join(&d[0]).join("quote"), &extra);
+    std::os::unix::fs::symlink(outside.path().join("notes"), extra.join("notes")).unwrap();
+    let bare = check(&b, &[], true);
+    let v: serde_json::Value = serde_json::from_str(&bare.stdout).unwrap();
+    assert_eq!(
+        json_codes(&v)
+            .iter()
+            .filter(|c| **c == "symlink-outside-database")
+            .count(),
+        2,
+        "{}",
+        bare.stdout
+    );
+
+    let out = check(&b, &["set-aside"], true);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["findings"].as_array().unwrap().len(), 0, "{}", out.stdout);
+    assert_eq!(
+        aside_actions(&v),
+        [
+            format!(
+                "set-aside: sets aside data/{0}/extra → smstage-aside/{0}/extra (table extra is not configured)",
+                d[0]
+            ),
+            format!(
+                "set-aside: sets aside data/{0}/trade/notes → smstage-aside/{0}/trade/notes (not listed in trade's .d; a symbolic link to {1}: the link itself moves, never what it points at)",
+                d[1],
+                outside.path().join("notes").display()
+            ),
+        ]
+    );
+
+    // A listed column and a .d that are links: the symlink error only.
+    let (price, dotd) = (
+        b.data().join(&d[2]).join("trade/price"),
+        b.data().join(&d[2]).join("quote/.d"),
+    );
+    for (f, to) in [(&price, "price"), (&dotd, "d")] {
+        fs::rename(f, outside.path().join(to)).unwrap();
+        std::os::unix::fs::symlink(outside.path().join(to), f).unwrap();
+    }
+    let out = check(&b, &["set-aside"], true);
+    assert_eq!(out.code, 1, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let findings: Vec<(&str, &str)> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["code"].as_str().unwrap(), f["path"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        findings,
+        [
+            ("symlink-outside-database", dotd.to_str().unwrap()),
+            ("symlink-outside-database", price.to_str().unwrap()),
+        ],
+        "{}",
+        out.stdout
+    );
+}
+
 /// A root symbolic link that stands for data the import is asked for is never set aside: a
 /// date partition's directory (before, set-aside moved the link and check passed, the
 /// partition silently left out of the import) and `sym` (before, moved, then misreported as

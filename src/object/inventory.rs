@@ -441,6 +441,7 @@ async fn read_chunk(
                 dotd: None,
                 dotd_size: files.get(".d").copied(),
                 files: Vec::new(),
+                links: Vec::new(),
             });
         }
         partitions.push(PartitionInv {

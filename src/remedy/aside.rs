@@ -118,10 +118,30 @@ pub fn plan_partition(
             .iter()
             .map(|f| f.name.clone())
             .collect();
+        let extra_links: Vec<(String, String)> = crate::check::extra_links(t)
+            .iter()
+            .map(|l| (l.name.clone(), l.target.clone()))
+            .collect();
+        let dir = rel(base, &t.path);
+        // A link among the table's files that `.d` does not list is a stray like any file:
+        // the link itself moves (a listed column's link stays, with its error).
+        for (name, target) in &extra_links {
+            let path = format!("{dir}/{name}");
+            out.push(AsideAction {
+                aside: aside_of(source, &path),
+                path,
+                is_dir: false,
+                why: AsideWhy::ExtraFile {
+                    table: t.name.clone(),
+                },
+                link: Some(target.clone()),
+            });
+        }
+        t.links
+            .retain(|l| !extra_links.iter().any(|(n, _)| *n == l.name));
         if extra.is_empty() {
             continue;
         }
-        let dir = rel(base, &t.path);
         for name in &extra {
             let path = format!("{dir}/{name}");
             out.push(AsideAction {
@@ -353,6 +373,7 @@ mod tests {
                     nested_item: None,
                 })
                 .collect(),
+            links: Vec::new(),
         }
     }
 
@@ -415,9 +436,9 @@ mod tests {
     /// no directory, stay (with their findings).
     #[test]
     fn an_unconfigured_tables_link_moves_itself_and_no_other_link_does() {
-        use crate::inventory::PartitionLink;
+        use crate::inventory::LinkInv;
         let d = "/b/data/2019.06.02";
-        let link = |name: &str, target: &str, leads_to_dir: bool| PartitionLink {
+        let link = |name: &str, target: &str, leads_to_dir: bool| LinkInv {
             name: name.into(),
             path: PathBuf::from(d).join(name),
             target: target.into(),
@@ -451,6 +472,47 @@ mod tests {
         );
         let kept: Vec<&str> = part.links.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(kept, ["Trade", "notes"]);
+    }
+
+    /// A link in a configured table that `.d` does not list moves (the link itself); a listed
+    /// column's link and `.d`'s stay.
+    #[test]
+    fn a_configured_tables_unlisted_link_moves_and_its_listed_ones_stay() {
+        use crate::inventory::LinkInv;
+        let d = "/b/data/2019.06.02";
+        let mut t = table(d, "Trade", Some(&["time", "price"]), &["time"]);
+        t.links = ["price", "notes", ".d"]
+            .iter()
+            .map(|n| LinkInv {
+                name: n.to_string(),
+                path: PathBuf::from(d).join("Trade").join(n),
+                target: format!("/elsewhere/{n}"),
+                leads_to_dir: false,
+            })
+            .collect();
+        let mut part = PartitionInv {
+            date: "2019.06.02".into(),
+            path: d.into(),
+            tables: vec![t],
+            pending: Vec::new(),
+            stamps: None,
+            links: Vec::new(),
+        };
+        let a = plan_partition(&config(), Path::new("/b"), "data", &mut part);
+        let moved: Vec<(&str, Option<&str>)> = a
+            .iter()
+            .map(|a| (a.path.as_str(), a.link.as_deref()))
+            .collect();
+        assert_eq!(
+            moved,
+            [("data/2019.06.02/Trade/notes", Some("/elsewhere/notes"))]
+        );
+        let kept: Vec<&str> = part.tables[0]
+            .links
+            .iter()
+            .map(|l| l.name.as_str())
+            .collect();
+        assert_eq!(kept, ["price", ".d"]);
     }
 
     #[test]
