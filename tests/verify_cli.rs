@@ -410,3 +410,57 @@ fn verify_and_against_load_roots_given_as_symbolic_links() {
         out.all()
     );
 }
+
+/// `verify --against ROOT2` follows ROOT2's date partitions and tables that are symbolic links
+/// to their directories, as q loads them: equal when the data behind the links is, and a value
+/// changed behind a table's link is named. Before: a partition link was "root entries differ",
+/// a table link "partition … holds tables [quote, trade] vs [trade]".
+#[test]
+fn against_follows_partition_and_table_links_in_the_other_root() {
+    let b = generated(2, 2, 4, 50);
+    let d = dates(&b.data());
+    let other = b.path().join("other");
+    copy_tree(&b.data(), &other);
+    let real = b.path().join("real");
+    fs::create_dir(&real).unwrap();
+    fs::rename(other.join(&d[1]), real.join(&d[1])).unwrap();
+    symlink(real.join(&d[1]), other.join(&d[1])).unwrap();
+    fs::rename(other.join(&d[0]).join("quote"), real.join("quote")).unwrap();
+    symlink("../../real/quote", other.join(&d[0]).join("quote")).unwrap();
+    let verify = || {
+        smstage(&[
+            "verify",
+            b.data().to_str().unwrap(),
+            "--against",
+            other.to_str().unwrap(),
+            "--deep",
+        ])
+    };
+    let out = verify();
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout.contains(&format!(
+            "followed in {} (as q does): {} -> {}",
+            other.display(),
+            d[1],
+            real.join(&d[1]).display()
+        )),
+        "{}",
+        out.all()
+    );
+    let col = real
+        .join("quote")
+        .join(dotd(&real.join("quote")).last().unwrap());
+    let mut bytes = fs::read(&col).unwrap();
+    let n = bytes.len();
+    bytes[n - 1] ^= 0x55;
+    fs::write(&col, bytes).unwrap();
+    let out = verify();
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout
+            .contains(&format!("of table quote in partition {}", d[0])),
+        "{}",
+        out.all()
+    );
+}

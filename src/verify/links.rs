@@ -8,22 +8,27 @@
 //! target, loop), or to something that is not a file (a directory, a FIFO…), is an error
 //! naming it; the comparison is then not made (it would report the link, not the data).
 
+use crate::dates::{classify, PartitionName};
 use crate::finding::{code, Finding};
-use crate::inventory::{FileError, Inventory, RootKind};
+use crate::inventory::{FileError, Inventory, Overlay, PartitionDir, PartitionInv, RootKind};
 use crate::kdb::{self, FileFormat};
 use std::fs;
 use std::path::Path;
+use std::sync::Arc;
 
 /// What one root link of ROOT2 leads to.
 #[derive(Debug)]
 enum Followed {
     /// A regular file: read as `\l` reads it (a symbol list is an enumeration domain).
     File(RootKind),
+    /// A directory named like a date, in a root without `par.txt`: a partition, read where
+    /// it leads (its canonical path).
+    Partition(std::path::PathBuf),
     /// Leads nowhere, or to no file: why, for the finding.
     Refused { why: String, hint: &'static str },
 }
 
-fn follow(path: &Path) -> Followed {
+fn follow(path: &Path, partition_name: bool) -> Followed {
     let md = match fs::metadata(path) {
         Ok(md) => md,
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
@@ -42,9 +47,14 @@ fn follow(path: &Path) -> Followed {
             }
         }
     };
+    if md.is_dir() && partition_name {
+        if let Ok(dir) = fs::canonicalize(path) {
+            return Followed::Partition(dir);
+        }
+    }
     if md.is_dir() {
         return Followed::Refused {
-            why: "a symbolic link to a directory: verify --against follows links to root files (an enumeration domain such as sym, a serialized object), not to directories yet".into(),
+            why: "a symbolic link to a directory: verify --against follows links to root files (an enumeration domain such as sym, a serialized object) and to date partitions, not to other directories (a splayed table) yet".into(),
             hint: "compare against a copy of ROOT2 with the directory in place of the link (`cp -rL`), or against the directory's own root",
         };
     }
@@ -68,38 +78,84 @@ fn follow(path: &Path) -> Followed {
     Followed::File(kind)
 }
 
-/// Replaces each root link of `inv` (ROOT2's) by what it leads to. Returns the links followed
-/// (`name -> target`, for the summary) and one error per link that leads to no file.
-pub fn follow_root_links(inv: &mut Inventory) -> (Vec<String>, Vec<Finding>) {
+/// Replaces each root link of `inv` (ROOT2's) by what it leads to: a file by its root entry,
+/// a date partition's directory (in a root without `par.txt`, `segmented` false) by a
+/// partition of `dirs`. Returns the links followed (`name -> target`, for the summary) and
+/// one error per link that leads to no file.
+pub fn follow_root_links(
+    inv: &mut Inventory,
+    dirs: &mut Vec<PartitionDir>,
+    segmented: bool,
+) -> (Vec<String>, Vec<Finding>) {
     let mut followed = Vec::new();
     let mut refused = Vec::new();
-    for r in &mut inv.root {
+    let mut root = Vec::with_capacity(inv.root.len());
+    for mut r in std::mem::take(&mut inv.root) {
         if !matches!(r.kind, RootKind::Symlink) {
+            root.push(r);
             continue;
         }
         let target = fs::read_link(&r.path)
             .map(|t| t.display().to_string())
             .unwrap_or_else(|_| "?".into());
-        match follow(&r.path) {
+        let partition_name = !segmented && classify(&r.name) == PartitionName::Date;
+        match follow(&r.path, partition_name) {
             Followed::File(kind) => {
                 r.kind = kind;
                 followed.push(format!("{} -> {target}", r.name));
+                root.push(r);
             }
-            Followed::Refused { why, hint } => refused.push(
-                Finding::error(
-                    code::LOAD_UNREADABLE,
-                    format!(
-                        "cannot compare with {}: its root entry {} (-> {target}) is {why}",
-                        inv.source.display(),
-                        r.name
-                    ),
-                )
-                .path(r.path.display())
-                .hint(hint),
-            ),
+            Followed::Partition(dir) => {
+                followed.push(format!("{} -> {target}", r.name));
+                dirs.push(PartitionDir {
+                    date: r.name,
+                    path: r.path,
+                    anchor: Arc::from(dir.as_path()),
+                    tier: None,
+                    overlay: None,
+                    stamp: false,
+                });
+            }
+            Followed::Refused { why, hint } => {
+                refused.push(
+                    Finding::error(
+                        code::LOAD_UNREADABLE,
+                        format!(
+                            "cannot compare with {}: its root entry {} (-> {target}) is {why}",
+                            inv.source.display(),
+                            r.name
+                        ),
+                    )
+                    .path(r.path.display())
+                    .hint(hint),
+                );
+                root.push(r);
+            }
         }
     }
+    inv.root = root;
+    dirs.sort_by(|a, b| a.date.cmp(&b.date));
     (followed, refused)
+}
+
+/// The overlay that reads each partition of ROOT2 with its table links followed, as q follows
+/// them: a link to a directory is read as the table it leads to (under the link's name).
+/// Followed where it leads (its canonical path), so that no read goes through a link.
+pub fn follow_table_links() -> Overlay {
+    Overlay(Arc::new(|part: &mut PartitionInv| {
+        for l in std::mem::take(&mut part.links) {
+            match fs::canonicalize(&l.path) {
+                Ok(dir) if l.leads_to_dir => {
+                    let mut walk = Vec::new();
+                    part.tables
+                        .push(crate::inventory::read_table(&l.name, &dir, &dir, &mut walk));
+                }
+                _ => part.links.push(l),
+            }
+        }
+        part.tables
+            .sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+    }))
 }
 
 #[cfg(test)]
@@ -130,7 +186,7 @@ mod tests {
         symlink("loop", root.join("loop")).unwrap();
         symlink(&real, root.join("dir")).unwrap();
         let mut inv = inv_of(&root);
-        let (followed, refused) = follow_root_links(&mut inv);
+        let (followed, refused) = follow_root_links(&mut inv, &mut Vec::new(), false);
         assert_eq!(
             followed,
             [

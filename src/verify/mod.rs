@@ -97,9 +97,15 @@ pub fn run_summarized(
     if let Some(other) = &opts.against {
         // The released partitions are read again from `dirs`.
         loaded.inventory.partitions.clear();
-        let (mut theirs, their_dirs) = load_root(other, &opts.s3)?;
-        // ROOT2's root links are followed as q follows them (its `sym` may be one).
-        let (followed, refused) = links::follow_root_links(&mut theirs.inventory);
+        let (mut theirs, mut their_dirs) = load_root(other, &opts.s3)?;
+        // ROOT2's links are followed as q follows them (its `sym` may be one, its partitions
+        // and tables too).
+        let segmented = !theirs.segments.is_empty();
+        let (followed, refused) =
+            links::follow_root_links(&mut theirs.inventory, &mut their_dirs, segmented);
+        for d in &mut their_dirs {
+            d.overlay = Some(links::follow_table_links());
+        }
         if refused.is_empty() {
             // "Restore the domain from the backup" only where the other root's domain differs.
             check::advice::enum_domain_advice(&mut findings, root, other);
