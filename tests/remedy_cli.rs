@@ -903,6 +903,47 @@ fn set_aside_moves_stray_links_in_tables_and_a_linked_column_is_not_missing() {
     );
 }
 
+/// A configured table that a partition holds as a symbolic link (to its data elsewhere) is not
+/// absent: fill-tables does not plan an empty table over the link's name, and the partition
+/// is not reported `load-table-absent`; the link's own error is the one finding. Before,
+/// fill-tables planned "empty table (new directory)" there and check said the table was
+/// missing (whose fix, "write an empty table", would have hidden the data behind the link).
+#[test]
+fn fill_tables_never_fills_a_configured_table_that_is_a_link() {
+    let b = generated(2, 2, 3, 20);
+    let d = dates(&b.data());
+    let outside = tempfile::tempdir().unwrap();
+    fs::rename(
+        b.data().join(&d[0]).join("quote"),
+        outside.path().join("quote"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("quote"),
+        b.data().join(&d[0]).join("quote"),
+    )
+    .unwrap();
+    for remedies in [&[][..], &["fill-tables"][..]] {
+        let out = check(&b, remedies, true);
+        assert_eq!(out.code, 1, "{}", out.all());
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(
+            json_codes(&v),
+            ["symlink-outside-database"],
+            "{remedies:?}: {}",
+            out.stdout
+        );
+        if !remedies.is_empty() {
+            assert_eq!(
+                v["remedies"][0]["actions"],
+                serde_json::json!([]),
+                "{}",
+                out.stdout
+            );
+        }
+    }
+}
+
 /// A root symbolic link that stands for data the import is asked for is never set aside: a
 /// date partition's directory (before, set-aside moved the link and check passed, the
 /// partition silently left out of the import) and `sym` (before, moved, then misreported as
