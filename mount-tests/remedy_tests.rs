@@ -667,6 +667,18 @@ fn set_aside_of_partition_links_end_to_end() {
     );
     let v = verify_against(&mnt.join("db"), &backup, Some(&plan));
     assert_eq!(v.code, 0, "view vs backup, knowing the plan: {}", v.all());
+    // Without the plan, the backup's linked table is one q loads there (verify follows the
+    // other root's links as q does): the view lacks it.
+    let v = verify_against(&mnt.join("db"), &backup, None);
+    assert_eq!(v.code, 1, "{}", v.all());
+    assert!(
+        v.stdout.contains(&format!(
+            "partition {} holds tables [\"quote\", \"trade\"] vs [\"extra\", \"quote\", \"trade\"]",
+            d[0]
+        )),
+        "{}",
+        v.all()
+    );
     let seen_in_view = listing(&mnt, &["data/versions", "db", "smstage-aside"]);
     drop(guard);
 
