@@ -29,7 +29,7 @@ pub(crate) mod tier_space;
 mod tiers;
 
 // What set-aside moves is what these findings report (`load-extra-file`, `sm-root-stray`).
-pub(crate) use load::extra_files;
+pub(crate) use load::{extra_files, extra_links};
 pub(crate) use prerequisites::{is_root_stray, stray_what};
 
 pub use beside_config::database_findings;

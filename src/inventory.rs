@@ -69,9 +69,36 @@ pub struct PartitionInv {
     /// its bytes or listing were read; None when not asked, or when the partition holds
     /// anything but table directories of regular files (the caller then walks for them).
     pub stamps: Option<crate::plan::fingerprint::Entries>,
+    /// The symbolic links directly in the partition directory (never followed: each has its
+    /// `symlink-*` finding), so that a remedy can take one out of the partition; its finding
+    /// goes with it ([`PartitionDir::read`]).
+    pub links: Vec<LinkInv>,
+}
+
+/// A symbolic link met by the walk (never followed, reported by its `symlink-*` finding):
+/// directly in a partition directory, where kdb+ expects a table directory, or in a table
+/// directory, where it expects a column file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkInv {
+    /// The entry's name (what the table or the file would be called).
+    pub name: String,
+    pub path: PathBuf,
+    /// The link's target text, as stored.
+    pub target: String,
+    /// Whether it leads (followed to the end) to a directory: a table directory elsewhere.
+    pub leads_to_dir: bool,
 }
 
 impl PartitionInv {
+    /// The paths of every symbolic link of the partition: its own and its tables'.
+    fn link_paths(&self) -> std::collections::BTreeSet<String> {
+        self.links
+            .iter()
+            .chain(self.tables.iter().flat_map(|t| &t.links))
+            .map(|l| l.path.display().to_string())
+            .collect()
+    }
+
     /// `path` is (or is inside) something a remedy will write, not on disk yet.
     pub fn is_pending(&self, path: &Path) -> bool {
         self.pending.iter().any(|p| path.starts_with(p))
@@ -101,6 +128,9 @@ pub struct TableInv {
     pub dotd_size: Option<u64>,
     /// Every regular file of the table directory except `.d`, sorted by name.
     pub files: Vec<FileInv>,
+    /// The symbolic links directly in the table directory, sorted by name (a remedy may take
+    /// one out: its finding goes with it, [`PartitionDir::read`]).
+    pub links: Vec<LinkInv>,
 }
 
 impl TableInv {
@@ -300,6 +330,10 @@ pub fn count_files(parts: &[PartitionInv]) -> usize {
 pub enum InventoryError {
     #[error("the database directory {path} does not exist: put the database under <baseURI>/data of the HDB mount, or fix the mount's baseURI")]
     Missing { path: String },
+    #[error("the database directory {path} is not a directory (a file or a special file): put the database under <baseURI>/data of the HDB mount, or fix the mount's baseURI")]
+    NotADirectory { path: String },
+    #[error("the database directory {path} is a symbolic link (-> {target}): smstage imports the database directory itself, never through a link; set the HDB mount's baseURI to the directory that holds the real database as data/, or replace the link with the directory it points to")]
+    Symlink { path: String, target: String },
     #[error("cannot read the database directory {path}: {source}")]
     Io {
         path: String,
@@ -362,7 +396,7 @@ impl PartitionDir {
     pub fn read(&self) -> (PartitionInv, Vec<Finding>) {
         let mut f = Vec::new();
         let mut rec = (self.stamp && self.overlay.is_none()).then(Recorder::default);
-        let tables =
+        let (tables, links) =
             read_partition_stamped(&self.date, &self.path, &self.anchor, &mut f, rec.as_mut());
         if let Some(tier) = &self.tier {
             for x in &mut f {
@@ -375,9 +409,19 @@ impl PartitionDir {
             tables,
             pending: Vec::new(),
             stamps: rec.and_then(Recorder::finish),
+            links,
         };
         if let Some(o) = &self.overlay {
+            let before = part.link_paths();
             (o.0)(&mut part);
+            // A link the overlay took out of the partition (set-aside moves it, or the table
+            // holding it) is no longer the partition's: its symlink finding goes with it.
+            let after = part.link_paths();
+            let gone: Vec<String> = before.into_iter().filter(|p| !after.contains(p)).collect();
+            f.retain(|x| {
+                !((x.code == code::SYMLINK_OUTSIDE || x.code == code::SYMLINK_INSIDE)
+                    && x.path.as_ref().is_some_and(|p| gone.contains(p)))
+            });
         }
         (part, f)
     }
@@ -409,8 +453,16 @@ pub fn scan_root(
             source: e,
         },
     })?;
+    if meta.file_type().is_symlink() {
+        return Err(InventoryError::Symlink {
+            path: source.display().to_string(),
+            target: fs::read_link(source)
+                .map(|t| t.display().to_string())
+                .unwrap_or_else(|_| "?".into()),
+        });
+    }
     if !meta.is_dir() {
-        return Err(InventoryError::Missing {
+        return Err(InventoryError::NotADirectory {
             path: source.display().to_string(),
         });
     }
@@ -732,8 +784,9 @@ fn read_partition_stamped(
     canonical_source: &Path,
     findings: &mut Vec<Finding>,
     mut rec: Option<&mut Recorder>,
-) -> Vec<TableInv> {
+) -> (Vec<TableInv>, Vec<LinkInv>) {
     let mut tables = Vec::new();
+    let mut links = Vec::new();
     let entries = match fs::read_dir(path) {
         Ok(rd) => rd,
         Err(e) => {
@@ -741,7 +794,7 @@ fn read_partition_stamped(
             if let Some(r) = rec {
                 r.incomplete = true;
             }
-            return tables;
+            return (tables, links);
         }
     };
     // A partition's tables are on its own filesystem: a table directory on another one is a
@@ -790,7 +843,9 @@ fn read_partition_stamped(
         }
         match ft {
             Ok(ft) if ft.is_symlink() => {
-                findings.push(symlink_finding(&p, canonical_source).partition(date))
+                findings.push(symlink_finding(&p, canonical_source).partition(date));
+                // What it leads to decides whether set-aside may move it as a table.
+                links.push(link_inv(name, p));
             }
             Ok(ft) if SpecialKind::of(&ft).is_some() => {
                 if let Some(kind) = SpecialKind::of(&ft) {
@@ -840,7 +895,7 @@ fn read_partition_stamped(
         );
     }
     tables.shrink_to_fit();
-    tables
+    (tables, links)
 }
 
 /// An int sub-partition (a tailer's intraday layout) rather than a table: digits, no `.d`.
@@ -912,6 +967,7 @@ fn read_table_stamped(
     let mut dotd = None;
     let mut dotd_size = None;
     let mut nested_data: Option<(String, kdb::LocalFile, Header)> = None;
+    let mut links = Vec::new();
     let dir: Arc<Path> = Arc::from(path);
     // Column files are opened relative to the table directory (see `LocalFile::open_at`);
     // by path when the directory cannot be opened (the walk below then reports why).
@@ -954,6 +1010,7 @@ fn read_table_stamped(
         };
         if ft == EntryKind::Symlink {
             findings.push(symlink_finding(&p, canonical_source).table(name));
+            links.push(link_inv(fname, p));
             continue;
         }
         if let EntryKind::Special(kind) = ft {
@@ -1055,6 +1112,20 @@ fn read_table_stamped(
         dotd,
         dotd_size,
         files,
+        links,
+    }
+}
+
+/// The record of the symbolic link `path` (named `name`): its target text, and whether it
+/// leads to a directory (only stat'ed, never read through).
+fn link_inv(name: String, path: PathBuf) -> LinkInv {
+    LinkInv {
+        target: fs::read_link(&path)
+            .map(|t| t.display().to_string())
+            .unwrap_or_else(|_| "?".into()),
+        leads_to_dir: fs::metadata(&path).is_ok_and(|m| m.is_dir()),
+        name,
+        path,
     }
 }
 

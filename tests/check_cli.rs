@@ -82,6 +82,31 @@ fn cases() -> Vec<Case> {
             code: 1,
             expect: &["database-missing", "data"],
         },
+        // Before: "does not exist", for a directory that is there behind a link.
+        Case {
+            name: "database directory is a symbolic link",
+            setup: |b| {
+                fs::rename(b.data(), b.path().join("elsewhere")).unwrap();
+                std::os::unix::fs::symlink(b.path().join("elsewhere"), b.data()).unwrap();
+                nobackup(b)
+            },
+            code: 1,
+            expect: &[
+                "database-missing",
+                "/data is a symbolic link (-> ",
+                "/elsewhere): smstage imports the database directory itself, never through a link",
+            ],
+        },
+        Case {
+            name: "database directory is a file",
+            setup: |b| {
+                fs::rename(b.data(), b.path().join("elsewhere")).unwrap();
+                fs::write(b.data(), "not a database\n").unwrap();
+                nobackup(b)
+            },
+            code: 1,
+            expect: &["database-missing", "/data is not a directory"],
+        },
         Case {
             name: "configured table missing on disk",
             setup: |b| {

@@ -736,6 +736,268 @@ fn set_aside_refuses_a_taken_destination_and_moves_a_link_itself() {
     assert_eq!(manifest(&b.data()), before);
 }
 
+/// A partition entry that is a symbolic link to a table directory (outside the database, or
+/// inside it by a relative link) whose table the assembly does not configure is set aside like
+/// any unconfigured table: the link itself, its symlink finding covered by the remedy. A link
+/// in place of a CONFIGURED table keeps its error (moving it would drop data the assembly asks
+/// for), and so does a link that leads to no directory (it stands for no table). Before the
+/// fix, both unconfigured links kept their errors and `check --remedy set-aside` failed.
+#[test]
+fn set_aside_moves_a_partition_link_to_an_unconfigured_table_itself() {
+    let b = generated(3, 2, 3, 20);
+    let d = dates(&b.data());
+    let outside = tempfile::tempdir().unwrap();
+    copy_tree(
+        &b.data().join(&d[0]).join("quote"),
+        &outside.path().join("extra"),
+    );
+    std::os::unix::fs::symlink(
+        outside.path().join("extra"),
+        b.data().join(&d[0]).join("extra"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        format!("../{}/trade", d[0]),
+        b.data().join(&d[1]).join("other"),
+    )
+    .unwrap();
+    let bare = check(&b, &[], true);
+    assert_eq!(bare.code, 1, "{}", bare.all());
+    let v: serde_json::Value = serde_json::from_str(&bare.stdout).unwrap();
+    let codes = json_codes(&v);
+    for c in ["symlink-outside-database", "symlink-in-database"] {
+        assert!(codes.contains(&c), "{c}: {codes:?}");
+    }
+    let before = manifest(&b.data());
+
+    let out = check(&b, &["set-aside"], true);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["findings"].as_array().unwrap().len(), 0, "{}", out.stdout);
+    assert_eq!(
+        aside_actions(&v),
+        [
+            format!(
+                "set-aside: sets aside data/{0}/extra → smstage-aside/{0}/extra (table extra is not configured; a symbolic link to {1}: the link itself moves, never what it points at)",
+                d[0],
+                outside.path().join("extra").display()
+            ),
+            format!(
+                "set-aside: sets aside data/{1}/other → smstage-aside/{1}/other (table other is not configured; a symbolic link to ../{0}/trade: the link itself moves, never what it points at)",
+                d[0], d[1]
+            ),
+        ]
+    );
+    assert_eq!(manifest(&b.data()), before);
+    assert!(!b.path().join("smstage-aside").exists());
+
+    // A configured table (quote) that is a link, and a link to a file: each keeps its error,
+    // and neither is set aside.
+    let last = b.data().join(&d[2]);
+    fs::rename(last.join("quote"), outside.path().join("quote")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("quote"), last.join("quote")).unwrap();
+    fs::write(outside.path().join("notes"), "text\n").unwrap();
+    std::os::unix::fs::symlink(outside.path().join("notes"), last.join("notes")).unwrap();
+    let out = check(&b, &["set-aside"], true);
+    assert_eq!(out.code, 1, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let linked: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "symlink-outside-database")
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    let (quote, notes) = (last.join("quote"), last.join("notes"));
+    assert_eq!(
+        linked,
+        [notes.to_str().unwrap(), quote.to_str().unwrap()],
+        "{}",
+        out.stdout
+    );
+    let actions = aside_actions(&v);
+    assert_eq!(actions.len(), 2, "{actions:?}");
+    assert!(
+        !actions
+            .iter()
+            .any(|a| a.contains("/quote") || a.contains("/notes")),
+        "{actions:?}"
+    );
+}
+
+/// Links inside tables. A link in a configured table that its `.d` does not list is a stray
+/// like any unlisted file: set aside (the link itself), its symlink finding covered. An
+/// unconfigured table set aside whole takes the links inside it along, with their findings.
+/// A listed column's link stays, with its symlink error only: the column is there, so it is
+/// not also "missing: restore from the backup" (and a linked `.d` is not "no .d file").
+/// Before: both stray links kept their errors, and the linked column and `.d` got
+/// `load-column-missing`/`load-dotd-missing` besides.
+#[test]
+fn set_aside_moves_stray_links_in_tables_and_a_linked_column_is_not_missing() {
+    let b = generated(3, 2, 3, 20);
+    let d = dates(&b.data());
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(outside.path().join("notes"), "text\n").unwrap();
+    let notes = b.data().join(&d[1]).join("trade/notes");
+    std::os::unix::fs::symlink(outside.path().join("notes"), &notes).unwrap();
+    let extra = b.data().join(&d[0]).join("extra");
+    copy_tree(&b.data().join(&d[0]).join("quote"), &extra);
+    std::os::unix::fs::symlink(outside.path().join("notes"), extra.join("notes")).unwrap();
+    let bare = check(&b, &[], true);
+    let v: serde_json::Value = serde_json::from_str(&bare.stdout).unwrap();
+    assert_eq!(
+        json_codes(&v)
+            .iter()
+            .filter(|c| **c == "symlink-outside-database")
+            .count(),
+        2,
+        "{}",
+        bare.stdout
+    );
+
+    let out = check(&b, &["set-aside"], true);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["findings"].as_array().unwrap().len(), 0, "{}", out.stdout);
+    assert_eq!(
+        aside_actions(&v),
+        [
+            format!(
+                "set-aside: sets aside data/{0}/extra → smstage-aside/{0}/extra (table extra is not configured)",
+                d[0]
+            ),
+            format!(
+                "set-aside: sets aside data/{0}/trade/notes → smstage-aside/{0}/trade/notes (not listed in trade's .d; a symbolic link to {1}: the link itself moves, never what it points at)",
+                d[1],
+                outside.path().join("notes").display()
+            ),
+        ]
+    );
+
+    // A listed column and a .d that are links: the symlink error only.
+    let (price, dotd) = (
+        b.data().join(&d[2]).join("trade/price"),
+        b.data().join(&d[2]).join("quote/.d"),
+    );
+    for (f, to) in [(&price, "price"), (&dotd, "d")] {
+        fs::rename(f, outside.path().join(to)).unwrap();
+        std::os::unix::fs::symlink(outside.path().join(to), f).unwrap();
+    }
+    let out = check(&b, &["set-aside"], true);
+    assert_eq!(out.code, 1, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let findings: Vec<(&str, &str)> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["code"].as_str().unwrap(), f["path"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        findings,
+        [
+            ("symlink-outside-database", dotd.to_str().unwrap()),
+            ("symlink-outside-database", price.to_str().unwrap()),
+        ],
+        "{}",
+        out.stdout
+    );
+}
+
+/// A configured table that a partition holds as a symbolic link (to its data elsewhere) is not
+/// absent: fill-tables does not plan an empty table over the link's name, and the partition
+/// is not reported `load-table-absent`; the link's own error is the one finding. Before,
+/// fill-tables planned "empty table (new directory)" there and check said the table was
+/// missing (whose fix, "write an empty table", would have hidden the data behind the link).
+#[test]
+fn fill_tables_never_fills_a_configured_table_that_is_a_link() {
+    let b = generated(2, 2, 3, 20);
+    let d = dates(&b.data());
+    let outside = tempfile::tempdir().unwrap();
+    fs::rename(
+        b.data().join(&d[0]).join("quote"),
+        outside.path().join("quote"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("quote"),
+        b.data().join(&d[0]).join("quote"),
+    )
+    .unwrap();
+    for remedies in [&[][..], &["fill-tables"][..]] {
+        let out = check(&b, remedies, true);
+        assert_eq!(out.code, 1, "{}", out.all());
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(
+            json_codes(&v),
+            ["symlink-outside-database"],
+            "{remedies:?}: {}",
+            out.stdout
+        );
+        if !remedies.is_empty() {
+            assert_eq!(
+                v["remedies"][0]["actions"],
+                serde_json::json!([]),
+                "{}",
+                out.stdout
+            );
+        }
+    }
+}
+
+/// A root symbolic link that stands for data the import is asked for is never set aside: a
+/// date partition's directory (before, set-aside moved the link and check passed, the
+/// partition silently left out of the import) and `sym` (before, moved, then misreported as
+/// `load-domain-missing`: "restore sym from the backup"). Each keeps its symlink error, whose
+/// fix is to put the directory or file in its place; a stray root link still moves.
+#[test]
+fn set_aside_never_moves_a_root_link_to_a_partition_or_sym() {
+    let b = generated(3, 2, 3, 20);
+    let d = dates(&b.data());
+    let outside = tempfile::tempdir().unwrap();
+    let last = outside.path().join(&d[2]);
+    fs::rename(b.data().join(&d[2]), &last).unwrap();
+    std::os::unix::fs::symlink(&last, b.data().join(&d[2])).unwrap();
+    let sym = outside.path().join("sym");
+    fs::rename(b.data().join("sym"), &sym).unwrap();
+    std::os::unix::fs::symlink(&sym, b.data().join("sym")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), b.data().join("stray")).unwrap();
+    let before = manifest(&b.data());
+
+    let out = check(&b, &["set-aside"], true);
+    assert_eq!(out.code, 1, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let linked: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "symlink-outside-database")
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    let (part, symlink) = (b.data().join(&d[2]), b.data().join("sym"));
+    assert_eq!(
+        linked,
+        [part.to_str().unwrap(), symlink.to_str().unwrap()],
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !json_codes(&v).contains(&"load-domain-missing"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        aside_actions(&v),
+        [format!(
+            "set-aside: sets aside data/stray → smstage-aside/stray (SM refuses it in the root: a symbolic link; a symbolic link to {}: the link itself moves, never what it points at)",
+            outside.path().display()
+        )]
+    );
+    let (plan, out) = save_remedied(&b, "set-aside");
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(!plan.exists());
+    assert_eq!(manifest(&b.data()), before);
+}
+
 /// A saved set-aside plan whose moved entry changed afterwards is plan-drift: the fingerprint
 /// stamps every entry of the database, those set aside included.
 #[test]

@@ -296,3 +296,171 @@ fn verify_prints_what_it_compared_and_the_first_difference() {
     assert!(diff.contains(&format!("column {column}")), "{diff}");
     assert_eq!(v["summary"]["against"]["equal"], false);
 }
+
+/// `verify --against ROOT2` where ROOT2's `sym` is a symbolic link to the real file (as a
+/// committed SM root, or a user's copy, may hold it): the symbols it leads to are compared, as
+/// q loads them; a link that leads nowhere is an error naming it, not a difference. Before,
+/// the link itself was compared: "root entry sym is of a different kind".
+#[test]
+fn against_follows_a_sym_that_is_a_link_in_the_other_root() {
+    let b = generated(2, 1, 4, 50);
+    let data = b.data();
+    let other = b.path().join("other");
+    copy_tree(&data, &other);
+    let real = b.path().join("elsewhere-sym");
+    fs::rename(other.join("sym"), &real).unwrap();
+    symlink(&real, other.join("sym")).unwrap();
+    let verify = || {
+        smstage(&[
+            "verify",
+            data.to_str().unwrap(),
+            "--against",
+            other.to_str().unwrap(),
+            "--deep",
+            "--format",
+            "json",
+        ])
+    };
+    let out = verify();
+    assert_eq!(out.code, 0, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["summary"]["against"]["equal"], true, "{}", out.stdout);
+    assert_eq!(
+        v["summary"]["against"]["followed"],
+        serde_json::json!([format!("sym -> {}", real.display())])
+    );
+
+    // The symbols behind the link are what is compared: one changed is a difference of sym.
+    let mut syms = smstage::kdb::read_symbols(&real).unwrap();
+    syms[0].push('X');
+    smstage::kdb::write::write_symbols(&real, &syms, smstage::kdb::write::HeaderCount::Set)
+        .unwrap();
+    let out = verify();
+    assert_eq!(out.code, 1, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let diff = v["summary"]["against"]["first_difference"]
+        .as_str()
+        .unwrap();
+    assert!(
+        diff.contains("enumeration domain sym holds different symbols"),
+        "{diff}"
+    );
+
+    // A link that leads nowhere: an error naming it, and no comparison (no difference).
+    fs::remove_file(other.join("sym")).unwrap();
+    symlink(b.path().join("missing-sym"), other.join("sym")).unwrap();
+    let out = verify();
+    assert_eq!(out.code, 1, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let codes = json_codes(&v);
+    assert_eq!(codes, ["load-unreadable"], "{}", out.stdout);
+    let f = &v["findings"][0];
+    assert_eq!(f["path"], other.join("sym").display().to_string());
+    let m = f["message"].as_str().unwrap();
+    assert!(
+        m.contains(&format!(
+            "its root entry sym (-> {}) is a symbolic link that leads nowhere",
+            b.path().join("missing-sym").display()
+        )),
+        "{m}"
+    );
+    assert_eq!(v["summary"]["against"]["equal"], false);
+    assert!(v["summary"]["against"]["not_compared"].is_string());
+}
+
+/// A root given as a symbolic link (`verify LINK`, `--against LINK2`) is loaded where it
+/// leads, as `q LINK` loads it. Before: "the database directory LINK does not exist", exit 2.
+#[test]
+fn verify_and_against_load_roots_given_as_symbolic_links() {
+    let b = generated(2, 1, 4, 50);
+    let other = b.path().join("other");
+    copy_tree(&b.data(), &other);
+    let (l1, l2) = (b.path().join("link1"), b.path().join("link2"));
+    symlink(b.data(), &l1).unwrap();
+    symlink("other", &l2).unwrap();
+    let out = smstage(&[
+        "verify",
+        l1.to_str().unwrap(),
+        "--against",
+        l2.to_str().unwrap(),
+        "--deep",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(out.stdout.contains("result: equal"), "{}", out.all());
+    // Still compared: a changed symbol behind the second link is a difference.
+    let mut syms = smstage::kdb::read_symbols(&other.join("sym")).unwrap();
+    syms[0].push('X');
+    smstage::kdb::write::write_symbols(
+        &other.join("sym"),
+        &syms,
+        smstage::kdb::write::HeaderCount::Set,
+    )
+    .unwrap();
+    let out = smstage(&[
+        "verify",
+        l1.to_str().unwrap(),
+        "--against",
+        l2.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout
+            .contains("enumeration domain sym holds different symbols"),
+        "{}",
+        out.all()
+    );
+}
+
+/// `verify --against ROOT2` follows ROOT2's date partitions and tables that are symbolic links
+/// to their directories, as q loads them: equal when the data behind the links is, and a value
+/// changed behind a table's link is named. Before: a partition link was "root entries differ",
+/// a table link "partition … holds tables [quote, trade] vs [trade]".
+#[test]
+fn against_follows_partition_and_table_links_in_the_other_root() {
+    let b = generated(2, 2, 4, 50);
+    let d = dates(&b.data());
+    let other = b.path().join("other");
+    copy_tree(&b.data(), &other);
+    let real = b.path().join("real");
+    fs::create_dir(&real).unwrap();
+    fs::rename(other.join(&d[1]), real.join(&d[1])).unwrap();
+    symlink(real.join(&d[1]), other.join(&d[1])).unwrap();
+    fs::rename(other.join(&d[0]).join("quote"), real.join("quote")).unwrap();
+    symlink("../../real/quote", other.join(&d[0]).join("quote")).unwrap();
+    let verify = || {
+        smstage(&[
+            "verify",
+            b.data().to_str().unwrap(),
+            "--against",
+            other.to_str().unwrap(),
+            "--deep",
+        ])
+    };
+    let out = verify();
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout.contains(&format!(
+            "followed in {} (as q does): {} -> {}",
+            other.display(),
+            d[1],
+            real.join(&d[1]).display()
+        )),
+        "{}",
+        out.all()
+    );
+    let col = real
+        .join("quote")
+        .join(dotd(&real.join("quote")).last().unwrap());
+    let mut bytes = fs::read(&col).unwrap();
+    let n = bytes.len();
+    bytes[n - 1] ^= 0x55;
+    fs::write(&col, bytes).unwrap();
+    let out = verify();
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout
+            .contains(&format!("of table quote in partition {}", d[0])),
+        "{}",
+        out.all()
+    );
+}

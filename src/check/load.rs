@@ -34,7 +34,11 @@ pub(crate) fn check_table(
         }
     };
     let dotd_path = t.path.join(".d");
+    // A `.d` or a column file that is a symbolic link is there, not missing: its symlink
+    // finding says what it is and what to do ("restore it from the backup" would be wrong).
+    let linked = |name: &str| t.links.iter().any(|l| l.name == name);
     let cols: Vec<String> = match &t.dotd {
+        None if linked(".d") => return,
         None => {
             out.push(at(Finding::error(
                 code::LOAD_DOTD_MISSING,
@@ -121,6 +125,9 @@ pub(crate) fn check_table(
     let mut domains_reported = BTreeSet::new();
     for c in &cols {
         let Some(f) = file(c) else {
+            if linked(c) {
+                continue;
+            }
             out.push(at(Finding::error(
                 code::LOAD_COLUMN_MISSING,
                 format!("column {c} is listed in .d but its file is missing"),
@@ -250,6 +257,23 @@ pub(crate) fn check_table(
 fn is_extra(listed: &BTreeSet<&str>, f: &FileInv) -> bool {
     let stem = f.name.trim_end_matches('#');
     !(listed.contains(f.name.as_str()) || (stem != f.name && listed.contains(stem)))
+}
+
+/// The symbolic links of `t` whose names its `.d` does not list (a stray file's link: what
+/// set-aside moves, as it moves [`extra_files`]); none when `.d` is missing or unreadable.
+pub(crate) fn extra_links(t: &TableInv) -> Vec<&crate::inventory::LinkInv> {
+    let Some(Ok(cols)) = &t.dotd else {
+        return Vec::new();
+    };
+    let listed: BTreeSet<&str> = cols.iter().map(String::as_str).collect();
+    t.links
+        .iter()
+        .filter(|l| {
+            let stem = l.name.trim_end_matches('#');
+            l.name != ".d"
+                && !(listed.contains(l.name.as_str()) || (stem != l.name && listed.contains(stem)))
+        })
+        .collect()
 }
 
 /// The files of `t` that `load-extra-file` reports (what set-aside moves): none when `.d` is

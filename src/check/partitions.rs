@@ -122,12 +122,19 @@ pub(crate) fn table_presence(
             ),
             _ => {}
         }
-        if dates.len() < all_dates.len() {
-            let missing: Vec<&str> = all_dates
-                .iter()
-                .filter(|d| !dates.contains(d))
-                .copied()
-                .collect();
+        // A partition holding the table as a symbolic link does not lack it: the link's own
+        // error (`symlink-*`) says what to do there.
+        let linked: BTreeSet<&str> = all
+            .iter()
+            .filter(|p| p.part.links.iter().any(|l| l.name == *name))
+            .map(|p| p.part.date.as_str())
+            .collect();
+        let missing: Vec<&str> = all_dates
+            .iter()
+            .filter(|d| !dates.contains(d) && !linked.contains(*d))
+            .copied()
+            .collect();
+        if !missing.is_empty() {
             out.push(
                 Finding::error(
                     code::LOAD_TABLE_ABSENT,

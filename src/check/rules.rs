@@ -128,7 +128,7 @@ declare_rules! {
     SYMLINK_INSIDE: Error, Layout,
         "a symlink inside the database (moving directories would break it), or a symlink loop (said so: it leads to no file)";
     DATABASE_MISSING: Error, Layout,
-        "`<baseURI>/data` does not exist";
+        "`<baseURI>/data` does not exist, is not a directory, or is a symbolic link (said so: smstage never imports through a link)";
     LAYOUT_CLASH: Error, Layout,
         "a root entry clashes with a generated name (`par.txt`, `<tier>$`)";
     PLAN_DRIFT: Error, Plan,

@@ -441,6 +441,7 @@ async fn read_chunk(
                 dotd: None,
                 dotd_size: files.get(".d").copied(),
                 files: Vec::new(),
+                links: Vec::new(),
             });
         }
         partitions.push(PartitionInv {
@@ -449,6 +450,7 @@ async fn read_chunk(
             tables: tinvs,
             pending: Vec::new(),
             stamps: None,
+            links: Vec::new(),
         });
     }
 

@@ -340,6 +340,7 @@ mod tests {
                     nested_item: None,
                 })
                 .collect(),
+            links: Vec::new(),
         }
     }
 

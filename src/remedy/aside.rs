@@ -5,9 +5,14 @@
 //!
 //! What moves (each what a finding of `check` reports today):
 //! - a partition's table directory whose table the assembly does not configure
-//!   (`schema-table-unexpected`);
+//!   (`schema-table-unexpected`), or a symbolic link in its place that leads to a directory
+//!   (`symlink-in-database`/`symlink-outside-database`): the link itself moves, never what it
+//!   points at (a configured table's link stays, and keeps its error: moving it would drop
+//!   data the assembly asks for);
 //! - a root entry SM refuses (`sm-root-stray`), but an enumeration domain: a column may be
-//!   enumerated against it (one-sym's), and `sym` is always SM's;
+//!   enumerated against it (one-sym's), and `sym` is always SM's; and but a symbolic link
+//!   named `sym`, like a partition or like a configured table (it stands for data the import
+//!   is asked for: [`link_stands_for_data`]);
 //! - a file in a configured table's directory that its `.d` does not list (`load-extra-file`),
 //!   only when `.d` was read (without it every file would look extra).
 //!
@@ -61,8 +66,9 @@ fn rel(base: &Path, p: &Path) -> String {
         .into_owned()
 }
 
-/// Takes out of `part` (as `check` read it) the tables the assembly does not configure and the
-/// files of configured tables that their `.d` does not list; returns their moves.
+/// Takes out of `part` (as `check` read it) the tables the assembly does not configure (a
+/// symbolic link to a directory among them), and the files of configured tables that their
+/// `.d` does not list; returns their moves.
 pub fn plan_partition(
     config: &AssemblyConfig,
     base: &Path,
@@ -88,15 +94,54 @@ pub fn plan_partition(
         });
         false
     });
+    // A link that leads to no directory stands for no table (a file, nothing, a loop): it
+    // keeps its error, as a stray file in a partition keeps its own.
+    part.links.retain(|l| {
+        if configured(&l.name) || !l.leads_to_dir {
+            return true;
+        }
+        let path = rel(base, &l.path);
+        out.push(AsideAction {
+            aside: aside_of(source, &path),
+            path,
+            is_dir: false,
+            why: AsideWhy::UnconfiguredTable {
+                date: part.date.clone(),
+                table: l.name.clone(),
+            },
+            link: Some(l.target.clone()),
+        });
+        false
+    });
     for t in &mut part.tables {
         let extra: Vec<String> = crate::check::extra_files(t)
             .iter()
             .map(|f| f.name.clone())
             .collect();
+        let extra_links: Vec<(String, String)> = crate::check::extra_links(t)
+            .iter()
+            .map(|l| (l.name.clone(), l.target.clone()))
+            .collect();
+        let dir = rel(base, &t.path);
+        // A link among the table's files that `.d` does not list is a stray like any file:
+        // the link itself moves (a listed column's link stays, with its error).
+        for (name, target) in &extra_links {
+            let path = format!("{dir}/{name}");
+            out.push(AsideAction {
+                aside: aside_of(source, &path),
+                path,
+                is_dir: false,
+                why: AsideWhy::ExtraFile {
+                    table: t.name.clone(),
+                },
+                link: Some(target.clone()),
+            });
+        }
+        t.links
+            .retain(|l| !extra_links.iter().any(|(n, _)| *n == l.name));
         if extra.is_empty() {
             continue;
         }
-        let dir = rel(base, &t.path);
         for name in &extra {
             let path = format!("{dir}/{name}");
             out.push(AsideAction {
@@ -143,7 +188,9 @@ pub fn plan_root(
     inv.root.retain(|r| {
         let kept_domain = matches!(r.kind, RootKind::Domain { .. })
             && !(one_sym && r.name != "sym" && !used.contains(&r.name));
-        if kept_domain || !crate::check::is_root_stray(config, r) {
+        let kept_link =
+            matches!(r.kind, RootKind::Symlink) && link_stands_for_data(config, &r.name);
+        if kept_domain || kept_link || !crate::check::is_root_stray(config, r) {
             return true;
         }
         let path = rel(base, &r.path);
@@ -169,6 +216,20 @@ pub fn plan_root(
             && f.path.as_ref().is_some_and(|p| links.contains(p)))
     });
     out
+}
+
+/// Whether a root symbolic link named `name` stands for data the import is asked for: `sym`,
+/// a partition (a date, or a name shaped like one), a configured table. Moving the link would
+/// drop that data from the import, the check passing without it (a date partition) or
+/// misreporting it as missing: it stays, with its symlink error, whose fix is to put the
+/// directory or file in its place.
+fn link_stands_for_data(config: &AssemblyConfig, name: &str) -> bool {
+    name == "sym"
+        || !matches!(
+            crate::dates::classify(name),
+            crate::dates::PartitionName::Other
+        )
+        || config.tables.iter().any(|t| t.name == name)
 }
 
 /// The refusal of a move whose destination is taken: rename(2) with RENAME_NOREPLACE would
@@ -312,6 +373,7 @@ mod tests {
                     nested_item: None,
                 })
                 .collect(),
+            links: Vec::new(),
         }
     }
 
@@ -332,6 +394,7 @@ mod tests {
             ],
             pending: Vec::new(),
             stamps: None,
+            links: Vec::new(),
         };
         let a = plan_partition(&config(), Path::new("/b"), "data", &mut part);
         let moves: Vec<(&str, &str, bool)> = a
@@ -368,6 +431,90 @@ mod tests {
         );
     }
 
+    /// A link in a partition is moved as the table it stands for when that table is not
+    /// configured and the link leads to a directory; a configured table's link, and a link to
+    /// no directory, stay (with their findings).
+    #[test]
+    fn an_unconfigured_tables_link_moves_itself_and_no_other_link_does() {
+        use crate::inventory::LinkInv;
+        let d = "/b/data/2019.06.02";
+        let link = |name: &str, target: &str, leads_to_dir: bool| LinkInv {
+            name: name.into(),
+            path: PathBuf::from(d).join(name),
+            target: target.into(),
+            leads_to_dir,
+        };
+        let mut part = PartitionInv {
+            date: "2019.06.02".into(),
+            path: d.into(),
+            tables: vec![],
+            pending: Vec::new(),
+            stamps: None,
+            links: vec![
+                link("Quote", "/elsewhere/Quote", true),
+                link("Trade", "/elsewhere/Trade", true),
+                link("notes", "/elsewhere/notes", false),
+            ],
+        };
+        let a = plan_partition(&config(), Path::new("/b"), "data", &mut part);
+        assert_eq!(
+            a,
+            [AsideAction {
+                path: "data/2019.06.02/Quote".into(),
+                aside: "smstage-aside/2019.06.02/Quote".into(),
+                is_dir: false,
+                why: AsideWhy::UnconfiguredTable {
+                    date: "2019.06.02".into(),
+                    table: "Quote".into()
+                },
+                link: Some("/elsewhere/Quote".into()),
+            }]
+        );
+        let kept: Vec<&str> = part.links.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(kept, ["Trade", "notes"]);
+    }
+
+    /// A link in a configured table that `.d` does not list moves (the link itself); a listed
+    /// column's link and `.d`'s stay.
+    #[test]
+    fn a_configured_tables_unlisted_link_moves_and_its_listed_ones_stay() {
+        use crate::inventory::LinkInv;
+        let d = "/b/data/2019.06.02";
+        let mut t = table(d, "Trade", Some(&["time", "price"]), &["time"]);
+        t.links = ["price", "notes", ".d"]
+            .iter()
+            .map(|n| LinkInv {
+                name: n.to_string(),
+                path: PathBuf::from(d).join("Trade").join(n),
+                target: format!("/elsewhere/{n}"),
+                leads_to_dir: false,
+            })
+            .collect();
+        let mut part = PartitionInv {
+            date: "2019.06.02".into(),
+            path: d.into(),
+            tables: vec![t],
+            pending: Vec::new(),
+            stamps: None,
+            links: Vec::new(),
+        };
+        let a = plan_partition(&config(), Path::new("/b"), "data", &mut part);
+        let moved: Vec<(&str, Option<&str>)> = a
+            .iter()
+            .map(|a| (a.path.as_str(), a.link.as_deref()))
+            .collect();
+        assert_eq!(
+            moved,
+            [("data/2019.06.02/Trade/notes", Some("/elsewhere/notes"))]
+        );
+        let kept: Vec<&str> = part.tables[0]
+            .links
+            .iter()
+            .map(|l| l.name.as_str())
+            .collect();
+        assert_eq!(kept, ["price", ".d"]);
+    }
+
     #[test]
     fn a_table_without_a_readable_dotd_keeps_every_file() {
         let d = "/b/data/2019.06.02";
@@ -377,6 +524,7 @@ mod tests {
             tables: vec![table(d, "Trade", None, &["price", "time", "junk"])],
             pending: Vec::new(),
             stamps: None,
+            links: Vec::new(),
         };
         assert!(plan_partition(&config(), Path::new("/b"), "data", &mut part).is_empty());
         assert_eq!(part.tables[0].files.len(), 3);
@@ -426,6 +574,34 @@ mod tests {
         assert!(a[1].is_dir && !a[0].is_dir);
         let kept: Vec<&str> = inv.root.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(kept, ["sym", "sym_ORD", "ref"]);
+    }
+
+    /// A root link that stands for data the import is asked for (sym, a date partition, a
+    /// name shaped like a partition, a configured table) stays; any other root link moves.
+    #[test]
+    fn root_links_standing_for_data_stay() {
+        let item = |name: &str| RootItem {
+            name: name.into(),
+            path: PathBuf::from("/b/data").join(name),
+            kind: RootKind::Symlink,
+        };
+        let mut inv = Inventory {
+            source: "/b/data".into(),
+            partitions: vec![],
+            root: ["sym", "2019.06.03", "2019.06", "ref", "Trade", "elsewhere"]
+                .into_iter()
+                .map(item)
+                .collect(),
+            findings: vec![],
+            object_tiers: vec![],
+            other_partitions: vec![],
+        };
+        let a = plan_root(&config(), Path::new("/b"), "data", &mut inv, false);
+        let moved: Vec<&str> = a.iter().map(|a| a.path.as_str()).collect();
+        assert_eq!(moved, ["data/elsewhere"]);
+        assert!(!a[0].is_dir && a[0].link.is_some());
+        let kept: Vec<&str> = inv.root.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(kept, ["sym", "2019.06.03", "2019.06", "ref", "Trade"]);
     }
 
     #[test]

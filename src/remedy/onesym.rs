@@ -325,6 +325,7 @@ mod tests {
             dotd: Some(Ok(syms(dotd))),
             dotd_size: Some(1),
             files,
+            links: Vec::new(),
         }
     }
 

@@ -382,7 +382,14 @@ impl Session {
             return;
         };
         let rel = self.rel(&part.path);
-        let present: Vec<&str> = part.tables.iter().map(|t| t.name.as_str()).collect();
+        // A table there as a symbolic link is not absent: filling its name would write an
+        // empty table over the way to its data (the link keeps its error instead).
+        let present: Vec<&str> = part
+            .tables
+            .iter()
+            .map(|t| t.name.as_str())
+            .chain(part.links.iter().map(|l| l.name.as_str()))
+            .collect();
         let fills = fill::plan_partition(&self.fills, &part.date, &rel, &present);
         for a in fills {
             // The template's own findings (none for what the producers write) are not the

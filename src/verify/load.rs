@@ -37,9 +37,22 @@ pub fn load_root(
     if !root.is_dir() {
         return Err(LoadError::NotARoot(root.display().to_string()));
     }
-    let par = root.join("par.txt");
+    // A root given as a symbolic link is loaded where it leads, as `q LINK` loads it (q
+    // changes into the directory: relative par.txt entries resolve from there). The import's
+    // own walk refuses a linked database (`InventoryError::Symlink`); verify only reads.
+    let resolved;
+    let dir = if fs::symlink_metadata(root).is_ok_and(|m| m.file_type().is_symlink()) {
+        resolved = fs::canonicalize(root).map_err(|e| LoadError::Io {
+            path: root.display().to_string(),
+            source: e,
+        })?;
+        resolved.as_path()
+    } else {
+        root
+    };
+    let par = dir.join("par.txt");
     if !par.exists() {
-        let (inventory, dirs) = inventory::scan_root(root, RootMode::Partitioned)?;
+        let (inventory, dirs) = inventory::scan_root(dir, RootMode::Partitioned)?;
         return Ok((
             Loaded {
                 root: root.to_path_buf(),
@@ -53,8 +66,8 @@ pub fn load_root(
         path: par.display().to_string(),
         source: e,
     })?;
-    let segments = parse_par_txt(root, &text);
-    let mut inventory = inventory::take_with(root, RootMode::Segmented)?;
+    let segments = parse_par_txt(dir, &text);
+    let mut inventory = inventory::take_with(dir, RootMode::Segmented)?;
     let mut part_dirs: Vec<(String, PathBuf)> = Vec::new();
     if segments.is_empty() {
         inventory.findings.push(

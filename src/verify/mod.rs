@@ -2,6 +2,7 @@
 //! as `check`; optionally compare its logical content with another root, or run a real q on it.
 
 pub(crate) mod compare;
+mod links;
 mod load;
 pub mod qscript;
 mod stream;
@@ -96,24 +97,37 @@ pub fn run_summarized(
     if let Some(other) = &opts.against {
         // The released partitions are read again from `dirs`.
         loaded.inventory.partitions.clear();
-        let (theirs, their_dirs) = load_root(other, &opts.s3)?;
-        // "Restore the domain from the backup" only where the other root's domain differs.
-        check::advice::enum_domain_advice(&mut findings, root, other);
-        let compared = compare_roots(
-            &loaded,
-            &dirs,
-            &theirs,
-            &their_dirs,
-            &compare::Remedied {
-                derived: &opts.derived,
-                filled: &opts.filled,
-                added: &opts.added,
-                sym_appended: &opts.sym_appended,
-                aside: &opts.aside,
-            },
-        );
-        summary.compared_with(other.clone(), &compared);
-        findings.extend(compared);
+        let (mut theirs, mut their_dirs) = load_root(other, &opts.s3)?;
+        // ROOT2's links are followed as q follows them (its `sym` may be one, its partitions
+        // and tables too).
+        let segmented = !theirs.segments.is_empty();
+        let (followed, refused) =
+            links::follow_root_links(&mut theirs.inventory, &mut their_dirs, segmented);
+        for d in &mut their_dirs {
+            d.overlay = Some(links::follow_table_links());
+        }
+        if refused.is_empty() {
+            // "Restore the domain from the backup" only where the other root's domain differs.
+            check::advice::enum_domain_advice(&mut findings, root, other);
+            let compared = compare_roots(
+                &loaded,
+                &dirs,
+                &theirs,
+                &their_dirs,
+                &compare::Remedied {
+                    derived: &opts.derived,
+                    filled: &opts.filled,
+                    added: &opts.added,
+                    sym_appended: &opts.sym_appended,
+                    aside: &opts.aside,
+                },
+            );
+            summary.compared_with(other.clone(), &compared, followed);
+            findings.extend(compared);
+        } else {
+            summary.not_compared_with(other.clone(), &refused, followed);
+            findings.extend(refused);
+        }
     }
     if let (Some(q), Some(expected)) = (&opts.q, &expected) {
         findings.extend(run_q(q, root, expected)?);

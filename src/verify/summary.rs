@@ -57,6 +57,9 @@ pub enum Depth {
     Values,
 }
 
+const COMPARED: &str =
+    "decoded values of every column, symbols as text; domains; root files' bytes";
+
 /// `--against`: what was compared with what.
 #[derive(Debug, Clone, Serialize)]
 pub struct Comparison {
@@ -68,6 +71,14 @@ pub struct Comparison {
     /// The first difference in (root entries, partition, table, column) order; the
     /// comparison stops there.
     pub first_difference: Option<String>,
+    /// The root entries of the other root that are symbolic links, followed as q follows them
+    /// (`sym -> /real/sym`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub followed: Vec<String>,
+    /// Why the roots were not compared at all (a root link of the other root that leads to no
+    /// file); `equal` is then false.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_compared: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -142,13 +153,37 @@ impl Summary {
     }
 
     /// Records `--against`'s outcome from its findings.
-    pub fn compared_with(&mut self, other: PathBuf, findings: &[Finding]) {
+    pub fn compared_with(&mut self, other: PathBuf, findings: &[Finding], followed: Vec<String>) {
         let first = findings.iter().find(|f| f.code == code::VERIFY_DIFFERENT);
         self.against = Some(Comparison {
             other,
-            compared: "decoded values of every column, symbols as text; domains; root files' bytes",
+            compared: COMPARED,
             equal: first.is_none(),
             first_difference: first.map(|f| f.message.clone()),
+            followed,
+            not_compared: None,
+        });
+    }
+
+    /// Records that `--against` could not compare, for the first of `refused`'s reasons.
+    pub fn not_compared_with(
+        &mut self,
+        other: PathBuf,
+        refused: &[Finding],
+        followed: Vec<String>,
+    ) {
+        self.against = Some(Comparison {
+            other,
+            compared: COMPARED,
+            equal: false,
+            first_difference: None,
+            followed,
+            not_compared: Some(
+                refused
+                    .first()
+                    .map(|f| f.message.clone())
+                    .unwrap_or_default(),
+            ),
         });
     }
 }
@@ -190,9 +225,13 @@ impl fmt::Display for Summary {
         )?;
         if let Some(c) = &self.against {
             writeln!(f, "  compared with {}: {}", c.other.display(), c.compared)?;
-            match &c.first_difference {
-                None => writeln!(f, "  result: equal")?,
-                Some(d) => writeln!(f, "  first difference: {d}")?,
+            for l in &c.followed {
+                writeln!(f, "  followed in {} (as q does): {l}", c.other.display())?;
+            }
+            match (&c.not_compared, &c.first_difference) {
+                (Some(why), _) => writeln!(f, "  result: not compared: {why}")?,
+                (None, None) => writeln!(f, "  result: equal")?,
+                (None, Some(d)) => writeln!(f, "  first difference: {d}")?,
             }
         }
         Ok(())
@@ -246,6 +285,7 @@ mod tests {
                 Finding::warning(code::LOAD_EXTRA_FILE, "extra".to_string()),
                 Finding::error(code::VERIFY_DIFFERENT, "column price differs".to_string()),
             ],
+            Vec::new(),
         );
         let c = s.against.as_ref().unwrap();
         assert!(!c.equal);
