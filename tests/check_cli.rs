@@ -1129,3 +1129,29 @@ fn a_configuration_error_reports_the_databases_own_findings_beside_it() {
     assert_eq!(v["ok"], false);
     assert_eq!(before, manifest(b.path()));
 }
+
+/// `smstage … | head -1`: the reader went away before the output was written. The command
+/// ends with the status of a SIGPIPE death (141) and no panic message, instead of Rust's
+/// "failed printing to stdout: Broken pipe" panic (exit 101).
+#[test]
+fn a_closed_stdout_ends_the_command_quietly_with_141() {
+    use std::os::fd::FromRawFd;
+    let base = common::generated(2, 1, 3, 3);
+    let mut fds = [0; 2];
+    // SAFETY: pipe fills two fresh descriptors; each is owned exactly once below.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // The read end is closed before smstage writes anything: its first write fails (EPIPE).
+    // SAFETY: fds[0] is ours and closed once here.
+    unsafe { libc::close(fds[0]) };
+    // SAFETY: fds[1] is ours; Stdio takes ownership.
+    let stdout = unsafe { std::process::Stdio::from_raw_fd(fds[1]) };
+    let out = std::process::Command::new(common::bin())
+        .args(["status", "--config", &base.config_str()])
+        .stdout(stdout)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+}
