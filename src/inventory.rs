@@ -1193,9 +1193,12 @@ fn table_entries_at(dir: std::os::fd::BorrowedFd<'_>) -> std::io::Result<Vec<Tab
                     )
                 };
                 if r < 0 {
-                    return Err(std::io::Error::last_os_error());
+                    // Gone or unreadable since it was listed: opened as a file below, whose
+                    // error then names it (as walkdir reported the entry and went on).
+                    EntryKind::File
+                } else {
+                    EntryKind::of_mode(st.st_mode)
                 }
-                EntryKind::of_mode(st.st_mode)
             }
         };
         out.push(TableEntry {

@@ -124,14 +124,20 @@ pub(crate) fn table_presence(
         }
         // A partition holding the table as a symbolic link does not lack it: the link's own
         // error (`symlink-*`) says what to do there.
+        // Sets, not `Vec::contains`: at 25,000 partitions a scan per date was 625 million
+        // comparisons per table (check at 1.1M files went from 4.7 s to 14 s).
+        if dates.len() == all_dates.len() {
+            continue;
+        }
         let linked: BTreeSet<&str> = all
             .iter()
             .filter(|p| p.part.links.iter().any(|l| l.name == *name))
             .map(|p| p.part.date.as_str())
             .collect();
+        let present: BTreeSet<&str> = dates.iter().copied().collect();
         let missing: Vec<&str> = all_dates
             .iter()
-            .filter(|d| !dates.contains(d) && !linked.contains(*d))
+            .filter(|d| !present.contains(*d) && !linked.contains(*d))
             .copied()
             .collect();
         if !missing.is_empty() {
