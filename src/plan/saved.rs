@@ -64,16 +64,21 @@ pub fn plan_id(plan: &Plan, fingerprint: &Fingerprint) -> String {
     // ~100 MB held only to be hashed.
     let mut hasher = HashWriter(Sha256::new());
     // Plain structs of strings and numbers into a writer that cannot fail: serialising them
-    // cannot fail.
-    let _ = serde_json::to_writer(
-        &mut hasher,
-        &Identified {
-            format: PLAN_FILE_FORMAT,
-            version: PLAN_FILE_VERSION,
-            plan,
-            fingerprint,
-        },
-    );
+    // cannot fail. Buffered: the serialiser writes token by token, and a hash update per
+    // token was a visible cost at a million entries.
+    {
+        let mut buffered = std::io::BufWriter::with_capacity(1 << 16, &mut hasher);
+        let _ = serde_json::to_writer(
+            &mut buffered,
+            &Identified {
+                format: PLAN_FILE_FORMAT,
+                version: PLAN_FILE_VERSION,
+                plan,
+                fingerprint,
+            },
+        );
+        let _ = std::io::Write::flush(&mut buffered);
+    }
     hasher
         .0
         .finalize()
