@@ -262,6 +262,15 @@ pub(crate) fn walk_err(path: &str, b: &[u8], w: Walk) -> KdbError {
     }
 }
 
+/// Offset of item `k` of the general list at `list` (already decoded, so walkable).
+fn nth_item(b: &[u8], list: usize, k: usize, depth: usize) -> Result<usize, Walk> {
+    let mut p = list + 6;
+    for _ in 0..k {
+        p = skip_at(b, p, depth + 1)?;
+    }
+    Ok(p)
+}
+
 /// Decode the object at `at`; returns the value and its end offset. Atoms decode to
 /// one-element vectors, general lists to `Nested`, tables to `Table`.
 pub fn decode(path: &str, b: &[u8], at: usize) -> Result<(ColumnData, usize), KdbError> {
@@ -325,6 +334,22 @@ fn decode_at(
                 (ColumnData::Symbol(names), ColumnData::Nested(columns))
                     if names.len() == columns.len() =>
                 {
+                    // q never writes a table whose columns differ in length; every reader
+                    // after this one (row counts, slices, rendering) relies on it.
+                    if let Some(k) = columns.iter().position(|c| c.len() != columns[0].len()) {
+                        let off = nth_item(b, p, k, depth + 1).unwrap_or(p);
+                        return Err(KdbError::corrupt(
+                            path,
+                            off as u64,
+                            format!(
+                                "the table at offset {at}: column {k} ({:?}, at offset {off}) has {} rows, column 0 ({:?}) has {}: a table's columns are all as long",
+                                names[k],
+                                columns[k].len(),
+                                names[0],
+                                columns[0].len()
+                            ),
+                        ));
+                    }
                     Ok((ColumnData::Table { names, columns }, end))
                 }
                 _ => Err(KdbError::corrupt(
@@ -387,6 +412,40 @@ mod tests {
         // Header facts of a lambda and an atom.
         assert_eq!(rows(&[100, 0, 10, 0], 0), Ok((100, Attr::None, 1)));
         assert_eq!(rows(&[0xf4, 0, 0], 0), Ok((0xf4, Attr::None, 1)));
+    }
+
+    /// Found by fuzz/ (target `ipc`, minimized): a table whose 18 columns are not all as
+    /// long decoded as a table, and rendering its rows (verify) then indexed past a short
+    /// column and panicked.
+    #[test]
+    fn a_table_with_columns_of_unequal_length_is_corrupt() {
+        let b = [
+            0x62, 0x00, 0x63, 0x0b, 0x00, 0x12, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0x00, 0x12, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0x00, 0xff, 0xff, 0xff, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff,
+        ];
+        let e = decode("t", &b, 0).unwrap_err();
+        assert!(matches!(e, KdbError::Corrupt { .. }), "{e}");
+        assert!(e.to_string().contains("rows, column 0"), "{e}");
+        // Built by hand: names a, b; a holds one long, b none.
+        let mut t = vec![
+            98, 0, 99, 11, 0, 2, 0, 0, 0, b'a', 0, b'b', 0, 0, 0, 2, 0, 0, 0,
+        ];
+        t.extend_from_slice(&[7, 0, 1, 0, 0, 0]);
+        t.extend_from_slice(&5i64.to_le_bytes());
+        t.extend_from_slice(&[7, 0, 0, 0, 0, 0]);
+        let e = decode("t", &t, 0).unwrap_err();
+        assert_eq!(e.offset(), 33, "{e}");
+        // Both empty: a table.
+        t.truncate(19);
+        t.extend_from_slice(&[7, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0]);
+        assert!(matches!(
+            decode("t", &t, 0),
+            Ok((ColumnData::Table { .. }, 31))
+        ));
     }
 
     #[test]
