@@ -119,10 +119,11 @@ pub(crate) fn rows(b: &[u8], at: usize) -> Result<(u8, Attr, u64), Walk> {
 }
 
 fn rows_at(b: &[u8], at: usize, depth: usize) -> Result<(u8, Attr, u64), Walk> {
+    // Bytes first: an object that is not there is a truncation, however deep it would be.
+    let t = get(b, at)?;
     if depth > MAX_DEPTH {
         return Err(too_deep(at));
     }
-    let t = get(b, at)?;
     match kind(t) {
         Some(Kind::Vector | Kind::EnumVector) => {
             let a = get(b, at + 1)?;
@@ -178,10 +179,11 @@ fn nul_end(b: &[u8], from: usize) -> Result<usize, Walk> {
 
 /// End offset of the object starting at `at`, `depth` lists down.
 fn skip_at(b: &[u8], at: usize, depth: usize) -> Result<usize, Walk> {
+    // Bytes first: an object that is not there is a truncation, however deep it would be.
+    let t = get(b, at)?;
     if depth > MAX_DEPTH {
         return Err(too_deep(at));
     }
-    let t = get(b, at)?;
     match (kind(t), t) {
         (Some(Kind::Vector), 0) => {
             let n = count_at(b, at + 2)?;
@@ -284,10 +286,10 @@ fn decode_at(
     depth: usize,
 ) -> Result<(ColumnData, usize), KdbError> {
     let err = |w: Walk| walk_err(path, b, w);
+    let t = get(b, at).map_err(err)?;
     if depth > MAX_DEPTH {
         return Err(err(too_deep(at)));
     }
-    let t = get(b, at).map_err(err)?;
     match (kind(t), t) {
         (Some(Kind::Vector), 0) => {
             let n = count_at(b, at + 2).map_err(err)?;
@@ -446,6 +448,26 @@ mod tests {
             decode("t", &t, 0),
             Ok((ColumnData::Table { .. }, 31))
         ));
+    }
+
+    /// Found by fuzz/ (target `column`, four inputs of 4 to 6 KiB): one-item general lists
+    /// nested past the depth limit, the file ending where the next object should start, were
+    /// called an unsupported variant at the end offset, naming no bytes; they are a truncation.
+    #[test]
+    fn lists_nested_too_deep_that_end_early_are_truncated() {
+        let mut f = vec![0xff, 0x01];
+        for _ in 0..=MAX_DEPTH {
+            f.extend_from_slice(&[0, 0, 1, 0, 0, 0]);
+        }
+        let e = decode("t", &f, 2).unwrap_err();
+        assert!(matches!(e, KdbError::Truncated { .. }), "{e}");
+        // One more byte: the object is there, and too deep.
+        f.push(0);
+        let e = decode("t", &f, 2).unwrap_err();
+        assert!(
+            matches!(&e, KdbError::Unsupported { bytes, .. } if bytes == "00"),
+            "{e}"
+        );
     }
 
     #[test]
