@@ -148,7 +148,9 @@ for t in "${run[@]}"; do
     echo "   FOUND: $((after - before)) new file(s) in $arts (libFuzzer exit $rc); the first ones replayed:"
     find "$arts" -type f -newer "$log.start" | head -5 | while read -r f; do
       echo "   $f:"
-      "$bin/$t" "$f" 2>&1 | grep -E -m2 -A1 'panicked at|smstage-fuzz:|ERROR: libFuzzer' | sed 's/^/     /' || true
+      # The panic message (the line after "panicked at"), else the allocator's or libFuzzer's.
+      "$bin/$t" "$f" 2>&1 | awk '/panicked at/ { getline; print; exit }
+        /smstage-fuzz:|ERROR: libFuzzer/ { print; exit }' | cut -c1-400 | sed 's/^/     /' || true
     done
     echo "   reproduce: $bin/$t FILE; minimize: $bin/$t -minimize_crash=1 -max_total_time=60 -exact_artifact_path=MIN FILE"
   else
