@@ -15,8 +15,10 @@ fn check_err(e: &ConfigError, text: &str) {
     let msg = e.to_string();
     assert!(msg.starts_with(PATH), "error does not name the file: {msg}");
     if let Some(l) = e.line() {
-        // YAML breaks lines at \r\n, \r and \n; the position may be one past the end.
-        let lines = text.replace("\r\n", "\n").matches(['\n', '\r']).count() + 1;
+        // YAML (libyaml) breaks lines at \r\n, \r, \n, NEL, LS and PS; the position may be
+        // one past the end.
+        let breaks = ['\n', '\r', '\u{85}', '\u{2028}', '\u{2029}'];
+        let lines = text.replace("\r\n", "\n").matches(breaks).count() + 1;
         assert!(l >= 1 && l <= lines + 1, "line {l} of {lines}: {msg}");
     }
 }
