@@ -119,10 +119,11 @@ pub(crate) fn rows(b: &[u8], at: usize) -> Result<(u8, Attr, u64), Walk> {
 }
 
 fn rows_at(b: &[u8], at: usize, depth: usize) -> Result<(u8, Attr, u64), Walk> {
+    // Bytes first: an object that is not there is a truncation, however deep it would be.
+    let t = get(b, at)?;
     if depth > MAX_DEPTH {
         return Err(too_deep(at));
     }
-    let t = get(b, at)?;
     match kind(t) {
         Some(Kind::Vector | Kind::EnumVector) => {
             let a = get(b, at + 1)?;
@@ -178,10 +179,11 @@ fn nul_end(b: &[u8], from: usize) -> Result<usize, Walk> {
 
 /// End offset of the object starting at `at`, `depth` lists down.
 fn skip_at(b: &[u8], at: usize, depth: usize) -> Result<usize, Walk> {
+    // Bytes first: an object that is not there is a truncation, however deep it would be.
+    let t = get(b, at)?;
     if depth > MAX_DEPTH {
         return Err(too_deep(at));
     }
-    let t = get(b, at)?;
     match (kind(t), t) {
         (Some(Kind::Vector), 0) => {
             let n = count_at(b, at + 2)?;
@@ -262,6 +264,15 @@ pub(crate) fn walk_err(path: &str, b: &[u8], w: Walk) -> KdbError {
     }
 }
 
+/// Offset of item `k` of the general list at `list` (already decoded, so walkable).
+fn nth_item(b: &[u8], list: usize, k: usize, depth: usize) -> Result<usize, Walk> {
+    let mut p = list + 6;
+    for _ in 0..k {
+        p = skip_at(b, p, depth + 1)?;
+    }
+    Ok(p)
+}
+
 /// Decode the object at `at`; returns the value and its end offset. Atoms decode to
 /// one-element vectors, general lists to `Nested`, tables to `Table`.
 pub fn decode(path: &str, b: &[u8], at: usize) -> Result<(ColumnData, usize), KdbError> {
@@ -275,10 +286,10 @@ fn decode_at(
     depth: usize,
 ) -> Result<(ColumnData, usize), KdbError> {
     let err = |w: Walk| walk_err(path, b, w);
+    let t = get(b, at).map_err(err)?;
     if depth > MAX_DEPTH {
         return Err(err(too_deep(at)));
     }
-    let t = get(b, at).map_err(err)?;
     match (kind(t), t) {
         (Some(Kind::Vector), 0) => {
             let n = count_at(b, at + 2).map_err(err)?;
@@ -325,6 +336,22 @@ fn decode_at(
                 (ColumnData::Symbol(names), ColumnData::Nested(columns))
                     if names.len() == columns.len() =>
                 {
+                    // q never writes a table whose columns differ in length; every reader
+                    // after this one (row counts, slices, rendering) relies on it.
+                    if let Some(k) = columns.iter().position(|c| c.len() != columns[0].len()) {
+                        let off = nth_item(b, p, k, depth + 1).unwrap_or(p);
+                        return Err(KdbError::corrupt(
+                            path,
+                            off as u64,
+                            format!(
+                                "the table at offset {at}: column {k} ({:?}, at offset {off}) has {} rows, column 0 ({:?}) has {}: a table's columns are all as long",
+                                names[k],
+                                columns[k].len(),
+                                names[0],
+                                columns[0].len()
+                            ),
+                        ));
+                    }
                     Ok((ColumnData::Table { names, columns }, end))
                 }
                 _ => Err(KdbError::corrupt(
@@ -387,6 +414,60 @@ mod tests {
         // Header facts of a lambda and an atom.
         assert_eq!(rows(&[100, 0, 10, 0], 0), Ok((100, Attr::None, 1)));
         assert_eq!(rows(&[0xf4, 0, 0], 0), Ok((0xf4, Attr::None, 1)));
+    }
+
+    /// Found by fuzz/ (target `ipc`, minimized): a table whose 18 columns are not all as
+    /// long decoded as a table, and rendering its rows (verify) then indexed past a short
+    /// column and panicked.
+    #[test]
+    fn a_table_with_columns_of_unequal_length_is_corrupt() {
+        let b = [
+            0x62, 0x00, 0x63, 0x0b, 0x00, 0x12, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0x00, 0x12, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0x00, 0xff, 0xff, 0xff, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff,
+        ];
+        let e = decode("t", &b, 0).unwrap_err();
+        assert!(matches!(e, KdbError::Corrupt { .. }), "{e}");
+        assert!(e.to_string().contains("rows, column 0"), "{e}");
+        // Built by hand: names a, b; a holds one long, b none.
+        let mut t = vec![
+            98, 0, 99, 11, 0, 2, 0, 0, 0, b'a', 0, b'b', 0, 0, 0, 2, 0, 0, 0,
+        ];
+        t.extend_from_slice(&[7, 0, 1, 0, 0, 0]);
+        t.extend_from_slice(&5i64.to_le_bytes());
+        t.extend_from_slice(&[7, 0, 0, 0, 0, 0]);
+        let e = decode("t", &t, 0).unwrap_err();
+        assert_eq!(e.offset(), 33, "{e}");
+        // Both empty: a table.
+        t.truncate(19);
+        t.extend_from_slice(&[7, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0]);
+        assert!(matches!(
+            decode("t", &t, 0),
+            Ok((ColumnData::Table { .. }, 31))
+        ));
+    }
+
+    /// Found by fuzz/ (target `column`, four inputs of 4 to 6 KiB): one-item general lists
+    /// nested past the depth limit, the file ending where the next object should start, were
+    /// called an unsupported variant at the end offset, naming no bytes; they are a truncation.
+    #[test]
+    fn lists_nested_too_deep_that_end_early_are_truncated() {
+        let mut f = vec![0xff, 0x01];
+        for _ in 0..=MAX_DEPTH {
+            f.extend_from_slice(&[0, 0, 1, 0, 0, 0]);
+        }
+        let e = decode("t", &f, 2).unwrap_err();
+        assert!(matches!(e, KdbError::Truncated { .. }), "{e}");
+        // One more byte: the object is there, and too deep.
+        f.push(0);
+        let e = decode("t", &f, 2).unwrap_err();
+        assert!(
+            matches!(&e, KdbError::Unsupported { bytes, .. } if bytes == "00"),
+            "{e}"
+        );
     }
 
     #[test]
