@@ -66,6 +66,27 @@ fn rel(base: &Path, p: &Path) -> String {
         .into_owned()
 }
 
+/// The move of an unconfigured table `table` of partition `date` at `path`: its directory, or
+/// (`link`: its target text) the symbolic link standing for it.
+fn unconfigured_table(
+    source: &str,
+    path: String,
+    date: &str,
+    table: &str,
+    link: Option<String>,
+) -> AsideAction {
+    AsideAction {
+        aside: aside_of(source, &path),
+        path,
+        is_dir: link.is_none(),
+        why: AsideWhy::UnconfiguredTable {
+            date: date.to_string(),
+            table: table.to_string(),
+        },
+        link,
+    }
+}
+
 /// Takes out of `part` (as `check` read it) the tables the assembly does not configure (a
 /// symbolic link to a directory among them), and the files of configured tables that their
 /// `.d` does not list; returns their moves.
@@ -81,17 +102,13 @@ pub fn plan_partition(
         if configured(&t.name) {
             return true;
         }
-        let path = rel(base, &t.path);
-        out.push(AsideAction {
-            aside: aside_of(source, &path),
-            path,
-            is_dir: true,
-            why: AsideWhy::UnconfiguredTable {
-                date: part.date.clone(),
-                table: t.name.clone(),
-            },
-            link: None,
-        });
+        out.push(unconfigured_table(
+            source,
+            rel(base, &t.path),
+            &part.date,
+            &t.name,
+            None,
+        ));
         false
     });
     // A link that leads to no directory stands for no table (a file, nothing, a loop): it
@@ -100,17 +117,14 @@ pub fn plan_partition(
         if configured(&l.name) || !l.leads_to_dir {
             return true;
         }
-        let path = rel(base, &l.path);
-        out.push(AsideAction {
-            aside: aside_of(source, &path),
-            path,
-            is_dir: false,
-            why: AsideWhy::UnconfiguredTable {
-                date: part.date.clone(),
-                table: l.name.clone(),
-            },
-            link: Some(l.target.clone()),
-        });
+        let link = Some(l.target.clone());
+        out.push(unconfigured_table(
+            source,
+            rel(base, &l.path),
+            &part.date,
+            &l.name,
+            link,
+        ));
         false
     });
     for t in &mut part.tables {
