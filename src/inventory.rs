@@ -1351,7 +1351,9 @@ pub(crate) fn symlink_finding(path: &Path, canonical_source: &Path) -> Finding {
             format!("{} is a symbolic link pointing outside the database (-> {target}): smstage never follows links out of the database", path.display()),
         )
         .path(path.display())
-        .hint("copy the data it points to into the database in place of the link, or remove it")
+        // Removing the link alone would drop from the database the data it stands for: say
+        // what keeps the data, and what moves an entry that is not to be imported.
+        .hint("replace the link with a copy of the data it points to (remove the link, then copy that data to the link's name); if it is not to be imported, move the link out of the database (for a table the assembly does not configure, `--remedy set-aside` moves it and rollback puts it back)")
     }
 }
 

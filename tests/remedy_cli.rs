@@ -815,6 +815,15 @@ fn set_aside_moves_a_partition_link_to_an_unconfigured_table_itself() {
         "{}",
         out.stdout
     );
+    // The link of a configured table stands for its data: the hint keeps the data (a copy in
+    // place of the link), never "remove it" alone.
+    for f in v["findings"].as_array().unwrap() {
+        if f["code"] == "symlink-outside-database" {
+            let hint = f["hint"].as_str().unwrap_or("");
+            assert!(hint.contains("replace the link with a copy of the data"), "{hint}");
+            assert!(!hint.ends_with("or remove it"), "{hint}");
+        }
+    }
     let actions = aside_actions(&v);
     assert_eq!(actions.len(), 2, "{actions:?}");
     assert!(
