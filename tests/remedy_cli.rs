@@ -820,7 +820,10 @@ fn set_aside_moves_a_partition_link_to_an_unconfigured_table_itself() {
     for f in v["findings"].as_array().unwrap() {
         if f["code"] == "symlink-outside-database" {
             let hint = f["hint"].as_str().unwrap_or("");
-            assert!(hint.contains("replace the link with a copy of the data"), "{hint}");
+            assert!(
+                hint.contains("replace the link with a copy of the data"),
+                "{hint}"
+            );
             assert!(!hint.ends_with("or remove it"), "{hint}");
         }
     }
