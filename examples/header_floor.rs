@@ -15,7 +15,7 @@
 
 use rayon::prelude::*;
 use std::ffi::{CStr, CString};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
@@ -38,33 +38,12 @@ fn open_dir_at(dir: libc::c_int, name: &CStr) -> Option<OwnedFd> {
     (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// Names and `d_type`s of the open directory (the descriptor is duplicated for `fdopendir`).
+/// Names and `d_type`s of the open directory: smstage's own listing (`getdents64` on the
+/// descriptor), so the floor lists directories exactly as `check` and the fingerprint walk do.
 fn list(dir: &OwnedFd) -> Vec<(CString, u8)> {
-    let mut out = Vec::new();
-    // SAFETY: dup of a valid descriptor; fdopendir owns it on success, else we close it.
-    unsafe {
-        let dup = libc::fcntl(dir.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0);
-        if dup < 0 {
-            return out;
-        }
-        let d = libc::fdopendir(dup);
-        if d.is_null() {
-            libc::close(dup);
-            return out;
-        }
-        loop {
-            let e = libc::readdir64(d);
-            if e.is_null() {
-                break;
-            }
-            let name = CStr::from_ptr((*e).d_name.as_ptr());
-            if name.to_bytes() != b"." && name.to_bytes() != b".." {
-                out.push((name.to_owned(), (*e).d_type));
-            }
-        }
-        libc::closedir(d);
-    }
-    out
+    smstage::dirents::list(dir.as_fd())
+        .map(|v| v.into_iter().map(|e| (e.name, e.d_type)).collect())
+        .unwrap_or_default()
 }
 
 /// Walks the open directory `dir`: returns (files, entries).
