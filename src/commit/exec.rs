@@ -129,14 +129,12 @@ fn probe_link(path: &Path) -> Result<LinkProbe, CommitError> {
     }
 }
 
-/// `lstat` alone (no `readlink`): whether `path` is a directory, a symlink, absent or else.
-fn is_dir_or_link(path: &Path) -> Result<Option<bool>, CommitError> {
+/// `lstat` alone (no `readlink`): whether `path` is a directory (not through a symlink).
+fn is_dir(path: &Path) -> Result<bool, CommitError> {
     match fs::symlink_metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(io_err("lstat", path)(e)),
-        Ok(m) if m.is_dir() => Ok(Some(true)),
-        Ok(m) if m.file_type().is_symlink() => Ok(Some(false)),
-        Ok(_) => Ok(None),
+        Ok(m) => Ok(m.is_dir()),
     }
 }
 
@@ -317,8 +315,7 @@ pub(crate) fn run_step(step: &Step, ctx: &Ctx, dirty: &mut Dirty) -> Result<(), 
             let (pa, pb) = (ctx.p(a), ctx.p(b));
             // The usual case in two system calls (a directory, then a symlink); anything else
             // is probed in full below, for the done case and the error.
-            if is_dir_or_link(&pa)? == Some(true) && matches!(probe_link(&pb)?, LinkProbe::Link(_))
-            {
+            if is_dir(&pa)? && matches!(probe_link(&pb)?, LinkProbe::Link(_)) {
                 return exchange(&pa, &pb, dirty);
             }
             match (kind(&pa)?, kind(&pb)?) {
