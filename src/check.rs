@@ -72,6 +72,18 @@ pub struct CheckOutcome {
     pub plan: Option<plan::Plan>,
 }
 
+impl CheckOutcome {
+    /// Checks that stopped before reading the database (it is already SM's, or missing): the
+    /// findings that say why, nothing read, no plan.
+    fn findings_only(findings: Vec<Finding>) -> CheckOutcome {
+        CheckOutcome {
+            report: Report::new(findings),
+            inventory: None,
+            plan: None,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
     #[error(transparent)]
@@ -136,14 +148,7 @@ fn run_inner(
         .iter()
         .any(|f| f.code == code::SM_ALREADY || f.code == code::SM_PENDING)
     {
-        return Ok((
-            CheckOutcome {
-                report: Report::new(findings),
-                inventory: None,
-                plan: None,
-            },
-            Vec::new(),
-        ));
+        return Ok((CheckOutcome::findings_only(findings), Vec::new()));
     }
 
     // A segmented database (par.txt in the root): its segments are the local tiers' stores;
@@ -179,14 +184,7 @@ fn run_inner(
         Err(e) => {
             findings
                 .push(Finding::error(code::DATABASE_MISSING, e.to_string()).path(source.display()));
-            return Ok((
-                CheckOutcome {
-                    report: Report::new(findings),
-                    inventory: None,
-                    plan: None,
-                },
-                Vec::new(),
-            ));
+            return Ok((CheckOutcome::findings_only(findings), Vec::new()));
         }
     };
     if let Some(root) = root {

@@ -113,11 +113,10 @@ mod tests {
         assert_eq!(kind("f"), Some(libc::DT_REG));
         assert_eq!(kind("l"), Some(libc::DT_LNK));
         assert_eq!(kind("."), None);
-        let want: Vec<String> = std::fs::read_dir(d.path())
+        let mut want: Vec<String> = std::fs::read_dir(d.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
-        let mut want = want;
         want.sort();
         let names: Vec<String> = got
             .iter()

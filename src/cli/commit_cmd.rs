@@ -618,16 +618,8 @@ fn run_checks_stamped(
     if !stamp {
         return run_checks(cfg, backup, s3).map(|o| (o, Vec::new()));
     }
-    check::run_stamped(
-        cfg,
-        &CheckOptions {
-            backup,
-            deep: false,
-            s3: s3.clone(),
-            keep_object_files: false,
-        },
-    )
-    .map_err(|e| config_error(&e, Format::Text))
+    check::run_stamped(cfg, &commit_check_options(backup, s3))
+        .map_err(|e| config_error(&e, Format::Text))
 }
 
 fn run_checks(
@@ -635,14 +627,15 @@ fn run_checks(
     backup: BackupCheck,
     s3: &crate::object::S3Options,
 ) -> Result<check::CheckOutcome, i32> {
-    check::run(
-        cfg,
-        &CheckOptions {
-            backup,
-            deep: false,
-            s3: s3.clone(),
-            keep_object_files: false,
-        },
-    )
-    .map_err(|e| config_error(&e, Format::Text))
+    check::run(cfg, &commit_check_options(backup, s3)).map_err(|e| config_error(&e, Format::Text))
+}
+
+/// The checks a commit runs before its first step: `check`'s, not deep.
+fn commit_check_options(backup: BackupCheck, s3: &crate::object::S3Options) -> CheckOptions {
+    CheckOptions {
+        backup,
+        deep: false,
+        s3: s3.clone(),
+        keep_object_files: false,
+    }
 }

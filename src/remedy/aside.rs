@@ -87,6 +87,20 @@ fn unconfigured_table(
     }
 }
 
+/// The move of a file (or, `link`: its target text, the symbolic link) at `path` that the
+/// `.d` of configured table `table` does not list.
+fn extra_file(source: &str, path: String, table: &str, link: Option<String>) -> AsideAction {
+    AsideAction {
+        aside: aside_of(source, &path),
+        path,
+        is_dir: false,
+        why: AsideWhy::ExtraFile {
+            table: table.to_string(),
+        },
+        link,
+    }
+}
+
 /// Takes out of `part` (as `check` read it) the tables the assembly does not configure (a
 /// symbolic link to a directory among them), and the files of configured tables that their
 /// `.d` does not list; returns their moves.
@@ -140,16 +154,8 @@ pub fn plan_partition(
         // A link among the table's files that `.d` does not list is a stray like any file:
         // the link itself moves (a listed column's link stays, with its error).
         for (name, target) in &extra_links {
-            let path = format!("{dir}/{name}");
-            out.push(AsideAction {
-                aside: aside_of(source, &path),
-                path,
-                is_dir: false,
-                why: AsideWhy::ExtraFile {
-                    table: t.name.clone(),
-                },
-                link: Some(target.clone()),
-            });
+            let link = Some(target.clone());
+            out.push(extra_file(source, format!("{dir}/{name}"), &t.name, link));
         }
         t.links
             .retain(|l| !extra_links.iter().any(|(n, _)| *n == l.name));
@@ -157,16 +163,7 @@ pub fn plan_partition(
             continue;
         }
         for name in &extra {
-            let path = format!("{dir}/{name}");
-            out.push(AsideAction {
-                aside: aside_of(source, &path),
-                path,
-                is_dir: false,
-                why: AsideWhy::ExtraFile {
-                    table: t.name.clone(),
-                },
-                link: None,
-            });
+            out.push(extra_file(source, format!("{dir}/{name}"), &t.name, None));
         }
         t.files.retain(|f| !extra.contains(&f.name));
     }
