@@ -7,7 +7,7 @@ use super::fsutil::{
     ensure_writable, io_err, parent_of, remove_replicated, renameat2, replicate, times_of,
     tmp_name, write_atomic, write_atomic_now, ReplicaMode,
 };
-use super::journal::{Journal, JournalHeader, JournalState, RecordKind, MAX_BATCH_STEPS};
+use super::journal::{Journal, JournalHeader, JournalState, RecordKind};
 use super::lock::Lock;
 use super::steps::{staging_name, wave_lens, waves, Step};
 use super::{CommitError, CommitOptions, CommitReport, Fault, Pause, CRASH_EXIT_CODE};
@@ -58,16 +58,17 @@ impl Ctx {
     }
 }
 
-/// The groups the steps run in: each wave, cut into chunks of at most [`MAX_BATCH_STEPS`].
-/// Every group is journaled as one intent batch and one done batch around one barrier.
-pub(crate) fn groups(wave_lens: &[usize]) -> Vec<Range<usize>> {
+/// The groups the steps run in: each wave, cut into chunks of at most `max` steps (the
+/// journal's batch bound, [`Journal::max_batch_steps`]). Every group is journaled as one intent
+/// batch and one done batch around one barrier.
+pub(crate) fn groups(wave_lens: &[usize], max: usize) -> Vec<Range<usize>> {
     let mut out = Vec::new();
     let mut start = 0;
     for &len in wave_lens {
         let end = start + len;
         let mut a = start;
         while a < end {
-            let b = (a + MAX_BATCH_STEPS).min(end);
+            let b = (a + max).min(end);
             out.push(a..b);
             a = b;
         }
@@ -733,7 +734,7 @@ pub(crate) fn run_commit(plan: &Plan, opts: &CommitOptions) -> Result<CommitRepo
     let ctx = Ctx::from_header(&journal.header);
     let pb = progress_bar(steps.len(), opts.progress, "commit");
     let mut steps_run = 0;
-    for group in groups(&journal.header.wave_lens) {
+    for group in groups(&journal.header.wave_lens, journal.max_batch_steps()) {
         let todo: Vec<usize> = group
             .clone()
             .filter(|k| !journal.replay.done.contains(k))
@@ -871,6 +872,16 @@ mod tests {
 
     fn link_of(p: &Path) -> PathBuf {
         fs::read_link(p).unwrap()
+    }
+
+    #[test]
+    fn groups_cut_each_wave_at_the_batch_bound_and_never_span_two_waves() {
+        assert_eq!(groups(&[3, 10], 4), vec![0..3, 3..7, 7..11, 11..13]);
+        assert_eq!(groups(&[4, 4], 4), vec![0..4, 4..8]);
+        assert_eq!(
+            groups(&[150_007], 65_536),
+            vec![0..65_536, 65_536..131_072, 131_072..150_007]
+        );
     }
 
     #[test]

@@ -156,7 +156,10 @@ pub(crate) fn undo_all(
         });
     }
     let pb = progress_bar(in_effect.len(), progress, "rollback");
-    for group in groups(&journal.header.wave_lens).into_iter().rev() {
+    for group in groups(&journal.header.wave_lens, journal.max_batch_steps())
+        .into_iter()
+        .rev()
+    {
         // Inverses of one wave are as independent as the steps were; newest first anyway.
         let todo: Vec<usize> = group.rev().filter(|k| in_effect.contains(k)).collect();
         if todo.is_empty() {
