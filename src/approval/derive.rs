@@ -29,11 +29,13 @@ pub struct Edited {
 
 /// Top-level entries of a fingerprint: (name, kind).
 fn top_level(entries: &Entries) -> Vec<(String, FsKind)> {
-    entries
-        .iter()
-        .filter(|e| e.path != DATABASE_ENTRY && !e.path.contains('/'))
-        .map(|e| (e.path, e.kind))
-        .collect()
+    let mut out = Vec::new();
+    entries.for_each_ref(|e| {
+        if e.path != DATABASE_ENTRY && !e.path.contains('/') {
+            out.push((e.path.to_string(), e.kind));
+        }
+    });
+    out
 }
 
 fn is_date_dir(name: &str, kind: FsKind) -> bool {

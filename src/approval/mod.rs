@@ -90,14 +90,10 @@ pub fn load(path: &Path) -> Result<SavedPlan, ApprovalError> {
     let file = std::fs::File::open(path).map_err(read_error)?;
     // Parsed as it is read; only a file that is not a valid plan file is read whole, to say
     // exactly what it is.
-    let saved = SavedPlan::parse_reader(
-        std::io::BufReader::with_capacity(1 << 20, file),
-        path,
-        || -> Result<SavedPlan, ApprovalError> {
-            let bytes = std::fs::read(path).map_err(read_error)?;
-            Ok(SavedPlan::parse(&bytes, path)?)
-        },
-    )?;
+    let saved = SavedPlan::parse_reader(file, path, || -> Result<SavedPlan, ApprovalError> {
+        let bytes = std::fs::read(path).map_err(read_error)?;
+        Ok(SavedPlan::parse(&bytes, path)?)
+    })?;
     check_here(&saved, path)?;
     Ok(saved)
 }

@@ -19,9 +19,9 @@ use crate::plan::SavedPlan;
 /// before ctimes were recorded, whose stamps cannot see a write hidden by restoring the mtime.
 pub fn stamps_see_in_place_writes(fp: &Fingerprint) -> bool {
     let all = |entries: &crate::plan::fingerprint::Entries| {
-        entries
-            .iter()
-            .all(|e| e.kind != FsKind::File || e.ctime_ns.is_some())
+        let mut all = true;
+        entries.for_each_ref(|e| all &= e.kind != FsKind::File || e.ctime_ns.is_some());
+        all
     };
     all(&fp.entries) && fp.segments.iter().all(|s| all(&s.entries))
 }
@@ -71,14 +71,22 @@ fn first_tier_space(saved: &SavedPlan) -> Vec<crate::finding::Finding> {
 fn partition_and_root_bytes(fp: &Fingerprint) -> (u64, u64) {
     use crate::dates::{classify, PartitionName};
     let (mut partitions, mut root) = (0u64, 0u64);
-    for e in fp.entries.iter().filter(|e| e.kind == FsKind::File) {
+    // The top-level name of consecutive entries repeats: classified once per run of it.
+    let mut last_top = (String::new(), false);
+    fp.entries.for_each_ref(|e| {
+        if e.kind != FsKind::File {
+            return;
+        }
         let top = e.path.split('/').next().unwrap_or_default();
-        if classify(top) == PartitionName::Date {
+        if top != last_top.0 {
+            last_top = (top.to_string(), classify(top) == PartitionName::Date);
+        }
+        if last_top.1 {
             partitions += e.size;
         } else {
             root += e.size;
         }
-    }
+    });
     (partitions, root)
 }
 

@@ -101,10 +101,37 @@ pub fn database_entries(database: &Path) -> Result<(Entries, u64, u64), Approval
     Ok((merge_sorted(&walked), md.dev(), md.ino()))
 }
 
+/// The lists joined end to end, when some order of them is already sorted as a whole: the
+/// usual case (date partitions never extend each other's names), where a heap merge of 25,000
+/// subtrees cost ~20 million path comparisons at 1.1M entries. None when two interleave.
+fn concatenated_if_sorted(lists: &[Entries]) -> Option<Entries> {
+    let mut order: Vec<(String, &Entries)> = lists
+        .iter()
+        .filter_map(|l| Some((l.first_path()?, l)))
+        .collect();
+    order.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let sorted = order.iter().all(|(_, l)| l.is_sorted())
+        && order
+            .windows(2)
+            .all(|w| w[0].1.last_path().as_bytes() < w[1].0.as_bytes());
+    if !sorted {
+        return None;
+    }
+    let mut out = Entries::new();
+    for (_, l) in &order {
+        out.append(l);
+    }
+    out.shrink_to_fit();
+    Some(out)
+}
+
 /// One list of sorted lists, sorted. The subtrees of two top-level entries interleave when
 /// one's name extends the other's with a byte below `/` (`2024.01.02` and `2024.01.02.bak`),
 /// so they are merged rather than concatenated.
 pub(super) fn merge_sorted(lists: &[Entries]) -> Entries {
+    if let Some(joined) = concatenated_if_sorted(lists) {
+        return joined;
+    }
     struct Head(FsEntry, usize);
     impl PartialEq for Head {
         fn eq(&self, o: &Self) -> bool {

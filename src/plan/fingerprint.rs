@@ -354,6 +354,11 @@ fn diff_entries(
     now: &Entries,
 ) -> Vec<Drift> {
     use std::cmp::Ordering;
+    // Equal packed lists hold equal entries (the packing is a function of the entries), so
+    // an unchanged database is told in one comparison of ~12 bytes per entry.
+    if saved == now {
+        return Vec::new();
+    }
     let mut old = saved.in_path_order().peekable();
     let mut new = now.in_path_order().peekable();
     let mut added_dirs: HashSet<String> = HashSet::new();

@@ -3,6 +3,7 @@
 mod build;
 pub mod fingerprint;
 mod model;
+pub mod raw_id;
 pub mod remedied;
 pub mod saved;
 mod segmented;

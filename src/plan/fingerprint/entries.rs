@@ -156,6 +156,48 @@ impl Entries {
         self.len += 1;
     }
 
+    /// Appends every entry of `other` after these, in its order: its first record is encoded
+    /// again (against this list's last entry), the rest copied as they are, since each is
+    /// encoded against its predecessor, which does not change. What the fingerprint walk uses
+    /// to join the sorted lists of the database's top-level entries without decoding them.
+    pub fn append(&mut self, other: &Entries) {
+        let mut it = other.iter();
+        let Some(first) = it.next() else {
+            return;
+        };
+        self.push(&first);
+        self.bytes.extend_from_slice(it.bytes);
+        self.len += other.len - 1;
+        self.sorted &= other.sorted;
+        self.last = other.last.clone();
+    }
+
+    /// The first entry's path, if any.
+    pub fn first_path(&self) -> Option<String> {
+        self.iter().next().map(|e| e.path)
+    }
+
+    /// The last entry's path ("" when empty).
+    pub fn last_path(&self) -> &str {
+        &self.last.path
+    }
+
+    /// Calls `f` with every entry in order, borrowing its path and target instead of
+    /// allocating them: for passes over a million entries that keep nothing of most.
+    pub fn for_each_ref(&self, mut f: impl FnMut(EntryRef<'_>)) {
+        let mut it = self.iter();
+        while it.left > 0 {
+            match it.decode_ref() {
+                Some(e) => f(e),
+                None => {
+                    debug_assert!(false, "a packed fingerprint entry does not decode");
+                    return;
+                }
+            }
+            it.left -= 1;
+        }
+    }
+
     /// The entries in the order they were pushed.
     pub fn iter(&self) -> Iter<'_> {
         Iter {
@@ -206,7 +248,7 @@ pub struct Iter<'a> {
     inode: u64,
 }
 
-impl Iter<'_> {
+impl<'a> Iter<'a> {
     fn varint(&mut self) -> Option<u64> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
@@ -220,13 +262,15 @@ impl Iter<'_> {
         None
     }
 
-    fn str(&mut self, len: usize) -> Option<&str> {
-        let (s, rest) = self.bytes.split_at_checked(len)?;
+    fn str(&mut self, len: usize) -> Option<&'a str> {
+        let bytes: &'a [u8] = self.bytes;
+        let (s, rest) = bytes.split_at_checked(len)?;
         self.bytes = rest;
         std::str::from_utf8(s).ok()
     }
 
-    fn decode(&mut self) -> Option<FsEntry> {
+    /// The next record, borrowing the path from the iterator and the target from the buffer.
+    fn decode_ref(&mut self) -> Option<EntryRef<'_>> {
         let (&header, rest) = self.bytes.split_first()?;
         self.bytes = rest;
         let shared = usize::try_from(self.varint()?).ok()?;
@@ -248,12 +292,12 @@ impl Iter<'_> {
         };
         let target = if header & HAS_TARGET != 0 {
             let len = usize::try_from(self.varint()?).ok()?;
-            Some(self.str(len)?.to_string())
+            Some(self.str(len)?)
         } else {
             None
         };
-        Some(FsEntry {
-            path: self.path.clone(),
+        Some(EntryRef {
+            path: &self.path,
             kind: kind_of_code(header),
             size,
             mtime_ns: self.mtime_ns,
@@ -262,6 +306,30 @@ impl Iter<'_> {
             ctime_ns,
         })
     }
+
+    fn decode(&mut self) -> Option<FsEntry> {
+        self.decode_ref().map(|e| FsEntry {
+            path: e.path.to_string(),
+            kind: e.kind,
+            size: e.size,
+            mtime_ns: e.mtime_ns,
+            inode: e.inode,
+            target: e.target.map(str::to_string),
+            ctime_ns: e.ctime_ns,
+        })
+    }
+}
+
+/// An entry as [`Entries::for_each_ref`] lends it: [`FsEntry`]'s fields, the strings borrowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EntryRef<'a> {
+    pub path: &'a str,
+    pub kind: FsKind,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub inode: u64,
+    pub target: Option<&'a str>,
+    pub ctime_ns: Option<i64>,
 }
 
 impl Iterator for Iter<'_> {
@@ -368,6 +436,36 @@ mod tests {
         assert!(packed_sorted.is_sorted());
         assert_eq!(packed_sorted.in_path_order().collect::<Vec<_>>(), sorted);
         assert!(Entries::new().is_sorted() && Entries::new().iter().next().is_none());
+    }
+
+    #[test]
+    fn appending_packs_as_pushing_one_by_one_and_lends_the_same_entries() {
+        let all = awkward();
+        let whole: Entries = all.iter().cloned().collect();
+        for k in 0..=all.len() {
+            let mut a: Entries = all[..k].iter().cloned().collect();
+            let b: Entries = all[k..].iter().cloned().collect();
+            a.append(&b);
+            a.shrink_to_fit();
+            // Same bytes, same order flag, same last entry: equal as the diff compares them.
+            assert_eq!(a, whole, "split at {k}");
+            assert_eq!(a.iter().collect::<Vec<_>>(), all);
+        }
+        let mut lent = Vec::new();
+        whole.for_each_ref(|e| {
+            lent.push(FsEntry {
+                path: e.path.to_string(),
+                kind: e.kind,
+                size: e.size,
+                mtime_ns: e.mtime_ns,
+                inode: e.inode,
+                target: e.target.map(str::to_string),
+                ctime_ns: e.ctime_ns,
+            })
+        });
+        assert_eq!(lent, all);
+        assert_eq!(whole.first_path().as_deref(), Some(all[0].path.as_str()));
+        assert_eq!(whole.last_path(), all[all.len() - 1].path);
     }
 
     #[test]
