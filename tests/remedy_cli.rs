@@ -1010,6 +1010,90 @@ fn set_aside_never_moves_a_root_link_to_a_partition_or_sym() {
     assert_eq!(manifest(&b.data()), before);
 }
 
+/// dolphindb-sample with its `sym_ORD` moved out of the database and linked back: set-aside
+/// keeps the link, as it keeps a domain file (ORD's columns are enumerated against it), so
+/// check reports the link (its fix: put the file in its place), not `load-domain-missing`
+/// (before: the link moved, then "restore the enumeration domain file sym_ORD from the
+/// backup"). With one-sym the symbols are read through the link (4 appended from sym_ORD, as
+/// from the file), the domain is then unused and its link moves like the other two domains:
+/// check passes and the plan saves.
+#[test]
+fn set_aside_keeps_a_root_link_to_a_domain_and_one_sym_reads_through_it() {
+    let Some(b) = corpus::corpus_base("dolphindb-sample") else {
+        return;
+    };
+    keep_tables(&b.config(), &["quote_cffex", "ORD", "TRANSACTION"]);
+    configure_ts(&b.config());
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().join("sym_ORD");
+    let link = b.data().join("sym_ORD");
+    fs::rename(&link, &target).unwrap();
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let before = manifest(&b.data());
+
+    let out = check(&b, &["set-aside", DERIVE_TS, "fill-tables"], true);
+    assert_eq!(out.code, 1, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let codes = json_codes(&v);
+    assert!(!codes.contains(&"load-domain-missing"), "{}", out.stdout);
+    let linked: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "symlink-outside-database")
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(linked, [link.to_str().unwrap()], "{}", out.stdout);
+    let moves = aside_actions(&v);
+    assert!(
+        !moves.iter().any(|a| a.contains("data/sym_ORD")),
+        "{moves:?}"
+    );
+
+    let all = [DERIVE_TS, "one-sym", "fill-tables", "set-aside"];
+    let out = check(&b, &all, true);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert!(
+        v["remedies"].to_string().contains("4 from sym_ORD"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        aside_actions(&v).contains(&format!(
+            "set-aside: sets aside data/sym_ORD → smstage-aside/sym_ORD (SM refuses it in the root: a symbolic link; a symbolic link to {}: the link itself moves, never what it points at)",
+            target.display()
+        )),
+        "{:?}",
+        aside_actions(&v)
+    );
+    let (plan, out) = save_remedies(&b, &all);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(plan.exists());
+    assert_eq!(manifest(&b.data()), before);
+
+    // A link that leads nowhere is no domain: one-sym cannot read it, and says it is a link.
+    fs::remove_file(&link).unwrap();
+    let gone = outside.path().join("gone");
+    std::os::unix::fs::symlink(&gone, &link).unwrap();
+    let out = check(&b, &all, true);
+    assert_eq!(out.code, 1, "{}", out.all());
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let refused: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "remedy-refused")
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(refused.len(), 1, "{}", out.stdout);
+    assert!(
+        refused[0].starts_with("one-sym: the enumeration domain `sym_ORD` cannot be read")
+            && refused[0].contains(&format!("sym_ORD is a symbolic link to {}", gone.display())),
+        "{refused:?}"
+    );
+}
+
 /// A saved set-aside plan whose moved entry changed afterwards is plan-drift: the fingerprint
 /// stamps every entry of the database, those set aside included.
 #[test]

@@ -10,9 +10,10 @@
 //!   points at (a configured table's link stays, and keeps its error: moving it would drop
 //!   data the assembly asks for);
 //! - a root entry SM refuses (`sm-root-stray`), but an enumeration domain: a column may be
-//!   enumerated against it (one-sym's), and `sym` is always SM's; and but a symbolic link
-//!   named `sym`, like a partition or like a configured table (it stands for data the import
-//!   is asked for: [`link_stands_for_data`]);
+//!   enumerated against it (one-sym's), and `sym` is always SM's; a symbolic link to a domain
+//!   file counts as the domain ([`leads_to_domain`]); and but a symbolic link named `sym`,
+//!   like a partition or like a configured table (it stands for data the import is asked for:
+//!   [`link_stands_for_data`]);
 //! - a file in a configured table's directory that its `.d` does not list (`load-extra-file`),
 //!   only when `.d` was read (without it every file would look extra).
 //!
@@ -176,7 +177,8 @@ pub fn plan_partition(
 ///
 /// With one-sym (`one_sym`), a domain other than `sym` that no root table (which one-sym does
 /// not re-enumerate) is enumerated against is used by no column after the remedies: it moves
-/// too, as the root file SM refuses that it then is.
+/// too, as the root file SM refuses that it then is. A symbolic link to a domain file is
+/// judged as that domain (one-sym reads the symbols through it).
 pub fn plan_root(
     config: &AssemblyConfig,
     base: &Path,
@@ -197,10 +199,10 @@ pub fn plan_root(
         .filter_map(|f| f.header.as_ref().ok()?.domain.clone())
         .collect();
     inv.root.retain(|r| {
-        let kept_domain = matches!(r.kind, RootKind::Domain { .. })
-            && !(one_sym && r.name != "sym" && !used.contains(&r.name));
-        let kept_link =
-            matches!(r.kind, RootKind::Symlink) && link_stands_for_data(config, &r.name);
+        let link = matches!(r.kind, RootKind::Symlink);
+        let domain = matches!(r.kind, RootKind::Domain { .. }) || link && leads_to_domain(&r.path);
+        let kept_domain = domain && !(one_sym && r.name != "sym" && !used.contains(&r.name));
+        let kept_link = link && link_stands_for_data(config, &r.name);
         if kept_domain || kept_link || !crate::check::is_root_stray(config, r) {
             return true;
         }
@@ -227,6 +229,20 @@ pub fn plan_root(
             && f.path.as_ref().is_some_and(|p| links.contains(p)))
     });
     out
+}
+
+/// Whether the root symbolic link at `path` leads to an enumeration domain: a regular file
+/// whose header is a symbol list, recognised by its bytes as a domain file in the root is
+/// (the inventory never follows a link; this reads only the header, and the open refuses a
+/// FIFO or device). Such a link stands for a domain a column may be enumerated against, so it
+/// stays as the domain file would: moved, the checks would report that domain missing ("restore
+/// it from the backup") instead of the link, whose fix is to put the file in its place. A link
+/// leading nowhere, to a directory or to another file is no domain: a stray like any link.
+fn leads_to_domain(path: &Path) -> bool {
+    matches!(
+        crate::inventory::read_file_header(path),
+        Ok((h, _)) if h.format == crate::kdb::FileFormat::SymbolList
+    )
 }
 
 /// Whether a root symbolic link named `name` stands for data the import is asked for: `sym`,
@@ -664,5 +680,96 @@ mod tests {
         assert_eq!(moved, ["data/sym_ORD"]);
         let kept: Vec<&str> = i.root.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(kept, ["sym", "sym_REF", "ref"]);
+    }
+
+    /// A root link to a domain file (dolphindb-sample's `sym_ORD` moved elsewhere and linked
+    /// back) is judged as the domain: it stays without one-sym (before, it moved and the checks
+    /// then reported `sym_ORD` missing), and with one-sym it moves unless a root table is
+    /// enumerated against it. A link leading nowhere, to a directory or to a text file is no
+    /// domain, and moves as any stray link.
+    #[test]
+    fn a_root_link_to_a_domain_file_is_judged_as_the_domain() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path();
+        let data = base.join("data");
+        let elsewhere = base.join("elsewhere");
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        let domain = |name: &str| {
+            let p = elsewhere.join(name);
+            crate::kdb::write::write_symbols(&p, &["a", "b"], Default::default()).unwrap();
+            p
+        };
+        let notes = elsewhere.join("notes.txt");
+        std::fs::write(&notes, "not a symbol list").unwrap();
+        let links = [
+            ("sym_ORD", domain("sym_ORD")),
+            ("sym_REF", domain("sym_REF")),
+            ("sym_GONE", elsewhere.join("gone")),
+            ("sym_DIR", elsewhere.clone()),
+            ("sym_TXT", notes),
+        ];
+        for (name, target) in &links {
+            std::os::unix::fs::symlink(target, data.join(name)).unwrap();
+        }
+        let root = || -> Vec<RootItem> {
+            let refs = {
+                let mut t = table(data.to_str().unwrap(), "ref", Some(&["a"]), &["a"]);
+                t.files[0].header = Ok(crate::kdb::Header {
+                    format: crate::kdb::FileFormat::Vector4k,
+                    value_type: crate::kdb::T_ENUM,
+                    attr: crate::kdb::Attr::None,
+                    count: 0,
+                    domain: Some("sym_REF".into()),
+                    nested: false,
+                    item_type: None,
+                    compression: None,
+                });
+                t
+            };
+            links
+                .iter()
+                .map(|(name, _)| RootItem {
+                    name: name.to_string(),
+                    path: data.join(name),
+                    kind: RootKind::Symlink,
+                })
+                .chain([RootItem {
+                    name: "ref".into(),
+                    path: data.join("ref"),
+                    kind: RootKind::Splayed(refs),
+                }])
+                .collect()
+        };
+        let inv = |root| Inventory {
+            source: data.clone(),
+            partitions: vec![],
+            root,
+            findings: vec![],
+            object_tiers: vec![],
+            other_partitions: vec![],
+        };
+        let moved = |one_sym: bool| -> (Vec<String>, Vec<String>) {
+            let mut i = inv(root());
+            let a = plan_root(&config(), base, "data", &mut i, one_sym);
+            (
+                a.iter().map(|a| a.path.clone()).collect(),
+                i.root.iter().map(|r| r.name.clone()).collect(),
+            )
+        };
+        let (out, kept) = moved(false);
+        assert_eq!(out, ["data/sym_GONE", "data/sym_DIR", "data/sym_TXT"]);
+        assert_eq!(kept, ["sym_ORD", "sym_REF", "ref"]);
+        let (out, kept) = moved(true);
+        assert_eq!(
+            out,
+            [
+                "data/sym_ORD",
+                "data/sym_GONE",
+                "data/sym_DIR",
+                "data/sym_TXT"
+            ]
+        );
+        assert_eq!(kept, ["sym_REF", "ref"]);
     }
 }

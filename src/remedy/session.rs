@@ -306,10 +306,16 @@ impl Session {
         }
         // As bytes: symbols are matched and appended as kdb+ stores them.
         let read = |name: &str| {
-            crate::kdb::read_symbol_bytes(&root.join(name)).map_err(|e| {
+            let path = root.join(name);
+            crate::kdb::read_symbol_bytes(&path).map_err(|e| {
+                // A root link is read through (set-aside keeps or moves it as the domain it
+                // leads to): an error about its target alone would not say why `ls` shows it.
+                let link = std::fs::read_link(&path)
+                    .map(|t| format!("; {name} is a symbolic link to {}", t.display()))
+                    .unwrap_or_default();
                 onesym::OneSymRefusal::Domain {
                     domain: name.into(),
-                    detail: e.to_string(),
+                    detail: format!("{e}{link}"),
                 }
             })
         };
