@@ -103,7 +103,10 @@ content() {
 # The commits log their phases (SMSTAGE_LOG=info: a few lines each), printed at the end.
 commit() { SMSTAGE_LOG=info "$bin" commit --config "$cfg" --no-backup-check --yes 2>>"$work/phases-config.log"; }
 rollback() { "$bin" rollback --config "$cfg"; }
+# The rolled-back journal our rollbacks leave is removed (untimed) before OLD_BIN runs: an older
+# smstage may not read this one's journal version (version 3 since issue #17's groups).
 oldcommit() { "$old" commit --config "$cfg" --no-backup-check --yes; }
+forget_journal() { rm -rf "$b/.smstage"; }
 oldrollback() { "$old" rollback --config "$cfg"; }
 approved=$work/approved.plan
 save() { "$1" plan --config "$cfg" --save "$approved" --force >/dev/null 2>&1 || { echo "FAILED: plan --save ($1)" >&2; exit 1; }; }
@@ -203,11 +206,11 @@ for i in $(seq 0 $((rounds - 1))); do
     case $n in
       commit) f=$(t commit); [ "$i" -gt 0 ] || { lay[commit]=$(listing); lay[commit_l]=$(layout); }
               r=$(t rollback) ;;
-      old) f=$(t oldcommit); [ "$i" -gt 0 ] || lay[old]=$(listing)
+      old) forget_journal; f=$(t oldcommit); [ "$i" -gt 0 ] || lay[old]=$(listing)
            r=$(t oldrollback) ;;
       plan) save "$bin"; f=$(t plancommit "$bin"); [ "$i" -gt 0 ] || lay[plan]=$(listing)
             r=$(t rollback) ;;
-      oldplan) save "$old"; f=$(t plancommit "$old"); r=$(t oldrollback) ;;
+      oldplan) forget_journal; save "$old"; f=$(t plancommit "$old"); r=$(t oldrollback) ;;
       same) f=$(t "$bare" --same-steps "$work/plan.json"); [ "$i" -gt 0 ] || lay[same]=$(listing)
             r=$(t "$bare" --same-steps --rollback "$work/plan.json") ;;
       minimal) f=$(t "$bare" "$work/plan.json"); [ "$i" -gt 0 ] || lay[minimal]=$(layout)
@@ -305,7 +308,7 @@ if [ "$cp_on" = 1 ]; then
   row "cp -a + sync" "$y" "$ym"
 fi
 echo "ratios (best, median):"
-ratio() { printf '  %-34s %6sx %6sx   %s\n' "$1" "$(div "$2" "$3")" "$(div "$4" "$5")" "${6:-}"; }
+ratio() { printf '  %-34s %6sx %6sx   %s\n' "$1" "$(div2 "$2" "$3")" "$(div2 "$4" "$5")" "${6:-}"; }
 ratio "commit / bare same steps" "$c" "$s" "$cm" "$sm" "(target <= 1.5x)"
 ratio "commit --plan / bare same steps" "$apc" "$s" "$apcm" "$sm" "(target <= 1.5x)"
 [ -z "$old" ] || ratio "OLD_BIN commit --plan / bare same" "$opc" "$s" "$opcm" "$sm"

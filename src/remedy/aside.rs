@@ -369,6 +369,20 @@ pub fn describe(a: &AsideAction) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The header of an empty column enumerated against `domain`.
+    fn enum_header(domain: &str) -> crate::kdb::Header {
+        crate::kdb::Header {
+            format: crate::kdb::FileFormat::Vector4k,
+            value_type: crate::kdb::T_ENUM,
+            attr: crate::kdb::Attr::None,
+            count: 0,
+            domain: Some(domain.into()),
+            nested: false,
+            item_type: None,
+            compression: None,
+        }
+    }
     use crate::inventory::{FileError, FileInv, RootItem, TableInv};
     use std::path::PathBuf;
     use std::sync::Arc;
@@ -638,19 +652,9 @@ mod tests {
             path: PathBuf::from("/b/data").join(name),
             kind,
         };
-        let enum_header = || crate::kdb::Header {
-            format: crate::kdb::FileFormat::Vector4k,
-            value_type: crate::kdb::T_ENUM,
-            attr: crate::kdb::Attr::None,
-            count: 0,
-            domain: Some("sym_REF".into()),
-            nested: false,
-            item_type: None,
-            compression: None,
-        };
         let refs = || {
             let mut t = table("/b/data", "ref", Some(&["a"]), &["a"]);
-            t.files[0].header = Ok(enum_header());
+            t.files[0].header = Ok(enum_header("sym_REF"));
             t
         };
         let root = || {
@@ -715,16 +719,7 @@ mod tests {
         let root = || -> Vec<RootItem> {
             let refs = {
                 let mut t = table(data.to_str().unwrap(), "ref", Some(&["a"]), &["a"]);
-                t.files[0].header = Ok(crate::kdb::Header {
-                    format: crate::kdb::FileFormat::Vector4k,
-                    value_type: crate::kdb::T_ENUM,
-                    attr: crate::kdb::Attr::None,
-                    count: 0,
-                    domain: Some("sym_REF".into()),
-                    nested: false,
-                    item_type: None,
-                    compression: None,
-                });
+                t.files[0].header = Ok(enum_header("sym_REF"));
                 t
             };
             links

@@ -308,15 +308,7 @@ impl<'a> Iter<'a> {
     }
 
     fn decode(&mut self) -> Option<FsEntry> {
-        self.decode_ref().map(|e| FsEntry {
-            path: e.path.to_string(),
-            kind: e.kind,
-            size: e.size,
-            mtime_ns: e.mtime_ns,
-            inode: e.inode,
-            target: e.target.map(str::to_string),
-            ctime_ns: e.ctime_ns,
-        })
+        self.decode_ref().map(FsEntry::from)
     }
 }
 
@@ -330,6 +322,20 @@ pub struct EntryRef<'a> {
     pub inode: u64,
     pub target: Option<&'a str>,
     pub ctime_ns: Option<i64>,
+}
+
+impl From<EntryRef<'_>> for FsEntry {
+    fn from(e: EntryRef<'_>) -> FsEntry {
+        FsEntry {
+            path: e.path.to_string(),
+            kind: e.kind,
+            size: e.size,
+            mtime_ns: e.mtime_ns,
+            inode: e.inode,
+            target: e.target.map(str::to_string),
+            ctime_ns: e.ctime_ns,
+        }
+    }
 }
 
 impl Iterator for Iter<'_> {
@@ -452,17 +458,7 @@ mod tests {
             assert_eq!(a.iter().collect::<Vec<_>>(), all);
         }
         let mut lent = Vec::new();
-        whole.for_each_ref(|e| {
-            lent.push(FsEntry {
-                path: e.path.to_string(),
-                kind: e.kind,
-                size: e.size,
-                mtime_ns: e.mtime_ns,
-                inode: e.inode,
-                target: e.target.map(str::to_string),
-                ctime_ns: e.ctime_ns,
-            })
-        });
+        whole.for_each_ref(|e| lent.push(FsEntry::from(e)));
         assert_eq!(lent, all);
         assert_eq!(whole.first_path().as_deref(), Some(all[0].path.as_str()));
         assert_eq!(whole.last_path(), all[all.len() - 1].path);
