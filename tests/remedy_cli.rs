@@ -1072,6 +1072,33 @@ fn set_aside_keeps_a_root_link_to_a_domain_and_one_sym_reads_through_it() {
     assert!(plan.exists());
     assert_eq!(manifest(&b.data()), before);
 
+    // The linked domain rewritten after the plan was saved (outside the database, so no
+    // fingerprint sees it): the commit's checks read it again through the link, and the
+    // remedies derived from it no longer fit the plan. Refused before any step.
+    let saved_target = fs::read(&target).unwrap();
+    fs::copy(b.data().join("sym"), &target).unwrap();
+    let out = smstage(&[
+        "commit",
+        "--plan",
+        plan.to_str().unwrap(),
+        "--no-backup-check",
+        "--yes",
+    ]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout.contains("error[plan-drift]")
+            && out
+                .stdout
+                .contains("the remedies derived from the database now differ from plan")
+            && out.stdout.contains("sym_ORD")
+            && out.stderr.contains("nothing was changed"),
+        "{}",
+        out.all()
+    );
+    assert_eq!(manifest(&b.data()), before);
+    assert!(!b.path().join("db").exists());
+    fs::write(&target, saved_target).unwrap();
+
     // A link that leads nowhere is no domain: one-sym cannot read it, and says it is a link.
     fs::remove_file(&link).unwrap();
     let gone = outside.path().join("gone");

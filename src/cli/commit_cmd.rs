@@ -332,7 +332,18 @@ pub fn commit_plan(
                     Err(code) => return code,
                 },
                 Some(r) => match run_remedied_checks(&cfg, backup, s3, &r.given) {
-                    Ok(o) => o,
+                    Ok((o, actions)) => {
+                        // Derived again, the remedies must do what the saved plan says.
+                        let changed = o
+                            .report
+                            .ok
+                            .then(|| crate::remedy::run::differs_from_saved(&actions, r))
+                            .flatten();
+                        if let Some(what) = changed {
+                            return refuse_changed_remedies(&base, &id, &what);
+                        }
+                        o
+                    }
                     Err(code) => return code,
                 },
             };
@@ -584,15 +595,31 @@ pub fn status(config: &Path, format: Format) -> i32 {
 }
 
 /// The checks with the saved plan's remedies applied (as `plan --remedy` ran them).
+/// Refuses (exit 1, nothing changed) a remedied plan whose remedies, derived again from the
+/// database now, differ from the saved ones: `what`, in words.
+fn refuse_changed_remedies(base: &Path, id: &str, what: &str) -> i32 {
+    let f = Finding::error(
+        code::PLAN_DRIFT,
+        format!("{}: the remedies derived from the database now differ from plan {id}'s: {what}", base.display()),
+    )
+    .path(base.display())
+    .hint("something a remedy reads changed since the plan was saved (a domain a root symbolic link leads to, outside the database, is read through the link and stamped by no fingerprint): save a new plan, validate its view and commit that one");
+    print_report(&Report::new(vec![f]), Format::Text, "commit --plan");
+    eprintln!("smstage: commit refused: nothing was changed");
+    EXIT_FINDINGS
+}
+
+/// The checks with the remedies `given`, and the actions those remedies take on the database
+/// now (none without remedies).
 fn run_remedied_checks(
     cfg: &AssemblyConfig,
     backup: BackupCheck,
     s3: &crate::object::S3Options,
     given: &[String],
-) -> Result<check::CheckOutcome, i32> {
+) -> Result<(check::CheckOutcome, Vec<crate::remedy::action::Action>), i32> {
     let session = match super::check_cmd::session_of(cfg, given) {
         Ok(Some(s)) => s,
-        Ok(None) => return run_checks(cfg, backup, s3),
+        Ok(None) => return run_checks(cfg, backup, s3).map(|o| (o, Vec::new())),
         Err(e) => return Err(config_error(&e, Format::Text)),
     };
     let opts = CheckOptions {
@@ -601,9 +628,7 @@ fn run_remedied_checks(
         s3: s3.clone(),
         keep_object_files: false,
     };
-    crate::remedy::run::check(cfg, &opts, &session)
-        .map(|(o, _)| o)
-        .map_err(|e| config_error(&e, Format::Text))
+    crate::remedy::run::check(cfg, &opts, &session).map_err(|e| config_error(&e, Format::Text))
 }
 
 /// The checks a commit runs before it changes anything (`check` without `--deep`); a

@@ -183,6 +183,34 @@ pub fn added_of(actions: &[Action]) -> Vec<crate::plan::AddedColumn> {
         .collect()
 }
 
+/// What of a saved plan's remedies the same remedies derived from the database now would
+/// record otherwise, in words (None when all is the same). The fingerprint proves the
+/// database's own files unchanged, but a remedy may read through a root symbolic link (one-sym
+/// reads a linked domain where it leads), whose target no fingerprint stamps: a domain
+/// rewritten there changes what one-sym appends while every stamp stays the same.
+pub fn differs_from_saved(actions: &[Action], saved: &PlanRemedies) -> Option<String> {
+    let described: Vec<String> = actions.iter().map(Action::describe).collect();
+    let fields = [
+        ("the actions", described != saved.actions),
+        ("the derived columns", derived_of(actions) != saved.derived),
+        ("the filled tables", filled_of(actions) != saved.filled),
+        ("the added columns", added_of(actions) != saved.added),
+        (
+            "the symbols one-sym appends to sym",
+            sym_appended_of(actions) != saved.sym_appended,
+        ),
+        ("the entries set aside", aside_of(actions) != saved.aside),
+    ];
+    let first = fields.iter().find(|(_, differs)| *differs)?.0;
+    let first_action = described
+        .iter()
+        .zip(&saved.actions)
+        .find(|(now, then)| now != then)
+        .map(|(now, then)| format!(": saved \"{then}\", now \"{now}\""))
+        .unwrap_or_default();
+    Some(format!("{first} differ{first_action}"))
+}
+
 /// The symbols one-sym appends to `sym`, as the plan records them.
 pub fn sym_appended_of(actions: &[Action]) -> Vec<String> {
     actions
