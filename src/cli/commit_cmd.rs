@@ -594,7 +594,6 @@ pub fn status(config: &Path, format: Format) -> i32 {
     EXIT_OK
 }
 
-/// The checks with the saved plan's remedies applied (as `plan --remedy` ran them).
 /// Refuses (exit 1, nothing changed) a remedied plan whose remedies, derived again from the
 /// database now, differ from the saved ones: `what`, in words.
 fn refuse_changed_remedies(base: &Path, id: &str, what: &str) -> i32 {
@@ -609,8 +608,8 @@ fn refuse_changed_remedies(base: &Path, id: &str, what: &str) -> i32 {
     EXIT_FINDINGS
 }
 
-/// The checks with the remedies `given`, and the actions those remedies take on the database
-/// now (none without remedies).
+/// The checks with the saved plan's remedies applied (as `plan --remedy` ran them), and the
+/// actions those remedies take on the database now (none without remedies).
 fn run_remedied_checks(
     cfg: &AssemblyConfig,
     backup: BackupCheck,

@@ -63,13 +63,7 @@ impl<R: Read> RawIdReader<R> {
         if let Some(b) = self.held.take().filter(|b| *b != b'\n') {
             self.hasher.update([b]);
         }
-        let id = self
-            .hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        Some((id, self.recorded))
+        Some((super::saved::hex(self.hasher), self.recorded))
     }
 
     fn body(&mut self, bytes: &[u8]) {

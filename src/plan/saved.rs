@@ -79,8 +79,12 @@ pub fn plan_id(plan: &Plan, fingerprint: &Fingerprint) -> String {
         );
         let _ = std::io::Write::flush(&mut buffered);
     }
+    hex(hasher.0)
+}
+
+/// A finished sha256 in lowercase hex, as `plan_id` is written.
+pub(crate) fn hex(hasher: Sha256) -> String {
     hasher
-        .0
         .finalize()
         .iter()
         .map(|b| format!("{b:02x}"))
