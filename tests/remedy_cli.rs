@@ -371,13 +371,7 @@ fn a_staged_file_changed_after_the_plan_was_saved_is_plan_drift() {
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
     fs::write(&ts, &bytes).unwrap();
-    let out = smstage(&[
-        "commit",
-        "--plan",
-        plan.to_str().unwrap(),
-        "--no-backup-check",
-        "--yes",
-    ]);
+    let out = commit_plan(&plan);
     assert_eq!(out.code, 1, "{}", out.all());
     assert!(
         out.stdout.contains("plan-drift") && out.stdout.contains("content changed"),
@@ -386,13 +380,7 @@ fn a_staged_file_changed_after_the_plan_was_saved_is_plan_drift() {
     );
     // Shorter: the size tells.
     fs::write(&ts, &bytes[..last]).unwrap();
-    let out = smstage(&[
-        "commit",
-        "--plan",
-        plan.to_str().unwrap(),
-        "--no-backup-check",
-        "--yes",
-    ]);
+    let out = commit_plan(&plan);
     assert_eq!(out.code, 1, "{}", out.all());
     assert!(out.stdout.contains("size changed"), "{}", out.all());
     assert_eq!(manifest(&b.data()), before);
@@ -1077,13 +1065,7 @@ fn set_aside_keeps_a_root_link_to_a_domain_and_one_sym_reads_through_it() {
     // remedies derived from it no longer fit the plan. Refused before any step.
     let saved_target = fs::read(&target).unwrap();
     fs::copy(b.data().join("sym"), &target).unwrap();
-    let out = smstage(&[
-        "commit",
-        "--plan",
-        plan.to_str().unwrap(),
-        "--no-backup-check",
-        "--yes",
-    ]);
+    let out = commit_plan(&plan);
     assert_eq!(out.code, 1, "{}", out.all());
     assert!(
         out.stdout.contains("error[plan-drift]")
@@ -1133,13 +1115,7 @@ fn an_entry_set_aside_that_changed_after_the_plan_was_saved_is_plan_drift() {
     let bid = b.data().join("2019.06.02/Quote/bid");
     let bytes = fs::read(&bid).unwrap();
     fs::write(&bid, &bytes).unwrap();
-    let out = smstage(&[
-        "commit",
-        "--plan",
-        plan.to_str().unwrap(),
-        "--no-backup-check",
-        "--yes",
-    ]);
+    let out = commit_plan(&plan);
     assert_eq!(out.code, 1, "{}", out.all());
     assert!(
         out.stdout.contains("plan-drift") && out.stdout.contains("2019.06.02/Quote/bid"),
@@ -1162,13 +1138,7 @@ fn commit_refuses_a_destination_taken_after_the_plan_was_saved() {
     let before = manifest(&b.data());
     let taken = b.path().join("smstage-aside/2019.06.02/MarketInfo");
     fs::create_dir_all(&taken).unwrap();
-    let out = smstage(&[
-        "commit",
-        "--plan",
-        plan.to_str().unwrap(),
-        "--no-backup-check",
-        "--yes",
-    ]);
+    let out = commit_plan(&plan);
     assert_eq!(out.code, 1, "{}", out.all());
     assert!(
         out.stdout.contains(&format!(
@@ -1458,13 +1428,7 @@ fn add_columns_of_a_symbol_column_appends_the_empty_symbol_once() {
     let mut sym = old.clone();
     sym.extend_from_slice(b"NEW\0");
     fs::write(b.data().join("sym"), &sym).unwrap();
-    let out = smstage(&[
-        "commit",
-        "--plan",
-        plan.to_str().unwrap(),
-        "--no-backup-check",
-        "--yes",
-    ]);
+    let out = commit_plan(&plan);
     assert_eq!(out.code, 1, "{}", out.all());
     assert!(out.all().contains("plan-drift"), "{}", out.all());
     assert!(out.all().contains("sym"), "{}", out.all());

@@ -340,7 +340,11 @@ pub fn commit_plan(
                             .then(|| crate::remedy::run::differs_from_saved(&actions, r))
                             .flatten();
                         if let Some(what) = changed {
-                            return refuse_changed_remedies(&base, &id, &what);
+                            return refuse_plan_drift(
+                                &base,
+                                &format!("the remedies derived from the database now differ from plan {id}'s: {what}"),
+                                "something a remedy reads changed since the plan was saved (a domain a root symbolic link leads to, outside the database, is read through the link and stamped by no fingerprint): save a new plan, validate its view and commit that one",
+                            );
                         }
                         o
                     }
@@ -364,15 +368,11 @@ pub fn commit_plan(
             }
             if outcome.plan.as_ref() != Some(&saved.plan) {
                 // The fingerprint matched, so only a change during the checks can get here.
-                let f = Finding::error(
-                    code::PLAN_DRIFT,
-                    format!("{}: the layout derived from the database now differs from plan {id}", base.display()),
-                )
-                .path(base.display())
-                .hint("the database changed while it was being checked: save a new plan, validate its view and commit that one");
-                print_report(&Report::new(vec![f]), Format::Text, "commit --plan");
-                eprintln!("smstage: commit refused: nothing was changed");
-                return EXIT_FINDINGS;
+                return refuse_plan_drift(
+                    &base,
+                    &format!("the layout derived from the database now differs from plan {id}"),
+                    "the database changed while it was being checked: save a new plan, validate its view and commit that one",
+                );
             }
             false
         }
@@ -594,15 +594,12 @@ pub fn status(config: &Path, format: Format) -> i32 {
     EXIT_OK
 }
 
-/// Refuses (exit 1, nothing changed) a remedied plan whose remedies, derived again from the
-/// database now, differ from the saved ones: `what`, in words.
-fn refuse_changed_remedies(base: &Path, id: &str, what: &str) -> i32 {
-    let f = Finding::error(
-        code::PLAN_DRIFT,
-        format!("{}: the remedies derived from the database now differ from plan {id}'s: {what}", base.display()),
-    )
-    .path(base.display())
-    .hint("something a remedy reads changed since the plan was saved (a domain a root symbolic link leads to, outside the database, is read through the link and stamped by no fingerprint): save a new plan, validate its view and commit that one");
+/// Refuses (exit 1, nothing changed) a saved plan the checks no longer give: one `plan-drift`
+/// finding on `base` saying `what` differs, with `hint`.
+fn refuse_plan_drift(base: &Path, what: &str, hint: &str) -> i32 {
+    let f = Finding::error(code::PLAN_DRIFT, format!("{}: {what}", base.display()))
+        .path(base.display())
+        .hint(hint);
     print_report(&Report::new(vec![f]), Format::Text, "commit --plan");
     eprintln!("smstage: commit refused: nothing was changed");
     EXIT_FINDINGS

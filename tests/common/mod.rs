@@ -327,6 +327,17 @@ pub fn s3_server() -> Option<&'static std::collections::HashMap<String, String>>
     .as_ref()
 }
 
+/// `commit --plan PLAN --no-backup-check --yes`: the commit of a saved plan, confirmed.
+pub fn commit_plan(plan: &Path) -> Out {
+    smstage(&[
+        "commit",
+        "--plan",
+        plan.to_str().unwrap(),
+        "--no-backup-check",
+        "--yes",
+    ])
+}
+
 /// Runs smstage with the given extra environment.
 pub fn smstage_env(args: &[&str], env: &std::collections::HashMap<String, String>) -> Out {
     let mut c = Command::new(bin());
