@@ -4,6 +4,7 @@
 //! and writing plan files, taking fingerprints, and checking a plan file belongs here.
 
 pub mod derive;
+pub mod early;
 pub mod onewalk;
 pub mod recheck;
 pub mod scan;
@@ -200,15 +201,17 @@ pub fn read_config(path: &Path) -> Result<(AssemblyConfig, Vec<u8>), ApprovalErr
     Ok((cfg, bytes))
 }
 
-/// Every difference between the saved fingerprint and the world now (full walk, in parallel).
+/// Every difference between the saved fingerprint and the world now (full walk, in parallel;
+/// the walk of `early` when it walked the fingerprint's database).
 pub fn drift(
     saved: &SavedPlan,
     cfg: &AssemblyConfig,
     config_path: &Path,
     config_bytes: &[u8],
     s3: &crate::object::S3Options,
+    early: Option<early::EarlyWalk>,
 ) -> Result<Vec<Drift>, ApprovalError> {
-    let now = take(cfg, config_path, config_bytes, s3)?;
+    let now = scan::take_with(cfg, config_path, config_bytes, s3, early)?;
     let mut out = diff(&saved.fingerprint, &now);
     // The remedies' staged files are outside the database: checked by size and sha256.
     out.extend(crate::remedy::stage::drift(&saved.plan));

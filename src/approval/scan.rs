@@ -81,6 +81,11 @@ pub(super) fn walk_top(
 
 /// Every entry of the database directory `database` (itself included, as `.`), sorted.
 pub fn database_entries(database: &Path) -> Result<(Entries, u64, u64), ApprovalError> {
+    crate::io_pool::install(|| database_entries_here(database))
+}
+
+/// [`database_entries`] on the rayon pool it is called in.
+pub(super) fn database_entries_here(database: &Path) -> Result<(Entries, u64, u64), ApprovalError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ApprovalError::Database { path, source }
@@ -92,11 +97,10 @@ pub fn database_entries(database: &Path) -> Result<(Entries, u64, u64), Approval
         tops.push(e.file_name());
     }
     let db = super::walk::open_dir(database).map_err(io(database))?;
-    let mut walked: Vec<Entries> = crate::io_pool::install(|| {
-        tops.par_iter()
-            .map(|t| walk_top(&db, database, md.dev(), t))
-            .collect::<Result<_, _>>()
-    })?;
+    let mut walked: Vec<Entries> = tops
+        .par_iter()
+        .map(|t| walk_top(&db, database, md.dev(), t))
+        .collect::<Result<_, _>>()?;
     walked.push(std::iter::once(entry_of(database, DATABASE_ENTRY.to_string(), &md)?).collect());
     Ok((merge_sorted(&walked), md.dev(), md.ino()))
 }
@@ -206,8 +210,23 @@ pub fn take(
     config_bytes: &[u8],
     s3: &crate::object::S3Options,
 ) -> Result<Fingerprint, ApprovalError> {
+    take_with(cfg, config_path, config_bytes, s3, None)
+}
+
+/// [`take`], with the database's entries from the walk `early` already started, when it walks
+/// the very directory `cfg` names.
+pub fn take_with(
+    cfg: &AssemblyConfig,
+    config_path: &Path,
+    config_bytes: &[u8],
+    s3: &crate::object::S3Options,
+    early: Option<super::early::EarlyWalk>,
+) -> Result<Fingerprint, ApprovalError> {
     let database = cfg.hdb_base_dir()?.join(crate::plan::SOURCE_DIR);
-    let (entries, dev, ino) = database_entries(&database)?;
+    let (entries, dev, ino) = match early.and_then(|w| w.entries_of(&database)) {
+        Some(walked) => walked?,
+        None => database_entries(&database)?,
+    };
     let segments = segment_stamps(&database)?;
     let objects = object_stamps(cfg, s3)?;
     Ok(Fingerprint {

@@ -220,6 +220,9 @@ pub fn commit_plan(
     s3: &crate::object::S3Options,
 ) -> i32 {
     let t = std::time::Instant::now();
+    // The database is walked while the plan file is parsed (approval::early); what the walk
+    // saw is compared only below, before the first step, as a walk started then would be.
+    let early = approval::early::EarlyWalk::start(plan_file);
     let saved = match approval::load(plan_file) {
         Ok(s) => s,
         Err(e) => return config_error(&e, Format::Text),
@@ -291,7 +294,7 @@ pub fn commit_plan(
                 t.elapsed()
             );
             let t = std::time::Instant::now();
-            if let Err(code) = refuse_drift(&saved, &cfg, &config_path, &config_bytes, s3) {
+            if let Err(code) = refuse_drift(&saved, &cfg, &config_path, &config_bytes, s3, early) {
                 return code;
             }
             tracing::info!("fingerprint compared in {:.3?}", t.elapsed());
@@ -396,8 +399,9 @@ fn refuse_drift(
     config_path: &Path,
     config_bytes: &[u8],
     s3: &crate::object::S3Options,
+    early: Option<approval::early::EarlyWalk>,
 ) -> Result<(), i32> {
-    let drift = match approval::drift(saved, cfg, config_path, config_bytes, s3) {
+    let drift = match approval::drift(saved, cfg, config_path, config_bytes, s3, early) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("smstage: commit refused: {e}; nothing was changed");
