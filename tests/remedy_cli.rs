@@ -2050,15 +2050,7 @@ fn a_staged_file_or_a_segment_changed_after_the_save_is_plan_drift_on_a_segmente
     let b = segmented_tick_style();
     let (plan, out) = save_remedied(&b, DERIVE_TS);
     assert_eq!(out.code, 0, "{}", out.all());
-    let commit = || {
-        smstage(&[
-            "commit",
-            "--plan",
-            plan.to_str().unwrap(),
-            "--no-backup-check",
-            "--yes",
-        ])
-    };
+    let commit = || commit_plan(&plan);
     let rel = "stores/seg2/2024.01.05/trade/ts";
     let ts = stage_dir(&b).join(rel);
     let original = fs::read(&ts).unwrap();
