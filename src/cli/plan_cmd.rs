@@ -105,21 +105,7 @@ pub fn run(
         }
         (true, None) => {
             // Nothing is staged without --save: the plan says what the remedies will do.
-            plan.remedies = Some(crate::plan::PlanRemedies {
-                given,
-                stage: String::new(),
-                actions: actions
-                    .iter()
-                    .map(remedy::action::Action::describe)
-                    .collect(),
-                files: Vec::new(),
-                derived: remedy::run::derived_of(&actions),
-                filled: remedy::run::filled_of(&actions),
-                dirs: Vec::new(),
-                added: remedy::run::added_of(&actions),
-                sym_appended: remedy::run::sym_appended_of(&actions),
-                aside: remedy::run::aside_of(&actions),
-            });
+            plan.remedies = Some(remedy::run::unstaged(given, &actions));
             None
         }
         (false, fp) => fp,

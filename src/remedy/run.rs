@@ -95,25 +95,36 @@ pub fn stage_into_plan(
             StageFailure::Error(e)
         }
     })?;
-    let aside = aside_of(actions);
+    let rem = PlanRemedies {
+        stage: stage_rel,
+        files,
+        dirs,
+        ..unstaged(given, actions)
+    };
     let children = children_of(
         fingerprint,
         plan,
-        &remedied::listings_needed_with(plan, &files, &dirs, &aside),
+        &remedied::listings_needed_with(plan, &rem.files, &rem.dirs, &rem.aside),
     );
-    let rem = PlanRemedies {
+    remedied::apply(plan, rem, &children).map_err(|e| StageFailure::Plan(e.to_string()))
+}
+
+/// What the remedies `given` record in a plan from their `actions`, nothing staged yet (no
+/// stage, files or directories): `plan --remedy` without `--save` shows this, `--save` adds
+/// the staged files, and `commit --plan` compares it with the saved plan's.
+pub fn unstaged(given: Vec<String>, actions: &[Action]) -> PlanRemedies {
+    PlanRemedies {
         given,
-        stage: stage_rel,
+        stage: String::new(),
         actions: actions.iter().map(Action::describe).collect(),
-        files,
+        files: Vec::new(),
         derived: derived_of(actions),
         filled: filled_of(actions),
-        dirs,
+        dirs: Vec::new(),
         added: added_of(actions),
         sym_appended: sym_appended_of(actions),
-        aside,
-    };
-    remedied::apply(plan, rem, &children).map_err(|e| StageFailure::Plan(e.to_string()))
+        aside: aside_of(actions),
+    }
 }
 
 /// The derived columns of `actions`, as the plan records them.
@@ -189,20 +200,21 @@ pub fn added_of(actions: &[Action]) -> Vec<crate::plan::AddedColumn> {
 /// reads a linked domain where it leads), whose target no fingerprint stamps: a domain
 /// rewritten there changes what one-sym appends while every stamp stays the same.
 pub fn differs_from_saved(actions: &[Action], saved: &PlanRemedies) -> Option<String> {
-    let described: Vec<String> = actions.iter().map(Action::describe).collect();
+    let now = unstaged(saved.given.clone(), actions);
     let fields = [
-        ("the actions", described != saved.actions),
-        ("the derived columns", derived_of(actions) != saved.derived),
-        ("the filled tables", filled_of(actions) != saved.filled),
-        ("the added columns", added_of(actions) != saved.added),
+        ("the actions", now.actions != saved.actions),
+        ("the derived columns", now.derived != saved.derived),
+        ("the filled tables", now.filled != saved.filled),
+        ("the added columns", now.added != saved.added),
         (
             "the symbols one-sym appends to sym",
-            sym_appended_of(actions) != saved.sym_appended,
+            now.sym_appended != saved.sym_appended,
         ),
-        ("the entries set aside", aside_of(actions) != saved.aside),
+        ("the entries set aside", now.aside != saved.aside),
     ];
     let first = fields.iter().find(|(_, differs)| *differs)?.0;
-    let first_action = described
+    let first_action = now
+        .actions
         .iter()
         .zip(&saved.actions)
         .find(|(now, then)| now != then)
