@@ -420,8 +420,7 @@ impl Journal {
     /// Read the journal, replay it and open it for appending. A torn last batch is cut off
     /// (and the cut made durable) so new records follow the last valid one.
     pub fn open(path: &Path) -> Result<Journal, CommitError> {
-        let (header, start, bytes) = read(path)?;
-        let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+        let (header, start, bytes, version) = read(path)?;
         let replay = replay(&bytes[start..], start as u64, path)?;
         let file = OpenOptions::new()
             .write(true)
@@ -474,14 +473,15 @@ impl Journal {
     }
 }
 
-/// Read and parse a journal without opening it for writing (for `status`).
-pub fn read(path: &Path) -> Result<(JournalHeader, usize, Vec<u8>), CommitError> {
+/// Read and parse a journal without opening it for writing (for `status`): its header, the
+/// offset of its first record, its bytes and its version.
+pub fn read(path: &Path) -> Result<(JournalHeader, usize, Vec<u8>, u32), CommitError> {
     let mut bytes = Vec::new();
     File::open(path)
         .and_then(|mut f| f.read_to_end(&mut bytes))
         .map_err(io_err("read journal", path))?;
-    let (header, start, _) = decode_header(&bytes, path)?;
-    Ok((header, start, bytes))
+    let (header, start, version) = decode_header(&bytes, path)?;
+    Ok((header, start, bytes, version))
 }
 
 #[cfg(test)]

@@ -44,7 +44,7 @@ pub fn status(base: &Path) -> Result<Status, CommitError> {
             plan_id: None,
         });
     }
-    let (header, start, bytes) = read(&jpath)?;
+    let (header, start, bytes, _) = read(&jpath)?;
     let r = replay(&bytes[start..], start as u64, &jpath)?;
     let state = match r.state {
         None | Some(JournalState::InProgress) => State::InProgress,
