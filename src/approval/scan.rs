@@ -11,7 +11,10 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::ffi::OsStr;
 use std::fs::{self, Metadata};
+use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -91,15 +94,13 @@ pub(super) fn database_entries_here(database: &Path) -> Result<(Entries, u64, u6
         move |source| ApprovalError::Database { path, source }
     };
     let md = fs::symlink_metadata(database).map_err(io(database))?;
-    let mut tops = Vec::new();
-    for e in fs::read_dir(database).map_err(io(database))? {
-        let e = e.map_err(io(database))?;
-        tops.push(e.file_name());
-    }
+    // Listed through the descriptor the walk opens its top-level entries in, as every
+    // directory below is (`crate::dirents`), not opened a second time by path.
     let db = super::walk::open_dir(database).map_err(io(database))?;
+    let tops = crate::dirents::list(db.as_fd()).map_err(io(database))?;
     let mut walked: Vec<Entries> = tops
         .par_iter()
-        .map(|t| walk_top(&db, database, md.dev(), t))
+        .map(|t| walk_top(&db, database, md.dev(), OsStr::from_bytes(t.name_bytes())))
         .collect::<Result<_, _>>()?;
     walked.push(std::iter::once(entry_of(database, DATABASE_ENTRY.to_string(), &md)?).collect());
     Ok((merge_sorted(&walked), md.dev(), md.ino()))
