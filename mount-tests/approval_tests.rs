@@ -417,3 +417,116 @@ fn approval_background_view_without_a_server_log_says_so_and_still_serves() {
         "nothing written into the directory"
     );
 }
+
+/// `commit --plan` of `file`, killed (as a power cut would) at `crash` (SMSTAGE_CRASH_AT).
+#[cfg(feature = "fault-injection")]
+fn commit_plan_crashing(file: &Path, crash: Option<&str>) -> Out {
+    let mut c = Command::new(bin());
+    c.args([
+        "commit",
+        "--plan",
+        file.to_str().unwrap(),
+        "--no-backup-check",
+        "--yes",
+    ]);
+    if let Some(at) = crash {
+        c.env("SMSTAGE_CRASH_AT", at);
+    }
+    run(c)
+}
+
+#[cfg(feature = "fault-injection")]
+fn state_of(b: &Base) -> String {
+    let st = smstage(&["status", "--config", &b.config_str(), "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();
+    v["state"].as_str().unwrap_or_default().to_string()
+}
+
+/// The first steps of `commit --plan` run beside its proof (commit::gate): killed among them,
+/// the import resumes only through a proof. `commit --config` (which has none) refuses to go
+/// past the gate; `commit --plan` proves again before the first exchange, and a change made
+/// meanwhile is refused there, every step taken undone.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn approval_commit_killed_before_its_proof_passed_resumes_only_through_a_proof() {
+    // Resumed with no change: committed, exactly as a commit that was never killed.
+    let b = generated(3, 2, 4, 50);
+    let (file, _) = save(&b, &b.config(), "a");
+    let out = commit_plan_crashing(&file, Some("1:action"));
+    assert_eq!(out.code, 86, "{}", out.all());
+    assert_eq!(state_of(&b), "in_progress");
+    let st = smstage(&["status", "--config", &b.config_str(), "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();
+    assert_eq!(v["proof_pending"], true, "{}", st.stdout);
+    let st = smstage(&["status", "--config", &b.config_str()]);
+    assert!(st.stdout.contains("smstage commit --plan PLANFILE"), "{}", st.stdout);
+    // Everything but the lock, which any command that commits takes (and clears) first.
+    let unlocked = |b: &Base| -> Vec<String> {
+        manifest(b.path())
+            .into_iter()
+            .filter(|l| !l.starts_with(".smstage/lock "))
+            .collect()
+    };
+    let before = unlocked(&b);
+    let out = smstage(&[
+        "commit",
+        "--config",
+        &b.config_str(),
+        "--no-backup-check",
+        "--yes",
+    ]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stderr.contains(
+            "whose proof that the database is as the plan file stamped it had not finished"
+        ) && out.stderr.contains("smstage commit --plan FILE"),
+        "{}",
+        out.all()
+    );
+    assert_eq!(before, unlocked(&b), "the refusal changed something");
+    let out = commit_plan_crashing(&file, None);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(out.stderr.contains("resuming"), "{}", out.all());
+    assert_eq!(state_of(&b), "committed");
+    let st = smstage(&["status", "--config", &b.config_str(), "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();
+    assert_eq!(v["proof_pending"], false, "{}", st.stdout);
+    let reference = generated(3, 2, 4, 50);
+    let (rfile, _) = save(&reference, &reference.config(), "a");
+    assert_eq!(commit_plan_crashing(&rfile, None).code, 0);
+    assert_eq!(
+        listing(b.path(), &["data", "db"]),
+        listing(reference.path(), &["data", "db"])
+    );
+
+    // A column rewritten while the import was stopped: the resumed proof finds it before
+    // any partition moves, and the first run's steps are rolled back.
+    let b = generated(3, 2, 4, 50);
+    let (file, _) = save(&b, &b.config(), "a");
+    let pristine = listing(b.path(), &["data"]);
+    assert_eq!(commit_plan_crashing(&file, Some("1:action")).code, 86);
+    let t = tables_in(&first_partition(&b.data()))[0].clone();
+    let col = t.join(&dotd(&t)[0]);
+    let mut bytes = fs::read(&col).unwrap();
+    bytes.extend_from_slice(&[0; 8]);
+    fs::write(&col, bytes).unwrap();
+    let out = commit_plan_crashing(&file, None);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("error[plan-drift]")
+                && l.contains(&col.display().to_string())
+                && l.contains("size")),
+        "{}",
+        out.all()
+    );
+    assert!(out.stderr.contains("rolled back"), "{}", out.all());
+    assert_eq!(state_of(&b), "rolled_back");
+    assert!(!b.path().join("db").exists());
+    // Every name as it was; only the column differs, as changed.
+    let now = listing(b.path(), &["data"]);
+    let differ: Vec<_> = pristine.iter().filter(|l| !now.contains(l)).collect();
+    assert_eq!(differ.len(), 1, "{differ:?}");
+    assert_eq!(pristine.len(), now.len());
+}

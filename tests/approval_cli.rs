@@ -61,7 +61,8 @@ fn drift_lines(out: &Out) -> Vec<String> {
 /// Runs `change` on a fresh database after its plan was saved, and expects `commit --plan` to
 /// refuse with exactly the drift findings whose texts contain `expect` (one per line), the whole
 /// base (database, plan file, configuration) byte for byte as it was before the commit.
-fn refused_after(change: impl FnOnce(&Base), expect: &[&[&str]]) {
+/// Returns the refusal, for what a test asserts of how it came.
+fn refused_after(change: impl FnOnce(&Base), expect: &[&[&str]]) -> Out {
     let b = generated(3, 2, 4, 50);
     let (file, id) = save(&b, "a", None);
     change(&b);
@@ -83,6 +84,14 @@ fn refused_after(change: impl FnOnce(&Base), expect: &[&[&str]]) {
         "a refused commit changed something"
     );
     assert!(!b.path().join(".smstage").exists());
+    out
+}
+
+/// The steps `commit --plan` took beside its walk were rolled back (a drift only the walk
+/// sees is found at the gate, after the first steps: commit::gate).
+fn rolled_back_beside_the_walk(out: &Out) -> bool {
+    out.stderr
+        .contains("the steps taken while the database was being compared were rolled back")
 }
 
 fn first_column(b: &Base) -> PathBuf {
@@ -104,15 +113,17 @@ fn approval_drift_added_partition_is_refused() {
 
 #[test]
 fn approval_drift_removed_file_is_refused() {
-    refused_after(
+    let out = refused_after(
         |b| fs::remove_file(b.data().join("sym")).unwrap(),
         &[&["data/sym", "removed"]],
     );
+    // `sym` is linked by the first steps: compared before them, so none was taken.
+    assert!(!rolled_back_beside_the_walk(&out), "{}", out.all());
 }
 
 #[test]
 fn approval_drift_size_is_refused() {
-    refused_after(
+    let out = refused_after(
         |b| {
             let f = first_column(b);
             let mtime = fs::metadata(&f).unwrap().modified().unwrap();
@@ -129,6 +140,9 @@ fn approval_drift_size_is_refused() {
         },
         &[&["size", "bytes"]],
     );
+    // Found by the walk beside the first steps: they were taken, then undone, and the base
+    // is byte for byte and time for time as it was (refused_after).
+    assert!(rolled_back_beside_the_walk(&out), "{}", out.all());
 }
 
 #[test]

@@ -5,6 +5,7 @@
 
 pub mod derive;
 pub mod early;
+pub mod gated;
 pub mod onewalk;
 pub mod recheck;
 pub mod scan;

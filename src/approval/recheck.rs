@@ -18,12 +18,8 @@ use crate::plan::SavedPlan;
 /// Whether every regular file of the fingerprint carries its ctime: false for plan files saved
 /// before ctimes were recorded, whose stamps cannot see a write hidden by restoring the mtime.
 pub fn stamps_see_in_place_writes(fp: &Fingerprint) -> bool {
-    let all = |entries: &crate::plan::fingerprint::Entries| {
-        let mut all = true;
-        entries.for_each_ref(|e| all &= e.kind != FsKind::File || e.ctime_ns.is_some());
-        all
-    };
-    all(&fp.entries) && fp.segments.iter().all(|s| all(&s.entries))
+    fp.entries.every_file_has_ctime()
+        && fp.segments.iter().all(|s| s.entries.every_file_has_ctime())
 }
 
 /// The findings of the checks that the unchanged fingerprint does not stand for, or None when

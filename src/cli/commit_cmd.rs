@@ -131,7 +131,14 @@ pub fn commit(config: &Path, backup: &BackupArgs, yes: bool, s3: &crate::object:
             }
         }
     };
-    confirm_and_run(&plan, &base, config, resuming, yes, plan_id, None)
+    let run = Run {
+        resuming,
+        yes,
+        plan_id,
+        required_id: None,
+        proof: None,
+    };
+    confirm_and_run(&plan, &base, config, run)
 }
 
 fn refuse_failed_checks(report: &Report) -> i32 {
@@ -140,18 +147,41 @@ fn refuse_failed_checks(report: &Report) -> i32 {
     EXIT_FINDINGS
 }
 
-/// Asks for confirmation (unless resuming or `--yes`), commits `plan` and says how it went.
-/// `plan_id` names what is committed (printed; recorded in a new journal); `required_id`, when
-/// given, refuses to resume a journal of another plan.
-fn confirm_and_run(
-    plan: &crate::plan::Plan,
-    base: &Path,
-    config: &Path,
+/// How [`confirm_and_run`] runs a commit.
+struct Run {
+    /// An interrupted commit is resumed (no confirmation asked).
     resuming: bool,
     yes: bool,
+    /// Names what is committed (printed; recorded in a new journal).
     plan_id: Option<String>,
+    /// When given, a journal of another plan is not resumed.
     required_id: Option<String>,
-) -> i32 {
+    /// `commit --plan`'s proof, awaited at the plan's gate (commit::gate).
+    proof: Option<(commit::Prepared, commit::Proof)>,
+}
+
+impl Run {
+    /// `commit --plan` of the plan `id`.
+    fn of_plan(id: &str, resuming: bool, yes: bool) -> Run {
+        Run {
+            resuming,
+            yes,
+            plan_id: Some(id.to_string()),
+            required_id: Some(id.to_string()),
+            proof: None,
+        }
+    }
+}
+
+/// Asks for confirmation (unless resuming or `--yes`), commits `plan` and says how it went.
+fn confirm_and_run(plan: &crate::plan::Plan, base: &Path, config: &Path, run: Run) -> i32 {
+    let Run {
+        resuming,
+        yes,
+        plan_id,
+        required_id,
+        proof,
+    } = run;
     if !resuming && !yes {
         if !std::io::stdin().is_terminal() {
             eprintln!(
@@ -181,7 +211,11 @@ fn confirm_and_run(
         plan_id: required_id.or_else(|| plan_id.clone().filter(|_| !resuming)),
         ..Default::default()
     };
-    match commit::commit(plan, &opts) {
+    let outcome = match proof {
+        Some((prepared, p)) => commit::commit_with_proof(plan, prepared, &opts, p),
+        None => commit::commit(plan, &opts),
+    };
+    match outcome {
         Ok(r) => {
             if let Some(pid) = r.stale_lock_pid {
                 eprintln!(
@@ -206,8 +240,30 @@ fn confirm_and_run(
             }
             EXIT_OK
         }
-        Err(e) => fail(&e, config, "commit"),
+        Err(e) => match refused_by_proof(&e) {
+            Some(code) => code,
+            None => fail(&e, config, "commit"),
+        },
     }
+}
+
+/// The proof beside the first steps found drift (and printed the findings): says so and
+/// returns the exit code, or None for any other error.
+fn refused_by_proof(e: &CommitError) -> Option<i32> {
+    let (summary, usage, rolled_back) = match e {
+        CommitError::Drift { summary, usage } => (summary, *usage, false),
+        CommitError::RolledBack { source } => match source.as_ref() {
+            CommitError::Drift { summary, usage } => (summary, *usage, true),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    if rolled_back {
+        eprintln!("smstage: commit refused: {summary}; the steps taken while the database was being compared were rolled back, so nothing was changed (names, bytes, modes and times are as they were)");
+    } else {
+        eprintln!("smstage: commit refused: {summary}; nothing was changed");
+    }
+    Some(if usage { EXIT_USAGE } else { EXIT_FINDINGS })
 }
 
 /// `commit --plan`: commits exactly the saved plan, or refuses (exit 1, nothing changed) with
@@ -239,7 +295,8 @@ pub fn commit_plan(
     };
     let id = saved.plan_id.clone();
     let other_plan = status.plan_id.as_deref().is_some_and(|j| j != id);
-    let resuming = match status.state {
+    let mut early = early;
+    let (resuming, proof) = match status.state {
         State::Committed => {
             println!(
                 "smstage: {} is already committed{}: nothing to do, nothing changed",
@@ -278,7 +335,14 @@ pub fn commit_plan(
                 "smstage: resuming the interrupted import of plan {id} ({} of {} steps done)",
                 status.steps_done, status.steps_total
             );
-            true
+            // Should the interrupted commit owe its proof (commit::gate), the commit runs this
+            // one before the gate; it does not run otherwise.
+            let proof = gated(&saved).map(|(prepared, marked)| {
+                let ctx = ProofContext::new(&saved, &cfg, &config_path, &config_bytes, s3);
+                let proof = ctx.proof(early.take(), &prepared, marked, false);
+                (prepared, proof)
+            });
+            (true, proof)
         }
         State::None | State::RolledBack => {
             let backup = match backup_check(backup) {
@@ -286,15 +350,72 @@ pub fn commit_plan(
                 Err(code) => return code,
             };
             let t = std::time::Instant::now();
-            if let Err(e) = approval::refuse_edited(&saved, &cfg, plan_file) {
+            // Two jobs of pure work, one on each core: the plan derived again (is the file
+            // edited?) and the commit's steps with their gate.
+            let (edited, gated) = std::thread::scope(|sc| {
+                let edited = sc.spawn(|| approval::refuse_edited(&saved, &cfg, plan_file));
+                let gated = gated(&saved);
+                let edited = edited
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p));
+                (edited, gated)
+            });
+            if let Err(e) = edited {
                 return config_error(&e, Format::Text);
             }
             tracing::info!(
-                "plan derived again from its fingerprint in {:.3?}",
+                "plan derived again from its fingerprint, steps derived in {:.3?}",
                 t.elapsed()
             );
+            if let Some((prepared, marked)) = gated {
+                // The commit's first steps run beside the walk (commit::gate): what they leave
+                // marks on is compared now, the rest by the walk, before the first exchange.
+                let t = std::time::Instant::now();
+                let mut drift = approval::config_drift(&saved, &config_bytes);
+                match approval::gated::drift_before_steps(&saved.fingerprint, &marked) {
+                    Ok(d) => drift.extend(d),
+                    Err(e) => {
+                        eprintln!("smstage: commit refused: {e}; nothing was changed");
+                        return if e.is_usage() {
+                            EXIT_USAGE
+                        } else {
+                            EXIT_FINDINGS
+                        };
+                    }
+                }
+                // Any difference here: the whole compare below, before any step, names it
+                // as it would have without the gate (a directory's mtime moved by an entry
+                // added is reported as that entry).
+                let report = drift
+                    .is_empty()
+                    .then(|| approval::recheck::remaining_checks(&saved, &backup))
+                    .flatten();
+                // Some by gated()'s own conditions when nothing differs; were it None, the
+                // sequential path below would run the full checks.
+                if let Some(report) = report {
+                    tracing::info!(
+                        "entries the first steps mark compared, backup precondition checked in {:.3?}",
+                        t.elapsed()
+                    );
+                    if let Some(code) = refuse_remaining(&report) {
+                        return code;
+                    }
+                    let ctx = ProofContext::new(&saved, &cfg, &config_path, &config_bytes, s3);
+                    let proof = ctx.proof(early.take(), &prepared, marked, true);
+                    eprintln!(
+                        "smstage: every file is being compared with plan {id}'s stamps (size, mtime, inode and ctime) while the first steps run, and no partition moves before that proof passes; the checks it was saved with stand, headers not read again"
+                    );
+                    let run = Run {
+                        proof: Some((prepared, proof)),
+                        ..Run::of_plan(&id, false, yes)
+                    };
+                    return confirm_and_run(&saved.plan, &base, &config_path, run);
+                }
+            }
             let t = std::time::Instant::now();
-            if let Err(code) = refuse_drift(&saved, &cfg, &config_path, &config_bytes, s3, early) {
+            if let Err(code) =
+                refuse_drift(&saved, &cfg, &config_path, &config_bytes, s3, early.take())
+            {
                 return code;
             }
             tracing::info!("fingerprint compared in {:.3?}", t.elapsed());
@@ -308,13 +429,8 @@ pub fn commit_plan(
             if let Some(report) = fast {
                 // Every file's stamp, ctime included, is the one plan --save checked.
                 tracing::info!("backup precondition checked in {:.3?}", t.elapsed());
-                if !report.ok {
-                    print_report(&report, Format::Text, "check");
-                    eprintln!("smstage: commit refused: the checks failed, nothing was changed");
-                    return EXIT_FINDINGS;
-                }
-                if !report.findings.is_empty() {
-                    print_report(&report, Format::Text, "check");
+                if let Some(code) = refuse_remaining(&report) {
+                    return code;
                 }
                 eprintln!(
                     "smstage: every file is as plan {id} stamped it (size, mtime, inode and ctime): the checks it was saved with stand, headers not read again"
@@ -323,10 +439,7 @@ pub fn commit_plan(
                     &saved.plan,
                     &base,
                     &config_path,
-                    false,
-                    yes,
-                    Some(id.clone()),
-                    Some(id),
+                    Run::of_plan(&id, false, yes),
                 );
             }
             let mut outcome = match &saved.plan.remedies {
@@ -377,18 +490,174 @@ pub fn commit_plan(
                     "the database changed while it was being checked: save a new plan, validate its view and commit that one",
                 );
             }
-            false
+            (false, None)
         }
     };
-    confirm_and_run(
-        &saved.plan,
-        &base,
-        &config_path,
-        resuming,
-        yes,
-        Some(id.clone()),
-        Some(id),
+    let run = Run {
+        proof,
+        ..Run::of_plan(&id, resuming, yes)
+    };
+    confirm_and_run(&saved.plan, &base, &config_path, run)
+}
+
+/// The remaining checks' findings printed; the exit code when they refuse the commit.
+fn refuse_remaining(report: &Report) -> Option<i32> {
+    if !report.ok {
+        print_report(report, Format::Text, "check");
+        eprintln!("smstage: commit refused: the checks failed, nothing was changed");
+        return Some(EXIT_FINDINGS);
+    }
+    if !report.findings.is_empty() {
+        print_report(report, Format::Text, "check");
+    }
+    None
+}
+
+/// The gate of a plan whose commit may start before its proof has finished, with the saved
+/// entries the steps before the gate leave marks on; None when the proof must come first:
+/// remedies, segments, a fingerprint without ctimes (the full checks run then), or one that
+/// holds what the first steps would create.
+fn gated(
+    saved: &SavedPlan,
+) -> Option<(
+    commit::Prepared,
+    std::collections::BTreeMap<String, crate::plan::fingerprint::FsEntry>,
+)> {
+    let fp = &saved.fingerprint;
+    if saved.plan.remedies.is_some()
+        || !fp.segments.is_empty()
+        || !approval::recheck::stamps_see_in_place_writes(fp)
+        || crate::check::is_segmented(&fp.database)
+    {
+        return None;
+    }
+    let prepared = commit::Prepared::of(&saved.plan).ok()?;
+    let (marked, clash) = approval::gated::marked_entries(fp, prepared.gate()?);
+    (!clash).then_some((prepared, marked))
+}
+
+/// What the proof beside the steps needs, owned: it runs on a thread of its own.
+struct ProofContext {
+    id: String,
+    fingerprint: crate::plan::fingerprint::Fingerprint,
+    cfg: AssemblyConfig,
+    config_path: PathBuf,
+    config_bytes: Vec<u8>,
+    s3: crate::object::S3Options,
+}
+
+impl ProofContext {
+    fn new(
+        saved: &SavedPlan,
+        cfg: &AssemblyConfig,
+        config_path: &Path,
+        config_bytes: &[u8],
+        s3: &crate::object::S3Options,
+    ) -> ProofContext {
+        ProofContext {
+            id: saved.plan_id.clone(),
+            fingerprint: saved.fingerprint.clone(),
+            cfg: cfg.clone(),
+            config_path: config_path.to_path_buf(),
+            config_bytes: config_bytes.to_vec(),
+            s3: s3.clone(),
+        }
+    }
+
+    /// The walk (the early one when it is of this database) and the compare; the findings
+    /// printed and `CommitError::Drift` on any difference. Started now on a thread of its own
+    /// when `now`, else when the commit asks for its verdict.
+    fn proof(
+        self,
+        early: Option<approval::early::EarlyWalk>,
+        prepared: &commit::Prepared,
+        marked: std::collections::BTreeMap<String, crate::plan::fingerprint::FsEntry>,
+        now: bool,
+    ) -> commit::Proof {
+        let gate = prepared.gate().cloned();
+        let work = move || -> Result<(), CommitError> {
+            let t = std::time::Instant::now();
+            let taken = approval::scan::take_with(
+                &self.cfg,
+                &self.config_path,
+                &self.config_bytes,
+                &self.s3,
+                early,
+            )
+            .map_err(|e| CommitError::Drift {
+                summary: format!(
+                    "the database could not be compared with plan {}: {e}",
+                    self.id
+                ),
+                usage: e.is_usage(),
+            })?;
+            let drift = match &gate {
+                Some(gate) => {
+                    approval::gated::drift_beside_steps(&self.fingerprint, taken, gate, &marked)
+                }
+                None => crate::plan::fingerprint::diff(&self.fingerprint, &taken),
+            };
+            tracing::info!(
+                "fingerprint compared beside the steps in {:.3?}",
+                t.elapsed()
+            );
+            if drift.is_empty() {
+                return Ok(());
+            }
+            print_report(
+                &Report::new(drift.iter().map(|d| d.finding()).collect()),
+                Format::Text,
+                "commit --plan",
+            );
+            Err(CommitError::Drift {
+                summary: differences(drift.len(), &self.id),
+                usage: false,
+            })
+        };
+        if !now {
+            return Box::new(work);
+        }
+        match std::thread::Builder::new().name("proof".into()).spawn(work) {
+            Ok(h) => Box::new(move || {
+                h.join().unwrap_or_else(|_| {
+                    Err(CommitError::Drift {
+                        summary: "the comparison of the database with the plan failed (its thread panicked)".into(),
+                        usage: false,
+                    })
+                })
+            }),
+            Err(e) => Box::new(move || {
+                Err(CommitError::Drift {
+                    summary: format!(
+                        "cannot start the comparison of the database with the plan: {e}"
+                    ),
+                    usage: false,
+                })
+            }),
+        }
+    }
+}
+
+/// "N difference(s) since plan ID was saved".
+fn differences(n: usize, id: &str) -> String {
+    format!(
+        "{n} difference{} since plan {id} was saved",
+        if n == 1 { "" } else { "s" }
     )
+}
+
+/// Prints the drift findings and refuses: exit 1, nothing changed.
+fn print_drift(saved: &SavedPlan, drift: &[crate::plan::fingerprint::Drift]) -> i32 {
+    print_report(
+        &Report::new(drift.iter().map(|d| d.finding()).collect()),
+        Format::Text,
+        "commit --plan",
+    );
+    eprintln!(
+        "smstage: commit refused: {}; nothing was changed",
+        differences(drift.len(), &saved.plan_id)
+    );
+    EXIT_FINDINGS
 }
 
 /// Compares the whole fingerprint with the world now; prints the drift and returns exit 1 on
@@ -415,18 +684,7 @@ fn refuse_drift(
     if drift.is_empty() {
         return Ok(());
     }
-    print_report(
-        &Report::new(drift.iter().map(|d| d.finding()).collect()),
-        Format::Text,
-        "commit --plan",
-    );
-    eprintln!(
-        "smstage: commit refused: {} difference{} since plan {} was saved; nothing was changed",
-        drift.len(),
-        if drift.len() == 1 { "" } else { "s" },
-        saved.plan_id
-    );
-    Err(EXIT_FINDINGS)
+    Err(print_drift(saved, &drift))
 }
 
 /// Print the error and what to do next; `what` is the command that failed.
@@ -561,6 +819,11 @@ pub fn status(config: &Path, format: Format) -> i32 {
         Format::Text => {
             let state = match st.state {
                 State::None => "none (no import started)".to_string(),
+                State::InProgress if st.proof_pending => format!(
+                    "in progress, stopped before its proof that the database is as plan {} stamped it had passed (run `smstage commit --plan PLANFILE` with that plan's file to resume, or `smstage rollback --config {}`)",
+                    st.plan_id.as_deref().unwrap_or("?"),
+                    config.display()
+                ),
                 State::InProgress => format!(
                     "in progress (run `smstage commit --config {c}` to resume, or `smstage rollback --config {c}`)",
                     c = config.display()

@@ -15,8 +15,10 @@ use std::path::{Path, PathBuf};
 pub const MAGIC: &[u8; 8] = b"SMSTAGEJ";
 /// The version this smstage writes. Version 3 is version 2 with batches of up to
 /// [`MAX_BATCH_STEPS`] steps instead of [`V2_MAX_BATCH_STEPS`]: an older smstage, which would
-/// call such a batch corrupt, refuses the journal by its version instead.
-pub const JOURNAL_VERSION: u32 = 3;
+/// call such a batch corrupt, refuses the journal by its version instead. Version 4 is version
+/// 3 whose header may name a proof gate ([`JournalHeader::proof_gate`]): an older smstage would
+/// resume such a commit past its gate without the proof, so it must refuse it by its number.
+pub const JOURNAL_VERSION: u32 = 4;
 /// Fixed part of a batch; then 8 bytes per step index.
 pub const BATCH_HEAD: usize = 16;
 /// Most step indices in one batch: waves are cut into groups of at most this many steps, each
@@ -62,6 +64,11 @@ pub struct JournalHeader {
     /// on their own filesystems (synced by the barrier, checked writable). Absent otherwise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stores: Vec<PathBuf>,
+    /// `commit --plan` started its steps before its proof that the database is as the plan
+    /// file stamped it had finished (commit::gate): no step from this index on is begun (no
+    /// intent written) until that proof has passed. Absent when the proof came first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof_gate: Option<usize>,
 }
 
 impl JournalHeader {
@@ -143,6 +150,16 @@ pub struct Replay {
 }
 
 impl Replay {
+    /// The gate (a header's `proof_gate`) of a commit whose proof has not passed: no step at
+    /// or past it has any record, since their intents are written only after it passes.
+    pub fn owed_proof(&self, proof_gate: Option<usize>) -> Option<usize> {
+        let crossed = |g: usize| {
+            self.done.range(g..).next().is_some() || self.pending.range(g..).next().is_some()
+        };
+        let in_progress = matches!(self.state, None | Some(JournalState::InProgress));
+        proof_gate.filter(|&g| in_progress && !crossed(g))
+    }
+
     /// Apply one batch.
     fn apply(&mut self, kind: RecordKind, steps: &[usize]) {
         match kind {
@@ -311,7 +328,7 @@ pub fn decode_header(
     let version = u32::from_le_bytes(bytes[8..12].try_into().map_err(|_| bad("short"))?);
     if !(2..=JOURNAL_VERSION).contains(&version) {
         return Err(bad(&format!(
-            "journal version {version}, this smstage reads versions 2 and {JOURNAL_VERSION}"
+            "journal version {version}, this smstage reads versions 2 to {JOURNAL_VERSION}"
         )));
     }
     let n = u64::from_le_bytes(bytes[44..52].try_into().map_err(|_| bad("short"))?) as usize;
@@ -373,7 +390,7 @@ pub struct Journal {
     pub path: PathBuf,
     pub header: JournalHeader,
     pub replay: Replay,
-    /// The format version of the file (2 or 3): appends keep its batch bound.
+    /// The format version of the file (2 to 4): appends keep its batch bound.
     pub version: u32,
     file: File,
 }
@@ -510,6 +527,7 @@ mod tests {
             created_unix: 0,
             plan_id: Some("0f".into()),
             stores: vec![],
+            proof_gate: None,
         }
     }
 
@@ -634,7 +652,7 @@ mod tests {
         assert_eq!(grown as usize, 2 * BATCH_HEAD + 8 * many.len());
         let back = Journal::open(&p).unwrap();
         assert_eq!(back.replay.pending.len(), many.len());
-        // A new journal is version 3, and one of a later version is refused by its number.
+        // A new journal is of this version, and one of a later version is refused by its number.
         let q = t.path().join("journal3");
         assert_eq!(
             Journal::create(&q, header()).unwrap().max_batch_steps(),
@@ -644,7 +662,7 @@ mod tests {
         fs::write(&q, as_version(fs::read(&q).unwrap(), JOURNAL_VERSION + 1)).unwrap();
         let err = Journal::open(&q).err().unwrap().to_string();
         assert!(
-            err.contains("journal version 4, this smstage reads versions 2 and 3"),
+            err.contains("journal version 5, this smstage reads versions 2 to 4"),
             "{err}"
         );
     }

@@ -29,6 +29,11 @@ pub struct Status {
     pub journal: Option<PathBuf>,
     /// The `plan_id` the journal records (`null` before any commit).
     pub plan_id: Option<String>,
+    /// An import in progress that `commit --plan` started before its proof that the database
+    /// is as the plan file stamped it had passed, and that stopped before that proof passed
+    /// (docs/journal.md, "The proof gate"): only `commit --plan` with the same plan file
+    /// resumes it, proving first.
+    pub proof_pending: bool,
 }
 
 pub fn status(base: &Path) -> Result<Status, CommitError> {
@@ -42,10 +47,12 @@ pub fn status(base: &Path) -> Result<Status, CommitError> {
             lock,
             journal: None,
             plan_id: None,
+            proof_pending: false,
         });
     }
     let (header, start, bytes, _) = read(&jpath)?;
     let r = replay(&bytes[start..], start as u64, &jpath)?;
+    let proof_pending = r.owed_proof(header.proof_gate).is_some();
     let state = match r.state {
         None | Some(JournalState::InProgress) => State::InProgress,
         Some(JournalState::Committed) => State::Committed,
@@ -59,5 +66,6 @@ pub fn status(base: &Path) -> Result<Status, CommitError> {
         lock,
         journal: Some(jpath),
         plan_id: header.plan_id,
+        proof_pending,
     })
 }

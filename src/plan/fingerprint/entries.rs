@@ -32,6 +32,10 @@ pub struct Entries {
     sorted: bool,
     /// The last entry's path, mtime and inode: what the next record is encoded against.
     last: Last,
+    /// Regular files without a ctime (a fingerprint of version 1): counted as they come, so
+    /// `commit --plan` knows without a pass over a million entries whether stamps see
+    /// in-place writes.
+    files_without_ctime: usize,
 }
 
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -116,9 +120,17 @@ impl Entries {
         self.bytes.shrink_to_fit();
     }
 
+    /// Whether every regular file among the entries carries its ctime.
+    pub fn every_file_has_ctime(&self) -> bool {
+        self.files_without_ctime == 0
+    }
+
     pub fn push(&mut self, e: &FsEntry) {
         if self.len > 0 && e.path.as_bytes() <= self.last.path.as_bytes() {
             self.sorted = false;
+        }
+        if e.kind == FsKind::File && e.ctime_ns.is_none() {
+            self.files_without_ctime += 1;
         }
         let mut header = kind_code(e.kind);
         if e.target.is_some() {
@@ -168,6 +180,9 @@ impl Entries {
         self.push(&first);
         self.bytes.extend_from_slice(it.bytes);
         self.len += other.len - 1;
+        // push() counted the first already.
+        let first_counted = usize::from(first.kind == FsKind::File && first.ctime_ns.is_none());
+        self.files_without_ctime += other.files_without_ctime - first_counted;
         self.sorted &= other.sorted;
         self.last = other.last.clone();
     }
@@ -462,6 +477,19 @@ mod tests {
         assert_eq!(lent, all);
         assert_eq!(whole.first_path().as_deref(), Some(all[0].path.as_str()));
         assert_eq!(whole.last_path(), all[all.len() - 1].path);
+        // Files without a ctime are counted through appends as through pushes.
+        let bare = all
+            .iter()
+            .filter(|e| e.kind == FsKind::File && e.ctime_ns.is_none())
+            .count();
+        assert!(bare > 0 && bare < all.iter().filter(|e| e.kind == FsKind::File).count());
+        assert!(!whole.every_file_has_ctime());
+        let with: Entries = all
+            .iter()
+            .filter(|e| e.kind != FsKind::File || e.ctime_ns.is_some())
+            .cloned()
+            .collect();
+        assert!(with.every_file_has_ctime());
     }
 
     #[test]
