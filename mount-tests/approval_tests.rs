@@ -271,20 +271,7 @@ fn approval_crashed_commit_resumes_with_the_same_plan_and_refuses_another() {
     let out = smstage(&["unmount", mnt.to_str().unwrap()]);
     assert_eq!(out.code, 0, "{}", out.all());
 
-    let commit = |f: &Path, crash: Option<&str>| -> Out {
-        let mut c = Command::new(bin());
-        c.args([
-            "commit",
-            "--plan",
-            f.to_str().unwrap(),
-            "--no-backup-check",
-            "--yes",
-        ]);
-        if let Some(at) = crash {
-            c.env("SMSTAGE_CRASH_AT", at);
-        }
-        run(c)
-    };
+    let commit = commit_plan_crashing;
     let out = commit(&file, Some("5:action"));
     assert_eq!(out.code, 86, "{}", out.all());
     let st = smstage(&["status", "--config", &b.config_str(), "--format", "json"]);
@@ -459,7 +446,11 @@ fn approval_commit_killed_before_its_proof_passed_resumes_only_through_a_proof()
     let v: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();
     assert_eq!(v["proof_pending"], true, "{}", st.stdout);
     let st = smstage(&["status", "--config", &b.config_str()]);
-    assert!(st.stdout.contains("smstage commit --plan PLANFILE"), "{}", st.stdout);
+    assert!(
+        st.stdout.contains("smstage commit --plan PLANFILE"),
+        "{}",
+        st.stdout
+    );
     // Everything but the lock, which any command that commits takes (and clears) first.
     let unlocked = |b: &Base| -> Vec<String> {
         manifest(b.path())

@@ -675,7 +675,8 @@ pub(crate) fn run_commit(
         ensure_writable(&store.dir)?;
     }
     let sm = smstage_dir(&base);
-    // What a refusal at the gate restores when this commit created `.smstage` (tidy()).
+    // What a refusal at the gate restores when this commit created `.smstage`
+    // (refused_at_gate).
     let before = (!sm.exists())
         .then(|| fs::metadata(&base).ok().map(|m| times_of(&m)))
         .flatten();
