@@ -52,7 +52,7 @@ impl Serialize for InForm<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self.1 {
             Form::Listed => s.collect_seq(self.0.iter()),
-            Form::Packed => s.serialize_str(&packed::encode(self.0)),
+            Form::Packed => s.collect_str(&packed::encoded(self.0)),
         }
     }
 }
