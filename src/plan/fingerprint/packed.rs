@@ -1,8 +1,8 @@
 //! The entries as a plan file of fingerprint version 3 carries them: one JSON string, the
 //! base64 (standard alphabet, padded) of exactly the records [`Entries`] holds in memory (layout
-//! in [`super::entries`] and docs/sm-layout.md). At 1.25M entries that is ~20 MB where the list
-//! of objects of versions 1 and 2 was ~164 MB, and it reads without building an object per
-//! entry.
+//! in [`super::entries`] and docs/sm-layout.md). At 1.25M entries of a generated database that
+//! is 19 MB where the list of objects of versions 1 and 2 took 166 MB, and it reads without
+//! building an object per entry.
 //!
 //! Reading is of a file a user may have damaged or crafted, so nothing of the bytes is
 //! trusted: every record is decoded with its bounds checked and pushed into a new [`Entries`]
@@ -46,7 +46,7 @@ pub enum Damage {
     VarintOverflow(Field),
     #[error("its {0} varint is over-long (ends in a zero group), not as `plan --save` writes it: the file was edited after it was saved")]
     VarintOverlong(Field),
-    #[error("it shares {shared} bytes with a previous path of {previous} bytes")]
+    #[error("it says it shares {shared} bytes with the previous path, which has only {previous}")]
     SharedPastPrevious { shared: u64, previous: usize },
     #[error("its shared prefix of {0} bytes ends inside a character of the previous path")]
     SharedSplitsCharacter(usize),
@@ -95,7 +95,7 @@ pub fn encode(entries: &Entries) -> String {
     encoded(entries).to_string()
 }
 
-/// [`encode`] written out piece by piece, never held whole (~21 MB at 1.25M entries, made
+/// [`encode`] written out piece by piece, never held whole (19 MB at 1.25M entries, made
 /// twice by `plan --save`: for the file and for its `plan_id`).
 pub fn encoded(entries: &Entries) -> impl std::fmt::Display + '_ {
     base64::display::Base64Display::new(entries.packed_bytes(), &BASE64)
@@ -450,7 +450,7 @@ mod tests {
             &spliced(&ok, 8..9, &[5]),
             1,
             8,
-            "shares 5 bytes with a previous path of 1 bytes",
+            "says it shares 5 bytes with the previous path, which has only 1",
         );
         let accented = Entries::from(vec![e("é", FsKind::Dir, 0, 0, 0)])
             .packed_bytes()
