@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-TARGETS=(column compressed symbols ipc config)
+TARGETS=(column compressed symbols ipc config plan_entries)
 which=${1:-all}
 seconds=${2:-60}
 work=${FUZZ_WORK:-/tmp/smstage-fuzz}
@@ -50,10 +50,10 @@ fi
 bin=$ROOT/fuzz/target/x86_64-unknown-linux-gnu/release
 
 mkdir -p "$work"
-if [ ! -f "$work/seeds/.done" ]; then
+if [ ! -f "$work/seeds/.done" ] || [ ! -d "$work/seeds/plan_entries" ]; then
   echo "== building seeds in $work/seeds"
   cargo build --quiet --bin smstage
-  rm -rf "$work/seeds" "$work/gen"
+  rm -rf "$work/seeds" "$work/gen" "$work/plans"
   mkdir -p "$work/gen"
   smstage=$ROOT/target/debug/smstage
   g() { "$smstage" gen --out "$work/gen/$1" "${@:2}" >/dev/null; }
@@ -62,6 +62,15 @@ if [ ! -f "$work/seeds/.done" ]; then
   g tick --partitions 2 --tables 2 --columns 8 --rows 100 --tick-style --segments 2
   for c in qipc gzip snappy lz4hc zstd; do
     g "z-$c" --partitions 1 --tables 1 --columns 24 --rows 300 --compress "$c" --block-log2 12
+  done
+  # Plan files (fingerprint version 3) of those that pass the checks: their packed entries
+  # seed `plan_entries`.
+  # (Outside gen/, whose files seed the kdb+ readers.)
+  rm -rf "$work/plans"
+  mkdir -p "$work/plans"
+  for d in "$work"/gen/*/; do
+    "$smstage" plan --config "$d/assembly.yaml" --save "$work/plans/$(basename "$d").json" \
+      >/dev/null 2>&1 || true
   done
   python3 - "$work/seeds" "$max_len" "$fixtures" "$work/gen" "$ROOT/docs/examples" <<'PY'
 import os, struct, sys, hashlib
@@ -78,6 +87,15 @@ def put(target, data):
 def read(p):
     with open(p, "rb") as f:
         return f.read()
+import base64, glob, json
+for plan in glob.glob(os.path.join(os.path.dirname(sys.argv[4]), "plans", "*.json")):
+    fp = json.load(open(plan))["fingerprint"]
+    for lst in [fp["entries"]] + [g["entries"] for g in fp.get("segments", [])]:
+        if isinstance(lst, str):
+            b = base64.b64decode(lst)
+            put("plan_entries", b)
+            put("plan_entries", b[:4096])
+            put("plan_entries", lst.encode()[:4096])
 for root in roots:
     for dp, _, names in os.walk(root):
         for n in names:
@@ -127,6 +145,7 @@ for t in "${run[@]}"; do
   mkdir -p "$corpus" "$arts"
   dict=$ROOT/fuzz/dict/kdb.dict
   [ "$t" = config ] && dict=$ROOT/fuzz/dict/config.dict
+  [ "$t" = plan_entries ] && dict=$ROOT/fuzz/dict/plan_entries.dict
   log=$work/$t.log
   echo "== $t: ${seconds}s (log $log, corpus $corpus)"
   before=$(find "$arts" -type f | wc -l)

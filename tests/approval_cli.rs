@@ -626,6 +626,155 @@ fn approval_a_plan_file_of_the_listed_fingerprint_still_verifies() {
     assert_eq!(saved.to_bytes(), bytes);
 }
 
+/// A plan file `plan --save` wrote at 93f4adf (fingerprint version 2, its entries a list of
+/// objects) still verifies, and is written back byte for byte: its plan_id is unchanged.
+#[test]
+fn approval_a_plan_file_of_fingerprint_version_2_still_verifies() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plan-saved-by-93f4adf.json");
+    let bytes = fs::read(&p).unwrap();
+    let saved = SavedPlan::parse(&bytes, &p).unwrap();
+    assert_eq!(saved.fingerprint.version, 2);
+    assert_eq!(
+        saved.plan_id,
+        "778a7ec8e5a490f0500e182f34943ce1c962b8764aa43fa8c35d698b2e623d8a"
+    );
+    assert_eq!(plan_id(&saved.plan, &saved.fingerprint), saved.plan_id);
+    assert_eq!(saved.fingerprint.entries.len(), 14);
+    assert!(saved
+        .fingerprint
+        .entries
+        .iter()
+        .any(|e| e.ctime_ns.is_some()));
+    assert_eq!(saved.to_bytes(), bytes);
+}
+
+/// The file `plan --save` wrote, as the smstage before fingerprint version 3 would have
+/// written it for the same database: the fingerprint's version 2 and its entries the list of
+/// objects, the plan_id the sha256 of that text without its `plan_id` member and newline.
+/// Made by editing the text, not by smstage's serialisation, so that it tests the reading.
+fn as_version_2(v3: &[u8]) -> (Vec<u8>, String) {
+    use sha2::Digest;
+    let text = std::str::from_utf8(v3).unwrap();
+    let saved = SavedPlan::parse(v3, Path::new("v3")).unwrap();
+    let listed = serde_json::to_string(
+        &saved
+            .fingerprint
+            .entries
+            .iter()
+            .collect::<Vec<smstage::plan::fingerprint::FsEntry>>(),
+    )
+    .unwrap();
+    let key = r#""entries":""#;
+    let start = text.find(key).unwrap();
+    let end = start + key.len() + text[start + key.len()..].find('"').unwrap() + 1;
+    let body = format!("{}\"entries\":{listed}{}", &text[..start], &text[end..]).replacen(
+        r#""fingerprint":{"version":3,"#,
+        r#""fingerprint":{"version":2,"#,
+        1,
+    );
+    assert!(body.contains(r#""fingerprint":{"version":2,"#));
+    let member = body.find(r#""plan_id":""#).unwrap();
+    let rest = &body[member + r#""plan_id":""#.len() + 64 + 2..];
+    let hashed = format!("{}{}", &body[..member], rest.trim_end_matches('\n'));
+    let id: String = sha2::Sha256::digest(hashed.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    (
+        format!("{}\"plan_id\":\"{id}\",{rest}", &body[..member]).into_bytes(),
+        id,
+    )
+}
+
+/// A version-2 plan file of the database there now loads with its own plan_id, commits
+/// without reading the headers again (its files carry ctimes, as version 3's do), and the
+/// journal records that id.
+#[test]
+fn approval_a_version_2_plan_file_commits_under_its_plan_id() {
+    let b = generated(3, 2, 4, 50);
+    let (file, id3) = save(&b, "a", None);
+    let v3 = fs::read(&file).unwrap();
+    let (v2, id2) = as_version_2(&v3);
+    assert_ne!(id2, id3);
+    // The packed string is far smaller than the list, even for a few entries.
+    assert!(v3.len() * 2 < v2.len(), "{} vs {}", v3.len(), v2.len());
+    let old = b.path().join("plan-v2.json");
+    fs::write(&old, &v2).unwrap();
+    let saved = SavedPlan::parse(&v2, &old).unwrap();
+    assert_eq!(saved.plan_id, id2);
+    assert_eq!(saved.fingerprint.version, 2);
+    assert_eq!(plan_id(&saved.plan, &saved.fingerprint), id2);
+    assert_eq!(saved.to_bytes(), v2);
+    let out = commit_plan(&old);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stderr.contains("headers not read again"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stdout.contains(&format!("plan_id: {id2}")),
+        "{}",
+        out.all()
+    );
+    let st = smstage(&["status", "--config", &b.config_str(), "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();
+    assert_eq!(v["plan_id"], id2.as_str(), "{}", st.all());
+}
+
+/// A damaged packed string is refused by `commit --plan` and `mount --plan` (exit 2) with
+/// the list, record and byte, and the fix; nothing changes.
+#[test]
+fn approval_a_damaged_packed_entries_string_exits_2_and_says_where() {
+    use base64::Engine;
+    let b = generated(2, 2, 3, 20);
+    let (file, _) = save(&b, "a", None);
+    let text = fs::read_to_string(&file).unwrap();
+    let key = r#""entries":""#;
+    let start = text.find(key).unwrap() + key.len();
+    let end = start + text[start..].find('"').unwrap();
+    let engine = base64::engine::general_purpose::STANDARD;
+    let mut bytes = engine.decode(&text[start..end]).unwrap();
+    // The first record: the header byte of `.` (a directory, no flags), then its path.
+    assert_eq!(bytes[..4], [0, 0, 1, b'.']);
+    bytes[0] = 0xf0;
+    let damaged = b.path().join("plan-damaged.json");
+    fs::write(
+        &damaged,
+        format!(
+            "{}{}{}",
+            &text[..start],
+            engine.encode(&bytes),
+            &text[end..]
+        ),
+    )
+    .unwrap();
+    let before = manifest(b.path());
+    let mnt = b.path().join("mnt");
+    for out in [
+        commit_plan(&damaged),
+        smstage(&[
+            "mount",
+            "--plan",
+            damaged.to_str().unwrap(),
+            mnt.to_str().unwrap(),
+        ]),
+    ] {
+        assert_eq!(out.code, 2, "{}", out.all());
+        for says in [
+            format!(
+                "plan file {}: fingerprint entries: record 0 at byte 0: its header byte 0xf0 sets bits no kind or flag uses",
+                damaged.display()
+            ),
+            "save the plan again with `smstage plan --config FILE --save PLANFILE`".to_string(),
+        ] {
+            assert!(out.stderr.contains(&says), "{says}: {}", out.all());
+        }
+        assert!(!out.stderr.contains("panicked"), "{}", out.all());
+    }
+    assert_eq!(before, manifest(b.path()));
+}
+
 /// Bytes the packed entries hold per entry, with the count, for the database at `dir`.
 fn fingerprint_bytes_per_entry(dir: &Path) -> (f64, usize) {
     let (entries, _, _) = smstage::approval::scan::database_entries(dir).unwrap();

@@ -13,8 +13,10 @@
 //! write to the block device under the filesystem, or a filesystem that does not keep ctimes.
 
 mod entries;
+pub mod file_form;
+pub mod packed;
 
-pub use entries::{Entries, Iter};
+pub use entries::{Entries, EntryRef, Iter};
 
 use crate::finding::{code, Finding};
 use serde::{Deserialize, Serialize};
@@ -22,9 +24,10 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::path::PathBuf;
 
-/// Version of the fingerprint's shape (part of the plan file format, docs/sm-layout.md): 2
-/// stamps every regular file with its ctime; 1 (still read) did not.
-pub const FINGERPRINT_VERSION: u32 = 2;
+/// Version of the fingerprint's shape (part of the plan file format, docs/sm-layout.md): 3
+/// carries the entries packed, as one string ([`file_form`]); 2 (still read) carried them as a
+/// list of objects; both stamp every regular file with its ctime; 1 (still read) did not.
+pub const FINGERPRINT_VERSION: u32 = 3;
 
 /// The oldest fingerprint version still read: its plans are committed after the full checks.
 pub const OLDEST_FINGERPRINT_VERSION: u32 = 1;
@@ -32,7 +35,8 @@ pub const OLDEST_FINGERPRINT_VERSION: u32 = 1;
 /// The path of the database directory itself among the entries.
 pub const DATABASE_ENTRY: &str = ".";
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Serialised as [`file_form`] says: the form of its entries follows its `version`.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fingerprint {
     pub version: u32,
     /// Host name of the machine the plan was saved on.
@@ -45,19 +49,18 @@ pub struct Fingerprint {
     pub config: ConfigStamp,
     /// Every entry below the database directory, and the directory itself as `.`, sorted by
     /// path bytes; paths are relative to the database directory, `/`-separated. Packed in
-    /// memory, the same list of [`FsEntry`] in the file.
+    /// memory, and in the file from version 3 on.
     pub entries: Entries,
     /// Every object of every object tier of the HDB mount, sorted by tier then key.
     pub objects: Vec<ObjectStamp>,
     /// Segmented databases: each segment `par.txt` lists outside the database directory, with
     /// every entry below it (absent for a plain database, so its plan files are unchanged).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub segments: Vec<SegmentStamp>,
 }
 
 /// One segment of a segmented database that lies outside the database directory: its data is
 /// converted in place there, so a change to it is drift like a change in the root.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SegmentStamp {
     /// Absolute path of the segment directory (symlinks resolved).
     pub dir: PathBuf,

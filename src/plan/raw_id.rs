@@ -135,33 +135,43 @@ mod tests {
 
     #[test]
     fn an_unedited_file_hashes_to_its_plan_id_in_reads_of_any_size() {
-        let saved = crate::plan::saved::tests::sample();
-        let bytes = saved.to_bytes();
-        for chunk in [1, 7, 64, 100, 1 << 20] {
-            let (id, recorded) = raw_id(&bytes, chunk).unwrap();
-            assert_eq!(id, saved.plan_id, "reads of {chunk} bytes");
-            assert_eq!(recorded, saved.plan_id);
+        // Of every fingerprint version: the packed entries of version 3 are one string,
+        // hashed as it streams past like any other bytes, never serialised again.
+        for saved in [1, 2, 3].map(crate::plan::saved::tests::varied) {
+            let bytes = saved.to_bytes();
+            for chunk in [1, 7, 64, 100, 1 << 20] {
+                let (id, recorded) = raw_id(&bytes, chunk).unwrap();
+                assert_eq!(id, saved.plan_id, "reads of {chunk} bytes");
+                assert_eq!(recorded, saved.plan_id);
+            }
+            // Without its final newline too.
+            let (id, _) = raw_id(&bytes[..bytes.len() - 1], 5).unwrap();
+            assert_eq!(id, saved.plan_id);
         }
-        // Without its final newline too.
-        let (id, _) = raw_id(&bytes[..bytes.len() - 1], 5).unwrap();
-        assert_eq!(id, saved.plan_id);
     }
 
     #[test]
     fn an_edited_or_respaced_file_does_not() {
-        let saved = crate::plan::saved::tests::sample();
-        let bytes = saved.to_bytes();
-        // One byte of the fingerprint changed: another id (the canonical one is then computed,
-        // and refuses the file).
-        let text = String::from_utf8(bytes.clone()).unwrap();
-        let edited = text.replacen("\"size\":", "\"size\":1", 1);
-        assert_ne!(edited, text);
-        let (id, recorded) = raw_id(edited.as_bytes(), 33).unwrap();
-        assert_ne!(id, recorded);
-        // Pretty-printed, or shorter than the member: no raw id at all.
-        let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-        let pretty = serde_json::to_vec_pretty(&value).unwrap();
-        assert_eq!(raw_id(&pretty, 4096), None);
+        for saved in [2, 3].map(crate::plan::saved::tests::varied) {
+            let bytes = saved.to_bytes();
+            // One byte of the fingerprint's entries changed (a size in the list, a character
+            // of the packed string): another id (the canonical one is then computed, and
+            // refuses the file).
+            let text = String::from_utf8(bytes.clone()).unwrap();
+            let edited = text.replacen("\"size\":96", "\"size\":97", 1).replacen(
+                "\"entries\":\"AAAB",
+                "\"entries\":\"AAAC",
+                1,
+            );
+            assert_ne!(edited, text);
+            let (id, recorded) = raw_id(edited.as_bytes(), 33).unwrap();
+            assert_ne!(id, recorded);
+            assert_eq!(recorded, saved.plan_id);
+            // Pretty-printed, or shorter than the member: no raw id at all.
+            let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            let pretty = serde_json::to_vec_pretty(&value).unwrap();
+            assert_eq!(raw_id(&pretty, 4096), None);
+        }
         assert_eq!(raw_id(b"{\"format\":\"smstage-plan\"}", 3), None);
     }
 }

@@ -11,17 +11,17 @@
 //! LEB128 varints. Entries sorted by path share most of each path with the previous one, so a
 //! database of generated partitions costs ~12 bytes per entry.
 //!
-//! The order given is kept exactly (it is part of what `plan_id` hashes); serialised, the list
-//! is the same JSON array of [`FsEntry`] objects as before it was packed.
+//! The order given is kept exactly (it is part of what `plan_id` hashes). A plan file of
+//! fingerprint version 3 carries these very bytes ([`super::packed`] reads them back, checking
+//! every record); versions 1 and 2 carry the list of [`FsEntry`] objects
+//! ([`super::file_form`]).
 
 use super::{FsEntry, FsKind};
-use serde::de::{SeqAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
-const KIND_BITS: u8 = 0b011;
-const HAS_TARGET: u8 = 0b100;
-const HAS_CTIME: u8 = 0b1000;
+pub(super) const KIND_BITS: u8 = 0b011;
+pub(super) const HAS_TARGET: u8 = 0b100;
+pub(super) const HAS_CTIME: u8 = 0b1000;
 
 /// Entries in the order they were pushed, packed (module docs).
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -54,7 +54,7 @@ fn kind_code(k: FsKind) -> u8 {
     }
 }
 
-fn kind_of_code(c: u8) -> FsKind {
+pub(super) fn kind_of_code(c: u8) -> FsKind {
     match c & KIND_BITS {
         0 => FsKind::Dir,
         1 => FsKind::File,
@@ -71,17 +71,17 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-fn zigzag(v: i64) -> u64 {
+pub(super) fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
 
-fn unzigzag(v: u64) -> i64 {
+pub(super) fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 
 /// The length of the longest common prefix of `a` and `b` that ends on a character boundary
 /// of both (so that the rest of a path is a string of its own).
-fn shared_prefix(a: &str, b: &str) -> usize {
+pub(super) fn shared_prefix(a: &str, b: &str) -> usize {
     let mut n = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
     while !b.is_char_boundary(n) {
         n -= 1;
@@ -125,7 +125,26 @@ impl Entries {
         self.files_without_ctime == 0
     }
 
+    /// An empty list whose buffer holds `bytes` bytes before it grows.
+    pub(super) fn with_capacity(bytes: usize) -> Entries {
+        Entries {
+            bytes: Vec::with_capacity(bytes),
+            ..Entries::new()
+        }
+    }
+
+    /// The records, back to back (module docs): what a plan file of fingerprint version 3
+    /// carries.
+    pub fn packed_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
     pub fn push(&mut self, e: &FsEntry) {
+        self.push_ref(EntryRef::from(e));
+    }
+
+    /// [`Entries::push`] of a borrowed entry.
+    pub fn push_ref(&mut self, e: EntryRef<'_>) {
         if self.len > 0 && e.path.as_bytes() <= self.last.path.as_bytes() {
             self.sorted = false;
         }
@@ -140,7 +159,7 @@ impl Entries {
             header |= HAS_CTIME;
         }
         self.bytes.push(header);
-        let shared = shared_prefix(&self.last.path, &e.path);
+        let shared = shared_prefix(&self.last.path, e.path);
         put_varint(&mut self.bytes, shared as u64);
         let rest = &e.path.as_bytes()[shared..];
         put_varint(&mut self.bytes, rest.len() as u64);
@@ -157,7 +176,7 @@ impl Entries {
         if let Some(c) = e.ctime_ns {
             put_varint(&mut self.bytes, zigzag(c.wrapping_sub(e.mtime_ns)));
         }
-        if let Some(t) = &e.target {
+        if let Some(t) = e.target {
             put_varint(&mut self.bytes, t.len() as u64);
             self.bytes.extend_from_slice(t.as_bytes());
         }
@@ -339,6 +358,20 @@ pub struct EntryRef<'a> {
     pub ctime_ns: Option<i64>,
 }
 
+impl<'a> From<&'a FsEntry> for EntryRef<'a> {
+    fn from(e: &'a FsEntry) -> EntryRef<'a> {
+        EntryRef {
+            path: &e.path,
+            kind: e.kind,
+            size: e.size,
+            mtime_ns: e.mtime_ns,
+            inode: e.inode,
+            target: e.target.as_deref(),
+            ctime_ns: e.ctime_ns,
+        }
+    }
+}
+
 impl From<EntryRef<'_>> for FsEntry {
     fn from(e: EntryRef<'_>) -> FsEntry {
         FsEntry {
@@ -378,44 +411,15 @@ impl fmt::Debug for Entries {
     }
 }
 
-impl Serialize for Entries {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.iter())
-    }
-}
-
-impl<'de> Deserialize<'de> for Entries {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Entries, D::Error> {
-        struct Packing;
-        impl<'de> Visitor<'de> for Packing {
-            type Value = Entries;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a list of entries")
-            }
-
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Entries, A::Error> {
-                let mut out = Entries::new();
-                while let Some(e) = seq.next_element::<FsEntry>()? {
-                    out.push(&e);
-                }
-                out.shrink_to_fit();
-                Ok(out)
-            }
-        }
-        d.deserialize_seq(Packing)
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::tests::e;
     use super::*;
 
     /// Edge values: extremes of every number, shared prefixes that end inside a multi-byte
     /// character, targets on a symlink and (as a file may say) on another kind, and an order
     /// that is not sorted.
-    fn awkward() -> Vec<FsEntry> {
+    pub(crate) fn awkward() -> Vec<FsEntry> {
         vec![
             e(".", FsKind::Dir, 4096, 1_700_000_000_123_456_789, 2),
             e("a", FsKind::File, 0, i64::MIN, u64::MAX),
@@ -490,28 +494,6 @@ mod tests {
             .cloned()
             .collect();
         assert!(with.every_file_has_ctime());
-    }
-
-    #[test]
-    fn the_json_is_that_of_the_list_of_entries() {
-        let v = awkward();
-        let packed = Entries::from(v.clone());
-        let json = serde_json::to_string(&packed).unwrap();
-        assert_eq!(json, serde_json::to_string(&v).unwrap());
-        let back: Entries = serde_json::from_str(&json).unwrap();
-        assert_eq!(back, packed);
-        assert_eq!(serde_json::to_string(&back).unwrap(), json);
-        assert_eq!(
-            serde_json::to_string(&Entries::from(vec![
-                e(".", FsKind::Dir, 0, 5, 2),
-                FsEntry {
-                    target: Some("t".into()),
-                    ..e("l", FsKind::Symlink, 1, -5, 3)
-                }
-            ]))
-            .unwrap(),
-            r#"[{"path":".","kind":"dir","size":0,"mtime_ns":5,"inode":2},{"path":"l","kind":"symlink","size":1,"mtime_ns":-5,"inode":3,"target":"t"}]"#
-        );
     }
 
     #[test]
