@@ -37,11 +37,17 @@ impl EarlyWalk {
             .ok()?;
         let database = database_of_head(&head)?;
         let d = database.clone();
-        // Its own pool, niced: the parse on the main thread keeps a core (at the pool's
-        // normal priority its 16 threads took two thirds of the parse's and saved ~0.1 s),
-        // and the walk has both once the main thread waits for it.
+        // Its own pool, niced, and no more threads than cores: the main thread keeps a core
+        // for the parse and then for the commit's first steps, which run beside the walk
+        // (commit::gate). At 1.1M files on 2 cores, 16 threads (the I/O pool's) finished
+        // the walk 1.5 s before the gate but slowed the steps beside it by 1.2-1.5 s
+        // (kernel work on the same filesystem); 2 threads slowed them by ~0.5 s and reached
+        // the gate 0.3-0.4 s late; 1 thread, 1.2 s late (docs/performance.md).
+        let threads = std::thread::available_parallelism()
+            .map_or(2, std::num::NonZeroUsize::get)
+            .min(crate::io_pool::threads());
         let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(crate::io_pool::threads())
+            .num_threads(threads)
             .thread_name(|i| format!("smstage-early-{i}"))
             .start_handler(|_| lower_this_threads_priority())
             .build()

@@ -634,16 +634,26 @@ pub(crate) fn check_identity(
     base: &Path,
     journal: &Path,
 ) -> Result<(), CommitError> {
-    let data = base.join(&h.source);
+    check_identity_of(&h.base, &h.source, h.data_dev, h.data_ino, base, journal)
+}
+
+/// [`check_identity`] from a header's fields (`h_base`, `source`, `data_dev`, `data_ino`).
+fn check_identity_of(
+    h_base: &Path,
+    source: &str,
+    data_dev: u64,
+    data_ino: u64,
+    base: &Path,
+    journal: &Path,
+) -> Result<(), CommitError> {
+    let data = base.join(source);
     let md = fs::metadata(&data).map_err(io_err("stat source", &data))?;
-    if h.base != base || md.dev() != h.data_dev || md.ino() != h.data_ino {
+    if h_base != base || md.dev() != data_dev || md.ino() != data_ino {
         return Err(CommitError::ForeignJournal {
             path: journal.to_path_buf(),
             reason: format!(
-                "it was written for {} (device {}, inode {}), not for {} (device {}, inode {})",
-                h.base.join(&h.source).display(),
-                h.data_dev,
-                h.data_ino,
+                "it was written for {} (device {data_dev}, inode {data_ino}), not for {} (device {}, inode {})",
+                h_base.join(source).display(),
                 data.display(),
                 md.dev(),
                 md.ino()
@@ -687,75 +697,80 @@ pub(crate) fn run_commit(
     let pause = Pause::from_env(&base);
 
     let mut resumed = false;
-    let mut journal = match kind(&jpath)? {
+    // A journal already there is first read without its steps (journal::HeaderSummary): only
+    // one in progress is opened whole, to be resumed.
+    let journal = match kind(&jpath)? {
         Kind::Absent => None,
-        _ => Some(Journal::open(&jpath)?),
-    };
-    if let Some(j) = &journal {
-        check_identity(&j.header, &base, &jpath)?;
-        match j.replay.state {
-            Some(JournalState::Committed) => {
-                tracing::info!("already committed (journal {})", jpath.display());
-                return Ok(CommitReport {
-                    already_committed: true,
-                    resumed: false,
-                    steps_total: j.header.steps.len(),
-                    steps_run: 0,
-                    copy_mode: j.header.copy_mode,
-                    journal: jpath,
-                    stale_lock_pid: lock.took_over.as_ref().map(|h| h.pid),
-                });
-            }
-            Some(JournalState::RollingBack) => {
-                return Err(CommitError::RollbackInProgress { journal: jpath })
-            }
-            Some(JournalState::RolledBack) | None => journal = None,
-            Some(JournalState::InProgress) => {
-                if j.header.plan_hash != plan_hash(plan)
-                    || j.header.steps != steps
-                    || j.header.wave_lens != lens
-                {
-                    return Err(CommitError::ForeignJournal {
-                        path: jpath,
-                        reason: "it was written for another plan (finish it with the same \
-                                 configuration, or roll it back)"
-                            .into(),
+        _ => {
+            let (h, replay) = super::journal::read_summary(&jpath)?;
+            check_identity_of(&h.base, &h.source, h.data_dev, h.data_ino, &base, &jpath)?;
+            match replay.state {
+                Some(JournalState::Committed) => {
+                    tracing::info!("already committed (journal {})", jpath.display());
+                    return Ok(CommitReport {
+                        already_committed: true,
+                        resumed: false,
+                        steps_total: h.steps_total(),
+                        steps_run: 0,
+                        copy_mode: h.copy_mode,
+                        journal: jpath,
+                        stale_lock_pid: lock.took_over.as_ref().map(|h| h.pid),
                     });
                 }
-                if let Some(id) = opts
-                    .plan_id
-                    .as_ref()
-                    .filter(|id| j.header.plan_id.as_ref() != Some(*id))
-                {
-                    return Err(CommitError::ForeignJournal {
-                        path: jpath,
-                        reason: format!(
-                            "it was written for plan {}, not for plan {id}: resume with the same plan file, or roll it back",
-                            j.header.plan_id.as_deref().unwrap_or("(none: a commit without --plan)")
-                        ),
-                    });
+                Some(JournalState::RollingBack) => {
+                    return Err(CommitError::RollbackInProgress { journal: jpath })
                 }
-                // A gate this commit's proof had not passed when it stopped: no step from
-                // it on has begun, and none may before a proof passes now.
-                match j.replay.owed_proof(j.header.proof_gate) {
-                    Some(g) if !proof.is_some() => {
-                        return Err(CommitError::ProofPending {
-                            journal: jpath,
-                            step: g,
-                        })
-                    }
-                    Some(g) => proof.gate_at(g),
-                    None => proof.not_needed(),
-                }
-                resumed = true;
-                tracing::info!(
-                    done = j.replay.done.len(),
-                    pending = j.replay.pending.len(),
-                    total,
-                    "resuming an interrupted commit"
-                );
+                Some(JournalState::RolledBack) | None => None,
+                Some(JournalState::InProgress) => Some(Journal::open(&jpath)?),
             }
         }
+    };
+    // Only a journal in progress is opened whole (above): it is resumed.
+    if let Some(j) = &journal {
+        check_identity(&j.header, &base, &jpath)?;
+        if j.header.plan_hash != plan_hash(plan)
+            || j.header.steps != steps
+            || j.header.wave_lens != lens
+        {
+            return Err(CommitError::ForeignJournal {
+                path: jpath,
+                reason: "it was written for another plan (finish it with the same \
+                         configuration, or roll it back)"
+                    .into(),
+            });
+        }
+        if let Some(id) = opts
+            .plan_id
+            .as_ref()
+            .filter(|id| j.header.plan_id.as_ref() != Some(*id))
+        {
+            return Err(CommitError::ForeignJournal {
+                path: jpath,
+                reason: format!(
+                    "it was written for plan {}, not for plan {id}: resume with the same plan file, or roll it back",
+                    j.header.plan_id.as_deref().unwrap_or("(none: a commit without --plan)")
+                ),
+            });
+        }
+        // A gate this commit's proof had not passed when it stopped: no step from
+        // it on has begun, and none may before a proof passes now.
+        match j.replay.owed_proof(j.header.proof_gate) {
+            Some(g) if !proof.is_some() => {
+                return Err(CommitError::ProofPending {
+                    journal: jpath,
+                    step: g,
+                })
+            }
+            Some(g) => proof.gate_at(g),
+            None => proof.not_needed(),
+        }
+        resumed = true;
+        tracing::info!(
+            done = j.replay.done.len(),
+            pending = j.replay.pending.len(),
+            total,
+            "resuming an interrupted commit"
+        );
     }
     let t = std::time::Instant::now();
     let mut journal = match journal {

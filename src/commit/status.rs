@@ -1,7 +1,7 @@
 //! `smstage status`: what the journal and the lock say, without taking the lock.
 
 use super::exec::{journal_path, kind, smstage_dir, Kind};
-use super::journal::{read, replay, JournalState};
+use super::journal::{read_summary, JournalState};
 use super::lock::{inspect, LockInfo};
 use super::CommitError;
 use serde::Serialize;
@@ -50,8 +50,7 @@ pub fn status(base: &Path) -> Result<Status, CommitError> {
             proof_pending: false,
         });
     }
-    let (header, start, bytes, _) = read(&jpath)?;
-    let r = replay(&bytes[start..], start as u64, &jpath)?;
+    let (header, r) = read_summary(&jpath)?;
     let proof_pending = r.owed_proof(header.proof_gate).is_some();
     let state = match r.state {
         None | Some(JournalState::InProgress) => State::InProgress,
@@ -62,7 +61,7 @@ pub fn status(base: &Path) -> Result<Status, CommitError> {
     Ok(Status {
         state,
         steps_done: r.done.len(),
-        steps_total: header.steps.len(),
+        steps_total: header.steps_total(),
         lock,
         journal: Some(jpath),
         plan_id: header.plan_id,
