@@ -37,15 +37,13 @@ impl EarlyWalk {
             .ok()?;
         let database = database_of_head(&head)?;
         let d = database.clone();
-        // Its own pool, niced, and no more threads than cores: the main thread keeps a core
-        // for the parse and then for the commit's first steps, which run beside the walk
-        // (commit::gate). At 1.1M files on 2 cores, 16 threads (the I/O pool's) finished
-        // the walk 1.5 s before the gate but slowed the steps beside it by 1.2-1.5 s
-        // (kernel work on the same filesystem); 2 threads slowed them by ~0.5 s and reached
-        // the gate 0.3-0.4 s late; 1 thread, 1.2 s late (docs/performance.md).
-        let threads = std::thread::available_parallelism()
-            .map_or(2, std::num::NonZeroUsize::get)
-            .min(crate::io_pool::threads());
+        // Its own pool, at the lowest priority (nice 19): the main thread keeps its core for
+        // the parse and then for the commit's first steps, which run beside the walk
+        // (commit::gate), and the walk takes what the steps leave. At 1.1M files on 2 cores,
+        // three rounds side by side: 16 threads at nice 19 7.11 s (median), 2 threads at
+        // nice 10 7.66 s (the walk reached the gate 0.4 s late), 16 at nice 10 8.09 s (the
+        // walk done 1.5 s early, the steps beside it slowed most); docs/performance.md.
+        let threads = crate::io_pool::threads();
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("smstage-early-{i}"))
@@ -69,13 +67,13 @@ impl EarlyWalk {
     }
 }
 
-/// Nice 10 for the calling thread alone (Linux: `setpriority` of a thread id). Best effort:
+/// Nice 19 for the calling thread alone (Linux: `setpriority` of a thread id). Best effort:
 /// at the normal priority the walk is only less useful, never wrong.
 fn lower_this_threads_priority() {
     // SAFETY: gettid has no preconditions; setpriority only reads its arguments.
     unsafe {
         let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+        libc::setpriority(libc::PRIO_PROCESS, tid, 19);
     }
 }
 
