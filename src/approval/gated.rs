@@ -9,15 +9,11 @@
 //! as a walk before the first step would compare it.
 
 use super::ApprovalError;
-use crate::commit::ProofGate;
+use crate::commit::{under, ProofGate};
 use crate::plan::fingerprint::{
     abs_in, compare_ctime, compare_entry, diff, Drift, DriftWhat, Fingerprint, FsEntry, FsKind,
 };
 use std::collections::{BTreeMap, BTreeSet};
-
-fn under(path: &str, dir: &str) -> bool {
-    dir == "." || path == dir || path.strip_prefix(dir).is_some_and(|r| r.starts_with('/'))
-}
 
 /// The saved entries whose stamps the steps before `gate` move: each directory they create
 /// entries in, and every entry of each tree they hard-link. Also whether the fingerprint
@@ -94,12 +90,7 @@ pub fn drift_beside_steps(
     diff(saved, &now)
         .into_iter()
         .filter(|d| {
-            let made = created.iter().any(|c| {
-                d.path == *c
-                    || d.path
-                        .strip_prefix(c.as_str())
-                        .is_some_and(|r| r.starts_with('/'))
-            });
+            let made = created.iter().any(|c| under(&d.path, c));
             let moved = match d.what {
                 DriftWhat::Mtime => touched.contains(&d.path),
                 DriftWhat::Ctime => linked.contains(&d.path),

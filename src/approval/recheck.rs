@@ -22,15 +22,21 @@ pub fn stamps_see_in_place_writes(fp: &Fingerprint) -> bool {
         && fp.segments.iter().all(|s| s.entries.every_file_has_ctime())
 }
 
+/// Whether an unchanged `fp` stands for the checks it was saved with, so that
+/// [`remaining_checks`] gives their verdict: its files carry ctimes, and the database is not
+/// segmented (its backup is compared segment by segment by the full checks).
+pub fn stamps_stand_for_the_checks(fp: &Fingerprint) -> bool {
+    stamps_see_in_place_writes(fp)
+        && fp.segments.is_empty()
+        && !crate::check::is_segmented(&fp.database)
+}
+
 /// The findings of the checks that the unchanged fingerprint does not stand for, or None when
 /// the full checks must run: the plan file predates ctimes, or the database is segmented (its
 /// backup is compared segment by segment by the full checks). Call only after the whole
 /// fingerprint compared equal to the world.
 pub fn remaining_checks(saved: &SavedPlan, backup: &BackupCheck) -> Option<Report> {
-    if !stamps_see_in_place_writes(&saved.fingerprint)
-        || !saved.fingerprint.segments.is_empty()
-        || crate::check::is_segmented(&saved.fingerprint.database)
-    {
+    if !stamps_stand_for_the_checks(&saved.fingerprint) {
         return None;
     }
     let mut findings = first_tier_space(saved);

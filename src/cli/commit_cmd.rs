@@ -337,9 +337,9 @@ pub fn commit_plan(
             );
             // Should the interrupted commit owe its proof (commit::gate), the commit runs this
             // one before the gate; it does not run otherwise.
-            let proof = gated(&saved).map(|(prepared, marked)| {
+            let proof = gated(&saved).map(|(prepared, gate, marked)| {
                 let ctx = ProofContext::new(&saved, &cfg, &config_path, &config_bytes, s3);
-                let proof = ctx.proof(early.take(), &prepared, marked, false);
+                let proof = ctx.proof(early.take(), gate, marked, false);
                 (prepared, proof)
             });
             (true, proof)
@@ -367,7 +367,7 @@ pub fn commit_plan(
                 "plan derived again from its fingerprint, steps derived in {:.3?}",
                 t.elapsed()
             );
-            if let Some((prepared, marked)) = gated {
+            if let Some((prepared, gate, marked)) = gated {
                 // The commit's first steps run beside the walk (commit::gate): what they leave
                 // marks on is compared now, the rest by the walk, before the first exchange.
                 let t = std::time::Instant::now();
@@ -390,8 +390,8 @@ pub fn commit_plan(
                     .is_empty()
                     .then(|| approval::recheck::remaining_checks(&saved, &backup))
                     .flatten();
-                // Some by gated()'s own conditions when nothing differs; were it None, the
-                // sequential path below would run the full checks.
+                // Some when nothing differs (gated() asks stamps_stand_for_the_checks); were
+                // it None, the sequential path below would run the full checks.
                 if let Some(report) = report {
                     tracing::info!(
                         "entries the first steps mark compared, backup precondition checked in {:.3?}",
@@ -401,7 +401,7 @@ pub fn commit_plan(
                         return code;
                     }
                     let ctx = ProofContext::new(&saved, &cfg, &config_path, &config_bytes, s3);
-                    let proof = ctx.proof(early.take(), &prepared, marked, true);
+                    let proof = ctx.proof(early.take(), gate, marked, true);
                     eprintln!(
                         "smstage: every file is being compared with plan {id}'s stamps (size, mtime, inode and ctime) while the first steps run, and no partition moves before that proof passes; the checks it was saved with stand, headers not read again"
                     );
@@ -513,27 +513,22 @@ fn refuse_remaining(report: &Report) -> Option<i32> {
     None
 }
 
-/// The gate of a plan whose commit may start before its proof has finished, with the saved
-/// entries the steps before the gate leave marks on; None when the proof must come first:
-/// remedies, segments, a fingerprint without ctimes (the full checks run then), or one that
+/// The saved entries the steps before the gate leave marks on.
+type Marked = std::collections::BTreeMap<String, crate::plan::fingerprint::FsEntry>;
+
+/// The steps of a plan whose commit may start before its proof has finished, their gate and
+/// the entries they mark; None when the proof must come first: remedies, a fingerprint that
+/// does not stand for the checks (no ctimes, segments: the full checks run then), or one that
 /// holds what the first steps would create.
-fn gated(
-    saved: &SavedPlan,
-) -> Option<(
-    commit::Prepared,
-    std::collections::BTreeMap<String, crate::plan::fingerprint::FsEntry>,
-)> {
+fn gated(saved: &SavedPlan) -> Option<(commit::Prepared, commit::ProofGate, Marked)> {
     let fp = &saved.fingerprint;
-    if saved.plan.remedies.is_some()
-        || !fp.segments.is_empty()
-        || !approval::recheck::stamps_see_in_place_writes(fp)
-        || crate::check::is_segmented(&fp.database)
-    {
+    if saved.plan.remedies.is_some() || !approval::recheck::stamps_stand_for_the_checks(fp) {
         return None;
     }
     let prepared = commit::Prepared::of(&saved.plan).ok()?;
-    let (marked, clash) = approval::gated::marked_entries(fp, prepared.gate()?);
-    (!clash).then_some((prepared, marked))
+    let gate = prepared.gate()?.clone();
+    let (marked, clash) = approval::gated::marked_entries(fp, &gate);
+    (!clash).then_some((prepared, gate, marked))
 }
 
 /// What the proof beside the steps needs, owned: it runs on a thread of its own.
@@ -570,11 +565,10 @@ impl ProofContext {
     fn proof(
         self,
         early: Option<approval::early::EarlyWalk>,
-        prepared: &commit::Prepared,
-        marked: std::collections::BTreeMap<String, crate::plan::fingerprint::FsEntry>,
+        gate: commit::ProofGate,
+        marked: Marked,
         now: bool,
     ) -> commit::Proof {
-        let gate = prepared.gate().cloned();
         let work = move || -> Result<(), CommitError> {
             let t = std::time::Instant::now();
             let taken = approval::scan::take_with(
@@ -591,12 +585,8 @@ impl ProofContext {
                 ),
                 usage: e.is_usage(),
             })?;
-            let drift = match &gate {
-                Some(gate) => {
-                    approval::gated::drift_beside_steps(&self.fingerprint, taken, gate, &marked)
-                }
-                None => crate::plan::fingerprint::diff(&self.fingerprint, &taken),
-            };
+            let drift =
+                approval::gated::drift_beside_steps(&self.fingerprint, taken, &gate, &marked);
             tracing::info!(
                 "fingerprint compared beside the steps in {:.3?}",
                 t.elapsed()
@@ -604,11 +594,7 @@ impl ProofContext {
             if drift.is_empty() {
                 return Ok(());
             }
-            print_report(
-                &Report::new(drift.iter().map(|d| d.finding()).collect()),
-                Format::Text,
-                "commit --plan",
-            );
+            print_drift_findings(&drift);
             Err(CommitError::Drift {
                 summary: differences(drift.len(), &self.id),
                 usage: false,
@@ -646,13 +632,18 @@ fn differences(n: usize, id: &str) -> String {
     )
 }
 
-/// Prints the drift findings and refuses: exit 1, nothing changed.
-fn print_drift(saved: &SavedPlan, drift: &[crate::plan::fingerprint::Drift]) -> i32 {
+/// One `plan-drift` finding per difference, printed.
+fn print_drift_findings(drift: &[crate::plan::fingerprint::Drift]) {
     print_report(
         &Report::new(drift.iter().map(|d| d.finding()).collect()),
         Format::Text,
         "commit --plan",
     );
+}
+
+/// Prints the drift findings and refuses: exit 1, nothing changed.
+fn print_drift(saved: &SavedPlan, drift: &[crate::plan::fingerprint::Drift]) -> i32 {
+    print_drift_findings(drift);
     eprintln!(
         "smstage: commit refused: {}; nothing was changed",
         differences(drift.len(), &saved.plan_id)

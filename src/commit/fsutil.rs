@@ -429,6 +429,11 @@ pub fn normalize(p: &str) -> String {
 }
 
 /// Parent of a relative `/` path ("" for a top-level name).
+/// Whether the `/`-separated relative path `path` is `dir` or lies inside it.
+pub fn under(path: &str, dir: &str) -> bool {
+    path == dir || path.strip_prefix(dir).is_some_and(|r| r.starts_with('/'))
+}
+
 pub fn parent_of(p: &str) -> &str {
     p.rfind('/').map(|i| &p[..i]).unwrap_or("")
 }

@@ -15,7 +15,7 @@
 //!   has its ctime moved (`linked`: the trees whose files are so linked);
 //! - what they create inside the database (`created`) is not in the fingerprint at all.
 
-use super::fsutil::parent_of;
+use super::fsutil::{parent_of, under};
 use super::steps::Step;
 use crate::plan::Plan;
 
@@ -32,10 +32,6 @@ pub struct ProofGate {
     pub touched: Vec<String>,
     /// Trees of the database whose files those steps hard-link (their ctime moves).
     pub linked: Vec<String>,
-}
-
-fn under(path: &str, dir: &str) -> bool {
-    path == dir || path.strip_prefix(dir).is_some_and(|r| r.starts_with('/'))
 }
 
 /// The gate of a plan's steps (`waves`, in order), or None when the proof cannot run beside

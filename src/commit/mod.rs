@@ -14,7 +14,7 @@ mod steps;
 
 pub use barrier::SyncMode;
 pub use exec::{plan_hash, Proof};
-pub use fsutil::{normalize, relative, renameat2};
+pub use fsutil::{normalize, relative, renameat2, under};
 pub use gate::{proof_gate, ProofGate};
 pub use journal::MAX_BATCH_STEPS;
 pub use journal::{JournalHeader, JournalState, JOURNAL_VERSION};

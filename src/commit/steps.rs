@@ -4,7 +4,7 @@
 //! and has an inverse (`rollback.rs`). The order keeps the database loadable at every instant:
 //! see docs/journal.md.
 
-use super::fsutil::{normalize, parent_of, relative};
+use super::fsutil::{normalize, parent_of, relative, under};
 use super::CommitError;
 use crate::plan::{NodeKind, Plan, STORES_DIR};
 use crate::remedy::aside::ASIDE_DIR;
@@ -88,10 +88,6 @@ pub fn staging_name(root: &str) -> String {
 
 fn bad(msg: String) -> CommitError {
     CommitError::Plan(msg)
-}
-
-fn under(path: &str, dir: &str) -> bool {
-    path == dir || path.starts_with(&format!("{dir}/"))
 }
 
 /// Derive the steps of the commit from the plan, in execution order: [`waves`] concatenated.
