@@ -52,6 +52,11 @@ impl Ctx {
         self.base.join(rel)
     }
 
+    /// A record of what a wave changes, for this commit's barriers.
+    pub fn dirty(&self) -> Dirty {
+        Dirty::for_mode(self.sync)
+    }
+
     /// Make what `dirty` records durable (the wave's barrier).
     pub fn barrier(&self, dirty: &mut Dirty) -> Result<(), CommitError> {
         barrier(dirty, self.sync, &self.roots)
@@ -1021,7 +1026,7 @@ fn forward_group(
     if !fresh.is_empty() {
         journal.append_steps(RecordKind::Intent, &fresh)?;
     }
-    let mut dirty = Dirty::default();
+    let mut dirty = ctx.dirty();
     for &k in todo {
         let step = &journal.header.steps[k];
         tracing::debug!(step = k, "{}", step.label());

@@ -184,20 +184,11 @@ impl Replay {
     }
 }
 
-/// IEEE CRC-32 (the zlib one), bitwise: records are tiny.
+/// IEEE CRC-32 (the zlib one). Table-driven (crc32fast): replaying the 600,000 records of a
+/// rolled-back commit of 25,000 partitions bit by bit took ~40 ms, and `commit --plan` after a
+/// rollback reads that journal twice.
 pub fn crc32(data: &[u8]) -> u32 {
-    let mut c = 0xFFFF_FFFFu32;
-    for &b in data {
-        c ^= b as u32;
-        for _ in 0..8 {
-            c = if c & 1 != 0 {
-                (c >> 1) ^ 0xEDB8_8320
-            } else {
-                c >> 1
-            };
-        }
-    }
-    !c
+    crc32fast::hash(data)
 }
 
 /// One batch: `kind` for each of `steps` (none for the state marks 3, 6, 7).
@@ -354,9 +345,21 @@ pub struct HeaderSummary {
 
 impl HeaderSummary {
     pub fn steps_total(&self) -> usize {
-        self.wave_lens.iter().sum()
+        self.steps_total_checked().unwrap_or(usize::MAX)
+    }
+
+    /// The number of steps, unless the waves (read without the steps they cut) add up to more
+    /// than any journal holds: a replay keeps a byte per step.
+    fn steps_total_checked(&self) -> Option<usize> {
+        self.wave_lens
+            .iter()
+            .try_fold(0usize, |a, &n| a.checked_add(n))
+            .filter(|&t| t <= MAX_STEPS)
     }
 }
+
+/// More steps than any plan gives (7 per partition: 150,007 at 25,000 partitions).
+const MAX_STEPS: usize = 1 << 27;
 
 /// The summary of the header of the journal at `path` (checksum verified), and its replay.
 pub fn read_summary(path: &Path) -> Result<(HeaderSummary, Replay), CommitError> {
@@ -370,7 +373,15 @@ pub fn read_summary(path: &Path) -> Result<(HeaderSummary, Replay), CommitError>
             path: path.to_path_buf(),
             msg: format!("header payload: {e}"),
         })?;
-    let replay = replay(&bytes[start..], start as u64, path)?;
+    let total = summary
+        .steps_total_checked()
+        .ok_or_else(|| CommitError::Journal {
+            path: path.to_path_buf(),
+            msg: format!(
+            "damaged header: its waves add up to more than the {MAX_STEPS} steps any smstage writes"
+        ),
+        })?;
+    let replay = replay(&bytes[start..], start as u64, path, total)?;
     Ok((summary, replay))
 }
 
@@ -405,21 +416,44 @@ fn checked_payload<'a>(
     Ok((&bytes[FIXED_HEADER..end], end + 32, version))
 }
 
-/// Replay the batches after the header. Only the last batch may be damaged (each is
-/// fdatasync'ed before the next is written, so power loss can tear at most the one being
-/// written).
-pub fn replay(records: &[u8], start: u64, path: &Path) -> Result<Replay, CommitError> {
+/// Replay the batches after the header of a journal of `steps_total` steps. Only the last
+/// batch may be damaged (each is fdatasync'ed before the next is written, so power loss can
+/// tear at most the one being written); a whole batch naming a step the header does not have
+/// is damage too.
+pub fn replay(
+    records: &[u8],
+    start: u64,
+    path: &Path,
+    steps_total: usize,
+) -> Result<Replay, CommitError> {
     let mut r = Replay {
         state: Some(JournalState::InProgress),
         valid_len: start,
         ..Default::default()
     };
+    // One byte per step (Replay::apply's sets as bits), grown to the largest step named:
+    // a rolled-back commit of 25,000 partitions has 600,000 records, and as set inserts and
+    // removes they took ~60 ms per read.
+    let mut marks: Vec<u8> = Vec::new();
     let mut at = 0;
     let mut i = 0;
     while at < records.len() {
         match decode_batch(&records[at..]) {
             Decoded::Ok(kind, steps, len) => {
-                r.apply(kind, &steps);
+                if let Some(k) = steps.iter().find(|&&k| k >= steps_total) {
+                    return Err(CommitError::Journal {
+                        path: path.to_path_buf(),
+                        msg: format!(
+                            "damaged batch {i}: it names step {k}, the header has {steps_total} steps"
+                        ),
+                    });
+                }
+                if let Some(&m) = steps.iter().max() {
+                    if m >= marks.len() {
+                        marks.resize(m + 1, 0);
+                    }
+                }
+                apply_marks(&mut marks, &mut r.state, kind, &steps);
                 at += len;
                 r.valid_len += len as u64;
                 i += 1;
@@ -436,7 +470,44 @@ pub fn replay(records: &[u8], start: u64, path: &Path) -> Result<Replay, CommitE
             }
         }
     }
+    let with = |bit: u8| {
+        marks
+            .iter()
+            .enumerate()
+            .filter(move |(_, m)| **m & bit != 0)
+            .map(|(k, _)| k)
+    };
+    // In ascending order: the sets are built in bulk.
+    r.done = with(DONE).collect();
+    r.pending = with(PENDING).collect();
     Ok(r)
+}
+
+const PENDING: u8 = 1;
+const DONE: u8 = 2;
+
+/// `Replay::apply` on one byte per step: the same transitions, a step's two set memberships
+/// as its two bits.
+fn apply_marks(
+    marks: &mut [u8],
+    state: &mut Option<JournalState>,
+    kind: RecordKind,
+    steps: &[usize],
+) {
+    let each = |marks: &mut [u8], f: fn(u8) -> u8| {
+        for &k in steps {
+            marks[k] = f(marks[k]);
+        }
+    };
+    match kind {
+        RecordKind::Intent => each(marks, |m| m | PENDING),
+        RecordKind::Done => each(marks, |m| (m | DONE) & !PENDING),
+        RecordKind::UndoDone => each(marks, |_| 0),
+        RecordKind::UndoIntent => {}
+        RecordKind::RollbackBegin => *state = Some(JournalState::RollingBack),
+        RecordKind::Committed => *state = Some(JournalState::Committed),
+        RecordKind::RolledBack => *state = Some(JournalState::RolledBack),
+    }
 }
 
 /// An open journal, appending records durably.
@@ -492,7 +563,7 @@ impl Journal {
     /// (and the cut made durable) so new records follow the last valid one.
     pub fn open(path: &Path) -> Result<Journal, CommitError> {
         let (header, start, bytes, version) = read(path)?;
-        let replay = replay(&bytes[start..], start as u64, path)?;
+        let replay = replay(&bytes[start..], start as u64, path, header.steps.len())?;
         let file = OpenOptions::new()
             .write(true)
             .open(path)
@@ -585,6 +656,16 @@ mod tests {
         }
     }
 
+    /// The sample header with `n` steps (n >= 2): records may name steps 0 to n - 1.
+    fn header_of(n: usize) -> JournalHeader {
+        let mut h = header();
+        h.steps.extend((2..n).map(|i| Step::Mkdir {
+            path: format!("x{i}"),
+        }));
+        h.wave_lens = vec![1, n - 1];
+        h
+    }
+
     #[test]
     fn crc32_matches_the_reference_value() {
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
@@ -626,7 +707,7 @@ mod tests {
     fn torn_last_batch_is_ignored_and_truncated() {
         let t = tempfile::tempdir().unwrap();
         let p = t.path().join("journal");
-        let mut j = Journal::create(&p, header()).unwrap();
+        let mut j = Journal::create(&p, header_of(4)).unwrap();
         j.append_steps(RecordKind::Intent, &[0]).unwrap();
         j.append_steps(RecordKind::Done, &[0]).unwrap();
         j.append_steps(RecordKind::Intent, &[1, 2, 3]).unwrap();
@@ -672,7 +753,7 @@ mod tests {
         // A long list is written as several batches of at most MAX_BATCH_STEPS.
         let t = tempfile::tempdir().unwrap();
         let p = t.path().join("journal");
-        let mut j = Journal::create(&p, header()).unwrap();
+        let mut j = Journal::create(&p, header_of(MAX_BATCH_STEPS + 5)).unwrap();
         let many: Vec<usize> = (0..MAX_BATCH_STEPS + 5).collect();
         j.append_steps(RecordKind::Intent, &many).unwrap();
         let j = Journal::open(&p).unwrap();
@@ -694,7 +775,7 @@ mod tests {
     fn a_version_2_journal_is_resumed_with_its_own_batch_bound() {
         let t = tempfile::tempdir().unwrap();
         let p = t.path().join("journal");
-        drop(Journal::create(&p, header()).unwrap());
+        drop(Journal::create(&p, header_of(V2_MAX_BATCH_STEPS + 5)).unwrap());
         fs::write(&p, as_version(fs::read(&p).unwrap(), 2)).unwrap();
         let mut j = Journal::open(&p).unwrap();
         assert_eq!((j.version, j.max_batch_steps()), (2, V2_MAX_BATCH_STEPS));
@@ -730,17 +811,17 @@ mod tests {
         let good_tail = encode_batch(RecordKind::Intent, &[2]);
         recs.extend_from_slice(&bad);
         recs.extend_from_slice(&good_tail);
-        assert!(replay(&recs, 0, Path::new("j")).is_err());
+        assert!(replay(&recs, 0, Path::new("j"), 10).is_err());
         // The same damage with nothing after it is a torn write.
         let cut = recs.len() - good_tail.len();
-        let r = replay(&recs[..cut], 0, Path::new("j")).unwrap();
+        let r = replay(&recs[..cut], 0, Path::new("j"), 10).unwrap();
         assert!(r.torn);
         assert_eq!(r.pending, BTreeSet::from([0, 1]));
         // A damaged payload followed by more bytes is corruption, not a tear.
         let mut recs2 = encode_batch(RecordKind::Intent, &[0, 1]);
         recs2[20] ^= 1;
         recs2.extend_from_slice(&good_tail);
-        assert!(replay(&recs2, 0, Path::new("j")).is_err());
+        assert!(replay(&recs2, 0, Path::new("j"), 10).is_err());
     }
 
     #[test]
@@ -757,9 +838,58 @@ mod tests {
         ] {
             recs.extend_from_slice(&encode_batch(k, &s));
         }
-        let r = replay(&recs, 0, Path::new("j")).unwrap();
+        let r = replay(&recs, 0, Path::new("j"), 10).unwrap();
         assert_eq!(r.state, Some(JournalState::RollingBack));
         assert_eq!(r.done, BTreeSet::from([0, 1]));
         assert!(r.pending.is_empty());
+    }
+
+    #[test]
+    fn a_batch_naming_a_step_the_header_lacks_is_damage() {
+        let recs = encode_batch(RecordKind::Intent, &[0, 10]);
+        let e = replay(&recs, 0, Path::new("j"), 10)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("names step 10, the header has 10 steps"), "{e}");
+        assert_eq!(
+            replay(&recs, 0, Path::new("j"), 11).unwrap().pending,
+            BTreeSet::from([0, 10])
+        );
+    }
+
+    fn kind_of(k: u8) -> RecordKind {
+        match k % 7 {
+            0 => RecordKind::Intent,
+            1 => RecordKind::Done,
+            2 => RecordKind::UndoIntent,
+            3 => RecordKind::UndoDone,
+            4 => RecordKind::RollbackBegin,
+            5 => RecordKind::Committed,
+            _ => RecordKind::RolledBack,
+        }
+    }
+
+    proptest::proptest! {
+        /// The replay of a whole journal (a byte per step) ends where applying its batches
+        /// one by one to the sets does (what an open journal does as it appends).
+        #[test]
+        fn replay_agrees_with_applying_each_batch(
+            batches in proptest::collection::vec(
+                (0u8..7, proptest::collection::vec(0usize..40, 0..12)),
+                0..30,
+            )
+        ) {
+            let mut recs = Vec::new();
+            let mut model = Replay { state: Some(JournalState::InProgress), ..Default::default() };
+            for (k, steps) in &batches {
+                recs.extend_from_slice(&encode_batch(kind_of(*k), steps));
+                model.apply(kind_of(*k), steps);
+            }
+            let r = replay(&recs, 0, Path::new("j"), 40).unwrap();
+            proptest::prop_assert_eq!(&r.done, &model.done);
+            proptest::prop_assert_eq!(&r.pending, &model.pending);
+            proptest::prop_assert_eq!(r.state, model.state);
+            proptest::prop_assert_eq!(r.valid_len, recs.len() as u64);
+        }
     }
 }

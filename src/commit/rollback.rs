@@ -166,7 +166,7 @@ pub(crate) fn undo_all(
             continue;
         }
         journal.append_steps(RecordKind::UndoIntent, &todo)?;
-        let mut dirty = Dirty::default();
+        let mut dirty = ctx.dirty();
         for &k in &todo {
             tracing::debug!(step = k, "undo {}", steps[k].label());
             undo_step(&steps[k], ctx, &mut dirty)?;
