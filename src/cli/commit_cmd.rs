@@ -39,10 +39,11 @@ pub fn commit(config: &Path, backup: &BackupArgs, yes: bool, s3: &crate::object:
         Ok(b) => b,
         Err(e) => return config_error(&e, Format::Text),
     };
-    let status = match commit::status(&base) {
+    let (status, seen) = match commit::status_seen(&base) {
         Ok(s) => s,
         Err(e) => return fail(&e, config, "commit"),
     };
+    let seen = seen.map(std::sync::Arc::new);
     let (plan, resuming, plan_id) = match status.state {
         State::Committed => {
             println!(
@@ -137,6 +138,7 @@ pub fn commit(config: &Path, backup: &BackupArgs, yes: bool, s3: &crate::object:
         plan_id,
         required_id: None,
         proof: None,
+        seen,
     };
     confirm_and_run(&plan, &base, config, run)
 }
@@ -158,6 +160,8 @@ struct Run {
     required_id: Option<String>,
     /// `commit --plan`'s proof, awaited at the plan's gate (commit::gate).
     proof: Option<(commit::Prepared, commit::Proof)>,
+    /// The journal as read for the status this run was decided on (CommitOptions::seen).
+    seen: Option<std::sync::Arc<commit::SeenJournal>>,
 }
 
 impl Run {
@@ -169,6 +173,14 @@ impl Run {
             plan_id: Some(id.to_string()),
             required_id: Some(id.to_string()),
             proof: None,
+            seen: None,
+        }
+    }
+
+    fn seen(self, seen: &Option<std::sync::Arc<commit::SeenJournal>>) -> Run {
+        Run {
+            seen: seen.clone(),
+            ..self
         }
     }
 }
@@ -181,6 +193,7 @@ fn confirm_and_run(plan: &crate::plan::Plan, base: &Path, config: &Path, run: Ru
         plan_id,
         required_id,
         proof,
+        seen,
     } = run;
     if !resuming && !yes {
         if !std::io::stdin().is_terminal() {
@@ -209,6 +222,7 @@ fn confirm_and_run(plan: &crate::plan::Plan, base: &Path, config: &Path, run: Ru
     let opts = CommitOptions {
         progress: std::io::stderr().is_terminal(),
         plan_id: required_id.or_else(|| plan_id.clone().filter(|_| !resuming)),
+        seen,
         ..Default::default()
     };
     let outcome = match proof {
@@ -289,10 +303,11 @@ pub fn commit_plan(
         Err(e) => return config_error(&e, Format::Text),
     };
     let base = saved.plan.base.clone();
-    let status = match commit::status(&base) {
+    let (status, seen) = match commit::status_seen(&base) {
         Ok(s) => s,
         Err(e) => return fail(&e, &config_path, "commit"),
     };
+    let seen = seen.map(std::sync::Arc::new);
     let id = saved.plan_id.clone();
     let other_plan = status.plan_id.as_deref().is_some_and(|j| j != id);
     let mut early = early;
@@ -407,7 +422,7 @@ pub fn commit_plan(
                     );
                     let run = Run {
                         proof: Some((prepared, proof)),
-                        ..Run::of_plan(&id, false, yes)
+                        ..Run::of_plan(&id, false, yes).seen(&seen)
                     };
                     return confirm_and_run(&saved.plan, &base, &config_path, run);
                 }
@@ -439,7 +454,7 @@ pub fn commit_plan(
                     &saved.plan,
                     &base,
                     &config_path,
-                    Run::of_plan(&id, false, yes),
+                    Run::of_plan(&id, false, yes).seen(&seen),
                 );
             }
             let mut outcome = match &saved.plan.remedies {
@@ -495,7 +510,7 @@ pub fn commit_plan(
     };
     let run = Run {
         proof,
-        ..Run::of_plan(&id, resuming, yes)
+        ..Run::of_plan(&id, resuming, yes).seen(&seen)
     };
     confirm_and_run(&saved.plan, &base, &config_path, run)
 }

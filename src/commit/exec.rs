@@ -29,6 +29,10 @@ pub(crate) struct Ctx {
     /// A directory on each filesystem the commit writes to (`B`, `B/<source>`, each segment
     /// store), for syncfs.
     pub roots: Vec<PathBuf>,
+    /// This process created the journal and has resumed nothing: every step before the
+    /// current one was run by it, in order, so an exchange, a repoint and an unlink act without
+    /// first asking what is there (see `run_step`).
+    pub fresh: bool,
 }
 
 impl Ctx {
@@ -46,6 +50,7 @@ impl Ctx {
                 ReplicaMode::Link
             },
             preexisting: h.preexisting.iter().cloned().collect(),
+            fresh: false,
         }
     }
     pub fn p(&self, rel: &str) -> PathBuf {
@@ -198,6 +203,15 @@ pub(crate) fn point_symlink(
         LinkProbe::Link(_) => {}
         _ => return Err(unexpected(path, "expected a symlink to repoint")),
     }
+    replace_symlink(path, target, dirty)
+}
+
+/// The repoint itself: a temporary link to `target`, renamed over `path`. In a fresh commit
+/// `path` is the link a step of this very run made (a segment link of the staging tree), so
+/// it is not asked about first.
+fn replace_symlink(path: &Path, target: &str, dirty: &mut Dirty) -> Result<(), CommitError> {
+    let tmp = tmp_name(path, ".smstage-tmp$");
+    dirty.parent(path);
     // A temporary left by an interrupted run is replaced; the common case is one symlink(2),
     // without a blind unlink first.
     if let Err(e) = std::os::unix::fs::symlink(target, &tmp) {
@@ -319,6 +333,12 @@ pub(crate) fn run_step(step: &Step, ctx: &Ctx, dirty: &mut Dirty) -> Result<(), 
         }
         Step::Exchange { a, b } => {
             let (pa, pb) = (ctx.p(a), ctx.p(b));
+            // Never run before in a fresh commit (an exchange run twice undoes itself: only a
+            // resumed one must ask whether it is done), and never destructive: it swaps two
+            // names, whatever they are, and rollback swaps them back.
+            if ctx.fresh {
+                return exchange(&pa, &pb, dirty);
+            }
             // The usual case in two system calls (a directory, then a symlink); anything else
             // is probed in full below, for the done case and the error.
             if is_dir(&pa)? && matches!(probe_link(&pb)?, LinkProbe::Link(_)) {
@@ -337,7 +357,16 @@ pub(crate) fn run_step(step: &Step, ctx: &Ctx, dirty: &mut Dirty) -> Result<(), 
                 )),
             }
         }
+        Step::ReplaceSymlink { path, target, .. } if ctx.fresh => {
+            replace_symlink(&ctx.p(path), target, dirty)
+        }
         Step::ReplaceSymlink { path, target, .. } => point_symlink(&ctx.p(path), target, dirty),
+        // The forwarding link the exchange of this very run left: removed without asking.
+        Step::UnlinkSymlink { path, .. } if ctx.fresh => {
+            let p = ctx.p(path);
+            dirty.parent(&p);
+            fs::remove_file(&p).map_err(io_err("unlink", &p))
+        }
         Step::UnlinkSymlink { path, target } => {
             let p = ctx.p(path);
             dirty.parent(&p);
@@ -707,7 +736,11 @@ pub(crate) fn run_commit(
     let journal = match kind(&jpath)? {
         Kind::Absent => None,
         _ => {
-            let (h, replay) = super::journal::read_summary(&jpath)?;
+            let seen = opts.seen.as_deref().and_then(|s| s.still_at(&jpath));
+            let (h, replay) = match seen {
+                Some(x) => x,
+                None => super::journal::read_summary(&jpath)?,
+            };
             check_identity_of(&h.base, &h.source, h.data_dev, h.data_ino, &base, &jpath)?;
             match replay.state {
                 Some(JournalState::Committed) => {
@@ -802,7 +835,10 @@ pub(crate) fn run_commit(
         }
     };
     let t = std::time::Instant::now();
-    let ctx = Ctx::from_header(&journal.header);
+    let ctx = Ctx {
+        fresh: !resumed,
+        ..Ctx::from_header(&journal.header)
+    };
     let pb = progress_bar(total, opts.progress, "commit");
     let mut steps_run = 0;
     for group in groups(&journal.header.wave_lens, journal.max_batch_steps()) {
@@ -1087,6 +1123,64 @@ mod tests {
         point_symlink(&l, "newer", &mut dirty).unwrap();
         assert_eq!(link_of(&l), PathBuf::from("newer"));
         assert_eq!(kind(&tmp).unwrap(), Kind::Absent);
+    }
+
+    /// A fresh commit runs each step once, in order: its exchange, repoint and unlink act
+    /// without asking what is there. A resumed one asks first, so a step run again is done
+    /// once (an exchange run twice would undo itself).
+    #[test]
+    fn only_a_resumed_commit_asks_before_an_exchange_a_repoint_and_an_unlink() {
+        let t = tempfile::tempdir().unwrap();
+        let ctx = |fresh| Ctx {
+            base: t.path().to_path_buf(),
+            mode: ReplicaMode::Link,
+            preexisting: BTreeSet::new(),
+            sync: SyncMode::Syncfs,
+            roots: vec![t.path().to_path_buf()],
+            fresh,
+        };
+        fs::create_dir_all(t.path().join("data/P/trade")).unwrap();
+        fs::create_dir_all(t.path().join("data/versions/P")).unwrap();
+        std::os::unix::fs::symlink("versions/P/1", t.path().join("data/versions/P/1")).unwrap();
+        fs::create_dir(t.path().join("db")).unwrap();
+        std::os::unix::fs::symlink("../data/P", t.path().join("db/P")).unwrap();
+        let exchange = Step::Exchange {
+            a: "data/P".into(),
+            b: "data/versions/P/1".into(),
+        };
+        let repoint = Step::ReplaceSymlink {
+            path: "db/P".into(),
+            target: "../data/versions/P/1".into(),
+            old_target: "../data/P".into(),
+        };
+        let unlink = Step::UnlinkSymlink {
+            path: "data/P".into(),
+            target: "versions/P/1".into(),
+        };
+        let mut dirty = Dirty::default();
+        let is_dir = |p: &str| t.path().join(p).symlink_metadata().unwrap().is_dir();
+        run_step(&exchange, &ctx(true), &mut dirty).unwrap();
+        assert!(is_dir("data/versions/P/1") && !is_dir("data/P"));
+        // Again, resumed: found done, nothing changes.
+        run_step(&exchange, &ctx(false), &mut dirty).unwrap();
+        assert!(is_dir("data/versions/P/1") && !is_dir("data/P"));
+        run_step(&repoint, &ctx(true), &mut dirty).unwrap();
+        assert_eq!(
+            link_of(&t.path().join("db/P")),
+            PathBuf::from("../data/versions/P/1")
+        );
+        run_step(&repoint, &ctx(false), &mut dirty).unwrap();
+        run_step(&unlink, &ctx(true), &mut dirty).unwrap();
+        assert_eq!(kind(&t.path().join("data/P")).unwrap(), Kind::Absent);
+        run_step(&unlink, &ctx(false), &mut dirty).unwrap();
+        // Fresh, the exchange does not ask: run a second time it swaps the names back (which a
+        // fresh commit never does), where the resumed one above found it done.
+        std::os::unix::fs::symlink("versions/P/1", t.path().join("data/P")).unwrap();
+        run_step(&exchange, &ctx(true), &mut dirty).unwrap();
+        assert!(is_dir("data/P") && !is_dir("data/versions/P/1"));
+        // Fresh, an unlink of what is not a link still refuses to remove a directory.
+        assert!(run_step(&unlink, &ctx(true), &mut dirty).is_err());
+        assert!(is_dir("data/P"));
     }
 
     #[test]

@@ -363,10 +363,55 @@ const MAX_STEPS: usize = 1 << 27;
 
 /// The summary of the header of the journal at `path` (checksum verified), and its replay.
 pub fn read_summary(path: &Path) -> Result<(HeaderSummary, Replay), CommitError> {
+    read_seen(path).map(|s| (s.summary, s.replay))
+}
+
+/// A journal as read (its summary and replay) with the identity of the file read: whoever
+/// holds the lock can take it instead of reading the journal again while that file is
+/// unchanged (`commit` reads it for `status`, then again once locked: 0.1 s each for a
+/// rolled-back commit of 25,000 partitions, beside the proof's walk).
+#[derive(Clone, Debug)]
+pub struct SeenJournal {
+    path: PathBuf,
+    /// Device, inode, size, mtime and ctime (seconds, nanoseconds) of the file read: every
+    /// append changes its size and ctime, a new journal is renamed in with another inode.
+    identity: Option<[i64; 7]>,
+    pub summary: HeaderSummary,
+    pub replay: Replay,
+}
+
+fn identity_of(m: &fs::Metadata) -> [i64; 7] {
+    use std::os::unix::fs::MetadataExt;
+    [
+        m.dev() as i64,
+        m.ino() as i64,
+        m.size() as i64,
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec(),
+    ]
+}
+
+impl SeenJournal {
+    /// The summary and replay read, if `path` is still the very file read, unchanged.
+    pub fn still_at(&self, path: &Path) -> Option<(HeaderSummary, Replay)> {
+        let now = fs::symlink_metadata(path).ok().map(|m| identity_of(&m));
+        (self.path == path && self.identity.is_some() && now == self.identity)
+            .then(|| (self.summary.clone(), self.replay.clone()))
+    }
+}
+
+/// [`read_summary`], keeping the identity of the file read.
+pub fn read_seen(path: &Path) -> Result<SeenJournal, CommitError> {
     let mut bytes = Vec::new();
-    File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut bytes))
+    let mut f = File::open(path).map_err(io_err("read journal", path))?;
+    // Taken before the bytes: a batch appended while they are read makes the file differ from
+    // this identity, so the read is never taken for a later state of the file.
+    let before = f.metadata().map_err(io_err("read journal", path))?;
+    f.read_to_end(&mut bytes)
         .map_err(io_err("read journal", path))?;
+    let identity = (bytes.len() as u64 == before.len()).then(|| identity_of(&before));
     let (payload, start, _) = checked_payload(&bytes, path)?;
     let summary: HeaderSummary =
         serde_json::from_slice(payload).map_err(|e| CommitError::Journal {
@@ -382,7 +427,12 @@ pub fn read_summary(path: &Path) -> Result<(HeaderSummary, Replay), CommitError>
         ),
         })?;
     let replay = replay(&bytes[start..], start as u64, path, total)?;
-    Ok((summary, replay))
+    Ok(SeenJournal {
+        path: path.to_path_buf(),
+        identity,
+        summary,
+        replay,
+    })
 }
 
 /// The header's payload once its magic, version, length and checksum are verified; the offset
@@ -842,6 +892,32 @@ mod tests {
         assert_eq!(r.state, Some(JournalState::RollingBack));
         assert_eq!(r.done, BTreeSet::from([0, 1]));
         assert!(r.pending.is_empty());
+    }
+
+    #[test]
+    fn a_journal_seen_is_taken_again_only_while_its_file_is_unchanged() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("journal");
+        let mut j = Journal::create(&p, header_of(4)).unwrap();
+        j.append_steps(RecordKind::Intent, &[0]).unwrap();
+        let seen = read_seen(&p).unwrap();
+        let (h, r) = seen.still_at(&p).expect("unchanged");
+        assert_eq!(
+            (h.plan_id.as_deref(), r.pending),
+            (Some("0f"), BTreeSet::from([0]))
+        );
+        assert!(seen.still_at(&t.path().join("other")).is_none());
+        // A batch appended since.
+        j.append_steps(RecordKind::Done, &[0]).unwrap();
+        assert!(seen.still_at(&p).is_none());
+        // Another journal renamed in place of it, the same bytes.
+        let seen = read_seen(&p).unwrap();
+        let bytes = fs::read(&p).unwrap();
+        let q = t.path().join("q");
+        fs::write(&q, &bytes).unwrap();
+        fs::rename(&q, &p).unwrap();
+        assert!(seen.still_at(&p).is_none());
+        assert_eq!(read_seen(&p).unwrap().replay, seen.replay);
     }
 
     #[test]

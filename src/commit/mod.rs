@@ -16,11 +16,12 @@ pub use barrier::SyncMode;
 pub use exec::{plan_hash, Proof};
 pub use fsutil::{normalize, relative, renameat2, under};
 pub use gate::{proof_gate, ProofGate};
+pub use journal::SeenJournal;
 pub use journal::MAX_BATCH_STEPS;
 pub use journal::{JournalHeader, JournalState, JOURNAL_VERSION};
 pub use lock::hostname;
 pub use lock::{LockHolder, LockInfo};
-pub use status::{status, State, Status};
+pub use status::{status, status_seen, State, Status};
 pub use steps::{staging_name, steps, wave_lens, waves, Step};
 
 use crate::plan::Plan;
@@ -139,6 +140,9 @@ pub struct CommitOptions {
     /// The `plan_id` of the saved plan being committed: recorded in the journal header, and a
     /// resume is refused unless the journal records the same one.
     pub plan_id: Option<String>,
+    /// The journal as `status_seen` read it just before: taken instead of reading it again
+    /// once the lock is held, if the file is still the one read.
+    pub seen: Option<std::sync::Arc<SeenJournal>>,
 }
 
 impl CommitOptions {

@@ -1,7 +1,7 @@
 //! `smstage status`: what the journal and the lock say, without taking the lock.
 
 use super::exec::{journal_path, kind, smstage_dir, Kind};
-use super::journal::{read_summary, JournalState};
+use super::journal::{read_seen, JournalState, SeenJournal};
 use super::lock::{inspect, LockInfo};
 use super::CommitError;
 use serde::Serialize;
@@ -37,20 +37,30 @@ pub struct Status {
 }
 
 pub fn status(base: &Path) -> Result<Status, CommitError> {
+    status_seen(base).map(|(s, _)| s)
+}
+
+/// [`status`], and the journal as read for it: a commit started right after takes it instead
+/// of reading the journal again, once locked, if the file is unchanged (SeenJournal).
+pub fn status_seen(base: &Path) -> Result<(Status, Option<SeenJournal>), CommitError> {
     let lock = inspect(&smstage_dir(base).join("lock"))?;
     let jpath = journal_path(base);
     if kind(&jpath)? == Kind::Absent {
-        return Ok(Status {
-            state: State::None,
-            steps_done: 0,
-            steps_total: 0,
-            lock,
-            journal: None,
-            plan_id: None,
-            proof_pending: false,
-        });
+        return Ok((
+            Status {
+                state: State::None,
+                steps_done: 0,
+                steps_total: 0,
+                lock,
+                journal: None,
+                plan_id: None,
+                proof_pending: false,
+            },
+            None,
+        ));
     }
-    let (header, r) = read_summary(&jpath)?;
+    let seen = read_seen(&jpath)?;
+    let (header, r) = (&seen.summary, &seen.replay);
     let proof_pending = r.owed_proof(header.proof_gate).is_some();
     let state = match r.state {
         None | Some(JournalState::InProgress) => State::InProgress,
@@ -58,13 +68,16 @@ pub fn status(base: &Path) -> Result<Status, CommitError> {
         Some(JournalState::RollingBack) => State::RollingBack,
         Some(JournalState::RolledBack) => State::RolledBack,
     };
-    Ok(Status {
-        state,
-        steps_done: r.done.len(),
-        steps_total: header.steps_total(),
-        lock,
-        journal: Some(jpath),
-        plan_id: header.plan_id,
-        proof_pending,
-    })
+    Ok((
+        Status {
+            state,
+            steps_done: r.done.len(),
+            steps_total: header.steps_total(),
+            lock,
+            journal: Some(jpath),
+            plan_id: header.plan_id.clone(),
+            proof_pending,
+        },
+        Some(seen),
+    ))
 }
