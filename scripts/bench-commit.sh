@@ -334,7 +334,7 @@ fi
 phases() {
   [ -f "$1" ] || return 0
   echo "$2, phases of each warm round (SMSTAGE_LOG=info):"
-  grep -oE '(checks run( \([^)]*\))?|plan file read|plan derived again[^0-9]*|fingerprint compared( beside the steps)?|entries the first steps mark compared[^0-9]*|backup precondition checked|preflight, plan and journal written|proof awaited at the gate|committed: steps run) (in|for) [0-9.]+[mµ]?s' "$1" |
+  grep -oE '(checks run( \([^)]*\))?|plan file read|plan derived again[^0-9]*|fingerprint compared( beside the steps)?|entries the first steps mark compared[^0-9]*|backup precondition checked|preflight, plan and journal written|proof awaited at the gate|committed: steps run) (in|for) [0-9.]+[mµ]?s( \([^)]*\))?' "$1" |
     sed 's/^/  /'
 }
 echo
