@@ -1226,13 +1226,9 @@ fn table_entries_by_path(path: &Path) -> std::io::Result<Vec<TableEntry>> {
 }
 
 /// The table directory `path`, open for `openat` of its files; never through a symlink.
+/// Its listing writes no access time (crate::noatime).
 fn open_table_dir(path: &Path) -> Option<fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
-        .open(path)
-        .ok()
+    crate::noatime::open(path, libc::O_DIRECTORY | libc::O_NOFOLLOW).ok()
 }
 
 pub(crate) fn read_file_header(path: &Path) -> Result<(Header, u64), FileError> {

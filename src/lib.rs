@@ -20,6 +20,7 @@ pub mod io_hint;
 pub mod io_pool;
 pub mod kdb;
 pub mod logging;
+pub mod noatime;
 pub mod object;
 pub mod par_txt;
 pub mod plan;

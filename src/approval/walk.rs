@@ -11,7 +11,7 @@ use super::ApprovalError;
 use crate::plan::fingerprint::{FsEntry, FsKind};
 use std::ffi::{CStr, CString, OsStr};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -38,38 +38,24 @@ fn stat_at(dir: &OwnedFd, name: &CStr) -> io::Result<libc::stat> {
     Ok(st)
 }
 
-/// Opens the directory `name` in `dir`, never through a symlink.
+/// Opens the directory `name` in `dir`, never through a symlink, for reading without writing
+/// its access time (crate::noatime).
 fn open_dir_at(dir: &OwnedFd, name: &CStr) -> io::Result<OwnedFd> {
-    // SAFETY: valid fd and name; the returned fd is owned below.
-    let fd = unsafe {
-        libc::openat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fd is a fresh descriptor we own.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    crate::noatime::openat(
+        dir.as_raw_fd(),
+        name,
+        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+    )
 }
 
 /// Opens the directory at `path` (the database, or a segment), following no final symlink.
 pub(crate) fn open_dir(path: &Path) -> io::Result<OwnedFd> {
     let c = cstr(path.as_os_str().as_bytes())?;
-    // SAFETY: valid NUL-terminated path; the returned fd is owned below.
-    let fd = unsafe {
-        libc::open(
-            c.as_ptr(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fd is a fresh descriptor we own.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    crate::noatime::openat(
+        libc::AT_FDCWD,
+        &c,
+        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+    )
 }
 
 fn kind_of_mode(mode: libc::mode_t) -> FsKind {

@@ -4,7 +4,6 @@
 use super::error::KdbError;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// A random-access byte source. `read_at` fills the whole buffer or fails: a short read is
@@ -74,10 +73,8 @@ impl LocalFile {
         // Non-blocking, so that a FIFO put where a file was listed cannot hang the open (the
         // walks skip special files by type first; this guards the race). Regular files ignore
         // the flag.
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-            .open(path)
+        // Without writing its access time (crate::noatime).
+        let file = crate::noatime::open(path, libc::O_NONBLOCK | libc::O_NOCTTY)
             .map_err(|e| KdbError::io(name.clone(), e))?;
         let md = file.metadata().map_err(|e| KdbError::io(name.clone(), e))?;
         if let Some(kind) = crate::special::SpecialKind::of(&md.file_type()) {
@@ -106,27 +103,21 @@ impl LocalFile {
         name: &std::ffi::OsStr,
         path: &Path,
     ) -> Result<LocalFile, KdbError> {
-        use std::os::fd::{AsRawFd, FromRawFd};
+        use std::os::fd::AsRawFd;
         use std::os::unix::ffi::OsStrExt;
         // The same text as `display()`, without the formatting machinery (once per file).
         let shown = || path.to_string_lossy().into_owned();
         let c = std::ffi::CString::new(name.as_bytes())
             .map_err(|_| KdbError::io(shown(), std::io::Error::from_raw_os_error(libc::EINVAL)))?;
-        // The same flags as `open` (std adds O_CLOEXEC): symlinks are followed alike (the
-        // walks report them by type before opening anything).
-        // SAFETY: valid directory fd and NUL-terminated name; the fd is owned below.
-        let fd = unsafe {
-            libc::openat(
-                dir.as_raw_fd(),
-                c.as_ptr(),
-                libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC,
-            )
-        };
-        if fd < 0 {
-            return Err(KdbError::io(shown(), std::io::Error::last_os_error()));
-        }
-        // SAFETY: fd is a fresh descriptor we own.
-        let file = unsafe { File::from_raw_fd(fd) };
+        // The same flags as `open`: symlinks are followed alike (the walks report them by type
+        // before opening anything), no access time written.
+        let fd = crate::noatime::openat(
+            dir.as_raw_fd(),
+            &c,
+            libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY,
+        )
+        .map_err(|e| KdbError::io(shown(), e))?;
+        let file = File::from(fd);
         let md = file.metadata().map_err(|e| KdbError::io(shown(), e))?;
         if let Some(kind) = crate::special::SpecialKind::of(&md.file_type()) {
             return Err(KdbError::io(shown(), crate::special::open_refused(kind)));
