@@ -37,6 +37,19 @@ printf 'plain walk, parallel:     %.3f s\n' "$bwp"
 printf 'ratio check / plain walk (1 thread): %sx\n' "$(div "$bc_" "$bw")"
 printf 'ratio check / plain walk (parallel): %sx   (target <= 2x)\n' "$(div "$bc_" "$bwp")"
 
+# Access times older than a day, as in a database last read yesterday: under relatime the
+# first read of each file writes its access time (a dirty inode each); smstage reads with
+# O_NOATIME, and SMSTAGE_NOATIME=0 turns that off (src/noatime.rs).
+age() { find "$work/hdb" -print0 | xargs -0 touch -a -h -d '3 days ago'; sync; }
+an=(); ao=()
+for i in $(seq "$rounds"); do
+  age; an+=("$(t "$bin" check --config "$work/hdb/assembly.yaml" --no-backup-check)")
+  age; ao+=("$(t env SMSTAGE_NOATIME=0 "$bin" check --config "$work/hdb/assembly.yaml" --no-backup-check)")
+done
+ban=$(best "${an[@]}"); bao=$(best "${ao[@]}")
+printf 'access times 3 days old: check %.3f s, check writing them (SMSTAGE_NOATIME=0) %.3f s: %sx\n' \
+  "$ban" "$bao" "$(div "$ban" "$bao")"
+
 # Cold (root only): page cache dropped before each contender. Both parallel contenders use
 # the I/O pool (SMSTAGE_IO_THREADS, default 16); `check, 2 threads` is what check did before
 # the pool (one thread per core).

@@ -11,6 +11,8 @@
 //! The kernel allows `O_NOATIME` to the file's owner and to a caller with `CAP_FOWNER` only,
 //! and refuses it (`EPERM`) to anyone else: the open is then made again without it, and the
 //! flag is not asked for again in this process (one refused open at most, never an error).
+//! `SMSTAGE_NOATIME=0` leaves the flag off (for `scripts/bench-check.sh`, which measures what
+//! it saves).
 
 use std::ffi::CStr;
 use std::io;
@@ -18,10 +20,12 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static REFUSED: AtomicBool = AtomicBool::new(false);
+static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 
-/// `O_NOATIME`, or nothing once the kernel refused it in this process.
+/// `O_NOATIME`, or nothing once the kernel refused it in this process (or it is turned off).
 pub fn flag() -> libc::c_int {
-    if REFUSED.load(Ordering::Relaxed) {
+    let off = *OFF.get_or_init(|| std::env::var("SMSTAGE_NOATIME").as_deref() == Ok("0"));
+    if off || REFUSED.load(Ordering::Relaxed) {
         0
     } else {
         libc::O_NOATIME
