@@ -192,12 +192,12 @@ pub(crate) fn point_symlink(
     target: &str,
     dirty: &mut Dirty,
 ) -> Result<(), CommitError> {
-    let tmp = tmp_name(path, ".smstage-tmp$");
-    dirty.parent(path);
     match probe_link(path)? {
         LinkProbe::Link(t) if t == Path::new(target) => {
-            // Already pointed: only a temporary left by an interrupted run may remain.
-            let _ = fs::remove_file(&tmp);
+            // Already pointed (perhaps not yet durably: the barrier syncs its parent); only a
+            // temporary left by an interrupted run may remain.
+            dirty.parent(path);
+            let _ = fs::remove_file(tmp_name(path, ".smstage-tmp$"));
             return Ok(());
         }
         LinkProbe::Link(_) => {}
